@@ -1,0 +1,301 @@
+//! The encoder: heads and end-lines written into one reusable buffer, handed out as
+//! `Bytes`, so a frame goes out as one vectored write of head, body and end-line and
+//! the body is never touched, whatever the head says.
+
+use std::io::IoSlice;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::byte_range::ByteRange;
+use super::head::{ContinuationFlag, Head, HeaderName};
+use super::ident::{MessageId, TransactionId};
+use super::status::StatusCode;
+use super::uri::MsrpUri;
+
+/// The encoder grows its buffer in blocks of this many bytes, so that one allocation
+/// serves many heads; once every `Bytes` cut from a block is dropped the block is
+/// reused in place (see `BytesMut::reserve`).
+const BLOCK: usize = 16 * 1024;
+
+/// The pieces of one frame, ready for one vectored write.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frame {
+    /// Start line, headers, and the blank line before a body.
+    pub head: Bytes,
+    /// The body, shared with the read buffer it came from (may be empty).
+    pub body: Bytes,
+    /// `[CRLF] "-------" tid flag CRLF`.
+    pub end_line: Bytes,
+}
+
+impl Frame {
+    /// Total bytes on the wire.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.len() + self.end_line.len()
+    }
+
+    /// True if the frame has no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The pieces for `write_vectored`.
+    pub fn io_slices(&self) -> [IoSlice<'_>; 3] {
+        [
+            IoSlice::new(&self.head),
+            IoSlice::new(&self.body),
+            IoSlice::new(&self.end_line),
+        ]
+    }
+
+    /// The frame as one buffer (tests and logs; copies).
+    pub fn to_vec(&self) -> Vec<u8> {
+        [&self.head[..], &self.body[..], &self.end_line[..]].concat()
+    }
+}
+
+/// What to change when a head is forwarded on another hop: the transaction id and
+/// paths always, Message-ID and Byte-Range when given. Every other header is copied
+/// unchanged and in order.
+#[derive(Clone, Copy, Debug)]
+pub struct Rewrite<'a> {
+    /// The new transaction id (RFC 4975 §7.1: a fresh one per hop).
+    pub transaction_id: TransactionId,
+    /// The new To-Path.
+    pub to_path: &'a [MsrpUri],
+    /// The new From-Path.
+    pub from_path: &'a [MsrpUri],
+    /// A new Message-ID (a switch leg that numbers its own messages), or keep.
+    pub message_id: Option<MessageId>,
+    /// A new Byte-Range (a resumed, interrupted chunk), or keep.
+    pub byte_range: Option<ByteRange>,
+}
+
+/// Writes heads, responses and end-lines.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    buf: BytesMut,
+}
+
+impl Encoder {
+    /// An encoder with an empty buffer; the first write allocates one block.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes a decoded head back: start line, each header line as received, and the
+    /// blank line if a body follows. `encode(decode(x)) == x`.
+    pub fn head(&mut self, head: &Head) -> Bytes {
+        self.reserve(head.as_bytes().len() + 16);
+        self.start_line(head, head.transaction_id());
+        for field in head.fields() {
+            self.buf.put_slice(head.span_bytes(field.line));
+            self.buf.put_slice(b"\r\n");
+        }
+        self.finish(head.has_body())
+    }
+
+    /// Writes `head` for the next hop with the changes in `rewrite`.
+    pub fn forward(&mut self, head: &Head, rewrite: &Rewrite<'_>) -> Bytes {
+        let paths: usize = rewrite
+            .to_path
+            .iter()
+            .chain(rewrite.from_path)
+            .map(|uri| uri.as_bytes().len() + 1)
+            .sum();
+        self.reserve(head.as_bytes().len() + paths + 96);
+        self.start_line(head, &rewrite.transaction_id);
+        for field in head.fields() {
+            match field.name {
+                HeaderName::ToPath => self.path_line("To-Path", rewrite.to_path),
+                HeaderName::FromPath => self.path_line("From-Path", rewrite.from_path),
+                HeaderName::MessageId if rewrite.message_id.is_some() => {
+                    if let Some(id) = &rewrite.message_id {
+                        self.line("Message-ID", id.as_bytes());
+                    }
+                }
+                HeaderName::ByteRange if rewrite.byte_range.is_some() => {
+                    if let Some(range) = &rewrite.byte_range {
+                        self.byte_range_line(range);
+                    }
+                }
+                _ => {
+                    self.buf.put_slice(head.span_bytes(field.line));
+                    self.buf.put_slice(b"\r\n");
+                }
+            }
+        }
+        self.finish(head.has_body())
+    }
+
+    /// The end-line of a frame; `after_body` adds the CRLF that ends the body data
+    /// (RFC 4975 §9: `data CRLF end-line`).
+    pub fn end_line(
+        &mut self,
+        transaction_id: &TransactionId,
+        flag: ContinuationFlag,
+        after_body: bool,
+    ) -> Bytes {
+        self.reserve(transaction_id.as_bytes().len() + 12);
+        if after_body {
+            self.buf.put_slice(b"\r\n");
+        }
+        self.buf.put_slice(b"-------");
+        self.buf.put_slice(transaction_id.as_bytes());
+        self.buf.put_u8(flag.as_byte());
+        self.buf.put_slice(b"\r\n");
+        self.buf.split().freeze()
+    }
+
+    /// A whole response frame (RFC 4975 §7.2): To-Path is the previous hop (the
+    /// request's first From-Path URI), From-Path the responder; end-line flag `$`.
+    pub fn response(
+        &mut self,
+        transaction_id: &TransactionId,
+        status: StatusCode,
+        to: &MsrpUri,
+        from: &MsrpUri,
+    ) -> Bytes {
+        self.reserve(to.as_bytes().len() + from.as_bytes().len() + 128);
+        self.buf.put_slice(b"MSRP ");
+        self.buf.put_slice(transaction_id.as_bytes());
+        self.buf.put_u8(b' ');
+        self.buf.put_slice(&status.digits());
+        self.buf.put_u8(b' ');
+        self.buf.put_slice(status.reason().as_bytes());
+        self.buf.put_slice(b"\r\n");
+        self.path_line("To-Path", std::slice::from_ref(to));
+        self.path_line("From-Path", std::slice::from_ref(from));
+        self.buf.put_slice(b"-------");
+        self.buf.put_slice(transaction_id.as_bytes());
+        self.buf.put_slice(b"$\r\n");
+        self.buf.split().freeze()
+    }
+
+    /// Starts a request head the switch originates (a REPORT, a bind SEND): write the
+    /// headers through the returned writer, then `finish`.
+    pub fn request(&mut self, transaction_id: &TransactionId, method: &str) -> HeadWriter<'_> {
+        self.reserve(256);
+        self.buf.put_slice(b"MSRP ");
+        self.buf.put_slice(transaction_id.as_bytes());
+        self.buf.put_u8(b' ');
+        self.buf.put_slice(method.as_bytes());
+        self.buf.put_slice(b"\r\n");
+        HeadWriter { encoder: self }
+    }
+
+    fn start_line(&mut self, head: &Head, transaction_id: &TransactionId) {
+        self.buf.put_slice(b"MSRP ");
+        self.buf.put_slice(transaction_id.as_bytes());
+        self.buf.put_u8(b' ');
+        if let Some(code) = head.response_status() {
+            self.buf.put_slice(&code.digits());
+            if let Some(comment) = head.comment() {
+                self.buf.put_u8(b' ');
+                self.buf.put_slice(comment.as_bytes());
+            }
+        } else {
+            self.buf
+                .put_slice(head.method_name().unwrap_or_default().as_bytes());
+        }
+        self.buf.put_slice(b"\r\n");
+    }
+
+    fn path_line(&mut self, name: &str, path: &[MsrpUri]) {
+        self.buf.put_slice(name.as_bytes());
+        self.buf.put_slice(b": ");
+        for (i, uri) in path.iter().enumerate() {
+            if i > 0 {
+                self.buf.put_u8(b' ');
+            }
+            self.buf.put_slice(uri.as_bytes());
+        }
+        self.buf.put_slice(b"\r\n");
+    }
+
+    fn line(&mut self, name: &str, value: &[u8]) {
+        self.buf.put_slice(name.as_bytes());
+        self.buf.put_slice(b": ");
+        self.buf.put_slice(value);
+        self.buf.put_slice(b"\r\n");
+    }
+
+    fn byte_range_line(&mut self, range: &ByteRange) {
+        self.buf.put_slice(b"Byte-Range: ");
+        range.write_to(&mut self.buf);
+        self.buf.put_slice(b"\r\n");
+    }
+
+    fn finish(&mut self, has_body: bool) -> Bytes {
+        if has_body {
+            self.buf.put_slice(b"\r\n");
+        }
+        self.buf.split().freeze()
+    }
+
+    /// Makes room for `needed` bytes, a block at a time.
+    fn reserve(&mut self, needed: usize) {
+        if self.buf.capacity() - self.buf.len() < needed {
+            self.buf.reserve(needed.max(BLOCK));
+        }
+    }
+}
+
+/// Writes the headers of a request the switch originates. Call in wire order:
+/// To-Path, From-Path, then the rest, Content-Type last if a body follows.
+#[derive(Debug)]
+pub struct HeadWriter<'a> {
+    encoder: &'a mut Encoder,
+}
+
+impl HeadWriter<'_> {
+    /// A path header (To-Path, From-Path, Use-Path).
+    pub fn path(self, name: HeaderName, path: &[MsrpUri]) -> Self {
+        self.encoder
+            .path_line(name.as_str().unwrap_or("X-Path"), path);
+        self
+    }
+
+    /// A header with a value written as given.
+    pub fn header(self, name: &str, value: &str) -> Self {
+        self.encoder.line(name, value.as_bytes());
+        self
+    }
+
+    /// `Message-ID: id`.
+    pub fn message_id(self, id: &MessageId) -> Self {
+        self.encoder.line("Message-ID", id.as_bytes());
+        self
+    }
+
+    /// `Byte-Range: start-end/total`.
+    pub fn byte_range(self, range: &ByteRange) -> Self {
+        self.encoder.byte_range_line(range);
+        self
+    }
+
+    /// `Status: namespace code [reason]` (RFC 4975 §7.1.2, in REPORTs).
+    pub fn status(self, namespace: u16, code: StatusCode, reason: Option<&str>) -> Self {
+        let buf = &mut self.encoder.buf;
+        buf.put_slice(b"Status: ");
+        let ns = [
+            b'0' + (namespace / 100 % 10) as u8,
+            b'0' + (namespace / 10 % 10) as u8,
+            b'0' + (namespace % 10) as u8,
+        ];
+        buf.put_slice(&ns);
+        buf.put_u8(b' ');
+        buf.put_slice(&code.digits());
+        if let Some(reason) = reason {
+            buf.put_u8(b' ');
+            buf.put_slice(reason.as_bytes());
+        }
+        buf.put_slice(b"\r\n");
+        self
+    }
+
+    /// Ends the head; with `has_body` the blank line that precedes the body.
+    pub fn finish(self, has_body: bool) -> Bytes {
+        self.encoder.finish(has_body)
+    }
+}

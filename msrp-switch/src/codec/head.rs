@@ -1,0 +1,791 @@
+//! The head of a frame: the start line and the header block (RFC 4975 §7, §9), parsed
+//! once when the decoder has found its end, then read through typed accessors.
+//!
+//! A `Head` owns the head's bytes (a `Bytes` slice of the read buffer) and keeps only
+//! offsets into them, inline, so that decoding a typical frame allocates nothing.
+
+use std::fmt;
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+use super::byte_range::{ByteRange, parse_digits};
+use super::error::{Answer, DecodeError, ErrorKind};
+use super::ident::{MessageId, TransactionId};
+use super::limits::Limits;
+use super::status::StatusCode;
+use super::uri::MsrpUri;
+
+/// A request method (RFC 4975 §7; AUTH from RFC 4976, NICKNAME from RFC 7701).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Method {
+    /// SEND: carries a chunk.
+    Send,
+    /// REPORT: end-to-end delivery status; never answered.
+    Report,
+    /// AUTH: a client authenticates to its relay (RFC 4976 §5).
+    Auth,
+    /// NICKNAME: a chat participant asks for a nickname (RFC 7701 §8).
+    Nickname,
+    /// Any other `1*UPALPHA`; its name is [`Head::method_name`]. Answered 501.
+    Other,
+}
+
+impl Method {
+    fn from_name(name: &[u8]) -> Self {
+        match name {
+            b"SEND" => Self::Send,
+            b"REPORT" => Self::Report,
+            b"AUTH" => Self::Auth,
+            b"NICKNAME" => Self::Nickname,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// The continuation flag of an end-line (RFC 4975 §7.1).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum ContinuationFlag {
+    /// `+`: more chunks of this message follow.
+    More,
+    /// `$`: the last chunk of the message.
+    End,
+    /// `#`: the sender aborts the message.
+    Abort,
+}
+
+impl ContinuationFlag {
+    /// The flag from its wire byte.
+    pub fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            b'+' => Some(Self::More),
+            b'$' => Some(Self::End),
+            b'#' => Some(Self::Abort),
+            _ => None,
+        }
+    }
+
+    /// The wire byte.
+    pub fn as_byte(self) -> u8 {
+        match self {
+            Self::More => b'+',
+            Self::End => b'$',
+            Self::Abort => b'#',
+        }
+    }
+}
+
+/// Success-Report (RFC 4975 §7.1.2); `no` when absent.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SuccessReport {
+    /// The final receiver sends a REPORT with `000 200` for what it received.
+    Yes,
+    /// No success REPORT.
+    No,
+}
+
+/// Failure-Report (RFC 4975 §7.1.2); `yes` when absent.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FailureReport {
+    /// A transaction response always, and a failure REPORT on failure.
+    Yes,
+    /// No transaction response and no failure REPORT.
+    No,
+    /// Error responses and failure REPORTs only.
+    Partial,
+}
+
+/// The Status header of a REPORT: `namespace SP status-code [SP text-reason]`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Status<'a> {
+    /// `000` for the codes of RFC 4975.
+    pub namespace: u16,
+    /// The status code.
+    pub code: StatusCode,
+    /// The reason text, if any.
+    pub reason: Option<&'a str>,
+}
+
+/// Header names the codec knows (IANA MSRP header registry), plus `Other`.
+/// Names compare case-insensitively on the wire.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum HeaderName {
+    /// To-Path (RFC 4975).
+    ToPath,
+    /// From-Path (RFC 4975).
+    FromPath,
+    /// Message-ID (RFC 4975).
+    MessageId,
+    /// Success-Report (RFC 4975).
+    SuccessReport,
+    /// Failure-Report (RFC 4975).
+    FailureReport,
+    /// Byte-Range (RFC 4975).
+    ByteRange,
+    /// Status (RFC 4975).
+    Status,
+    /// Content-Type (RFC 4975 content-stuff).
+    ContentType,
+    /// Content-ID (RFC 4975 content-stuff).
+    ContentId,
+    /// Content-Description (RFC 4975 content-stuff).
+    ContentDescription,
+    /// Content-Disposition (RFC 4975 content-stuff).
+    ContentDisposition,
+    /// Any other `Content-*` MIME header (mime-extension-field).
+    OtherContent,
+    /// Expires (RFC 4976).
+    Expires,
+    /// Min-Expires (RFC 4976).
+    MinExpires,
+    /// Max-Expires (RFC 4976).
+    MaxExpires,
+    /// Use-Path (RFC 4976).
+    UsePath,
+    /// WWW-Authenticate (RFC 4976).
+    WwwAuthenticate,
+    /// Authorization (RFC 4976).
+    Authorization,
+    /// Authentication-Info (RFC 4976).
+    AuthenticationInfo,
+    /// Use-Nickname (RFC 7701).
+    UseNickname,
+    /// Any other header: kept and written back unchanged (RFC 4975 §12).
+    Other,
+}
+
+const KNOWN: [(HeaderName, &str); 20] = [
+    (HeaderName::ToPath, "To-Path"),
+    (HeaderName::FromPath, "From-Path"),
+    (HeaderName::MessageId, "Message-ID"),
+    (HeaderName::SuccessReport, "Success-Report"),
+    (HeaderName::FailureReport, "Failure-Report"),
+    (HeaderName::ByteRange, "Byte-Range"),
+    (HeaderName::Status, "Status"),
+    (HeaderName::ContentType, "Content-Type"),
+    (HeaderName::ContentId, "Content-ID"),
+    (HeaderName::ContentDescription, "Content-Description"),
+    (HeaderName::ContentDisposition, "Content-Disposition"),
+    (HeaderName::Expires, "Expires"),
+    (HeaderName::MinExpires, "Min-Expires"),
+    (HeaderName::MaxExpires, "Max-Expires"),
+    (HeaderName::UsePath, "Use-Path"),
+    (HeaderName::WwwAuthenticate, "WWW-Authenticate"),
+    (HeaderName::Authorization, "Authorization"),
+    (HeaderName::AuthenticationInfo, "Authentication-Info"),
+    (HeaderName::UseNickname, "Use-Nickname"),
+    (HeaderName::OtherContent, "Content-"),
+];
+
+impl HeaderName {
+    /// Recognises a header name, ignoring case.
+    pub fn from_bytes(name: &[u8]) -> Self {
+        for (header, text) in KNOWN {
+            if header != Self::OtherContent && name.eq_ignore_ascii_case(text.as_bytes()) {
+                return header;
+            }
+        }
+        if name.len() > 8 && name[..8].eq_ignore_ascii_case(b"Content-") {
+            return Self::OtherContent;
+        }
+        Self::Other
+    }
+
+    /// The canonical spelling; `None` for `OtherContent` and `Other`, whose spelling
+    /// is whatever the peer wrote.
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            Self::OtherContent | Self::Other => None,
+            _ => KNOWN
+                .iter()
+                .find(|(h, _)| *h == self)
+                .map(|(_, text)| *text),
+        }
+    }
+
+    /// True for headers that may appear at most once.
+    fn is_unique(self) -> bool {
+        !matches!(
+            self,
+            Self::Other
+                | Self::OtherContent
+                | Self::WwwAuthenticate
+                | Self::Authorization
+                | Self::AuthenticationInfo
+                | Self::ContentDescription
+        )
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str().unwrap_or(match self {
+            Self::OtherContent => "Content-* header",
+            _ => "extension header",
+        }))
+    }
+}
+
+/// Offsets into the head's bytes; u32 because a head is at most `max_head_bytes`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn new(start: usize, end: usize) -> Self {
+        // Heads are bounded by Limits::max_head_bytes, far below u32::MAX.
+        Self {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    fn of(self, raw: &[u8]) -> &[u8] {
+        raw.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// One header line: its name, the whole line (for writing it back unchanged) and
+/// its value.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Field {
+    pub(crate) name: HeaderName,
+    pub(crate) line: Span,
+    pub(crate) value: Span,
+}
+
+/// Inline room for this many header lines; a head with more spills to the heap.
+/// Typical SENDs carry 6 to 8.
+const INLINE_FIELDS: usize = 12;
+
+/// Request or response.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Request(Method),
+    Response(StatusCode),
+}
+
+/// A parsed head. Reading it never fails: everything was checked at decode.
+#[derive(Clone)]
+pub struct Head {
+    raw: Bytes,
+    transaction_id: TransactionId,
+    kind: Kind,
+    /// The method name of a request, or the comment of a response.
+    word: Option<Span>,
+    fields: SmallVec<[Field; INLINE_FIELDS]>,
+    has_body: bool,
+    byte_range: Option<ByteRange>,
+    success_report: Option<SuccessReport>,
+    failure_report: Option<FailureReport>,
+    status: Option<(u16, StatusCode, Option<Span>)>,
+    expires: [Option<u32>; 3],
+}
+
+impl Head {
+    /// The transaction id of the start line.
+    pub fn transaction_id(&self) -> &TransactionId {
+        &self.transaction_id
+    }
+
+    /// True for a request, false for a response.
+    pub fn is_request(&self) -> bool {
+        matches!(self.kind, Kind::Request(_))
+    }
+
+    /// The method of a request.
+    pub fn method(&self) -> Option<Method> {
+        match self.kind {
+            Kind::Request(method) => Some(method),
+            Kind::Response(_) => None,
+        }
+    }
+
+    /// The method name as written, e.g. `SEND` or an unknown `FOO`.
+    pub fn method_name(&self) -> Option<&str> {
+        self.is_request().then(|| self.word_text()).flatten()
+    }
+
+    /// The status code of a response.
+    pub fn response_status(&self) -> Option<StatusCode> {
+        match self.kind {
+            Kind::Response(code) => Some(code),
+            Kind::Request(_) => None,
+        }
+    }
+
+    /// The comment after a response's status code.
+    pub fn comment(&self) -> Option<&str> {
+        (!self.is_request()).then(|| self.word_text()).flatten()
+    }
+
+    fn word_text(&self) -> Option<&str> {
+        self.word.map(|span| self.text(span))
+    }
+
+    /// The URIs of To-Path, next hop first.
+    pub fn to_path(&self) -> impl Iterator<Item = MsrpUri> + '_ {
+        self.path(HeaderName::ToPath)
+    }
+
+    /// The URIs of From-Path, previous hop first, original sender last.
+    pub fn from_path(&self) -> impl Iterator<Item = MsrpUri> + '_ {
+        self.path(HeaderName::FromPath)
+    }
+
+    /// The URIs of Use-Path (RFC 4976 AUTH responses).
+    pub fn use_path(&self) -> impl Iterator<Item = MsrpUri> + '_ {
+        self.path(HeaderName::UsePath)
+    }
+
+    /// The URIs of a path header, as zero-copy slices of the head.
+    pub fn path(&self, name: HeaderName) -> impl Iterator<Item = MsrpUri> + '_ {
+        let value = self.field(name).map(|f| f.value);
+        let bytes = value.map_or_else(Bytes::new, |v| {
+            self.raw.slice(v.start as usize..v.end as usize)
+        });
+        split_uris(bytes)
+    }
+
+    /// The Message-ID.
+    pub fn message_id(&self) -> Option<MessageId> {
+        let value = self.value_bytes(HeaderName::MessageId)?;
+        // Validated at decode with the same limit; cannot fail.
+        MessageId::parse(value, Limits::TRANSACTION_ID_CAPACITY).ok()
+    }
+
+    /// The Byte-Range, if present.
+    pub fn byte_range(&self) -> Option<ByteRange> {
+        self.byte_range
+    }
+
+    /// Success-Report as written; absent means `no` (RFC 4975 §7.1.2).
+    pub fn success_report(&self) -> Option<SuccessReport> {
+        self.success_report
+    }
+
+    /// Failure-Report as written; absent means `yes` (RFC 4975 §7.1.2).
+    pub fn failure_report(&self) -> Option<FailureReport> {
+        self.failure_report
+    }
+
+    /// The Status header of a REPORT.
+    pub fn status(&self) -> Option<Status<'_>> {
+        self.status.map(|(namespace, code, reason)| Status {
+            namespace,
+            code,
+            reason: reason.map(|span| self.text(span)),
+        })
+    }
+
+    /// The Content-Type of the body.
+    pub fn content_type(&self) -> Option<&str> {
+        self.value(HeaderName::ContentType)
+    }
+
+    /// Expires (RFC 4976), in seconds.
+    pub fn expires(&self) -> Option<u32> {
+        self.expires[0]
+    }
+
+    /// Min-Expires (RFC 4976), in seconds.
+    pub fn min_expires(&self) -> Option<u32> {
+        self.expires[1]
+    }
+
+    /// Max-Expires (RFC 4976), in seconds.
+    pub fn max_expires(&self) -> Option<u32> {
+        self.expires[2]
+    }
+
+    /// Use-Nickname (RFC 7701) as written, a quoted string.
+    pub fn use_nickname(&self) -> Option<&str> {
+        self.value(HeaderName::UseNickname)
+    }
+
+    /// The value of the first header with this name.
+    pub fn value(&self, name: HeaderName) -> Option<&str> {
+        self.field(name).map(|f| self.text(f.value))
+    }
+
+    /// Every header in order: its name as written and its value.
+    pub fn headers(&self) -> impl Iterator<Item = (HeaderName, &str, &str)> + '_ {
+        self.fields.iter().map(|f| {
+            let line = self.text(f.line);
+            let name = line.split(':').next().unwrap_or_default();
+            (f.name, name, self.text(f.value))
+        })
+    }
+
+    /// True when a body (possibly empty) follows the head.
+    pub fn has_body(&self) -> bool {
+        self.has_body
+    }
+
+    /// The head's bytes as received.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.raw
+    }
+
+    pub(crate) fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+
+    pub(crate) fn span_bytes(&self, span: Span) -> &[u8] {
+        span.of(&self.raw)
+    }
+
+    fn field(&self, name: HeaderName) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    fn value_bytes(&self, name: HeaderName) -> Option<&[u8]> {
+        self.field(name).map(|f| f.value.of(&self.raw))
+    }
+
+    fn text(&self, span: Span) -> &str {
+        // The whole head was checked to be UTF-8 at decode.
+        std::str::from_utf8(span.of(&self.raw)).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Head {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Head")
+            .field("transaction_id", &self.transaction_id)
+            .field("kind", &self.kind)
+            .field("headers", &self.headers().collect::<Vec<_>>())
+            .field("has_body", &self.has_body)
+            .finish()
+    }
+}
+
+/// Splits a path value on spaces into URIs. Values were validated at decode.
+fn split_uris(value: Bytes) -> impl Iterator<Item = MsrpUri> {
+    let mut rest = value;
+    std::iter::from_fn(move || {
+        loop {
+            if rest.is_empty() {
+                return None;
+            }
+            let end = memchr::memchr(b' ', &rest).unwrap_or(rest.len());
+            let uri = rest.split_to(end);
+            if !rest.is_empty() {
+                bytes::Buf::advance(&mut rest, 1);
+            }
+            if let Ok(uri) = MsrpUri::parse(uri) {
+                return Some(uri);
+            }
+        }
+    })
+}
+
+/// What the start line says.
+pub(crate) struct StartLine {
+    pub(crate) transaction_id: TransactionId,
+    kind: Kind,
+    word: Option<Span>,
+}
+
+/// Parses `MSRP SP transact-id SP (method / status-code [SP comment])`, the line
+/// without its CRLF. Every failure loses framing: nothing on the line can be trusted.
+pub(crate) fn parse_start_line(line: &[u8], limits: &Limits) -> Result<StartLine, ErrorKind> {
+    let rest = line.strip_prefix(b"MSRP ").ok_or(ErrorKind::BadStartLine)?;
+    let tid_end = memchr::memchr(b' ', rest).ok_or(ErrorKind::BadStartLine)?;
+    let transaction_id = TransactionId::parse(&rest[..tid_end], limits.max_transaction_id_bytes)
+        .map_err(ErrorKind::BadTransactionId)?;
+    let word_start = 5 + tid_end + 1;
+    let word = &line[word_start..];
+    if word.first().is_some_and(u8::is_ascii_digit) {
+        // Response: 3DIGIT [SP comment]
+        let code = word
+            .get(..3)
+            .and_then(parse_digits)
+            .and_then(|n| u16::try_from(n).ok())
+            .and_then(StatusCode::new)
+            .ok_or(ErrorKind::BadStartLine)?;
+        let comment = match word.get(3) {
+            None => None,
+            Some(b' ') => Some(Span::new(word_start + 4, line.len())),
+            Some(_) => return Err(ErrorKind::BadStartLine),
+        };
+        return Ok(StartLine {
+            transaction_id,
+            kind: Kind::Response(code),
+            word: comment,
+        });
+    }
+    if word.is_empty() || !word.iter().all(u8::is_ascii_uppercase) {
+        return Err(ErrorKind::BadStartLine);
+    }
+    Ok(StartLine {
+        transaction_id,
+        kind: Kind::Request(Method::from_name(word)),
+        word: Some(Span::new(word_start, line.len())),
+    })
+}
+
+/// Parses a delimited head: `raw` runs from the start line through the CRLF of the
+/// last header, plus the blank line when `has_body`. The decoder has checked every
+/// line ends in CRLF and the start line.
+pub(crate) fn parse_head(
+    raw: Bytes,
+    start: StartLine,
+    has_body: bool,
+    limits: &Limits,
+) -> Result<Head, DecodeError> {
+    let mut head = Head {
+        raw,
+        transaction_id: start.transaction_id,
+        kind: start.kind,
+        word: start.word,
+        fields: SmallVec::new(),
+        has_body,
+        byte_range: None,
+        success_report: None,
+        failure_report: None,
+        status: None,
+        expires: [None; 3],
+    };
+    match fill(&mut head, limits) {
+        Ok(()) => Ok(head),
+        Err(kind) => {
+            let answer = answer_for(&head);
+            Err(DecodeError::new(kind, answer))
+        }
+    }
+}
+
+/// Reads every header line into `head`, checking each value's grammar.
+fn fill(head: &mut Head, limits: &Limits) -> Result<(), ErrorKind> {
+    let raw = head.raw.clone();
+    let utf8 = std::str::from_utf8(&raw).is_ok();
+    let mut at = memchr::memchr(b'\n', &raw).map_or(raw.len(), |nl| nl + 1);
+    while at < raw.len() {
+        let nl = memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i);
+        let line_end = nl.saturating_sub(1); // drop the CR, checked by the decoder
+        if line_end == at {
+            break; // the blank line before the body
+        }
+        let field = parse_field(&raw, at, line_end)?;
+        // Record first so an answer can still be addressed if a later check fails.
+        if head.fields.len() == limits.max_headers {
+            return Err(ErrorKind::TooManyHeaders);
+        }
+        if field.name.is_unique() && head.fields.iter().any(|f| f.name == field.name) {
+            return Err(ErrorKind::DuplicateHeader(field.name));
+        }
+        head.fields.push(field);
+        at = nl + 1;
+    }
+    if !utf8 {
+        return Err(ErrorKind::NotUtf8);
+    }
+    for i in 0..head.fields.len() {
+        let field = head.fields[i];
+        check_value(head, field, limits)?;
+    }
+    if head.field(HeaderName::ToPath).is_none() {
+        return Err(ErrorKind::MissingToPath);
+    }
+    if head.field(HeaderName::FromPath).is_none() {
+        return Err(ErrorKind::MissingFromPath);
+    }
+    if head.has_body {
+        if !head.is_request() {
+            return Err(ErrorKind::ResponseWithBody);
+        }
+        if head.field(HeaderName::ContentType).is_none() {
+            return Err(ErrorKind::BodyWithoutContentType);
+        }
+    }
+    Ok(())
+}
+
+/// `hname ":" SP hval`; the space is optional on input, any extra kept.
+fn parse_field(raw: &[u8], start: usize, end: usize) -> Result<Field, ErrorKind> {
+    let line = &raw[start..end];
+    let colon = memchr::memchr(b':', line).ok_or(ErrorKind::HeaderWithoutColon)?;
+    let name = &line[..colon];
+    let name_ok = name.first().is_some_and(u8::is_ascii_alphabetic)
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b));
+    if !name_ok {
+        return Err(ErrorKind::HeaderWithoutColon);
+    }
+    let mut value_start = start + colon + 1;
+    while raw.get(value_start) == Some(&b' ') && value_start < end {
+        value_start += 1;
+    }
+    let name = HeaderName::from_bytes(name);
+    let value = &raw[value_start..end];
+    if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(ErrorKind::BadHeaderValue(name));
+    }
+    Ok(Field {
+        name,
+        line: Span::new(start, end),
+        value: Span::new(value_start, end),
+    })
+}
+
+/// Checks one value against its header's grammar and keeps the typed ones.
+fn check_value(head: &mut Head, field: Field, limits: &Limits) -> Result<(), ErrorKind> {
+    let value = field.value.of(&head.raw);
+    let name = field.name;
+    let bad = ErrorKind::BadHeaderValue(name);
+    match name {
+        HeaderName::ToPath | HeaderName::FromPath | HeaderName::UsePath => {
+            check_path(name, value, limits)?;
+        }
+        HeaderName::MessageId => {
+            MessageId::parse(value, limits.max_transaction_id_bytes).map_err(|_| bad)?;
+        }
+        HeaderName::ByteRange => {
+            head.byte_range = Some(ByteRange::parse(value).map_err(ErrorKind::BadByteRange)?);
+        }
+        HeaderName::SuccessReport => {
+            head.success_report = Some(match value.to_ascii_lowercase().as_slice() {
+                b"yes" => SuccessReport::Yes,
+                b"no" => SuccessReport::No,
+                _ => return Err(bad),
+            });
+        }
+        HeaderName::FailureReport => {
+            head.failure_report = Some(match value.to_ascii_lowercase().as_slice() {
+                b"yes" => FailureReport::Yes,
+                b"no" => FailureReport::No,
+                b"partial" => FailureReport::Partial,
+                _ => return Err(bad),
+            });
+        }
+        HeaderName::Status => head.status = Some(parse_status(value, field.value).ok_or(bad)?),
+        HeaderName::ContentType => check_media_type(value).ok_or(bad)?,
+        HeaderName::Expires | HeaderName::MinExpires | HeaderName::MaxExpires => {
+            let secs = parse_digits(value)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or(bad)?;
+            let slot = match name {
+                HeaderName::Expires => 0,
+                HeaderName::MinExpires => 1,
+                _ => 2,
+            };
+            head.expires[slot] = Some(secs);
+        }
+        HeaderName::UseNickname => check_quoted_string(value).ok_or(bad)?,
+        HeaderName::WwwAuthenticate
+        | HeaderName::Authorization
+        | HeaderName::AuthenticationInfo
+            if value.is_empty() =>
+        {
+            return Err(bad);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `MSRP-URI *( SP MSRP-URI )`: one space between URIs (RFC 4975 §9).
+fn check_path(name: HeaderName, value: &[u8], limits: &Limits) -> Result<(), ErrorKind> {
+    if value.is_empty() {
+        return Err(ErrorKind::BadHeaderValue(name));
+    }
+    let mut count = 0;
+    for uri in value.split(|&b| b == b' ') {
+        count += 1;
+        if count > limits.max_uris_per_path {
+            return Err(ErrorKind::TooManyUris(name));
+        }
+        MsrpUri::validate(uri).map_err(|err| ErrorKind::BadUri(name, err))?;
+    }
+    Ok(())
+}
+
+/// `namespace SP status-code [SP text-reason]`, namespace being 3DIGIT.
+fn parse_status(value: &[u8], span: Span) -> Option<(u16, StatusCode, Option<Span>)> {
+    let namespace = value.get(..3).filter(|_| value.get(3) == Some(&b' '))?;
+    let namespace = u16::try_from(parse_digits(namespace)?).ok()?;
+    let code = u16::try_from(parse_digits(value.get(4..7)?)?).ok()?;
+    let code = StatusCode::new(code)?;
+    let reason = match value.get(7) {
+        None => None,
+        Some(b' ') => Some(Span::new(span.start as usize + 8, span.end as usize)),
+        Some(_) => return None,
+    };
+    Some((namespace, code, reason))
+}
+
+/// `type "/" subtype *( ";" parameter )`: only the shape is checked; the switch
+/// compares types, it does not interpret them.
+fn check_media_type(value: &[u8]) -> Option<()> {
+    let end = memchr::memchr(b';', value).unwrap_or(value.len());
+    let media = &value[..end];
+    let slash = memchr::memchr(b'/', media)?;
+    let token = |t: &[u8]| {
+        !t.is_empty()
+            && t.iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"!#$&-^_.+*".contains(&b))
+    };
+    (token(&media[..slash]) && token(media[slash + 1..].trim_ascii_end())).then_some(())
+}
+
+/// `DQUOTE *(qdtext / quoted-pair) DQUOTE`.
+fn check_quoted_string(value: &[u8]) -> Option<()> {
+    let inner = value.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    let mut escaped = false;
+    for &b in inner {
+        match (escaped, b) {
+            (true, _) => escaped = false,
+            (false, b'\\') => escaped = true,
+            (false, b'"') => return None,
+            _ => {}
+        }
+    }
+    (!escaped).then_some(())
+}
+
+/// The answer to a request whose head failed a check, if its transaction id and the
+/// first URIs of both paths can be read.
+fn answer_for(head: &Head) -> Option<Answer> {
+    if !head.is_request() {
+        return None;
+    }
+    let raw = &head.raw;
+    let mut to = None;
+    let mut from = None;
+    let mut at = memchr::memchr(b'\n', raw)? + 1;
+    while at < raw.len() && (to.is_none() || from.is_none()) {
+        let nl = memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i);
+        let line = &raw[at..nl.saturating_sub(1).max(at)];
+        if let Some(colon) = memchr::memchr(b':', line) {
+            let slot = match HeaderName::from_bytes(&line[..colon]) {
+                HeaderName::ToPath => &mut to,
+                HeaderName::FromPath => &mut from,
+                _ => {
+                    at = nl + 1;
+                    continue;
+                }
+            };
+            let value_start = line[colon + 1..]
+                .iter()
+                .position(|&b| b != b' ')
+                .map_or(line.len(), |i| colon + 1 + i);
+            let value_end =
+                memchr::memchr(b' ', &line[value_start..]).map_or(line.len(), |i| value_start + i);
+            if slot.is_none() {
+                *slot = MsrpUri::parse(raw.slice(at + value_start..at + value_end)).ok();
+            }
+        }
+        at = nl + 1;
+    }
+    Some(Answer {
+        transaction_id: head.transaction_id,
+        responder: to?,
+        previous_hop: from?,
+    })
+}

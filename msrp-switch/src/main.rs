@@ -1,0 +1,2 @@
+//! The msrp-switch daemon.
+fn main() {}
