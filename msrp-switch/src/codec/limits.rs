@@ -92,7 +92,8 @@ mod tests {
 
     #[test]
     fn each_bad_limit_names_its_field() {
-        let cases: [(fn(&mut Limits), &str); 5] = [
+        type Spoil = fn(&mut Limits);
+        let cases: [(Spoil, &str); 5] = [
             (|l| l.max_head_bytes = 10, "max_head_bytes"),
             (|l| l.max_uris_per_path = 0, "max_uris_per_path"),
             (|l| l.max_headers = 1, "max_headers"),
