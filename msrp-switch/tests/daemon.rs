@@ -1,0 +1,208 @@
+//! The daemon before sessions exist: real TCP on loopback, exact bytes back.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::time::timeout;
+
+use msrp_switch::codec::Limits;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// Starts `serve` on an ephemeral port; dropping the sender stops it.
+async fn start() -> (std::net::SocketAddr, oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(msrp_switch::server::serve(
+        listener,
+        Limits::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (addr, stop)
+}
+
+fn send(tid: &str, extra: &str, body: &str) -> String {
+    let content = if body.is_empty() {
+        String::new()
+    } else {
+        format!("Content-Type: text/plain\r\n\r\n{body}\r\n")
+    };
+    format!(
+        "MSRP {tid} SEND\r\n\
+         To-Path: msrp://127.0.0.1:2855/s3ss10n;tcp\r\n\
+         From-Path: msrp://127.0.0.1:40112/p33r;tcp\r\n\
+         Message-ID: m1234\r\n{extra}{content}-------{tid}$\r\n"
+    )
+}
+
+fn response(tid: &str, status: &str) -> String {
+    format!(
+        "MSRP {tid} {status}\r\n\
+         To-Path: msrp://127.0.0.1:40112/p33r;tcp\r\n\
+         From-Path: msrp://127.0.0.1:2855/s3ss10n;tcp\r\n\
+         -------{tid}$\r\n"
+    )
+}
+
+/// Reads until `expected.len()` bytes arrived (or the peer closed), then compares.
+async fn expect(stream: &mut TcpStream, expected: &str) {
+    let mut got = vec![0; expected.len()];
+    timeout(LIMIT, stream.read_exact(&mut got))
+        .await
+        .expect("no answer in time")
+        .expect("connection closed early");
+    assert_eq!(String::from_utf8_lossy(&got), expected);
+}
+
+#[tokio::test]
+async fn unknown_session_is_answered_481_with_the_hop_by_hop_paths() {
+    let (addr, _stop) = start().await;
+    let mut peer = TcpStream::connect(addr).await.unwrap();
+    peer.write_all(send("tid0001", "Byte-Range: 1-5/5\r\n", "hello").as_bytes())
+        .await
+        .unwrap();
+    expect(
+        &mut peer,
+        &response("tid0001", "481 Session does not exist"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn reports_and_failure_report_no_get_no_answer() {
+    let (addr, _stop) = start().await;
+    let mut peer = TcpStream::connect(addr).await.unwrap();
+    let report = "MSRP rep00001 REPORT\r\n\
+        To-Path: msrp://127.0.0.1:2855/s3ss10n;tcp\r\n\
+        From-Path: msrp://127.0.0.1:40112/p33r;tcp\r\n\
+        Message-ID: m1234\r\nByte-Range: 1-5/5\r\nStatus: 000 200 OK\r\n\
+        -------rep00001$\r\n";
+    // One write, four frames: only the last two may be answered, in order.
+    let batch = [
+        report.to_string(),
+        send("tidno001", "Failure-Report: no\r\n", "quiet"),
+        send("tidpart1", "Failure-Report: partial\r\n", "loud"),
+        send("tidbind1", "Byte-Range: 1-0/0\r\n", ""),
+    ]
+    .concat();
+    peer.write_all(batch.as_bytes()).await.unwrap();
+    let expected = [
+        response("tidpart1", "481 Session does not exist"),
+        response("tidbind1", "481 Session does not exist"),
+    ]
+    .concat();
+    expect(&mut peer, &expected).await;
+}
+
+#[tokio::test]
+async fn a_refused_frame_gets_400_and_the_connection_goes_on() {
+    let (addr, _stop) = start().await;
+    let mut peer = TcpStream::connect(addr).await.unwrap();
+    let bad = send("tidbad01", "Byte-Range: 9-1/5\r\n", "oops!");
+    let good = send("tidgood1", "", "fine");
+    peer.write_all([bad, good].concat().as_bytes())
+        .await
+        .unwrap();
+    let expected = [
+        response("tidbad01", "400 Unintelligible"),
+        response("tidgood1", "481 Session does not exist"),
+    ]
+    .concat();
+    expect(&mut peer, &expected).await;
+}
+
+#[tokio::test]
+async fn lost_framing_closes_the_connection_without_an_answer() {
+    let (addr, _stop) = start().await;
+    let mut peer = TcpStream::connect(addr).await.unwrap();
+    peer.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let read = timeout(LIMIT, peer.read_to_end(&mut rest))
+        .await
+        .expect("not closed");
+    assert!(read.is_ok() || rest.is_empty());
+    assert!(rest.is_empty(), "unexpected answer {rest:?}");
+}
+
+#[tokio::test]
+async fn the_binary_starts_on_flags_logs_its_address_and_answers() {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_msrp-switch"))
+        .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = timeout(LIMIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let marker = "listening for MSRP on ";
+    let at = line
+        .find(marker)
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let addr: std::net::SocketAddr = line[at + marker.len()..].trim().parse().unwrap();
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+
+    let mut peer = TcpStream::connect(addr).await.unwrap();
+    peer.write_all(send("tidbin01", "", "hi").as_bytes())
+        .await
+        .unwrap();
+    expect(
+        &mut peer,
+        &response("tidbin01", "481 Session does not exist"),
+    )
+    .await;
+
+    child.start_kill().unwrap();
+    timeout(LIMIT, child.wait()).await.unwrap().unwrap();
+}
+
+#[test]
+fn help_lists_the_listen_address_and_every_limit() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_msrp-switch"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--listen",
+        "127.0.0.1:2855",
+        "--max-head-bytes",
+        "--max-uris-per-path",
+        "--max-headers",
+        "--max-transaction-id-bytes",
+        "--max-chunk-bytes",
+        "MSRP_SWITCH_LISTEN",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+}
+
+#[test]
+fn a_bad_limit_stops_the_binary_with_the_flag_named() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_msrp-switch"))
+        .args(["--max-head-bytes", "10"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid --max-head-bytes: must be at least 256"),
+        "{err}"
+    );
+}
