@@ -10,4 +10,6 @@
 
 pub mod codec;
 pub mod config;
+pub mod metrics;
 pub mod server;
+pub mod session;

@@ -154,13 +154,16 @@ impl Decoder {
             };
             let line_start = scanned;
             let newline = scanned + offset;
+            // The size cap first: a read that stops short of this line's LF has already
+            // failed with HeadTooLarge above, so any other order would make the error
+            // depend on how the stream was split into reads (found by fuzzing).
+            if newline + 1 > self.limits.max_head_bytes {
+                return Err(DecodeError::lost(ErrorKind::HeadTooLarge));
+            }
             if newline == line_start || buf[newline - 1] != b'\r' {
                 return Err(DecodeError::lost(ErrorKind::BareLineFeed));
             }
             scanned = newline + 1;
-            if scanned > self.limits.max_head_bytes {
-                return Err(DecodeError::lost(ErrorKind::HeadTooLarge));
-            }
             let line = &buf[line_start..newline - 1];
             let Some(id) = tid else {
                 let start = parse_start_line(line, &self.limits).map_err(DecodeError::lost)?;
@@ -217,10 +220,15 @@ impl Decoder {
         let State::Body { tid, received } = self.state else {
             return Ok(None);
         };
-        let scan = scan_body(buf, &tid, received == 0).map_err(DecodeError::lost)?;
+        let scan = scan_body(buf, &tid, received == 0);
         let body_len = match scan {
-            Scan::End { body_len, .. } | Scan::Partial { body_len } => body_len,
+            Scan::End { body_len, .. }
+            | Scan::Partial { body_len }
+            | Scan::Malformed { body_len, .. } => body_len,
         };
+        // The cap is checked before a malformed end-line is reported: fed in smaller
+        // reads, the body bytes before it would have failed the cap first, and the
+        // error must not depend on the reads (found by fuzzing).
         if received + body_len as u64 > self.limits.max_chunk_bytes {
             self.state = State::Skip {
                 tid,
@@ -229,6 +237,7 @@ impl Decoder {
             return Err(DecodeError::new(ErrorKind::ChunkTooLarge, None));
         }
         match scan {
+            Scan::Malformed { kind, .. } => Err(DecodeError::lost(kind)),
             Scan::End { flag, end_len, .. } => {
                 let piece = buf.split_to(body_len).freeze();
                 buf.advance(end_len);
@@ -257,7 +266,8 @@ impl Decoder {
         tid: TransactionId,
         at_start: bool,
     ) -> Result<bool, DecodeError> {
-        match scan_body(buf, &tid, at_start).map_err(DecodeError::lost)? {
+        match scan_body(buf, &tid, at_start) {
+            Scan::Malformed { kind, .. } => Err(DecodeError::lost(kind)),
             Scan::End {
                 body_len, end_len, ..
             } => {
@@ -299,44 +309,48 @@ enum Scan {
     },
     /// `buf[..body_len]` is certainly body; the rest may start the end-line.
     Partial { body_len: usize },
+    /// `buf[..body_len]` is body, then a malformed end-line: framing is lost.
+    Malformed { body_len: usize, kind: ErrorKind },
 }
 
-fn scan_body(buf: &[u8], tid: &TransactionId, at_start: bool) -> Result<Scan, ErrorKind> {
+fn scan_body(buf: &[u8], tid: &TransactionId, at_start: bool) -> Scan {
     let tid = tid.as_bytes();
     if at_start && buf.starts_with(&DASHES[..buf.len().min(DASHES.len())]) {
         // Lenient: a body-less frame written as headers, blank line, end-line (one
         // CRLF short of an empty body). Accept it as an empty body.
-        match match_end_line(buf, DASHES.len(), tid)? {
-            Candidate::End { flag, len } => {
-                return Ok(Scan::End {
+        match match_end_line(buf, DASHES.len(), tid) {
+            Ok(Candidate::End { flag, len }) => {
+                return Scan::End {
                     body_len: 0,
                     flag,
                     end_len: len,
-                });
+                };
             }
-            Candidate::Undecided => return Ok(Scan::Partial { body_len: 0 }),
-            Candidate::NotEnd => {}
+            Ok(Candidate::Undecided) => return Scan::Partial { body_len: 0 },
+            Ok(Candidate::NotEnd) => {}
+            Err(kind) => return Scan::Malformed { body_len: 0, kind },
         }
     }
     let mut from = 0;
     while let Some(found) = END_FINDER.find(&buf[from..]) {
         let at = from + found;
-        match match_end_line(&buf[at..], END_PREFIX.len(), tid)? {
-            Candidate::End { flag, len } => {
-                return Ok(Scan::End {
+        match match_end_line(&buf[at..], END_PREFIX.len(), tid) {
+            Ok(Candidate::End { flag, len }) => {
+                return Scan::End {
                     body_len: at,
                     flag,
                     end_len: len,
-                });
+                };
             }
-            Candidate::Undecided => return Ok(Scan::Partial { body_len: at }),
-            Candidate::NotEnd => from = at + 1,
+            Ok(Candidate::Undecided) => return Scan::Partial { body_len: at },
+            Ok(Candidate::NotEnd) => from = at + 1,
+            Err(kind) => return Scan::Malformed { body_len: at, kind },
         }
     }
     // A partial prefix can hide only in the last END_PREFIX.len() - 1 bytes.
-    Ok(Scan::Partial {
+    Scan::Partial {
         body_len: buf.len().saturating_sub(END_PREFIX.len() - 1),
-    })
+    }
 }
 
 enum Candidate {

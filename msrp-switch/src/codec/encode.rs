@@ -55,8 +55,9 @@ impl Frame {
 }
 
 /// What to change when a head is forwarded on another hop: the transaction id and
-/// paths always, Message-ID and Byte-Range when given. Every other header is copied
-/// unchanged and in order.
+/// paths always, Message-ID and Byte-Range when given (replacing the head's, or added
+/// after From-Path when the head has none). Every other header is copied unchanged
+/// and in order.
 #[derive(Clone, Copy, Debug)]
 pub struct Rewrite<'a> {
     /// The new transaction id (RFC 4975 §7.1: a fresh one per hop).
@@ -108,7 +109,21 @@ impl Encoder {
         for field in head.fields() {
             match field.name {
                 HeaderName::ToPath => self.path_line("To-Path", rewrite.to_path),
-                HeaderName::FromPath => self.path_line("From-Path", rewrite.from_path),
+                HeaderName::FromPath => {
+                    self.path_line("From-Path", rewrite.from_path);
+                    // Overrides for headers the head lacks go right after the paths,
+                    // ahead of the content headers (RFC 4975 §9 order).
+                    if let Some(id) = &rewrite.message_id
+                        && head.message_id().is_none()
+                    {
+                        self.line("Message-ID", id.as_bytes());
+                    }
+                    if let Some(range) = &rewrite.byte_range
+                        && head.byte_range().is_none()
+                    {
+                        self.byte_range_line(range);
+                    }
+                }
                 HeaderName::MessageId if rewrite.message_id.is_some() => {
                     if let Some(id) = &rewrite.message_id {
                         self.line("Message-ID", id.as_bytes());

@@ -159,7 +159,9 @@ impl DecodeError {
     }
 
     /// Where to send the error response; `None` for responses (never answered), for
-    /// lost framing, and when the paths could not be read.
+    /// lost framing, and when the paths could not be read. Also `None` for
+    /// [`ErrorKind::ChunkTooLarge`]: it is raised after the frame's `Head` was handed
+    /// out, so the 413 is addressed from that head.
     pub fn answer(&self) -> Option<&Answer> {
         self.answer.as_deref()
     }

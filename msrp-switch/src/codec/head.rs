@@ -650,18 +650,24 @@ fn check_value(head: &mut Head, field: Field, limits: &Limits) -> Result<(), Err
             head.byte_range = Some(ByteRange::parse(value).map_err(ErrorKind::BadByteRange)?);
         }
         HeaderName::SuccessReport => {
-            head.success_report = Some(match value.to_ascii_lowercase().as_slice() {
-                b"yes" => SuccessReport::Yes,
-                b"no" => SuccessReport::No,
-                _ => return Err(bad),
+            // Compared in place: `to_ascii_lowercase` would allocate on every frame.
+            head.success_report = Some(if value.eq_ignore_ascii_case(b"yes") {
+                SuccessReport::Yes
+            } else if value.eq_ignore_ascii_case(b"no") {
+                SuccessReport::No
+            } else {
+                return Err(bad);
             });
         }
         HeaderName::FailureReport => {
-            head.failure_report = Some(match value.to_ascii_lowercase().as_slice() {
-                b"yes" => FailureReport::Yes,
-                b"no" => FailureReport::No,
-                b"partial" => FailureReport::Partial,
-                _ => return Err(bad),
+            head.failure_report = Some(if value.eq_ignore_ascii_case(b"yes") {
+                FailureReport::Yes
+            } else if value.eq_ignore_ascii_case(b"no") {
+                FailureReport::No
+            } else if value.eq_ignore_ascii_case(b"partial") {
+                FailureReport::Partial
+            } else {
+                return Err(bad);
             });
         }
         HeaderName::Status => head.status = Some(parse_status(value, field.value).ok_or(bad)?),
@@ -752,29 +758,34 @@ fn check_quoted_string(value: &[u8]) -> Option<()> {
 /// The answer to a request whose head failed a check, if its transaction id and the
 /// first URIs of both paths can be read.
 fn answer_for(head: &Head) -> Option<Answer> {
-    if !head.is_request() {
+    // Responses and REPORTs are never answered (RFC 4975 §7.1.2, §7.2).
+    if !matches!(head.kind, Kind::Request(method) if method != Method::Report) {
         return None;
     }
     let raw = &head.raw;
     let mut to = None;
     let mut from = None;
     let mut at = memchr::memchr(b'\n', raw)? + 1;
-    while at < raw.len() && (to.is_none() || from.is_none()) {
+    while at < raw.len() {
         let nl = memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i);
         let line = &raw[at..nl.saturating_sub(1).max(at)];
         if let Some(colon) = memchr::memchr(b':', line) {
+            let value_start = line[colon + 1..]
+                .iter()
+                .position(|&b| b != b' ')
+                .map_or(line.len(), |i| colon + 1 + i);
             let slot = match HeaderName::from_bytes(&line[..colon]) {
                 HeaderName::ToPath => &mut to,
                 HeaderName::FromPath => &mut from,
+                // Failure-Report: no asks for no response at all, errors included.
+                HeaderName::FailureReport if line[value_start..].eq_ignore_ascii_case(b"no") => {
+                    return None;
+                }
                 _ => {
                     at = nl + 1;
                     continue;
                 }
             };
-            let value_start = line[colon + 1..]
-                .iter()
-                .position(|&b| b != b' ')
-                .map_or(line.len(), |i| colon + 1 + i);
             let value_end =
                 memchr::memchr(b' ', &line[value_start..]).map_or(line.len(), |i| value_start + i);
             if slot.is_none() {

@@ -14,7 +14,7 @@ use super::limits::Limits;
 const CAPACITY: usize = Limits::TRANSACTION_ID_CAPACITY;
 
 /// An `ident` of at most [`Limits::TRANSACTION_ID_CAPACITY`] bytes, stored inline.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Ident {
     len: u8,
     bytes: [u8; CAPACITY],
@@ -75,7 +75,7 @@ pub enum IdentError {
 macro_rules! ident_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(Ident);
 
         impl $name {

@@ -5,6 +5,8 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Largest head (start line, headers and the blank line before a body) in bytes.
+    /// A frame without a body has no blank line; its end-line, which follows the
+    /// headers directly, counts against this limit instead.
     /// A head that is not complete within this many bytes closes the connection
     /// (`HeadTooLarge`): without its end we cannot find the next frame.
     pub max_head_bytes: usize,

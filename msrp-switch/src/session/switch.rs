@@ -1,0 +1,1484 @@
+//! One shard's switch: sessions, participants, connections and the forwarding rules
+//! of a 1:1 session with the switch in the media path (a B2BUA, RFC 4975 §7 on each
+//! leg).
+//!
+//! A SEND from participant P is answered hop by hop and written to P's peer Q as a new
+//! transaction: its own transaction id, Q's To-Path and From-Path, Message-ID and the
+//! other headers copied, `Byte-Range: start-*/total` (so the chunk may be interrupted),
+//! and the body pieces as they arrive (cut-through):
+//!
+//! ```text
+//!  P ── SEND tid=a (head) ──▶ switch ── SEND tid=x (head, rewritten) ──▶ Q
+//!  P ── body piece ─────────▶ switch ── same Bytes ───────────────────▶ Q
+//!  P ── -------a$ ──────────▶ switch ── -------x$ ────────────────────▶ Q
+//!  P ◀── 200 (tid a) ──────── switch ◀── 200 (tid x) ────────────────── Q   (absorbed)
+//!  P ◀── REPORT (P's paths) ─ switch ◀── REPORT (Q's paths) ─────────── Q   (mapped)
+//! ```
+//! An error response from Q, or none within the transaction timeout, becomes a REPORT
+//! to P when P's Failure-Report asks for it (RFC 4975 §7.1.2, RFC 4976 §6.4.1); a 413
+//! also aborts the rest of that message to Q with `#`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use smallvec::SmallVec;
+use tracing::{debug, trace};
+
+use crate::codec::{
+    ByteRange, ContinuationFlag, Decoder, Encoder, FailureReport, Framing, Head, HeaderName, Item,
+    Limits, MessageId, Method, MsrpUri, Rewrite, Scheme, StatusCode, TransactionId,
+};
+use crate::metrics::{ShardMetrics, frame_kind};
+
+use super::ids::{ConnId, ParticipantId, SessionKey, WireIds};
+use super::leg::Leg;
+use super::media::accepts;
+use super::transaction::{Sent, Timer, Transactions};
+
+/// The settings one shard's switch runs with.
+#[derive(Debug, Clone)]
+pub struct SwitchConfig {
+    /// Codec limits for every connection.
+    pub limits: Limits,
+    /// Host written into participants' local URIs (the address clients connect to).
+    pub local_host: String,
+    /// Port written into participants' local URIs.
+    pub local_port: u16,
+    /// How long a request the switch wrote may wait for its response (RFC 4975
+    /// §7.1.1 suggests 30 s).
+    pub transaction_timeout: Duration,
+    /// How long an accepted connection may stay unbound before it is closed.
+    pub bind_timeout: Duration,
+    /// Bytes that may wait for one participant (and for one connection) before the
+    /// connections feeding it stop being read: TCP flow control then slows the sender.
+    pub queue_bytes: usize,
+}
+
+impl Default for SwitchConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            local_host: "127.0.0.1".into(),
+            local_port: 2855,
+            transaction_timeout: Duration::from_secs(30),
+            bind_timeout: Duration::from_secs(30),
+            queue_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// What a session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// Two participants, the switch in the media path between them.
+    OneToOne,
+}
+
+impl SessionKind {
+    /// The name used in metrics and the control API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OneToOne => "one_to_one",
+        }
+    }
+}
+
+/// Which side opens the connection (RFC 6135 / RFC 4145 `a=setup`), from the switch's
+/// point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SetupRole {
+    /// The participant connects to the switch's URI (the default, RFC 4975 §5.4).
+    #[default]
+    Passive,
+    /// The switch connects to the participant's path and binds with an empty SEND.
+    Active,
+}
+
+/// The remote side's MSRP media, from its SDP.
+#[derive(Debug, Clone)]
+pub struct RemoteMedia {
+    /// `a=path`: the participant's URIs, the participant's own last.
+    pub path: Vec<MsrpUri>,
+    /// `a=accept-types`; empty means no restriction.
+    pub accept_types: Vec<String>,
+    /// `a=max-size`: the largest message the participant accepts, in bytes.
+    pub max_size: Option<u64>,
+    /// Who connects.
+    pub setup: SetupRole,
+    /// RFC 6714 CEMA: match the switch's URI by session-id alone.
+    pub cema: bool,
+}
+
+/// Body bytes and frames, per participant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Requests received from the participant.
+    pub frames_in: u64,
+    /// Body bytes received from the participant.
+    pub bytes_in: u64,
+    /// Requests written to the participant.
+    pub frames_out: u64,
+    /// Body bytes written to the participant.
+    pub bytes_out: u64,
+}
+
+/// A participant as the control API sees it.
+#[derive(Debug, Clone)]
+pub struct ParticipantInfo {
+    /// Its id.
+    pub id: ParticipantId,
+    /// Its session.
+    pub session: SessionKey,
+    /// The switch's URI for it: the a=path of the switch's SDP for this participant.
+    pub local_uri: MsrpUri,
+    /// True while a connection is bound to it.
+    pub bound: bool,
+    /// Its counters.
+    pub counters: Counters,
+}
+
+/// A session as the control API sees it.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// Its key.
+    pub key: SessionKey,
+    /// Its kind.
+    pub kind: SessionKind,
+    /// Its participants.
+    pub participants: Vec<ParticipantInfo>,
+}
+
+/// Why a control call failed; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// No such session on this switch.
+    #[error("no session {0}")]
+    NoSuchSession(SessionKey),
+    /// No such participant on this switch.
+    #[error("no participant {0}")]
+    NoSuchParticipant(ParticipantId),
+    /// The session has all the participants its kind allows.
+    #[error("session {0} is full")]
+    SessionFull(SessionKey),
+    /// An argument is malformed.
+    #[error("{field}: {reason}")]
+    InvalidArgument {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// What the control plane hears about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A connection bound to the participant (its first request, or our bind SEND
+    /// answered).
+    ParticipantBound {
+        /// The session.
+        session: SessionKey,
+        /// The participant.
+        participant: ParticipantId,
+    },
+    /// The participant's connection closed or broke.
+    ConnectionLost {
+        /// The session.
+        session: SessionKey,
+        /// The participant.
+        participant: ParticipantId,
+    },
+}
+
+/// What the transport must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open a TCP connection for `conn` (active setup role), then report it with
+    /// [`Switch::connected`] or [`Switch::handle_close`].
+    Connect {
+        /// The connection id to use.
+        conn: ConnId,
+        /// Host to connect to.
+        host: String,
+        /// Port to connect to.
+        port: u16,
+    },
+    /// The connection has output, may read again, or should close.
+    Wake(ConnId),
+}
+
+struct Session {
+    kind: SessionKind,
+    participants: SmallVec<[ParticipantId; 2]>,
+}
+
+struct Participant {
+    session: SessionKey,
+    local_uri: MsrpUri,
+    /// `[local_uri]`, as a slice for path rewriting.
+    local_path: Vec<MsrpUri>,
+    remote: RemoteMedia,
+    conn: Option<ConnId>,
+    leg: Leg,
+    counters: Counters,
+    /// The message a 413 from this participant stopped: the rest is not sent.
+    stopped: Option<MessageId>,
+}
+
+/// The hop-by-hop response owed for a request.
+struct Reply {
+    tid: TransactionId,
+    status: StatusCode,
+    /// The request's first From-Path URI (the previous hop).
+    to: MsrpUri,
+    /// The request's first To-Path URI (us).
+    from: MsrpUri,
+}
+
+/// A chunk being forwarded from the connection that is reading it.
+struct Forward {
+    from: ParticipantId,
+    to: ParticipantId,
+    head: Head,
+    message_id: MessageId,
+    /// Position in the message of the next body byte.
+    position: u64,
+    total: Option<u64>,
+    failure_report: FailureReport,
+    /// The open outgoing chunk, if one is; `None` before the first piece after an
+    /// interruption.
+    out: Option<TransactionId>,
+    /// Owed to the sender once the end-line arrives.
+    reply: Option<Reply>,
+}
+
+/// What to do with the rest of the frame being read. One per connection, so the
+/// inline head in `Report` costs memory once, not an allocation per frame.
+#[allow(clippy::large_enum_variant)]
+enum Inbound {
+    Idle,
+    Forward(Box<Forward>),
+    /// Refused or handled locally: answer (if owed) at the end-line.
+    Answer(Option<Reply>),
+    /// A REPORT to map onto the peer leg at its end-line.
+    Report {
+        to: ParticipantId,
+        head: Head,
+    },
+}
+
+struct Conn {
+    decoder: Decoder,
+    /// Frames for a connection no participant is bound to (error responses).
+    out: VecDeque<Bytes>,
+    out_bytes: usize,
+    bound: Option<ParticipantId>,
+    inbound: Inbound,
+    /// The box of the last finished `Forward`, reused by the next chunk so that
+    /// forwarding allocates nothing per chunk.
+    spare: Option<Box<Forward>>,
+    closing: bool,
+}
+
+/// The state of one shard. See the module docs for the data flow.
+pub struct Switch {
+    config: SwitchConfig,
+    shard: u8,
+    ids: WireIds,
+    encoder: Encoder,
+    metrics: Arc<ShardMetrics>,
+    next_seq: u64,
+    sessions: HashMap<SessionKey, Session>,
+    participants: HashMap<ParticipantId, Participant>,
+    by_session_id: HashMap<String, ParticipantId>,
+    conns: HashMap<ConnId, Conn>,
+    transactions: Transactions,
+    events: VecDeque<Event>,
+    actions: VecDeque<Action>,
+}
+
+impl Switch {
+    /// An empty switch for shard `shard`.
+    pub fn new(config: SwitchConfig, shard: u8, ids: WireIds, metrics: Arc<ShardMetrics>) -> Self {
+        Self {
+            config,
+            shard,
+            ids,
+            encoder: Encoder::new(),
+            metrics,
+            next_seq: 1,
+            sessions: HashMap::new(),
+            participants: HashMap::new(),
+            by_session_id: HashMap::new(),
+            conns: HashMap::new(),
+            transactions: Transactions::default(),
+            events: VecDeque::new(),
+            actions: VecDeque::new(),
+        }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &SwitchConfig {
+        &self.config
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    // ---------------------------------------------------------------- control
+
+    /// Creates an empty session.
+    pub fn create_session(&mut self, kind: SessionKind) -> SessionKey {
+        let key = SessionKey::new(self.shard, self.next_seq());
+        self.sessions.insert(
+            key,
+            Session {
+                kind,
+                participants: SmallVec::new(),
+            },
+        );
+        ShardMetrics::shift(&self.metrics.sessions_one_to_one, 1);
+        key
+    }
+
+    /// Adds a participant with the remote side's media; returns the switch's URI for
+    /// it. With [`SetupRole::Active`] the switch connects out at once.
+    pub fn add_participant(
+        &mut self,
+        session: SessionKey,
+        remote: RemoteMedia,
+        now: Instant,
+    ) -> Result<ParticipantInfo, ControlError> {
+        let entry = self
+            .sessions
+            .get(&session)
+            .ok_or(ControlError::NoSuchSession(session))?;
+        if entry.participants.len() >= 2 {
+            return Err(ControlError::SessionFull(session));
+        }
+        check_remote(&remote)?;
+        let id = ParticipantId::new(self.shard, self.next_seq());
+        let session_id = self.ids.session_id(self.shard);
+        let scheme = remote.path.first().map_or(Scheme::Msrp, MsrpUri::scheme);
+        let local_uri = MsrpUri::from_parts(
+            scheme,
+            &self.config.local_host,
+            Some(self.config.local_port),
+            Some(&session_id),
+            "tcp",
+        )
+        .map_err(|err| ControlError::InvalidArgument {
+            field: "local_host",
+            reason: err.to_string(),
+        })?;
+        let setup = remote.setup;
+        self.participants.insert(
+            id,
+            Participant {
+                session,
+                local_path: vec![local_uri.clone()],
+                local_uri,
+                remote,
+                conn: None,
+                leg: Leg::default(),
+                counters: Counters::default(),
+                stopped: None,
+            },
+        );
+        self.by_session_id.insert(session_id, id);
+        if let Some(entry) = self.sessions.get_mut(&session) {
+            entry.participants.push(id);
+        }
+        ShardMetrics::shift(&self.metrics.participants_one_to_one, 1);
+        if setup == SetupRole::Active {
+            self.connect_out(id, now);
+        }
+        self.participant_info(id)
+    }
+
+    /// Replaces a participant's remote media (a re-INVITE or UPDATE). New
+    /// accept-types and max-size apply from the next message; a new path means a new
+    /// MSRP session (RFC 4975 §8.4), so the old connection is closed and the
+    /// participant binds again.
+    pub fn modify_participant(
+        &mut self,
+        id: ParticipantId,
+        remote: RemoteMedia,
+        now: Instant,
+    ) -> Result<ParticipantInfo, ControlError> {
+        check_remote(&remote)?;
+        let participant = self
+            .participants
+            .get_mut(&id)
+            .ok_or(ControlError::NoSuchParticipant(id))?;
+        let path_changed = participant.remote.path.len() != remote.path.len()
+            || participant
+                .remote
+                .path
+                .iter()
+                .zip(&remote.path)
+                .any(|(a, b)| !a.matches(b));
+        let setup = remote.setup;
+        participant.remote = remote;
+        if path_changed && let Some(conn) = participant.conn {
+            self.close_conn(conn);
+            self.unbind(id);
+            if setup == SetupRole::Active {
+                self.connect_out(id, now);
+            }
+        }
+        self.participant_info(id)
+    }
+
+    /// Removes a participant: a chunk being written to it ends with `#`, its
+    /// connection closes, later requests for its session-id get 481.
+    pub fn remove_participant(&mut self, id: ParticipantId) -> Result<Counters, ControlError> {
+        if !self.participants.contains_key(&id) {
+            return Err(ControlError::NoSuchParticipant(id));
+        }
+        // A chunk being forwarded *to* it: end it with '#', discard the rest, and
+        // tell its sender the session is gone when its end-line comes.
+        let feeding: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(&c.inbound, Inbound::Forward(f) if f.to == id))
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in feeding {
+            if let Some(c) = self.conns.get_mut(&conn)
+                && let Inbound::Forward(f) = std::mem::replace(&mut c.inbound, Inbound::Idle)
+            {
+                if let Some(tid) = f.out {
+                    let end = self.encoder.end_line(&tid, ContinuationFlag::Abort, true);
+                    if let Some(p) = self.participants.get_mut(&id) {
+                        p.leg.push_chunk_part(end);
+                        p.leg.close_chunk();
+                    }
+                }
+                let reply = f.reply.map(|r| Reply {
+                    status: StatusCode::SESSION_DOES_NOT_EXIST,
+                    ..r
+                });
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.inbound = Inbound::Answer(reply);
+                }
+            }
+        }
+        // A chunk being forwarded *from* it: end it with '#'.
+        if let Some(conn) = self.participants.get(&id).and_then(|p| p.conn) {
+            self.abort_inbound(conn);
+        }
+        let Some(mut participant) = self.participants.remove(&id) else {
+            return Err(ControlError::NoSuchParticipant(id));
+        };
+        if let Some(conn) = participant.conn
+            && let Some(c) = self.conns.get_mut(&conn)
+        {
+            // Flush what is queued (the '#' end-line above) and close.
+            let mut rest = Vec::new();
+            participant.leg.take(&mut rest, usize::MAX);
+            for piece in rest {
+                c.out_bytes += piece.len();
+                c.out.push_back(piece);
+            }
+            c.bound = None;
+            c.closing = true;
+            self.actions.push_back(Action::Wake(conn));
+        }
+        let dropped = participant.leg.clear();
+        ShardMetrics::shift(&self.metrics.queue_bytes, -(dropped as i64));
+        if let Some(sid) = participant.local_uri.session_id() {
+            self.by_session_id.remove(sid);
+        }
+        if let Some(session) = self.sessions.get_mut(&participant.session) {
+            session.participants.retain(|p| *p != id);
+        }
+        self.transactions.forget_participant(id);
+        ShardMetrics::shift(&self.metrics.participants_one_to_one, -1);
+        Ok(participant.counters)
+    }
+
+    /// Releases a session: every participant is removed.
+    pub fn release_session(
+        &mut self,
+        key: SessionKey,
+    ) -> Result<Vec<(ParticipantId, Counters)>, ControlError> {
+        let session = self
+            .sessions
+            .get(&key)
+            .ok_or(ControlError::NoSuchSession(key))?;
+        let members = session.participants.clone();
+        let mut counters = Vec::with_capacity(members.len());
+        for id in members {
+            counters.push((id, self.remove_participant(id)?));
+        }
+        self.sessions.remove(&key);
+        ShardMetrics::shift(&self.metrics.sessions_one_to_one, -1);
+        Ok(counters)
+    }
+
+    /// A participant's state.
+    pub fn participant_info(&self, id: ParticipantId) -> Result<ParticipantInfo, ControlError> {
+        let p = self
+            .participants
+            .get(&id)
+            .ok_or(ControlError::NoSuchParticipant(id))?;
+        Ok(ParticipantInfo {
+            id,
+            session: p.session,
+            local_uri: p.local_uri.clone(),
+            bound: p.conn.is_some() && !p.leg.awaiting_bind,
+            counters: p.counters,
+        })
+    }
+
+    /// A session's state.
+    pub fn session_info(&self, key: SessionKey) -> Result<SessionInfo, ControlError> {
+        let session = self
+            .sessions
+            .get(&key)
+            .ok_or(ControlError::NoSuchSession(key))?;
+        let participants = session
+            .participants
+            .iter()
+            .map(|id| self.participant_info(*id))
+            .collect::<Result<_, _>>()?;
+        Ok(SessionInfo {
+            key,
+            kind: session.kind,
+            participants,
+        })
+    }
+
+    /// Every session key on this shard.
+    pub fn session_keys(&self) -> Vec<SessionKey> {
+        self.sessions.keys().copied().collect()
+    }
+
+    /// True if `session_id` names a participant of this shard.
+    pub fn owns_session_id(&self, session_id: &str) -> bool {
+        self.by_session_id.contains_key(session_id)
+    }
+
+    // ---------------------------------------------------------------- I/O
+
+    /// A connection was accepted; it must bind within the bind timeout.
+    pub fn open_connection(&mut self, now: Instant) -> ConnId {
+        let id = ConnId(self.next_seq());
+        self.conns.insert(id, self.new_conn());
+        self.transactions
+            .schedule(now + self.config.bind_timeout, Timer::Bind(id));
+        ShardMetrics::shift(&self.metrics.connections, 1);
+        ShardMetrics::add(&self.metrics.connections_accepted, 1);
+        id
+    }
+
+    /// The outgoing connection asked for by [`Action::Connect`] is up; its bind SEND
+    /// is already queued.
+    pub fn connected(&mut self, conn: ConnId) {
+        ShardMetrics::shift(&self.metrics.connections, 1);
+        ShardMetrics::add(&self.metrics.connections_opened, 1);
+        self.actions.push_back(Action::Wake(conn));
+    }
+
+    /// Decodes and handles everything in `buf` that backpressure allows; what is
+    /// left stays in `buf` until [`Switch::wants_read`] is true again.
+    pub fn handle_input(&mut self, conn: ConnId, buf: &mut BytesMut, now: Instant) {
+        loop {
+            if !self.wants_read(conn) {
+                break;
+            }
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            match c.decoder.decode(buf) {
+                Ok(Some(Item::Head(head))) => self.on_head(conn, head),
+                Ok(Some(Item::Body(piece))) => self.on_body(conn, piece),
+                Ok(Some(Item::End(flag))) => self.on_end(conn, flag, now),
+                Ok(None) => break,
+                Err(err) => {
+                    debug!(conn = conn.0, error = %err, "refused frame");
+                    if err.framing() == Framing::Lost {
+                        self.close_conn(conn);
+                        return;
+                    }
+                    self.on_refused(conn, &err);
+                }
+            }
+        }
+        self.interrupt_if_waited_on(conn, now);
+    }
+
+    /// The connection closed (by the peer, an I/O error, or after `closing`).
+    pub fn handle_close(&mut self, conn: ConnId, now: Instant) {
+        self.abort_inbound(conn);
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        ShardMetrics::shift(&self.metrics.connections, -1);
+        ShardMetrics::shift(&self.metrics.queue_bytes, -(c.out_bytes as i64));
+        if let Some(id) = c.bound {
+            self.unbind(id);
+        }
+        let _ = now;
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((timer, sent)) = self.transactions.expire(now) {
+            match (timer, sent) {
+                (
+                    Timer::Transaction(tid),
+                    Some(Sent::Chunk {
+                        sender,
+                        message_id,
+                        start,
+                        end,
+                        total,
+                        failure_report,
+                        to,
+                    }),
+                ) => {
+                    debug!(%tid, "transaction timed out");
+                    ShardMetrics::add(&self.metrics.transaction_timeouts, 1);
+                    let _ = to;
+                    if failure_report != FailureReport::No {
+                        let range = ByteRange {
+                            start,
+                            end: Some(end.unwrap_or(start.saturating_sub(1))),
+                            total,
+                        };
+                        self.report(
+                            sender,
+                            &message_id,
+                            range,
+                            StatusCode::TRANSACTION_DID_NOT_COMPLETE,
+                        );
+                    }
+                }
+                (Timer::Transaction(_), Some(Sent::Bind { to })) => {
+                    // The peer never answered our bind SEND: the connection is useless.
+                    if let Some(conn) = self.participants.get(&to).and_then(|p| p.conn) {
+                        self.close_conn(conn);
+                    }
+                }
+                (Timer::Bind(conn), _) => {
+                    if self
+                        .conns
+                        .get(&conn)
+                        .is_some_and(|c| c.bound.is_none() && !c.closing)
+                    {
+                        ShardMetrics::add(&self.metrics.bind_timeouts, 1);
+                        debug!(conn = conn.0, "no bind within the bind timeout");
+                        self.close_conn(conn);
+                    }
+                }
+                (Timer::Transaction(_), None) => {}
+            }
+        }
+    }
+
+    /// When [`Switch::handle_timeout`] next needs calling.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.transactions.next_deadline()
+    }
+
+    /// The next thing the transport must do.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next event for the control plane.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Moves up to `max_bytes` of output for `conn` into `into` (for one vectored
+    /// write); returns the bytes moved.
+    pub fn take_output(&mut self, conn: ConnId, into: &mut Vec<Bytes>, max_bytes: usize) -> usize {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return 0;
+        };
+        let mut taken = 0;
+        while let Some(piece) = c.out.front() {
+            if taken > 0 && taken + piece.len() > max_bytes {
+                break;
+            }
+            taken += piece.len();
+            if let Some(piece) = c.out.pop_front() {
+                into.push(piece);
+            }
+        }
+        c.out_bytes -= taken;
+        if let Some(id) = c.bound
+            && taken < max_bytes
+            && let Some(p) = self.participants.get_mut(&id)
+        {
+            taken += p.leg.take(into, max_bytes - taken);
+            // Whoever feeds this leg may have been held back: let them read again.
+            let session = p.session;
+            self.wake_session(session, id);
+        }
+        ShardMetrics::shift(&self.metrics.queue_bytes, -(taken as i64));
+        taken
+    }
+
+    /// True if output is waiting for `conn`.
+    pub fn has_output(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| {
+            !c.out.is_empty()
+                || c.bound
+                    .and_then(|p| self.participants.get(&p))
+                    .is_some_and(|p| p.leg.has_output())
+        })
+    }
+
+    /// True once the connection should close (after its output is written).
+    pub fn is_closing(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_none_or(|c| c.closing)
+    }
+
+    /// Backpressure: false while anything this connection feeds, or its own
+    /// queue, is over the queue bound.
+    pub fn wants_read(&self, conn: ConnId) -> bool {
+        let Some(c) = self.conns.get(&conn) else {
+            return false;
+        };
+        let limit = self.config.queue_bytes;
+        if c.closing || c.out_bytes >= limit {
+            return false;
+        }
+        let Some(p) = c.bound.and_then(|id| self.participants.get(&id)) else {
+            return true;
+        };
+        if p.leg.queued_bytes() >= limit {
+            return false;
+        }
+        self.peers(p.session, c.bound).all(|q| {
+            self.participants
+                .get(&q)
+                .is_none_or(|q| q.leg.queued_bytes() < limit)
+        })
+    }
+
+    /// Outstanding requests the switch wrote (for tests and stats).
+    pub fn outstanding_transactions(&self) -> usize {
+        self.transactions.len()
+    }
+
+    // ---------------------------------------------------------------- frames
+
+    fn on_head(&mut self, conn: ConnId, head: Head) {
+        ShardMetrics::add(&self.metrics.frames_received[frame_kind(head.method())], 1);
+        let Some(method) = head.method() else {
+            self.on_response(conn, &head);
+            self.set_inbound(conn, Inbound::Answer(None));
+            return;
+        };
+        trace!(conn = conn.0, tid = %head.transaction_id(), ?method, "request");
+        let inbound = match self.route(conn, &head) {
+            Err(status) => Inbound::Answer(reply_to(&head, status)),
+            Ok(id) => {
+                if let Some(p) = self.participants.get_mut(&id) {
+                    p.counters.frames_in += 1;
+                }
+                match method {
+                    Method::Send => self.start_send(conn, id, head),
+                    Method::Report => match self.peer(id) {
+                        Some(to) => Inbound::Report { to, head },
+                        None => Inbound::Answer(None),
+                    },
+                    // AUTH is for relays (RFC 4976), NICKNAME for group chats.
+                    Method::Auth | Method::Nickname => {
+                        Inbound::Answer(reply_to(&head, StatusCode::ACTION_NOT_ALLOWED))
+                    }
+                    Method::Other => {
+                        Inbound::Answer(reply_to(&head, StatusCode::METHOD_NOT_UNDERSTOOD))
+                    }
+                }
+            }
+        };
+        self.set_inbound(conn, inbound);
+    }
+
+    /// Finds the participant a request is for and binds the connection to it
+    /// (RFC 4975 §7.3), or the status that refuses it.
+    fn route(&mut self, conn: ConnId, head: &Head) -> Result<ParticipantId, StatusCode> {
+        let to = head
+            .to_path()
+            .next()
+            .ok_or(StatusCode::SESSION_DOES_NOT_EXIST)?;
+        let id = to
+            .session_id()
+            .and_then(|sid| self.by_session_id.get(sid))
+            .copied()
+            .ok_or(StatusCode::SESSION_DOES_NOT_EXIST)?;
+        let p = self
+            .participants
+            .get(&id)
+            .ok_or(StatusCode::SESSION_DOES_NOT_EXIST)?;
+        // CEMA (RFC 6714): a middlebox may have rewritten host and port.
+        if !p.remote.cema && !to.matches(&p.local_uri) {
+            return Err(StatusCode::SESSION_DOES_NOT_EXIST);
+        }
+        // From-Path must be the path the participant gave in SDP.
+        let from_ok = {
+            let mut from = head.from_path();
+            let mut remote = p.remote.path.iter();
+            loop {
+                match (from.next(), remote.next()) {
+                    (None, None) => break true,
+                    (Some(a), Some(b))
+                        if a.matches(b) || (p.remote.cema && a.matches_session_id(b)) => {}
+                    _ => break false,
+                }
+            }
+        };
+        if !from_ok {
+            return Err(StatusCode::ACTION_NOT_ALLOWED);
+        }
+        match (p.conn, self.conns.get(&conn).and_then(|c| c.bound)) {
+            (Some(bound), _) if bound == conn => Ok(id),
+            (Some(_), _) => Err(StatusCode::SESSION_ALREADY_IN_USE),
+            // One session per connection: sharing is not offered yet, and keeping
+            // sessions apart keeps TCP flow control per session.
+            (None, Some(_)) => Err(StatusCode::ACTION_NOT_ALLOWED),
+            (None, None) => {
+                self.bind(conn, id);
+                Ok(id)
+            }
+        }
+    }
+
+    fn start_send(&mut self, conn: ConnId, from: ParticipantId, head: Head) -> Inbound {
+        let reply = reply_to(&head, StatusCode::OK);
+        // A bodiless SEND binds or keeps alive; it is answered, not forwarded.
+        if !head.has_body() {
+            return Inbound::Answer(reply);
+        }
+        let Some(to) = self.peer(from) else {
+            return Inbound::Answer(reply_to(&head, StatusCode::SESSION_DOES_NOT_EXIST));
+        };
+        let Some(message_id) = head.message_id() else {
+            return Inbound::Answer(reply_to(&head, StatusCode::UNINTELLIGIBLE));
+        };
+        let range = head.byte_range().unwrap_or(ByteRange {
+            start: 1,
+            end: None,
+            total: None,
+        });
+        if let Some(q) = self.participants.get(&to) {
+            if q.stopped == Some(message_id) {
+                return Inbound::Answer(reply_to(&head, StatusCode::STOP_SENDING_MESSAGE));
+            }
+            let size = range.total.or(range.end);
+            if let (Some(max), Some(size)) = (q.remote.max_size, size)
+                && size > max
+            {
+                return Inbound::Answer(reply_to(&head, StatusCode::STOP_SENDING_MESSAGE));
+            }
+            if !accepts(
+                &q.remote.accept_types,
+                head.content_type().unwrap_or_default(),
+            ) {
+                return Inbound::Answer(reply_to(&head, StatusCode::MIME_NOT_UNDERSTOOD));
+            }
+        }
+        let failure_report = head.failure_report().unwrap_or(FailureReport::Yes);
+        let forward = Forward {
+            from,
+            to,
+            head,
+            message_id,
+            position: range.start,
+            total: range.total,
+            failure_report,
+            out: None,
+            reply,
+        };
+        let mut forward = match self.conns.get_mut(&conn).and_then(|c| c.spare.take()) {
+            Some(mut spare) => {
+                *spare = forward;
+                spare
+            }
+            None => Box::new(forward),
+        };
+        self.open_chunk(&mut forward);
+        Inbound::Forward(forward)
+    }
+
+    /// Writes the head of a new outgoing chunk for `f`, at its current position.
+    fn open_chunk(&mut self, f: &mut Forward) {
+        let Some(q) = self.participants.get_mut(&f.to) else {
+            return;
+        };
+        let tid = self.ids.transaction_id();
+        let rewrite = Rewrite {
+            transaction_id: tid,
+            to_path: &q.remote.path,
+            from_path: &q.local_path,
+            message_id: None,
+            // `*` for the end: the chunk streams and may be interrupted.
+            byte_range: Some(ByteRange {
+                start: f.position,
+                end: None,
+                total: f.total,
+            }),
+        };
+        let head = self.encoder.forward(&f.head, &rewrite);
+        ShardMetrics::shift(&self.metrics.queue_bytes, head.len() as i64);
+        q.leg.push_chunk_part(head);
+        q.leg.open = true;
+        q.counters.frames_out += 1;
+        let conn = q.conn;
+        self.transactions.insert(
+            tid,
+            Sent::Chunk {
+                to: f.to,
+                sender: f.from,
+                message_id: f.message_id,
+                start: f.position,
+                end: None,
+                total: f.total,
+                failure_report: f.failure_report,
+            },
+        );
+        ShardMetrics::add(&self.metrics.frames_sent[0], 1);
+        f.out = Some(tid);
+        self.wake(conn);
+    }
+
+    fn on_body(&mut self, conn: ConnId, piece: Bytes) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Inbound::Forward(mut f) = std::mem::replace(&mut c.inbound, Inbound::Idle) else {
+            return;
+        };
+        let len = piece.len() as u64;
+        if let Some(p) = self.participants.get_mut(&f.from) {
+            p.counters.bytes_in += len;
+        }
+        let stopped = self
+            .participants
+            .get(&f.to)
+            .is_some_and(|q| q.stopped == Some(f.message_id));
+        if !stopped {
+            if f.out.is_none() {
+                self.open_chunk(&mut f);
+            }
+            if let Some(q) = self.participants.get_mut(&f.to) {
+                ShardMetrics::shift(&self.metrics.queue_bytes, piece.len() as i64);
+                q.leg.push_chunk_part(piece);
+                q.counters.bytes_out += len;
+                let conn = q.conn;
+                self.wake(conn);
+            }
+        }
+        f.position += len;
+        self.set_inbound(conn, Inbound::Forward(f));
+    }
+
+    fn on_end(&mut self, conn: ConnId, flag: ContinuationFlag, now: Instant) {
+        let inbound = match self.conns.get_mut(&conn) {
+            Some(c) => std::mem::replace(&mut c.inbound, Inbound::Idle),
+            None => return,
+        };
+        match inbound {
+            Inbound::Idle => {}
+            Inbound::Answer(reply) => self.send_reply(conn, reply),
+            Inbound::Report { to, head } => self.map_report(to, &head, flag),
+            Inbound::Forward(mut f) => {
+                let stopped = self
+                    .participants
+                    .get(&f.to)
+                    .is_some_and(|q| q.stopped == Some(f.message_id));
+                if stopped {
+                    let reply = f.reply.take().map(|r| Reply {
+                        status: StatusCode::STOP_SENDING_MESSAGE,
+                        ..r
+                    });
+                    self.send_reply(conn, reply);
+                    return;
+                }
+                if f.out.is_none() {
+                    // Interrupted and nothing came since: the end-line still has
+                    // to reach the receiver, on an empty chunk at the position.
+                    self.open_chunk(&mut f);
+                }
+                if let Some(tid) = f.out {
+                    self.close_chunk(&f, tid, flag, now);
+                }
+                let reply = f
+                    .reply
+                    .take()
+                    .filter(|_| f.failure_report == FailureReport::Yes);
+                self.send_reply(conn, reply);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.spare = Some(f);
+                }
+            }
+        }
+    }
+
+    /// Writes the end-line of `f`'s open chunk and starts its transaction clock.
+    fn close_chunk(
+        &mut self,
+        f: &Forward,
+        tid: TransactionId,
+        flag: ContinuationFlag,
+        now: Instant,
+    ) {
+        let end = self.encoder.end_line(&tid, flag, true);
+        if let Some(q) = self.participants.get_mut(&f.to) {
+            ShardMetrics::shift(&self.metrics.queue_bytes, end.len() as i64);
+            q.leg.push_chunk_part(end);
+            q.leg.close_chunk();
+            let conn = q.conn;
+            self.wake(conn);
+        }
+        self.transactions
+            .set_chunk_end(&tid, f.position.saturating_sub(1));
+        self.transactions
+            .arm(tid, now + self.config.transaction_timeout);
+    }
+
+    /// A refused frame (kept framing): answer it if it can be addressed and asks for
+    /// an answer.
+    fn on_refused(&mut self, conn: ConnId, err: &crate::codec::DecodeError) {
+        let inbound = match self.conns.get_mut(&conn) {
+            Some(c) => std::mem::replace(&mut c.inbound, Inbound::Idle),
+            None => return,
+        };
+        match inbound {
+            // A chunk over max_chunk_bytes after its head was taken: end what was
+            // forwarded with '#', answer the sender with the error.
+            Inbound::Forward(mut f) => {
+                if let Some(tid) = f.out.take() {
+                    let end = self.encoder.end_line(&tid, ContinuationFlag::Abort, true);
+                    if let Some(q) = self.participants.get_mut(&f.to) {
+                        q.leg.push_chunk_part(end);
+                        q.leg.close_chunk();
+                    }
+                }
+                let status = err.status().unwrap_or(StatusCode::UNINTELLIGIBLE);
+                let reply = f.reply.take().map(|r| Reply { status, ..r });
+                self.send_reply(conn, reply);
+            }
+            _ => {
+                if let (Some(answer), Some(status)) = (err.answer(), err.status()) {
+                    let reply = Reply {
+                        tid: answer.transaction_id,
+                        status,
+                        to: answer.previous_hop.clone(),
+                        from: answer.responder.clone(),
+                    };
+                    self.send_reply(conn, Some(reply));
+                }
+            }
+        }
+    }
+
+    /// A response to a request the switch wrote.
+    fn on_response(&mut self, conn: ConnId, head: &Head) {
+        let Some(code) = head.response_status() else {
+            return;
+        };
+        self.metrics.response_received(code);
+        match self.transactions.answer(head.transaction_id()) {
+            None => {
+                trace!(conn = conn.0, tid = %head.transaction_id(), "response to nothing outstanding")
+            }
+            Some(Sent::Bind { to }) => {
+                if code.is_success() {
+                    if let Some(p) = self.participants.get_mut(&to) {
+                        p.leg.bind_answered();
+                        let event = Event::ParticipantBound {
+                            session: p.session,
+                            participant: to,
+                        };
+                        self.events.push_back(event);
+                    }
+                    self.actions.push_back(Action::Wake(conn));
+                } else {
+                    debug!(conn = conn.0, %code, "bind SEND refused");
+                    self.close_conn(conn);
+                }
+            }
+            Some(Sent::Chunk {
+                sender,
+                message_id,
+                start,
+                end,
+                total,
+                failure_report,
+                to,
+            }) => {
+                if code.is_success() {
+                    return;
+                }
+                if failure_report != FailureReport::No {
+                    let range = ByteRange {
+                        start,
+                        end: Some(end.unwrap_or(start.saturating_sub(1))),
+                        total,
+                    };
+                    self.report(sender, &message_id, range, code);
+                }
+                if code == StatusCode::STOP_SENDING_MESSAGE {
+                    self.stop_message(to, message_id);
+                }
+            }
+        }
+    }
+
+    /// RFC 4975 §7.1.1 / §10.5: after a 413 nothing more of the message goes to `to`;
+    /// a chunk of it still streaming is ended with `#`.
+    fn stop_message(&mut self, to: ParticipantId, message_id: MessageId) {
+        if let Some(q) = self.participants.get_mut(&to) {
+            q.stopped = Some(message_id);
+        }
+        let streaming: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                matches!(&c.inbound, Inbound::Forward(f) if f.to == to && f.message_id == message_id && f.out.is_some())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in streaming {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            if let Inbound::Forward(f) = &mut c.inbound
+                && let Some(tid) = f.out.take()
+            {
+                let end = self.encoder.end_line(&tid, ContinuationFlag::Abort, true);
+                if let Some(q) = self.participants.get_mut(&to) {
+                    q.leg.push_chunk_part(end);
+                    q.leg.close_chunk();
+                    let conn = q.conn;
+                    self.wake(conn);
+                }
+            }
+        }
+    }
+
+    /// A REPORT from one leg goes to the other with that leg's paths (RFC 4975
+    /// §7.1.2: REPORTs are end to end; the Message-ID is the same on both legs).
+    fn map_report(&mut self, to: ParticipantId, head: &Head, flag: ContinuationFlag) {
+        let Some(q) = self.participants.get_mut(&to) else {
+            return;
+        };
+        let tid = self.ids.transaction_id();
+        let rewrite = Rewrite {
+            transaction_id: tid,
+            to_path: &q.remote.path,
+            from_path: &q.local_path,
+            message_id: None,
+            byte_range: None,
+        };
+        let head_bytes = self.encoder.forward(head, &rewrite);
+        // A REPORT has no body; drop the blank line a stray body would have left.
+        let end = self.encoder.end_line(&tid, flag, head.has_body());
+        ShardMetrics::shift(
+            &self.metrics.queue_bytes,
+            (head_bytes.len() + end.len()) as i64,
+        );
+        let held = q.leg.open;
+        q.leg.push_frame(head_bytes);
+        if held {
+            q.leg.push_frame(end);
+        } else {
+            q.leg.push_chunk_part(end);
+        }
+        q.counters.frames_out += 1;
+        ShardMetrics::add(&self.metrics.frames_sent[1], 1);
+        let conn = q.conn;
+        self.wake(conn);
+    }
+
+    /// Generates a REPORT to `sender` about its message (RFC 4975 §7.1.2).
+    fn report(
+        &mut self,
+        sender: ParticipantId,
+        message_id: &MessageId,
+        range: ByteRange,
+        status: StatusCode,
+    ) {
+        let Some(p) = self.participants.get_mut(&sender) else {
+            return;
+        };
+        let tid = self.ids.transaction_id();
+        let head = self
+            .encoder
+            .request(&tid, "REPORT")
+            .path(HeaderName::ToPath, &p.remote.path)
+            .path(HeaderName::FromPath, &p.local_path)
+            .message_id(message_id)
+            .byte_range(&range)
+            .status(0, status, Some(status.reason()))
+            .finish(false);
+        let end = self.encoder.end_line(&tid, ContinuationFlag::End, false);
+        let frame = [head, end].concat();
+        ShardMetrics::shift(&self.metrics.queue_bytes, frame.len() as i64);
+        p.leg.push_frame(Bytes::from(frame));
+        self.metrics.report_generated(status);
+        let conn = p.conn;
+        self.wake(conn);
+    }
+
+    fn send_reply(&mut self, conn: ConnId, reply: Option<Reply>) {
+        let Some(reply) = reply else {
+            return;
+        };
+        let frame = self
+            .encoder
+            .response(&reply.tid, reply.status, &reply.to, &reply.from);
+        self.metrics.response_sent(reply.status);
+        ShardMetrics::shift(&self.metrics.queue_bytes, frame.len() as i64);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        match c.bound.and_then(|id| self.participants.get_mut(&id)) {
+            Some(p) => p.leg.push_frame(frame),
+            None => {
+                c.out_bytes += frame.len();
+                c.out.push_back(frame);
+            }
+        }
+        self.wake(Some(conn));
+    }
+
+    /// RFC 4975 §7.1: when the sender stalls mid-chunk and whole frames wait for the
+    /// receiving leg, end the outgoing chunk with `+` so they can go; the rest of the
+    /// chunk follows later as a new chunk from the position reached.
+    fn interrupt_if_waited_on(&mut self, conn: ConnId, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Inbound::Forward(f) = &mut c.inbound else {
+            return;
+        };
+        let Some(q) = self.participants.get_mut(&f.to) else {
+            return;
+        };
+        if !q.leg.has_held() {
+            return;
+        }
+        let Some(tid) = f.out.take() else {
+            return;
+        };
+        let end = self.encoder.end_line(&tid, ContinuationFlag::More, true);
+        ShardMetrics::shift(&self.metrics.queue_bytes, end.len() as i64);
+        q.leg.push_chunk_part(end);
+        q.leg.close_chunk();
+        let to_conn = q.conn;
+        self.transactions
+            .set_chunk_end(&tid, f.position.saturating_sub(1));
+        self.transactions
+            .arm(tid, now + self.config.transaction_timeout);
+        self.wake(to_conn);
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    fn new_conn(&self) -> Conn {
+        Conn {
+            decoder: Decoder::new(self.config.limits.clone()),
+            out: VecDeque::new(),
+            out_bytes: 0,
+            bound: None,
+            inbound: Inbound::Idle,
+            spare: None,
+            closing: false,
+        }
+    }
+
+    fn set_inbound(&mut self, conn: ConnId, inbound: Inbound) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.inbound = inbound;
+        }
+    }
+
+    fn bind(&mut self, conn: ConnId, id: ParticipantId) {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        p.conn = Some(conn);
+        let session = p.session;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.bound = Some(id);
+        }
+        self.events.push_back(Event::ParticipantBound {
+            session,
+            participant: id,
+        });
+        // Frames queued while it was unbound can go now.
+        self.wake(Some(conn));
+    }
+
+    fn unbind(&mut self, id: ParticipantId) {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        if p.conn.take().is_none() {
+            return;
+        }
+        // Half-written frames cannot continue on another connection; what was
+        // queued is dropped and its transactions time out into REPORTs.
+        let dropped = p.leg.clear();
+        ShardMetrics::shift(&self.metrics.queue_bytes, -(dropped as i64));
+        let session = p.session;
+        self.events.push_back(Event::ConnectionLost {
+            session,
+            participant: id,
+        });
+        // A chunk being forwarded to it restarts with a new head if it binds again.
+        for c in self.conns.values_mut() {
+            if let Inbound::Forward(f) = &mut c.inbound
+                && f.to == id
+            {
+                f.out = None;
+            }
+        }
+        self.wake_session(session, id);
+    }
+
+    /// The sender broke off mid-chunk: the receiver gets the chunk ended with `#`.
+    fn abort_inbound(&mut self, conn: ConnId) {
+        let inbound = match self.conns.get_mut(&conn) {
+            Some(c) => std::mem::replace(&mut c.inbound, Inbound::Idle),
+            None => return,
+        };
+        if let Inbound::Forward(f) = inbound
+            && let Some(tid) = f.out
+        {
+            let end = self.encoder.end_line(&tid, ContinuationFlag::Abort, true);
+            if let Some(q) = self.participants.get_mut(&f.to) {
+                ShardMetrics::shift(&self.metrics.queue_bytes, end.len() as i64);
+                q.leg.push_chunk_part(end);
+                q.leg.close_chunk();
+                let conn = q.conn;
+                self.wake(conn);
+            }
+        }
+    }
+
+    /// Marks a connection to close once its output is written.
+    fn close_conn(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.closing = true;
+            self.actions.push_back(Action::Wake(conn));
+        }
+    }
+
+    fn connect_out(&mut self, id: ParticipantId, now: Instant) {
+        let conn = ConnId(self.next_seq());
+        let mut c = self.new_conn();
+        c.bound = Some(id);
+        self.conns.insert(conn, c);
+        let tid = self.ids.transaction_id();
+        let message_id = self.ids.message_id();
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        let Some(target) = p.remote.path.first() else {
+            return;
+        };
+        let (host, port) = (target.host().to_string(), target.port().unwrap_or(2855));
+        p.conn = Some(conn);
+        p.leg.awaiting_bind = true;
+        // RFC 4975 §5.4: the active side sends a SEND at once, bodiless if it has
+        // nothing to say, so the passive side can bind the connection.
+        let head = self
+            .encoder
+            .request(&tid, "SEND")
+            .path(HeaderName::ToPath, &p.remote.path)
+            .path(HeaderName::FromPath, &p.local_path)
+            .message_id(&message_id)
+            .byte_range(&ByteRange::whole(0))
+            .finish(false);
+        let end = self.encoder.end_line(&tid, ContinuationFlag::End, false);
+        p.leg.push_control(Bytes::from([head, end].concat()));
+        self.transactions.insert(tid, Sent::Bind { to: id });
+        self.transactions
+            .arm(tid, now + self.config.transaction_timeout);
+        self.actions.push_back(Action::Connect { conn, host, port });
+    }
+
+    fn peers(
+        &self,
+        session: SessionKey,
+        except: Option<ParticipantId>,
+    ) -> impl Iterator<Item = ParticipantId> + '_ {
+        self.sessions
+            .get(&session)
+            .into_iter()
+            .flat_map(|s| s.participants.iter().copied())
+            .filter(move |p| Some(*p) != except)
+    }
+
+    /// The other participant of a 1:1 session.
+    fn peer(&self, id: ParticipantId) -> Option<ParticipantId> {
+        let session = self.participants.get(&id)?.session;
+        self.peers(session, Some(id)).next()
+    }
+
+    fn wake(&mut self, conn: Option<ConnId>) {
+        if let Some(conn) = conn {
+            self.actions.push_back(Action::Wake(conn));
+        }
+    }
+
+    fn wake_session(&mut self, session: SessionKey, except: ParticipantId) {
+        let conns: SmallVec<[ConnId; 2]> = self
+            .peers(session, Some(except))
+            .filter_map(|p| self.participants.get(&p).and_then(|p| p.conn))
+            .collect();
+        for conn in conns {
+            self.actions.push_back(Action::Wake(conn));
+        }
+    }
+}
+
+/// The response a request is owed, honouring Failure-Report (RFC 4975 §7.1.2):
+/// `no` never gets one, `partial` only errors, `yes` always. REPORTs never do.
+fn reply_to(head: &Head, status: StatusCode) -> Option<Reply> {
+    if head.method() == Some(Method::Report) {
+        return None;
+    }
+    match head.failure_report().unwrap_or(FailureReport::Yes) {
+        FailureReport::No => return None,
+        FailureReport::Partial if status.is_success() => return None,
+        _ => {}
+    }
+    Some(Reply {
+        tid: *head.transaction_id(),
+        status,
+        to: head.from_path().next()?,
+        from: head.to_path().next()?,
+    })
+}
+
+fn check_remote(remote: &RemoteMedia) -> Result<(), ControlError> {
+    if remote.path.is_empty() {
+        return Err(ControlError::InvalidArgument {
+            field: "path",
+            reason: "must hold at least one MSRP URI".into(),
+        });
+    }
+    if remote.setup == SetupRole::Active
+        && remote.path.first().is_some_and(|uri| uri.port().is_none())
+    {
+        return Err(ControlError::InvalidArgument {
+            field: "path",
+            reason: "the switch connects out (setup active) but the first URI has no port".into(),
+        });
+    }
+    Ok(())
+}

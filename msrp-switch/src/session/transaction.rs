@@ -1,0 +1,114 @@
+//! Requests the switch wrote and waits on (RFC 4975 §7.1.1: a request with no response
+//! within the timeout has failed), and the one timer queue of a shard.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Instant;
+
+use crate::codec::{FailureReport, MessageId, TransactionId};
+
+use super::ids::{ConnId, ParticipantId};
+
+/// What an outstanding request was.
+#[derive(Debug, Clone)]
+pub(crate) enum Sent {
+    /// A forwarded chunk: on failure, the original sender may get a REPORT.
+    Chunk {
+        /// The participant the chunk went to.
+        to: ParticipantId,
+        /// The participant that sent the message.
+        sender: ParticipantId,
+        message_id: MessageId,
+        /// Byte-Range of the chunk in the message: start, end (once known), total.
+        start: u64,
+        end: Option<u64>,
+        total: Option<u64>,
+        failure_report: FailureReport,
+    },
+    /// Our bodiless bind SEND after connecting out (RFC 4975 §5.4).
+    Bind { to: ParticipantId },
+}
+
+/// Something due at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Timer {
+    /// A transaction's response is due.
+    Transaction(TransactionId),
+    /// An accepted connection must have bound by now.
+    Bind(ConnId),
+}
+
+/// Outstanding requests by transaction id, and every deadline in one heap. Entries
+/// are removed lazily: a popped timer whose transaction is already answered is
+/// ignored.
+#[derive(Debug, Default)]
+pub(crate) struct Transactions {
+    sent: HashMap<TransactionId, Sent>,
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+}
+
+impl Transactions {
+    /// Records a request whose response is not yet due (a chunk still streaming).
+    pub(crate) fn insert(&mut self, tid: TransactionId, sent: Sent) {
+        self.sent.insert(tid, sent);
+    }
+
+    /// The request is on the wire whole: its response is due at `deadline`.
+    pub(crate) fn arm(&mut self, tid: TransactionId, deadline: Instant) {
+        self.timers
+            .push(Reverse((deadline, Timer::Transaction(tid))));
+    }
+
+    /// Schedules any other timer.
+    pub(crate) fn schedule(&mut self, deadline: Instant, timer: Timer) {
+        self.timers.push(Reverse((deadline, timer)));
+    }
+
+    /// The response arrived: forget the request.
+    pub(crate) fn answer(&mut self, tid: &TransactionId) -> Option<Sent> {
+        self.sent.remove(tid)
+    }
+
+    /// Sets the end of a chunk's range once its end-line is written.
+    pub(crate) fn set_chunk_end(&mut self, tid: &TransactionId, chunk_end: u64) {
+        if let Some(Sent::Chunk { end, .. }) = self.sent.get_mut(tid) {
+            *end = Some(chunk_end);
+        }
+    }
+
+    /// The earliest deadline, for the driver's sleep.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Pops the next timer due at `now`; transactions come with what was sent.
+    pub(crate) fn expire(&mut self, now: Instant) -> Option<(Timer, Option<Sent>)> {
+        loop {
+            let Reverse((at, timer)) = *self.timers.peek()?;
+            if at > now {
+                return None;
+            }
+            self.timers.pop();
+            match timer {
+                Timer::Transaction(tid) => {
+                    if let Some(sent) = self.sent.remove(&tid) {
+                        return Some((timer, Some(sent)));
+                    }
+                }
+                Timer::Bind(_) => return Some((timer, None)),
+            }
+        }
+    }
+
+    /// Forgets every request sent to `to` (it was removed).
+    pub(crate) fn forget_participant(&mut self, to: ParticipantId) {
+        self.sent.retain(|_, sent| match sent {
+            Sent::Chunk { to: t, .. } | Sent::Bind { to: t } => *t != to,
+        });
+    }
+
+    /// Outstanding requests.
+    pub(crate) fn len(&self) -> usize {
+        self.sent.len()
+    }
+}
