@@ -3,10 +3,13 @@
 //! either; everything else gets a validated [`Config`].
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
 use crate::codec::{Limits, LimitsError};
+use crate::session::SwitchConfig;
+use crate::transport::EngineConfig;
 
 /// Command-line flags; each also reads the `MSRP_SWITCH_*` variable named in `--help`.
 #[derive(Debug, Clone, Parser)]
@@ -19,6 +22,40 @@ pub struct Args {
     /// Address and port to accept MSRP over TCP on.
     #[arg(long, env = "MSRP_SWITCH_LISTEN", default_value = "127.0.0.1:2855")]
     pub listen: SocketAddr,
+
+    /// Host written into the switch's MSRP URIs (what clients connect to); defaults
+    /// to the listen address.
+    #[arg(long, env = "MSRP_SWITCH_ADVERTISE_HOST")]
+    pub advertise_host: Option<String>,
+
+    /// Address and port of the Prometheus /metrics endpoint.
+    #[arg(
+        long,
+        env = "MSRP_SWITCH_METRICS_LISTEN",
+        default_value = "127.0.0.1:9464"
+    )]
+    pub metrics_listen: SocketAddr,
+
+    /// Shards (one thread and runtime each, pinned to a core); 0 = one per core.
+    #[arg(long, env = "MSRP_SWITCH_SHARDS", default_value_t = 0)]
+    pub shards: usize,
+
+    /// Bytes that may wait for one participant before its senders stop being read.
+    #[arg(long, env = "MSRP_SWITCH_QUEUE_BYTES", default_value_t = SwitchConfig::default().queue_bytes)]
+    pub queue_bytes: usize,
+
+    /// Seconds a request the switch wrote waits for its response before it has
+    /// failed (RFC 4975 §7.1.1) and the sender gets REPORT 408.
+    #[arg(
+        long,
+        env = "MSRP_SWITCH_TRANSACTION_TIMEOUT_SECONDS",
+        default_value_t = 30.0
+    )]
+    pub transaction_timeout_seconds: f64,
+
+    /// Seconds an accepted connection may stay unbound before it is closed.
+    #[arg(long, env = "MSRP_SWITCH_BIND_TIMEOUT_SECONDS", default_value_t = 30.0)]
+    pub bind_timeout_seconds: f64,
 
     /// Largest frame head (start line + headers) in bytes; a longer head closes the
     /// connection.
@@ -58,20 +95,20 @@ pub enum LogFormat {
 /// The validated settings the daemon runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where MSRP connections are accepted.
-    pub listen: SocketAddr,
-    /// The codec limits applied to every connection.
-    pub limits: Limits,
+    /// The forwarding engine: listener, shards, switch settings and codec limits.
+    pub engine: EngineConfig,
+    /// Where /metrics is served.
+    pub metrics_listen: SocketAddr,
     /// The log format.
     pub log_format: LogFormat,
 }
 
 impl Default for Config {
-    /// Loopback on the MSRP default port 2855 with the codec's default limits.
+    /// Loopback: MSRP on 127.0.0.1:2855, metrics on 127.0.0.1:9464, default limits.
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 2855)),
-            limits: Limits::default(),
+            engine: EngineConfig::default(),
+            metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
             log_format: LogFormat::Text,
         }
     }
@@ -83,6 +120,24 @@ pub enum ConfigError {
     /// A codec limit is out of range.
     #[error("invalid --{}: {}", .0.field.replace('_', "-"), .0.reason)]
     Limit(#[from] LimitsError),
+    /// Another setting is out of range.
+    #[error("invalid --{flag}: {reason}")]
+    Invalid {
+        /// The flag, as spelled on the command line.
+        flag: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
+    if !(value.is_finite() && value > 0.0 && value <= 86_400.0) {
+        return Err(ConfigError::Invalid {
+            flag,
+            reason: "must be more than 0 and at most 86400 seconds",
+        });
+    }
+    Ok(Duration::from_secs_f64(value))
 }
 
 impl Args {
@@ -96,9 +151,31 @@ impl Args {
             max_chunk_bytes: self.max_chunk_bytes,
         };
         limits.validate()?;
-        Ok(Config {
-            listen: self.listen,
+        if self.queue_bytes < 1024 {
+            return Err(ConfigError::Invalid {
+                flag: "queue-bytes",
+                reason: "must be at least 1024",
+            });
+        }
+        let switch = SwitchConfig {
             limits,
+            queue_bytes: self.queue_bytes,
+            transaction_timeout: seconds(
+                "transaction-timeout-seconds",
+                self.transaction_timeout_seconds,
+            )?,
+            bind_timeout: seconds("bind-timeout-seconds", self.bind_timeout_seconds)?,
+            ..SwitchConfig::default()
+        };
+        Ok(Config {
+            engine: EngineConfig {
+                listen: self.listen,
+                advertise_host: self.advertise_host,
+                shards: self.shards,
+                pin_cores: true,
+                switch,
+            },
+            metrics_listen: self.metrics_listen,
             log_format: self.log_format,
         })
     }
@@ -117,15 +194,28 @@ mod tests {
     #[test]
     fn no_flags_give_the_loopback_defaults() {
         let config = parse(&[]).unwrap();
-        assert_eq!(config.listen, Config::default().listen);
-        assert_eq!(config.limits, Limits::default());
+        assert_eq!(config.engine.listen, Config::default().engine.listen);
+        assert_eq!(config.engine.switch.limits, Limits::default());
+        assert_eq!(config.metrics_listen.to_string(), "127.0.0.1:9464");
+        assert_eq!(
+            config.engine.switch.transaction_timeout,
+            Duration::from_secs(30)
+        );
     }
 
     #[test]
     fn flags_override_and_bad_limits_name_the_flag() {
         let config = parse(&["--listen", "127.0.0.1:0", "--max-headers", "10"]).unwrap();
-        assert_eq!(config.listen.port(), 0);
-        assert_eq!(config.limits.max_headers, 10);
+        assert_eq!(config.engine.listen.port(), 0);
+        assert_eq!(config.engine.switch.limits.max_headers, 10);
+        assert_eq!(
+            parse(&["--transaction-timeout-seconds", "0"]).unwrap_err(),
+            "invalid --transaction-timeout-seconds: must be more than 0 and at most 86400 seconds"
+        );
+        assert_eq!(
+            parse(&["--queue-bytes", "10"]).unwrap_err(),
+            "invalid --queue-bytes: must be at least 1024"
+        );
         assert_eq!(
             parse(&["--max-chunk-bytes", "0"]).unwrap_err(),
             "invalid --max-chunk-bytes: must be at least 1"

@@ -2,14 +2,19 @@
 //!
 //! Module map, in the order data flows:
 //! - [`codec`]: sans-IO MSRP (RFC 4975) decoder and encoder; bytes in, frames out.
+//! - [`session`]: sans-IO switch state of one shard: sessions, participants,
+//!   binding, forwarding, transactions, REPORTs, backpressure.
+//! - [`transport`]: the tokio shell: shards (a pinned thread each), connection
+//!   drivers, and the [`transport::Engine`] control handle.
+//! - [`metrics`]: every metric, and the Prometheus text exposition.
 //! - [`config`]: the daemon's settings, defaults and validation.
-//! - [`server`]: the tokio listener that accepts MSRP connections and answers them.
 //!
-//! The codec knows nothing of sockets or clocks; the server is the only place where
-//! bytes meet a socket.
+//! `codec` and `session` know nothing of sockets or clocks: the transport feeds them
+//! bytes and the time, and `transport/driver.rs` is the only place where bytes meet
+//! a socket.
 
 pub mod codec;
 pub mod config;
 pub mod metrics;
-pub mod server;
 pub mod session;
+pub mod transport;

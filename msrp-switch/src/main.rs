@@ -1,5 +1,6 @@
-//! The msrp-switch daemon: `msrp-switch` with no arguments listens for MSRP on
-//! 127.0.0.1:2855. `msrp-switch --help` lists every setting.
+//! The msrp-switch daemon: `msrp-switch` with no arguments accepts MSRP on
+//! 127.0.0.1:2855 and serves Prometheus metrics on 127.0.0.1:9464.
+//! `msrp-switch --help` lists every setting.
 
 use anyhow::Context;
 use clap::Parser;
@@ -8,6 +9,7 @@ use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 use msrp_switch::config::{Args, LogFormat};
+use msrp_switch::transport::{Engine, serve_metrics};
 
 fn main() -> anyhow::Result<()> {
     let config = Args::parse().into_config()?;
@@ -18,20 +20,28 @@ fn main() -> anyhow::Result<()> {
         LogFormat::Json => logs.json().init(),
     }
 
+    let engine = Engine::start(config.engine.clone())
+        .with_context(|| format!("starting the MSRP listener on {}", config.engine.listen))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the runtime")?;
-    runtime.block_on(async {
-        let listener = TcpListener::bind(config.listen)
+        .context("starting the control runtime")?;
+    let result = runtime.block_on(async {
+        let metrics = TcpListener::bind(config.metrics_listen)
             .await
-            .with_context(|| format!("binding MSRP listener on {}", config.listen))?;
-        let local = listener.local_addr().context("reading the bound address")?;
-        info!("msrp-switch listening for MSRP on {local}");
-        msrp_switch::server::serve(listener, config.limits, shutdown_signal()).await?;
-        info!("msrp-switch stopped");
-        Ok(())
-    })
+            .with_context(|| format!("binding the metrics listener on {}", config.metrics_listen))?;
+        let metrics_addr = metrics.local_addr().context("reading the metrics address")?;
+        info!(
+            "msrp-switch listening for MSRP on {} ({} shards), metrics on http://{metrics_addr}/metrics",
+            engine.local_addr(),
+            engine.shards()
+        );
+        serve_metrics(metrics, engine.clone(), shutdown_signal()).await;
+        anyhow::Ok(())
+    });
+    engine.shutdown();
+    info!("msrp-switch stopped");
+    result
 }
 
 /// Completes on SIGINT or SIGTERM.

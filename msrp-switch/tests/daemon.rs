@@ -1,30 +1,20 @@
-//! The daemon before sessions exist: real TCP on loopback, exact bytes back.
+//! Requests for sessions that do not exist, refused frames, and the daemon binary:
+//! real TCP on loopback, exact bytes back.
+
+mod support;
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use msrp_switch::codec::Limits;
+use support::{LIMIT, TestEngine, start_engine};
 
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Starts `serve` on an ephemeral port; dropping the sender stops it.
-async fn start() -> (std::net::SocketAddr, oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(msrp_switch::server::serve(
-        listener,
-        Limits::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    (addr, stop)
+/// An engine on an ephemeral port with no sessions.
+async fn start() -> (std::net::SocketAddr, TestEngine) {
+    let engine = start_engine(1, |_| {});
+    (engine.local_addr(), engine)
 }
 
 fn send(tid: &str, extra: &str, body: &str) -> String {
@@ -135,7 +125,14 @@ async fn lost_framing_closes_the_connection_without_an_answer() {
 #[tokio::test]
 async fn the_binary_starts_on_flags_logs_its_address_and_answers() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_msrp-switch"))
-        .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "text",
+        ])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
@@ -154,7 +151,10 @@ async fn the_binary_starts_on_flags_logs_its_address_and_answers() {
     let at = line
         .find(marker)
         .unwrap_or_else(|| panic!("no address in {line:?}"));
-    let addr: std::net::SocketAddr = line[at + marker.len()..].trim().parse().unwrap();
+    let rest = &line[at + marker.len()..];
+    let addr: std::net::SocketAddr = rest[..rest.find(' ').unwrap()].parse().unwrap();
+    let metrics_at = rest.find("http://").unwrap();
+    let metrics_addr = rest[metrics_at + 7..rest.find("/metrics").unwrap()].to_string();
     assert_eq!(addr.ip().to_string(), "127.0.0.1");
 
     let mut peer = TcpStream::connect(addr).await.unwrap();
@@ -166,6 +166,22 @@ async fn the_binary_starts_on_flags_logs_its_address_and_answers() {
         &response("tidbin01", "481 Session does not exist"),
     )
     .await;
+
+    // The metrics endpoint answers with the Prometheus text format.
+    let mut http = TcpStream::connect(metrics_addr.as_str()).await.unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut scrape = String::new();
+    timeout(LIMIT, http.read_to_string(&mut scrape))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(scrape.starts_with("HTTP/1.1 200 OK\r\n"), "{scrape}");
+    assert!(
+        scrape.contains("msrp_switch_responses_sent_total{status=\"481\"} 1\n"),
+        "{scrape}"
+    );
 
     child.start_kill().unwrap();
     timeout(LIMIT, child.wait()).await.unwrap().unwrap();
@@ -187,6 +203,12 @@ fn help_lists_the_listen_address_and_every_limit() {
         "--max-headers",
         "--max-transaction-id-bytes",
         "--max-chunk-bytes",
+        "--queue-bytes",
+        "--transaction-timeout-seconds",
+        "--bind-timeout-seconds",
+        "--metrics-listen",
+        "127.0.0.1:9464",
+        "--shards",
         "MSRP_SWITCH_LISTEN",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");

@@ -956,6 +956,10 @@ impl Switch {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        // Only a forwarded chunk uses its body; a refused one waits for its end-line.
+        if !matches!(c.inbound, Inbound::Forward(_)) {
+            return;
+        }
         let Inbound::Forward(mut f) = std::mem::replace(&mut c.inbound, Inbound::Idle) else {
             return;
         };

@@ -1,0 +1,163 @@
+//! The only place where a connection meets its socket: a reader task that feeds the
+//! switch and a writer task that drains it with vectored writes.
+
+use std::io::IoSlice;
+use std::rc::Rc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use smallvec::SmallVec;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::Notify;
+use tracing::debug;
+
+use crate::metrics::ShardMetrics;
+use crate::session::ConnId;
+
+use super::shard::Local;
+
+/// Bytes asked of the socket per read.
+pub(crate) const READ_BYTES: usize = 64 * 1024;
+
+/// Most bytes taken from the switch for one round of writes.
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
+
+/// Most pieces in one `write_vectored` call (Linux IOV_MAX is 1024).
+const MAX_IOVECS: usize = 64;
+
+/// Runs the connection until the peer goes away or the switch closes it.
+pub(crate) async fn drive(
+    local: Rc<Local>,
+    conn: ConnId,
+    stream: TcpStream,
+    mut buf: BytesMut,
+    notify: Rc<Notify>,
+) {
+    let (mut reader, writer) = stream.into_split();
+    let mut writer_task = tokio::task::spawn_local(write_loop(
+        Rc::clone(&local),
+        conn,
+        writer,
+        Rc::clone(&notify),
+    ));
+    // Bytes read before this task started (a handover) are input too.
+    let mut unprocessed = !buf.is_empty();
+    loop {
+        let wants_read = local.switch.borrow().wants_read(conn);
+        if wants_read && unprocessed {
+            unprocessed = false;
+            local
+                .switch
+                .borrow_mut()
+                .handle_input(conn, &mut buf, std::time::Instant::now());
+            local.pump();
+            continue;
+        }
+        if local.switch.borrow().is_closing(conn) && writer_task.is_finished() {
+            break;
+        }
+        buf.reserve(READ_BYTES);
+        enum Wake {
+            Read(std::io::Result<usize>),
+            Notified,
+            WriterDone,
+        }
+        let wake = tokio::select! {
+            read = reader.read_buf(&mut buf), if wants_read => Wake::Read(read),
+            () = notify.notified() => Wake::Notified,
+            _ = &mut writer_task => Wake::WriterDone,
+        };
+        match wake {
+            Wake::Read(Ok(0)) => {
+                debug!(conn = conn.0, "peer closed");
+                break;
+            }
+            Wake::Read(Err(err)) => {
+                debug!(conn = conn.0, %err, "read failed");
+                break;
+            }
+            Wake::Read(Ok(n)) => {
+                ShardMetrics::add(&local.metrics.received_bytes, n as u64);
+                unprocessed = true;
+            }
+            // Backpressure may have eased, or the switch wants this connection
+            // closed: look again.
+            Wake::Notified => unprocessed = !buf.is_empty(),
+            Wake::WriterDone => break,
+        }
+    }
+    writer_task.abort();
+    local.conns.borrow_mut().remove(&conn);
+    local
+        .switch
+        .borrow_mut()
+        .handle_close(conn, std::time::Instant::now());
+    local.pump();
+}
+
+/// Writes whatever the switch queues for `conn`; ends after the last byte once the
+/// switch marks the connection closing, or on a write error.
+async fn write_loop(
+    local: Rc<Local>,
+    conn: ConnId,
+    mut writer: OwnedWriteHalf,
+    notify: Rc<Notify>,
+) {
+    let mut batch: Vec<Bytes> = Vec::with_capacity(MAX_IOVECS);
+    loop {
+        let closing = {
+            let mut switch = local.switch.borrow_mut();
+            switch.take_output(conn, &mut batch, WRITE_BATCH_BYTES);
+            switch.is_closing(conn)
+        };
+        // Taking output frees queue room: senders held back may read again.
+        local.pump();
+        if batch.is_empty() {
+            if closing {
+                break;
+            }
+            notify.notified().await;
+            continue;
+        }
+        match write_all(&mut writer, &mut batch).await {
+            Ok(written) => ShardMetrics::add(&local.metrics.sent_bytes, written as u64),
+            Err(err) => {
+                debug!(conn = conn.0, %err, "write failed");
+                return;
+            }
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+/// Writes every piece, up to [`MAX_IOVECS`] per vectored write.
+async fn write_all(writer: &mut OwnedWriteHalf, batch: &mut Vec<Bytes>) -> std::io::Result<usize> {
+    let mut total = 0;
+    let mut first = 0;
+    while first < batch.len() {
+        let slices: SmallVec<[IoSlice<'_>; MAX_IOVECS]> = batch[first..]
+            .iter()
+            .take(MAX_IOVECS)
+            .map(|piece| IoSlice::new(piece))
+            .collect();
+        let mut written = writer.write_vectored(&slices).await?;
+        drop(slices);
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        total += written;
+        while written > 0 {
+            let piece = &mut batch[first];
+            if written >= piece.len() {
+                written -= piece.len();
+                first += 1;
+            } else {
+                piece.advance(written);
+                written = 0;
+            }
+        }
+    }
+    batch.clear();
+    Ok(total)
+}

@@ -1,0 +1,293 @@
+//! The engine: the shards, started together, and the in-process control API the
+//! daemon and the tests call (the gRPC layer will wrap exactly these calls).
+//!
+//! A control call runs on the shard that owns the id: ids carry their shard, so
+//! routing needs no shared table and no lock.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::metrics::{self, ShardMetrics};
+use crate::session::{
+    ControlError, Counters, Event, ParticipantId, ParticipantInfo, RemoteMedia, SessionInfo,
+    SessionKey, SessionKind, Switch, SwitchConfig, WireIds,
+};
+
+use super::shard::{self, ShardMsg, ShardSetup};
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where MSRP is accepted; port 0 picks one (shared by every shard).
+    pub listen: SocketAddr,
+    /// Host written into local URIs; defaults to the listen address's IP.
+    pub advertise_host: Option<String>,
+    /// Shards (threads); 0 means one per core.
+    pub shards: usize,
+    /// Pin each shard to a core.
+    pub pin_cores: bool,
+    /// The switch settings each shard starts with (host and port are filled in).
+    pub switch: SwitchConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 2855)),
+            advertise_host: None,
+            shards: 0,
+            pin_cores: true,
+            switch: SwitchConfig::default(),
+        }
+    }
+}
+
+/// Why an engine call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The switch refused the call; nothing changed.
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    /// The id names a shard this engine does not have.
+    #[error("unknown id")]
+    UnknownShard,
+    /// The shard has stopped (shutdown).
+    #[error("the engine is shutting down")]
+    Stopped,
+}
+
+/// A handle on the running shards; cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    inboxes: Vec<mpsc::UnboundedSender<ShardMsg>>,
+    metrics: Vec<Arc<ShardMetrics>>,
+    events: broadcast::Sender<Event>,
+    local_addr: SocketAddr,
+    next_shard: AtomicUsize,
+    threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Engine {
+    /// Binds the MSRP listeners (one per shard, `SO_REUSEPORT`) and starts the shards.
+    pub fn start(config: EngineConfig) -> std::io::Result<Self> {
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
+        let count = match config.shards {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+        .clamp(1, 62);
+        let first = reuse_port_listener(config.listen)?;
+        let local_addr = first.local_addr()?.as_socket().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "listen address is not IP")
+        })?;
+        let mut listeners = vec![first];
+        for _ in 1..count {
+            listeners.push(reuse_port_listener(local_addr)?);
+        }
+        let host = config
+            .advertise_host
+            .clone()
+            .unwrap_or_else(|| local_addr.ip().to_string());
+        let (events, _) = broadcast::channel(4096);
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..count).map(|_| mpsc::unbounded_channel()).unzip();
+        let mut metrics = Vec::with_capacity(count);
+        let mut threads = Vec::with_capacity(count);
+        for (index, (listener, inbox)) in listeners.into_iter().zip(receivers).enumerate() {
+            let shard_metrics = Arc::new(ShardMetrics::default());
+            metrics.push(Arc::clone(&shard_metrics));
+            let switch_config = SwitchConfig {
+                local_host: host.clone(),
+                local_port: local_addr.port(),
+                ..config.switch.clone()
+            };
+            let index = index as u8;
+            let switch = Switch::new(
+                switch_config,
+                index,
+                WireIds::from_os(),
+                Arc::clone(&shard_metrics),
+            );
+            let setup = ShardSetup {
+                index,
+                switch,
+                listener: listener.into(),
+                inbox,
+                peers: senders.clone(),
+                metrics: shard_metrics,
+                events: events.clone(),
+                core: config
+                    .pin_cores
+                    .then(|| cores.get(usize::from(index) % cores.len().max(1)).copied())
+                    .flatten(),
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("msrp-shard-{index}"))
+                .spawn(move || shard::run(setup))?;
+            threads.push(thread);
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                inboxes: senders,
+                metrics,
+                events,
+                local_addr,
+                next_shard: AtomicUsize::new(0),
+                threads: std::sync::Mutex::new(threads),
+            }),
+        })
+    }
+
+    /// Where MSRP is accepted.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.inner.inboxes.len()
+    }
+
+    /// Runs `call` on `shard`'s thread against its switch.
+    async fn on_shard<R: Send + 'static>(
+        &self,
+        shard: u8,
+        call: impl FnOnce(&mut Switch, Instant) -> R + Send + 'static,
+    ) -> Result<R, EngineError> {
+        let inbox = self
+            .inner
+            .inboxes
+            .get(usize::from(shard))
+            .ok_or(EngineError::UnknownShard)?;
+        let (reply, answer) = oneshot::channel();
+        let msg = ShardMsg::Control(Box::new(move |switch, now| {
+            let _ = reply.send(call(switch, now));
+        }));
+        inbox.send(msg).map_err(|_| EngineError::Stopped)?;
+        answer.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Creates a session on the next shard in turn.
+    pub async fn create_session(&self, kind: SessionKind) -> Result<SessionKey, EngineError> {
+        let shard = self.inner.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards();
+        self.on_shard(shard as u8, move |switch, _| switch.create_session(kind))
+            .await
+    }
+
+    /// Adds a participant; returns the switch's URI for it.
+    pub async fn add_participant(
+        &self,
+        session: SessionKey,
+        remote: RemoteMedia,
+    ) -> Result<ParticipantInfo, EngineError> {
+        self.on_shard(session.shard(), move |switch, now| {
+            switch.add_participant(session, remote, now)
+        })
+        .await?
+        .map_err(Into::into)
+    }
+
+    /// Replaces a participant's remote media.
+    pub async fn modify_participant(
+        &self,
+        id: ParticipantId,
+        remote: RemoteMedia,
+    ) -> Result<ParticipantInfo, EngineError> {
+        self.on_shard(id.shard(), move |switch, now| {
+            switch.modify_participant(id, remote, now)
+        })
+        .await?
+        .map_err(Into::into)
+    }
+
+    /// Removes a participant; returns its counters.
+    pub async fn remove_participant(&self, id: ParticipantId) -> Result<Counters, EngineError> {
+        self.on_shard(id.shard(), move |switch, _| switch.remove_participant(id))
+            .await?
+            .map_err(Into::into)
+    }
+
+    /// Releases a session; returns each participant's counters.
+    pub async fn release_session(
+        &self,
+        key: SessionKey,
+    ) -> Result<Vec<(ParticipantId, Counters)>, EngineError> {
+        self.on_shard(key.shard(), move |switch, _| switch.release_session(key))
+            .await?
+            .map_err(Into::into)
+    }
+
+    /// A session's state.
+    pub async fn session(&self, key: SessionKey) -> Result<SessionInfo, EngineError> {
+        self.on_shard(key.shard(), move |switch, _| switch.session_info(key))
+            .await?
+            .map_err(Into::into)
+    }
+
+    /// A participant's state.
+    pub async fn participant(&self, id: ParticipantId) -> Result<ParticipantInfo, EngineError> {
+        self.on_shard(id.shard(), move |switch, _| switch.participant_info(id))
+            .await?
+            .map_err(Into::into)
+    }
+
+    /// Every session on every shard.
+    pub async fn list_sessions(&self) -> Result<Vec<SessionKey>, EngineError> {
+        let mut keys = Vec::new();
+        for shard in 0..self.shards() {
+            keys.extend(
+                self.on_shard(shard as u8, |switch, _| switch.session_keys())
+                    .await?,
+            );
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Subscribes to control-plane events from every shard.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// The Prometheus text exposition of every metric, summed over shards.
+    pub fn render_metrics(&self) -> String {
+        metrics::render(&self.inner.metrics)
+    }
+
+    /// Stops every shard and waits for their threads.
+    pub fn shutdown(&self) {
+        for inbox in &self.inner.inboxes {
+            let _ = inbox.send(ShardMsg::Shutdown);
+        }
+        let threads = match self.inner.threads.lock() {
+            Ok(mut threads) => std::mem::take(&mut *threads),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A non-blocking TCP listener with `SO_REUSEPORT`, so every shard accepts on the
+/// same port and the kernel spreads connections over them.
+fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket)
+}

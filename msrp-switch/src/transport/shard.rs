@@ -1,0 +1,320 @@
+//! One shard: a thread with a single-threaded tokio runtime, pinned to a core, that
+//! owns a [`Switch`] and every connection it accepted or opened.
+//!
+//! Everything on a shard runs on its one thread, so the switch sits in a `RefCell`
+//! and no lock is taken on the forwarding path. Other threads reach a shard only
+//! through its inbox: control calls (closures run against the switch) and connections
+//! handed over by another shard.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info_span, warn};
+
+use crate::codec::{Decoder, Item, Limits};
+use crate::metrics::ShardMetrics;
+use crate::session::{Action, ConnId, Event, Switch, shard_of_session_id};
+
+use super::driver;
+
+/// A control call: runs on the shard's thread against its switch.
+pub(crate) type ControlCall = Box<dyn FnOnce(&mut Switch, std::time::Instant) + Send>;
+
+/// What other threads send a shard.
+pub(crate) enum ShardMsg {
+    /// Run a control call.
+    Control(ControlCall),
+    /// A connection whose first frame names a session of this shard, with the bytes
+    /// already read from it.
+    Handover(std::net::TcpStream, BytesMut),
+    /// Stop accepting, close every connection, end the thread.
+    Shutdown,
+}
+
+/// The shard's state, shared by its tasks on its one thread.
+pub(crate) struct Local {
+    pub(crate) index: u8,
+    pub(crate) switch: RefCell<Switch>,
+    /// Per connection: the notifier its reader and writer tasks wait on.
+    pub(crate) conns: RefCell<HashMap<ConnId, Rc<Notify>>>,
+    /// Wakes the timer task when a deadline may have moved earlier.
+    timer: Notify,
+    pub(crate) metrics: Arc<ShardMetrics>,
+    peers: Vec<mpsc::UnboundedSender<ShardMsg>>,
+    events: broadcast::Sender<Event>,
+    limits: Limits,
+    bind_timeout: Duration,
+}
+
+impl Local {
+    /// Carries out what the switch asked for: wake connections, connect out, publish
+    /// events. Call after every change to the switch.
+    pub(crate) fn pump(self: &Rc<Self>) {
+        loop {
+            let action = self.switch.borrow_mut().poll_action();
+            match action {
+                None => break,
+                Some(Action::Wake(conn)) => {
+                    if let Some(notify) = self.conns.borrow().get(&conn) {
+                        notify.notify_waiters();
+                        notify.notify_one();
+                    }
+                }
+                Some(Action::Connect { conn, host, port }) => {
+                    let local = Rc::clone(self);
+                    tokio::task::spawn_local(connect(local, conn, host, port));
+                }
+            }
+        }
+        loop {
+            let event = self.switch.borrow_mut().poll_event();
+            match event {
+                // No subscriber is not an error: events are for whoever watches.
+                Some(event) => drop(self.events.send(event)),
+                None => break,
+            }
+        }
+        self.timer.notify_one();
+    }
+}
+
+/// Everything a shard thread needs to start.
+pub(crate) struct ShardSetup {
+    pub(crate) index: u8,
+    pub(crate) switch: Switch,
+    pub(crate) listener: std::net::TcpListener,
+    pub(crate) inbox: mpsc::UnboundedReceiver<ShardMsg>,
+    pub(crate) peers: Vec<mpsc::UnboundedSender<ShardMsg>>,
+    pub(crate) metrics: Arc<ShardMetrics>,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) core: Option<core_affinity::CoreId>,
+}
+
+/// The body of a shard thread.
+pub(crate) fn run(setup: ShardSetup) {
+    if let Some(core) = setup.core
+        && !core_affinity::set_for_current(core)
+    {
+        debug!(shard = setup.index, "could not pin the shard to its core");
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            warn!(shard = setup.index, %err, "shard runtime did not start");
+            return;
+        }
+    };
+    let tasks = tokio::task::LocalSet::new();
+    let span = info_span!("shard", id = setup.index);
+    tasks.block_on(&runtime, serve(setup).instrument(span));
+}
+
+async fn serve(setup: ShardSetup) {
+    let ShardSetup {
+        index,
+        switch,
+        listener,
+        mut inbox,
+        peers,
+        metrics,
+        events,
+        ..
+    } = setup;
+    let limits = switch.config().limits.clone();
+    let bind_timeout = switch.config().bind_timeout;
+    let local = Rc::new(Local {
+        index,
+        switch: RefCell::new(switch),
+        conns: RefCell::new(HashMap::new()),
+        timer: Notify::new(),
+        metrics,
+        peers,
+        events,
+        limits,
+        bind_timeout,
+    });
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(err) => {
+            warn!(%err, "shard listener unusable");
+            return;
+        }
+    };
+    let acceptor = tokio::task::spawn_local(accept_loop(Rc::clone(&local), listener));
+    let timers = tokio::task::spawn_local(timer_loop(Rc::clone(&local)));
+    while let Some(msg) = inbox.recv().await {
+        match msg {
+            ShardMsg::Control(call) => {
+                call(&mut local.switch.borrow_mut(), std::time::Instant::now());
+                local.pump();
+            }
+            ShardMsg::Handover(stream, buf) => {
+                ShardMetrics::add(&local.metrics.handovers, 1);
+                match TcpStream::from_std(stream) {
+                    Ok(stream) => start_accepted(&local, stream, buf),
+                    Err(err) => debug!(%err, "handed-over connection unusable"),
+                }
+            }
+            ShardMsg::Shutdown => break,
+        }
+    }
+    acceptor.abort();
+    timers.abort();
+}
+
+async fn accept_loop(local: Rc<Local>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let local = Rc::clone(&local);
+                let span = info_span!("conn", %peer);
+                tokio::task::spawn_local(place(local, stream, peer).instrument(span));
+            }
+            // EMFILE and friends: keep serving the connections we have.
+            Err(err) => {
+                debug!(%err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Reads until the first head names its session, then runs the connection here or
+/// hands it, with the bytes read, to the shard that owns the session.
+async fn place(local: Rc<Local>, mut stream: TcpStream, peer: SocketAddr) {
+    let mut buf = BytesMut::with_capacity(driver::READ_BYTES);
+    let target = tokio::time::timeout(
+        local.bind_timeout,
+        first_session_shard(&mut stream, &mut buf, &local.limits),
+    )
+    .await;
+    let target = match target {
+        Ok(Ok(target)) => target,
+        Ok(Err(())) => return,
+        Err(_) => {
+            ShardMetrics::add(&local.metrics.bind_timeouts, 1);
+            debug!(%peer, "no first request within the bind timeout");
+            return;
+        }
+    };
+    let owner =
+        target.filter(|&shard| shard != local.index && usize::from(shard) < local.peers.len());
+    if let Some(owner) = owner {
+        match stream.into_std() {
+            Ok(std_stream) => {
+                let sent =
+                    local.peers[usize::from(owner)].send(ShardMsg::Handover(std_stream, buf));
+                if sent.is_err() {
+                    debug!(%peer, owner, "owner shard gone");
+                }
+            }
+            Err(err) => debug!(%peer, %err, "could not detach the connection"),
+        }
+        return;
+    }
+    start_accepted(&local, stream, buf);
+}
+
+/// The shard named by the first request's To-Path session-id; `None` when the bytes
+/// do not tell (a malformed frame: the local switch answers it).
+async fn first_session_shard(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    limits: &Limits,
+) -> Result<Option<u8>, ()> {
+    use tokio::io::AsyncReadExt;
+    loop {
+        // Decode a copy: the bytes must stay unread for whichever shard runs it.
+        let mut probe = BytesMut::from(&buf[..]);
+        match Decoder::new(limits.clone()).decode(&mut probe) {
+            Ok(Some(Item::Head(head))) => {
+                return Ok(head
+                    .to_path()
+                    .next()
+                    .and_then(|uri| uri.session_id().and_then(shard_of_session_id)));
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(None),
+        }
+        buf.reserve(driver::READ_BYTES);
+        match stream.read_buf(buf).await {
+            Ok(0) | Err(_) => return Err(()),
+            Ok(_) => {}
+        }
+    }
+}
+
+fn start_accepted(local: &Rc<Local>, stream: TcpStream, buf: BytesMut) {
+    let conn = local
+        .switch
+        .borrow_mut()
+        .open_connection(std::time::Instant::now());
+    spawn_conn(local, conn, stream, buf);
+}
+
+/// Runs a connection's reader and writer tasks.
+pub(crate) fn spawn_conn(local: &Rc<Local>, conn: ConnId, stream: TcpStream, buf: BytesMut) {
+    let notify = Rc::new(Notify::new());
+    local.conns.borrow_mut().insert(conn, Rc::clone(&notify));
+    let task: JoinHandle<()> =
+        tokio::task::spawn_local(driver::drive(Rc::clone(local), conn, stream, buf, notify));
+    drop(task);
+    local.pump();
+}
+
+/// Active setup role: connect, then run the connection (its bind SEND is queued).
+async fn connect(local: Rc<Local>, conn: ConnId, host: String, port: u16) {
+    let now = std::time::Instant::now;
+    let timeout = local.bind_timeout;
+    let dialed = tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), port))).await;
+    match dialed {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            local.switch.borrow_mut().connected(conn);
+            spawn_conn(&local, conn, stream, BytesMut::new());
+        }
+        Ok(Err(err)) => {
+            debug!(%host, port, %err, "connect failed");
+            local.switch.borrow_mut().handle_close(conn, now());
+            local.pump();
+        }
+        Err(_) => {
+            debug!(%host, port, "connect timed out");
+            local.switch.borrow_mut().handle_close(conn, now());
+            local.pump();
+        }
+    }
+}
+
+/// Sleeps until the switch's next deadline, fires it, repeats.
+async fn timer_loop(local: Rc<Local>) {
+    loop {
+        let next = local.switch.borrow().poll_timeout();
+        match next {
+            Some(at) => {
+                let sleep = tokio::time::sleep_until(Instant::from_std(at));
+                tokio::select! {
+                    () = sleep => {
+                        local.switch.borrow_mut().handle_timeout(std::time::Instant::now());
+                        local.pump();
+                    }
+                    () = local.timer.notified() => {}
+                }
+            }
+            None => local.timer.notified().await,
+        }
+    }
+}
