@@ -195,6 +195,22 @@ impl Peer {
         self.write(frame.as_bytes()).await;
     }
 
+    /// Waits until at least `n` bytes not yet decoded have arrived (for example the
+    /// start of a chunk still streaming).
+    pub async fn await_bytes(&mut self, n: usize) {
+        timeout(LIMIT, async {
+            while self.buf.len() < n {
+                self.buf.reserve(64 * 1024);
+                match self.stream.read_buf(&mut self.buf).await {
+                    Ok(0) | Err(_) => panic!("connection closed"),
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .expect("bytes did not arrive in time");
+    }
+
     /// The next whole frame, or a panic after [`LIMIT`].
     pub async fn read_frame(&mut self) -> Frame {
         timeout(LIMIT, self.try_read_frame())
