@@ -537,3 +537,43 @@ async fn connections_are_handed_to_the_shard_that_owns_their_session() {
     // landing right has probability 2^-16).
     assert!(metric(&engine, "msrp_switch_shard_handovers_total") > 0);
 }
+
+#[tokio::test]
+async fn a_stalled_chunk_is_interrupted_for_a_waiting_frame_and_resumed_after_it() {
+    let engine = start_engine(1, |_| {});
+    let (mut a, mut b, ..) = pair(&engine).await;
+    let message: Vec<u8> = (0..65_536u32).map(|i| (i % 241) as u8).collect();
+    let frame = chunk(&a, "int00001", "intmsg01", 1, message.len(), &message, '$');
+    let split = frame.len() - 40_000 - 20; // head + 25,536 body bytes
+    a.write(&frame[..split]).await;
+    // B has every body byte A wrote but the last 8 (held back in case they start
+    // the end-line), so the switch has read all of A's write: A has stalled with
+    // the chunk to B open.
+    b.await_body_bytes(25_536 - 8).await;
+
+    // B sends A a message: the switch's 200 to B must not wait for A's chunk.
+    let tid = b.next_tid();
+    let to_a = b.send_frame(&tid, "fromb001", "", b"meanwhile");
+    b.write(&to_a).await;
+    let first = b.read_frame().await;
+    assert_eq!(first.flag, msrp_switch::codec::ContinuationFlag::More);
+    assert_eq!(first.head.byte_range().unwrap().to_string(), "1-*/65536");
+    let answer = b.read_frame().await;
+    assert_eq!((answer.tid(), answer.status()), (tid, Some(200)));
+    b.answer(&first, "200 OK").await;
+
+    // A goes on: the rest arrives as a new chunk from the position reached.
+    a.write(&frame[split..]).await;
+    let rest = b.read_frame().await;
+    assert_eq!(rest.head.message_id().unwrap().as_str(), "intmsg01");
+    assert_eq!(
+        rest.head.byte_range().unwrap().to_string(),
+        format!("{}-*/65536", first.body.len() + 1)
+    );
+    assert_eq!(rest.flag, msrp_switch::codec::ContinuationFlag::End);
+    assert_ne!(rest.tid(), first.tid());
+    let whole = [first.body, rest.body].concat();
+    assert_eq!(hash(&whole), hash(&message));
+    let got = a.read_frame().await;
+    assert_eq!(got.body, b"meanwhile");
+}

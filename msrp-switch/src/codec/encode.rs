@@ -9,6 +9,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::byte_range::ByteRange;
 use super::head::{ContinuationFlag, Head, HeaderName};
 use super::ident::{MessageId, TransactionId};
+use super::limits::Limits;
 use super::status::StatusCode;
 use super::uri::MsrpUri;
 
@@ -16,6 +17,15 @@ use super::uri::MsrpUri;
 /// serves many heads; once every `Bytes` cut from a block is dropped the block is
 /// reused in place (see `BytesMut::reserve`).
 const BLOCK: usize = 16 * 1024;
+
+/// Room for the longest end-line, `CRLF "-------" tid flag CRLF`. A head is written
+/// with this much spare, so that its end-line never needs a fresh block while the
+/// head is still held: that block could not be reused in place and would cost an
+/// allocation.
+const END_LINE_ROOM: usize = 2 + 7 + Limits::TRANSACTION_ID_CAPACITY + 1 + 2;
+
+/// Room for a Message-ID or Byte-Range line that `forward` adds or rewrites.
+const HEADER_LINE_ROOM: usize = 96;
 
 /// The pieces of one frame, ready for one vectored write.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -87,7 +97,7 @@ impl Encoder {
     /// Writes a decoded head back: start line, each header line as received, and the
     /// blank line if a body follows. `encode(decode(x)) == x`.
     pub fn head(&mut self, head: &Head) -> Bytes {
-        self.reserve(head.as_bytes().len() + 16);
+        self.reserve(head.as_bytes().len() + 16 + END_LINE_ROOM);
         self.start_line(head, head.transaction_id());
         for field in head.fields() {
             self.buf.put_slice(head.span_bytes(field.line));
@@ -104,7 +114,15 @@ impl Encoder {
             .chain(rewrite.from_path)
             .map(|uri| uri.as_bytes().len() + 1)
             .sum();
-        self.reserve(head.as_bytes().len() + paths + 96);
+        // A new transaction id may be longer than the old one, and a Message-ID and a
+        // Byte-Range line may be added.
+        self.reserve(
+            head.as_bytes().len()
+                + paths
+                + Limits::TRANSACTION_ID_CAPACITY
+                + 2 * HEADER_LINE_ROOM
+                + END_LINE_ROOM,
+        );
         self.start_line(head, &rewrite.transaction_id);
         for field in head.fields() {
             match field.name {
@@ -171,7 +189,10 @@ impl Encoder {
         to: &MsrpUri,
         from: &MsrpUri,
     ) -> Bytes {
-        self.reserve(to.as_bytes().len() + from.as_bytes().len() + 128);
+        // Start line and end-line each carry the id; the longest reason is 35 bytes.
+        self.reserve(
+            to.as_bytes().len() + from.as_bytes().len() + 2 * Limits::TRANSACTION_ID_CAPACITY + 128,
+        );
         self.buf.put_slice(b"MSRP ");
         self.buf.put_slice(transaction_id.as_bytes());
         self.buf.put_u8(b' ');

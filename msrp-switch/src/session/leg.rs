@@ -19,6 +19,8 @@ pub(crate) struct Leg {
     queued_bytes: usize,
     /// A forwarded chunk's head is written and its end-line is not.
     pub(crate) open: bool,
+    /// The connection whose input feeds the open chunk.
+    pub(crate) feeder: Option<super::ids::ConnId>,
     /// Active role: our bodiless bind SEND is unanswered; msrplib drops a connection
     /// that gets a SEND with a body before that answer, so data waits.
     pub(crate) awaiting_bind: bool,
@@ -55,16 +57,18 @@ impl Leg {
         }
     }
 
-    /// Appends a whole frame: now if no chunk is open, else after it.
-    pub(crate) fn push_frame(&mut self, frame: Bytes) {
+    /// Appends a whole frame: now if no chunk is open, else after it; true if held.
+    pub(crate) fn push_frame(&mut self, frame: Bytes) -> bool {
         self.queued_bytes += frame.len();
         if self.open {
             self.held.push_back(frame);
+            return true;
         } else if self.awaiting_bind {
             self.parked.push_back(frame);
         } else {
             self.out.push_back(frame);
         }
+        false
     }
 
     /// Writes a frame ahead of anything parked (our bind SEND itself).
@@ -76,6 +80,7 @@ impl Leg {
     /// The open chunk ended (or was interrupted): held frames may go.
     pub(crate) fn close_chunk(&mut self) {
         self.open = false;
+        self.feeder = None;
         let target = if self.awaiting_bind {
             &mut self.parked
         } else {
@@ -115,6 +120,7 @@ impl Leg {
         self.parked.clear();
         self.queued_bytes = 0;
         self.open = false;
+        self.feeder = None;
         dropped
     }
 }

@@ -297,6 +297,9 @@ pub struct Switch {
     transactions: Transactions,
     events: VecDeque<Event>,
     actions: VecDeque<Action>,
+    /// Participants with whole frames held behind an open chunk, to interrupt once
+    /// the chunk's sender has nothing more to read.
+    held: Vec<ParticipantId>,
 }
 
 impl Switch {
@@ -316,6 +319,7 @@ impl Switch {
             transactions: Transactions::default(),
             events: VecDeque::new(),
             actions: VecDeque::new(),
+            held: Vec::new(),
         }
     }
 
@@ -611,6 +615,7 @@ impl Switch {
             }
         }
         self.interrupt_if_waited_on(conn, now);
+        self.interrupt_held(now);
     }
 
     /// The connection closed (by the peer, an I/O error, or after `closing`).
@@ -680,6 +685,7 @@ impl Switch {
                 (Timer::Transaction(_), None) => {}
             }
         }
+        self.interrupt_held(now);
     }
 
     /// When [`Switch::handle_timeout`] next needs calling.
@@ -907,12 +913,12 @@ impl Switch {
             }
             None => Box::new(forward),
         };
-        self.open_chunk(&mut forward);
+        self.open_chunk(conn, &mut forward);
         Inbound::Forward(forward)
     }
 
     /// Writes the head of a new outgoing chunk for `f`, at its current position.
-    fn open_chunk(&mut self, f: &mut Forward) {
+    fn open_chunk(&mut self, conn: ConnId, f: &mut Forward) {
         let Some(q) = self.participants.get_mut(&f.to) else {
             return;
         };
@@ -933,6 +939,7 @@ impl Switch {
         ShardMetrics::shift(&self.metrics.queue_bytes, head.len() as i64);
         q.leg.push_chunk_part(head);
         q.leg.open = true;
+        q.leg.feeder = Some(conn);
         q.counters.frames_out += 1;
         let conn = q.conn;
         self.transactions.insert(
@@ -973,7 +980,7 @@ impl Switch {
             .is_some_and(|q| q.stopped == Some(f.message_id));
         if !stopped {
             if f.out.is_none() {
-                self.open_chunk(&mut f);
+                self.open_chunk(conn, &mut f);
             }
             if let Some(q) = self.participants.get_mut(&f.to) {
                 ShardMetrics::shift(&self.metrics.queue_bytes, piece.len() as i64);
@@ -1012,7 +1019,7 @@ impl Switch {
                 if f.out.is_none() {
                     // Interrupted and nothing came since: the end-line still has
                     // to reach the receiver, on an empty chunk at the position.
-                    self.open_chunk(&mut f);
+                    self.open_chunk(conn, &mut f);
                 }
                 if let Some(tid) = f.out {
                     self.close_chunk(&f, tid, flag, now);
@@ -1197,6 +1204,7 @@ impl Switch {
         q.leg.push_frame(head_bytes);
         if held {
             q.leg.push_frame(end);
+            self.held.push(to);
         } else {
             q.leg.push_chunk_part(end);
         }
@@ -1230,7 +1238,9 @@ impl Switch {
         let end = self.encoder.end_line(&tid, ContinuationFlag::End, false);
         let frame = [head, end].concat();
         ShardMetrics::shift(&self.metrics.queue_bytes, frame.len() as i64);
-        p.leg.push_frame(Bytes::from(frame));
+        if p.leg.push_frame(Bytes::from(frame)) {
+            self.held.push(sender);
+        }
         self.metrics.report_generated(status);
         let conn = p.conn;
         self.wake(conn);
@@ -1248,14 +1258,37 @@ impl Switch {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        match c.bound.and_then(|id| self.participants.get_mut(&id)) {
-            Some(p) => p.leg.push_frame(frame),
+        match c
+            .bound
+            .and_then(|id| self.participants.get_mut(&id).map(|p| (id, p)))
+        {
+            Some((id, p)) => {
+                if p.leg.push_frame(frame) {
+                    self.held.push(id);
+                }
+            }
             None => {
                 c.out_bytes += frame.len();
                 c.out.push_back(frame);
             }
         }
         self.wake(Some(conn));
+    }
+
+    /// Interrupts every open chunk that whole frames wait behind. Called when no
+    /// input is being read, so each such chunk's sender has stalled: it has nothing
+    /// more for now, or backpressure holds it.
+    fn interrupt_held(&mut self, now: Instant) {
+        while let Some(id) = self.held.pop() {
+            let feeder = self
+                .participants
+                .get(&id)
+                .filter(|p| p.leg.open && p.leg.has_held())
+                .and_then(|p| p.leg.feeder);
+            if let Some(conn) = feeder {
+                self.interrupt_if_waited_on(conn, now);
+            }
+        }
     }
 
     /// RFC 4975 §7.1: when the sender stalls mid-chunk and whole frames wait for the

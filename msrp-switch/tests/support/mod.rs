@@ -211,6 +211,27 @@ impl Peer {
         .expect("bytes did not arrive in time");
     }
 
+    /// Waits until the frame being received has at least `n` body bytes buffered
+    /// (counted after its blank line).
+    pub async fn await_body_bytes(&mut self, n: usize) {
+        timeout(LIMIT, async {
+            loop {
+                let body = memchr::memmem::find(&self.buf, b"\r\n\r\n")
+                    .map_or(0, |at| self.buf.len() - at - 4);
+                if body >= n {
+                    return;
+                }
+                self.buf.reserve(64 * 1024);
+                match self.stream.read_buf(&mut self.buf).await {
+                    Ok(0) | Err(_) => panic!("connection closed"),
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .expect("body bytes did not arrive in time");
+    }
+
     /// The next whole frame, or a panic after [`LIMIT`].
     pub async fn read_frame(&mut self) -> Frame {
         timeout(LIMIT, self.try_read_frame())
