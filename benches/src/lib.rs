@@ -17,3 +17,11 @@ pub fn send_frame(tid: &str, body_len: usize) -> Vec<u8> {
     frame.extend_from_slice(format!("\r\n-------{tid}$\r\n").as_bytes());
     frame
 }
+
+/// `count` SENDs of `body_len` bytes back to back, as a pipelining client writes them,
+/// each with its own transaction id.
+pub fn pipelined_sends(count: usize, body_len: usize) -> Vec<u8> {
+    (0..count)
+        .flat_map(|i| send_frame(&format!("bench{i:06}"), body_len))
+        .collect()
+}

@@ -1,9 +1,37 @@
-//! The control API of msrp-switch: the gRPC service (`msrpswitch.v1`) the signalling
-//! plane uses to create sessions and add, modify and remove participants.
+//! The control API of msrp-switch: the gRPC service `msrpswitch.v1.SwitchControl`
+//! through which the SIP signalling plane (IM Server, conference focus, B2BUA)
+//! creates sessions and adds, modifies and removes participants.
 //!
-//! Not built yet: this crate reserves its place in the workspace so that
-//! dependencies point one way (the daemon implements this crate's trait, never the
-//! reverse). See `../shared/design.md` §3 for the contract it will serve.
+//! Module map:
+//! - [`pb`]: the generated protobuf types, client and server trait.
+//! - [`error`]: the gRPC statuses the service returns, with machine-readable details
+//!   (the offending field, the `not_acceptable_here` reason that maps to SIP 488).
+//! - [`sdp`]: the SDP `m=message` section ⇄ [`pb::Media`].
+//! - [`auth`]: bearer-token checking and the loopback-only default.
+//! - [`server`]: serves an implementation of the trait with health and reflection.
+//!
+//! This crate knows nothing of MSRP internals: it defines the contract, and the
+//! daemon implements [`pb::switch_control_server::SwitchControl`] on its engine.
 
-/// The protobuf package the service will be served under.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod error;
+pub mod sdp;
+pub mod server;
+
+/// Generated from `proto/msrpswitch/v1/switch.proto`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("msrpswitch.v1");
+
+    /// The encoded descriptor set of the proto, for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/msrpswitch_descriptor.bin"));
+}
+
+/// The protobuf package the service is served under.
 pub const PACKAGE: &str = "msrpswitch.v1";
+
+/// The `ErrorInfo.domain` of every error detail this API returns.
+pub const ERROR_DOMAIN: &str = "msrp-switch";

@@ -13,6 +13,8 @@
 //! bytes and the time, and `transport/driver.rs` is the only place where bytes meet
 //! a socket.
 
+#![forbid(unsafe_code)]
+
 pub mod codec;
 pub mod config;
 pub mod metrics;

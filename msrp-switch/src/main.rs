@@ -2,6 +2,8 @@
 //! 127.0.0.1:2855 and serves Prometheus metrics on 127.0.0.1:9464.
 //! `msrp-switch --help` lists every setting.
 
+#![forbid(unsafe_code)]
+
 use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;

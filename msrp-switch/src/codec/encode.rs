@@ -13,10 +13,14 @@ use super::limits::Limits;
 use super::status::StatusCode;
 use super::uri::MsrpUri;
 
-/// The encoder grows its buffer in blocks of this many bytes, so that one allocation
-/// serves many heads; once every `Bytes` cut from a block is dropped the block is
-/// reused in place (see `BytesMut::reserve`).
+/// The encoder writes into blocks of this many bytes, so that one allocation serves
+/// many heads.
 const BLOCK: usize = 16 * 1024;
+
+/// Full blocks kept for reuse. Under pipelining a block fills while the heads cut
+/// from it still wait in peers' queues, so it cannot be reused in place; it is
+/// retired here and taken back once every `Bytes` of it is gone.
+const RETIRED_BLOCKS: usize = 16;
 
 /// Room for the longest end-line, `CRLF "-------" tid flag CRLF`. A head is written
 /// with this much spare, so that its end-line never needs a fresh block while the
@@ -86,6 +90,7 @@ pub struct Rewrite<'a> {
 #[derive(Debug, Default)]
 pub struct Encoder {
     buf: BytesMut,
+    retired: Vec<BytesMut>,
 }
 
 impl Encoder {
@@ -269,11 +274,25 @@ impl Encoder {
         self.buf.split().freeze()
     }
 
-    /// Makes room for `needed` bytes, a block at a time.
+    /// Makes room for `needed` bytes: in the current block, else in a retired block
+    /// no longer referenced, else in a new block.
     fn reserve(&mut self, needed: usize) {
-        if self.buf.capacity() - self.buf.len() < needed {
-            self.buf.reserve(needed.max(BLOCK));
+        if self.buf.capacity() - self.buf.len() >= needed {
+            return;
         }
+        let want = needed.max(BLOCK);
+        let full = std::mem::take(&mut self.buf);
+        if full.capacity() > 0 && self.retired.len() < RETIRED_BLOCKS {
+            if self.retired.capacity() == 0 {
+                self.retired.reserve_exact(RETIRED_BLOCKS);
+            }
+            self.retired.push(full);
+        }
+        if let Some(free) = self.retired.iter_mut().position(|b| b.try_reclaim(want)) {
+            self.buf = self.retired.swap_remove(free);
+            return;
+        }
+        self.buf.reserve(want);
     }
 }
 

@@ -20,9 +20,70 @@ pub fn accepts(accept_types: &[String], content_type: &str) -> bool {
     })
 }
 
+/// The accept-types the switch answers with: the offer intersected with the
+/// session policy, in the offer's order (RFC 4975 §8.6 wildcards: `*` in the offer
+/// takes the policy's list, `type/*` the policy's types of that type; a policy
+/// wildcard keeps the offered entry). An empty policy keeps the offer.
+pub fn negotiate(offer: &[String], policy: &[String]) -> Vec<String> {
+    if policy.is_empty() {
+        return offer.to_vec();
+    }
+    let mut answer: Vec<String> = Vec::new();
+    let mut push = |t: &str| {
+        if !answer.iter().any(|a| a.eq_ignore_ascii_case(t)) {
+            answer.push(t.to_string());
+        }
+    };
+    for offered in offer {
+        let offered = offered.trim();
+        if offered == "*" {
+            policy.iter().for_each(|p| push(p));
+        } else if let Some(kind) = offered.strip_suffix("/*") {
+            for p in policy {
+                let same_kind = p
+                    .split_once('/')
+                    .is_some_and(|(k, _)| k.eq_ignore_ascii_case(kind));
+                if p == "*" || same_kind {
+                    push(if p == "*" { offered } else { p });
+                }
+            }
+        } else if accepts(policy, offered) {
+            push(offered);
+        }
+    }
+    answer
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn list(items: &[&str]) -> Vec<String> {
+        items.iter().map(|t| t.to_string()).collect()
+    }
+
+    #[test]
+    fn negotiation_keeps_the_offer_order_and_resolves_wildcards() {
+        let policy = list(&["message/cpim", "text/plain", "image/png"]);
+        assert_eq!(
+            negotiate(&list(&["text/plain", "message/cpim", "video/mp4"]), &policy),
+            list(&["text/plain", "message/cpim"])
+        );
+        assert_eq!(negotiate(&list(&["*"]), &policy), policy);
+        assert_eq!(
+            negotiate(&list(&["image/*"]), &policy),
+            list(&["image/png"])
+        );
+        assert_eq!(
+            negotiate(&list(&["text/html"]), &list(&["text/*"])),
+            list(&["text/html"])
+        );
+        assert_eq!(
+            negotiate(&list(&["video/mp4"]), &policy),
+            Vec::<String>::new()
+        );
+        assert_eq!(negotiate(&list(&["a/b"]), &[]), list(&["a/b"]));
+    }
 
     #[test]
     fn wildcards_and_parameters() {

@@ -15,8 +15,8 @@ mod switch;
 mod transaction;
 
 pub use ids::{ConnId, ParseIdError, ParticipantId, SessionKey, WireIds, shard_of_session_id};
-pub use media::accepts;
+pub use media::{accepts, negotiate};
 pub use switch::{
-    Action, ControlError, Counters, Event, ParticipantInfo, RemoteMedia, SessionInfo, SessionKind,
-    SetupRole, Switch, SwitchConfig,
+    Action, ControlError, Counters, Event, Identity, LocalMedia, ParticipantInfo, Policy,
+    RemoteMedia, SessionInfo, SessionKind, SetupRole, Switch, SwitchConfig,
 };

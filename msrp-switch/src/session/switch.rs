@@ -34,7 +34,7 @@ use crate::metrics::{ShardMetrics, frame_kind};
 
 use super::ids::{ConnId, ParticipantId, SessionKey, WireIds};
 use super::leg::Leg;
-use super::media::accepts;
+use super::media::{accepts, negotiate};
 use super::transaction::{Sent, Timer, Transactions};
 
 /// The settings one shard's switch runs with.
@@ -103,12 +103,53 @@ pub struct RemoteMedia {
     pub path: Vec<MsrpUri>,
     /// `a=accept-types`; empty means no restriction.
     pub accept_types: Vec<String>,
+    /// `a=accept-wrapped-types`: types allowed inside wrappers such as message/cpim.
+    pub accept_wrapped_types: Vec<String>,
     /// `a=max-size`: the largest message the participant accepts, in bytes.
     pub max_size: Option<u64>,
     /// Who connects.
     pub setup: SetupRole,
     /// RFC 6714 CEMA: match the switch's URI by session-id alone.
     pub cema: bool,
+}
+
+/// What a session allows; empty lists mean no restriction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Media types the session carries; offers are intersected with these.
+    pub accept_types: Vec<String>,
+    /// Types allowed inside wrappers such as message/cpim.
+    pub accept_wrapped_types: Vec<String>,
+    /// Largest message the switch accepts from a participant, in bytes.
+    pub max_size: Option<u64>,
+    /// Smallest `a=max-size` an offer may state: a participant that cannot receive
+    /// messages that large cannot take part.
+    pub min_max_size: Option<u64>,
+}
+
+/// Who a participant is, as the IM Server authenticated it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// The authenticated IM address (SIP or tel URI).
+    pub im_address: String,
+    /// The anonymous address assigned when privacy was requested.
+    pub privacy_alias: Option<String>,
+}
+
+/// The switch's side of the media for one participant: what goes into the SDP
+/// answer.
+#[derive(Debug, Clone)]
+pub struct LocalMedia {
+    /// `a=path`: the switch's URI for this participant.
+    pub uri: MsrpUri,
+    /// `a=accept-types`: the offer intersected with the session policy.
+    pub accept_types: Vec<String>,
+    /// `a=accept-wrapped-types`: likewise.
+    pub accept_wrapped_types: Vec<String>,
+    /// `a=max-size`: the session policy's, if any.
+    pub max_size: Option<u64>,
+    /// Who connects: the switch's role.
+    pub setup: SetupRole,
 }
 
 /// Body bytes and frames, per participant.
@@ -137,6 +178,12 @@ pub struct ParticipantInfo {
     pub bound: bool,
     /// Its counters.
     pub counters: Counters,
+    /// Who it is.
+    pub identity: Identity,
+    /// The switch's media for it, in force.
+    pub local: LocalMedia,
+    /// The switch's media for a staged modification, if one waits for its commit.
+    pub staged: Option<LocalMedia>,
 }
 
 /// A session as the control API sees it.
@@ -146,6 +193,8 @@ pub struct SessionInfo {
     pub key: SessionKey,
     /// Its kind.
     pub kind: SessionKind,
+    /// The group identity given at creation.
+    pub group_identity: String,
     /// Its participants.
     pub participants: Vec<ParticipantInfo>,
 }
@@ -162,6 +211,13 @@ pub enum ControlError {
     /// The session has all the participants its kind allows.
     #[error("session {0} is full")]
     SessionFull(SessionKey),
+    /// The media cannot be accepted (no common type, max-size too small, ...): the
+    /// IM Server answers SIP 488.
+    #[error("not acceptable here: {0}")]
+    NotAcceptable(String),
+    /// Commit or abort with no staged modification.
+    #[error("participant {0} has no staged modification")]
+    NothingStaged(ParticipantId),
     /// An argument is malformed.
     #[error("{field}: {reason}")]
     InvalidArgument {
@@ -190,6 +246,24 @@ pub enum Event {
         /// The participant.
         participant: ParticipantId,
     },
+    /// The participant was removed by the control plane.
+    ParticipantRemoved {
+        /// The session.
+        session: SessionKey,
+        /// The participant.
+        participant: ParticipantId,
+    },
+}
+
+impl Event {
+    /// The session the event is about.
+    pub fn session(&self) -> SessionKey {
+        match self {
+            Self::ParticipantBound { session, .. }
+            | Self::ConnectionLost { session, .. }
+            | Self::ParticipantRemoved { session, .. } => *session,
+        }
+    }
 }
 
 /// What the transport must do.
@@ -211,6 +285,8 @@ pub enum Action {
 
 struct Session {
     kind: SessionKind,
+    group_identity: String,
+    policy: Policy,
     participants: SmallVec<[ParticipantId; 2]>,
 }
 
@@ -220,6 +296,11 @@ struct Participant {
     /// `[local_uri]`, as a slice for path rewriting.
     local_path: Vec<MsrpUri>,
     remote: RemoteMedia,
+    identity: Identity,
+    /// The switch's side of the media, in force: what the participant may send.
+    local: LocalMedia,
+    /// A modification offered by the IM Server, awaiting its commit.
+    staged: Option<(RemoteMedia, LocalMedia)>,
     conn: Option<ConnId>,
     leg: Leg,
     counters: Counters,
@@ -241,7 +322,9 @@ struct Reply {
 struct Forward {
     from: ParticipantId,
     to: ParticipantId,
-    head: Head,
+    /// The incoming head, rewritten for each outgoing chunk; dropped when the
+    /// chunk ends so the reused box does not pin the read buffer it slices.
+    head: Option<Head>,
     message_id: MessageId,
     /// Position in the message of the next body byte.
     position: u64,
@@ -335,13 +418,25 @@ impl Switch {
 
     // ---------------------------------------------------------------- control
 
-    /// Creates an empty session.
+    /// Creates an empty session with no policy restrictions.
     pub fn create_session(&mut self, kind: SessionKind) -> SessionKey {
+        self.create_session_with(kind, String::new(), Policy::default())
+    }
+
+    /// Creates an empty session with its group identity and policy.
+    pub fn create_session_with(
+        &mut self,
+        kind: SessionKind,
+        group_identity: String,
+        policy: Policy,
+    ) -> SessionKey {
         let key = SessionKey::new(self.shard, self.next_seq());
         self.sessions.insert(
             key,
             Session {
                 kind,
+                group_identity,
+                policy,
                 participants: SmallVec::new(),
             },
         );
@@ -357,6 +452,18 @@ impl Switch {
         remote: RemoteMedia,
         now: Instant,
     ) -> Result<ParticipantInfo, ControlError> {
+        self.add_participant_as(session, Identity::default(), remote, now)
+    }
+
+    /// Adds a participant with its identity; see [`Switch::add_participant`].
+    /// Nothing changes if the media are refused.
+    pub fn add_participant_as(
+        &mut self,
+        session: SessionKey,
+        identity: Identity,
+        remote: RemoteMedia,
+        now: Instant,
+    ) -> Result<ParticipantInfo, ControlError> {
         let entry = self
             .sessions
             .get(&session)
@@ -365,6 +472,11 @@ impl Switch {
             return Err(ControlError::SessionFull(session));
         }
         check_remote(&remote)?;
+        let Negotiated {
+            accept_types,
+            accept_wrapped_types,
+            max_size,
+        } = answer_media(&entry.policy, &remote)?;
         let id = ParticipantId::new(self.shard, self.next_seq());
         let session_id = self.ids.session_id(self.shard);
         let scheme = remote.path.first().map_or(Scheme::Msrp, MsrpUri::scheme);
@@ -380,6 +492,13 @@ impl Switch {
             reason: err.to_string(),
         })?;
         let setup = remote.setup;
+        let local = LocalMedia {
+            uri: local_uri.clone(),
+            accept_types,
+            accept_wrapped_types,
+            max_size,
+            setup,
+        };
         self.participants.insert(
             id,
             Participant {
@@ -387,6 +506,9 @@ impl Switch {
                 local_path: vec![local_uri.clone()],
                 local_uri,
                 remote,
+                identity,
+                local,
+                staged: None,
                 conn: None,
                 leg: Leg::default(),
                 counters: Counters::default(),
@@ -415,10 +537,13 @@ impl Switch {
         now: Instant,
     ) -> Result<ParticipantInfo, ControlError> {
         check_remote(&remote)?;
+        let local = self.answer_for(id, &remote)?;
         let participant = self
             .participants
             .get_mut(&id)
             .ok_or(ControlError::NoSuchParticipant(id))?;
+        participant.local = local;
+        participant.staged = None;
         let path_changed = participant.remote.path.len() != remote.path.len()
             || participant
                 .remote
@@ -436,6 +561,82 @@ impl Switch {
             }
         }
         self.participant_info(id)
+    }
+
+    /// Stages a modification the IM Server offered: checked and answered now, in force
+    /// only after [`Switch::commit_modification`]. The current media stay meanwhile.
+    pub fn stage_modification(
+        &mut self,
+        id: ParticipantId,
+        remote: RemoteMedia,
+    ) -> Result<ParticipantInfo, ControlError> {
+        check_remote(&remote)?;
+        let local = self.answer_for(id, &remote)?;
+        let participant = self
+            .participants
+            .get_mut(&id)
+            .ok_or(ControlError::NoSuchParticipant(id))?;
+        participant.staged = Some((remote, local));
+        self.participant_info(id)
+    }
+
+    /// Applies the staged modification (the SIP 200 OK arrived).
+    pub fn commit_modification(
+        &mut self,
+        id: ParticipantId,
+        now: Instant,
+    ) -> Result<ParticipantInfo, ControlError> {
+        let participant = self
+            .participants
+            .get_mut(&id)
+            .ok_or(ControlError::NoSuchParticipant(id))?;
+        let (remote, _) = participant
+            .staged
+            .take()
+            .ok_or(ControlError::NothingStaged(id))?;
+        self.modify_participant(id, remote, now)
+    }
+
+    /// Drops the staged modification; the media in force stay.
+    pub fn abort_modification(&mut self, id: ParticipantId) -> Result<(), ControlError> {
+        let participant = self
+            .participants
+            .get_mut(&id)
+            .ok_or(ControlError::NoSuchParticipant(id))?;
+        participant
+            .staged
+            .take()
+            .map(drop)
+            .ok_or(ControlError::NothingStaged(id))
+    }
+
+    /// The switch's answer to `remote` for participant `id`, under its session's policy.
+    fn answer_for(
+        &self,
+        id: ParticipantId,
+        remote: &RemoteMedia,
+    ) -> Result<LocalMedia, ControlError> {
+        let participant = self
+            .participants
+            .get(&id)
+            .ok_or(ControlError::NoSuchParticipant(id))?;
+        let policy = self
+            .sessions
+            .get(&participant.session)
+            .map(|s| s.policy.clone())
+            .unwrap_or_default();
+        let Negotiated {
+            accept_types,
+            accept_wrapped_types,
+            max_size,
+        } = answer_media(&policy, remote)?;
+        Ok(LocalMedia {
+            uri: participant.local_uri.clone(),
+            accept_types,
+            accept_wrapped_types,
+            max_size,
+            setup: remote.setup,
+        })
     }
 
     /// Removes a participant: a chunk being written to it ends with `#`, its
@@ -503,6 +704,10 @@ impl Switch {
         }
         self.transactions.forget_participant(id);
         ShardMetrics::shift(&self.metrics.participants_one_to_one, -1);
+        self.events.push_back(Event::ParticipantRemoved {
+            session: participant.session,
+            participant: id,
+        });
         Ok(participant.counters)
     }
 
@@ -537,6 +742,9 @@ impl Switch {
             local_uri: p.local_uri.clone(),
             bound: p.conn.is_some() && !p.leg.awaiting_bind,
             counters: p.counters,
+            identity: p.identity.clone(),
+            local: p.local.clone(),
+            staged: p.staged.as_ref().map(|(_, local)| local.clone()),
         })
     }
 
@@ -554,6 +762,7 @@ impl Switch {
         Ok(SessionInfo {
             key,
             kind: session.kind,
+            group_identity: session.group_identity.clone(),
             participants,
         })
     }
@@ -724,10 +933,14 @@ impl Switch {
             && taken < max_bytes
             && let Some(p) = self.participants.get_mut(&id)
         {
-            taken += p.leg.take(into, max_bytes - taken);
+            let from_leg = p.leg.take(into, max_bytes - taken);
+            taken += from_leg;
             // Whoever feeds this leg may have been held back: let them read again.
-            let session = p.session;
-            self.wake_session(session, id);
+            // Only when room was made, or two writers would wake each other forever.
+            if from_leg > 0 {
+                let session = p.session;
+                self.wake_session(session, id);
+            }
         }
         ShardMetrics::shift(&self.metrics.queue_bytes, -(taken as i64));
         taken
@@ -877,6 +1090,22 @@ impl Switch {
             end: None,
             total: None,
         });
+        let content_type = head.content_type().unwrap_or_default();
+        let sender_may = self
+            .participants
+            .get(&from)
+            .is_none_or(|p| accepts(&p.local.accept_types, content_type));
+        if !sender_may {
+            return Inbound::Answer(reply_to(&head, StatusCode::MIME_NOT_UNDERSTOOD));
+        }
+        // The session's max-size, as the switch stated it in its answer.
+        let size = range.total.or(range.end);
+        let sender_max = self.participants.get(&from).and_then(|p| p.local.max_size);
+        if let (Some(max), Some(size)) = (sender_max, size)
+            && size > max
+        {
+            return Inbound::Answer(reply_to(&head, StatusCode::STOP_SENDING_MESSAGE));
+        }
         if let Some(q) = self.participants.get(&to) {
             if q.stopped == Some(message_id) {
                 return Inbound::Answer(reply_to(&head, StatusCode::STOP_SENDING_MESSAGE));
@@ -898,7 +1127,7 @@ impl Switch {
         let forward = Forward {
             from,
             to,
-            head,
+            head: Some(head),
             message_id,
             position: range.start,
             total: range.total,
@@ -919,7 +1148,7 @@ impl Switch {
 
     /// Writes the head of a new outgoing chunk for `f`, at its current position.
     fn open_chunk(&mut self, conn: ConnId, f: &mut Forward) {
-        let Some(q) = self.participants.get_mut(&f.to) else {
+        let (Some(q), Some(head)) = (self.participants.get_mut(&f.to), f.head.as_ref()) else {
             return;
         };
         let tid = self.ids.transaction_id();
@@ -935,7 +1164,7 @@ impl Switch {
                 total: f.total,
             }),
         };
-        let head = self.encoder.forward(&f.head, &rewrite);
+        let head = self.encoder.forward(head, &rewrite);
         ShardMetrics::shift(&self.metrics.queue_bytes, head.len() as i64);
         q.leg.push_chunk_part(head);
         q.leg.open = true;
@@ -1029,6 +1258,7 @@ impl Switch {
                     .take()
                     .filter(|_| f.failure_report == FailureReport::Yes);
                 self.send_reply(conn, reply);
+                f.head = None;
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.spare = Some(f);
                 }
@@ -1518,4 +1748,38 @@ fn check_remote(remote: &RemoteMedia) -> Result<(), ControlError> {
         });
     }
     Ok(())
+}
+
+/// Negotiates the switch's accept-types, accept-wrapped-types and max-size for an
+/// offer under a policy; refuses what the switch cannot accept (SIP 488).
+fn answer_media(policy: &Policy, remote: &RemoteMedia) -> Result<Negotiated, ControlError> {
+    let accept_types = negotiate(&remote.accept_types, &policy.accept_types);
+    if accept_types.is_empty() {
+        return Err(ControlError::NotAcceptable(format!(
+            "no media type in common: offered [{}], the session carries [{}]",
+            remote.accept_types.join(" "),
+            policy.accept_types.join(" ")
+        )));
+    }
+    let accept_wrapped_types =
+        negotiate(&remote.accept_wrapped_types, &policy.accept_wrapped_types);
+    if let (Some(min), Some(offered)) = (policy.min_max_size, remote.max_size)
+        && offered < min
+    {
+        return Err(ControlError::NotAcceptable(format!(
+            "a=max-size:{offered} is below the session's minimum of {min} bytes"
+        )));
+    }
+    Ok(Negotiated {
+        accept_types,
+        accept_wrapped_types,
+        max_size: policy.max_size,
+    })
+}
+
+/// The negotiated part of the switch's answer.
+struct Negotiated {
+    accept_types: Vec<String>,
+    accept_wrapped_types: Vec<String>,
+    max_size: Option<u64>,
 }

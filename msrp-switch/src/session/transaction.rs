@@ -38,6 +38,9 @@ pub(crate) enum Timer {
     Bind(ConnId),
 }
 
+/// Heap size below which answered timers are left to expire on their own.
+const COMPACT_ABOVE: usize = 1024;
+
 /// Outstanding requests by transaction id, and every deadline in one heap. Entries
 /// are removed lazily: a popped timer whose transaction is already answered is
 /// ignored.
@@ -66,7 +69,17 @@ impl Transactions {
 
     /// The response arrived: forget the request.
     pub(crate) fn answer(&mut self, tid: &TransactionId) -> Option<Sent> {
-        self.sent.remove(tid)
+        let sent = self.sent.remove(tid);
+        // Answered timers are dropped lazily; compact when they dominate, so the heap
+        // holds O(outstanding) entries, not every chunk of the last timeout period.
+        if self.timers.len() > COMPACT_ABOVE && self.timers.len() > 4 * self.sent.len() {
+            let live = &self.sent;
+            self.timers.retain(|Reverse((_, timer))| match timer {
+                Timer::Transaction(tid) => live.contains_key(tid),
+                Timer::Bind(_) => true,
+            });
+        }
+        sent
     }
 
     /// Sets the end of a chunk's range once its end-line is written.

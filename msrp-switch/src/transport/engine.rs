@@ -15,8 +15,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::metrics::{self, ShardMetrics};
 use crate::session::{
-    ControlError, Counters, Event, ParticipantId, ParticipantInfo, RemoteMedia, SessionInfo,
-    SessionKey, SessionKind, Switch, SwitchConfig, WireIds,
+    ControlError, Counters, Event, Identity, ParticipantId, ParticipantInfo, Policy, RemoteMedia,
+    SessionInfo, SessionKey, SessionKind, Switch, SwitchConfig, WireIds,
 };
 
 use super::shard::{self, ShardMsg, ShardSetup};
@@ -60,6 +60,27 @@ pub enum EngineError {
     /// The shard has stopped (shutdown).
     #[error("the engine is shutting down")]
     Stopped,
+}
+
+/// Switch-wide counters (see [`Engine::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Open sessions.
+    pub sessions: u64,
+    /// Participants of open sessions.
+    pub participants: u64,
+    /// Open MSRP connections.
+    pub connections: u64,
+    /// Frames read.
+    pub frames_received: u64,
+    /// Frames written.
+    pub frames_sent: u64,
+    /// Bytes read.
+    pub bytes_received: u64,
+    /// Bytes written.
+    pub bytes_sent: u64,
+    /// Shards running.
+    pub shards: usize,
 }
 
 /// A handle on the running shards; cheap to clone, usable from any thread.
@@ -179,9 +200,22 @@ impl Engine {
 
     /// Creates a session on the next shard in turn.
     pub async fn create_session(&self, kind: SessionKind) -> Result<SessionKey, EngineError> {
-        let shard = self.inner.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards();
-        self.on_shard(shard as u8, move |switch, _| switch.create_session(kind))
+        self.create_session_with(kind, String::new(), Policy::default())
             .await
+    }
+
+    /// Creates a session with its group identity and policy.
+    pub async fn create_session_with(
+        &self,
+        kind: SessionKind,
+        group_identity: String,
+        policy: Policy,
+    ) -> Result<SessionKey, EngineError> {
+        let shard = self.inner.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards();
+        self.on_shard(shard as u8, move |switch, _| {
+            switch.create_session_with(kind, group_identity, policy)
+        })
+        .await
     }
 
     /// Adds a participant; returns the switch's URI for it.
@@ -195,6 +229,75 @@ impl Engine {
         })
         .await?
         .map_err(Into::into)
+    }
+
+    /// Adds a participant with its identity.
+    pub async fn add_participant_as(
+        &self,
+        session: SessionKey,
+        identity: Identity,
+        remote: RemoteMedia,
+    ) -> Result<ParticipantInfo, EngineError> {
+        self.on_shard(session.shard(), move |switch, now| {
+            switch.add_participant_as(session, identity, remote, now)
+        })
+        .await?
+        .map_err(Into::into)
+    }
+
+    /// Stages a modification until [`Engine::commit_modification`].
+    pub async fn stage_modification(
+        &self,
+        id: ParticipantId,
+        remote: RemoteMedia,
+    ) -> Result<ParticipantInfo, EngineError> {
+        self.on_shard(id.shard(), move |switch, _| {
+            switch.stage_modification(id, remote)
+        })
+        .await?
+        .map_err(Into::into)
+    }
+
+    /// Applies a staged modification.
+    pub async fn commit_modification(
+        &self,
+        id: ParticipantId,
+    ) -> Result<ParticipantInfo, EngineError> {
+        self.on_shard(id.shard(), move |switch, now| {
+            switch.commit_modification(id, now)
+        })
+        .await?
+        .map_err(Into::into)
+    }
+
+    /// Drops a staged modification.
+    pub async fn abort_modification(&self, id: ParticipantId) -> Result<(), EngineError> {
+        self.on_shard(id.shard(), move |switch, _| switch.abort_modification(id))
+            .await?
+            .map_err(Into::into)
+    }
+
+    /// Switch-wide counters, summed over shards.
+    pub fn stats(&self) -> EngineStats {
+        let load = |f: fn(&ShardMetrics) -> i64| -> u64 {
+            self.inner.metrics.iter().map(|m| f(m)).sum::<i64>().max(0) as u64
+        };
+        use std::sync::atomic::Ordering::Relaxed;
+        EngineStats {
+            sessions: load(|m| m.sessions_one_to_one.load(Relaxed)),
+            participants: load(|m| m.participants_one_to_one.load(Relaxed)),
+            connections: load(|m| m.connections.load(Relaxed)),
+            frames_received: load(|m| {
+                m.frames_received
+                    .iter()
+                    .map(|c| c.load(Relaxed) as i64)
+                    .sum()
+            }),
+            frames_sent: load(|m| m.frames_sent.iter().map(|c| c.load(Relaxed) as i64).sum()),
+            bytes_received: load(|m| m.received_bytes.load(Relaxed) as i64),
+            bytes_sent: load(|m| m.sent_bytes.load(Relaxed) as i64),
+            shards: self.shards(),
+        }
     }
 
     /// Replaces a participant's remote media.

@@ -7,5 +7,5 @@ mod engine;
 mod metrics_http;
 mod shard;
 
-pub use engine::{Engine, EngineConfig, EngineError};
+pub use engine::{Engine, EngineConfig, EngineError, EngineStats};
 pub use metrics_http::serve_metrics;

@@ -39,6 +39,13 @@ impl std::ops::Deref for TestEngine {
 }
 
 pub fn start_engine(shards: usize, tune: impl FnOnce(&mut SwitchConfig)) -> TestEngine {
+    // MSRP_TEST_LOG=1 prints the switch's trace logs for the test.
+    if std::env::var("MSRP_TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("msrp_switch=trace")
+            .with_test_writer()
+            .try_init();
+    }
     let mut switch = SwitchConfig::default();
     tune(&mut switch);
     let engine = Engine::start(EngineConfig {
@@ -57,6 +64,7 @@ pub fn remote(path: &str) -> RemoteMedia {
     RemoteMedia {
         path: vec![MsrpUri::parse_str(path).unwrap()],
         accept_types: vec!["*".into()],
+        accept_wrapped_types: Vec::new(),
         max_size: None,
         setup: SetupRole::Passive,
         cema: false,

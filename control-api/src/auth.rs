@@ -1,0 +1,125 @@
+//! Who may call the control API. By default it listens on loopback only; a bearer
+//! token (`authorization: Bearer <token>` metadata) can be required, and the daemon
+//! refuses to expose the API beyond loopback without one.
+
+use std::net::SocketAddr;
+
+use tonic::{Request, Status};
+
+/// The authentication a server requires.
+#[derive(Clone, Default)]
+pub struct Auth {
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
+        f.debug_struct("Auth")
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl Auth {
+    /// No authentication (loopback only).
+    pub fn none() -> Self {
+        Self { token: None }
+    }
+
+    /// Require this bearer token.
+    pub fn bearer(token: impl Into<String>) -> Self {
+        Self {
+            token: Some(token.into()),
+        }
+    }
+
+    /// True if callers must authenticate.
+    pub fn is_required(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// Refuses to serve beyond loopback without authentication: anyone who can reach
+    /// the API can read and release every session.
+    pub fn check_exposure(&self, addr: SocketAddr) -> Result<(), String> {
+        if addr.ip().is_loopback() || self.is_required() {
+            return Ok(());
+        }
+        Err(format!(
+            "refusing to serve the control API on {addr} without authentication: \
+             set --control-token (MSRP_SWITCH_CONTROL_TOKEN) or listen on a loopback address"
+        ))
+    }
+
+    /// The interceptor that checks each request.
+    pub fn check(&self, request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(expected) = &self.token else {
+            return Ok(request);
+        };
+        let presented = request
+            .metadata()
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "));
+        match presented {
+            Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(request),
+            Some(_) => Err(Status::unauthenticated("bad bearer token")),
+            None => Err(Status::unauthenticated(
+                "missing authorization: Bearer <token> metadata",
+            )),
+        }
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal the token's prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_is_fine_without_a_token_and_nothing_else_is() {
+        let open = Auth::none();
+        assert!(
+            open.check_exposure("127.0.0.1:50051".parse().unwrap())
+                .is_ok()
+        );
+        assert!(open.check_exposure("[::1]:50051".parse().unwrap()).is_ok());
+        let err = open
+            .check_exposure("0.0.0.0:50051".parse().unwrap())
+            .unwrap_err();
+        assert!(err.contains("without authentication"), "{err}");
+        assert!(
+            Auth::bearer("s3cret")
+                .check_exposure("0.0.0.0:50051".parse().unwrap())
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_token_is_checked() {
+        let auth = Auth::bearer("s3cret");
+        let mut good = Request::new(());
+        good.metadata_mut()
+            .insert("authorization", "Bearer s3cret".parse().unwrap());
+        assert!(auth.check(good).is_ok());
+        let mut bad = Request::new(());
+        bad.metadata_mut()
+            .insert("authorization", "Bearer nope".parse().unwrap());
+        assert_eq!(
+            auth.check(bad).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        assert_eq!(
+            auth.check(Request::new(())).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        assert!(!format!("{auth:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,2 @@
+//! msrpctl: being written.
+fn main() {}

@@ -1,0 +1,515 @@
+//! Scenarios of the sans-IO [`Switch`] on a fake clock (`t0` plus durations), no
+//! sockets: transaction timeouts and error responses turned into REPORTs, a chunk
+//! interrupted for a frame waiting on its leg and resumed, and the bind timeout.
+//!
+//! Each side is a small peer: it writes literal frames into the switch and decodes
+//! what the switch queues for its connection with the crate's decoder.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use msrp_switch::codec::{ContinuationFlag, Decoder, FailureReport, Head, Item, Limits, MsrpUri};
+use msrp_switch::metrics::ShardMetrics;
+use msrp_switch::session::{
+    ConnId, RemoteMedia, SessionKind, SetupRole, Switch, SwitchConfig, WireIds,
+};
+
+const A: &str = "msrp://127.0.0.1:40001/aaaa1111;tcp";
+const B: &str = "msrp://127.0.0.1:40002/bbbb2222;tcp";
+
+/// One whole frame as a peer reads it.
+#[derive(Debug)]
+struct Frame {
+    head: Head,
+    body: Vec<u8>,
+    flag: ContinuationFlag,
+}
+
+impl Frame {
+    fn tid(&self) -> &str {
+        self.head.transaction_id().as_str()
+    }
+    fn method(&self) -> Option<&str> {
+        self.head.method_name()
+    }
+    fn status(&self) -> Option<u16> {
+        self.head.response_status().map(|s| s.as_u16())
+    }
+    fn target_path(&self) -> Vec<String> {
+        self.head.to_path().map(|u| u.to_string()).collect()
+    }
+    fn sender_path(&self) -> Vec<String> {
+        self.head.from_path().map(|u| u.to_string()).collect()
+    }
+    fn message_id(&self) -> String {
+        self.head.message_id().unwrap().as_str().to_string()
+    }
+    fn byte_range(&self) -> String {
+        self.head.byte_range().unwrap().to_string()
+    }
+}
+
+/// A participant's endpoint: its URI, the switch's URI for it, its connection.
+struct Peer {
+    me: &'static str,
+    switch_uri: MsrpUri,
+    conn: ConnId,
+    /// The connection's read buffer: what the switch has not consumed stays here.
+    input: RefCell<BytesMut>,
+    decoder: Decoder,
+    buf: BytesMut,
+    /// A frame whose end-line has not arrived yet.
+    partial: Option<(Head, Vec<u8>)>,
+}
+
+impl Peer {
+    /// Everything the switch queued for this peer, decoded: the whole frames (a frame
+    /// still streaming stays in `partial`).
+    fn read(&mut self, switch: &mut Switch) -> Vec<Frame> {
+        let mut pieces = Vec::new();
+        switch.take_output(self.conn, &mut pieces, usize::MAX);
+        for piece in pieces {
+            self.buf.extend_from_slice(&piece);
+        }
+        let mut frames = Vec::new();
+        loop {
+            match self.decoder.decode(&mut self.buf) {
+                Ok(Some(Item::Head(head))) => {
+                    assert!(self.partial.is_none(), "head inside a frame");
+                    self.partial = Some((head, Vec::new()));
+                }
+                Ok(Some(Item::Body(piece))) => {
+                    self.partial.as_mut().unwrap().1.extend_from_slice(&piece);
+                }
+                Ok(Some(Item::End(flag))) => {
+                    let (head, body) = self.partial.take().unwrap();
+                    frames.push(Frame { head, body, flag });
+                }
+                Ok(None) => return frames,
+                Err(err) => panic!("the switch wrote a malformed frame: {err}"),
+            }
+        }
+    }
+
+    /// Body bytes the switch has written of the frame still streaming to this peer
+    /// (including the few this peer's own decoder holds back, in `buf`).
+    fn partial_body(&self) -> usize {
+        self.partial
+            .as_ref()
+            .map_or(0, |(_, body)| body.len() + self.buf.len())
+    }
+
+    /// A request head from this peer (no blank line: add it if a body follows).
+    fn head(&self, tid: &str, method: &str, headers: &str) -> String {
+        format!(
+            "MSRP {tid} {method}\r\nTo-Path: {}\r\nFrom-Path: {}\r\n{headers}",
+            self.switch_uri, self.me
+        )
+    }
+
+    /// A whole SEND chunk from this peer.
+    fn send(&self, tid: &str, headers: &str, body: &[u8], flag: char) -> Vec<u8> {
+        let mut frame = self.head(tid, "SEND", headers).into_bytes();
+        frame.extend_from_slice(b"Content-Type: text/plain\r\n\r\n");
+        frame.extend_from_slice(body);
+        frame.extend_from_slice(format!("\r\n-------{tid}{flag}\r\n").as_bytes());
+        frame
+    }
+
+    /// This peer's response to a request it read (hop by hop: To-Path is the
+    /// request's first From-Path URI).
+    fn answer(&self, request: &Frame, status: &str) -> Vec<u8> {
+        let tid = request.tid();
+        format!(
+            "MSRP {tid} {status}\r\nTo-Path: {}\r\nFrom-Path: {}\r\n-------{tid}$\r\n",
+            request.sender_path()[0],
+            self.me
+        )
+        .into_bytes()
+    }
+}
+
+/// `bytes` arrive on the peer's connection (one socket read).
+fn feed(switch: &mut Switch, peer: &Peer, bytes: &[u8], now: Instant) {
+    let mut input = peer.input.borrow_mut();
+    input.extend_from_slice(bytes);
+    switch.handle_input(peer.conn, &mut input, now);
+    // Only body bytes that could begin an end-line may wait for the next read.
+    assert!(input.len() <= HELD_BACK, "input left unread");
+}
+
+fn remote(path: &str) -> RemoteMedia {
+    RemoteMedia {
+        path: vec![MsrpUri::parse_str(path).unwrap()],
+        accept_types: vec!["*".into()],
+        accept_wrapped_types: Vec::new(),
+        max_size: None,
+        setup: SetupRole::Passive,
+        cema: false,
+    }
+}
+
+/// A 1:1 session with A and B bound at `t0` by bodiless SENDs, their 200s read.
+fn bound_pair(config: SwitchConfig) -> (Switch, Peer, Peer, Instant) {
+    let t0 = Instant::now();
+    let metrics = Arc::new(ShardMetrics::default());
+    let mut switch = Switch::new(config, 0, WireIds::seeded(11), metrics);
+    let session = switch.create_session(SessionKind::OneToOne);
+    let mut peers = [A, B].map(|me| {
+        let info = switch.add_participant(session, remote(me), t0).unwrap();
+        Peer {
+            me,
+            switch_uri: info.local_uri,
+            conn: switch.open_connection(t0),
+            input: RefCell::new(BytesMut::new()),
+            decoder: Decoder::new(Limits::default()),
+            buf: BytesMut::new(),
+            partial: None,
+        }
+    });
+    for peer in &mut peers {
+        let tid = format!("bind{}", &peer.me[23..27]);
+        let bind = peer.head(
+            &tid,
+            "SEND",
+            &format!("Message-ID: {tid}\r\nByte-Range: 1-0/0\r\n-------{tid}$\r\n"),
+        );
+        feed(&mut switch, peer, bind.as_bytes(), t0);
+        let frames = peer.read(&mut switch);
+        assert_eq!(frames.len(), 1);
+        assert_eq!((frames[0].tid(), frames[0].status()), (&tid[..], Some(200)));
+    }
+    let [a, b] = peers;
+    (switch, a, b, t0)
+}
+
+fn body(len: usize) -> Vec<u8> {
+    (0..len).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+const S: Duration = Duration::from_secs(1);
+
+// ------------------------------------------------------------------- (a) timeout
+
+#[test]
+fn an_unanswered_send_becomes_a_408_report_after_the_transaction_timeout() {
+    let config = SwitchConfig {
+        transaction_timeout: 30 * S,
+        ..SwitchConfig::default()
+    };
+    let (mut switch, mut a, mut b, t0) = bound_pair(config);
+    let message = a.send(
+        "tx000001",
+        "Message-ID: msg408\r\nByte-Range: 1-1024/1024\r\n",
+        &body(1024),
+        '$',
+    );
+    feed(&mut switch, &a, &message, t0);
+    let to_a = a.read(&mut switch);
+    assert_eq!(to_a.len(), 1);
+    assert_eq!((to_a[0].tid(), to_a[0].status()), ("tx000001", Some(200)));
+    let to_b = b.read(&mut switch);
+    assert_eq!(to_b.len(), 1, "forwarded to B, which never answers");
+    assert_eq!(to_b[0].message_id(), "msg408");
+    assert_eq!(switch.outstanding_transactions(), 1);
+
+    switch.handle_timeout(t0 + 29 * S);
+    assert!(
+        a.read(&mut switch).is_empty(),
+        "no REPORT before the timeout"
+    );
+    assert_eq!(switch.outstanding_transactions(), 1);
+
+    switch.handle_timeout(t0 + 31 * S);
+    let report = a.read(&mut switch);
+    assert_eq!(report.len(), 1, "{report:?}");
+    let report = &report[0];
+    assert_eq!(report.method(), Some("REPORT"));
+    assert_eq!(report.target_path(), [A], "To-Path: A's remote path");
+    assert_eq!(report.sender_path(), [a.switch_uri.to_string()]);
+    assert_eq!(report.message_id(), "msg408");
+    assert_eq!(report.byte_range(), "1-1024/1024");
+    let status = report.head.status().unwrap();
+    assert_eq!((status.namespace, status.code.as_u16()), (0, 408));
+    let raw = std::str::from_utf8(report.head.as_bytes()).unwrap();
+    assert!(raw.contains("\r\nStatus: 000 408"), "{raw}");
+    assert!(report.body.is_empty());
+    assert_eq!(report.flag, ContinuationFlag::End);
+    assert_eq!(switch.outstanding_transactions(), 0);
+    assert!(b.read(&mut switch).is_empty());
+    assert!(!switch.is_closing(a.conn) && !switch.is_closing(b.conn));
+}
+
+#[test]
+fn failure_report_no_gets_no_408_report() {
+    let config = SwitchConfig {
+        transaction_timeout: 30 * S,
+        ..SwitchConfig::default()
+    };
+    let (mut switch, mut a, mut b, t0) = bound_pair(config);
+    let message = a.send(
+        "tx000001",
+        "Message-ID: msgquiet\r\nByte-Range: 1-1024/1024\r\nFailure-Report: no\r\n",
+        &body(1024),
+        '$',
+    );
+    feed(&mut switch, &a, &message, t0);
+    assert!(
+        a.read(&mut switch).is_empty(),
+        "Failure-Report: no: no 200 either"
+    );
+    let to_b = b.read(&mut switch);
+    assert_eq!(to_b.len(), 1);
+    assert_eq!(to_b[0].head.failure_report(), Some(FailureReport::No));
+
+    switch.handle_timeout(t0 + 31 * S);
+    assert!(a.read(&mut switch).is_empty(), "no REPORT");
+    assert_eq!(switch.outstanding_transactions(), 0);
+}
+
+// -------------------------------------------------------------------- (b) 413
+
+#[test]
+fn a_413_from_b_becomes_a_413_report_and_stops_the_message() {
+    let (mut switch, mut a, mut b, t0) = bound_pair(SwitchConfig::default());
+    let first = a.send(
+        "tx000001",
+        "Message-ID: msgbig\r\nByte-Range: 1-1024/2048\r\n",
+        &body(1024),
+        '+',
+    );
+    feed(&mut switch, &a, &first, t0);
+    let to_a = a.read(&mut switch);
+    assert_eq!((to_a[0].tid(), to_a[0].status()), ("tx000001", Some(200)));
+    let to_b = b.read(&mut switch);
+    assert_eq!(to_b.len(), 1);
+    assert_eq!(to_b[0].flag, ContinuationFlag::More);
+
+    feed(
+        &mut switch,
+        &b,
+        &b.answer(&to_b[0], "413 Stop sending message"),
+        t0,
+    );
+    let report = a.read(&mut switch);
+    assert_eq!(report.len(), 1, "{report:?}");
+    let report = &report[0];
+    assert_eq!(report.method(), Some("REPORT"));
+    assert_eq!(report.target_path(), [A]);
+    assert_eq!(report.sender_path(), [a.switch_uri.to_string()]);
+    assert_eq!(report.message_id(), "msgbig");
+    assert_eq!(report.byte_range(), "1-1024/2048");
+    let status = report.head.status().unwrap();
+    assert_eq!((status.namespace, status.code.as_u16()), (0, 413));
+    assert_eq!(switch.outstanding_transactions(), 0);
+
+    // RFC 4975 §7.1.1: nothing more of that message goes to B; its sender is told 413.
+    let second = a.send(
+        "tx000002",
+        "Message-ID: msgbig\r\nByte-Range: 1025-2048/2048\r\n",
+        &body(1024),
+        '$',
+    );
+    feed(&mut switch, &a, &second, t0);
+    let to_a = a.read(&mut switch);
+    assert_eq!(to_a.len(), 1);
+    assert_eq!((to_a[0].tid(), to_a[0].status()), ("tx000002", Some(413)));
+    assert!(b.read(&mut switch).is_empty());
+    assert_eq!(b.partial_body(), 0);
+    assert_eq!(switch.outstanding_transactions(), 0);
+}
+
+// ----------------------------------------------------------- (c) interruption
+
+const BIG: usize = 64 * 1024;
+/// The decoder hands out body bytes at once except the last `"\r\n-------".len() - 1`
+/// of what it has, which could begin the end-line; the switch forwards what it got.
+const HELD_BACK: usize = 8;
+
+/// A's 64 KiB chunk (Message-ID `msgbig`, tid `txbig001`) and its bytes cut after
+/// each of `cuts` body bytes, as separate socket reads: the first holds the head.
+fn big_chunk(a: &Peer, cuts: &[usize]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let data = body(BIG);
+    let frame = a.send(
+        "txbig001",
+        &format!("Message-ID: msgbig\r\nByte-Range: 1-{BIG}/{BIG}\r\n"),
+        &data,
+        '$',
+    );
+    let head_len = frame.len() - BIG - "\r\n-------txbig001$\r\n".len();
+    let mut reads = Vec::new();
+    let mut from = 0;
+    for cut in cuts {
+        reads.push(frame[from..head_len + cut].to_vec());
+        from = head_len + cut;
+    }
+    reads.push(frame[from..].to_vec());
+    (data, reads)
+}
+
+/// The first chunk B gets of A's interrupted message: the head as forwarded, the
+/// body written before the stall, ended with `+`.
+fn assert_interrupted(first: &Frame, b: &Peer, body_len: usize, data: &[u8]) {
+    assert_eq!(first.method(), Some("SEND"));
+    assert_eq!(first.target_path(), [B]);
+    assert_eq!(first.sender_path(), [b.switch_uri.to_string()]);
+    assert_eq!(first.message_id(), "msgbig");
+    assert_eq!(first.byte_range(), format!("1-*/{BIG}"));
+    assert_eq!(first.flag, ContinuationFlag::More, "interrupted with '+'");
+    assert_eq!(first.body.len(), body_len);
+    assert_eq!(first.body, data[..body_len]);
+}
+
+/// B answers every forwarded chunk 200; then nothing is outstanding and A hears of
+/// no failure.
+fn b_answers(switch: &mut Switch, a: &mut Peer, b: &Peer, chunks: &[&Frame], t0: Instant) {
+    for chunk in chunks {
+        feed(switch, b, &b.answer(chunk, "200 OK"), t0);
+    }
+    assert_eq!(switch.outstanding_transactions(), 0);
+    assert!(a.read(switch).is_empty(), "no REPORT");
+}
+
+/// The order of a real stall: A's read ends mid-chunk (head and 10 KiB) and A sends
+/// nothing more for now; only then does B's SEND arrive. The switch's 200 to it would
+/// wait behind A's open chunk to B, and A may not send again for a long time (B's
+/// transaction would time out meanwhile), so once B's input is read the switch ends
+/// the chunk with `+` and writes the 200. (Feeding A's partial read after B's SEND
+/// instead would not test a stall: the chunk opens after the 200 went out.) When A's
+/// read brings the rest, it goes to B as a new chunk of the same message from the
+/// position reached.
+#[test]
+fn a_stalled_chunk_is_interrupted_for_a_held_response_and_resumed() {
+    let (mut switch, mut a, mut b, t0) = bound_pair(SwitchConfig::default());
+    let (data, reads) = big_chunk(&a, &[10 * 1024]);
+    let written = 10 * 1024 - HELD_BACK;
+
+    feed(&mut switch, &a, &reads[0], t0);
+    assert!(b.read(&mut switch).is_empty());
+    assert_eq!(b.partial_body(), written, "cut-through");
+
+    let probe = b.head(
+        "txprobe1",
+        "SEND",
+        "Message-ID: probe1\r\nByte-Range: 1-0/0\r\n-------txprobe1$\r\n",
+    );
+    feed(&mut switch, &b, probe.as_bytes(), t0);
+    let to_b = b.read(&mut switch);
+    let shapes: Vec<_> = to_b.iter().map(|f| (f.method(), f.status())).collect();
+    assert_eq!(
+        shapes,
+        [(Some("SEND"), None), (None, Some(200))],
+        "{to_b:?}"
+    );
+    assert_interrupted(&to_b[0], &b, written, &data);
+    assert_eq!(to_b[1].tid(), "txprobe1");
+    assert_eq!(to_b[1].target_path(), [B]);
+    assert_eq!(to_b[1].sender_path(), [b.switch_uri.to_string()]);
+    assert!(b.partial.is_none());
+    assert!(
+        a.read(&mut switch).is_empty(),
+        "A's chunk is not answered yet"
+    );
+
+    feed(&mut switch, &a, &reads[1], t0);
+    let resumed = b.read(&mut switch);
+    assert_eq!(resumed.len(), 1, "{resumed:?}");
+    let resumed = &resumed[0];
+    assert_eq!(resumed.method(), Some("SEND"));
+    assert_ne!(resumed.tid(), to_b[0].tid(), "a new transaction per chunk");
+    assert_eq!(resumed.message_id(), "msgbig");
+    assert_eq!(resumed.byte_range(), format!("{}-*/{BIG}", written + 1));
+    assert_eq!(resumed.body.len(), BIG - written);
+    assert_eq!(resumed.flag, ContinuationFlag::End);
+    assert_eq!([&to_b[0].body[..], &resumed.body[..]].concat(), data);
+
+    let to_a = a.read(&mut switch);
+    assert_eq!(to_a.len(), 1);
+    assert_eq!((to_a[0].tid(), to_a[0].status()), ("txbig001", Some(200)));
+    b_answers(&mut switch, &mut a, &b, &[&to_b[0], resumed], t0);
+}
+
+/// B's SEND carries a message for A: it goes to A at once (nothing is open on A's
+/// leg) while its 200 interrupts A's stalled chunk to B. A's next read, still mid-chunk,
+/// opens the resumed chunk, which streams on and ends with the read after.
+#[test]
+fn an_interrupted_chunk_resumes_across_reads_while_b_sends_to_a() {
+    let (mut switch, mut a, mut b, t0) = bound_pair(SwitchConfig::default());
+    let (data, reads) = big_chunk(&a, &[4 * 1024, 10 * 1024]);
+    let written = 4 * 1024 - HELD_BACK;
+
+    feed(&mut switch, &a, &reads[0], t0);
+    assert!(b.read(&mut switch).is_empty());
+
+    let hello = b.send(
+        "txhello1",
+        "Message-ID: hello1\r\nByte-Range: 1-5/5\r\n",
+        b"hello",
+        '$',
+    );
+    feed(&mut switch, &b, &hello, t0);
+    let to_b = b.read(&mut switch);
+    let shapes: Vec<_> = to_b.iter().map(|f| (f.method(), f.status())).collect();
+    assert_eq!(
+        shapes,
+        [(Some("SEND"), None), (None, Some(200))],
+        "{to_b:?}"
+    );
+    assert_interrupted(&to_b[0], &b, written, &data);
+    assert_eq!(to_b[1].tid(), "txhello1");
+    let to_a = a.read(&mut switch);
+    assert_eq!(to_a.len(), 1, "{to_a:?}");
+    assert_eq!(to_a[0].message_id(), "hello1");
+    assert_eq!(to_a[0].body, b"hello");
+    // A answers once its own chunk is done: a response cannot go inside it.
+    let a_answer = a.answer(&to_a[0], "200 OK");
+
+    // Mid-chunk again: the rest streams as a new chunk from the position reached.
+    feed(&mut switch, &a, &reads[1], t0);
+    assert!(b.read(&mut switch).is_empty());
+    let (head, _) = b.partial.as_ref().unwrap();
+    assert_eq!(
+        head.byte_range().unwrap().to_string(),
+        format!("{}-*/{BIG}", written + 1)
+    );
+    assert_ne!(head.transaction_id(), to_b[0].head.transaction_id());
+    assert_eq!(b.partial_body(), 10 * 1024 - HELD_BACK - written);
+
+    feed(&mut switch, &a, &reads[2], t0);
+    let resumed = b.read(&mut switch);
+    assert_eq!(resumed.len(), 1, "{resumed:?}");
+    let resumed = &resumed[0];
+    assert_eq!(resumed.message_id(), "msgbig");
+    assert_eq!(resumed.byte_range(), format!("{}-*/{BIG}", written + 1));
+    assert_eq!(resumed.flag, ContinuationFlag::End);
+    assert_eq!([&to_b[0].body[..], &resumed.body[..]].concat(), data);
+
+    let to_a = a.read(&mut switch);
+    assert_eq!(to_a.len(), 1);
+    assert_eq!((to_a[0].tid(), to_a[0].status()), ("txbig001", Some(200)));
+    feed(&mut switch, &a, &a_answer, t0);
+    b_answers(&mut switch, &mut a, &b, &[&to_b[0], resumed], t0);
+}
+
+// ------------------------------------------------------------ (d) bind timeout
+
+#[test]
+fn an_unbound_connection_closes_after_the_bind_timeout() {
+    let config = SwitchConfig {
+        bind_timeout: 10 * S,
+        ..SwitchConfig::default()
+    };
+    let bind_timeout = config.bind_timeout;
+    let (mut switch, a, _b, t0) = bound_pair(config);
+    let idle = switch.open_connection(t0);
+    assert_eq!(switch.poll_timeout(), Some(t0 + bind_timeout));
+
+    switch.handle_timeout(t0 + bind_timeout - S);
+    assert!(!switch.is_closing(idle));
+
+    switch.handle_timeout(t0 + bind_timeout + S);
+    assert!(switch.is_closing(idle), "unbound past the bind timeout");
+    assert!(!switch.is_closing(a.conn), "a bound connection stays");
+}
