@@ -28,6 +28,19 @@ pub struct Args {
     #[arg(long, env = "MSRP_SWITCH_ADVERTISE_HOST")]
     pub advertise_host: Option<String>,
 
+    /// Address and port of the gRPC control API (msrpswitch.v1). Beyond loopback it
+    /// needs --control-token.
+    #[arg(
+        long,
+        env = "MSRP_SWITCH_CONTROL_LISTEN",
+        default_value = "127.0.0.1:50051"
+    )]
+    pub control_listen: SocketAddr,
+
+    /// Bearer token the control API requires (`authorization: Bearer <token>`).
+    #[arg(long, env = "MSRP_SWITCH_CONTROL_TOKEN", hide_env_values = true)]
+    pub control_token: Option<String>,
+
     /// Address and port of the Prometheus /metrics endpoint.
     #[arg(
         long,
@@ -99,6 +112,10 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Where /metrics is served.
     pub metrics_listen: SocketAddr,
+    /// Where the control API is served.
+    pub control_listen: SocketAddr,
+    /// The bearer token the control API requires, if any.
+    pub control_token: Option<String>,
     /// The log format.
     pub log_format: LogFormat,
 }
@@ -109,6 +126,8 @@ impl Default for Config {
         Self {
             engine: EngineConfig::default(),
             metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            control_listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            control_token: None,
             log_format: LogFormat::Text,
         }
     }
@@ -151,6 +170,12 @@ impl Args {
             max_chunk_bytes: self.max_chunk_bytes,
         };
         limits.validate()?;
+        if self.control_token.as_deref().is_some_and(str::is_empty) {
+            return Err(ConfigError::Invalid {
+                flag: "control-token",
+                reason: "must not be empty",
+            });
+        }
         if self.queue_bytes < 1024 {
             return Err(ConfigError::Invalid {
                 flag: "queue-bytes",
@@ -176,6 +201,8 @@ impl Args {
                 switch,
             },
             metrics_listen: self.metrics_listen,
+            control_listen: self.control_listen,
+            control_token: self.control_token,
             log_format: self.log_format,
         })
     }

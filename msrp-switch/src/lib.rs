@@ -6,6 +6,7 @@
 //!   binding, forwarding, transactions, REPORTs, backpressure.
 //! - [`transport`]: the tokio shell: shards (a pinned thread each), connection
 //!   drivers, and the [`transport::Engine`] control handle.
+//! - [`control`]: the gRPC control API (`msrpswitch.v1`) implemented on the engine.
 //! - [`metrics`]: every metric, and the Prometheus text exposition.
 //! - [`config`]: the daemon's settings, defaults and validation.
 //!
@@ -17,6 +18,7 @@
 
 pub mod codec;
 pub mod config;
+pub mod control;
 pub mod metrics;
 pub mod session;
 pub mod transport;

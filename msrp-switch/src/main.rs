@@ -1,5 +1,6 @@
 //! The msrp-switch daemon: `msrp-switch` with no arguments accepts MSRP on
-//! 127.0.0.1:2855 and serves Prometheus metrics on 127.0.0.1:9464.
+//! 127.0.0.1:2855, serves the gRPC control API on 127.0.0.1:50051 and Prometheus
+//! metrics on 127.0.0.1:9464.
 //! `msrp-switch --help` lists every setting.
 
 #![forbid(unsafe_code)]
@@ -10,7 +11,9 @@ use tokio::net::TcpListener;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
+use control_api::auth::Auth;
 use msrp_switch::config::{Args, LogFormat};
+use msrp_switch::control::serve_control;
 use msrp_switch::transport::{Engine, serve_metrics};
 
 fn main() -> anyhow::Result<()> {
@@ -22,6 +25,13 @@ fn main() -> anyhow::Result<()> {
         LogFormat::Json => logs.json().init(),
     }
 
+    // Refuse before binding anything: an exposed, unauthenticated control API would
+    // let anyone who reaches it read and release every session.
+    if config.control_token.is_none() {
+        Auth::none()
+            .check_exposure(config.control_listen)
+            .map_err(anyhow::Error::msg)?;
+    }
     let engine = Engine::start(config.engine.clone())
         .with_context(|| format!("starting the MSRP listener on {}", config.engine.listen))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -33,12 +43,34 @@ fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding the metrics listener on {}", config.metrics_listen))?;
         let metrics_addr = metrics.local_addr().context("reading the metrics address")?;
+        let control = TcpListener::bind(config.control_listen)
+            .await
+            .with_context(|| format!("binding the control API on {}", config.control_listen))?;
+        let control_addr = control.local_addr().context("reading the control address")?;
         info!(
-            "msrp-switch listening for MSRP on {} ({} shards), metrics on http://{metrics_addr}/metrics",
+            "msrp-switch listening for MSRP on {} ({} shards), control API on {control_addr}, metrics on http://{metrics_addr}/metrics",
             engine.local_addr(),
             engine.shards()
         );
-        serve_metrics(metrics, engine.clone(), shutdown_signal()).await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        let control_task = tokio::spawn(serve_control(
+            engine.clone(),
+            control,
+            config.control_token.clone(),
+            until_stopped(stopped.clone()),
+        ));
+        let metrics_task = tokio::spawn(serve_metrics(
+            metrics,
+            engine.clone(),
+            until_stopped(stopped),
+        ));
+        shutdown_signal().await;
+        let _ = stop.send(true);
+        let _ = metrics_task.await;
+        control_task.await.context("control API task")??;
         anyhow::Ok(())
     });
     engine.shutdown();
