@@ -179,10 +179,33 @@ const KNOWN: [(HeaderName, &str); 20] = [
 ];
 
 impl HeaderName {
-    /// Recognises a header name, ignoring case.
+    /// Recognises a header name, ignoring case. Dispatches on the length first, so a
+    /// name is compared with at most two known names (this runs for every header
+    /// line of every frame).
     pub fn from_bytes(name: &[u8]) -> Self {
-        for (header, text) in KNOWN {
-            if header != Self::OtherContent && name.eq_ignore_ascii_case(text.as_bytes()) {
+        let candidates: &[Self] = match name.len() {
+            6 => &[Self::Status],
+            7 => &[Self::ToPath, Self::Expires],
+            8 => &[Self::UsePath],
+            9 => &[Self::FromPath],
+            10 => &[Self::MessageId, Self::ByteRange, Self::ContentId],
+            11 => &[Self::MinExpires, Self::MaxExpires],
+            12 => &[Self::ContentType, Self::UseNickname],
+            13 => &[Self::Authorization],
+            14 => &[Self::SuccessReport, Self::FailureReport],
+            16 => &[Self::WwwAuthenticate],
+            19 => &[
+                Self::ContentDescription,
+                Self::ContentDisposition,
+                Self::AuthenticationInfo,
+            ],
+            _ => &[],
+        };
+        for &header in candidates {
+            if header
+                .as_str()
+                .is_some_and(|text| name.eq_ignore_ascii_case(text.as_bytes()))
+            {
                 return header;
             }
         }

@@ -202,6 +202,11 @@ impl MsrpUri {
     /// present one), session-id case-sensitive and present on both or neither,
     /// transport equal ignoring case, other parameters ignored.
     pub fn matches(&self, other: &Self) -> bool {
+        // A peer repeats the URI it was given byte for byte: the common case costs one
+        // comparison, not an IP parse per host.
+        if self.raw == other.raw {
+            return true;
+        }
         self.scheme == other.scheme
             && self.port == other.port
             && self.session_id.map(|s| s.of(&self.raw))
