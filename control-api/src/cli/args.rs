@@ -1,0 +1,379 @@
+//! The command line: global flags, subcommands and the media options shared by
+//! `add-participant` and `modify-participant`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::pb;
+
+/// Where msrpctl looks for the control API unless told otherwise.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+
+/// The long `--help` text: what msrpctl does, and its exit codes.
+const LONG_ABOUT: &str = "\
+msrpctl drives msrp-switch through its gRPC control API (msrpswitch.v1.SwitchControl):
+create sessions, add, modify and remove participants, inspect sessions and counters,
+and watch participant events. Each subcommand is one RPC.
+
+Human output is aligned key: value lines and tables; --json prints one JSON document
+per command (one object per line for `watch`), with the proto's snake_case field names.
+
+Exit codes:
+  0  ok
+  1  any other failure (internal error, timeout, unexpected reply)
+  2  usage: bad flags or arguments, unreadable --sdp-file, bad --server or --token
+  3  NOT_FOUND: no such session or participant
+  4  INVALID_ARGUMENT: malformed request or SDP (the field is named)
+  5  FAILED_PRECONDITION: not allowed in the current state; reason not_acceptable_here
+     means the media cannot be accepted (answer the SIP request with 488)
+  6  UNAUTHENTICATED or PERMISSION_DENIED: check --token / MSRPCTL_TOKEN
+  7  UNAVAILABLE: msrp-switch is not reachable at --server, is stopping, or is not
+     serving (health)";
+
+/// The help heading of the flags every subcommand takes.
+const GLOBAL: &str = "Global options";
+
+/// msrpctl: the operators' command line for msrp-switch's control API.
+#[derive(Debug, Parser)]
+#[command(name = "msrpctl", version, long_about = LONG_ABOUT)]
+pub struct Cli {
+    /// The control API's address.
+    #[arg(
+        long,
+        env = "MSRPCTL_SERVER",
+        default_value = DEFAULT_SERVER,
+        global = true,
+        help_heading = GLOBAL,
+        value_name = "URL"
+    )]
+    pub server: String,
+    /// The bearer token the switch requires (sent as `authorization: Bearer <token>`).
+    #[arg(
+        long,
+        env = "MSRPCTL_TOKEN",
+        hide_env_values = true,
+        global = true,
+        help_heading = GLOBAL,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// Machine output: one JSON document per command (one per line for `watch`).
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub json: bool,
+    /// How long to wait for the connection and for each reply, in seconds
+    /// (`watch` waits for events for as long as it runs).
+    #[arg(
+        long,
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true,
+        help_heading = GLOBAL,
+        value_name = "SECONDS"
+    )]
+    pub timeout_seconds: u64,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// One subcommand per RPC.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an empty session (CreateSession); prints its id.
+    CreateSession(CreateSessionArgs),
+    /// Add a participant with the remote side's media (AddParticipant); prints the
+    /// participant id, the switch's MSRP URI and the SDP lines for the answer.
+    AddParticipant(AddParticipantArgs),
+    /// Apply (--commit) or stage new remote media for a participant
+    /// (ModifyParticipant).
+    ModifyParticipant(ModifyParticipantArgs),
+    /// Apply a staged modification (CommitModification).
+    CommitModification(ParticipantArgs),
+    /// Drop a staged modification; the current media stay (AbortModification).
+    AbortModification(ParticipantArgs),
+    /// Release one participant; prints its counters (RemoveParticipant).
+    RemoveParticipant(ParticipantArgs),
+    /// Release every participant of a session, then the session (ReleaseSession).
+    ReleaseSession(SessionArgs),
+    /// Show one session and its participants (GetSession).
+    GetSession(SessionArgs),
+    /// List every session (ListSessions).
+    ListSessions,
+    /// Show the switch-wide counters (Stats).
+    Stats,
+    /// Print participant and session events as they happen (WatchEvents), until
+    /// --count events or Ctrl-C.
+    Watch(WatchArgs),
+    /// Check the control service's health (grpc.health.v1 Check).
+    Health,
+}
+
+/// The session kinds `create-session` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SessionKindArg {
+    /// Two participants, the switch in the media path (B2BUA).
+    OneToOne,
+}
+
+impl From<SessionKindArg> for pb::SessionKind {
+    fn from(kind: SessionKindArg) -> Self {
+        match kind {
+            SessionKindArg::OneToOne => pb::SessionKind::OneToOne,
+        }
+    }
+}
+
+/// `create-session` options.
+#[derive(Debug, Args)]
+pub struct CreateSessionArgs {
+    /// The kind of session.
+    #[arg(long, value_enum)]
+    pub kind: SessionKindArg,
+    /// The IM Group Identity or ad-hoc IM Session Identity.
+    #[arg(long, value_name = "URI")]
+    pub group_identity: Option<String>,
+    /// Media types the session carries, space-separated (repeatable); none = any.
+    #[arg(long, value_name = "TYPES")]
+    pub accept_types: Vec<String>,
+    /// Types allowed inside wrappers such as message/cpim, space-separated
+    /// (repeatable); none = any.
+    #[arg(long, value_name = "TYPES")]
+    pub accept_wrapped_types: Vec<String>,
+    /// The largest message the switch accepts, in bytes; 0 or none = no limit.
+    #[arg(long, value_name = "BYTES")]
+    pub max_size: Option<u64>,
+    /// The smallest a=max-size an offer may state (a participant that cannot receive
+    /// messages this large is not acceptable here); none = no minimum.
+    #[arg(long, value_name = "BYTES")]
+    pub min_max_size: Option<u64>,
+}
+
+/// A session id.
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    /// The session id.
+    #[arg(long, value_name = "SESSION_ID")]
+    pub session: String,
+}
+
+/// A participant id.
+#[derive(Debug, Args)]
+pub struct ParticipantArgs {
+    /// The participant id.
+    #[arg(long, value_name = "PARTICIPANT_ID")]
+    pub participant: String,
+}
+
+/// `add-participant` options.
+#[derive(Debug, Args)]
+pub struct AddParticipantArgs {
+    /// The session to join.
+    #[arg(long, value_name = "SESSION_ID")]
+    pub session: String,
+    /// The participant's authenticated IM address (SIP or tel URI).
+    #[arg(long, value_name = "URI")]
+    pub im_address: Option<String>,
+    /// The anonymous address assigned when privacy was requested.
+    #[arg(long, value_name = "URI")]
+    pub privacy_alias: Option<String>,
+    /// The remote side's media.
+    #[command(flatten)]
+    pub media: MediaArgs,
+}
+
+/// `modify-participant` options.
+#[derive(Debug, Args)]
+pub struct ModifyParticipantArgs {
+    /// The participant whose media change.
+    #[arg(long, value_name = "PARTICIPANT_ID")]
+    pub participant: String,
+    /// Apply now (the client's re-INVITE/UPDATE); without it the change is staged
+    /// until commit-modification or abort-modification.
+    #[arg(long)]
+    pub commit: bool,
+    /// The new remote media.
+    #[command(flatten)]
+    pub media: MediaArgs,
+}
+
+/// The remote side's media: an SDP `m=message` section, or structured options.
+#[derive(Debug, Args)]
+pub struct MediaArgs {
+    /// Where the media come from.
+    #[command(flatten)]
+    pub source: MediaSource,
+    /// The structured media options (with --path).
+    #[command(flatten)]
+    pub structured: StructuredMedia,
+}
+
+/// Exactly one of an SDP file, SDP text, or a structured `--path`.
+#[derive(Debug, Args)]
+#[group(id = "remote", required = true, multiple = false)]
+pub struct MediaSource {
+    /// A file holding the remote SDP `m=message` section (with its c= line).
+    #[arg(long, value_name = "FILE")]
+    pub sdp_file: Option<PathBuf>,
+    /// The remote SDP `m=message` section: `-` reads it from stdin; anything else is
+    /// the SDP text itself.
+    #[arg(long, value_name = "SDP")]
+    pub sdp: Option<String>,
+    /// Structured media: the a=path MSRP URIs, the endpoint's own last
+    /// (space-separated or several values); needs --accept-types.
+    #[arg(long, num_args = 1.., value_name = "URI", requires = "accept_types")]
+    pub path: Vec<String>,
+}
+
+/// The structured media options besides `--path`.
+#[derive(Debug, Args)]
+pub struct StructuredMedia {
+    /// a=accept-types, space-separated (repeatable).
+    #[arg(long, value_name = "TYPES", requires = "path")]
+    pub accept_types: Vec<String>,
+    /// a=accept-wrapped-types, space-separated (repeatable).
+    #[arg(long, value_name = "TYPES", requires = "path")]
+    pub accept_wrapped_types: Vec<String>,
+    /// a=max-size in bytes.
+    #[arg(long, value_name = "BYTES", requires = "path")]
+    pub max_size: Option<u64>,
+    /// a=setup; none = the RFC 4975 default (the offerer connects).
+    #[arg(long, value_enum, requires = "path")]
+    pub setup: Option<SetupArg>,
+    /// a=msrp-cema (RFC 6714).
+    #[arg(long, requires = "path")]
+    pub cema: bool,
+}
+
+/// RFC 4145 a=setup values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SetupArg {
+    /// The endpoint connects.
+    Active,
+    /// The endpoint accepts.
+    Passive,
+    /// The endpoint may do either.
+    Actpass,
+    /// No connection for now.
+    Holdconn,
+}
+
+impl From<SetupArg> for pb::Setup {
+    fn from(setup: SetupArg) -> Self {
+        match setup {
+            SetupArg::Active => pb::Setup::Active,
+            SetupArg::Passive => pb::Setup::Passive,
+            SetupArg::Actpass => pb::Setup::Actpass,
+            SetupArg::Holdconn => pb::Setup::Holdconn,
+        }
+    }
+}
+
+/// `watch` options.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Only events of this session.
+    #[arg(long, value_name = "SESSION_ID")]
+    pub session: Option<String>,
+    /// Stop after this many events.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+}
+
+/// Splits space-separated lists given once or several times.
+pub fn split_list(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|value| value.split_whitespace())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl StructuredMedia {
+    /// The [`pb::Media`] these options and `path` describe. The transport follows the
+    /// scheme of the last path URI (`msrps:` is TLS), and the connection address and
+    /// port are read from its authority.
+    pub fn to_media(&self, path: &[String]) -> pb::Media {
+        let path = split_list(path);
+        let last = path.last().map(String::as_str).unwrap_or_default();
+        let transport = if last.starts_with("msrps:") {
+            pb::Transport::Tls
+        } else {
+            pb::Transport::Tcp
+        };
+        let (connection_address, port) = authority(last).unwrap_or_default();
+        pb::Media {
+            path,
+            accept_types: split_list(&self.accept_types),
+            accept_wrapped_types: split_list(&self.accept_wrapped_types),
+            max_size: self.max_size.unwrap_or(0),
+            setup: self
+                .setup
+                .map_or(pb::Setup::Unspecified, pb::Setup::from)
+                .into(),
+            cema: self.cema,
+            transport: transport.into(),
+            connection_address,
+            port,
+            ..pb::Media::default()
+        }
+    }
+}
+
+/// The host and port of an `msrp://host:port/...` URI, if it has both.
+fn authority(uri: &str) -> Option<(String, u32)> {
+    let (_, rest) = uri.split_once("://")?;
+    let authority = rest.split(['/', ';']).next()?;
+    // Drop any userinfo.
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let (host, port) = host_port.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return None;
+    }
+    Some((host.to_owned(), u32::from(port)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn structured_media_take_transport_and_address_from_the_path() {
+        let media = StructuredMedia {
+            accept_types: vec!["text/plain message/cpim".into()],
+            accept_wrapped_types: vec![],
+            max_size: Some(1024),
+            setup: Some(SetupArg::Active),
+            cema: false,
+        }
+        .to_media(&[
+            "msrp://relay.example:2855/r1;tcp".into(),
+            "msrps://[2001:db8::1]:40001/aaaa;tcp".into(),
+        ]);
+        assert_eq!(media.path.len(), 2);
+        assert_eq!(media.accept_types, ["text/plain", "message/cpim"]);
+        assert_eq!(media.transport(), pb::Transport::Tls);
+        assert_eq!(media.connection_address, "2001:db8::1");
+        assert_eq!(media.port, 40001);
+        assert_eq!(media.setup(), pb::Setup::Active);
+        assert_eq!(media.max_size, 1024);
+    }
+
+    #[test]
+    fn the_authority_of_odd_uris_is_none() {
+        assert_eq!(authority("msrp://host/abc;tcp"), None);
+        assert_eq!(authority("not a uri"), None);
+        assert_eq!(
+            authority("msrp://u@10.0.0.1:99/x;tcp"),
+            Some(("10.0.0.1".into(), 99))
+        );
+    }
+}

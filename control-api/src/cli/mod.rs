@@ -1,0 +1,601 @@
+//! msrpctl, the operators' command line over the control API: argument parsing
+//! ([`args`]), the RPC each subcommand makes ([`run`]), how replies are shown
+//! ([`render`]) and how failures become messages and exit codes ([`failure`]).
+//!
+//! The binary (`src/bin/msrpctl.rs`) only parses the command line and calls
+//! [`main_exit_code`].
+
+pub mod args;
+pub mod failure;
+pub mod render;
+
+use std::future::Future;
+use std::io::Write;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tonic::metadata::AsciiMetadataValue;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+use tonic_health::pb::health_client::HealthClient;
+
+pub use args::{Cli, Command, DEFAULT_SERVER};
+pub use failure::{Cause, Failure, exit};
+
+use crate::pb;
+use crate::pb::switch_control_client::SwitchControlClient;
+
+/// Runs the parsed command line on a fresh single-threaded runtime, prints the
+/// result to stdout and any failure to stderr (and, under `--json`, as a JSON
+/// document to stdout), and returns the exit code.
+pub fn main_exit_code(cli: &Cli) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("msrpctl: cannot start the async runtime: {err}");
+            return exit::OTHER;
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = runtime.block_on(run(cli, &mut out));
+    let code = match result {
+        Ok(()) => exit::OK,
+        Err(failure) if failure.is_broken_pipe() => exit::OK,
+        Err(failure) => {
+            if cli.json {
+                // Best effort: stdout may be gone too.
+                let _ = writeln!(out, "{:#}", failure.to_json());
+            }
+            let _ = writeln!(std::io::stderr(), "{}", failure.message());
+            failure.exit_code()
+        }
+    };
+    let _ = out.flush();
+    code
+}
+
+/// What a command does, for failure messages (`get session s-1`).
+pub fn describe(command: &Command) -> String {
+    match command {
+        Command::CreateSession(_) => "create session".to_owned(),
+        Command::AddParticipant(a) => format!("add participant to session {}", a.session),
+        Command::ModifyParticipant(a) => format!("modify participant {}", a.participant),
+        Command::CommitModification(a) => {
+            format!("commit the modification of participant {}", a.participant)
+        }
+        Command::AbortModification(a) => {
+            format!("abort the modification of participant {}", a.participant)
+        }
+        Command::RemoveParticipant(a) => format!("remove participant {}", a.participant),
+        Command::ReleaseSession(a) => format!("release session {}", a.session),
+        Command::GetSession(a) => format!("get session {}", a.session),
+        Command::ListSessions => "list sessions".to_owned(),
+        Command::Stats => "get stats".to_owned(),
+        Command::Watch(_) => "watch events".to_owned(),
+        Command::Health => "check health".to_owned(),
+    }
+}
+
+/// Reads the remote media the options describe: the SDP file, the SDP text (`-`:
+/// stdin), or the structured options.
+///
+/// # Errors
+///
+/// A usage failure when the file or stdin cannot be read.
+pub fn remote_media(what: &str, media: &args::MediaArgs) -> Result<pb::RemoteMedia, Failure> {
+    let source = &media.source;
+    let remote = if let Some(file) = &source.sdp_file {
+        let sdp = std::fs::read_to_string(file).map_err(|err| {
+            Failure::new(
+                what,
+                Cause::Usage(format!("cannot read --sdp-file {}: {err}", file.display())),
+            )
+        })?;
+        pb::remote_media::Media::Sdp(sdp)
+    } else if let Some(sdp) = &source.sdp {
+        if sdp == "-" {
+            let sdp = std::io::read_to_string(std::io::stdin()).map_err(|err| {
+                Failure::new(
+                    what,
+                    Cause::Usage(format!("cannot read the SDP from stdin: {err}")),
+                )
+            })?;
+            pb::remote_media::Media::Sdp(sdp)
+        } else {
+            pb::remote_media::Media::Sdp(sdp.clone())
+        }
+    } else {
+        pb::remote_media::Media::Structured(media.structured.to_media(&source.path))
+    };
+    Ok(pb::RemoteMedia {
+        media: Some(remote),
+    })
+}
+
+/// A connection to the control API, with the token and the reply timeout.
+struct Connection {
+    channel: Channel,
+    authorization: Option<AsciiMetadataValue>,
+    timeout: Duration,
+    what: String,
+}
+
+impl Connection {
+    /// Connects to `cli.server` within the timeout.
+    async fn open(cli: &Cli, what: &str) -> Result<Self, Failure> {
+        let timeout = Duration::from_secs(cli.timeout_seconds);
+        let authorization = match &cli.token {
+            Some(token) => Some(
+                AsciiMetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
+                    Failure::new(
+                        what,
+                        Cause::Usage(
+                            "--token must be printable ASCII (it is sent as gRPC metadata)"
+                                .to_owned(),
+                        ),
+                    )
+                })?,
+            ),
+            None => None,
+        };
+        let server = server_url(&cli.server);
+        let endpoint = Endpoint::from_shared(server.clone()).map_err(|err| {
+            Failure::new(
+                what,
+                Cause::Usage(format!(
+                    "invalid --server {:?}: {err} (expected e.g. {DEFAULT_SERVER})",
+                    cli.server
+                )),
+            )
+        })?;
+        let endpoint = endpoint.connect_timeout(timeout);
+        let channel = match tokio::time::timeout(timeout, endpoint.connect()).await {
+            Ok(Ok(channel)) => channel,
+            Ok(Err(err)) => {
+                return Err(Failure::new(
+                    what,
+                    Cause::Connect {
+                        server,
+                        detail: failure::error_chain(&err),
+                    },
+                ));
+            }
+            Err(_) => {
+                return Err(Failure::new(
+                    what,
+                    Cause::Connect {
+                        server,
+                        detail: format!("no connection within {} s", cli.timeout_seconds),
+                    },
+                ));
+            }
+        };
+        Ok(Self {
+            channel,
+            authorization,
+            timeout,
+            what: what.to_owned(),
+        })
+    }
+
+    fn client(&self) -> SwitchControlClient<Channel> {
+        SwitchControlClient::new(self.channel.clone())
+    }
+
+    /// A request carrying the bearer token, if any.
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Some(authorization) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", authorization.clone());
+        }
+        request
+    }
+
+    /// Awaits one reply within the timeout.
+    async fn call<T>(
+        &self,
+        reply: impl Future<Output = Result<Response<T>, Status>>,
+    ) -> Result<T, Failure> {
+        match tokio::time::timeout(self.timeout, reply).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(Failure::new(&self.what, Cause::Status(status))),
+            Err(_) => Err(Failure::new(
+                &self.what,
+                Cause::Timeout {
+                    seconds: self.timeout.as_secs(),
+                },
+            )),
+        }
+    }
+}
+
+/// `host:port` without a scheme means plain HTTP/2.
+fn server_url(server: &str) -> String {
+    if server.contains("://") {
+        server.to_owned()
+    } else {
+        format!("http://{server}")
+    }
+}
+
+/// Writes `text` to the output.
+fn emit(out: &mut dyn Write, text: &str) -> Result<(), Failure> {
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|err| Failure::new("write the output", Cause::Output(err)))
+}
+
+/// Writes the JSON document (pretty) or the human text.
+fn emit_either(
+    out: &mut dyn Write,
+    json: bool,
+    value: impl FnOnce() -> Value,
+    text: impl FnOnce() -> String,
+) -> Result<(), Failure> {
+    if json {
+        emit(out, &format!("{:#}\n", value()))
+    } else {
+        emit(out, &text())
+    }
+}
+
+/// Runs one command against the server and writes its output to `out`.
+///
+/// # Errors
+///
+/// A [`Failure`] naming what failed and why; [`Failure::exit_code`] gives the exit
+/// code and [`Failure::message`] the line for stderr.
+pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
+    let what = describe(&cli.command);
+    // Read local input before connecting: a usage error needs no server.
+    let remote = match &cli.command {
+        Command::AddParticipant(a) => Some(remote_media(&what, &a.media)?),
+        Command::ModifyParticipant(a) => Some(remote_media(&what, &a.media)?),
+        _ => None,
+    };
+    let conn = Connection::open(cli, &what).await?;
+    let json = cli.json;
+    match &cli.command {
+        Command::CreateSession(a) => {
+            let request = pb::CreateSessionRequest {
+                kind: pb::SessionKind::from(a.kind).into(),
+                group_identity: a.group_identity.clone().unwrap_or_default(),
+                policy: Some(pb::Policy {
+                    accept_types: args::split_list(&a.accept_types),
+                    accept_wrapped_types: args::split_list(&a.accept_wrapped_types),
+                    max_size: a.max_size.unwrap_or(0),
+                    min_max_size: a.min_max_size.unwrap_or(0),
+                }),
+            };
+            let reply = conn
+                .call(conn.client().create_session(conn.request(request)))
+                .await?;
+            emit_either(
+                out,
+                json,
+                || json!({ "session_id": reply.session_id }),
+                || render::key_values(&[("session_id", reply.session_id.clone())]),
+            )
+        }
+        Command::AddParticipant(a) => {
+            let identity =
+                (a.im_address.is_some() || a.privacy_alias.is_some()).then(|| pb::Identity {
+                    im_address: a.im_address.clone().unwrap_or_default(),
+                    privacy_alias: a.privacy_alias.clone().unwrap_or_default(),
+                });
+            let request = pb::AddParticipantRequest {
+                session_id: a.session.clone(),
+                identity,
+                remote,
+            };
+            let reply = conn
+                .call(conn.client().add_participant(conn.request(request)))
+                .await?;
+            emit_either(
+                out,
+                json,
+                || {
+                    json!({
+                        "participant_id": reply.participant_id,
+                        "local": render::local_media_json(reply.local.as_ref()),
+                    })
+                },
+                || {
+                    let mut text = render::key_values(&[
+                        ("participant_id", reply.participant_id.clone()),
+                        ("local_uri", render::local_uri(reply.local.as_ref())),
+                    ]);
+                    text.push_str(&render::local_media_text(reply.local.as_ref()));
+                    text
+                },
+            )
+        }
+        Command::ModifyParticipant(a) => {
+            let request = pb::ModifyParticipantRequest {
+                participant_id: a.participant.clone(),
+                remote,
+                commit: a.commit,
+            };
+            let reply = conn
+                .call(conn.client().modify_participant(conn.request(request)))
+                .await?;
+            emit_modification(out, json, &a.participant, &reply)
+        }
+        Command::CommitModification(a) => {
+            let request = pb::CommitModificationRequest {
+                participant_id: a.participant.clone(),
+            };
+            let reply = conn
+                .call(conn.client().commit_modification(conn.request(request)))
+                .await?;
+            emit_modification(out, json, &a.participant, &reply)
+        }
+        Command::AbortModification(a) => {
+            let request = pb::AbortModificationRequest {
+                participant_id: a.participant.clone(),
+            };
+            conn.call(conn.client().abort_modification(conn.request(request)))
+                .await?;
+            emit_either(
+                out,
+                json,
+                || json!({ "participant_id": a.participant, "aborted": true }),
+                || {
+                    render::key_values(&[
+                        ("participant_id", a.participant.clone()),
+                        ("modification", "aborted".to_owned()),
+                    ])
+                },
+            )
+        }
+        Command::RemoveParticipant(a) => {
+            let request = pb::RemoveParticipantRequest {
+                participant_id: a.participant.clone(),
+            };
+            let reply = conn
+                .call(conn.client().remove_participant(conn.request(request)))
+                .await?;
+            emit_either(
+                out,
+                json,
+                || {
+                    json!({
+                        "participant_id": a.participant,
+                        "counters": render::counters_json(reply.counters.as_ref()),
+                    })
+                },
+                || {
+                    let mut pairs = vec![
+                        ("participant_id", a.participant.clone()),
+                        ("removed", "yes".to_owned()),
+                    ];
+                    pairs.extend(render::counter_pairs(reply.counters.as_ref()));
+                    render::key_values(&pairs)
+                },
+            )
+        }
+        Command::ReleaseSession(a) => {
+            let request = pb::ReleaseSessionRequest {
+                session_id: a.session.clone(),
+            };
+            let reply = conn
+                .call(conn.client().release_session(conn.request(request)))
+                .await?;
+            emit_either(
+                out,
+                json,
+                || {
+                    json!({
+                        "session_id": a.session,
+                        "participants": reply
+                            .participants
+                            .iter()
+                            .map(render::participant_json)
+                            .collect::<Vec<_>>(),
+                    })
+                },
+                || {
+                    let mut text = render::key_values(&[
+                        ("session_id", a.session.clone()),
+                        ("released", "yes".to_owned()),
+                        ("participants", reply.participants.len().to_string()),
+                    ]);
+                    text.push('\n');
+                    text.push_str(&render::released_table(&reply.participants));
+                    text
+                },
+            )
+        }
+        Command::GetSession(a) => {
+            let request = pb::GetSessionRequest {
+                session_id: a.session.clone(),
+            };
+            let session = conn
+                .call(conn.client().get_session(conn.request(request)))
+                .await?;
+            emit_either(
+                out,
+                json,
+                || render::session_json(&session),
+                || render::session_text(&session),
+            )
+        }
+        Command::ListSessions => {
+            let reply = conn
+                .call(
+                    conn.client()
+                        .list_sessions(conn.request(pb::ListSessionsRequest {})),
+                )
+                .await?;
+            emit_either(
+                out,
+                json,
+                || {
+                    json!({
+                        "sessions": reply
+                            .sessions
+                            .iter()
+                            .map(render::session_json)
+                            .collect::<Vec<_>>(),
+                    })
+                },
+                || render::sessions_table(&reply.sessions),
+            )
+        }
+        Command::Stats => {
+            let stats = conn
+                .call(conn.client().stats(conn.request(pb::StatsRequest {})))
+                .await?;
+            emit_either(
+                out,
+                json,
+                || render::stats_json(&stats),
+                || render::stats_text(&stats),
+            )
+        }
+        Command::Watch(a) => watch(&conn, out, json, a).await,
+        Command::Health => health(&conn, out, json).await,
+    }
+}
+
+/// The output of ModifyParticipant and CommitModification.
+fn emit_modification(
+    out: &mut dyn Write,
+    json: bool,
+    participant: &str,
+    reply: &pb::ModifyParticipantResponse,
+) -> Result<(), Failure> {
+    emit_either(
+        out,
+        json,
+        || {
+            json!({
+                "participant_id": participant,
+                "local": render::local_media_json(reply.local.as_ref()),
+                "staged": reply.staged,
+            })
+        },
+        || {
+            let mut text = render::key_values(&[
+                ("participant_id", participant.to_owned()),
+                (
+                    "staged",
+                    if reply.staged {
+                        "yes (commit-modification or abort-modification to finish)"
+                    } else {
+                        "no (in force)"
+                    }
+                    .to_owned(),
+                ),
+                ("local_uri", render::local_uri(reply.local.as_ref())),
+            ]);
+            text.push_str(&render::local_media_text(reply.local.as_ref()));
+            text
+        },
+    )
+}
+
+/// Resolves when the user presses Ctrl-C (never, if the signal cannot be watched).
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Streams events until `--count` of them, Ctrl-C, or an error. Opening the stream
+/// is not bounded by the timeout: like the events, it waits until Ctrl-C.
+async fn watch(
+    conn: &Connection,
+    out: &mut dyn Write,
+    json: bool,
+    args: &args::WatchArgs,
+) -> Result<(), Failure> {
+    if args.count == Some(0) {
+        return Ok(());
+    }
+    let interrupted = ctrl_c();
+    tokio::pin!(interrupted);
+    let request = pb::WatchEventsRequest {
+        session_id: args.session.clone().unwrap_or_default(),
+    };
+    let mut client = conn.client();
+    let mut stream = tokio::select! {
+        () = &mut interrupted => return Ok(()),
+        opened = client.watch_events(conn.request(request)) => match opened {
+            Ok(response) => response.into_inner(),
+            Err(status) => return Err(Failure::new(&conn.what, Cause::Status(status))),
+        },
+    };
+    // A cue for people (and scripts) that the subscription is in place.
+    let _ = writeln!(
+        std::io::stderr(),
+        "msrpctl: watching events{} (Ctrl-C to stop)",
+        args.session
+            .as_deref()
+            .map(|session| format!(" of session {session}"))
+            .unwrap_or_default()
+    );
+    let mut seen: u64 = 0;
+    loop {
+        let next = tokio::select! {
+            () = &mut interrupted => return Ok(()),
+            next = stream.message() => next,
+        };
+        match next {
+            Ok(Some(event)) => {
+                let line = if json {
+                    render::event_json(&event).to_string()
+                } else {
+                    render::event_line(&event)
+                };
+                emit(out, &format!("{line}\n"))?;
+                seen += 1;
+                if args.count.is_some_and(|count| seen >= count) {
+                    return Ok(());
+                }
+            }
+            Ok(None) => {
+                return Err(Failure::new(
+                    &conn.what,
+                    Cause::Status(Status::unavailable(
+                        "the switch ended the event stream (stopping?)",
+                    )),
+                ));
+            }
+            Err(status) => return Err(Failure::new(&conn.what, Cause::Status(status))),
+        }
+    }
+}
+
+/// grpc.health.v1 Check on the control service.
+async fn health(conn: &Connection, out: &mut dyn Write, json: bool) -> Result<(), Failure> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+
+    let service = pb::switch_control_server::SERVICE_NAME;
+    let mut client = HealthClient::new(conn.channel.clone());
+    let reply = conn
+        .call(client.check(conn.request(HealthCheckRequest {
+            service: service.to_owned(),
+        })))
+        .await?;
+    let status = ServingStatus::try_from(reply.status).map_or_else(
+        |_| format!("UNKNOWN({})", reply.status),
+        |s| s.as_str_name().to_owned(),
+    );
+    if reply.status != i32::from(ServingStatus::Serving) {
+        return Err(Failure::new(&conn.what, Cause::NotServing { status }));
+    }
+    emit_either(
+        out,
+        json,
+        || json!({ "service": service, "status": status }),
+        || render::key_values(&[("service", service.to_owned()), ("status", status.clone())]),
+    )
+}

@@ -1,0 +1,511 @@
+//! How replies are shown: JSON documents built from the protobuf fields (snake_case,
+//! as in the proto; enums by their proto names), and human tables and key: value
+//! lines.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::pb;
+
+/// A media description as JSON.
+pub fn media_json(media: &pb::Media) -> Value {
+    json!({
+        "path": media.path,
+        "accept_types": media.accept_types,
+        "accept_wrapped_types": media.accept_wrapped_types,
+        "max_size": media.max_size,
+        "setup": enum_name(pb::Setup::try_from(media.setup).map(|s| s.as_str_name()), media.setup),
+        "connection": media.connection,
+        "fingerprint": media.fingerprint,
+        "cema": media.cema,
+        "chatroom": media.chatroom,
+        "transport": enum_name(
+            pb::Transport::try_from(media.transport).map(|t| t.as_str_name()),
+            media.transport,
+        ),
+        "connection_address": media.connection_address,
+        "port": media.port,
+        "direction": media.direction,
+    })
+}
+
+/// The switch's side of the media as JSON (`structured` and `sdp`).
+pub fn local_media_json(local: Option<&pb::LocalMedia>) -> Value {
+    match local {
+        Some(local) => json!({
+            "structured": local.structured.as_ref().map(media_json),
+            "sdp": local.sdp,
+        }),
+        None => Value::Null,
+    }
+}
+
+/// Counters as JSON.
+pub fn counters_json(counters: Option<&pb::Counters>) -> Value {
+    let counters = counters.copied().unwrap_or_default();
+    json!({
+        "frames_in": counters.frames_in,
+        "bytes_in": counters.bytes_in,
+        "frames_out": counters.frames_out,
+        "bytes_out": counters.bytes_out,
+    })
+}
+
+/// An identity as JSON.
+pub fn identity_json(identity: Option<&pb::Identity>) -> Value {
+    let identity = identity.cloned().unwrap_or_default();
+    json!({
+        "im_address": identity.im_address,
+        "privacy_alias": identity.privacy_alias,
+    })
+}
+
+/// A participant as JSON.
+pub fn participant_json(participant: &pb::Participant) -> Value {
+    json!({
+        "participant_id": participant.participant_id,
+        "identity": identity_json(participant.identity.as_ref()),
+        "local_uri": participant.local_uri,
+        "bound": participant.bound,
+        "counters": counters_json(participant.counters.as_ref()),
+        "modification_staged": participant.modification_staged,
+    })
+}
+
+/// A session as JSON.
+pub fn session_json(session: &pb::Session) -> Value {
+    json!({
+        "session_id": session.session_id,
+        "kind": enum_name(
+            pb::SessionKind::try_from(session.kind).map(|k| k.as_str_name()),
+            session.kind,
+        ),
+        "group_identity": session.group_identity,
+        "participants": session.participants.iter().map(participant_json).collect::<Vec<_>>(),
+    })
+}
+
+/// Switch-wide counters as JSON.
+pub fn stats_json(stats: &pb::StatsResponse) -> Value {
+    json!({
+        "sessions": stats.sessions,
+        "participants": stats.participants,
+        "connections": stats.connections,
+        "frames_received": stats.frames_received,
+        "frames_sent": stats.frames_sent,
+        "bytes_received": stats.bytes_received,
+        "bytes_sent": stats.bytes_sent,
+        "shards": stats.shards,
+    })
+}
+
+/// An event as JSON: the proto's fields (the `kind` oneof as its one set field), plus
+/// `kind` naming it.
+pub fn event_json(event: &pb::Event) -> Value {
+    let mut value = json!({
+        "session_id": event.session_id,
+        "participant_id": event.participant_id,
+        "timestamp_ms": event.timestamp_ms,
+        "kind": event_kind_name(event.kind.as_ref()).replace('-', "_"),
+    });
+    let (key, body) = match &event.kind {
+        Some(pb::event::Kind::ParticipantBound(_)) => ("participant_bound", json!({})),
+        Some(pb::event::Kind::ConnectionLost(_)) => ("connection_lost", json!({})),
+        Some(pb::event::Kind::ParticipantRemoved(_)) => ("participant_removed", json!({})),
+        Some(pb::event::Kind::EventsMissed(missed)) => {
+            ("events_missed", json!({ "count": missed.count }))
+        }
+        None => return value,
+    };
+    if let Some(object) = value.as_object_mut() {
+        object.insert(key.to_owned(), body);
+    }
+    value
+}
+
+/// The human name of an event kind.
+pub fn event_kind_name(kind: Option<&pb::event::Kind>) -> &'static str {
+    match kind {
+        Some(pb::event::Kind::ParticipantBound(_)) => "participant-bound",
+        Some(pb::event::Kind::ConnectionLost(_)) => "connection-lost",
+        Some(pb::event::Kind::ParticipantRemoved(_)) => "participant-removed",
+        Some(pb::event::Kind::EventsMissed(_)) => "events-missed",
+        None => "unknown",
+    }
+}
+
+/// One line for an event: `<UTC time> <kind> session=S participant=P [count=N]`.
+pub fn event_line(event: &pb::Event) -> String {
+    let mut line = format!(
+        "{} {:<19} session={}",
+        utc_timestamp(event.timestamp_ms),
+        event_kind_name(event.kind.as_ref()),
+        event.session_id
+    );
+    if !event.participant_id.is_empty() {
+        let _ = write!(line, " participant={}", event.participant_id);
+    }
+    if let Some(pb::event::Kind::EventsMissed(missed)) = &event.kind {
+        let _ = write!(line, " count={}", missed.count);
+    }
+    line
+}
+
+/// A session kind for people: `one-to-one`.
+pub fn kind_text(kind: i32) -> String {
+    match pb::SessionKind::try_from(kind) {
+        Ok(pb::SessionKind::OneToOne) => "one-to-one".to_owned(),
+        Ok(pb::SessionKind::Unspecified) => "unspecified".to_owned(),
+        Err(_) => format!("unknown({kind})"),
+    }
+}
+
+/// The proto name of an enum value, or its number when this msrpctl does not know it.
+fn enum_name(name: Result<&'static str, prost::UnknownEnumValue>, number: i32) -> Value {
+    match name {
+        Ok(name) => Value::from(name),
+        Err(_) => Value::from(number),
+    }
+}
+
+/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
+pub fn utc_timestamp(unix_ms: u64) -> String {
+    let millis = unix_ms % 1000;
+    let secs = unix_ms / 1000;
+    let (hour, minute, second) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm, days >= 0).
+    let days = secs / 86_400;
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
+}
+
+/// Column alignment in a [`table`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    /// Text.
+    Left,
+    /// Numbers.
+    Right,
+}
+
+/// An aligned table: a header line, then one line per row, columns two spaces apart.
+/// Trailing padding is trimmed.
+pub fn table(columns: &[(&str, Align)], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = columns
+        .iter()
+        .map(|(name, _)| name.chars().count())
+        .collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    let header: Vec<String> = columns.iter().map(|(name, _)| (*name).to_owned()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, ((cell, width), (_, align))) in row.iter().zip(&widths).zip(columns).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            match align {
+                Align::Left => {
+                    let _ = write!(line, "{cell:<width$}");
+                }
+                Align::Right => {
+                    let _ = write!(line, "{cell:>width$}");
+                }
+            }
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// `key: value` lines with the values aligned.
+pub fn key_values(pairs: &[(&str, String)]) -> String {
+    let width = pairs
+        .iter()
+        .map(|(key, _)| key.chars().count() + 1)
+        .max()
+        .unwrap_or(0);
+    let mut text = String::new();
+    for (key, value) in pairs {
+        let key = format!("{key}:");
+        let _ = writeln!(text, "{}", format!("{key:<width$} {value}").trim_end());
+    }
+    text
+}
+
+/// The participants table of `get-session` and `release-session`.
+pub fn participants_table(participants: &[pb::Participant]) -> String {
+    if participants.is_empty() {
+        return "(no participants)\n".to_owned();
+    }
+    let rows: Vec<Vec<String>> = participants
+        .iter()
+        .map(|participant| {
+            let identity = participant.identity.clone().unwrap_or_default();
+            let counters = participant.counters.unwrap_or_default();
+            let mut im_address = identity.im_address;
+            if !identity.privacy_alias.is_empty() {
+                let _ = write!(im_address, " (alias {})", identity.privacy_alias);
+            }
+            if im_address.is_empty() {
+                im_address.push('-');
+            }
+            vec![
+                participant.participant_id.clone(),
+                im_address,
+                yes_no(participant.bound),
+                counters.frames_in.to_string(),
+                counters.bytes_in.to_string(),
+                counters.frames_out.to_string(),
+                counters.bytes_out.to_string(),
+                yes_no(participant.modification_staged),
+                participant.local_uri.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            ("PARTICIPANT", Align::Left),
+            ("IM ADDRESS", Align::Left),
+            ("BOUND", Align::Left),
+            ("FRAMES IN", Align::Right),
+            ("BYTES IN", Align::Right),
+            ("FRAMES OUT", Align::Right),
+            ("BYTES OUT", Align::Right),
+            ("STAGED", Align::Left),
+            ("LOCAL URI", Align::Left),
+        ],
+        &rows,
+    )
+}
+
+/// The sessions table of `list-sessions`.
+pub fn sessions_table(sessions: &[pb::Session]) -> String {
+    if sessions.is_empty() {
+        return "(no sessions)\n".to_owned();
+    }
+    let rows: Vec<Vec<String>> = sessions
+        .iter()
+        .map(|session| {
+            let bound = session.participants.iter().filter(|p| p.bound).count();
+            vec![
+                session.session_id.clone(),
+                kind_text(session.kind),
+                session.participants.len().to_string(),
+                bound.to_string(),
+                or_dash(&session.group_identity),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            ("SESSION", Align::Left),
+            ("KIND", Align::Left),
+            ("PARTICIPANTS", Align::Right),
+            ("BOUND", Align::Right),
+            ("GROUP IDENTITY", Align::Left),
+        ],
+        &rows,
+    )
+}
+
+/// The human form of one session: key: value lines, then its participants.
+pub fn session_text(session: &pb::Session) -> String {
+    let mut text = key_values(&[
+        ("session_id", session.session_id.clone()),
+        ("kind", kind_text(session.kind)),
+        ("group_identity", or_dash(&session.group_identity)),
+        ("participants", session.participants.len().to_string()),
+    ]);
+    text.push('\n');
+    text.push_str(&participants_table(&session.participants));
+    text
+}
+
+/// The human form of the switch's media: its MSRP URI, then the SDP lines to paste.
+pub fn local_media_text(local: Option<&pb::LocalMedia>) -> String {
+    let Some(local) = local else {
+        return "sdp: (none returned)\n".to_owned();
+    };
+    let mut text = String::from("sdp:\n");
+    for line in local.sdp.lines() {
+        text.push_str(line.trim_end_matches('\r'));
+        text.push('\n');
+    }
+    text
+}
+
+/// The switch's own MSRP URI from its media (the last a=path entry).
+pub fn local_uri(local: Option<&pb::LocalMedia>) -> String {
+    local
+        .and_then(|local| local.structured.as_ref())
+        .and_then(|media| media.path.last())
+        .cloned()
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+/// Counters as `key: value` pairs.
+pub fn counter_pairs(counters: Option<&pb::Counters>) -> [(&'static str, String); 4] {
+    let counters = counters.copied().unwrap_or_default();
+    [
+        ("frames_in", counters.frames_in.to_string()),
+        ("bytes_in", counters.bytes_in.to_string()),
+        ("frames_out", counters.frames_out.to_string()),
+        ("bytes_out", counters.bytes_out.to_string()),
+    ]
+}
+
+/// The final counters of released participants (`release-session`).
+pub fn released_table(participants: &[pb::Participant]) -> String {
+    if participants.is_empty() {
+        return "(no participants)\n".to_owned();
+    }
+    let rows: Vec<Vec<String>> = participants
+        .iter()
+        .map(|participant| {
+            let counters = participant.counters.unwrap_or_default();
+            vec![
+                participant.participant_id.clone(),
+                counters.frames_in.to_string(),
+                counters.bytes_in.to_string(),
+                counters.frames_out.to_string(),
+                counters.bytes_out.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            ("PARTICIPANT", Align::Left),
+            ("FRAMES IN", Align::Right),
+            ("BYTES IN", Align::Right),
+            ("FRAMES OUT", Align::Right),
+            ("BYTES OUT", Align::Right),
+        ],
+        &rows,
+    )
+}
+
+/// The human form of the switch-wide counters.
+pub fn stats_text(stats: &pb::StatsResponse) -> String {
+    key_values(&[
+        ("sessions", stats.sessions.to_string()),
+        ("participants", stats.participants.to_string()),
+        ("connections", stats.connections.to_string()),
+        ("frames_received", stats.frames_received.to_string()),
+        ("frames_sent", stats.frames_sent.to_string()),
+        ("bytes_received", stats.bytes_received.to_string()),
+        ("bytes_sent", stats.bytes_sent.to_string()),
+        ("shards", stats.shards.to_string()),
+    ])
+}
+
+fn yes_no(value: bool) -> String {
+    if value { "yes" } else { "no" }.to_owned()
+}
+
+fn or_dash(text: &str) -> String {
+    if text.is_empty() {
+        "-".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn participant(id: &str, bound: bool) -> pb::Participant {
+        pb::Participant {
+            participant_id: id.into(),
+            identity: Some(pb::Identity {
+                im_address: format!("sip:{id}@example.com"),
+                privacy_alias: String::new(),
+            }),
+            local_uri: format!("msrp://127.0.0.1:2855/{id};tcp"),
+            bound,
+            counters: Some(pb::Counters {
+                frames_in: 12,
+                bytes_in: 34_567,
+                frames_out: 1,
+                bytes_out: 2,
+            }),
+            modification_staged: false,
+        }
+    }
+
+    #[test]
+    fn tables_align_columns() {
+        let text = participants_table(&[participant("p-1", true), participant("p-22", false)]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].starts_with("PARTICIPANT  IM ADDRESS"), "{text}");
+        let column = lines[0].find("BOUND").unwrap();
+        assert_eq!(&lines[1][column..column + 3], "yes", "{text}");
+        assert_eq!(&lines[2][column..column + 2], "no", "{text}");
+        // Numbers are right-aligned under their header.
+        let end = lines[0].find("BYTES IN").unwrap() + "BYTES IN".len();
+        assert_eq!(&lines[1][end - 5..end], "34567", "{text}");
+        assert_eq!(participants_table(&[]), "(no participants)\n");
+    }
+
+    #[test]
+    fn key_values_align() {
+        let text = key_values(&[("a", "1".into()), ("long_key", "2".into())]);
+        assert_eq!(text, "a:        1\nlong_key: 2\n");
+    }
+
+    #[test]
+    fn json_uses_proto_field_names() {
+        let session = pb::Session {
+            session_id: "s-1".into(),
+            kind: pb::SessionKind::OneToOne.into(),
+            group_identity: String::new(),
+            participants: vec![participant("p-1", true)],
+        };
+        let value = session_json(&session);
+        assert_eq!(value["kind"], "SESSION_KIND_ONE_TO_ONE");
+        assert_eq!(value["participants"][0]["counters"]["bytes_in"], 34_567);
+        assert_eq!(
+            value["participants"][0]["identity"]["im_address"],
+            "sip:p-1@example.com"
+        );
+    }
+
+    #[test]
+    fn events_print_one_line_each() {
+        let event = pb::Event {
+            session_id: "s-1".into(),
+            participant_id: String::new(),
+            timestamp_ms: 1_700_000_000_123,
+            kind: Some(pb::event::Kind::EventsMissed(pb::EventsMissed { count: 4 })),
+        };
+        assert_eq!(
+            event_line(&event),
+            "2023-11-14T22:13:20.123Z events-missed       session=s-1 count=4"
+        );
+        let value = event_json(&event);
+        assert_eq!(value["kind"], "events_missed");
+        assert_eq!(value["events_missed"]["count"], 4);
+    }
+
+    #[test]
+    fn timestamps_are_utc() {
+        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(utc_timestamp(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,708 @@
+//! msrpctl as operators run it: the binary as a subprocess, against nothing (usage,
+//! help, connection refused) and against the real daemon service
+//! (`msrp_switch::control::serve_control` on a real engine).
+//!
+//! control-api and msrp-switch depend on each other here (a dev-dependency cycle), so
+//! this file calls only `msrp_switch` functions and never mixes in `control_api`
+//! types: everything it checks, it checks in msrpctl's output.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use msrp_switch::transport::{Engine, EngineConfig};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+use tokio::time::timeout;
+
+/// How long any one msrpctl run may take.
+const LIMIT: Duration = Duration::from_secs(20);
+
+const BIN: &str = env!("CARGO_BIN_EXE_msrpctl");
+
+const A: &str = "msrp://127.0.0.1:40001/aaaa1111;tcp";
+const B: &str = "msrp://127.0.0.1:40002/bbbb2222;tcp";
+
+/// What one run printed and how it ended.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|err| panic!("stdout is not one JSON document ({err}): {self:?}"))
+    }
+
+    #[track_caller]
+    fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "{self:#?}");
+        self
+    }
+}
+
+/// msrpctl with a clean environment (no MSRPCTL_* from the caller's shell).
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_remove("MSRPCTL_SERVER")
+        .env_remove("MSRPCTL_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Waits for `child` within [`LIMIT`], collecting its output; kills it if it overruns.
+async fn finish(mut child: Child) -> Run {
+    // A caller may have taken a stream to read it as it comes.
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let out = tokio::spawn(async move {
+        let mut text = String::new();
+        if let Some(mut stdout) = stdout {
+            let _ = stdout.read_to_string(&mut text).await;
+        }
+        text
+    });
+    let err = tokio::spawn(async move {
+        let mut text = String::new();
+        if let Some(mut stderr) = stderr {
+            let _ = stderr.read_to_string(&mut text).await;
+        }
+        text
+    });
+    let status = match timeout(LIMIT, child.wait()).await {
+        Ok(status) => status.expect("wait for msrpctl"),
+        Err(_) => {
+            let _ = child.kill().await;
+            panic!("msrpctl ran longer than {LIMIT:?}");
+        }
+    };
+    Run {
+        code: status.code(),
+        stdout: out.await.expect("stdout reader"),
+        stderr: err.await.expect("stderr reader"),
+    }
+}
+
+async fn msrpctl(args: &[&str]) -> Run {
+    finish(command(args).spawn().expect("spawn msrpctl")).await
+}
+
+async fn msrpctl_with_stdin(args: &[&str], input: &str) -> Run {
+    let mut child = command(args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn msrpctl");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    stdin
+        .write_all(input.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(stdin);
+    finish(child).await
+}
+
+/// A port nothing listens on.
+async fn closed_port() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr
+}
+
+/// A real engine and the control service; both stop when dropped.
+struct Switch {
+    engine: Engine,
+    server: String,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Switch {
+    async fn start(token: Option<&str>) -> Self {
+        let engine = Engine::start(EngineConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            shards: 1,
+            pin_cores: false,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(msrp_switch::control::serve_control(
+            engine.clone(),
+            listener,
+            token.map(str::to_owned),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            engine,
+            server: format!("http://{addr}"),
+            stop: Some(stop),
+        }
+    }
+
+    /// msrpctl against this switch.
+    async fn ctl(&self, args: &[&str]) -> Run {
+        let mut full = vec!["--server", self.server.as_str()];
+        full.extend_from_slice(args);
+        msrpctl(&full).await
+    }
+
+    async fn ctl_with_stdin(&self, args: &[&str], input: &str) -> Run {
+        let mut full = vec!["--server", self.server.as_str()];
+        full.extend_from_slice(args);
+        msrpctl_with_stdin(&full, input).await
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.engine.shutdown();
+    }
+}
+
+/// An SDP offer with one m=message section.
+fn sdp(path: &str, accept_types: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+         m=message 40001 TCP/MSRP *\r\nc=IN IP4 127.0.0.1\r\n\
+         a=path:{path}\r\na=accept-types:{accept_types}\r\na=setup:active\r\n"
+    )
+}
+
+/// A file in a per-test temporary directory, removed with it.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("msrpctl-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn str_of<'a>(value: &'a Value, pointer: &str) -> &'a str {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no string at {pointer} in {value:#}"))
+}
+
+#[tokio::test]
+async fn help_lists_every_subcommand_and_the_exit_codes() {
+    let run = msrpctl(&["--help"]).await;
+    run.expect_code(0);
+    for subcommand in [
+        "create-session",
+        "add-participant",
+        "modify-participant",
+        "commit-modification",
+        "abort-modification",
+        "remove-participant",
+        "release-session",
+        "get-session",
+        "list-sessions",
+        "stats",
+        "watch",
+        "health",
+    ] {
+        assert!(
+            run.stdout.contains(subcommand),
+            "{subcommand} missing from --help:\n{}",
+            run.stdout
+        );
+    }
+    assert!(run.stdout.contains("Exit codes:"), "{}", run.stdout);
+    for line in [
+        "0  ok",
+        "2  usage",
+        "3  NOT_FOUND",
+        "4  INVALID_ARGUMENT",
+        "5  FAILED_PRECONDITION",
+        "6  UNAUTHENTICATED",
+        "7  UNAVAILABLE",
+        "1  any other failure",
+    ] {
+        assert!(
+            run.stdout.contains(line),
+            "{line:?} missing:\n{}",
+            run.stdout
+        );
+    }
+    for flag in ["--server", "--token", "--json", "--timeout-seconds"] {
+        assert!(run.stdout.contains(flag), "{flag} missing");
+    }
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2_before_any_connection() {
+    // Unknown subcommand, missing required flags, two media sources, structured media
+    // without accept-types, a bad enum value, a zero timeout.
+    for args in [
+        vec!["frobnicate"],
+        vec![],
+        vec!["get-session"],
+        vec!["add-participant", "--session", "s"],
+        vec![
+            "add-participant",
+            "--session",
+            "s",
+            "--sdp",
+            "-",
+            "--path",
+            A,
+            "--accept-types",
+            "text/plain",
+        ],
+        vec!["add-participant", "--session", "s", "--path", A],
+        vec!["create-session", "--kind", "one-to-many"],
+        vec!["--timeout-seconds", "0", "stats"],
+        vec!["watch", "--count", "many"],
+    ] {
+        let run = msrpctl(&args).await;
+        assert_eq!(run.code, Some(2), "{args:?}: {run:#?}");
+        assert!(!run.stderr.is_empty(), "{args:?}: {run:#?}");
+    }
+    // An SDP file that cannot be read is a usage error too, found before connecting
+    // (the server here does not exist).
+    let closed = format!("http://{}", closed_port().await);
+    let run = msrpctl(&[
+        "--server",
+        &closed,
+        "add-participant",
+        "--session",
+        "s",
+        "--sdp-file",
+        "/nonexistent/offer.sdp",
+    ])
+    .await;
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("cannot read --sdp-file /nonexistent/offer.sdp"),
+        "{run:#?}"
+    );
+    let run = msrpctl(&["--server", "http://bad host:1", "stats"]).await;
+    run.expect_code(2);
+    assert!(run.stderr.contains("invalid --server"), "{run:#?}");
+}
+
+#[tokio::test]
+async fn no_switch_at_the_address_exits_7_and_says_so() {
+    let server = format!("http://{}", closed_port().await);
+    let run = msrpctl(&["--server", &server, "list-sessions"]).await;
+    run.expect_code(7);
+    assert!(
+        run.stderr
+            .starts_with("msrpctl: list sessions: cannot connect"),
+        "{run:#?}"
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("is msrp-switch running at {server}?")),
+        "{run:#?}"
+    );
+    assert!(run.stdout.is_empty(), "{run:#?}");
+
+    // The environment variable works as well as the flag, and a bare host:port too.
+    let bare = server.trim_start_matches("http://").to_owned();
+    let mut command = command(&["--json", "stats"]);
+    command.env("MSRPCTL_SERVER", &bare);
+    let run = finish(command.spawn().unwrap()).await;
+    run.expect_code(7);
+    let error = run.json();
+    assert_eq!(error["error"]["code"], "UNAVAILABLE", "{error:#}");
+    assert_eq!(error["error"]["exit_code"], 7, "{error:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_from_create_to_release() {
+    let switch = Switch::start(None).await;
+    let dir = TempDir::new("lifecycle");
+
+    switch.ctl(&["health"]).await.expect_code(0);
+    let run = switch.ctl(&["--json", "health"]).await;
+    run.expect_code(0);
+    assert_eq!(run.json()["status"], "SERVING");
+
+    // Human output first: the id on a key: value line.
+    let run = switch
+        .ctl(&[
+            "create-session",
+            "--kind",
+            "one-to-one",
+            "--group-identity",
+            "sip:chat@conf.example.net",
+            "--accept-types",
+            "text/plain message/cpim",
+        ])
+        .await;
+    run.expect_code(0);
+    assert!(run.stdout.starts_with("session_id: "), "{run:#?}");
+
+    let run = switch
+        .ctl(&[
+            "--json",
+            "create-session",
+            "--kind",
+            "one-to-one",
+            "--accept-types",
+            "text/plain",
+        ])
+        .await;
+    run.expect_code(0);
+    let session = str_of(&run.json(), "/session_id").to_owned();
+
+    // Alice from an SDP file, human output: id, local URI, the answer's lines.
+    let offer_a = dir.file("a.sdp", &sdp(A, "text/plain"));
+    let run = switch
+        .ctl(&[
+            "add-participant",
+            "--session",
+            &session,
+            "--im-address",
+            "sip:alice@example.com",
+            "--sdp-file",
+            &offer_a,
+        ])
+        .await;
+    run.expect_code(0);
+    let stdout = &run.stdout;
+    assert!(stdout.starts_with("participant_id: "), "{stdout}");
+    assert!(
+        stdout.contains("local_uri:      msrp://127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nm=message "), "{stdout}");
+    assert!(stdout.contains("\na=path:msrp://127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("\na=accept-types:text/plain"), "{stdout}");
+    let alice = stdout
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("participant_id: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+
+    // Bob from stdin, JSON output.
+    let run = switch
+        .ctl_with_stdin(
+            &[
+                "--json",
+                "add-participant",
+                "--session",
+                &session,
+                "--im-address",
+                "sip:bob@example.com",
+                "--sdp",
+                "-",
+            ],
+            &sdp(B, "text/plain"),
+        )
+        .await;
+    run.expect_code(0);
+    let added = run.json();
+    let bob = str_of(&added, "/participant_id").to_owned();
+    assert!(
+        str_of(&added, "/local/sdp").contains("m=message "),
+        "{added:#}"
+    );
+    assert_eq!(
+        added["local"]["structured"]["accept_types"][0], "text/plain",
+        "{added:#}"
+    );
+    assert_ne!(alice, bob);
+
+    // get-session: both participants, as JSON and as a table.
+    let run = switch
+        .ctl(&["--json", "get-session", "--session", &session])
+        .await;
+    run.expect_code(0);
+    let got = run.json();
+    assert_eq!(str_of(&got, "/session_id"), session);
+    assert_eq!(got["kind"], "SESSION_KIND_ONE_TO_ONE");
+    let participants = got["participants"].as_array().unwrap();
+    assert_eq!(participants.len(), 2, "{got:#}");
+    let mut addresses: Vec<&str> = participants
+        .iter()
+        .map(|p| str_of(p, "/identity/im_address"))
+        .collect();
+    addresses.sort_unstable();
+    assert_eq!(addresses, ["sip:alice@example.com", "sip:bob@example.com"]);
+    for participant in participants {
+        assert_eq!(participant["bound"], false, "{got:#}");
+        assert_eq!(participant["counters"]["frames_in"], 0, "{got:#}");
+        assert_eq!(participant["modification_staged"], false, "{got:#}");
+    }
+    let run = switch.ctl(&["get-session", "--session", &session]).await;
+    run.expect_code(0);
+    assert!(run.stdout.contains("participants:   2"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("PARTICIPANT") && run.stdout.contains("BYTES OUT"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains(&alice) && run.stdout.contains("sip:bob@example.com"));
+
+    // list-sessions and stats.
+    let run = switch.ctl(&["--json", "list-sessions"]).await;
+    run.expect_code(0);
+    let listed = run.json();
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{listed:#}");
+    assert!(
+        sessions.iter().any(|s| s["session_id"] == session.as_str()),
+        "{listed:#}"
+    );
+    let run = switch.ctl(&["list-sessions"]).await;
+    run.expect_code(0);
+    assert!(run.stdout.starts_with("SESSION"), "{}", run.stdout);
+    assert!(run.stdout.contains(&session), "{}", run.stdout);
+
+    let run = switch.ctl(&["--json", "stats"]).await;
+    run.expect_code(0);
+    let stats = run.json();
+    assert_eq!(stats["sessions"], 2, "{stats:#}");
+    assert_eq!(stats["participants"], 2, "{stats:#}");
+    assert_eq!(stats["shards"], 1, "{stats:#}");
+    let run = switch.ctl(&["stats"]).await;
+    run.expect_code(0);
+    assert!(run.stdout.contains("participants:    2"), "{}", run.stdout);
+
+    // A staged modification (structured media) shows, then is aborted; committing
+    // with nothing staged is a failed precondition.
+    let run = switch
+        .ctl(&[
+            "--json",
+            "modify-participant",
+            "--participant",
+            &bob,
+            "--path",
+            B,
+            "--accept-types",
+            "text/plain",
+            "--setup",
+            "active",
+        ])
+        .await;
+    run.expect_code(0);
+    assert_eq!(run.json()["staged"], true);
+    let got = switch
+        .ctl(&["--json", "get-session", "--session", &session])
+        .await
+        .json();
+    assert!(
+        got["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["participant_id"] == bob.as_str() && p["modification_staged"] == true),
+        "{got:#}"
+    );
+    switch
+        .ctl(&["abort-modification", "--participant", &bob])
+        .await
+        .expect_code(0);
+    let run = switch
+        .ctl(&["commit-modification", "--participant", &bob])
+        .await;
+    run.expect_code(5);
+    assert!(run.stderr.contains("reason nothing_staged"), "{run:#?}");
+
+    // Remove Bob while watching the session: the watcher sees the removal and stops
+    // after --count 1.
+    let mut watcher = command(&[
+        "--server",
+        &switch.server,
+        "--json",
+        "watch",
+        "--session",
+        &session,
+        "--count",
+        "1",
+    ])
+    .spawn()
+    .unwrap();
+    let mut watch_stderr = BufReader::new(watcher.stderr.take().unwrap()).lines();
+    let cue = timeout(LIMIT, watch_stderr.next_line())
+        .await
+        .expect("watch subscribes in time")
+        .unwrap()
+        .unwrap_or_default();
+    assert!(cue.contains("watching events"), "{cue}");
+    let run = switch
+        .ctl(&["--json", "remove-participant", "--participant", &bob])
+        .await;
+    run.expect_code(0);
+    let removed = run.json();
+    assert_eq!(str_of(&removed, "/participant_id"), bob);
+    assert_eq!(removed["counters"]["frames_in"], 0, "{removed:#}");
+    let watched = finish(watcher).await;
+    watched.expect_code(0);
+    let event = watched.json();
+    assert_eq!(event["kind"], "participant_removed", "{event:#}");
+    assert_eq!(str_of(&event, "/participant_id"), bob);
+    assert_eq!(str_of(&event, "/session_id"), session);
+
+    // Removing again: not found.
+    let run = switch
+        .ctl(&["remove-participant", "--participant", &bob])
+        .await;
+    run.expect_code(3);
+    assert!(
+        run.stderr
+            .starts_with(&format!("msrpctl: remove participant {bob}: ")),
+        "{run:#?}"
+    );
+
+    let got = switch
+        .ctl(&["--json", "get-session", "--session", &session])
+        .await
+        .json();
+    let participants = got["participants"].as_array().unwrap();
+    assert_eq!(participants.len(), 1, "{got:#}");
+    assert_eq!(participants[0]["participant_id"], alice.as_str());
+
+    // Release: the remaining participant's final counters, then the session is gone.
+    let run = switch
+        .ctl(&["--json", "release-session", "--session", &session])
+        .await;
+    run.expect_code(0);
+    let released = run.json();
+    assert_eq!(released["participants"].as_array().unwrap().len(), 1);
+    let run = switch.ctl(&["get-session", "--session", &session]).await;
+    run.expect_code(3);
+    assert!(
+        run.stderr
+            .starts_with(&format!("msrpctl: get session {session}: ")),
+        "{run:#?}"
+    );
+    let run = switch
+        .ctl(&["--json", "get-session", "--session", &session])
+        .await;
+    run.expect_code(3);
+    assert_eq!(run.json()["error"]["code"], "NOT_FOUND");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_and_unacceptable_media_exit_4_and_5_naming_the_field_or_reason() {
+    let switch = Switch::start(None).await;
+    let dir = TempDir::new("media");
+    let run = switch
+        .ctl(&[
+            "--json",
+            "create-session",
+            "--kind",
+            "one-to-one",
+            "--accept-types",
+            "text/plain",
+        ])
+        .await;
+    run.expect_code(0);
+    let session = str_of(&run.json(), "/session_id").to_owned();
+
+    // No m=message section: INVALID_ARGUMENT on remote.sdp.
+    let no_media = dir.file(
+        "audio.sdp",
+        "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\n",
+    );
+    let run = switch
+        .ctl(&[
+            "add-participant",
+            "--session",
+            &session,
+            "--sdp-file",
+            &no_media,
+        ])
+        .await;
+    run.expect_code(4);
+    assert!(
+        run.stderr
+            .starts_with(&format!("msrpctl: add participant to session {session}: ")),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("field remote.sdp"), "{run:#?}");
+    let run = switch
+        .ctl(&[
+            "--json",
+            "add-participant",
+            "--session",
+            &session,
+            "--sdp-file",
+            &no_media,
+        ])
+        .await;
+    run.expect_code(4);
+    let error = run.json();
+    assert_eq!(error["error"]["code"], "INVALID_ARGUMENT", "{error:#}");
+    assert_eq!(error["error"]["field"], "remote.sdp", "{error:#}");
+
+    // Video into a text/plain session: not acceptable here (SIP 488).
+    let video = dir.file("video.sdp", &sdp(A, "video/mp4"));
+    let run = switch
+        .ctl(&[
+            "add-participant",
+            "--session",
+            &session,
+            "--sdp-file",
+            &video,
+        ])
+        .await;
+    run.expect_code(5);
+    assert!(
+        run.stderr
+            .contains("reason not_acceptable_here (answer SIP 488)"),
+        "{run:#?}"
+    );
+
+    // A malformed id is an invalid argument too; a well-formed unknown one is not found.
+    let run = switch.ctl(&["get-session", "--session", "nonsense"]).await;
+    run.expect_code(4);
+    assert!(run.stderr.contains("field session_id"), "{run:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_or_missing_token_exits_6() {
+    let switch = Switch::start(Some("s3cret")).await;
+    let run = switch.ctl(&["--token", "wrong", "list-sessions"]).await;
+    run.expect_code(6);
+    assert!(run.stderr.contains("bad bearer token"), "{run:#?}");
+    assert!(run.stderr.contains("check --token"), "{run:#?}");
+    switch.ctl(&["list-sessions"]).await.expect_code(6);
+    let run = switch.ctl(&["--token", "s3cret", "list-sessions"]).await;
+    run.expect_code(0);
+    assert_eq!(run.stdout, "(no sessions)\n");
+    // The token from the environment.
+    let mut command = command(&["--server", &switch.server, "--json", "list-sessions"]);
+    command.env("MSRPCTL_TOKEN", "s3cret");
+    let run = finish(command.spawn().unwrap()).await;
+    run.expect_code(0);
+    assert_eq!(run.json()["sessions"].as_array().map(Vec::len), Some(0));
+}
