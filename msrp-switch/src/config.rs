@@ -70,6 +70,15 @@ pub struct Args {
     #[arg(long, env = "MSRP_SWITCH_BIND_TIMEOUT_SECONDS", default_value_t = 30.0)]
     pub bind_timeout_seconds: f64,
 
+    /// Seconds without a request in a session before the control API's event stream
+    /// reports it idle (the IM Server may then end it); 0 = never.
+    #[arg(
+        long,
+        env = "MSRP_SWITCH_SESSION_IDLE_SECONDS",
+        default_value_t = 1800.0
+    )]
+    pub session_idle_seconds: f64,
+
     /// Largest frame head (start line + headers) in bytes; a longer head closes the
     /// connection.
     #[arg(long, env = "MSRP_SWITCH_MAX_HEAD_BYTES", default_value_t = Limits::default().max_head_bytes)]
@@ -190,6 +199,10 @@ impl Args {
                 self.transaction_timeout_seconds,
             )?,
             bind_timeout: seconds("bind-timeout-seconds", self.bind_timeout_seconds)?,
+            session_idle: match self.session_idle_seconds {
+                0.0 => None,
+                value => Some(seconds("session-idle-seconds", value)?),
+            },
             ..SwitchConfig::default()
         };
         Ok(Config {

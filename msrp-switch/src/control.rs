@@ -454,35 +454,37 @@ fn session_to(info: &SessionInfo) -> pb::Session {
 }
 
 fn event_to(event: &Event) -> pb::Event {
+    use pb::event::Kind;
     let (session, participant, kind) = match *event {
         Event::ParticipantBound {
             session,
             participant,
         } => (
             session,
-            participant,
-            pb::event::Kind::ParticipantBound(pb::ParticipantBound {}),
+            Some(participant),
+            Kind::ParticipantBound(pb::ParticipantBound {}),
         ),
         Event::ConnectionLost {
             session,
             participant,
         } => (
             session,
-            participant,
-            pb::event::Kind::ConnectionLost(pb::ConnectionLost {}),
+            Some(participant),
+            Kind::ConnectionLost(pb::ConnectionLost {}),
         ),
         Event::ParticipantRemoved {
             session,
             participant,
         } => (
             session,
-            participant,
-            pb::event::Kind::ParticipantRemoved(pb::ParticipantRemoved {}),
+            Some(participant),
+            Kind::ParticipantRemoved(pb::ParticipantRemoved {}),
         ),
+        Event::SessionIdle { session } => (session, None, Kind::SessionIdle(pb::SessionIdle {})),
     };
     pb::Event {
         session_id: session.to_string(),
-        participant_id: participant.to_string(),
+        participant_id: participant.map(|p| p.to_string()).unwrap_or_default(),
         timestamp_ms: now_ms(),
         kind: Some(kind),
     }

@@ -513,3 +513,47 @@ fn an_unbound_connection_closes_after_the_bind_timeout() {
     assert!(switch.is_closing(idle), "unbound past the bind timeout");
     assert!(!switch.is_closing(a.conn), "a bound connection stays");
 }
+
+#[test]
+fn a_session_without_requests_is_reported_idle_once_until_traffic_resumes() {
+    use msrp_switch::session::{Event, Policy};
+    let t0 = Instant::now();
+    let config = SwitchConfig {
+        session_idle: Some(Duration::from_secs(60)),
+        ..SwitchConfig::default()
+    };
+    let mut switch = Switch::new(
+        config,
+        0,
+        WireIds::seeded(9),
+        Arc::new(ShardMetrics::default()),
+    );
+    let session =
+        switch.create_session_with(SessionKind::OneToOne, String::new(), Policy::default(), t0);
+    let pa = switch.add_participant(session, remote(A), t0).unwrap();
+    let idle_events = |switch: &mut Switch| {
+        std::iter::from_fn(|| switch.poll_event())
+            .filter(|e| matches!(e, Event::SessionIdle { .. }))
+            .count()
+    };
+    switch.handle_timeout(t0 + Duration::from_secs(59));
+    assert_eq!(idle_events(&mut switch), 0);
+    switch.handle_timeout(t0 + Duration::from_secs(61));
+    assert_eq!(idle_events(&mut switch), 1);
+    switch.handle_timeout(t0 + Duration::from_secs(200));
+    assert_eq!(idle_events(&mut switch), 0, "reported once");
+
+    // A request at t0+300 restarts the clock: idle again at t0+360, not before.
+    let conn = switch.open_connection(t0 + Duration::from_secs(300));
+    let bind = format!(
+        "MSRP bind0001 SEND\r\nTo-Path: {}\r\nFrom-Path: {A}\r\nMessage-ID: bindmsg1\r\n\
+         Byte-Range: 1-0/0\r\n-------bind0001$\r\n",
+        pa.local_uri
+    );
+    let mut buf = BytesMut::from(bind.as_bytes());
+    switch.handle_input(conn, &mut buf, t0 + Duration::from_secs(300));
+    switch.handle_timeout(t0 + Duration::from_secs(359));
+    assert_eq!(idle_events(&mut switch), 0);
+    switch.handle_timeout(t0 + Duration::from_secs(361));
+    assert_eq!(idle_events(&mut switch), 1);
+}

@@ -113,6 +113,7 @@ pub fn event_json(event: &pb::Event) -> Value {
         Some(pb::event::Kind::ParticipantBound(_)) => ("participant_bound", json!({})),
         Some(pb::event::Kind::ConnectionLost(_)) => ("connection_lost", json!({})),
         Some(pb::event::Kind::ParticipantRemoved(_)) => ("participant_removed", json!({})),
+        Some(pb::event::Kind::SessionIdle(_)) => ("session_idle", json!({})),
         Some(pb::event::Kind::EventsMissed(missed)) => {
             ("events_missed", json!({ "count": missed.count }))
         }
@@ -130,6 +131,7 @@ pub fn event_kind_name(kind: Option<&pb::event::Kind>) -> &'static str {
         Some(pb::event::Kind::ParticipantBound(_)) => "participant-bound",
         Some(pb::event::Kind::ConnectionLost(_)) => "connection-lost",
         Some(pb::event::Kind::ParticipantRemoved(_)) => "participant-removed",
+        Some(pb::event::Kind::SessionIdle(_)) => "session-idle",
         Some(pb::event::Kind::EventsMissed(_)) => "events-missed",
         None => "unknown",
     }

@@ -54,6 +54,9 @@ pub struct SwitchConfig {
     /// Bytes that may wait for one participant (and for one connection) before the
     /// connections feeding it stop being read: TCP flow control then slows the sender.
     pub queue_bytes: usize,
+    /// A session with no request from any participant for this long is reported
+    /// idle (once, until traffic resumes); `None` never reports.
+    pub session_idle: Option<Duration>,
 }
 
 impl Default for SwitchConfig {
@@ -65,6 +68,7 @@ impl Default for SwitchConfig {
             transaction_timeout: Duration::from_secs(30),
             bind_timeout: Duration::from_secs(30),
             queue_bytes: 1024 * 1024,
+            session_idle: Some(Duration::from_secs(1800)),
         }
     }
 }
@@ -253,6 +257,11 @@ pub enum Event {
         /// The participant.
         participant: ParticipantId,
     },
+    /// No participant of the session sent a request for the idle period.
+    SessionIdle {
+        /// The session.
+        session: SessionKey,
+    },
 }
 
 impl Event {
@@ -261,7 +270,8 @@ impl Event {
         match self {
             Self::ParticipantBound { session, .. }
             | Self::ConnectionLost { session, .. }
-            | Self::ParticipantRemoved { session, .. } => *session,
+            | Self::ParticipantRemoved { session, .. }
+            | Self::SessionIdle { session } => *session,
         }
     }
 }
@@ -285,6 +295,10 @@ pub enum Action {
 
 struct Session {
     kind: SessionKind,
+    /// When a participant last sent a request (or the session was created).
+    last_request: Option<Instant>,
+    /// Idleness was reported and no request came since.
+    idle_reported: bool,
     group_identity: String,
     policy: Policy,
     participants: SmallVec<[ParticipantId; 2]>,
@@ -418,23 +432,41 @@ impl Switch {
 
     // ---------------------------------------------------------------- control
 
-    /// Creates an empty session with no policy restrictions.
+    /// Creates an empty session with no policy restrictions. With no `now`, its
+    /// idle clock starts at its first request.
     pub fn create_session(&mut self, kind: SessionKind) -> SessionKey {
-        self.create_session_with(kind, String::new(), Policy::default())
+        self.create_session_at(kind, String::new(), Policy::default(), None)
     }
 
-    /// Creates an empty session with its group identity and policy.
+    /// Creates an empty session with its group identity and policy; `now` starts its
+    /// idle clock.
     pub fn create_session_with(
         &mut self,
         kind: SessionKind,
         group_identity: String,
         policy: Policy,
+        now: Instant,
+    ) -> SessionKey {
+        self.create_session_at(kind, group_identity, policy, Some(now))
+    }
+
+    fn create_session_at(
+        &mut self,
+        kind: SessionKind,
+        group_identity: String,
+        policy: Policy,
+        now: Option<Instant>,
     ) -> SessionKey {
         let key = SessionKey::new(self.shard, self.next_seq());
+        if let (Some(idle), Some(now)) = (self.config.session_idle, now) {
+            self.transactions.schedule(now + idle, Timer::Idle(key));
+        }
         self.sessions.insert(
             key,
             Session {
                 kind,
+                last_request: now,
+                idle_reported: now.is_none(),
                 group_identity,
                 policy,
                 participants: SmallVec::new(),
@@ -809,7 +841,7 @@ impl Switch {
                 return;
             };
             match c.decoder.decode(buf) {
-                Ok(Some(Item::Head(head))) => self.on_head(conn, head),
+                Ok(Some(Item::Head(head))) => self.on_head(conn, head, now),
                 Ok(Some(Item::Body(piece))) => self.on_body(conn, piece),
                 Ok(Some(Item::End(flag))) => self.on_end(conn, flag, now),
                 Ok(None) => break,
@@ -880,6 +912,7 @@ impl Switch {
                         self.close_conn(conn);
                     }
                 }
+                (Timer::Idle(key), _) => self.check_idle(key, now),
                 (Timer::Bind(conn), _) => {
                     if self
                         .conns
@@ -991,7 +1024,7 @@ impl Switch {
 
     // ---------------------------------------------------------------- frames
 
-    fn on_head(&mut self, conn: ConnId, head: Head) {
+    fn on_head(&mut self, conn: ConnId, head: Head, now: Instant) {
         ShardMetrics::add(&self.metrics.frames_received[frame_kind(head.method())], 1);
         let Some(method) = head.method() else {
             self.on_response(conn, &head);
@@ -1004,6 +1037,8 @@ impl Switch {
             Ok(id) => {
                 if let Some(p) = self.participants.get_mut(&id) {
                     p.counters.frames_in += 1;
+                    let session = p.session;
+                    self.session_active(session, now);
                 }
                 match method {
                     Method::Send => self.start_send(conn, id, head),
@@ -1550,6 +1585,47 @@ impl Switch {
         self.transactions
             .arm(tid, now + self.config.transaction_timeout);
         self.wake(to_conn);
+    }
+
+    // ---------------------------------------------------------------- idleness
+
+    /// A participant of `key` sent a request.
+    fn session_active(&mut self, key: SessionKey, now: Instant) {
+        let Some(idle) = self.config.session_idle else {
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        session.last_request = Some(now);
+        if session.idle_reported {
+            // Reported (or never armed): watch again from now.
+            session.idle_reported = false;
+            self.transactions.schedule(now + idle, Timer::Idle(key));
+        }
+    }
+
+    /// The idle timer of `key` fired: report it, or re-arm for the last request.
+    fn check_idle(&mut self, key: SessionKey, now: Instant) {
+        let Some(idle) = self.config.session_idle else {
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        if session.idle_reported {
+            return;
+        }
+        let Some(last) = session.last_request else {
+            return;
+        };
+        let due = last + idle;
+        if due > now {
+            self.transactions.schedule(due, Timer::Idle(key));
+            return;
+        }
+        session.idle_reported = true;
+        self.events.push_back(Event::SessionIdle { session: key });
     }
 
     // ---------------------------------------------------------------- helpers

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::codec::{FailureReport, MessageId, TransactionId};
 
-use super::ids::{ConnId, ParticipantId};
+use super::ids::{ConnId, ParticipantId, SessionKey};
 
 /// What an outstanding request was.
 #[derive(Debug, Clone)]
@@ -36,6 +36,8 @@ pub(crate) enum Timer {
     Transaction(TransactionId),
     /// An accepted connection must have bound by now.
     Bind(ConnId),
+    /// A session's idle period may have passed.
+    Idle(SessionKey),
 }
 
 /// Heap size below which answered timers are left to expire on their own.
@@ -76,7 +78,7 @@ impl Transactions {
             let live = &self.sent;
             self.timers.retain(|Reverse((_, timer))| match timer {
                 Timer::Transaction(tid) => live.contains_key(tid),
-                Timer::Bind(_) => true,
+                Timer::Bind(_) | Timer::Idle(_) => true,
             });
         }
         sent
@@ -108,7 +110,7 @@ impl Transactions {
                         return Some((timer, Some(sent)));
                     }
                 }
-                Timer::Bind(_) => return Some((timer, None)),
+                Timer::Bind(_) | Timer::Idle(_) => return Some((timer, None)),
             }
         }
     }

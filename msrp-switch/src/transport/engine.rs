@@ -212,8 +212,8 @@ impl Engine {
         policy: Policy,
     ) -> Result<SessionKey, EngineError> {
         let shard = self.inner.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards();
-        self.on_shard(shard as u8, move |switch, _| {
-            switch.create_session_with(kind, group_identity, policy)
+        self.on_shard(shard as u8, move |switch, now| {
+            switch.create_session_with(kind, group_identity, policy, now)
         })
         .await
     }
