@@ -130,6 +130,8 @@ async fn the_binary_starts_on_flags_logs_its_address_and_answers() {
             "127.0.0.1:0",
             "--metrics-listen",
             "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
             "--log-format",
             "text",
         ])

@@ -250,19 +250,21 @@ impl fmt::Display for HeaderName {
     }
 }
 
-/// Offsets into the head's bytes; u32 because a head is at most `max_head_bytes`.
+/// Offsets into the head's bytes; u16 because a head is at most `max_head_bytes`,
+/// which [`Limits::validate`] caps at 65,535. Small offsets keep `Head` small, and
+/// a head is moved a few times on its way out of the decoder.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub(crate) struct Span {
-    start: u32,
-    end: u32,
+    start: u16,
+    end: u16,
 }
 
 impl Span {
     fn new(start: usize, end: usize) -> Self {
-        // Heads are bounded by Limits::max_head_bytes, far below u32::MAX.
+        // Limits::validate keeps max_head_bytes within u16.
         Self {
-            start: start as u32,
-            end: end as u32,
+            start: u16::try_from(start).unwrap_or(u16::MAX),
+            end: u16::try_from(end).unwrap_or(u16::MAX),
         }
     }
 
@@ -282,8 +284,8 @@ pub(crate) struct Field {
 }
 
 /// Inline room for this many header lines; a head with more spills to the heap.
-/// Typical SENDs carry 6 to 8.
-const INLINE_FIELDS: usize = 12;
+/// Typical SENDs carry 5 to 8.
+const INLINE_FIELDS: usize = 8;
 
 /// Request or response.
 #[derive(Clone, Copy, Debug)]

@@ -33,6 +33,10 @@ impl Limits {
         if self.max_head_bytes < 256 {
             return Err(LimitsError::new("max_head_bytes", "must be at least 256"));
         }
+        // Heads keep 16-bit offsets into their bytes.
+        if self.max_head_bytes > usize::from(u16::MAX) {
+            return Err(LimitsError::new("max_head_bytes", "must be at most 65535"));
+        }
         if self.max_uris_per_path == 0 {
             return Err(LimitsError::new("max_uris_per_path", "must be at least 1"));
         }
@@ -95,8 +99,9 @@ mod tests {
     #[test]
     fn each_bad_limit_names_its_field() {
         type Spoil = fn(&mut Limits);
-        let cases: [(Spoil, &str); 5] = [
+        let cases: [(Spoil, &str); 6] = [
             (|l| l.max_head_bytes = 10, "max_head_bytes"),
+            (|l| l.max_head_bytes = 70_000, "max_head_bytes"),
             (|l| l.max_uris_per_path = 0, "max_uris_per_path"),
             (|l| l.max_headers = 1, "max_headers"),
             (
