@@ -568,7 +568,6 @@ impl Switch {
         remote: RemoteMedia,
         now: Instant,
     ) -> Result<ParticipantInfo, ControlError> {
-        check_remote(&remote)?;
         let local = self.answer_for(id, &remote)?;
         let participant = self
             .participants
@@ -602,7 +601,6 @@ impl Switch {
         id: ParticipantId,
         remote: RemoteMedia,
     ) -> Result<ParticipantInfo, ControlError> {
-        check_remote(&remote)?;
         let local = self.answer_for(id, &remote)?;
         let participant = self
             .participants
@@ -642,12 +640,14 @@ impl Switch {
             .ok_or(ControlError::NothingStaged(id))
     }
 
-    /// The switch's answer to `remote` for participant `id`, under its session's policy.
+    /// The switch's answer to `remote` for participant `id`, under its session's policy,
+    /// after checking `remote` itself.
     fn answer_for(
         &self,
         id: ParticipantId,
         remote: &RemoteMedia,
     ) -> Result<LocalMedia, ControlError> {
+        check_remote(remote)?;
         let participant = self
             .participants
             .get(&id)
