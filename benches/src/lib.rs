@@ -1,5 +1,7 @@
 //! Shared fixtures for the benchmarks: wire frames of known shapes.
 
+pub mod flood;
+
 /// A SEND of `body_len` bytes of `x`, with the headers a real chat client sends.
 pub fn send_frame(tid: &str, body_len: usize) -> Vec<u8> {
     let mut frame = format!(

@@ -1,0 +1,339 @@
+//! msrp-flood: load generator for msrp-switch, the raw forwarder it is compared
+//! with, and a netcat for MSRP.
+//!
+//! ```sh
+//! # Flood a running switch (control API on 127.0.0.1:50051) for 10 s:
+//! msrp-flood run --target switch --sessions 4 --size 1024
+//! # The ceiling: the same flood through a raw TCP forwarder.
+//! msrp-flood forward --listen 127.0.0.1:2856 &
+//! msrp-flood run --target raw --addr 127.0.0.1:2856 --sessions 4 --size 1024
+//! # One message by hand: create a session, then receive and send.
+//! msrp-flood session
+//! msrp-flood recv --switch-uri URI_B --from PATH_B
+//! msrp-flood send --switch-uri URI_A --from PATH_A --message hello
+//! ```
+
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use msrp_benches::flood::oneshot::{self, Endpoint};
+use msrp_benches::flood::{self, Bound, FloodConfig, TargetSpec};
+
+/// Load generator and test tools for msrp-switch.
+#[derive(Parser, Debug)]
+#[command(name = "msrp-flood", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Flood a target with SENDs and report msgs/s, MB/s and latency.
+    Run(RunArgs),
+    /// Forward raw TCP between pairs of accepted connections (the ceiling of any hop).
+    Forward(ForwardArgs),
+    /// Create a 1:1 session through the control API and print how to use it.
+    Session(SessionArgs),
+    /// Connect, bind, send one message and print the response status.
+    Send(SendArgs),
+    /// Connect, bind, print the first message received and answer it 200.
+    Recv(RecvArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TargetKind {
+    /// msrp-switch, sessions through its control API.
+    Switch,
+    /// A raw TCP forwarder (`msrp-flood forward`).
+    Raw,
+    /// An RFC 4976 relay such as Kamailio (not implemented yet).
+    Relay,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The system under test.
+    #[arg(long, value_enum, default_value_t = TargetKind::Switch)]
+    target: TargetKind,
+    /// The switch's control API (target switch).
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    control: String,
+    /// MSRP address: the forwarder or relay (default 127.0.0.1:2856 for raw); for
+    /// the switch, overrides the host:port of the URIs it hands out.
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// Sessions, each a sender and a receiver connection.
+    #[arg(long, default_value_t = 1)]
+    sessions: u32,
+    /// Message size in bytes (at least 24).
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
+    /// Chunk size in bytes; messages larger than this go as several SENDs.
+    #[arg(long)]
+    chunk_size: Option<usize>,
+    /// Outstanding SEND transactions per sender connection.
+    #[arg(long, default_value_t = 32)]
+    window: usize,
+    /// Seconds to measure, after the warm-up.
+    #[arg(long, default_value_t = 10.0, conflicts_with = "count")]
+    duration_seconds: f64,
+    /// Measure this many messages (over all sessions) instead of a duration.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Seconds of load before the measurement, excluded from the figures.
+    #[arg(long, default_value_t = 1.0)]
+    warmup_seconds: f64,
+    /// Pace the senders at this many messages per second in total (latency at a
+    /// given load); without it, send as fast as the window allows.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Worker threads of the flooder (1 leaves the other cores to the target).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// No progress line on stderr.
+    #[arg(long)]
+    quiet: bool,
+    /// Stop when nothing is answered or delivered for this long; what is missing
+    /// counts as lost.
+    #[arg(long, default_value_t = 10.0)]
+    stall_seconds: f64,
+}
+
+#[derive(Args, Debug)]
+struct ForwardArgs {
+    /// Where to accept connections (paired in accept order).
+    #[arg(long, default_value = "127.0.0.1:2856")]
+    listen: SocketAddr,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+#[derive(Args, Debug)]
+struct SessionArgs {
+    /// The switch's control API.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    control: String,
+    /// Host in the participants' own URIs.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+}
+
+#[derive(Args, Debug)]
+struct EndpointArgs {
+    /// The switch's URI for this participant (the To-Path; several URIs separated by
+    /// spaces for a relay path).
+    #[arg(long)]
+    switch_uri: String,
+    /// This participant's own URI (the From-Path), as given to the control API.
+    #[arg(long)]
+    from: String,
+    /// Where to connect; defaults to the host and port of the switch URI.
+    #[arg(long)]
+    to_addr: Option<SocketAddr>,
+    /// Do not bind with a bodiless SEND first (for the raw forwarder).
+    #[arg(long)]
+    no_bind: bool,
+}
+
+#[derive(Args, Debug)]
+struct SendArgs {
+    #[command(flatten)]
+    endpoint: EndpointArgs,
+    /// The message text.
+    #[arg(long, conflicts_with = "file")]
+    message: Option<String>,
+    /// Send this file's contents.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Content-Type of the message.
+    #[arg(long, default_value = "text/plain")]
+    content_type: String,
+    /// Chunk size in bytes.
+    #[arg(long, default_value_t = 2048)]
+    chunk_size: usize,
+}
+
+#[derive(Args, Debug)]
+struct RecvArgs {
+    #[command(flatten)]
+    endpoint: EndpointArgs,
+    /// Give up after this many seconds (default: wait until Ctrl-C).
+    #[arg(long)]
+    timeout_seconds: Option<f64>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("msrp-flood: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run(args) => {
+            let runtime = runtime(args.threads)?;
+            runtime.block_on(run(args))
+        }
+        Command::Forward(args) => {
+            let runtime = runtime(args.threads)?;
+            runtime.block_on(forward(args))
+        }
+        Command::Session(args) => runtime(1)?.block_on(session(args)),
+        Command::Send(args) => runtime(1)?.block_on(send(args)),
+        Command::Recv(args) => runtime(1)?.block_on(recv(args)),
+    }
+}
+
+fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| anyhow::anyhow!("{flag} must be a number of seconds, 0 or more"))
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let target = match args.target {
+        TargetKind::Switch => TargetSpec::Switch {
+            control: args.control,
+            msrp_addr: args.addr,
+        },
+        TargetKind::Raw => TargetSpec::Raw {
+            addr: args
+                .addr
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 2856))),
+        },
+        TargetKind::Relay => TargetSpec::Relay {
+            addr: args.addr.context("--target relay needs --addr")?,
+        },
+    };
+    let mut config = FloodConfig::new(target);
+    config.sessions = args.sessions;
+    config.size = args.size;
+    config.chunk_size = args.chunk_size.unwrap_or(args.size);
+    config.window = args.window;
+    config.bound = match args.count {
+        Some(count) => Bound::Count(count),
+        None => Bound::Duration(seconds(args.duration_seconds, "--duration-seconds")?),
+    };
+    config.warmup = seconds(args.warmup_seconds, "--warmup-seconds")?;
+    config.rate = args.rate;
+    config.progress = !args.quiet;
+    config.stall_timeout = seconds(args.stall_seconds, "--stall-seconds")?;
+    let report = flood::run(&config).await?;
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        writeln!(stdout, "{}", report.to_json())?;
+    } else {
+        write!(stdout, "{}", report.to_table())?;
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn forward(args: ForwardArgs) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    eprintln!(
+        "msrp-flood forwarding on {} (connections paired in accept order)",
+        listener.local_addr()?
+    );
+    flood::forward::serve_forward(listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn session(args: SessionArgs) -> anyhow::Result<ExitCode> {
+    let s = oneshot::create_session(&args.control, &args.host).await?;
+    println!("session {}", s.session_id);
+    println!(
+        "A (sender):   switch URI {}  own path {}",
+        s.a.switch_uri, s.a.path
+    );
+    println!(
+        "B (receiver): switch URI {}  own path {}",
+        s.b.switch_uri, s.b.path
+    );
+    println!();
+    println!("# terminal 1: receive as B");
+    println!(
+        "msrp-flood recv --switch-uri '{}' --from '{}'",
+        s.b.switch_uri, s.b.path
+    );
+    println!("# terminal 2: send as A");
+    println!(
+        "msrp-flood send --switch-uri '{}' --from '{}' --message 'hello'",
+        s.a.switch_uri, s.a.path
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn endpoint(args: &EndpointArgs) -> anyhow::Result<Endpoint> {
+    Endpoint::new(&args.switch_uri, &args.from, args.to_addr, !args.no_bind).await
+}
+
+async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let body = match (&args.message, &args.file) {
+        (Some(text), _) => text.clone().into_bytes(),
+        (None, Some(path)) => {
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        (None, None) => bail!("give --message TEXT or --file FILE"),
+    };
+    let endpoint = endpoint(&args.endpoint).await?;
+    let status =
+        oneshot::send_message(&endpoint, &body, &args.content_type, args.chunk_size).await?;
+    println!("{} {}", status.as_u16(), status.reason());
+    Ok(if status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn recv(args: RecvArgs) -> anyhow::Result<ExitCode> {
+    let limit = args
+        .timeout_seconds
+        .map(|s| seconds(s, "--timeout-seconds"))
+        .transpose()?;
+    let endpoint = endpoint(&args.endpoint).await?;
+    let received = oneshot::receive_message(&endpoint, limit).await?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&received.body)?;
+    if !received.body.ends_with(b"\n") {
+        stdout.write_all(b"\n")?;
+    }
+    stdout.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

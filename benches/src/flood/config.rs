@@ -1,0 +1,205 @@
+//! What one flood run does: the target, the shape of the load and how long it lasts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::bail;
+
+use super::body::HEADER_LEN;
+
+/// The system under test, and how to reach it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// msrp-switch: each session is created through its gRPC control API at
+    /// `control` (`http://host:port`); MSRP goes to the host and port of the URIs the
+    /// switch hands out, or to `msrp_addr` when given.
+    Switch {
+        /// The control API's URL.
+        control: String,
+        /// Where to connect for MSRP instead of the URIs' host:port.
+        msrp_addr: Option<SocketAddr>,
+    },
+    /// A raw TCP forwarder (`msrp-flood forward`): no signalling, connections are
+    /// paired in the order they are accepted, bytes are copied unparsed.
+    Raw {
+        /// The forwarder's address.
+        addr: SocketAddr,
+    },
+    /// An RFC 4976 relay such as Kamailio's msrp module. Not implemented yet: see
+    /// [`super::target::relay`].
+    Relay {
+        /// The relay's MSRP address.
+        addr: SocketAddr,
+    },
+}
+
+impl TargetSpec {
+    /// The name reports use: `switch`, `raw` or `relay`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Switch { .. } => "switch",
+            Self::Raw { .. } => "raw",
+            Self::Relay { .. } => "relay",
+        }
+    }
+}
+
+/// When the measurement ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// Senders stop starting messages this long after the warm-up.
+    Duration(Duration),
+    /// This many messages after the warm-up, split evenly over the sessions.
+    Count(u64),
+}
+
+/// One flood run.
+#[derive(Clone, Debug)]
+pub struct FloodConfig {
+    /// The system under test.
+    pub target: TargetSpec,
+    /// Sessions, each with one sender and one receiver connection.
+    pub sessions: u32,
+    /// Message size in bytes (at least [`HEADER_LEN`]: the body carries its send time
+    /// and sequence).
+    pub size: usize,
+    /// Largest chunk in bytes; a message larger than this goes as several SENDs with
+    /// one Message-ID. Equal to `size` for whole messages.
+    pub chunk_size: usize,
+    /// SEND transactions outstanding (200 not yet received) per sender connection.
+    pub window: usize,
+    /// How long the measurement lasts.
+    pub bound: Bound,
+    /// Load before the measurement, excluded from the figures (not from the checks).
+    pub warmup: Duration,
+    /// Total messages per second over all sessions; `None` sends as fast as the window
+    /// allows.
+    pub rate: Option<f64>,
+    /// Print a progress line every second on stderr.
+    pub progress: bool,
+    /// With nothing acknowledged or delivered for this long, the run stops and counts
+    /// what is missing as lost.
+    pub stall_timeout: Duration,
+    /// Bound on setting up one session (signalling, connecting, binding).
+    pub setup_timeout: Duration,
+}
+
+impl FloodConfig {
+    /// The defaults of the `run` command against `target`: 1 session, 1 KiB
+    /// messages, window 32, 10 s after a 1 s warm-up.
+    pub fn new(target: TargetSpec) -> Self {
+        Self {
+            target,
+            sessions: 1,
+            size: 1024,
+            chunk_size: 1024,
+            window: 32,
+            bound: Bound::Duration(Duration::from_secs(10)),
+            warmup: Duration::from_secs(1),
+            rate: None,
+            progress: false,
+            stall_timeout: Duration::from_secs(10),
+            setup_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Refuses settings that cannot work, naming the flag.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.sessions == 0 {
+            bail!("--sessions must be at least 1");
+        }
+        if self.size < HEADER_LEN {
+            bail!(
+                "--size must be at least {HEADER_LEN} bytes (the body carries its send time and sequence)"
+            );
+        }
+        if self.chunk_size == 0 {
+            bail!("--chunk-size must be at least 1");
+        }
+        if self.window == 0 {
+            bail!("--window must be at least 1");
+        }
+        match self.bound {
+            Bound::Duration(d) if d.is_zero() => bail!("--duration-seconds must be above 0"),
+            Bound::Count(0) => bail!("--count must be at least 1"),
+            _ => {}
+        }
+        if let Some(rate) = self.rate
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            bail!("--rate must be a positive number of messages per second");
+        }
+        if self.stall_timeout.is_zero() {
+            bail!("--stall-seconds must be above 0");
+        }
+        Ok(())
+    }
+
+    /// SENDs per message.
+    pub fn chunks_per_message(&self) -> usize {
+        self.size.div_ceil(self.chunk_size.min(self.size))
+    }
+
+    /// The measured messages session `index` sends under [`Bound::Count`].
+    pub fn quota(&self, index: u32) -> Option<u64> {
+        match self.bound {
+            Bound::Count(count) => {
+                let sessions = u64::from(self.sessions);
+                let extra = u64::from(u64::from(index) < count % sessions);
+                Some(count / sessions + extra)
+            }
+            Bound::Duration(_) => None,
+        }
+    }
+
+    /// Whether the run is long enough for a progress line (over 3 s), when known.
+    pub fn is_long(&self) -> bool {
+        match self.bound {
+            Bound::Duration(d) => self.warmup + d > Duration::from_secs(3),
+            Bound::Count(_) => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> FloodConfig {
+        FloodConfig::new(TargetSpec::Raw {
+            addr: "127.0.0.1:1".parse().unwrap(),
+        })
+    }
+
+    #[test]
+    fn a_count_splits_over_the_sessions() {
+        let mut c = config();
+        c.sessions = 3;
+        c.bound = Bound::Count(10);
+        let quotas: Vec<_> = (0..3).map(|i| c.quota(i).unwrap()).collect();
+        assert_eq!(quotas, [4, 3, 3]);
+    }
+
+    #[test]
+    fn bad_settings_name_their_flag() {
+        let mut c = config();
+        c.size = 10;
+        assert!(c.validate().unwrap_err().to_string().contains("--size"));
+        let mut c = config();
+        c.window = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("--window"));
+        let mut c = config();
+        c.bound = Bound::Count(0);
+        assert!(c.validate().unwrap_err().to_string().contains("--count"));
+    }
+
+    #[test]
+    fn chunks_round_up() {
+        let mut c = config();
+        c.size = 200 * 1024;
+        c.chunk_size = 64 * 1024;
+        assert_eq!(c.chunks_per_message(), 4);
+        c.chunk_size = 1 << 30;
+        assert_eq!(c.chunks_per_message(), 1);
+    }
+}

@@ -1,0 +1,37 @@
+//! msrp-flood: the load generator, the raw forwarder it is compared with, and a
+//! netcat for MSRP.
+//!
+//! Module map, in the order a run uses them:
+//! - [`config`]: what a run does ([`FloodConfig`], [`TargetSpec`], [`Bound`]).
+//! - [`target`]: how a session is set up on the system under test (the switch's
+//!   control API, a raw forwarder, later an RFC 4976 relay), behind one [`Target`]
+//!   trait.
+//! - `sender` / `receiver` (private): per session, windowed SENDs written in batches
+//!   and a task reading their 200s; a receiver that answers, reassembles, verifies
+//!   and times every message.
+//! - [`body`]: the body layout (send time, session, sequence, deterministic fill)
+//!   that lets a receiver verify and time a message without the sender's copy.
+//! - [`wire`]: frames written straight into batch buffers, frames read with the
+//!   switch's decoder.
+//! - [`run()`]: the run itself: setup, tasks, progress, drain, stall, report.
+//! - [`report`]: the figures, as a table and as JSON.
+//! - [`forward`]: the raw TCP forwarder (`msrp-flood forward`).
+//! - [`oneshot`]: `send`, `recv` and `session`, to carry one message by hand.
+//! - [`clock`]: the process-wide time base both ends of a message share.
+
+pub mod body;
+pub mod clock;
+pub mod config;
+pub mod forward;
+pub mod oneshot;
+mod receiver;
+pub mod report;
+mod run;
+mod sender;
+pub mod target;
+pub mod wire;
+
+pub use config::{Bound, FloodConfig, TargetSpec};
+pub use report::{Errors, Latency, Report};
+pub use run::{run, run_on};
+pub use target::Target;

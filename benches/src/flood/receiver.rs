@@ -1,0 +1,217 @@
+//! The receiving side of one session: answers every SEND with a 200, reassembles
+//! chunks per Message-ID, checks each whole body and records its latency.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use hdrhistogram::Histogram;
+use msrp_switch::codec::{ContinuationFlag, Head, Item, MessageId, Method};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::watch;
+
+use super::body::BodyCheck;
+use super::clock;
+use super::run::SessionCounters;
+use super::wire::{FrameReader, put_ok, wants_ok};
+
+/// Highest latency the histogram holds, in microseconds (one hour); above it a value
+/// is recorded as this.
+pub(crate) const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// What one receiver saw.
+#[derive(Debug)]
+pub(crate) struct ReceiverStats {
+    /// Send-to-delivery latency of measured messages, in microseconds.
+    pub latency_us: Histogram<u64>,
+    /// Measured messages delivered intact.
+    pub measured: u64,
+    /// Bodies that arrived wrong: other bytes, other length, another session's.
+    pub mismatched: u64,
+    /// Messages delivered again after a later one (sequence went back).
+    pub duplicates: u64,
+    /// When the last measured message was delivered (`clock::now_ns`).
+    pub last_measured_ns: u64,
+}
+
+/// A histogram for latencies in microseconds, 3 significant digits.
+pub(crate) fn latency_histogram() -> anyhow::Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+        .map_err(|err| anyhow::anyhow!("latency histogram: {err:?}"))
+}
+
+/// A message whose chunks are arriving.
+struct Partial {
+    message_id: MessageId,
+    check: BodyCheck,
+    /// A chunk arrived out of place: the message cannot be intact.
+    broken: bool,
+}
+
+/// The frame being read.
+// One value per connection, moved once per frame: boxing the head would cost an
+// allocation per SEND for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Current {
+    /// Nothing of interest (a response, a REPORT): skip to its end-line.
+    Skip,
+    /// A SEND: answer it at its end-line; its body belongs to `partials[slot]`, if any.
+    Send { head: Head, slot: Option<usize> },
+}
+
+/// Receives on `read`, answers on `write`, until `stop` is raised.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_receiver(
+    mut read: OwnedReadHalf,
+    mut reader: FrameReader,
+    mut write: OwnedWriteHalf,
+    own_path: String,
+    session: u32,
+    size: usize,
+    counters: Arc<SessionCounters>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<ReceiverStats> {
+    let mut stats = ReceiverStats {
+        latency_us: latency_histogram()?,
+        measured: 0,
+        mismatched: 0,
+        duplicates: 0,
+        last_measured_ns: 0,
+    };
+    let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
+    // In-order delivery keeps this at one entry; a Vec beats a map at that size.
+    let mut partials: Vec<Partial> = Vec::new();
+    let mut current = Current::Skip;
+    let mut next_seq = 0u64;
+    let mut delivered = 0u64;
+    let mut reports_failed = 0u64;
+
+    loop {
+        let read = tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            read = reader.fill(&mut read) => read,
+        };
+        // Once the run stops, the peer closing (after our sender's FIN) is expected.
+        match read {
+            Ok(0) | Err(_) if *stop.borrow() => break,
+            Ok(0) => {
+                anyhow::bail!("session {session}: the receiver's connection was closed by the peer")
+            }
+            Ok(_) => {}
+            Err(err) => return Err(err.into()),
+        }
+        // The last byte of everything completed in this read arrived now.
+        let now = clock::now_ns();
+        while let Some(item) = reader.next_item()? {
+            match item {
+                Item::Head(head) => {
+                    current = match head.method() {
+                        Some(Method::Send) => {
+                            let slot = track(&head, &mut partials);
+                            Current::Send { head, slot }
+                        }
+                        Some(Method::Report) => {
+                            if head.status().is_none_or(|s| !s.code.is_success()) {
+                                reports_failed += 1;
+                            }
+                            Current::Skip
+                        }
+                        _ => Current::Skip,
+                    };
+                }
+                Item::Body(piece) => {
+                    if let Current::Send {
+                        slot: Some(slot), ..
+                    } = current
+                        && let Some(partial) = partials.get_mut(slot)
+                    {
+                        partial.check.feed(&piece);
+                    }
+                }
+                Item::End(flag) => {
+                    let Current::Send { head, slot } =
+                        std::mem::replace(&mut current, Current::Skip)
+                    else {
+                        continue;
+                    };
+                    if wants_ok(&head) {
+                        put_ok(&mut out, &head, &own_path);
+                    }
+                    let Some(slot) = slot else { continue };
+                    match flag {
+                        ContinuationFlag::More => continue,
+                        // An aborted message is not delivered; it shows as lost.
+                        ContinuationFlag::Abort => {
+                            partials.swap_remove(slot);
+                            continue;
+                        }
+                        ContinuationFlag::End => {}
+                    }
+                    let partial = partials.swap_remove(slot);
+                    let intact = !partial.broken
+                        && partial.check.is_intact()
+                        && partial.check.received() == size;
+                    let header = partial.check.header().filter(|h| h.session == session);
+                    let Some(header) = header.filter(|_| intact) else {
+                        stats.mismatched += 1;
+                        continue;
+                    };
+                    if header.seq < next_seq {
+                        stats.duplicates += 1;
+                        continue;
+                    }
+                    next_seq = header.seq + 1;
+                    delivered += 1;
+                    if header.is_measured() {
+                        stats.measured += 1;
+                        stats
+                            .latency_us
+                            .saturating_record(now.saturating_sub(header.sent_ns) / 1000);
+                        stats.last_measured_ns = now;
+                    }
+                }
+            }
+        }
+        if !out.is_empty() {
+            match write.write_all(&out).await {
+                Err(_) if *stop.borrow() => break,
+                result => result?,
+            }
+            out.clear();
+        }
+        counters.delivered.store(delivered, Ordering::Release);
+        if reports_failed > 0 {
+            counters
+                .non_200
+                .fetch_add(reports_failed, Ordering::Relaxed);
+            reports_failed = 0;
+        }
+    }
+    Ok(stats)
+}
+
+/// Finds or starts the message a SEND's chunk belongs to; `None` for a SEND with no
+/// body to check (a keep-alive) or without a Message-ID or Byte-Range. A chunk must
+/// start right after the bytes already received: the switch may cut our chunks
+/// (`start-*/total`) but never reorder or overlap them.
+fn track(head: &Head, partials: &mut Vec<Partial>) -> Option<usize> {
+    let message_id = head.message_id()?;
+    let range = head.byte_range()?;
+    if range.total == Some(0) || !head.has_body() {
+        return None;
+    }
+    if let Some(slot) = partials.iter().position(|p| p.message_id == message_id) {
+        let partial = &mut partials[slot];
+        if range.start != partial.check.received() as u64 + 1 {
+            partial.broken = true;
+        }
+        return Some(slot);
+    }
+    partials.push(Partial {
+        message_id,
+        check: BodyCheck::new(),
+        broken: range.start != 1,
+    });
+    Some(partials.len() - 1)
+}

@@ -1,0 +1,370 @@
+//! One flood run: set the sessions up on the target, start a sender, an
+//! acknowledgement reader and a receiver per session, watch them (progress, stall,
+//! failure), then stop them and add up what they saw.
+//!
+//! ```text
+//!   t0 ── warm-up ──▶ measure_start ── duration or count ──▶ senders stop
+//!                                                            │ drain: wait until every
+//!                                                            │ message is delivered and
+//!                                                            ▼ every SEND answered
+//!                                                          stop ── report
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use super::clock::{self, nanos};
+use super::config::{Bound, FloodConfig, TargetSpec};
+use super::receiver::{ReceiverStats, latency_histogram, run_receiver};
+use super::report::{Errors, Latency, Report};
+use super::sender::{End, Pace, SenderPlan, SenderStats, run_acks, run_sender};
+use super::target::raw::RawTarget;
+use super::target::relay::RelayTarget;
+use super::target::switch::SwitchTarget;
+use super::target::{SessionLegs, Target};
+
+/// How often the watcher looks at the counters.
+const TICK: Duration = Duration::from_millis(20);
+
+/// Counters one session's tasks share with the watcher (progress, drain, stall).
+#[derive(Debug, Default)]
+pub(crate) struct SessionCounters {
+    /// The session's index.
+    pub session: u32,
+    /// Messages written whole (warm-up included).
+    pub sent: AtomicU64,
+    /// SEND chunks written.
+    pub chunks_sent: AtomicU64,
+    /// Responses to those chunks.
+    pub acked: AtomicU64,
+    /// Messages delivered intact.
+    pub delivered: AtomicU64,
+    /// Non-200 responses and failure REPORTs.
+    pub non_200: AtomicU64,
+    /// The sender has written its last message.
+    pub sender_done: AtomicBool,
+}
+
+/// Runs the flood `config` describes and reports it.
+pub async fn run(config: &FloodConfig) -> anyhow::Result<Report> {
+    config.validate()?;
+    match &config.target {
+        TargetSpec::Switch { control, msrp_addr } => {
+            run_on(SwitchTarget::connect(control, *msrp_addr).await?, config).await
+        }
+        TargetSpec::Raw { addr } => run_on(RawTarget::new(*addr), config).await,
+        TargetSpec::Relay { addr } => run_on(RelayTarget::new(*addr), config).await,
+    }
+}
+
+/// Runs the flood on an already made `target` (its kind in `config.target` is only
+/// used for checks).
+pub async fn run_on<T: Target>(mut target: T, config: &FloodConfig) -> anyhow::Result<Report> {
+    config.validate()?;
+    let mut sessions = Vec::with_capacity(config.sessions as usize);
+    for index in 0..config.sessions {
+        let opened = tokio::time::timeout(config.setup_timeout, target.open_session(index))
+            .await
+            .map_err(|_| anyhow::anyhow!("took over {:?}", config.setup_timeout))
+            .and_then(|legs| legs)
+            .with_context(|| format!("setting up session {index} on the {} target", target.name()));
+        match opened {
+            Ok(legs) => sessions.push(legs),
+            Err(err) => {
+                drop(sessions);
+                let _ = target.close().await;
+                return Err(err);
+            }
+        }
+    }
+    let outcome = flood(sessions, config, target.name()).await;
+    let closed = target.close().await;
+    let report = outcome?;
+    closed?;
+    Ok(report)
+}
+
+/// The tasks of one session.
+struct SessionTasks {
+    counters: Arc<SessionCounters>,
+    sender: JoinHandle<anyhow::Result<SenderStats>>,
+    acks: JoinHandle<anyhow::Result<()>>,
+    receiver: JoinHandle<anyhow::Result<ReceiverStats>>,
+}
+
+async fn flood(
+    sessions: Vec<SessionLegs>,
+    config: &FloodConfig,
+    target: &'static str,
+) -> anyhow::Result<Report> {
+    let count = sessions.len();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let start_ns = clock::now_ns();
+    let measure_start_ns = start_ns + nanos(config.warmup);
+    let chunk_size = config.chunk_size.min(config.size);
+    // Paced: each session gets rate / sessions, their schedules offset evenly.
+    let interval_ns = config.rate.map(|rate| 1e9 * count as f64 / rate);
+
+    let mut tasks = Vec::with_capacity(count);
+    for (index, legs) in (0u32..).zip(sessions) {
+        let counters = Arc::new(SessionCounters {
+            session: index,
+            ..SessionCounters::default()
+        });
+        let window = Arc::new(Semaphore::new(config.window));
+        let plan = SenderPlan {
+            session: index,
+            size: config.size,
+            chunk_size,
+            measure_start_ns,
+            end: match (config.bound, config.quota(index)) {
+                (_, Some(quota)) => End::Quota(quota),
+                (Bound::Duration(d), None) => End::At(measure_start_ns + nanos(d)),
+                (Bound::Count(_), None) => End::Quota(0),
+            },
+            pace: interval_ns.map(|interval_ns| Pace {
+                first_due_ns: start_ns as f64 + interval_ns * f64::from(index) / count as f64,
+                interval_ns,
+            }),
+        };
+        let (read, reader, write) = legs.sender.conn.into_split()?;
+        let sender = tokio::spawn(run_sender(
+            write,
+            legs.sender.paths,
+            plan,
+            window.clone(),
+            counters.clone(),
+            stop_rx.clone(),
+        ));
+        let acks = tokio::spawn(run_acks(
+            read,
+            reader,
+            window,
+            counters.clone(),
+            stop_rx.clone(),
+        ));
+        let (read, reader, write) = legs.receiver.conn.into_split()?;
+        let receiver = tokio::spawn(run_receiver(
+            read,
+            reader,
+            write,
+            legs.receiver.paths.from_path,
+            index,
+            config.size,
+            counters.clone(),
+            stop_rx.clone(),
+        ));
+        tasks.push(SessionTasks {
+            counters,
+            sender,
+            acks,
+            receiver,
+        });
+    }
+
+    watch_run(&tasks, config).await;
+    stop_tx.send_replace(true);
+
+    let mut messages = 0;
+    let mut deliveries = 0;
+    let mut latency = latency_histogram()?;
+    let mut last_measured_ns = 0;
+    let mut errors = Errors::default();
+    let mut sent = 0;
+    let mut delivered = 0;
+    let mut first_failure: Option<anyhow::Error> = None;
+    for task in tasks {
+        let index = task.counters.session;
+        let sender = joined(task.sender.await, index, "sender");
+        let acks = joined(task.acks.await, index, "response reader");
+        let receiver = joined(task.receiver.await, index, "receiver");
+        match (sender, acks, receiver) {
+            (Ok(s), Ok(()), Ok(r)) => {
+                messages += s.measured;
+                deliveries += r.measured;
+                latency
+                    .add(&r.latency_us)
+                    .map_err(|err| anyhow::anyhow!("merging latencies: {err:?}"))?;
+                last_measured_ns = last_measured_ns.max(r.last_measured_ns);
+                errors.hash_mismatch += r.mismatched;
+                errors.duplicates += r.duplicates;
+            }
+            (s, a, r) => {
+                if first_failure.is_none() {
+                    first_failure = s.err().or(a.err()).or(r.err());
+                }
+            }
+        }
+        let c = &task.counters;
+        sent += c.sent.load(Ordering::Acquire);
+        delivered += c.delivered.load(Ordering::Acquire);
+        errors.non_200 += c.non_200.load(Ordering::Acquire);
+        errors.unanswered += c
+            .chunks_sent
+            .load(Ordering::Acquire)
+            .saturating_sub(c.acked.load(Ordering::Acquire));
+    }
+    if let Some(err) = first_failure {
+        return Err(err);
+    }
+    errors.lost = sent.saturating_sub(delivered);
+
+    let duration_ns = if deliveries > 0 {
+        last_measured_ns.saturating_sub(measure_start_ns)
+    } else {
+        0
+    };
+    let duration_s = duration_ns as f64 / 1e9;
+    let per_s = |n: u64| {
+        if duration_s > 0.0 {
+            n as f64 / duration_s
+        } else {
+            0.0
+        }
+    };
+    Ok(Report {
+        target: target.to_string(),
+        sessions: config.sessions,
+        size: config.size,
+        chunk_size,
+        window: config.window,
+        rate: config.rate,
+        duration_s,
+        messages,
+        deliveries,
+        msgs_per_s: per_s(messages),
+        deliveries_per_s: per_s(deliveries),
+        mb_per_s: per_s(deliveries) * config.size as f64 / 1e6,
+        latency_us: Latency::of(&latency),
+        errors,
+    })
+}
+
+/// A task's result, with the session and role on its error.
+fn joined<T>(
+    result: Result<anyhow::Result<T>, tokio::task::JoinError>,
+    session: u32,
+    role: &str,
+) -> anyhow::Result<T> {
+    result
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r)
+        .with_context(|| format!("session {session}: {role}"))
+}
+
+/// Sums of every session's counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Totals {
+    sent: u64,
+    chunks_sent: u64,
+    acked: u64,
+    delivered: u64,
+    senders_done: usize,
+}
+
+fn totals(tasks: &[SessionTasks]) -> Totals {
+    let mut t = Totals::default();
+    for task in tasks {
+        let c = &task.counters;
+        t.sent += c.sent.load(Ordering::Acquire);
+        t.chunks_sent += c.chunks_sent.load(Ordering::Acquire);
+        t.acked += c.acked.load(Ordering::Acquire);
+        t.delivered += c.delivered.load(Ordering::Acquire);
+        t.senders_done += usize::from(c.sender_done.load(Ordering::Acquire));
+    }
+    t
+}
+
+/// Returns when the run is over: every sender has finished and everything it sent
+/// was delivered and answered; or a task failed; or nothing moved for the stall
+/// timeout. Prints the progress line meanwhile.
+async fn watch_run(tasks: &[SessionTasks], config: &FloodConfig) {
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(TICK);
+    let mut last = Totals::default();
+    let mut last_move = Instant::now();
+    let mut progress = Progress::new(config);
+    loop {
+        tick.tick().await;
+        let now = totals(tasks);
+        // Every task runs until stop: one that ended has failed.
+        let failed = tasks
+            .iter()
+            .any(|t| t.acks.is_finished() || t.receiver.is_finished() || t.sender.is_finished());
+        if failed {
+            return;
+        }
+        if now.senders_done == tasks.len()
+            && now.delivered >= now.sent
+            && now.acked >= now.chunks_sent
+        {
+            return;
+        }
+        if now != last {
+            last = now;
+            last_move = Instant::now();
+        } else if last_move.elapsed() >= config.stall_timeout {
+            if config.progress {
+                eprintln!(
+                    "msrp-flood: nothing moved for {:?}; stopping ({} sent, {} delivered)",
+                    config.stall_timeout, now.sent, now.delivered
+                );
+            }
+            return;
+        }
+        progress.maybe_print(started.elapsed(), &now);
+    }
+}
+
+/// The once-a-second progress line on stderr.
+struct Progress {
+    enabled: bool,
+    always: bool,
+    next_second: u64,
+    previous: Totals,
+    measure_start: Duration,
+}
+
+impl Progress {
+    fn new(config: &FloodConfig) -> Self {
+        Self {
+            enabled: config.progress,
+            always: config.is_long() && matches!(config.bound, Bound::Duration(_)),
+            next_second: 1,
+            previous: Totals::default(),
+            measure_start: config.warmup,
+        }
+    }
+
+    fn maybe_print(&mut self, elapsed: Duration, now: &Totals) {
+        if !self.enabled || elapsed.as_secs() < self.next_second {
+            return;
+        }
+        self.next_second = elapsed.as_secs() + 1;
+        // Runs of unknown length (a count) print once they pass 3 s.
+        if !self.always && elapsed < Duration::from_secs(3) {
+            self.previous = *now;
+            return;
+        }
+        let phase = if elapsed < self.measure_start {
+            "warm-up"
+        } else {
+            "measure"
+        };
+        eprintln!(
+            "[{:>4}s {phase}] sent {} ({}/s)  delivered {} ({}/s)  in flight {}",
+            elapsed.as_secs(),
+            now.sent,
+            now.sent - self.previous.sent,
+            now.delivered,
+            now.delivered.saturating_sub(self.previous.delivered),
+            now.chunks_sent.saturating_sub(now.acked),
+        );
+        self.previous = *now;
+    }
+}

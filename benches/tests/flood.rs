@@ -1,0 +1,256 @@
+//! msrp-flood end to end: the library's run against a real engine and control API
+//! started in-process, and against the in-process raw forwarder, over real TCP.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use msrp_benches::flood::oneshot::{self, Endpoint};
+use msrp_benches::flood::{self, Bound, FloodConfig, Report, TargetSpec};
+use msrp_switch::transport::{Engine, EngineConfig};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot as signal;
+use tokio::time::timeout;
+
+/// Every test is bounded by this.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// An engine with one shard and its gRPC control API; both stop when dropped.
+struct Switch {
+    engine: Engine,
+    control: String,
+    _stop: signal::Sender<()>,
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        self.engine.shutdown();
+    }
+}
+
+async fn switch() -> Switch {
+    let engine = Engine::start(EngineConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        shards: 1,
+        pin_cores: false,
+        ..Default::default()
+    })
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let control = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = signal::channel::<()>();
+    tokio::spawn(msrp_switch::control::serve_control(
+        engine.clone(),
+        listener,
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    Switch {
+        engine,
+        control,
+        _stop: stop,
+    }
+}
+
+/// A raw forwarder on 127.0.0.1:0; stops accepting when the sender is dropped.
+async fn forwarder() -> (SocketAddr, signal::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = signal::channel::<()>();
+    tokio::spawn(flood::forward::serve_forward(listener, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop)
+}
+
+fn counted(
+    target: TargetSpec,
+    sessions: u32,
+    size: usize,
+    chunk: usize,
+    count: u64,
+) -> FloodConfig {
+    let mut config = FloodConfig::new(target);
+    config.sessions = sessions;
+    config.size = size;
+    config.chunk_size = chunk;
+    config.bound = Bound::Count(count);
+    config.warmup = Duration::ZERO;
+    config
+}
+
+fn switch_target(switch: &Switch) -> TargetSpec {
+    TargetSpec::Switch {
+        control: switch.control.clone(),
+        msrp_addr: None,
+    }
+}
+
+async fn run(config: &FloodConfig) -> Report {
+    timeout(LIMIT, flood::run(config))
+        .await
+        .expect("the run took too long")
+        .expect("the run failed")
+}
+
+fn assert_clean(report: &Report, count: u64) {
+    assert_eq!(report.messages, count, "{report:?}");
+    assert_eq!(report.deliveries, count, "{report:?}");
+    assert_eq!(report.errors.hash_mismatch, 0, "{report:?}");
+    assert_eq!(report.errors.lost, 0, "{report:?}");
+    assert_eq!(report.errors.non_200, 0, "{report:?}");
+    assert_eq!(report.errors.unanswered, 0, "{report:?}");
+    assert!(report.passed());
+    assert!(
+        report.msgs_per_s > 0.0 && report.duration_s > 0.0,
+        "{report:?}"
+    );
+    assert!(report.latency_us.p50 <= report.latency_us.max, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sessions_of_1k_messages_through_the_switch_all_arrive_intact() {
+    let switch = switch().await;
+    let config = counted(switch_target(&switch), 2, 1024, 1024, 2000);
+    let report = run(&config).await;
+    assert_clean(&report, 2000);
+    assert_eq!(report.target, "switch");
+    // The sessions were released at the end.
+    assert_eq!(switch.engine.stats().sessions, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_messages_through_the_switch_are_reassembled_and_verified() {
+    let switch = switch().await;
+    let config = counted(switch_target(&switch), 1, 200 * 1024, 64 * 1024, 20);
+    let report = run(&config).await;
+    assert_clean(&report, 20);
+    assert_eq!(report.chunk_size, 64 * 1024);
+    assert!(report.mb_per_s > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_raw_forwarder_carries_the_same_frames() {
+    let (addr, _stop) = forwarder().await;
+    let config = counted(TargetSpec::Raw { addr }, 2, 1024, 1024, 2000);
+    let report = run(&config).await;
+    assert_clean(&report, 2000);
+    assert_eq!(report.target, "raw");
+
+    let config = counted(TargetSpec::Raw { addr }, 1, 200 * 1024, 64 * 1024, 20);
+    assert_clean(&run(&config).await, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_run_excludes_the_warm_up_and_a_paced_run_keeps_its_rate() {
+    let switch = switch().await;
+    let mut config = FloodConfig::new(switch_target(&switch));
+    config.sessions = 2;
+    config.bound = Bound::Duration(Duration::from_millis(500));
+    config.warmup = Duration::from_millis(200);
+    config.rate = Some(2000.0);
+    let report = run(&config).await;
+    assert!(report.passed(), "{report:?}");
+    assert_eq!(report.messages, report.deliveries);
+    // 2000 msgs/s for 0.5 s, warm-up excluded: about 1000 (scheduling jitter aside).
+    assert!(
+        (800..=1200).contains(&report.messages),
+        "{} messages measured",
+        report.messages
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_target_says_it_is_not_there_yet() {
+    let (addr, _stop) = forwarder().await;
+    let config = counted(TargetSpec::Relay { addr }, 1, 1024, 1024, 1);
+    let err = timeout(LIMIT, flood::run(&config))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("not implemented"), "{err:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_message_by_hand_through_a_session_made_for_it() {
+    let switch = switch().await;
+    let session = timeout(LIMIT, oneshot::create_session(&switch.control, "127.0.0.1"))
+        .await
+        .unwrap()
+        .unwrap();
+    let receiver = Endpoint::new(&session.b.switch_uri, &session.b.path, None, true)
+        .await
+        .unwrap();
+    let sender = Endpoint::new(&session.a.switch_uri, &session.a.path, None, true)
+        .await
+        .unwrap();
+    let received =
+        tokio::spawn(async move { oneshot::receive_message(&receiver, Some(LIMIT)).await });
+    // A body larger than one chunk, to exercise reassembly.
+    let text = "hello through the switch ".repeat(200);
+    let status = timeout(
+        LIMIT,
+        oneshot::send_message(&sender, text.as_bytes(), "text/plain", 1024),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(status.as_u16(), 200);
+    let received = timeout(LIMIT, received).await.unwrap().unwrap().unwrap();
+    assert_eq!(received.body, text.as_bytes());
+    assert_eq!(received.content_type.as_deref(), Some("text/plain"));
+}
+
+/// A forwarder like `msrp-flood forward` that flips one bit of the stream from the
+/// first connection of each pair to the second, `at` bytes in.
+async fn corrupting_forwarder(at: usize) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (a, _) = listener.accept().await.unwrap();
+            let (b, _) = listener.accept().await.unwrap();
+            let (mut a_read, mut a_write) = a.into_split();
+            let (mut b_read, mut b_write) = b.into_split();
+            tokio::spawn(async move {
+                let mut buf = vec![0; 64 * 1024];
+                let mut seen = 0;
+                loop {
+                    let n = a_read.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    if (seen..seen + n).contains(&at) {
+                        buf[at - seen] ^= 0x01;
+                    }
+                    seen += n;
+                    if b_write.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut b_read, &mut a_write).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_changed_on_the_way_is_caught_and_fails_the_run() {
+    // 700 bytes in: past the first SEND's head, inside its body's fill.
+    let addr = corrupting_forwarder(700).await;
+    let mut config = counted(TargetSpec::Raw { addr }, 1, 1024, 1024, 10);
+    // The broken message never arrives: the run ends when nothing moves for this long.
+    config.stall_timeout = Duration::from_millis(500);
+    let report = run(&config).await;
+    assert_eq!(report.messages, 10);
+    assert_eq!(report.errors.hash_mismatch, 1, "{report:?}");
+    assert_eq!(report.deliveries, 9);
+    assert_eq!(report.errors.lost, 1);
+    assert!(!report.passed());
+}
