@@ -14,7 +14,7 @@ use super::limits::Limits;
 const CAPACITY: usize = Limits::TRANSACTION_ID_CAPACITY;
 
 /// An `ident` of at most [`Limits::TRANSACTION_ID_CAPACITY`] bytes, stored inline.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Ident {
     len: u8,
     bytes: [u8; CAPACITY],
@@ -50,6 +50,15 @@ impl Ident {
     fn as_str(&self) -> &str {
         // Only ASCII ident-chars are ever stored, so this cannot fail.
         std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+// Hash only the characters in use: the inline array is 64 bytes and these ids key
+// the switch's transaction table on every forwarded chunk. Equal ids have equal
+// used bytes (the rest is zero), so this agrees with `Eq`.
+impl std::hash::Hash for Ident {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
     }
 }
 
