@@ -162,14 +162,51 @@ async fn a_timed_run_excludes_the_warm_up_and_a_paced_run_keeps_its_rate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_relay_target_says_it_is_not_there_yet() {
-    let (addr, _stop) = forwarder().await;
+async fn the_relay_target_sends_a_bare_auth_and_reports_a_refusal() {
+    // A stand-in relay that refuses the AUTH as Kamailio 5.6 does when the AUTH
+    // carries an Authorization header. The real relay is exercised by compare.sh.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let relay = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut auth = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !auth.ends_with(b"$\r\n") {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before a whole AUTH");
+            auth.extend_from_slice(&buf[..n]);
+        }
+        let auth = String::from_utf8(auth).unwrap();
+        let tid = auth.split(' ').nth(1).unwrap().to_string();
+        let from = auth.split("From-Path: ").nth(1).unwrap();
+        let from = from.split("\r\n").next().unwrap().to_string();
+        let answer = format!(
+            "MSRP {tid} 423 Interval Out Of Bounds\r\nTo-Path: {from}\r\n\
+             From-Path: msrp://{addr};tcp\r\nMin-Expires: 60\r\n-------{tid}$\r\n"
+        );
+        conn.write_all(answer.as_bytes()).await.unwrap();
+        auth
+    });
     let config = counted(TargetSpec::Relay { addr }, 1, 1024, 1024, 1);
     let err = timeout(LIMIT, flood::run(&config))
         .await
         .unwrap()
         .unwrap_err();
-    assert!(format!("{err:#}").contains("not implemented"), "{err:#}");
+    assert!(format!("{err:#}").contains("answered 423"), "{err:#}");
+    let auth = relay.await.unwrap();
+    let lines: Vec<&str> = auth.split("\r\n").collect();
+    assert!(
+        lines[0].starts_with("MSRP ") && lines[0].ends_with(" AUTH"),
+        "{auth}"
+    );
+    assert_eq!(lines[1], format!("To-Path: msrp://{addr};tcp"), "{auth}");
+    assert!(
+        lines[2].starts_with("From-Path: msrp://127.0.0.1:9/"),
+        "{auth}"
+    );
+    assert!(lines[3].starts_with("-------"), "{auth}");
+    assert!(!auth.contains("Authorization"), "{auth}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

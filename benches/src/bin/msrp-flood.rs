@@ -54,7 +54,7 @@ enum TargetKind {
     Switch,
     /// A raw TCP forwarder (`msrp-flood forward`).
     Raw,
-    /// An RFC 4976 relay such as Kamailio (not implemented yet).
+    /// An RFC 4976 relay such as Kamailio (receiver AUTH, Use-Path).
     Relay,
 }
 

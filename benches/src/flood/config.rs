@@ -25,7 +25,7 @@ pub enum TargetSpec {
         /// The forwarder's address.
         addr: SocketAddr,
     },
-    /// An RFC 4976 relay such as Kamailio's msrp module. Not implemented yet: see
+    /// An RFC 4976 relay such as Kamailio's msrp module: see
     /// [`super::target::relay`].
     Relay {
         /// The relay's MSRP address.

@@ -4,7 +4,7 @@
 //! Module map, in the order a run uses them:
 //! - [`config`]: what a run does ([`FloodConfig`], [`TargetSpec`], [`Bound`]).
 //! - [`target`]: how a session is set up on the system under test (the switch's
-//!   control API, a raw forwarder, later an RFC 4976 relay), behind one [`Target`]
+//!   control API, a raw forwarder, an RFC 4976 relay (Kamailio)), behind one [`Target`]
 //!   trait.
 //! - `sender` / `receiver` (private): per session, windowed SENDs written in batches
 //!   and a task reading their 200s; a receiver that answers, reassembles, verifies

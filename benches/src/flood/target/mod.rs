@@ -9,7 +9,7 @@
 //! |---|---|---|---|
 //! | [`switch::SwitchTarget`] | gRPC CreateSession + AddParticipant ×2 | the switch's URI for the sender | bodiless SEND per leg |
 //! | [`raw::RawTarget`] | none: the forwarder pairs connections in accept order | the receiver's own URI | none |
-//! | [`relay::RelayTarget`] (to do) | AUTH from the receiver (RFC 4976 §5) | the receiver's Use-Path, then the receiver's URI | AUTH (receiver only) |
+//! | [`relay::RelayTarget`] | AUTH from the receiver (RFC 4976 §5) | the receiver's Use-Path, then the receiver's URI | AUTH (receiver only) |
 //!
 //! Adding a target is one file here implementing [`Target`], a variant of
 //! [`super::TargetSpec`] and one arm in [`super::run`].
