@@ -1034,25 +1034,28 @@ impl Switch {
         trace!(conn = conn.0, tid = %head.transaction_id(), ?method, "request");
         let inbound = match self.route(conn, &head) {
             Err(status) => Inbound::Answer(reply_to(&head, status)),
-            Ok(id) => {
+            Ok(route) => {
+                let id = route.id;
                 if let Some(p) = self.participants.get_mut(&id) {
                     p.counters.frames_in += 1;
                     let session = p.session;
                     self.session_active(session, now);
                 }
                 match method {
-                    Method::Send => self.start_send(conn, id, head),
+                    Method::Send => self.start_send(conn, route, head),
                     Method::Report => match self.peer(id) {
                         Some(to) => Inbound::Report { to, head },
                         None => Inbound::Answer(None),
                     },
                     // AUTH is for relays (RFC 4976), NICKNAME for group chats.
                     Method::Auth | Method::Nickname => {
-                        Inbound::Answer(reply_to(&head, StatusCode::ACTION_NOT_ALLOWED))
+                        Inbound::Answer(owed_reply(&head, StatusCode::ACTION_NOT_ALLOWED, &route))
                     }
-                    Method::Other => {
-                        Inbound::Answer(reply_to(&head, StatusCode::METHOD_NOT_UNDERSTOOD))
-                    }
+                    Method::Other => Inbound::Answer(owed_reply(
+                        &head,
+                        StatusCode::METHOD_NOT_UNDERSTOOD,
+                        &route,
+                    )),
                 }
             }
         };
@@ -1061,7 +1064,7 @@ impl Switch {
 
     /// Finds the participant a request is for and binds the connection to it
     /// (RFC 4975 §7.3), or the status that refuses it.
-    fn route(&mut self, conn: ConnId, head: &Head) -> Result<ParticipantId, StatusCode> {
+    fn route(&mut self, conn: ConnId, head: &Head) -> Result<Route, StatusCode> {
         let to = head
             .to_path()
             .next()
@@ -1079,7 +1082,9 @@ impl Switch {
         if !p.remote.cema && !to.matches(&p.local_uri) {
             return Err(StatusCode::SESSION_DOES_NOT_EXIST);
         }
-        // From-Path must be the path the participant gave in SDP.
+        // From-Path must be the path the participant gave in SDP. Its first URI is
+        // the previous hop, kept for the hop-by-hop answer.
+        let mut previous_hop = None;
         let from_ok = {
             let mut from = head.from_path();
             let mut remote = p.remote.path.iter();
@@ -1087,38 +1092,48 @@ impl Switch {
                 match (from.next(), remote.next()) {
                     (None, None) => break true,
                     (Some(a), Some(b))
-                        if a.matches(b) || (p.remote.cema && a.matches_session_id(b)) => {}
+                        if a.matches(b) || (p.remote.cema && a.matches_session_id(b)) =>
+                    {
+                        previous_hop.get_or_insert(a);
+                    }
                     _ => break false,
                 }
             }
         };
-        if !from_ok {
+        let (true, Some(previous_hop)) = (from_ok, previous_hop) else {
             return Err(StatusCode::ACTION_NOT_ALLOWED);
-        }
+        };
+        let route = Route {
+            id,
+            responder: to,
+            previous_hop,
+        };
         match (p.conn, self.conns.get(&conn).and_then(|c| c.bound)) {
-            (Some(bound), _) if bound == conn => Ok(id),
+            (Some(bound), _) if bound == conn => Ok(route),
             (Some(_), _) => Err(StatusCode::SESSION_ALREADY_IN_USE),
             // One session per connection: sharing is not offered yet, and keeping
             // sessions apart keeps TCP flow control per session.
             (None, Some(_)) => Err(StatusCode::ACTION_NOT_ALLOWED),
             (None, None) => {
                 self.bind(conn, id);
-                Ok(id)
+                Ok(route)
             }
         }
     }
 
-    fn start_send(&mut self, conn: ConnId, from: ParticipantId, head: Head) -> Inbound {
-        let reply = reply_to(&head, StatusCode::OK);
+    fn start_send(&mut self, conn: ConnId, route: Route, head: Head) -> Inbound {
+        let from = route.id;
+        let answer = |head: &Head, status| owed_reply(head, status, &route);
+        let reply = answer(&head, StatusCode::OK);
         // A bodiless SEND binds or keeps alive; it is answered, not forwarded.
         if !head.has_body() {
             return Inbound::Answer(reply);
         }
         let Some(to) = self.peer(from) else {
-            return Inbound::Answer(reply_to(&head, StatusCode::SESSION_DOES_NOT_EXIST));
+            return Inbound::Answer(answer(&head, StatusCode::SESSION_DOES_NOT_EXIST));
         };
         let Some(message_id) = head.message_id() else {
-            return Inbound::Answer(reply_to(&head, StatusCode::UNINTELLIGIBLE));
+            return Inbound::Answer(answer(&head, StatusCode::UNINTELLIGIBLE));
         };
         let range = head.byte_range().unwrap_or(ByteRange {
             start: 1,
@@ -1131,7 +1146,7 @@ impl Switch {
             .get(&from)
             .is_none_or(|p| accepts(&p.local.accept_types, content_type));
         if !sender_may {
-            return Inbound::Answer(reply_to(&head, StatusCode::MIME_NOT_UNDERSTOOD));
+            return Inbound::Answer(answer(&head, StatusCode::MIME_NOT_UNDERSTOOD));
         }
         // The session's max-size, as the switch stated it in its answer.
         let size = range.total.or(range.end);
@@ -1139,23 +1154,23 @@ impl Switch {
         if let (Some(max), Some(size)) = (sender_max, size)
             && size > max
         {
-            return Inbound::Answer(reply_to(&head, StatusCode::STOP_SENDING_MESSAGE));
+            return Inbound::Answer(answer(&head, StatusCode::STOP_SENDING_MESSAGE));
         }
         if let Some(q) = self.participants.get(&to) {
             if q.stopped == Some(message_id) {
-                return Inbound::Answer(reply_to(&head, StatusCode::STOP_SENDING_MESSAGE));
+                return Inbound::Answer(answer(&head, StatusCode::STOP_SENDING_MESSAGE));
             }
             let size = range.total.or(range.end);
             if let (Some(max), Some(size)) = (q.remote.max_size, size)
                 && size > max
             {
-                return Inbound::Answer(reply_to(&head, StatusCode::STOP_SENDING_MESSAGE));
+                return Inbound::Answer(answer(&head, StatusCode::STOP_SENDING_MESSAGE));
             }
             if !accepts(
                 &q.remote.accept_types,
                 head.content_type().unwrap_or_default(),
             ) {
-                return Inbound::Answer(reply_to(&head, StatusCode::MIME_NOT_UNDERSTOOD));
+                return Inbound::Answer(answer(&head, StatusCode::MIME_NOT_UNDERSTOOD));
             }
         }
         let failure_report = head.failure_report().unwrap_or(FailureReport::Yes);
@@ -1789,22 +1804,50 @@ impl Switch {
     }
 }
 
-/// The response a request is owed, honouring Failure-Report (RFC 4975 §7.1.2):
-/// `no` never gets one, `partial` only errors, `yes` always. REPORTs never do.
-fn reply_to(head: &Head, status: StatusCode) -> Option<Reply> {
+/// A request's participant, with the URIs its hop-by-hop answer goes between:
+/// parsed once by `route`, used by every answer to the request.
+struct Route {
+    id: ParticipantId,
+    /// The request's first To-Path URI (us).
+    responder: MsrpUri,
+    /// The request's first From-Path URI (the previous hop).
+    previous_hop: MsrpUri,
+}
+
+/// Whether a request is owed a response with `status`, honouring Failure-Report
+/// (RFC 4975 §7.1.2): `no` never gets one, `partial` only errors, `yes` always.
+/// REPORTs never do.
+fn is_owed(head: &Head, status: StatusCode) -> bool {
     if head.method() == Some(Method::Report) {
-        return None;
+        return false;
     }
     match head.failure_report().unwrap_or(FailureReport::Yes) {
-        FailureReport::No => return None,
-        FailureReport::Partial if status.is_success() => return None,
-        _ => {}
+        FailureReport::No => false,
+        FailureReport::Partial => !status.is_success(),
+        FailureReport::Yes => true,
+    }
+}
+
+/// The response a request is owed, if any, parsing its paths.
+fn reply_to(head: &Head, status: StatusCode) -> Option<Reply> {
+    if !is_owed(head, status) {
+        return None;
     }
     Some(Reply {
         tid: *head.transaction_id(),
         status,
         to: head.from_path().next()?,
         from: head.to_path().next()?,
+    })
+}
+
+/// The response a routed request is owed, if any, from the URIs `route` parsed.
+fn owed_reply(head: &Head, status: StatusCode, route: &Route) -> Option<Reply> {
+    is_owed(head, status).then(|| Reply {
+        tid: *head.transaction_id(),
+        status,
+        to: route.previous_hop.clone(),
+        from: route.responder.clone(),
     })
 }
 
