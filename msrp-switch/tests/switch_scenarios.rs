@@ -13,7 +13,7 @@ use bytes::BytesMut;
 use msrp_switch::codec::{ContinuationFlag, Decoder, FailureReport, Head, Item, Limits, MsrpUri};
 use msrp_switch::metrics::ShardMetrics;
 use msrp_switch::session::{
-    ConnId, RemoteMedia, SessionKind, SetupRole, Switch, SwitchConfig, WireIds,
+    ConnId, Readiness, RemoteMedia, SessionKind, SetupRole, Switch, SwitchConfig, WireIds,
 };
 
 const A: &str = "msrp://127.0.0.1:40001/aaaa1111;tcp";
@@ -556,4 +556,68 @@ fn a_session_without_requests_is_reported_idle_once_until_traffic_resumes() {
     assert_eq!(idle_events(&mut switch), 0);
     switch.handle_timeout(t0 + Duration::from_secs(361));
     assert_eq!(idle_events(&mut switch), 1);
+}
+
+// ------------------------------------------------------------- (f) backpressure
+
+/// Both legs are over the queue bound: A's requests wait for B to read, B's for A.
+/// A peer that reads only between its writes (most do) must still get its answers
+/// through, or the two would wait on each other forever. So a held-back connection
+/// still has its responses read, and its requests stay unread.
+#[test]
+fn a_held_back_connection_still_has_its_responses_read_but_not_its_requests() {
+    let config = SwitchConfig {
+        queue_bytes: 4096,
+        ..SwitchConfig::default()
+    };
+    let (mut switch, mut a, mut b, t0) = bound_pair(config);
+    let chunk = body(3000);
+    let send = |peer: &Peer, n: u32| {
+        let tid = format!("{}{n:04}", &peer.me[23..27]);
+        peer.send(
+            &tid,
+            &format!("Message-ID: m{tid}\r\nByte-Range: 1-3000/3000\r\n"),
+            &chunk,
+            '$',
+        )
+    };
+    // B reads A's first message: it owes the switch an answer.
+    feed(&mut switch, &a, &send(&a, 1), t0);
+    assert_eq!(a.read(&mut switch).len(), 1, "A's 200");
+    let to_b = b.read(&mut switch);
+    assert_eq!(to_b.len(), 1);
+    // B sends to A, which reads nothing: A's leg goes over the bound.
+    feed(&mut switch, &b, &[send(&b, 1), send(&b, 2)].concat(), t0);
+    // A sends to B, which reads nothing now: B's leg goes over the bound too.
+    feed(&mut switch, &a, &[send(&a, 2), send(&a, 3)].concat(), t0);
+    assert!(!switch.wants_read(a.conn) && !switch.wants_read(b.conn));
+    assert_eq!(switch.readiness(b.conn), Readiness::ResponsesOnly);
+    let outstanding = switch.outstanding_transactions();
+
+    // B's answer to the first message, then a request: the answer is taken, the
+    // request waits in B's read buffer.
+    let held = send(&b, 3);
+    let mut input = BytesMut::new();
+    input.extend_from_slice(&b.answer(&to_b[0], "200 OK"));
+    input.extend_from_slice(&held);
+    switch.handle_input(b.conn, &mut input, t0);
+    assert_eq!(switch.outstanding_transactions(), outstanding - 1);
+    assert_eq!(
+        &input[..],
+        &held[..],
+        "the request is not read while A's leg is full"
+    );
+
+    // A reads its leg down: B's request goes through.
+    let to_a = a.read(&mut switch);
+    let sends: Vec<_> = to_a.iter().filter(|f| f.method() == Some("SEND")).collect();
+    let answers: Vec<_> = to_a.iter().filter_map(Frame::status).collect();
+    assert_eq!(sends.len(), 2, "B's first two messages");
+    assert_eq!(answers, [200, 200], "for A's second and third");
+    assert_eq!(switch.readiness(b.conn), Readiness::Everything);
+    switch.handle_input(b.conn, &mut input, t0);
+    assert!(input.is_empty());
+    let to_a = a.read(&mut switch);
+    assert_eq!(to_a.len(), 1);
+    assert_eq!(to_a[0].message_id(), "mbbbb0003");
 }

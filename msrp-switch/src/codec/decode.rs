@@ -102,6 +102,42 @@ impl Decoder {
         matches!(self.state, State::Head { tid: None, .. }) && self.pending_end.is_none()
     }
 
+    /// True when the next item is the end of a frame whose body is all out: its
+    /// end-line has been read already.
+    pub fn is_at_end_line(&self) -> bool {
+        self.pending_end.is_some()
+    }
+
+    /// Whether the frame at the front of `buf` is a response (`MSRP tid 200 ...`),
+    /// judged from its start-line alone; `None` until enough bytes are there. Only
+    /// meaningful [between frames](Decoder::is_between_frames). The switch uses it
+    /// to go on reading answers from a connection whose requests it must hold back.
+    pub fn next_is_response(buf: &[u8]) -> Option<bool> {
+        let Some(rest) = buf.strip_prefix(b"MSRP ") else {
+            // A prefix of "MSRP " may still turn into one.
+            return if b"MSRP ".starts_with(buf) {
+                None
+            } else {
+                Some(false)
+            };
+        };
+        // RFC 4975 §9 allows 32 characters in a transaction-id; the decoder takes
+        // up to 64 (`TransactionId`), and so does this look.
+        let scan = &rest[..rest.len().min(65)];
+        let Some(space) = scan.iter().position(|&b| b == b' ' || b == b'\r') else {
+            return if scan.len() < 65 { None } else { Some(false) };
+        };
+        let after = &rest[space..];
+        if after.len() < 5 {
+            return None;
+        }
+        Some(
+            after[0] == b' '
+                && after[1..4].iter().all(u8::is_ascii_digit)
+                && matches!(after[4], b' ' | b'\r'),
+        )
+    }
+
     /// Takes the next item from the front of `buf`. `Ok(None)` means "need more
     /// bytes", never an error. After an error whose framing is
     /// [`Framing::Kept`](super::Framing::Kept) decoding goes on with the next frame;
@@ -395,6 +431,33 @@ fn match_end_line(candidate: &[u8], prefix_len: usize, tid: &[u8]) -> Result<Can
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn next_is_response_tells_answers_from_requests_by_the_start_line() {
+        for (bytes, want) in [
+            (&b"MSRP a786hjs2 200 OK\r\n"[..], Some(true)),
+            (b"MSRP a786hjs2 408\r\n", Some(true)),
+            (b"MSRP a786hjs2 SEND\r\n", Some(false)),
+            (b"MSRP a786hjs2 REPORT\r\n", Some(false)),
+            (b"MSRP a786hjs2 2000 OK\r\n", Some(false)),
+            (b"HTTP/1.1 200 OK\r\n", Some(false)),
+            (b"MSR", None),
+            (b"MSRP a786hj", None),
+            (b"MSRP a786hjs2 20", None),
+            (b"", None),
+        ] {
+            assert_eq!(
+                Decoder::next_is_response(bytes),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        let long = [b'x'; 80];
+        let mut frame = b"MSRP ".to_vec();
+        frame.extend_from_slice(&long);
+        assert_eq!(Decoder::next_is_response(&frame), Some(false));
+    }
+
     use super::*;
     use crate::codec::{Encoder, Method, StatusCode};
 

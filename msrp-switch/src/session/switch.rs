@@ -276,6 +276,18 @@ impl Event {
     }
 }
 
+/// What the transport may read from a connection now ([`Switch::readiness`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// Anything: nothing it feeds is over its bound.
+    Everything,
+    /// Only responses: its requests are held back, but answers must still flow.
+    /// The transport reads a bounded amount ahead to find them.
+    ResponsesOnly,
+    /// Nothing: it is closing or gone.
+    Nothing,
+}
+
 /// What the transport must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -376,6 +388,9 @@ struct Conn {
     /// The box of the last finished `Forward`, reused by the next chunk so that
     /// forwarding allocates nothing per chunk.
     spare: Option<Box<Forward>>,
+    /// A response is being decoded: it may finish even while requests are held
+    /// back (see [`Switch::readiness`]).
+    in_response: bool,
     closing: bool,
 }
 
@@ -834,7 +849,7 @@ impl Switch {
     /// left stays in `buf` until [`Switch::wants_read`] is true again.
     pub fn handle_input(&mut self, conn: ConnId, buf: &mut BytesMut, now: Instant) {
         loop {
-            if !self.wants_read(conn) {
+            if !self.wants_read(conn) && !self.may_read_held(conn, buf) {
                 break;
             }
             let Some(c) = self.conns.get_mut(&conn) else {
@@ -994,8 +1009,10 @@ impl Switch {
         self.conns.get(&conn).is_none_or(|c| c.closing)
     }
 
-    /// Backpressure: false while anything this connection feeds, or its own
-    /// queue, is over the queue bound.
+    /// Backpressure: false while a queue this connection's requests feed is over
+    /// the queue bound (a peer's leg), or while its own answers pile up unread.
+    /// Its own leg is not counted: a peer that reads only between writing its
+    /// answers would never get to read it down (see [`Switch::readiness`]).
     pub fn wants_read(&self, conn: ConnId) -> bool {
         let Some(c) = self.conns.get(&conn) else {
             return false;
@@ -1007,14 +1024,39 @@ impl Switch {
         let Some(p) = c.bound.and_then(|id| self.participants.get(&id)) else {
             return true;
         };
-        if p.leg.queued_bytes() >= limit {
-            return false;
-        }
         self.peers(p.session, c.bound).all(|q| {
             self.participants
                 .get(&q)
                 .is_none_or(|q| q.leg.queued_bytes() < limit)
         })
+    }
+
+    /// What the transport may read from `conn` now. Responses feed no queue, so
+    /// they are read even while requests are held back: two peers that each
+    /// stop reading while they write would otherwise wait on each other forever.
+    pub fn readiness(&self, conn: ConnId) -> Readiness {
+        match self.conns.get(&conn) {
+            None => Readiness::Nothing,
+            Some(c) if c.closing => Readiness::Nothing,
+            Some(_) if self.wants_read(conn) => Readiness::Everything,
+            Some(_) => Readiness::ResponsesOnly,
+        }
+    }
+
+    /// True if the next thing to decode from `buf` may be taken from a held-back
+    /// connection: part of a response, or the end of a request whose body is all
+    /// in (a few bytes, and the requests behind it may be answers).
+    fn may_read_held(&mut self, conn: ConnId, buf: &[u8]) -> bool {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        if c.closing {
+            return false;
+        }
+        if c.in_response || c.decoder.is_at_end_line() {
+            return true;
+        }
+        c.decoder.is_between_frames() && Decoder::next_is_response(buf) == Some(true)
     }
 
     /// Outstanding requests the switch wrote (for tests and stats).
@@ -1027,6 +1069,9 @@ impl Switch {
     fn on_head(&mut self, conn: ConnId, head: Head, now: Instant) {
         ShardMetrics::add(&self.metrics.frames_received[frame_kind(head.method())], 1);
         let Some(method) = head.method() else {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.in_response = true;
+            }
             self.on_response(conn, &head);
             self.set_inbound(conn, Inbound::Answer(None));
             return;
@@ -1275,7 +1320,10 @@ impl Switch {
 
     fn on_end(&mut self, conn: ConnId, flag: ContinuationFlag, now: Instant) {
         let inbound = match self.conns.get_mut(&conn) {
-            Some(c) => std::mem::replace(&mut c.inbound, Inbound::Idle),
+            Some(c) => {
+                c.in_response = false;
+                std::mem::replace(&mut c.inbound, Inbound::Idle)
+            }
             None => return,
         };
         match inbound {
@@ -1653,6 +1701,7 @@ impl Switch {
             bound: None,
             inbound: Inbound::Idle,
             spare: None,
+            in_response: false,
             closing: false,
         }
     }

@@ -13,12 +13,17 @@ use tokio::sync::Notify;
 use tracing::debug;
 
 use crate::metrics::ShardMetrics;
-use crate::session::ConnId;
+use crate::session::{ConnId, Readiness};
 
 use super::shard::Local;
 
 /// Bytes asked of the socket per read.
 pub(crate) const READ_BYTES: usize = 64 * 1024;
+
+/// Most unprocessed input held while only responses may be read: enough to reach
+/// the answers queued behind a request the switch is holding back, bounded so that
+/// a peer that keeps sending requests cannot grow the buffer.
+const RESPONSES_ONLY_BYTES: usize = 64 * 1024;
 
 /// Most bytes taken from the switch for one round of writes.
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
@@ -44,8 +49,8 @@ pub(crate) async fn drive(
     // Bytes read before this task started (a handover) are input too.
     let mut unprocessed = !buf.is_empty();
     loop {
-        let wants_read = local.switch.borrow().wants_read(conn);
-        if wants_read && unprocessed {
+        let readiness = local.switch.borrow().readiness(conn);
+        if readiness != Readiness::Nothing && unprocessed {
             unprocessed = false;
             local
                 .switch
@@ -57,6 +62,11 @@ pub(crate) async fn drive(
         if local.switch.borrow().is_closing(conn) && writer_task.is_finished() {
             break;
         }
+        let wants_read = match readiness {
+            Readiness::Everything => true,
+            Readiness::ResponsesOnly => buf.len() < RESPONSES_ONLY_BYTES,
+            Readiness::Nothing => false,
+        };
         buf.reserve(READ_BYTES);
         enum Wake {
             Read(std::io::Result<usize>),
