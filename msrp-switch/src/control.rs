@@ -23,7 +23,7 @@ use tonic::{Request, Response, Status};
 use crate::codec::{MsrpUri, Scheme};
 use crate::session::{
     ControlError, Counters, Event, Identity, LocalMedia, ParticipantId, ParticipantInfo, Policy,
-    RemoteMedia, SessionInfo, SessionKey, SessionKind, SetupRole,
+    RemoteMedia, SessionInfo, SessionKey, SessionKind, SetupRole, SlowConsumer,
 };
 use crate::transport::{Engine, EngineError};
 
@@ -66,10 +66,20 @@ impl SwitchControl for ControlService {
         let request = request.into_inner();
         let kind = match pb::SessionKind::try_from(request.kind) {
             Ok(pb::SessionKind::OneToOne) => SessionKind::OneToOne,
+            Ok(pb::SessionKind::Group) => {
+                if request.group_identity.trim().is_empty() {
+                    return Err(api::invalid_argument(
+                        "group_identity",
+                        "a group session needs its group identity (the chat room URI that \
+                         CPIM To names for a public message)",
+                    ));
+                }
+                SessionKind::Group
+            }
             _ => {
                 return Err(api::invalid_argument(
                     "kind",
-                    "must be SESSION_KIND_ONE_TO_ONE (the kinds this switch offers)",
+                    "must be SESSION_KIND_ONE_TO_ONE or SESSION_KIND_GROUP",
                 ));
             }
         };
@@ -295,11 +305,18 @@ fn participant_id(text: &str) -> Result<ParticipantId, Status> {
 }
 
 fn policy_from(policy: pb::Policy) -> Policy {
+    let slow_consumer = match policy.slow_consumer() {
+        pb::SlowConsumer::Drop => SlowConsumer::Drop,
+        pb::SlowConsumer::Pause => SlowConsumer::Pause,
+    };
     Policy {
         accept_types: policy.accept_types,
         accept_wrapped_types: policy.accept_wrapped_types,
         max_size: (policy.max_size > 0).then_some(policy.max_size),
         min_max_size: (policy.min_max_size > 0).then_some(policy.min_max_size),
+        private_messages: policy.private_messages,
+        nicknames: policy.nicknames,
+        slow_consumer,
     }
 }
 
@@ -447,6 +464,7 @@ fn session_to(info: &SessionInfo) -> pb::Session {
         session_id: info.key.to_string(),
         kind: match info.kind {
             SessionKind::OneToOne => pb::SessionKind::OneToOne,
+            SessionKind::Group => pb::SessionKind::Group,
         } as i32,
         group_identity: info.group_identity.clone(),
         participants: info.participants.iter().map(participant_to).collect(),
@@ -455,7 +473,7 @@ fn session_to(info: &SessionInfo) -> pb::Session {
 
 fn event_to(event: &Event) -> pb::Event {
     use pb::event::Kind;
-    let (session, participant, kind) = match *event {
+    let (session, participant, kind) = match event {
         Event::ParticipantBound {
             session,
             participant,
@@ -481,6 +499,28 @@ fn event_to(event: &Event) -> pb::Event {
             Kind::ParticipantRemoved(pb::ParticipantRemoved {}),
         ),
         Event::SessionIdle { session } => (session, None, Kind::SessionIdle(pb::SessionIdle {})),
+        Event::NicknameSet {
+            session,
+            participant,
+            nickname,
+        } => (
+            session,
+            Some(participant),
+            Kind::NicknameSet(pb::NicknameSet {
+                nickname: nickname.clone(),
+            }),
+        ),
+        Event::SlowConsumerDropped {
+            session,
+            participant,
+            queued_bytes,
+        } => (
+            session,
+            Some(participant),
+            Kind::SlowConsumerDropped(pb::SlowConsumerDropped {
+                queued_bytes: *queued_bytes,
+            }),
+        ),
     };
     pb::Event {
         session_id: session.to_string(),

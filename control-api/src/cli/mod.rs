@@ -271,6 +271,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
                     accept_wrapped_types: args::split_list(&a.accept_wrapped_types),
                     max_size: a.max_size.unwrap_or(0),
                     min_max_size: a.min_max_size.unwrap_or(0),
+                    ..pb::Policy::default()
                 }),
             };
             let reply = conn

@@ -117,6 +117,13 @@ pub fn event_json(event: &pb::Event) -> Value {
         Some(pb::event::Kind::EventsMissed(missed)) => {
             ("events_missed", json!({ "count": missed.count }))
         }
+        Some(pb::event::Kind::NicknameSet(set)) => {
+            ("nickname_set", json!({ "nickname": set.nickname }))
+        }
+        Some(pb::event::Kind::SlowConsumerDropped(dropped)) => (
+            "slow_consumer_dropped",
+            json!({ "queued_bytes": dropped.queued_bytes }),
+        ),
         None => return value,
     };
     if let Some(object) = value.as_object_mut() {
@@ -133,6 +140,8 @@ pub fn event_kind_name(kind: Option<&pb::event::Kind>) -> &'static str {
         Some(pb::event::Kind::ParticipantRemoved(_)) => "participant-removed",
         Some(pb::event::Kind::SessionIdle(_)) => "session-idle",
         Some(pb::event::Kind::EventsMissed(_)) => "events-missed",
+        Some(pb::event::Kind::NicknameSet(_)) => "nickname-set",
+        Some(pb::event::Kind::SlowConsumerDropped(_)) => "slow-consumer-dropped",
         None => "unknown",
     }
 }
@@ -148,8 +157,17 @@ pub fn event_line(event: &pb::Event) -> String {
     if !event.participant_id.is_empty() {
         let _ = write!(line, " participant={}", event.participant_id);
     }
-    if let Some(pb::event::Kind::EventsMissed(missed)) = &event.kind {
-        let _ = write!(line, " count={}", missed.count);
+    match &event.kind {
+        Some(pb::event::Kind::EventsMissed(missed)) => {
+            let _ = write!(line, " count={}", missed.count);
+        }
+        Some(pb::event::Kind::NicknameSet(set)) => {
+            let _ = write!(line, " nickname={:?}", set.nickname);
+        }
+        Some(pb::event::Kind::SlowConsumerDropped(dropped)) => {
+            let _ = write!(line, " queued_bytes={}", dropped.queued_bytes);
+        }
+        _ => {}
     }
     line
 }
@@ -158,6 +176,7 @@ pub fn event_line(event: &pb::Event) -> String {
 pub fn kind_text(kind: i32) -> String {
     match pb::SessionKind::try_from(kind) {
         Ok(pb::SessionKind::OneToOne) => "one-to-one".to_owned(),
+        Ok(pb::SessionKind::Group) => "group".to_owned(),
         Ok(pb::SessionKind::Unspecified) => "unspecified".to_owned(),
         Err(_) => format!("unknown({kind})"),
     }

@@ -18,5 +18,6 @@ pub use ids::{ConnId, ParseIdError, ParticipantId, SessionKey, WireIds, shard_of
 pub use media::{accepts, negotiate};
 pub use switch::{
     Action, ControlError, Counters, Event, Identity, LocalMedia, ParticipantInfo, Policy,
-    Readiness, RemoteMedia, SessionInfo, SessionKind, SetupRole, Switch, SwitchConfig,
+    Readiness, RemoteMedia, SessionInfo, SessionKind, SetupRole, SlowConsumer, Switch,
+    SwitchConfig,
 };

@@ -57,6 +57,13 @@ pub struct SwitchConfig {
     /// A session with no request from any participant for this long is reported
     /// idle (once, until traffic resumes); `None` never reports.
     pub session_idle: Option<Duration>,
+    /// Group chats: how long a participant's leg may stay over `queue_bytes`
+    /// before it is a slow consumer (dropped, or its senders paused, per policy).
+    pub slow_consumer_grace: Duration,
+    /// Group chats: the most body bytes of one incoming chunk held before copies
+    /// go out. A longer chunk goes out to each leg cut into chunks of this size
+    /// (ended with `+`, RFC 4975 §7.1), so memory per sender stays bounded.
+    pub fanout_chunk_bytes: usize,
 }
 
 impl Default for SwitchConfig {
@@ -69,6 +76,8 @@ impl Default for SwitchConfig {
             bind_timeout: Duration::from_secs(30),
             queue_bytes: 1024 * 1024,
             session_idle: Some(Duration::from_secs(1800)),
+            slow_consumer_grace: Duration::from_secs(5),
+            fanout_chunk_bytes: 256 * 1024,
         }
     }
 }
@@ -78,6 +87,9 @@ impl Default for SwitchConfig {
 pub enum SessionKind {
     /// Two participants, the switch in the media path between them.
     OneToOne,
+    /// A chat room (RFC 7701): any number of participants, each message fanned out
+    /// to the others, CPIM identities checked, private messages and nicknames.
+    Group,
 }
 
 impl SessionKind {
@@ -85,6 +97,7 @@ impl SessionKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::OneToOne => "one_to_one",
+            Self::Group => "group",
         }
     }
 }
@@ -129,6 +142,27 @@ pub struct Policy {
     /// Smallest `a=max-size` an offer may state: a participant that cannot receive
     /// messages that large cannot take part.
     pub min_max_size: Option<u64>,
+    /// Group chats: participants may send private messages (CPIM `To` naming one
+    /// participant, RFC 7701 §7.2); when false they get 428. IMDNs are routed to
+    /// their one recipient either way.
+    pub private_messages: bool,
+    /// Group chats: NICKNAME requests are served (RFC 7701 §8); when false they get
+    /// 403.
+    pub nicknames: bool,
+    /// Group chats: what happens to a participant whose leg stays over its bound
+    /// past the grace period.
+    pub slow_consumer: SlowConsumer,
+}
+
+/// What a group does with a slow consumer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SlowConsumer {
+    /// Drop its connection (an event tells the IM Server); the others never wait.
+    #[default]
+    Drop,
+    /// Stop reading the senders until it catches up: nobody is dropped, everybody
+    /// goes at its pace.
+    Pause,
 }
 
 /// Who a participant is, as the IM Server authenticated it.
@@ -262,6 +296,25 @@ pub enum Event {
         /// The session.
         session: SessionKey,
     },
+    /// A group participant's NICKNAME request was accepted (empty: cleared).
+    NicknameSet {
+        /// The session.
+        session: SessionKey,
+        /// The participant.
+        participant: ParticipantId,
+        /// The nickname, unquoted.
+        nickname: String,
+    },
+    /// A group participant stayed over its queue bound past the grace period and
+    /// its connection was closed (policy [`SlowConsumer::Drop`]).
+    SlowConsumerDropped {
+        /// The session.
+        session: SessionKey,
+        /// The participant.
+        participant: ParticipantId,
+        /// Bytes that were waiting for it, discarded.
+        queued_bytes: u64,
+    },
 }
 
 impl Event {
@@ -271,6 +324,8 @@ impl Event {
             Self::ParticipantBound { session, .. }
             | Self::ConnectionLost { session, .. }
             | Self::ParticipantRemoved { session, .. }
+            | Self::NicknameSet { session, .. }
+            | Self::SlowConsumerDropped { session, .. }
             | Self::SessionIdle { session } => *session,
         }
     }
