@@ -427,6 +427,7 @@ fn local_media(local: &LocalMedia, cema: bool) -> pb::LocalMedia {
         transport: pb::Transport::Tcp as i32,
         connection_address: local.uri.host().to_string(),
         port: u32::from(local.uri.port().unwrap_or(2855)),
+        chatroom: local.chatroom.clone(),
         ..pb::Media::default()
     };
     let sdp = control_api::sdp::format_media_section(&structured);

@@ -186,6 +186,9 @@ pub struct LocalMedia {
     pub accept_wrapped_types: Vec<String>,
     /// `a=max-size`: the session policy's, if any.
     pub max_size: Option<u64>,
+    /// `a=chatroom` tokens (RFC 7701 §9) a group offers: `private-messages` and
+    /// `nickname`, as the policy allows; empty for a 1:1 session.
+    pub chatroom: Vec<String>,
     /// Who connects: the switch's role.
     pub setup: SetupRole,
 }
@@ -570,7 +573,7 @@ impl Switch {
             .sessions
             .get(&session)
             .ok_or(ControlError::NoSuchSession(session))?;
-        if entry.participants.len() >= 2 {
+        if entry.kind == SessionKind::OneToOne && entry.participants.len() >= 2 {
             return Err(ControlError::SessionFull(session));
         }
         check_remote(&remote)?;
@@ -579,6 +582,7 @@ impl Switch {
             accept_wrapped_types,
             max_size,
         } = answer_media(&entry.policy, &remote)?;
+        let chatroom = chatroom(entry.kind, &entry.policy);
         let id = ParticipantId::new(self.shard, self.next_seq());
         let session_id = self.ids.session_id(self.shard);
         let scheme = remote.path.first().map_or(Scheme::Msrp, MsrpUri::scheme);
@@ -599,6 +603,7 @@ impl Switch {
             accept_types,
             accept_wrapped_types,
             max_size,
+            chatroom,
             setup,
         };
         self.participants.insert(
@@ -722,21 +727,21 @@ impl Switch {
             .participants
             .get(&id)
             .ok_or(ControlError::NoSuchParticipant(id))?;
-        let policy = self
+        let session = self
             .sessions
             .get(&participant.session)
-            .map(|s| s.policy.clone())
-            .unwrap_or_default();
+            .ok_or(ControlError::NoSuchSession(participant.session))?;
         let Negotiated {
             accept_types,
             accept_wrapped_types,
             max_size,
-        } = answer_media(&policy, remote)?;
+        } = answer_media(&session.policy, remote)?;
         Ok(LocalMedia {
             uri: participant.local_uri.clone(),
             accept_types,
             accept_wrapped_types,
             max_size,
+            chatroom: chatroom(session.kind, &session.policy),
             setup: remote.setup,
         })
     }
@@ -1953,6 +1958,20 @@ fn owed_reply(head: &Head, status: StatusCode, route: &Route) -> Option<Reply> {
         to: route.previous_hop.clone(),
         from: route.responder.clone(),
     })
+}
+
+/// The `a=chatroom` tokens of a session's SDP answers (RFC 7701 §9).
+fn chatroom(kind: SessionKind, policy: &Policy) -> Vec<String> {
+    let mut tokens = Vec::new();
+    if kind == SessionKind::Group {
+        if policy.nicknames {
+            tokens.push("nickname".to_owned());
+        }
+        if policy.private_messages {
+            tokens.push("private-messages".to_owned());
+        }
+    }
+    tokens
 }
 
 fn check_remote(remote: &RemoteMedia) -> Result<(), ControlError> {
