@@ -46,6 +46,16 @@ pub struct ShardMetrics {
     pub sessions_one_to_one: AtomicI64,
     /// Participants in 1:1 sessions.
     pub participants_one_to_one: AtomicI64,
+    /// Open group sessions.
+    pub sessions_group: AtomicI64,
+    /// Participants in group sessions.
+    pub participants_group: AtomicI64,
+    /// Chunks written to group legs: one per recipient per chunk.
+    pub group_copies: AtomicU64,
+    /// Group messages refused at their first chunk (CPIM checks), any status.
+    pub group_refusals: AtomicU64,
+    /// Group participants dropped as slow consumers.
+    pub slow_consumer_drops: AtomicU64,
     /// Open MSRP connections.
     pub connections: AtomicI64,
     /// Connections accepted.
@@ -153,7 +163,10 @@ const FAMILIES: &[Family] = &[
         name: "msrp_switch_sessions",
         kind: "gauge",
         help: "Open sessions, by kind.",
-        read: |m, emit| emit(Some(("kind", "one_to_one")), gauge(&m.sessions_one_to_one)),
+        read: |m, emit| {
+            emit(Some(("kind", "one_to_one")), gauge(&m.sessions_one_to_one));
+            emit(Some(("kind", "group")), gauge(&m.sessions_group));
+        },
     },
     Family {
         name: "msrp_switch_participants",
@@ -163,8 +176,27 @@ const FAMILIES: &[Family] = &[
             emit(
                 Some(("kind", "one_to_one")),
                 gauge(&m.participants_one_to_one),
-            )
+            );
+            emit(Some(("kind", "group")), gauge(&m.participants_group));
         },
+    },
+    Family {
+        name: "msrp_switch_group_copies_total",
+        kind: "counter",
+        help: "Chunks written to group participants: one per recipient per chunk.",
+        read: |m, emit| emit(None, counter(&m.group_copies)),
+    },
+    Family {
+        name: "msrp_switch_group_refusals_total",
+        kind: "counter",
+        help: "Group messages refused at their first chunk (CPIM From/To checks, types).",
+        read: |m, emit| emit(None, counter(&m.group_refusals)),
+    },
+    Family {
+        name: "msrp_switch_slow_consumer_drops_total",
+        kind: "counter",
+        help: "Group participants dropped for staying over their queue bound past the grace period.",
+        read: |m, emit| emit(None, counter(&m.slow_consumer_drops)),
     },
     Family {
         name: "msrp_switch_connections",

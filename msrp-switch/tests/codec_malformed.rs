@@ -566,7 +566,7 @@ fn rows() -> Vec<Row> {
                 from!()
             ),
             BadHeaderValue(HeaderName::UseNickname),
-            Some(400),
+            Some(424),
             K,
             Exact {
                 tid: "n0001",
@@ -578,7 +578,7 @@ fn rows() -> Vec<Row> {
             "Use-Nickname with an unescaped inner quote",
             bodiless("Use-Nickname: \"Al\"ice\"\r\n"),
             BadHeaderValue(HeaderName::UseNickname),
-            Some(400),
+            Some(424),
             K,
             Usual,
         ),

@@ -95,6 +95,11 @@ impl ErrorKind {
         match self.framing() {
             Framing::Lost => None,
             Framing::Kept if self == Self::ChunkTooLarge => Some(StatusCode::STOP_SENDING_MESSAGE),
+            // RFC 7701 §8: a Use-Nickname that is no quoted-string is a malformed
+            // nickname.
+            Framing::Kept if self == Self::BadHeaderValue(HeaderName::UseNickname) => {
+                Some(StatusCode::MALFORMED_NICKNAME)
+            }
             Framing::Kept => Some(StatusCode::UNINTELLIGIBLE),
         }
     }

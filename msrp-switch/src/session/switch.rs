@@ -37,6 +37,10 @@ use super::leg::Leg;
 use super::media::{accepts, negotiate};
 use super::transaction::{Sent, Timer, Transactions};
 
+mod group;
+
+use group::{Fanout, GroupMessage};
+
 /// The settings one shard's switch runs with.
 #[derive(Debug, Clone)]
 pub struct SwitchConfig {
@@ -390,9 +394,16 @@ struct Participant {
     counters: Counters,
     /// The message a 413 from this participant stopped: the rest is not sent.
     stopped: Option<MessageId>,
+    /// Group: the nickname it holds (RFC 7701 §8).
+    nickname: Option<String>,
+    /// Group: messages it is sending, between their first and last chunk.
+    sending: Vec<GroupMessage>,
+    /// Group: since when its leg has been over the queue bound.
+    over_since: Option<Instant>,
 }
 
 /// The hop-by-hop response owed for a request.
+#[derive(Clone)]
 struct Reply {
     tid: TransactionId,
     status: StatusCode,
@@ -434,6 +445,8 @@ enum Inbound {
         to: ParticipantId,
         head: Head,
     },
+    /// A group chunk being gathered for fan-out.
+    Fanout(Box<Fanout>),
 }
 
 struct Conn {
@@ -446,6 +459,11 @@ struct Conn {
     /// The box of the last finished `Forward`, reused by the next chunk so that
     /// forwarding allocates nothing per chunk.
     spare: Option<Box<Forward>>,
+    /// Likewise for group chunks.
+    spare_fanout: Option<Box<Fanout>>,
+    /// Closed at once, output discarded (a slow consumer): the transport drops the
+    /// socket without writing the rest.
+    aborted: bool,
     /// A response is being decoded: it may finish even while requests are held
     /// back (see [`Switch::readiness`]).
     in_response: bool,
@@ -470,6 +488,8 @@ pub struct Switch {
     /// Participants with whole frames held behind an open chunk, to interrupt once
     /// the chunk's sender has nothing more to read.
     held: Vec<ParticipantId>,
+    /// The time of the last call that gave one (for paths called without it).
+    now: Instant,
 }
 
 impl Switch {
@@ -490,6 +510,7 @@ impl Switch {
             events: VecDeque::new(),
             actions: VecDeque::new(),
             held: Vec::new(),
+            now: Instant::now(),
         }
     }
 
@@ -545,7 +566,7 @@ impl Switch {
                 participants: SmallVec::new(),
             },
         );
-        ShardMetrics::shift(&self.metrics.sessions_one_to_one, 1);
+        ShardMetrics::shift(sessions_gauge(&self.metrics, kind), 1);
         key
     }
 
@@ -577,6 +598,15 @@ impl Switch {
             return Err(ControlError::SessionFull(session));
         }
         check_remote(&remote)?;
+        // A group checks every message's CPIM From against this address.
+        if entry.kind == SessionKind::Group && identity.im_address.trim().is_empty() {
+            return Err(ControlError::InvalidArgument {
+                field: "identity.im_address",
+                reason: "a group participant needs its authenticated IM address: \
+                         the switch checks every message's CPIM From against it"
+                    .into(),
+            });
+        }
         let Negotiated {
             accept_types,
             accept_wrapped_types,
@@ -620,13 +650,17 @@ impl Switch {
                 leg: Leg::default(),
                 counters: Counters::default(),
                 stopped: None,
+                nickname: None,
+                sending: Vec::new(),
+                over_since: None,
             },
         );
         self.by_session_id.insert(session_id, id);
         if let Some(entry) = self.sessions.get_mut(&session) {
             entry.participants.push(id);
         }
-        ShardMetrics::shift(&self.metrics.participants_one_to_one, 1);
+        let kind = self.sessions.get(&session).map(|s| s.kind);
+        ShardMetrics::shift(participants_gauge(&self.metrics, kind), 1);
         if setup == SetupRole::Active {
             self.connect_out(id, now);
         }
@@ -810,7 +844,8 @@ impl Switch {
             session.participants.retain(|p| *p != id);
         }
         self.transactions.forget_participant(id);
-        ShardMetrics::shift(&self.metrics.participants_one_to_one, -1);
+        let kind = self.sessions.get(&participant.session).map(|s| s.kind);
+        ShardMetrics::shift(participants_gauge(&self.metrics, kind), -1);
         self.events.push_back(Event::ParticipantRemoved {
             session: participant.session,
             participant: id,
@@ -832,8 +867,9 @@ impl Switch {
         for id in members {
             counters.push((id, self.remove_participant(id)?));
         }
-        self.sessions.remove(&key);
-        ShardMetrics::shift(&self.metrics.sessions_one_to_one, -1);
+        if let Some(session) = self.sessions.remove(&key) {
+            ShardMetrics::shift(sessions_gauge(&self.metrics, session.kind), -1);
+        }
         Ok(counters)
     }
 
@@ -908,6 +944,7 @@ impl Switch {
     /// Decodes and handles everything in `buf` that backpressure allows; what is
     /// left stays in `buf` until [`Switch::wants_read`] is true again.
     pub fn handle_input(&mut self, conn: ConnId, buf: &mut BytesMut, now: Instant) {
+        self.now = now;
         loop {
             if !self.wants_read(conn) && !self.may_read_held(conn, buf) {
                 break;
@@ -917,7 +954,7 @@ impl Switch {
             };
             match c.decoder.decode(buf) {
                 Ok(Some(Item::Head(head))) => self.on_head(conn, head, now),
-                Ok(Some(Item::Body(piece))) => self.on_body(conn, piece),
+                Ok(Some(Item::Body(piece))) => self.on_body(conn, piece, now),
                 Ok(Some(Item::End(flag))) => self.on_end(conn, flag, now),
                 Ok(None) => break,
                 Err(err) => {
@@ -936,6 +973,7 @@ impl Switch {
 
     /// The connection closed (by the peer, an I/O error, or after `closing`).
     pub fn handle_close(&mut self, conn: ConnId, now: Instant) {
+        self.now = now;
         self.abort_inbound(conn);
         let Some(c) = self.conns.remove(&conn) else {
             return;
@@ -950,6 +988,7 @@ impl Switch {
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
         while let Some((timer, sent)) = self.transactions.expire(now) {
             match (timer, sent) {
                 (
@@ -967,7 +1006,9 @@ impl Switch {
                     debug!(%tid, "transaction timed out");
                     ShardMetrics::add(&self.metrics.transaction_timeouts, 1);
                     let _ = to;
-                    if failure_report != FailureReport::No {
+                    // With `partial` the receiver answers errors only: silence is
+                    // no failure (RFC 4975 §7.1.2), so only `yes` gets a 408.
+                    if failure_report == FailureReport::Yes {
                         let range = ByteRange {
                             start,
                             end: Some(end.unwrap_or(start.saturating_sub(1))),
@@ -988,6 +1029,7 @@ impl Switch {
                     }
                 }
                 (Timer::Idle(key), _) => self.check_idle(key, now),
+                (Timer::SlowConsumer(id), _) => self.slow_consumer_due(id, now),
                 (Timer::Bind(conn), _) => {
                     if self
                         .conns
@@ -1041,11 +1083,18 @@ impl Switch {
             && taken < max_bytes
             && let Some(p) = self.participants.get_mut(&id)
         {
+            let limit = self.config.queue_bytes;
+            let was_full = p.leg.queued_bytes() >= limit;
             let from_leg = p.leg.take(into, max_bytes - taken);
             taken += from_leg;
-            // Whoever feeds this leg may have been held back: let them read again.
-            // Only when room was made, or two writers would wake each other forever.
-            if from_leg > 0 {
+            let full = p.leg.queued_bytes() >= limit;
+            if !full {
+                p.over_since = None;
+            }
+            // Whoever feeds this leg was held back while it was full: let them read
+            // again. Only then, or writers would wake each other forever (and a
+            // group's every member on each write).
+            if was_full && !full {
                 let session = p.session;
                 self.wake_session(session, id);
             }
@@ -1069,6 +1118,12 @@ impl Switch {
         self.conns.get(&conn).is_none_or(|c| c.closing)
     }
 
+    /// True if the connection must close now, without writing what is left (a
+    /// dropped slow consumer).
+    pub fn is_aborted(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.aborted)
+    }
+
     /// Backpressure: false while a queue this connection's requests feed is over
     /// the queue bound (a peer's leg), or while its own answers pile up unread.
     /// Its own leg is not counted: a peer that reads only between writing its
@@ -1084,6 +1139,10 @@ impl Switch {
         let Some(p) = c.bound.and_then(|id| self.participants.get(&id)) else {
             return true;
         };
+        // A group that drops slow consumers never waits for one.
+        if self.drops_slow_consumers(p.session) {
+            return true;
+        }
         self.peers(p.session, c.bound).all(|q| {
             self.participants
                 .get(&q)
@@ -1146,8 +1205,13 @@ impl Switch {
                     let session = p.session;
                     self.session_active(session, now);
                 }
+                let group = self.is_group(id);
                 match method {
+                    Method::Send if group => self.start_fanout(conn, route, head),
                     Method::Send => self.start_send(conn, route, head),
+                    Method::Nickname if group => self.nickname(&route, &head),
+                    // Group reports end here (RFC 7701 §7.3).
+                    Method::Report if group => Inbound::Answer(None),
                     Method::Report => match self.peer(id) {
                         Some(to) => Inbound::Report { to, head },
                         None => Inbound::Answer(None),
@@ -1343,10 +1407,14 @@ impl Switch {
         self.wake(conn);
     }
 
-    fn on_body(&mut self, conn: ConnId, piece: Bytes) {
+    fn on_body(&mut self, conn: ConnId, piece: Bytes, now: Instant) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        if matches!(c.inbound, Inbound::Fanout(_)) {
+            self.fanout_body(conn, piece, now);
+            return;
+        }
         // Only a forwarded chunk uses its body; a refused one waits for its end-line.
         if !matches!(c.inbound, Inbound::Forward(_)) {
             return;
@@ -1390,6 +1458,7 @@ impl Switch {
             Inbound::Idle => {}
             Inbound::Answer(reply) => self.send_reply(conn, reply),
             Inbound::Report { to, head } => self.map_report(to, &head, flag),
+            Inbound::Fanout(f) => self.end_fanout(conn, f, flag, now),
             Inbound::Forward(mut f) => {
                 let stopped = self
                     .participants
@@ -1467,6 +1536,18 @@ impl Switch {
                 let status = err.status().unwrap_or(StatusCode::UNINTELLIGIBLE);
                 let reply = f.reply.take().map(|r| Reply { status, ..r });
                 self.send_reply(conn, reply);
+            }
+            Inbound::Fanout(f) => {
+                let status = err.status().unwrap_or(StatusCode::UNINTELLIGIBLE);
+                let reply = Reply {
+                    status,
+                    ..f.reply.clone()
+                };
+                let owed = f.head.as_ref().is_none_or(|h| is_owed(h, status));
+                self.abort_fanout(f, self.now);
+                if owed {
+                    self.send_reply(conn, Some(reply));
+                }
             }
             _ => {
                 if let (Some(answer), Some(status)) = (err.answer(), err.status()) {
@@ -1761,6 +1842,8 @@ impl Switch {
             bound: None,
             inbound: Inbound::Idle,
             spare: None,
+            spare_fanout: None,
+            aborted: false,
             in_response: false,
             closing: false,
         }
@@ -1822,6 +1905,10 @@ impl Switch {
             Some(c) => std::mem::replace(&mut c.inbound, Inbound::Idle),
             None => return,
         };
+        if let Inbound::Fanout(f) = inbound {
+            self.abort_fanout(f, self.now);
+            return;
+        }
         if let Inbound::Forward(f) = inbound
             && let Some(tid) = f.out
         {
@@ -1833,6 +1920,20 @@ impl Switch {
                 let conn = q.conn;
                 self.wake(conn);
             }
+        }
+    }
+
+    /// Closes a connection now: nothing more is written to it, what waits is
+    /// discarded. It no longer belongs to any participant.
+    fn abort_conn(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.closing = true;
+            c.aborted = true;
+            c.bound = None;
+            ShardMetrics::shift(&self.metrics.queue_bytes, -(c.out_bytes as i64));
+            c.out.clear();
+            c.out_bytes = 0;
+            self.actions.push_back(Action::Wake(conn));
         }
     }
 
@@ -1958,6 +2059,25 @@ fn owed_reply(head: &Head, status: StatusCode, route: &Route) -> Option<Reply> {
         to: route.previous_hop.clone(),
         from: route.responder.clone(),
     })
+}
+
+/// The open-sessions gauge of a kind.
+fn sessions_gauge(metrics: &ShardMetrics, kind: SessionKind) -> &std::sync::atomic::AtomicI64 {
+    match kind {
+        SessionKind::OneToOne => &metrics.sessions_one_to_one,
+        SessionKind::Group => &metrics.sessions_group,
+    }
+}
+
+/// The participants gauge of a session kind.
+fn participants_gauge(
+    metrics: &ShardMetrics,
+    kind: Option<SessionKind>,
+) -> &std::sync::atomic::AtomicI64 {
+    match kind {
+        Some(SessionKind::Group) => &metrics.participants_group,
+        _ => &metrics.participants_one_to_one,
+    }
 }
 
 /// The `a=chatroom` tokens of a session's SDP answers (RFC 7701 §9).

@@ -38,6 +38,8 @@ pub(crate) enum Timer {
     Bind(ConnId),
     /// A session's idle period may have passed.
     Idle(SessionKey),
+    /// A group participant's leg has been over its bound for the grace period.
+    SlowConsumer(ParticipantId),
 }
 
 /// Heap size below which answered timers are left to expire on their own.
@@ -78,7 +80,7 @@ impl Transactions {
             let live = &self.sent;
             self.timers.retain(|Reverse((_, timer))| match timer {
                 Timer::Transaction(tid) => live.contains_key(tid),
-                Timer::Bind(_) | Timer::Idle(_) => true,
+                Timer::Bind(_) | Timer::Idle(_) | Timer::SlowConsumer(_) => true,
             });
         }
         sent
@@ -110,7 +112,9 @@ impl Transactions {
                         return Some((timer, Some(sent)));
                     }
                 }
-                Timer::Bind(_) | Timer::Idle(_) => return Some((timer, None)),
+                Timer::Bind(_) | Timer::Idle(_) | Timer::SlowConsumer(_) => {
+                    return Some((timer, None));
+                }
             }
         }
     }

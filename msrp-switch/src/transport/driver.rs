@@ -49,6 +49,10 @@ pub(crate) async fn drive(
     // Bytes read before this task started (a handover) are input too.
     let mut unprocessed = !buf.is_empty();
     loop {
+        // A dropped slow consumer: close now, without writing what is left.
+        if local.switch.borrow().is_aborted(conn) {
+            break;
+        }
         let readiness = local.switch.borrow().readiness(conn);
         if readiness != Readiness::Nothing && unprocessed {
             unprocessed = false;
@@ -118,6 +122,9 @@ async fn write_loop(
     loop {
         let closing = {
             let mut switch = local.switch.borrow_mut();
+            if switch.is_aborted(conn) {
+                return;
+            }
             switch.take_output(conn, &mut batch, WRITE_BATCH_BYTES);
             switch.is_closing(conn)
         };

@@ -1,0 +1,615 @@
+//! Group chats: the MSRP switch of RFC 7701. Every participant has its own MSRP
+//! session with the switch; a SEND from one is answered hop by hop and copied to
+//! the others as new transactions on their legs.
+//!
+//! ```text
+//!  P ── SEND (CPIM From=P, To=room) ─▶ switch ── SEND tid=x, Message-ID=m ─▶ Q
+//!                                            ── SEND tid=y, Message-ID=m ─▶ R
+//!  P ◀── 200 ────────────────────────  switch ◀── 200 (absorbed) ─────────── Q, R
+//! ```
+//!
+//! The CPIM headers at the start of a message's first chunk decide it (RFC 7701
+//! §7): `From` must be the sender's identity (403), `To` the room (public: every
+//! other bound participant whose accept-types allow it) or one participant
+//! (private: 428 when the policy forbids it, 404 when nobody matches). An IMDN
+//! (`message/imdn+xml` inside CPIM) always goes to its one recipient. Later chunks
+//! follow the first one's decision.
+//!
+//! Each copy goes out as a whole chunk: the body pieces of an incoming chunk are
+//! gathered (as shared `Bytes`, never copied) and written to every leg when the
+//! chunk ends, or as soon as `fanout_chunk_bytes` are held, ended with `+` and
+//! continued in a new chunk. So several senders never interleave inside one leg's
+//! chunk and no sender's stall holds a leg. Responses and REPORTs from the legs end
+//! at the switch (§7.3): a failing leg never turns into an error for the sender,
+//! whose transaction is already answered; a 413 stops that message on that leg.
+//!
+//! A leg over its queue bound for longer than the grace period is a slow consumer:
+//! with [`SlowConsumer::Drop`] its connection is closed at once and the others never
+//! wait for it; with [`SlowConsumer::Pause`] the senders are not read until it
+//! catches up.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use tracing::debug;
+
+use crate::codec::{
+    ByteRange, ContinuationFlag, FailureReport, Head, MessageId, Rewrite, StatusCode, SuccessReport,
+};
+use crate::metrics::ShardMetrics;
+use crate::session::cpim::{self, Cpim, CpimHeaders};
+use crate::session::ids::{ConnId, ParticipantId, SessionKey};
+use crate::session::media::accepts;
+use crate::session::transaction::{Sent, Timer};
+
+use super::{Event, Inbound, Reply, Route, SessionKind, SlowConsumer, Switch, is_owed, owed_reply};
+
+/// A message a group participant is sending, from its first chunk to its last.
+pub(in crate::session) struct GroupMessage {
+    /// The sender's Message-ID.
+    incoming: MessageId,
+    /// The Message-ID on every recipient's leg: one per message, fresh, so that two
+    /// senders' ids never meet in one leg's session.
+    outgoing: MessageId,
+    /// Who gets it, decided by the first chunk's CPIM headers.
+    targets: Vec<ParticipantId>,
+    /// The first chunk was refused: every later chunk gets the same answer.
+    refused: Option<StatusCode>,
+}
+
+/// A group chunk being read: its body is gathered for the copies.
+pub(in crate::session) struct Fanout {
+    from: ParticipantId,
+    pub(super) head: Option<Head>,
+    incoming: MessageId,
+    /// Message position of the next body byte.
+    position: u64,
+    total: Option<u64>,
+    /// Message position of the first byte in `pieces`.
+    chunk_start: u64,
+    /// Body held for the next copies: slices of the read buffer, shared by all.
+    pieces: Vec<Bytes>,
+    held: usize,
+    /// The first chunk of a message whose CPIM headers are not all in yet.
+    routing: bool,
+    /// Why this chunk is refused; its body is discarded.
+    refused: Option<StatusCode>,
+    /// The hop-by-hop answer, with the status set at the end-line.
+    pub(super) reply: Reply,
+}
+
+impl Switch {
+    /// True if `id` is in a group session.
+    pub(super) fn is_group(&self, id: ParticipantId) -> bool {
+        self.participants
+            .get(&id)
+            .and_then(|p| self.sessions.get(&p.session))
+            .is_some_and(|s| s.kind == SessionKind::Group)
+    }
+
+    /// A SEND from a group participant: checked, then gathered chunk by chunk.
+    pub(super) fn start_fanout(&mut self, conn: ConnId, route: Route, head: Head) -> Inbound {
+        let from = route.id;
+        // A bodiless SEND binds or keeps alive; it is answered, not copied.
+        if !head.has_body() {
+            return Inbound::Answer(owed_reply(&head, StatusCode::OK, &route));
+        }
+        let refuse = |head: &Head, status| Inbound::Answer(owed_reply(head, status, &route));
+        let Some(incoming) = head.message_id() else {
+            return refuse(&head, StatusCode::UNINTELLIGIBLE);
+        };
+        let Some(p) = self.participants.get_mut(&from) else {
+            return refuse(&head, StatusCode::SESSION_DOES_NOT_EXIST);
+        };
+        let content_type = head.content_type().unwrap_or_default();
+        // RFC 7701 §7: every message in a chat is wrapped in Message/CPIM.
+        if !is_cpim(content_type) || !accepts(&p.local.accept_types, content_type) {
+            return refuse(&head, StatusCode::MIME_NOT_UNDERSTOOD);
+        }
+        let range = head.byte_range().unwrap_or(ByteRange {
+            start: 1,
+            end: None,
+            total: None,
+        });
+        if let (Some(max), Some(size)) = (p.local.max_size, range.total.or(range.end))
+            && size > max
+        {
+            return refuse(&head, StatusCode::STOP_SENDING_MESSAGE);
+        }
+        let known = p.sending.iter().position(|m| m.incoming == incoming);
+        let (routing, refused) = match known {
+            // A new message, or the first chunk sent again: decide it afresh.
+            _ if range.start == 1 => {
+                if let Some(i) = known {
+                    p.sending.swap_remove(i);
+                }
+                let outgoing = self.ids.message_id();
+                p.sending.push(GroupMessage {
+                    incoming,
+                    outgoing,
+                    targets: Vec::new(),
+                    refused: None,
+                });
+                (true, None)
+            }
+            Some(i) => (false, p.sending[i].refused),
+            // A later chunk of a message whose first chunk never came.
+            None => (false, Some(StatusCode::UNINTELLIGIBLE)),
+        };
+        let tid = *head.transaction_id();
+        let fanout = Fanout {
+            from,
+            head: Some(head),
+            incoming,
+            position: range.start,
+            total: range.total,
+            chunk_start: range.start,
+            pieces: Vec::new(),
+            held: 0,
+            routing,
+            refused,
+            reply: Reply {
+                tid,
+                status: StatusCode::OK,
+                to: route.previous_hop,
+                from: route.responder,
+            },
+        };
+        let fanout = match self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.spare_fanout.take())
+        {
+            Some(mut spare) => {
+                let pieces = std::mem::take(&mut spare.pieces);
+                *spare = fanout;
+                spare.pieces = pieces;
+                spare
+            }
+            None => Box::new(fanout),
+        };
+        Inbound::Fanout(fanout)
+    }
+
+    /// A body piece of a group chunk.
+    pub(super) fn fanout_body(&mut self, conn: ConnId, piece: Bytes, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Inbound::Fanout(mut f) = std::mem::replace(&mut c.inbound, Inbound::Idle) else {
+            return;
+        };
+        let len = piece.len();
+        if let Some(p) = self.participants.get_mut(&f.from) {
+            p.counters.bytes_in += len as u64;
+        }
+        f.position += len as u64;
+        if f.refused.is_none() {
+            f.pieces.push(piece);
+            f.held += len;
+            if f.routing {
+                self.route_message(&mut f);
+            }
+            if !f.routing && f.refused.is_none() && f.held >= self.config.fanout_chunk_bytes {
+                self.copy_chunk(&mut f, ContinuationFlag::More, now);
+            }
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.inbound = Inbound::Fanout(f);
+        }
+    }
+
+    /// The end-line of a group chunk: the copies go out, the sender is answered.
+    pub(super) fn end_fanout(
+        &mut self,
+        conn: ConnId,
+        mut f: Box<Fanout>,
+        flag: ContinuationFlag,
+        now: Instant,
+    ) {
+        if f.routing && f.refused.is_none() && flag != ContinuationFlag::Abort {
+            // The chunk ended before its CPIM headers did.
+            self.refuse_message(&mut f, StatusCode::UNINTELLIGIBLE);
+        }
+        if !f.routing && f.refused.is_none() {
+            self.copy_chunk(&mut f, flag, now);
+        }
+        let status = f.refused.unwrap_or(StatusCode::OK);
+        if let Some(head) = f.head.take() {
+            if is_owed(&head, status) {
+                let reply = Reply {
+                    status,
+                    ..f.reply.clone()
+                };
+                self.send_reply(conn, Some(reply));
+            }
+            // RFC 7701 §7.3: a success report can only say the switch has it all.
+            if status.is_success()
+                && flag == ContinuationFlag::End
+                && head.success_report() == Some(SuccessReport::Yes)
+            {
+                let size = f.position.saturating_sub(1);
+                let range = ByteRange {
+                    start: 1,
+                    end: Some(size),
+                    total: Some(size),
+                };
+                self.report(f.from, &f.incoming, range, StatusCode::OK);
+            }
+        }
+        if flag != ContinuationFlag::More
+            && let Some(p) = self.participants.get_mut(&f.from)
+            && let Some(i) = p.sending.iter().position(|m| m.incoming == f.incoming)
+        {
+            p.sending.swap_remove(i);
+        }
+        f.pieces.clear();
+        f.held = 0;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.spare_fanout = Some(f);
+        }
+    }
+
+    /// The sender's connection broke mid-chunk, or the chunk broke a limit: what
+    /// went out of the message is ended with `#` on every leg.
+    pub(super) fn abort_fanout(&mut self, mut f: Box<Fanout>, now: Instant) {
+        if !f.routing && f.refused.is_none() && f.chunk_start > 1 {
+            f.pieces.clear();
+            f.held = 0;
+            self.copy_chunk(&mut f, ContinuationFlag::Abort, now);
+        }
+        if let Some(p) = self.participants.get_mut(&f.from)
+            && let Some(i) = p.sending.iter().position(|m| m.incoming == f.incoming)
+        {
+            p.sending.swap_remove(i);
+        }
+    }
+
+    /// Reads the CPIM headers once they are all in and decides the recipients.
+    fn route_message(&mut self, f: &mut Fanout) {
+        let limit = self.config.limits.max_head_bytes;
+        let outcome = match f.pieces.as_slice() {
+            [one] => cpim::parse(one),
+            pieces => {
+                // The headers span pieces: look at a copy of the first bytes (the
+                // headers only; the pieces themselves go out as they are).
+                let mut scratch = Vec::with_capacity(f.held.min(limit));
+                for piece in pieces {
+                    let room = limit.saturating_sub(scratch.len());
+                    scratch.extend_from_slice(&piece[..piece.len().min(room)]);
+                }
+                cpim::parse(&scratch)
+            }
+        };
+        let decision = match outcome {
+            Cpim::Incomplete if f.held < limit => return,
+            Cpim::Incomplete => {
+                debug!("CPIM headers longer than max_head_bytes");
+                Err(StatusCode::UNINTELLIGIBLE)
+            }
+            Cpim::Malformed(why) => {
+                debug!(why, "malformed CPIM");
+                Err(StatusCode::UNINTELLIGIBLE)
+            }
+            Cpim::Headers(headers) => self.recipients(f.from, f.head.as_ref(), &headers),
+        };
+        f.routing = false;
+        match decision {
+            Ok(targets) => {
+                if let Some(m) = self
+                    .participants
+                    .get_mut(&f.from)
+                    .and_then(|p| p.sending.iter_mut().find(|m| m.incoming == f.incoming))
+                {
+                    m.targets = targets;
+                }
+            }
+            Err(status) => self.refuse_message(f, status),
+        }
+    }
+
+    fn refuse_message(&mut self, f: &mut Fanout, status: StatusCode) {
+        ShardMetrics::add(&self.metrics.group_refusals, 1);
+        f.routing = false;
+        f.refused = Some(status);
+        f.pieces.clear();
+        f.held = 0;
+        if let Some(m) = self
+            .participants
+            .get_mut(&f.from)
+            .and_then(|p| p.sending.iter_mut().find(|m| m.incoming == f.incoming))
+        {
+            m.refused = Some(status);
+            m.targets.clear();
+        }
+    }
+
+    /// RFC 7701 §7.1–7.2: who gets a message, from its CPIM headers.
+    fn recipients(
+        &self,
+        from: ParticipantId,
+        head: Option<&Head>,
+        cpim: &CpimHeaders,
+    ) -> Result<Vec<ParticipantId>, StatusCode> {
+        let sender = self
+            .participants
+            .get(&from)
+            .ok_or(StatusCode::SESSION_DOES_NOT_EXIST)?;
+        let session = self
+            .sessions
+            .get(&sender.session)
+            .ok_or(StatusCode::SESSION_DOES_NOT_EXIST)?;
+        // The authenticated address, or the anonymous one when privacy was asked
+        // for: then the real one must not show.
+        let expected = sender
+            .identity
+            .privacy_alias
+            .as_deref()
+            .unwrap_or(&sender.identity.im_address);
+        if !cpim.from.as_ref().is_some_and(|f| f.is(expected)) {
+            return Err(StatusCode::ACTION_NOT_ALLOWED);
+        }
+        let outer = head.and_then(Head::content_type).unwrap_or_default();
+        let inner = cpim.content_type.as_deref().unwrap_or("text/plain");
+        let takes = |q: &super::Participant| {
+            accepts(&q.remote.accept_types, outer)
+                && (q.remote.accept_types.is_empty()
+                    || accepts(&q.remote.accept_types, inner)
+                    || (!q.remote.accept_wrapped_types.is_empty()
+                        && accepts(&q.remote.accept_wrapped_types, inner)))
+        };
+        let mut named = cpim.to.iter().filter(|to| !to.is(&session.group_identity));
+        let Some(to) = named.next() else {
+            // Public: every other bound participant that can take it.
+            return Ok(session
+                .participants
+                .iter()
+                .copied()
+                .filter(|&q| q != from)
+                .filter(|q| {
+                    self.participants
+                        .get(q)
+                        .is_some_and(|q| q.conn.is_some() && takes(q))
+                })
+                .collect());
+        };
+        // RFC 7701 §7.2: one recipient only.
+        if named.next().is_some() {
+            return Err(StatusCode::UNINTELLIGIBLE);
+        }
+        let imdn = inner.eq_ignore_ascii_case("message/imdn+xml");
+        if !session.policy.private_messages && !imdn {
+            return Err(StatusCode::PRIVATE_MESSAGES_NOT_SUPPORTED);
+        }
+        let target = session.participants.iter().copied().find(|&q| {
+            q != from
+                && self.participants.get(&q).is_some_and(|q| {
+                    let public = q
+                        .identity
+                        .privacy_alias
+                        .as_deref()
+                        .unwrap_or(&q.identity.im_address);
+                    to.is(public) && q.conn.is_some()
+                })
+        });
+        let Some(target) = target else {
+            return Err(StatusCode::FAILURE_TO_RESOLVE_RECIPIENT);
+        };
+        if !self.participants.get(&target).is_some_and(takes) {
+            return Err(StatusCode::MIME_NOT_UNDERSTOOD);
+        }
+        Ok(vec![target])
+    }
+
+    /// Writes the body held in `f` as one chunk to every recipient still there,
+    /// ended with `flag`; the pieces are shared, not copied.
+    fn copy_chunk(&mut self, f: &mut Fanout, flag: ContinuationFlag, now: Instant) {
+        let Some(head) = f.head.as_ref() else {
+            return;
+        };
+        let Some(message) = self
+            .participants
+            .get(&f.from)
+            .and_then(|p| p.sending.iter().find(|m| m.incoming == f.incoming))
+        else {
+            return;
+        };
+        let outgoing = message.outgoing;
+        let targets = message.targets.clone();
+        let range = ByteRange {
+            start: f.chunk_start,
+            end: Some(f.position.saturating_sub(1)),
+            total: f.total,
+        };
+        let answered = head.failure_report().unwrap_or(FailureReport::Yes) != FailureReport::No;
+        for q in targets {
+            let Some(leg) = self.participants.get_mut(&q) else {
+                continue;
+            };
+            if leg.conn.is_none() || leg.stopped == Some(outgoing) {
+                continue;
+            }
+            let tid = self.ids.transaction_id();
+            let rewrite = Rewrite {
+                transaction_id: tid,
+                to_path: &leg.remote.path,
+                from_path: &leg.local_path,
+                message_id: Some(outgoing),
+                byte_range: Some(range),
+            };
+            let head = self.encoder.forward(head, &rewrite);
+            let end = self.encoder.end_line(&tid, flag, true);
+            let bytes = head.len() + f.held + end.len();
+            leg.leg.push_frame(head);
+            for piece in &f.pieces {
+                leg.leg.push_frame(piece.clone());
+            }
+            leg.leg.push_frame(end);
+            leg.counters.frames_out += 1;
+            leg.counters.bytes_out += f.held as u64;
+            let conn = leg.conn;
+            ShardMetrics::shift(&self.metrics.queue_bytes, bytes as i64);
+            ShardMetrics::add(&self.metrics.frames_sent[0], 1);
+            ShardMetrics::add(&self.metrics.group_copies, 1);
+            if answered {
+                // Failure-Report no on the leg: nothing will answer, nothing to wait
+                // for. Otherwise errors and timeouts are counted, never reported to
+                // the sender (RFC 7701 §7.3).
+                self.transactions.insert(
+                    tid,
+                    Sent::Chunk {
+                        to: q,
+                        sender: f.from,
+                        message_id: outgoing,
+                        start: range.start,
+                        end: range.end,
+                        total: range.total,
+                        failure_report: FailureReport::No,
+                    },
+                );
+                self.transactions
+                    .arm(tid, now + self.config.transaction_timeout);
+            }
+            self.wake(conn);
+            self.check_slow_consumer(q, now);
+        }
+        f.chunk_start = f.position;
+        f.pieces.clear();
+        f.held = 0;
+    }
+
+    /// After writing to a group leg: is it falling behind?
+    fn check_slow_consumer(&mut self, id: ParticipantId, now: Instant) {
+        let limit = self.config.queue_bytes;
+        let grace = self.config.slow_consumer_grace;
+        let Some(session) = self.participants.get(&id).map(|p| p.session) else {
+            return;
+        };
+        let drops = self.drops_slow_consumers(session);
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        let queued = p.leg.queued_bytes();
+        if queued < limit || !drops {
+            return;
+        }
+        // Far over the bound: no need to wait for the grace period to end.
+        if queued >= limit.saturating_mul(4) {
+            self.drop_slow_consumer(id);
+            return;
+        }
+        if p.over_since.is_none() {
+            p.over_since = Some(now);
+            self.transactions
+                .schedule(now + grace, Timer::SlowConsumer(id));
+        }
+    }
+
+    /// The slow-consumer timer of `id` is due.
+    pub(super) fn slow_consumer_due(&mut self, id: ParticipantId, now: Instant) {
+        let limit = self.config.queue_bytes;
+        let grace = self.config.slow_consumer_grace;
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        let Some(since) = p.over_since else {
+            return;
+        };
+        if p.leg.queued_bytes() < limit {
+            p.over_since = None;
+        } else if now >= since + grace {
+            self.drop_slow_consumer(id);
+        } else {
+            // It caught up and fell behind again since this timer was set.
+            self.transactions
+                .schedule(since + grace, Timer::SlowConsumer(id));
+        }
+    }
+
+    /// True if the session drops slow consumers rather than pausing its senders.
+    pub(super) fn drops_slow_consumers(&self, session: SessionKey) -> bool {
+        self.sessions.get(&session).is_some_and(|s| {
+            s.kind == SessionKind::Group && s.policy.slow_consumer == SlowConsumer::Drop
+        })
+    }
+
+    /// Closes a slow consumer's connection now, discarding what waits for it.
+    fn drop_slow_consumer(&mut self, id: ParticipantId) {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        let queued = p.leg.queued_bytes() as u64;
+        let session = p.session;
+        p.over_since = None;
+        let conn = p.conn;
+        debug!(participant = %id, queued, "slow consumer dropped");
+        ShardMetrics::add(&self.metrics.slow_consumer_drops, 1);
+        self.events.push_back(Event::SlowConsumerDropped {
+            session,
+            participant: id,
+            queued_bytes: queued,
+        });
+        if let Some(conn) = conn {
+            self.abort_conn(conn);
+        }
+        self.unbind(id);
+    }
+
+    /// NICKNAME (RFC 7701 §8): 200, 424 for a malformed one, 425 for one taken, 403
+    /// when the policy offers none. An empty nickname clears it.
+    pub(super) fn nickname(&mut self, route: &Route, head: &Head) -> Inbound {
+        let id = route.id;
+        let status = self.set_nickname(id, head);
+        Inbound::Answer(owed_reply(head, status, route))
+    }
+
+    fn set_nickname(&mut self, id: ParticipantId, head: &Head) -> StatusCode {
+        let Some(session) = self.participants.get(&id).map(|p| p.session) else {
+            return StatusCode::SESSION_DOES_NOT_EXIST;
+        };
+        let Some(entry) = self.sessions.get(&session) else {
+            return StatusCode::SESSION_DOES_NOT_EXIST;
+        };
+        if !entry.policy.nicknames {
+            return StatusCode::ACTION_NOT_ALLOWED;
+        }
+        let Some(nickname) = head.use_nickname().and_then(cpim::nickname) else {
+            return StatusCode::MALFORMED_NICKNAME;
+        };
+        if nickname.chars().count() > MAX_NICKNAME_CHARS {
+            return StatusCode::MALFORMED_NICKNAME;
+        }
+        // Unique in the room, ignoring case, so that nobody can pass for another.
+        let taken = !nickname.is_empty()
+            && entry.participants.iter().any(|&q| {
+                q != id
+                    && self
+                        .participants
+                        .get(&q)
+                        .and_then(|q| q.nickname.as_deref())
+                        .is_some_and(|n| n.to_lowercase() == nickname.to_lowercase())
+            });
+        if taken {
+            return StatusCode::NICKNAME_IN_USE;
+        }
+        if let Some(p) = self.participants.get_mut(&id) {
+            p.nickname = (!nickname.is_empty()).then(|| nickname.clone());
+        }
+        self.events.push_back(Event::NicknameSet {
+            session,
+            participant: id,
+            nickname,
+        });
+        StatusCode::OK
+    }
+}
+
+/// The longest nickname accepted, in characters.
+const MAX_NICKNAME_CHARS: usize = 64;
+
+fn is_cpim(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("message/cpim"))
+}

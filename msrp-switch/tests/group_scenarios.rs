@@ -1,0 +1,347 @@
+//! Group chats (RFC 7701) on the sans-IO [`Switch`], no sockets: fan-out with shared
+//! bodies, the CPIM From check, private messages, NICKNAME, slow consumers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use msrp_switch::codec::{ContinuationFlag, Decoder, Head, Item, Limits, MsrpUri};
+use msrp_switch::metrics::ShardMetrics;
+use msrp_switch::session::{
+    ConnId, Event, Identity, Policy, RemoteMedia, SessionKind, SetupRole, Switch, SwitchConfig,
+    WireIds,
+};
+
+const ROOM: &str = "sip:room@chat.example.com";
+
+/// One whole frame as a member reads it.
+#[derive(Debug)]
+struct Frame {
+    head: Head,
+    body: Vec<u8>,
+    flag: ContinuationFlag,
+}
+
+impl Frame {
+    fn status(&self) -> Option<u16> {
+        self.head.response_status().map(|s| s.as_u16())
+    }
+}
+
+struct Member {
+    name: &'static str,
+    path: String,
+    switch_uri: MsrpUri,
+    conn: ConnId,
+    decoder: Decoder,
+    buf: BytesMut,
+    partial: Option<(Head, Vec<u8>)>,
+}
+
+impl Member {
+    fn address(&self) -> String {
+        format!("sip:{}@example.com", self.name)
+    }
+
+    fn read(&mut self, switch: &mut Switch) -> Vec<Frame> {
+        let mut pieces = Vec::new();
+        switch.take_output(self.conn, &mut pieces, usize::MAX);
+        for piece in pieces {
+            self.buf.extend_from_slice(&piece);
+        }
+        let mut frames = Vec::new();
+        loop {
+            match self.decoder.decode(&mut self.buf) {
+                Ok(Some(Item::Head(head))) => self.partial = Some((head, Vec::new())),
+                Ok(Some(Item::Body(piece))) => {
+                    self.partial.as_mut().unwrap().1.extend_from_slice(&piece)
+                }
+                Ok(Some(Item::End(flag))) => {
+                    let (head, body) = self.partial.take().unwrap();
+                    frames.push(Frame { head, body, flag });
+                }
+                Ok(None) => return frames,
+                Err(err) => panic!("the switch wrote a malformed frame: {err}"),
+            }
+        }
+    }
+
+    fn request(&self, tid: &str, method: &str, headers: &str, body: Option<&[u8]>) -> Vec<u8> {
+        let mut frame = format!(
+            "MSRP {tid} {method}\r\nTo-Path: {}\r\nFrom-Path: {}\r\n{headers}",
+            self.switch_uri, self.path
+        )
+        .into_bytes();
+        match body {
+            Some(body) => {
+                frame.extend_from_slice(b"Content-Type: message/cpim\r\n\r\n");
+                frame.extend_from_slice(body);
+                frame.extend_from_slice(format!("\r\n-------{tid}$\r\n").as_bytes());
+            }
+            None => frame.extend_from_slice(format!("-------{tid}$\r\n").as_bytes()),
+        }
+        frame
+    }
+}
+
+fn cpim(from: &str, to: &str, content_type: &str, text: &str) -> Vec<u8> {
+    format!("From: <{from}>\r\nTo: <{to}>\r\n\r\nContent-Type: {content_type}\r\n\r\n{text}")
+        .into_bytes()
+}
+
+fn feed(switch: &mut Switch, m: &Member, bytes: &[u8], now: Instant) {
+    let mut input = BytesMut::from(bytes);
+    switch.handle_input(m.conn, &mut input, now);
+    assert!(input.is_empty(), "input left unread");
+}
+
+/// A group with `names` bound, every bind answered and events drained.
+fn group(
+    policy: Policy,
+    config: SwitchConfig,
+    names: &[&'static str],
+) -> (Switch, Vec<Member>, Instant) {
+    let t0 = Instant::now();
+    let mut switch = Switch::new(
+        config,
+        0,
+        WireIds::seeded(7),
+        Arc::new(ShardMetrics::default()),
+    );
+    let session = switch.create_session_with(SessionKind::Group, ROOM.into(), policy, t0);
+    let mut members: Vec<Member> = names
+        .iter()
+        .enumerate()
+        .map(|(i, &name)| {
+            let path = format!("msrp://127.0.0.1:{}/{name}{i:04};tcp", 41000 + i);
+            let remote = RemoteMedia {
+                path: vec![MsrpUri::parse_str(&path).unwrap()],
+                accept_types: vec!["message/cpim".into()],
+                accept_wrapped_types: vec!["*".into()],
+                max_size: None,
+                setup: SetupRole::Passive,
+                cema: false,
+            };
+            let identity = Identity {
+                im_address: format!("sip:{name}@example.com"),
+                privacy_alias: None,
+            };
+            let info = switch
+                .add_participant_as(session, identity, remote, t0)
+                .unwrap();
+            Member {
+                name,
+                path,
+                switch_uri: info.local_uri,
+                conn: switch.open_connection(t0),
+                decoder: Decoder::new(Limits::default()),
+                buf: BytesMut::new(),
+                partial: None,
+            }
+        })
+        .collect();
+    for m in &mut members {
+        let bind = m.request(
+            "bind0001",
+            "SEND",
+            "Message-ID: bind0001\r\nByte-Range: 1-0/0\r\n",
+            None,
+        );
+        feed(&mut switch, m, &bind, t0);
+        let frames = m.read(&mut switch);
+        assert_eq!(frames[0].status(), Some(200));
+    }
+    while switch.poll_event().is_some() {}
+    (switch, members, t0)
+}
+
+#[test]
+fn a_public_message_reaches_every_other_member_with_one_body_and_its_own_paths() {
+    let (mut switch, mut m, t0) = group(
+        Policy::default(),
+        SwitchConfig::default(),
+        &["alice", "bob", "carol"],
+    );
+    let body = cpim(&m[0].address(), ROOM, "text/plain", "hello room");
+    let send = m[0].request(
+        "tx0001",
+        "SEND",
+        "Message-ID: msga0001\r\nByte-Range: 1-*/*\r\n",
+        Some(&body),
+    );
+    feed(&mut switch, &m[0], &send, t0);
+    let to_alice = m[0].read(&mut switch);
+    assert_eq!(to_alice.len(), 1);
+    assert_eq!(to_alice[0].status(), Some(200));
+    let mut ids = Vec::new();
+    for member in &mut m[1..] {
+        let frames = member.read(&mut switch);
+        assert_eq!(frames.len(), 1, "{}", member.name);
+        let f = &frames[0];
+        assert_eq!(f.head.method_name(), Some("SEND"));
+        assert_eq!(f.body, body);
+        assert_eq!(f.flag, ContinuationFlag::End);
+        let to: Vec<String> = f.head.to_path().map(|u| u.to_string()).collect();
+        assert_eq!(to, [member.path.clone()]);
+        let from: Vec<String> = f.head.from_path().map(|u| u.to_string()).collect();
+        assert_eq!(from, [member.switch_uri.to_string()]);
+        assert_eq!(
+            f.head.byte_range().unwrap().to_string(),
+            format!("1-{}/*", body.len())
+        );
+        ids.push(f.head.message_id().unwrap().as_str().to_owned());
+    }
+    assert_ne!(
+        ids[0], "msga0001",
+        "a Message-ID of the switch's own on each leg"
+    );
+    let _ = Bytes::new();
+}
+
+#[test]
+fn a_forged_cpim_from_gets_403_and_reaches_nobody() {
+    let (mut switch, mut m, t0) = group(
+        Policy::default(),
+        SwitchConfig::default(),
+        &["alice", "bob", "carol"],
+    );
+    let body = cpim("sip:bob@example.com", ROOM, "text/plain", "I am bob");
+    let send = m[0].request(
+        "tx0001",
+        "SEND",
+        "Message-ID: msga0001\r\nByte-Range: 1-*/*\r\n",
+        Some(&body),
+    );
+    feed(&mut switch, &m[0], &send, t0);
+    let to_alice = m[0].read(&mut switch);
+    assert_eq!(to_alice[0].status(), Some(403));
+    assert!(m[1].read(&mut switch).is_empty());
+    assert!(m[2].read(&mut switch).is_empty());
+}
+
+#[test]
+fn private_messages_go_to_one_member_or_get_404_and_428() {
+    let policy = Policy {
+        private_messages: true,
+        ..Policy::default()
+    };
+    let (mut switch, mut m, t0) =
+        group(policy, SwitchConfig::default(), &["alice", "bob", "carol"]);
+    let body = cpim(&m[0].address(), &m[2].address(), "text/plain", "psst");
+    let send = m[0].request(
+        "tx0001",
+        "SEND",
+        "Message-ID: msga0001\r\nByte-Range: 1-*/*\r\n",
+        Some(&body),
+    );
+    feed(&mut switch, &m[0], &send, t0);
+    assert_eq!(m[0].read(&mut switch)[0].status(), Some(200));
+    assert!(m[1].read(&mut switch).is_empty());
+    assert_eq!(m[2].read(&mut switch)[0].body, body);
+
+    let body = cpim(
+        &m[0].address(),
+        "sip:nobody@example.com",
+        "text/plain",
+        "hello?",
+    );
+    let send = m[0].request(
+        "tx0002",
+        "SEND",
+        "Message-ID: msga0002\r\nByte-Range: 1-*/*\r\n",
+        Some(&body),
+    );
+    feed(&mut switch, &m[0], &send, t0);
+    assert_eq!(m[0].read(&mut switch)[0].status(), Some(404));
+
+    let (mut switch, mut m, t0) = group(
+        Policy::default(),
+        SwitchConfig::default(),
+        &["alice", "bob"],
+    );
+    let body = cpim(&m[0].address(), &m[1].address(), "text/plain", "psst");
+    let send = m[0].request(
+        "tx0001",
+        "SEND",
+        "Message-ID: msga0001\r\nByte-Range: 1-*/*\r\n",
+        Some(&body),
+    );
+    feed(&mut switch, &m[0], &send, t0);
+    assert_eq!(m[0].read(&mut switch)[0].status(), Some(428));
+    assert!(m[1].read(&mut switch).is_empty());
+    // An IMDN goes to its one recipient even so.
+    let body = cpim(
+        &m[0].address(),
+        &m[1].address(),
+        "message/imdn+xml",
+        "<imdn/>",
+    );
+    let send = m[0].request(
+        "tx0002",
+        "SEND",
+        "Message-ID: msga0002\r\nByte-Range: 1-*/*\r\n",
+        Some(&body),
+    );
+    feed(&mut switch, &m[0], &send, t0);
+    assert_eq!(m[0].read(&mut switch)[0].status(), Some(200));
+    assert_eq!(m[1].read(&mut switch)[0].body, body);
+}
+
+#[test]
+fn nickname_requests_get_200_424_and_425() {
+    let policy = Policy {
+        nicknames: true,
+        ..Policy::default()
+    };
+    let (mut switch, mut m, t0) = group(policy, SwitchConfig::default(), &["alice", "bob"]);
+    let ask = |m: &Member, tid: &str, value: &str| {
+        m.request(tid, "NICKNAME", &format!("Use-Nickname: {value}\r\n"), None)
+    };
+    feed(&mut switch, &m[0], &ask(&m[0], "nick0001", "\"Al\""), t0);
+    assert_eq!(m[0].read(&mut switch)[0].status(), Some(200));
+    assert!(matches!(
+        switch.poll_event(),
+        Some(Event::NicknameSet { nickname, .. }) if nickname == "Al"
+    ));
+    feed(&mut switch, &m[1], &ask(&m[1], "nick0002", "\"al\""), t0);
+    assert_eq!(m[1].read(&mut switch)[0].status(), Some(425));
+    feed(&mut switch, &m[1], &ask(&m[1], "nick0003", "Bob"), t0);
+    assert_eq!(m[1].read(&mut switch)[0].status(), Some(424));
+    feed(&mut switch, &m[1], &ask(&m[1], "nick0004", "\"Bob\""), t0);
+    assert_eq!(m[1].read(&mut switch)[0].status(), Some(200));
+}
+
+#[test]
+fn a_slow_consumer_is_dropped_after_the_grace_period_and_the_others_go_on() {
+    let config = SwitchConfig {
+        queue_bytes: 4096,
+        slow_consumer_grace: Duration::from_secs(2),
+        ..SwitchConfig::default()
+    };
+    let (mut switch, mut m, t0) = group(Policy::default(), config, &["alice", "bob", "carol"]);
+    let text = "x".repeat(1500);
+    for i in 0..4 {
+        let body = cpim(&m[0].address(), ROOM, "text/plain", &text);
+        let send = m[0].request(
+            &format!("tx00{i:02}"),
+            "SEND",
+            &format!("Message-ID: msga{i:04}\r\nByte-Range: 1-*/*\r\n"),
+            Some(&body),
+        );
+        feed(&mut switch, &m[0], &send, t0);
+        assert_eq!(m[1].read(&mut switch).len(), 1, "bob reads message {i}");
+    }
+    // carol read nothing: over 4096 bytes, within the grace period.
+    assert!(
+        switch.wants_read(m[0].conn),
+        "alice is never held back for carol"
+    );
+    switch.handle_timeout(t0 + Duration::from_secs(1));
+    assert!(switch.poll_event().is_none());
+    switch.handle_timeout(t0 + Duration::from_secs(3));
+    assert!(matches!(
+        switch.poll_event(),
+        Some(Event::SlowConsumerDropped { .. })
+    ));
+    assert!(switch.is_aborted(m[2].conn));
+}
