@@ -182,7 +182,7 @@ fn a_public_message_reaches_every_other_member_with_one_body_and_its_own_paths()
         assert_eq!(f.body, body);
         assert_eq!(f.flag, ContinuationFlag::End);
         let to: Vec<String> = f.head.to_path().map(|u| u.to_string()).collect();
-        assert_eq!(to, [member.path.clone()]);
+        assert_eq!(to, std::slice::from_ref(&member.path));
         let from: Vec<String> = f.head.from_path().map(|u| u.to_string()).collect();
         assert_eq!(from, [member.switch_uri.to_string()]);
         assert_eq!(
