@@ -1,11 +1,13 @@
 //! msrp-flood end to end: the library's run against a real engine and control API
-//! started in-process, and against the in-process raw forwarder, over real TCP.
+//! started in-process (1:1 and group sessions), and against the in-process raw
+//! forwarder, over real TCP.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use msrp_benches::flood::oneshot::{self, Endpoint};
-use msrp_benches::flood::{self, Bound, FloodConfig, Report, TargetSpec};
+use msrp_benches::flood::{self, Bound, FloodConfig, GroupShape, Report, TargetSpec};
+use msrp_switch::session::SwitchConfig;
 use msrp_switch::transport::{Engine, EngineConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot as signal;
@@ -28,10 +30,15 @@ impl Drop for Switch {
 }
 
 async fn switch() -> Switch {
+    switch_with(SwitchConfig::default()).await
+}
+
+async fn switch_with(config: SwitchConfig) -> Switch {
     let engine = Engine::start(EngineConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         shards: 1,
         pin_cores: false,
+        switch: config,
         ..Default::default()
     })
     .unwrap();
@@ -118,6 +125,69 @@ async fn two_sessions_of_1k_messages_through_the_switch_all_arrive_intact() {
     assert_eq!(report.target, "switch");
     // The sessions were released at the end.
     assert_eq!(switch.engine.stats().sessions, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_five_delivers_every_message_intact_to_each_of_its_four_receivers() {
+    let switch = switch().await;
+    let mut config = counted(switch_target(&switch), 1, 1024, 1024, 200);
+    config.group = Some(GroupShape {
+        size: 5,
+        stalled: 0,
+        delivery_window: 32,
+    });
+    let report = run(&config).await;
+    assert_eq!(report.messages, 200, "{report:?}");
+    assert_eq!(report.deliveries, 200 * 4, "{report:?}");
+    assert!(report.errors.is_clean(), "{report:?}");
+    assert!(report.passed());
+    assert!(
+        report.deliveries_per_s > report.msgs_per_s && report.latency_us.p50 > 0,
+        "{report:?}"
+    );
+    let group = report.group.unwrap();
+    assert_eq!((group.size, group.receivers, group.stalled), (5, 4, 0));
+    assert_eq!(switch.engine.stats().sessions, 0, "the group was released");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_group_message_is_reassembled_behind_its_cpim_headers() {
+    let switch = switch().await;
+    // 100 KiB payloads in 30000-byte chunks: the CPIM headers and the payload
+    // share the first chunk, and the switch copies every chunk with its exact range.
+    let mut config = counted(switch_target(&switch), 2, 100 * 1024, 30_000, 10);
+    config.group = Some(GroupShape {
+        size: 3,
+        stalled: 0,
+        delivery_window: 4,
+    });
+    let report = run(&config).await;
+    assert_eq!(report.deliveries, 10 * 2, "{report:?}");
+    assert!(report.errors.is_clean(), "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_member_is_dropped_and_the_others_get_everything() {
+    // A short grace period, so that the stalled member is dropped soon after its
+    // queue passes the bound (the run itself sends 16 MB, well past the socket
+    // buffers and the 1 MiB queue bound).
+    let switch = switch_with(SwitchConfig {
+        slow_consumer_grace: Duration::from_millis(100),
+        ..SwitchConfig::default()
+    })
+    .await;
+    let mut config = counted(switch_target(&switch), 1, 8 * 1024, 8 * 1024, 2000);
+    config.group = Some(GroupShape {
+        size: 3,
+        stalled: 1,
+        delivery_window: 32,
+    });
+    let report = run(&config).await;
+    assert_eq!(report.deliveries, 2000 * 2, "{report:?}");
+    assert!(report.errors.is_clean(), "{report:?}");
+    assert!(report.passed());
+    let group = report.group.unwrap();
+    assert_eq!((group.stalled, group.stalled_dropped), (1, 1), "{report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,9 @@
 //! ```sh
 //! # Flood a running switch (control API on 127.0.0.1:50051) for 10 s:
 //! msrp-flood run --target switch --sessions 4 --size 1024
+//! # A group (RFC 7701) of 100: member 0 sends, 99 receive; plus one member that
+//! # never reads, which the switch should drop without slowing the others.
+//! msrp-flood run --target switch --group-size 100 --stalled 1 --duration-seconds 8
 //! # The ceiling: the same flood through a raw TCP forwarder.
 //! msrp-flood forward --listen 127.0.0.1:2856 &
 //! msrp-flood run --target raw --addr 127.0.0.1:2856 --sessions 4 --size 1024
@@ -24,7 +27,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use msrp_benches::flood::oneshot::{self, Endpoint};
-use msrp_benches::flood::{self, Bound, FloodConfig, TargetSpec};
+use msrp_benches::flood::{self, Bound, FloodConfig, GroupShape, TargetSpec};
 
 /// Load generator and test tools for msrp-switch.
 #[derive(Parser, Debug)]
@@ -70,10 +73,25 @@ struct RunArgs {
     /// the switch, overrides the host:port of the URIs it hands out.
     #[arg(long)]
     addr: Option<SocketAddr>,
-    /// Sessions, each a sender and a receiver connection.
+    /// Sessions, each a sender and a receiver connection (or a group).
     #[arg(long, default_value_t = 1)]
     sessions: u32,
-    /// Message size in bytes (at least 24).
+    /// Make each session a group (RFC 7701) of this many members (at least 2):
+    /// member 0 sends CPIM-wrapped messages, every other member receives and
+    /// verifies each one (target switch). Without it, 1:1 sessions.
+    #[arg(long)]
+    group_size: Option<u32>,
+    /// Extra group members that bind and then never read: the switch should drop
+    /// them as slow consumers without slowing the others (reported, not an error).
+    #[arg(long, default_value_t = 0, requires = "group_size")]
+    stalled: u32,
+    /// Messages a group sender may have sent that some receiver has not finished
+    /// (default: --window); 0 leaves only the SEND window, which the switch answers
+    /// hop by hop, so slow receivers queue up and may be dropped.
+    #[arg(long, requires = "group_size")]
+    delivery_window: Option<usize>,
+    /// Message size in bytes (at least 24; in a group, the payload behind the CPIM
+    /// headers).
     #[arg(long, default_value_t = 1024)]
     size: usize,
     /// Chunk size in bytes; messages larger than this go as several SENDs.
@@ -234,6 +252,11 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let mut config = FloodConfig::new(target);
     config.sessions = args.sessions;
+    config.group = args.group_size.map(|size| GroupShape {
+        size,
+        stalled: args.stalled,
+        delivery_window: args.delivery_window.unwrap_or(args.window),
+    });
     config.size = args.size;
     config.chunk_size = args.chunk_size.unwrap_or(args.size);
     config.window = args.window;

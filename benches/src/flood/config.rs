@@ -53,15 +53,40 @@ pub enum Bound {
     Count(u64),
 }
 
+/// Group sessions (RFC 7701) instead of 1:1 ones: the shape of each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupShape {
+    /// Members that read: member 0 sends, members 1 to `size - 1` receive (at
+    /// least 2).
+    pub size: u32,
+    /// Extra members that bind and then never read: the switch should drop them as
+    /// slow consumers without slowing the others.
+    pub stalled: u32,
+    /// Messages sent but not yet finished by every receiver, at most (see
+    /// [`super::gate`]); 0 leaves only the SEND window, so the switch queues for
+    /// receivers that fall behind and may drop them.
+    pub delivery_window: usize,
+}
+
+impl GroupShape {
+    /// Members that receive and verify every message.
+    pub fn receivers(&self) -> u32 {
+        self.size.saturating_sub(1)
+    }
+}
+
 /// One flood run.
 #[derive(Clone, Debug)]
 pub struct FloodConfig {
     /// The system under test.
     pub target: TargetSpec,
-    /// Sessions, each with one sender and one receiver connection.
+    /// Sessions, each with one sender and one receiver connection (or, with
+    /// `group`, one sender and `group.size - 1` receivers).
     pub sessions: u32,
+    /// A group session of this shape per session; `None` for 1:1 sessions.
+    pub group: Option<GroupShape>,
     /// Message size in bytes (at least [`HEADER_LEN`]: the body carries its send time
-    /// and sequence).
+    /// and sequence). In a group, the payload behind the CPIM headers.
     pub size: usize,
     /// Largest chunk in bytes; a message larger than this goes as several SENDs with
     /// one Message-ID. Equal to `size` for whole messages.
@@ -91,6 +116,7 @@ impl FloodConfig {
         Self {
             target,
             sessions: 1,
+            group: None,
             size: 1024,
             chunk_size: 1024,
             window: 32,
@@ -131,6 +157,14 @@ impl FloodConfig {
         }
         if self.stall_timeout.is_zero() {
             bail!("--stall-seconds must be above 0");
+        }
+        if let Some(group) = self.group {
+            if group.size < 2 {
+                bail!("--group-size must be at least 2 (one sender, one receiver)");
+            }
+            if !matches!(self.target, TargetSpec::Switch { .. }) {
+                bail!("--group-size needs --target switch");
+            }
         }
         Ok(())
     }
@@ -191,6 +225,24 @@ mod tests {
         let mut c = config();
         c.bound = Bound::Count(0);
         assert!(c.validate().unwrap_err().to_string().contains("--count"));
+        let mut c = config();
+        c.group = Some(GroupShape {
+            size: 5,
+            stalled: 0,
+            delivery_window: 32,
+        });
+        assert!(c.validate().unwrap_err().to_string().contains("--target"));
+        c.target = TargetSpec::Switch {
+            control: "http://127.0.0.1:1".into(),
+            msrp_addr: None,
+        };
+        assert!(c.validate().is_ok());
+        c.group = Some(GroupShape {
+            size: 1,
+            stalled: 0,
+            delivery_window: 32,
+        });
+        assert!(c.validate().unwrap_err().to_string().contains("--group-size"));
     }
 
     #[test]

@@ -2,15 +2,19 @@
 //! netcat for MSRP.
 //!
 //! Module map, in the order a run uses them:
-//! - [`config`]: what a run does ([`FloodConfig`], [`TargetSpec`], [`Bound`]).
+//! - [`config`]: what a run does ([`FloodConfig`], [`TargetSpec`], [`Bound`],
+//!   [`GroupShape`]).
 //! - [`target`]: how a session is set up on the system under test (the switch's
-//!   control API, a raw forwarder, an RFC 4976 relay (Kamailio)), behind one [`Target`]
-//!   trait.
+//!   control API, 1:1 or group, a raw forwarder, an RFC 4976 relay (Kamailio)),
+//!   behind one [`Target`] trait.
 //! - `sender` / `receiver` (private): per session, windowed SENDs written in batches
-//!   and a task reading their 200s; a receiver that answers, reassembles, verifies
-//!   and times every message.
+//!   and a task reading their 200s; a receiver (per group member) that answers,
+//!   reassembles, verifies and times every message.
+//! - `gate` (private): in a group, holds the sender until the slowest receiver has
+//!   caught up; `stalled` (private): group members that never read.
 //! - [`body`]: the body layout (send time, session, sequence, deterministic fill)
 //!   that lets a receiver verify and time a message without the sender's copy.
+//! - [`cpim`]: the CPIM headers in front of every group message (RFC 7701 §7).
 //! - [`wire`]: frames written straight into batch buffers, frames read with the
 //!   switch's decoder.
 //! - [`run()`]: the run itself: setup, tasks, progress, drain, stall, report.
@@ -22,16 +26,19 @@
 pub mod body;
 pub mod clock;
 pub mod config;
+pub mod cpim;
 pub mod forward;
+mod gate;
 pub mod oneshot;
 mod receiver;
 pub mod report;
 mod run;
 mod sender;
+mod stalled;
 pub mod target;
 pub mod wire;
 
-pub use config::{Bound, FloodConfig, TargetSpec};
-pub use report::{Errors, Latency, Report};
+pub use config::{Bound, FloodConfig, GroupShape, TargetSpec};
+pub use report::{Errors, GroupReport, Latency, Report};
 pub use run::{run, run_on};
 pub use target::Target;

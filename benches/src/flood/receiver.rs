@@ -1,5 +1,10 @@
-//! The receiving side of one session: answers every SEND with a 200, reassembles
-//! chunks per Message-ID, checks each whole body and records its latency.
+//! The receiving side of one session (one member of a group): answers every SEND
+//! with a 200, reassembles chunks per Message-ID, checks each whole body (behind its
+//! CPIM headers in a group) and records its latency.
+//!
+//! Besides the body, a chunk's Byte-Range must be exact where it is stated: its
+//! start right after the bytes already received, its end at the chunk's last byte,
+//! and the total at the message's last byte.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,6 +17,8 @@ use tokio::sync::watch;
 
 use super::body::BodyCheck;
 use super::clock;
+use super::cpim::CpimSkip;
+use super::gate::DeliveryGate;
 use super::run::SessionCounters;
 use super::wire::{FrameReader, put_ok, wants_ok};
 
@@ -40,12 +47,62 @@ pub(crate) fn latency_histogram() -> anyhow::Result<Histogram<u64>> {
         .map_err(|err| anyhow::anyhow!("latency histogram: {err:?}"))
 }
 
+/// What one receiver expects.
+#[derive(Debug)]
+pub(crate) struct ReceiverPlan {
+    /// The receiver's own URI: the From-Path of its 200s.
+    pub own_path: String,
+    /// The session whose sender's messages it expects.
+    pub session: u32,
+    /// The receiver's place among the session's receivers (for the gate).
+    pub index: usize,
+    /// Payload bytes per message.
+    pub size: usize,
+    /// Bodies start with CPIM headers to skip (a group).
+    pub cpim: bool,
+    /// The sender waits on this receiver's progress (a group).
+    pub gate: Option<Arc<DeliveryGate>>,
+}
+
 /// A message whose chunks are arriving.
 struct Partial {
     message_id: MessageId,
+    /// Body bytes received, CPIM headers included.
+    received: u64,
+    /// The message size its chunks state, when they do.
+    total: Option<u64>,
+    /// The CPIM headers still to skip, in a group.
+    cpim: Option<CpimSkip>,
     check: BodyCheck,
-    /// A chunk arrived out of place: the message cannot be intact.
+    /// A chunk arrived out of place, or its CPIM headers were malformed: the message
+    /// cannot be intact.
     broken: bool,
+}
+
+impl Partial {
+    fn feed(&mut self, piece: &[u8]) {
+        self.received += piece.len() as u64;
+        let payload = match self.cpim.as_mut().map(|skip| skip.feed(piece)) {
+            None => piece,
+            Some(Ok(payload)) => payload,
+            Some(Err(_)) => {
+                self.broken = true;
+                return;
+            }
+        };
+        if !payload.is_empty() {
+            self.check.feed(payload);
+        }
+    }
+
+    /// True when the whole message arrived as sent.
+    fn is_intact(&self, size: usize) -> bool {
+        !self.broken
+            && self.cpim.as_ref().is_none_or(CpimSkip::is_done)
+            && self.total.is_none_or(|total| total == self.received)
+            && self.check.is_intact()
+            && self.check.received() == size
+    }
 }
 
 /// The frame being read.
@@ -55,22 +112,32 @@ struct Partial {
 enum Current {
     /// Nothing of interest (a response, a REPORT): skip to its end-line.
     Skip,
-    /// A SEND: answer it at its end-line; its body belongs to `partials[slot]`, if any.
-    Send { head: Head, slot: Option<usize> },
+    /// A SEND: answer it at its end-line; its body belongs to `partials[slot]`, if
+    /// any, and ends at message byte `end` when the Byte-Range says so.
+    Send {
+        head: Head,
+        slot: Option<usize>,
+        end: Option<u64>,
+    },
 }
 
 /// Receives on `read`, answers on `write`, until `stop` is raised.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_receiver(
     mut read: OwnedReadHalf,
     mut reader: FrameReader,
     mut write: OwnedWriteHalf,
-    own_path: String,
-    session: u32,
-    size: usize,
+    plan: ReceiverPlan,
     counters: Arc<SessionCounters>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<ReceiverStats> {
+    let ReceiverPlan {
+        own_path,
+        session,
+        index,
+        size,
+        cpim,
+        gate,
+    } = plan;
     let mut stats = ReceiverStats {
         latency_us: latency_histogram()?,
         measured: 0,
@@ -84,6 +151,9 @@ pub(crate) async fn run_receiver(
     let mut current = Current::Skip;
     let mut next_seq = 0u64;
     let mut delivered = 0u64;
+    // Delivered messages already added to the session's counter (which every
+    // receiver of a group adds to).
+    let mut counted = 0u64;
     let mut reports_failed = 0u64;
 
     loop {
@@ -95,9 +165,10 @@ pub(crate) async fn run_receiver(
         // Once the run stops, the peer closing (after our sender's FIN) is expected.
         match read {
             Ok(0) | Err(_) if *stop.borrow() => break,
-            Ok(0) => {
-                anyhow::bail!("session {session}: the receiver's connection was closed by the peer")
-            }
+            Ok(0) => anyhow::bail!(
+                "session {session}: the connection of receiver {index} was closed by the peer \
+                 (if a group: dropped as a slow consumer?)"
+            ),
             Ok(_) => {}
             Err(err) => return Err(err.into()),
         }
@@ -108,8 +179,9 @@ pub(crate) async fn run_receiver(
                 Item::Head(head) => {
                     current = match head.method() {
                         Some(Method::Send) => {
-                            let slot = track(&head, &mut partials);
-                            Current::Send { head, slot }
+                            let slot = track(&head, &mut partials, cpim);
+                            let end = head.byte_range().and_then(|r| r.end);
+                            Current::Send { head, slot, end }
                         }
                         Some(Method::Report) => {
                             if head.status().is_none_or(|s| !s.code.is_success()) {
@@ -126,11 +198,11 @@ pub(crate) async fn run_receiver(
                     } = current
                         && let Some(partial) = partials.get_mut(slot)
                     {
-                        partial.check.feed(&piece);
+                        partial.feed(&piece);
                     }
                 }
                 Item::End(flag) => {
-                    let Current::Send { head, slot } =
+                    let Current::Send { head, slot, end } =
                         std::mem::replace(&mut current, Current::Skip)
                     else {
                         continue;
@@ -139,6 +211,12 @@ pub(crate) async fn run_receiver(
                         put_ok(&mut out, &head, &own_path);
                     }
                     let Some(slot) = slot else { continue };
+                    if let Some(partial) = partials.get_mut(slot)
+                        && flag != ContinuationFlag::Abort
+                        && end.is_some_and(|end| end != partial.received)
+                    {
+                        partial.broken = true;
+                    }
                     match flag {
                         ContinuationFlag::More => continue,
                         // An aborted message is not delivered; it shows as lost.
@@ -149,9 +227,7 @@ pub(crate) async fn run_receiver(
                         ContinuationFlag::End => {}
                     }
                     let partial = partials.swap_remove(slot);
-                    let intact = !partial.broken
-                        && partial.check.is_intact()
-                        && partial.check.received() == size;
+                    let intact = partial.is_intact(size);
                     let header = partial.check.header().filter(|h| h.session == session);
                     let Some(header) = header.filter(|_| intact) else {
                         stats.mismatched += 1;
@@ -180,7 +256,15 @@ pub(crate) async fn run_receiver(
             }
             out.clear();
         }
-        counters.delivered.store(delivered, Ordering::Release);
+        if delivered > counted {
+            counters
+                .delivered
+                .fetch_add(delivered - counted, Ordering::Release);
+            counted = delivered;
+        }
+        if let Some(gate) = gate.as_deref() {
+            gate.record(index, delivered + stats.mismatched + stats.duplicates);
+        }
         if reports_failed > 0 {
             counters
                 .non_200
@@ -195,7 +279,7 @@ pub(crate) async fn run_receiver(
 /// body to check (a keep-alive) or without a Message-ID or Byte-Range. A chunk must
 /// start right after the bytes already received: the switch may cut our chunks
 /// (`start-*/total`) but never reorder or overlap them.
-fn track(head: &Head, partials: &mut Vec<Partial>) -> Option<usize> {
+fn track(head: &Head, partials: &mut Vec<Partial>, cpim: bool) -> Option<usize> {
     let message_id = head.message_id()?;
     let range = head.byte_range()?;
     if range.total == Some(0) || !head.has_body() {
@@ -203,13 +287,22 @@ fn track(head: &Head, partials: &mut Vec<Partial>) -> Option<usize> {
     }
     if let Some(slot) = partials.iter().position(|p| p.message_id == message_id) {
         let partial = &mut partials[slot];
-        if range.start != partial.check.received() as u64 + 1 {
+        if range.start != partial.received + 1 {
             partial.broken = true;
+        }
+        // A total may be `*` until a later chunk knows it; once known it stays.
+        match (partial.total, range.total) {
+            (None, total) => partial.total = total,
+            (Some(known), Some(total)) if known != total => partial.broken = true,
+            _ => {}
         }
         return Some(slot);
     }
     partials.push(Partial {
         message_id,
+        received: 0,
+        total: range.total,
+        cpim: cpim.then(CpimSkip::new),
         check: BodyCheck::new(),
         broken: range.start != 1,
     });

@@ -11,9 +11,9 @@ use serde::Serialize;
 pub struct Report {
     /// `switch`, `raw` or `relay`.
     pub target: String,
-    /// Sessions (sender and receiver connection pairs).
+    /// Sessions (sender and receiver connection pairs, or groups).
     pub sessions: u32,
-    /// Message size in bytes.
+    /// Message size in bytes (in a group, the payload behind the CPIM headers).
     pub size: usize,
     /// Chunk size in bytes (equal to `size` when messages go whole).
     pub chunk_size: usize,
@@ -27,19 +27,42 @@ pub struct Report {
     pub duration_s: f64,
     /// Measured messages sent whole.
     pub messages: u64,
-    /// Measured messages delivered intact (one per message in 1:1 sessions).
+    /// Measured messages delivered intact, counted once per receiver (one per
+    /// message in 1:1 sessions, `group.receivers` per message in a group).
     pub deliveries: u64,
     /// `messages / duration_s`.
     pub msgs_per_s: f64,
     /// `deliveries / duration_s`.
     pub deliveries_per_s: f64,
-    /// Delivered body bytes per second, in MB (10^6 bytes).
+    /// Delivered body bytes per second over all receivers, in MB (10^6 bytes);
+    /// in a group, payload bytes (the CPIM headers are not counted).
     pub mb_per_s: f64,
     /// From the send time written in the body to the read that completed the
-    /// message at its receiver, in microseconds.
+    /// message at its receiver, in microseconds; in a group, every receiver's
+    /// deliveries together.
     pub latency_us: Latency,
+    /// The shape of the group sessions; absent for 1:1 sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupReport>,
     /// What went wrong.
     pub errors: Errors,
+}
+
+/// A group run (RFC 7701): one sender per group, every other member receives.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct GroupReport {
+    /// Members per group that read: the sender and the receivers.
+    pub size: u32,
+    /// Receivers per group.
+    pub receivers: u32,
+    /// Messages a sender may have sent that some receiver has not finished; 0 when
+    /// only the SEND window bounded it.
+    pub delivery_window: usize,
+    /// Members per group that bound and then never read.
+    pub stalled: u32,
+    /// Stalled members whose connection the switch closed by the end of the run
+    /// (dropped as slow consumers): expected, not an error.
+    pub stalled_dropped: u32,
 }
 
 /// Latency percentiles in microseconds.
@@ -125,6 +148,26 @@ impl Report {
             "target {}: {} session(s), {} B messages{chunking}, window {}{rate}, {:.2} s measured",
             self.target, self.sessions, self.size, self.window, self.duration_s
         );
+        if let Some(g) = self.group {
+            let stalled = if g.stalled > 0 {
+                format!(
+                    "; {} stalled member(s), {} dropped by the target",
+                    g.stalled, g.stalled_dropped
+                )
+            } else {
+                String::new()
+            };
+            let gate = if g.delivery_window > 0 {
+                format!("delivery window {}", g.delivery_window)
+            } else {
+                "no delivery window".to_string()
+            };
+            let _ = writeln!(
+                out,
+                "group: {} members (1 sender, {} receivers), CPIM-wrapped, {gate}{stalled}",
+                g.size, g.receivers
+            );
+        }
         let _ = writeln!(
             out,
             "{:>12} {:>12} {:>12} {:>14} {:>10}",
@@ -181,6 +224,7 @@ mod tests {
                 p999: 400,
                 max: 500,
             },
+            group: None,
             errors: Errors::default(),
         }
     }
@@ -210,6 +254,26 @@ mod tests {
             assert_eq!(value["errors"][e], 0, "{e}");
         }
         assert!(value.get("rate").is_none());
+        assert!(value.get("group").is_none());
+    }
+
+    #[test]
+    fn a_group_run_shows_its_shape() {
+        let mut r = report();
+        r.group = Some(GroupReport {
+            size: 100,
+            receivers: 99,
+            delivery_window: 32,
+            stalled: 1,
+            stalled_dropped: 1,
+        });
+        let value: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(value["group"]["receivers"], 99);
+        assert_eq!(value["group"]["stalled_dropped"], 1);
+        let table = r.to_table();
+        assert!(table.contains("100 members (1 sender, 99 receivers)"), "{table}");
+        assert!(table.contains("1 stalled member(s), 1 dropped"), "{table}");
+        assert!(r.passed());
     }
 
     #[test]

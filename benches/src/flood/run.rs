@@ -1,5 +1,6 @@
 //! One flood run: set the sessions up on the target, start a sender, an
-//! acknowledgement reader and a receiver per session, watch them (progress, stall,
+//! acknowledgement reader and a receiver per session (a group: a receiver per
+//! member and a task holding each stalled member), watch them (progress, stall,
 //! failure), then stop them and add up what they saw.
 //!
 //! ```text
@@ -20,13 +21,17 @@ use tokio::task::JoinHandle;
 
 use super::clock::{self, nanos};
 use super::config::{Bound, FloodConfig, TargetSpec};
-use super::receiver::{ReceiverStats, latency_histogram, run_receiver};
-use super::report::{Errors, Latency, Report};
+use super::cpim::CPIM_CONTENT_TYPE;
+use super::gate::DeliveryGate;
+use super::receiver::{ReceiverPlan, ReceiverStats, latency_histogram, run_receiver};
+use super::report::{Errors, GroupReport, Latency, Report};
 use super::sender::{End, Pace, SenderPlan, SenderStats, run_acks, run_sender};
+use super::stalled::run_stalled;
 use super::target::raw::RawTarget;
 use super::target::relay::RelayTarget;
 use super::target::switch::SwitchTarget;
 use super::target::{SessionLegs, Target};
+use super::wire::FLOOD_CONTENT_TYPE;
 
 /// How often the watcher looks at the counters.
 const TICK: Duration = Duration::from_millis(20);
@@ -36,13 +41,15 @@ const TICK: Duration = Duration::from_millis(20);
 pub(crate) struct SessionCounters {
     /// The session's index.
     pub session: u32,
+    /// Receivers in the session: deliveries each message should make.
+    pub receivers: u64,
     /// Messages written whole (warm-up included).
     pub sent: AtomicU64,
     /// SEND chunks written.
     pub chunks_sent: AtomicU64,
     /// Responses to those chunks.
     pub acked: AtomicU64,
-    /// Messages delivered intact.
+    /// Deliveries made intact, over every receiver.
     pub delivered: AtomicU64,
     /// Non-200 responses and failure REPORTs.
     pub non_200: AtomicU64,
@@ -55,7 +62,10 @@ pub async fn run(config: &FloodConfig) -> anyhow::Result<Report> {
     config.validate()?;
     match &config.target {
         TargetSpec::Switch { control, msrp_addr } => {
-            run_on(SwitchTarget::connect(control, *msrp_addr).await?, config).await
+            let target = SwitchTarget::connect(control, *msrp_addr)
+                .await?
+                .with_group(config.group);
+            run_on(target, config).await
         }
         TargetSpec::Raw { addr } => run_on(RawTarget::new(*addr), config).await,
         TargetSpec::Relay { addr } => run_on(RelayTarget::new(*addr), config).await,
@@ -94,7 +104,19 @@ struct SessionTasks {
     counters: Arc<SessionCounters>,
     sender: JoinHandle<anyhow::Result<SenderStats>>,
     acks: JoinHandle<anyhow::Result<()>>,
-    receiver: JoinHandle<anyhow::Result<ReceiverStats>>,
+    receivers: Vec<JoinHandle<anyhow::Result<ReceiverStats>>>,
+    /// Per stalled member: true if the target closed its connection.
+    stalled: Vec<JoinHandle<anyhow::Result<bool>>>,
+}
+
+impl SessionTasks {
+    /// True if a task has ended: every one runs until the stop, so it failed.
+    fn any_finished(&self) -> bool {
+        self.sender.is_finished()
+            || self.acks.is_finished()
+            || self.receivers.iter().any(JoinHandle::is_finished)
+            || self.stalled.iter().any(JoinHandle::is_finished)
+    }
 }
 
 async fn flood(
@@ -110,17 +132,36 @@ async fn flood(
     // Paced: each session gets rate / sessions, their schedules offset evenly.
     let interval_ns = config.rate.map(|rate| 1e9 * count as f64 / rate);
 
+    let receivers_per_session = sessions.first().map_or(0, |legs| legs.receivers.len());
+    let stalled_per_session = sessions.first().map_or(0, |legs| legs.stalled.len());
     let mut tasks = Vec::with_capacity(count);
     for (index, legs) in (0u32..).zip(sessions) {
         let counters = Arc::new(SessionCounters {
             session: index,
+            receivers: legs.receivers.len() as u64,
             ..SessionCounters::default()
         });
         let window = Arc::new(Semaphore::new(config.window));
+        let gate = config
+            .group
+            .filter(|group| group.delivery_window > 0)
+            .map(|group| Arc::new(DeliveryGate::new(legs.receivers.len(), group.delivery_window)));
+        let (prefix, content_type) = match &legs.envelope {
+            Some(envelope) => (envelope.header_block(), CPIM_CONTENT_TYPE),
+            None => (Vec::new(), FLOOD_CONTENT_TYPE),
+        };
+        // Whole messages stay whole with the CPIM headers in front.
+        let wire_chunk_size = if chunk_size >= config.size {
+            prefix.len() + config.size
+        } else {
+            chunk_size
+        };
         let plan = SenderPlan {
             session: index,
             size: config.size,
-            chunk_size,
+            prefix,
+            content_type,
+            chunk_size: wire_chunk_size,
             measure_start_ns,
             end: match (config.bound, config.quota(index)) {
                 (_, Some(quota)) => End::Quota(quota),
@@ -138,6 +179,7 @@ async fn flood(
             legs.sender.paths,
             plan,
             window.clone(),
+            gate.clone(),
             counters.clone(),
             stop_rx.clone(),
         ));
@@ -148,22 +190,37 @@ async fn flood(
             counters.clone(),
             stop_rx.clone(),
         ));
-        let (read, reader, write) = legs.receiver.conn.into_split()?;
-        let receiver = tokio::spawn(run_receiver(
-            read,
-            reader,
-            write,
-            legs.receiver.paths.from_path,
-            index,
-            config.size,
-            counters.clone(),
-            stop_rx.clone(),
-        ));
+        let mut receivers = Vec::with_capacity(legs.receivers.len());
+        for (k, leg) in legs.receivers.into_iter().enumerate() {
+            let (read, reader, write) = leg.conn.into_split()?;
+            let plan = ReceiverPlan {
+                own_path: leg.paths.from_path,
+                session: index,
+                index: k,
+                size: config.size,
+                cpim: legs.envelope.is_some(),
+                gate: gate.clone(),
+            };
+            receivers.push(tokio::spawn(run_receiver(
+                read,
+                reader,
+                write,
+                plan,
+                counters.clone(),
+                stop_rx.clone(),
+            )));
+        }
+        let stalled = legs
+            .stalled
+            .into_iter()
+            .map(|leg| tokio::spawn(run_stalled(leg.conn, stop_rx.clone())))
+            .collect();
         tasks.push(SessionTasks {
             counters,
             sender,
             acks,
-            receiver,
+            receivers,
+            stalled,
         });
     }
 
@@ -175,17 +232,19 @@ async fn flood(
     let mut latency = latency_histogram()?;
     let mut last_measured_ns = 0;
     let mut errors = Errors::default();
-    let mut sent = 0;
+    // Deliveries due (each message sent, once per receiver) and made.
+    let mut due = 0;
     let mut delivered = 0;
     let mut first_failure: Option<anyhow::Error> = None;
+    let mut stalled_dropped = 0;
     for task in tasks {
         let index = task.counters.session;
         let sender = joined(task.sender.await, index, "sender");
         let acks = joined(task.acks.await, index, "response reader");
-        let receiver = joined(task.receiver.await, index, "receiver");
-        match (sender, acks, receiver) {
-            (Ok(s), Ok(()), Ok(r)) => {
-                messages += s.measured;
+        let mut outcomes = vec![sender.map(|s| messages += s.measured), acks];
+        for (k, receiver) in task.receivers.into_iter().enumerate() {
+            let role = format!("receiver {k}");
+            outcomes.push(joined(receiver.await, index, &role).and_then(|r| {
                 deliveries += r.measured;
                 latency
                     .add(&r.latency_us)
@@ -193,15 +252,20 @@ async fn flood(
                 last_measured_ns = last_measured_ns.max(r.last_measured_ns);
                 errors.hash_mismatch += r.mismatched;
                 errors.duplicates += r.duplicates;
-            }
-            (s, a, r) => {
-                if first_failure.is_none() {
-                    first_failure = s.err().or(a.err()).or(r.err());
-                }
-            }
+                Ok(())
+            }));
+        }
+        for (k, stalled) in task.stalled.into_iter().enumerate() {
+            let role = format!("stalled member {k}");
+            outcomes.push(joined(stalled.await, index, &role).map(|dropped| {
+                stalled_dropped += u32::from(dropped);
+            }));
+        }
+        if first_failure.is_none() {
+            first_failure = outcomes.into_iter().find_map(Result::err);
         }
         let c = &task.counters;
-        sent += c.sent.load(Ordering::Acquire);
+        due += c.sent.load(Ordering::Acquire) * c.receivers;
         delivered += c.delivered.load(Ordering::Acquire);
         errors.non_200 += c.non_200.load(Ordering::Acquire);
         errors.unanswered += c
@@ -212,7 +276,8 @@ async fn flood(
     if let Some(err) = first_failure {
         return Err(err);
     }
-    errors.lost = sent.saturating_sub(delivered);
+    // Per receiver: every message sent whole should have reached it.
+    errors.lost = due.saturating_sub(delivered);
 
     let duration_ns = if deliveries > 0 {
         last_measured_ns.saturating_sub(measure_start_ns)
@@ -241,6 +306,13 @@ async fn flood(
         deliveries_per_s: per_s(deliveries),
         mb_per_s: per_s(deliveries) * config.size as f64 / 1e6,
         latency_us: Latency::of(&latency),
+        group: config.group.map(|group| GroupReport {
+            size: group.size,
+            receivers: receivers_per_session as u32,
+            delivery_window: group.delivery_window,
+            stalled: stalled_per_session as u32,
+            stalled_dropped,
+        }),
         errors,
     })
 }
@@ -263,6 +335,8 @@ struct Totals {
     sent: u64,
     chunks_sent: u64,
     acked: u64,
+    /// Deliveries due: each message sent, once per receiver of its session.
+    due: u64,
     delivered: u64,
     senders_done: usize,
 }
@@ -271,7 +345,9 @@ fn totals(tasks: &[SessionTasks]) -> Totals {
     let mut t = Totals::default();
     for task in tasks {
         let c = &task.counters;
-        t.sent += c.sent.load(Ordering::Acquire);
+        let sent = c.sent.load(Ordering::Acquire);
+        t.sent += sent;
+        t.due += sent * c.receivers;
         t.chunks_sent += c.chunks_sent.load(Ordering::Acquire);
         t.acked += c.acked.load(Ordering::Acquire);
         t.delivered += c.delivered.load(Ordering::Acquire);
@@ -293,14 +369,11 @@ async fn watch_run(tasks: &[SessionTasks], config: &FloodConfig) {
         tick.tick().await;
         let now = totals(tasks);
         // Every task runs until stop: one that ended has failed.
-        let failed = tasks
-            .iter()
-            .any(|t| t.acks.is_finished() || t.receiver.is_finished() || t.sender.is_finished());
-        if failed {
+        if tasks.iter().any(SessionTasks::any_finished) {
             return;
         }
         if now.senders_done == tasks.len()
-            && now.delivered >= now.sent
+            && now.delivered >= now.due
             && now.acked >= now.chunks_sent
         {
             return;
@@ -311,8 +384,8 @@ async fn watch_run(tasks: &[SessionTasks], config: &FloodConfig) {
         } else if last_move.elapsed() >= config.stall_timeout {
             if config.progress {
                 eprintln!(
-                    "msrp-flood: nothing moved for {:?}; stopping ({} sent, {} delivered)",
-                    config.stall_timeout, now.sent, now.delivered
+                    "msrp-flood: nothing moved for {:?}; stopping ({} sent, {} of {} deliveries made)",
+                    config.stall_timeout, now.sent, now.delivered, now.due
                 );
             }
             return;

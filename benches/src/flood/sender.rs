@@ -4,7 +4,9 @@
 //! The window is a semaphore with `window` permits: one is taken per chunk written
 //! and given back per response read, so at most `window` SEND transactions wait for
 //! their 200 at any time (RFC 4975 §7.1.1 lets a sender pipeline; the window keeps
-//! the flooder from measuring only its own queues).
+//! the flooder from measuring only its own queues). In a group, a
+//! [`DeliveryGate`] also bounds the messages the receivers have not finished, and
+//! every body starts with the CPIM headers (RFC 7701 §7).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,10 +18,10 @@ use tokio::sync::{Semaphore, watch};
 
 use super::body::{self, BodyHeader, FLAG_MEASURED};
 use super::clock;
+use super::gate::DeliveryGate;
 use super::run::SessionCounters;
 use super::wire::{
-    ChunkRange, FLOOD_CONTENT_TYPE, FrameReader, Paths, Tid, put_end_line, put_message_id,
-    put_send_head,
+    ChunkRange, FrameReader, Paths, Tid, put_end_line, put_message_id, put_send_head,
 };
 
 /// A batch is written once it holds this much: big enough to amortise the system
@@ -30,7 +32,13 @@ const BATCH_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub(crate) struct SenderPlan {
     pub session: u32,
+    /// Payload bytes per message (the flood body).
     pub size: usize,
+    /// Written in front of every payload: the CPIM headers in a group, else empty.
+    pub prefix: Vec<u8>,
+    /// The SENDs' Content-Type.
+    pub content_type: &'static str,
+    /// Largest chunk body, prefix included.
     pub chunk_size: usize,
     /// Messages sent at or after this are measured.
     pub measure_start_ns: u64,
@@ -83,6 +91,7 @@ pub(crate) async fn run_sender(
     paths: Paths,
     plan: SenderPlan,
     window: Arc<Semaphore>,
+    gate: Option<Arc<DeliveryGate>>,
     counters: Arc<SessionCounters>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<SenderStats> {
@@ -97,10 +106,30 @@ pub(crate) async fn run_sender(
     let mut woke_ns = 0u64;
     let mut tid = Tid::FIRST;
     let mut stats = SenderStats::default();
-    let content_type = FLOOD_CONTENT_TYPE.as_bytes();
+    let content_type = plan.content_type.as_bytes();
+    let body_len = plan.prefix.len() + plan.size;
 
     loop {
         if current.is_none() {
+            if let Some(gate) = gate.as_deref()
+                && !gate.allows(seq)
+            {
+                // The receivers must catch up first: send what is batched (they
+                // cannot finish what they have not got), then wait.
+                flush(
+                    &mut write,
+                    &mut batch,
+                    &counters,
+                    &mut batch_messages,
+                    &mut batch_chunks,
+                )
+                .await?;
+                tokio::select! {
+                    () = gate.wait_for(seq) => {}
+                    _ = stop.changed() => break,
+                }
+                continue;
+            }
             let now = clock::now_ns();
             let due_ns = plan.pace.map_or(now, |pace| pace.due(seq));
             // Paced, a message's time is when it was due, so that a sender held back
@@ -179,7 +208,7 @@ pub(crate) async fn run_sender(
             continue;
         };
         let start = message.offset;
-        let end = (start + plan.chunk_size).min(plan.size);
+        let end = (start + plan.chunk_size).min(body_len);
         let this = tid.advance();
         put_send_head(
             &mut batch,
@@ -189,12 +218,12 @@ pub(crate) async fn run_sender(
             ChunkRange {
                 start: start as u64 + 1,
                 end: end as u64,
-                total: plan.size as u64,
+                total: body_len as u64,
             },
             content_type,
         );
-        body::write_range(&mut batch, &message.header, start..end);
-        let last = end == plan.size;
+        put_body_range(&mut batch, &plan.prefix, &message.header, start..end);
+        let last = end == body_len;
         let flag = if last {
             ContinuationFlag::End
         } else {
@@ -236,6 +265,23 @@ pub(crate) async fn run_sender(
     let _ = stop.wait_for(|stopped| *stopped).await;
     drop(write);
     Ok(stats)
+}
+
+/// Appends bytes `range` of a message body that is `prefix` followed by the flood
+/// body of `header`.
+fn put_body_range(
+    out: &mut Vec<u8>,
+    prefix: &[u8],
+    header: &BodyHeader,
+    range: std::ops::Range<usize>,
+) {
+    let p = prefix.len();
+    if let Some(part) = prefix.get(range.start..range.end.min(p)) {
+        out.extend_from_slice(part);
+    }
+    if range.end > p {
+        body::write_range(out, header, range.start.max(p) - p..range.end - p);
+    }
 }
 
 /// Writes the batch and only then counts what it held as sent, so that a receiver
@@ -310,6 +356,34 @@ pub(crate) async fn run_acks(
         }
         if failed > 0 {
             counters.non_200.fetch_add(failed, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_in_chunks_is_the_prefix_then_the_payload() {
+        let header = BodyHeader {
+            sent_ns: 1,
+            session: 2,
+            flags: FLAG_MEASURED,
+            seq: 3,
+        };
+        let prefix = b"From: <sip:a@b>\r\nTo: <sip:r@b>\r\n\r\nContent-Type: x/y\r\n\r\n";
+        let mut whole = prefix.to_vec();
+        body::write_range(&mut whole, &header, 0..500);
+        for chunk in [1, 7, 24, prefix.len(), prefix.len() + 1, 100, 1000] {
+            let mut out = Vec::new();
+            let mut start = 0;
+            while start < whole.len() {
+                let end = (start + chunk).min(whole.len());
+                put_body_range(&mut out, prefix, &header, start..end);
+                start = end;
+            }
+            assert_eq!(out, whole, "chunk {chunk}");
         }
     }
 }

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use smallvec::SmallVec;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
@@ -39,7 +39,7 @@ pub(crate) async fn drive(
     mut buf: BytesMut,
     notify: Rc<Notify>,
 ) {
-    let (mut reader, writer) = stream.into_split();
+    let (reader, writer) = stream.into_split();
     let mut writer_task = tokio::task::spawn_local(write_loop(
         Rc::clone(&local),
         conn,
@@ -71,29 +71,46 @@ pub(crate) async fn drive(
             Readiness::ResponsesOnly => buf.len() < RESPONSES_ONLY_BYTES,
             Readiness::Nothing => false,
         };
-        buf.reserve(READ_BYTES);
         enum Wake {
-            Read(std::io::Result<usize>),
+            Readable(std::io::Result<()>),
             Notified,
             WriterDone,
         }
+        // `readable` first, the buffer after: a connection waiting for input holds
+        // no read buffer (an idle participant costs a few hundred bytes, not 64 KiB).
         let wake = tokio::select! {
-            read = reader.read_buf(&mut buf), if wants_read => Wake::Read(read),
+            ready = reader.readable(), if wants_read => Wake::Readable(ready),
             () = notify.notified() => Wake::Notified,
             _ = &mut writer_task => Wake::WriterDone,
         };
         match wake {
-            Wake::Read(Ok(0)) => {
-                debug!(conn = conn.0, "peer closed");
-                break;
-            }
-            Wake::Read(Err(err)) => {
+            Wake::Readable(Err(err)) => {
                 debug!(conn = conn.0, %err, "read failed");
                 break;
             }
-            Wake::Read(Ok(n)) => {
-                ShardMetrics::add(&local.metrics.received_bytes, n as u64);
-                unprocessed = true;
+            Wake::Readable(Ok(())) => {
+                buf.reserve(READ_BYTES);
+                match reader.try_read_buf(&mut buf) {
+                    Ok(0) => {
+                        debug!(conn = conn.0, "peer closed");
+                        break;
+                    }
+                    Ok(n) => {
+                        ShardMetrics::add(&local.metrics.received_bytes, n as u64);
+                        unprocessed = true;
+                    }
+                    // Nothing after all: about to wait, so let the block go unless a
+                    // partial frame is in it.
+                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                        if buf.is_empty() {
+                            buf = BytesMut::new();
+                        }
+                    }
+                    Err(err) => {
+                        debug!(conn = conn.0, %err, "read failed");
+                        break;
+                    }
+                }
             }
             // Backpressure may have eased, or the switch wants this connection
             // closed: look again.
@@ -118,7 +135,8 @@ async fn write_loop(
     mut writer: OwnedWriteHalf,
     notify: Rc<Notify>,
 ) {
-    let mut batch: Vec<Bytes> = Vec::with_capacity(MAX_IOVECS);
+    // Grows on first use: an idle connection's writer holds no batch.
+    let mut batch: Vec<Bytes> = Vec::new();
     loop {
         let closing = {
             let mut switch = local.switch.borrow_mut();

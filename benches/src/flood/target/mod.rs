@@ -1,13 +1,15 @@
 //! Targets: what a flood goes through, and how a session on it is set up.
 //!
-//! A [`Target`] turns "session *i*" into two connected, ready [`Leg`]s: a sender
-//! whose requests reach the receiver, and a receiver that answers them. Everything
-//! after that (windowed SENDs, verification, latency) is the same for every target,
-//! because only the To-Path / From-Path and the signalling differ:
+//! A [`Target`] turns "session *i*" into connected, ready [`Leg`]s: a sender whose
+//! requests reach the receivers, and one receiver (a group: several, plus stalled
+//! members) that answers them. Everything after that (windowed SENDs, verification,
+//! latency) is the same for every target, because only the To-Path / From-Path and
+//! the signalling differ:
 //!
 //! | target | signalling | sender's To-Path | binding |
 //! |---|---|---|---|
 //! | [`switch::SwitchTarget`] | gRPC CreateSession + AddParticipant ×2 | the switch's URI for the sender | bodiless SEND per leg |
+//! | [`switch::SwitchTarget`], group | CreateSession(GROUP) + AddParticipant ×N | the switch's URI for member 0 | bodiless SEND per member, sender last |
 //! | [`raw::RawTarget`] | none: the forwarder pairs connections in accept order | the receiver's own URI | none |
 //! | [`relay::RelayTarget`] | AUTH from the receiver (RFC 4976 §5) | the receiver's Use-Path, then the receiver's URI | AUTH (receiver only) |
 //!
@@ -24,6 +26,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use msrp_switch::codec::MsrpUri;
 
+use super::cpim::Envelope;
 use super::wire::{MsrpConn, Paths};
 
 /// One endpoint of a session: its connection (bound if the target needs it) and the
@@ -37,13 +40,30 @@ pub struct Leg {
     pub paths: Paths,
 }
 
-/// Both ends of one session.
+/// Every end of one session, each connected and bound.
 #[derive(Debug)]
 pub struct SessionLegs {
     /// Writes the SENDs.
     pub sender: Leg,
-    /// Receives them and answers each with a 200.
-    pub receiver: Leg,
+    /// Receive every message and answer each SEND with a 200: one in a 1:1 session,
+    /// the other members in a group.
+    pub receivers: Vec<Leg>,
+    /// Group members that never read (see [`super::config::GroupShape::stalled`]).
+    pub stalled: Vec<Leg>,
+    /// For a group: the CPIM headers every message must carry (RFC 7701 §7).
+    pub envelope: Option<Envelope>,
+}
+
+impl SessionLegs {
+    /// A 1:1 session: one sender, one receiver, bare bodies.
+    pub fn pair(sender: Leg, receiver: Leg) -> Self {
+        Self {
+            sender,
+            receivers: vec![receiver],
+            stalled: Vec::new(),
+            envelope: None,
+        }
+    }
 }
 
 /// A system under test that can carry flood sessions.
@@ -77,6 +97,11 @@ pub fn run_tag() -> String {
 /// always connects out, `a=setup:active`), so the port is a placeholder.
 pub fn endpoint_uri(host: &str, tag: &str, session: u32, side: char) -> String {
     format!("msrp://{host}:9/{tag}s{session}{side};tcp")
+}
+
+/// The own MSRP URI of member `member` of a group session (see [`endpoint_uri`]).
+pub fn member_uri(host: &str, tag: &str, session: u32, member: u32) -> String {
+    format!("msrp://{host}:9/{tag}s{session}m{member};tcp")
 }
 
 /// The host of the flooder's own URIs.

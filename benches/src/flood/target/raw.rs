@@ -40,16 +40,16 @@ impl Target for RawTarget {
         // so connecting one after the other fixes the order the forwarder pairs in.
         let sender = MsrpConn::connect(self.addr).await?;
         let receiver = MsrpConn::connect(self.addr).await?;
-        Ok(SessionLegs {
-            sender: Leg {
+        Ok(SessionLegs::pair(
+            Leg {
                 conn: sender,
                 paths: Paths::new(receiver_uri.clone(), sender_uri.clone()),
             },
-            receiver: Leg {
+            Leg {
                 conn: receiver,
                 paths: Paths::new(sender_uri, receiver_uri),
             },
-        })
+        ))
     }
 
     async fn close(&mut self) -> anyhow::Result<()> {

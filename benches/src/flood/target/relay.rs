@@ -128,16 +128,16 @@ impl Target for RelayTarget {
             .await
             .with_context(|| format!("session {index}: receiver AUTH"))?;
         let sender = MsrpConn::connect(self.addr).await?;
-        Ok(SessionLegs {
-            sender: Leg {
+        Ok(SessionLegs::pair(
+            Leg {
                 conn: sender,
                 paths: Paths::new(format!("{use_path} {receiver_uri}"), sender_uri.clone()),
             },
-            receiver: Leg {
+            Leg {
                 conn: receiver,
                 paths: Paths::new(sender_uri, receiver_uri),
             },
-        })
+        ))
     }
 
     async fn close(&mut self) -> anyhow::Result<()> {

@@ -4,6 +4,14 @@
 //! and for the receiver with structured media (`a=setup:active`: the flooder
 //! connects in). Each response's `local.structured.path[0]` is the switch's URI for
 //! that participant: the leg's To-Path, and the URI its binding SEND names.
+//!
+//! With [`SwitchTarget::with_group`], each session is a group (RFC 7701):
+//! `CreateSession{GROUP, group_identity, policy{slow_consumer: DROP}}` and one
+//! `AddParticipant` per member, each with its IM address (`sip:member<k>@…`, which
+//! the switch checks against the CPIM `From`) and `accept-types: message/cpim`,
+//! `accept-wrapped-types: *`. Members bind in order: receivers, stalled members,
+//! then the sender, each waiting for the 200 to its binding SEND, so that every
+//! member is bound before the first message.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,7 +21,11 @@ use control_api::pb;
 use control_api::pb::switch_control_client::SwitchControlClient;
 use tonic::transport::Channel;
 
-use super::{LOCAL_HOST, Leg, SessionLegs, Target, address_of, endpoint_uri, run_tag};
+use super::{
+    LOCAL_HOST, Leg, SessionLegs, Target, address_of, endpoint_uri, member_uri, run_tag,
+};
+use crate::flood::config::GroupShape;
+use crate::flood::cpim::{CPIM_CONTENT_TYPE, Envelope};
 use crate::flood::wire::{MsrpConn, Paths};
 
 /// How long one leg may take to bind.
@@ -41,6 +53,26 @@ pub struct OneToOne {
     pub b: Participant,
 }
 
+/// A group session created through the control API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// The session id, for ReleaseSession.
+    pub session_id: String,
+    /// The room's identity (the CPIM `To` of a public message).
+    pub group_identity: String,
+    /// The members, in the order they were added.
+    pub members: Vec<Participant>,
+}
+
+/// One group member to add: its IM address and its own URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberSpec {
+    /// The IM address (`sip:…`) the switch checks the CPIM `From` against.
+    pub im_address: String,
+    /// The member's own URI: the From-Path its requests carry.
+    pub path: String,
+}
+
 /// Connects a control API client to `url` (`http://host:port`).
 pub async fn control_client(url: &str) -> anyhow::Result<SwitchControlClient<Channel>> {
     SwitchControlClient::connect(url.to_string())
@@ -63,19 +95,62 @@ pub async fn create_one_to_one(
         .context("CreateSession")?
         .into_inner()
         .session_id;
-    let a = add_participant(client, &session_id, a_path).await?;
-    let b = add_participant(client, &session_id, b_path).await?;
+    let a = add_participant(client, &session_id, a_path, None).await?;
+    let b = add_participant(client, &session_id, b_path, None).await?;
     Ok(OneToOne { session_id, a, b })
 }
 
+/// Creates a group session for `group_identity` that drops slow consumers, with
+/// `members` in order.
+pub async fn create_group(
+    client: &mut SwitchControlClient<Channel>,
+    group_identity: &str,
+    members: &[MemberSpec],
+) -> anyhow::Result<Group> {
+    let session_id = client
+        .create_session(pb::CreateSessionRequest {
+            kind: pb::SessionKind::Group as i32,
+            group_identity: group_identity.to_string(),
+            policy: Some(pb::Policy {
+                slow_consumer: pb::SlowConsumer::Drop as i32,
+                ..Default::default()
+            }),
+        })
+        .await
+        .context("CreateSession (group)")?
+        .into_inner()
+        .session_id;
+    let mut added = Vec::with_capacity(members.len());
+    for member in members {
+        let identity = pb::Identity {
+            im_address: member.im_address.clone(),
+            privacy_alias: String::new(),
+        };
+        added.push(add_participant(client, &session_id, &member.path, Some(identity)).await?);
+    }
+    Ok(Group {
+        session_id,
+        group_identity: group_identity.to_string(),
+        members: added,
+    })
+}
+
+/// Adds a participant that connects in; one with an identity is a group member
+/// (CPIM messages, any type inside), one without a 1:1 participant (any type).
 async fn add_participant(
     client: &mut SwitchControlClient<Channel>,
     session_id: &str,
     path: &str,
+    identity: Option<pb::Identity>,
 ) -> anyhow::Result<Participant> {
+    let (accept_types, accept_wrapped_types) = match identity {
+        Some(_) => (vec![CPIM_CONTENT_TYPE.into()], vec!["*".into()]),
+        None => (vec!["*".into()], Vec::new()),
+    };
     let media = pb::Media {
         path: vec![path.to_string()],
-        accept_types: vec!["*".into()],
+        accept_types,
+        accept_wrapped_types,
         setup: pb::Setup::Active as i32,
         transport: pb::Transport::Tcp as i32,
         ..Default::default()
@@ -83,7 +158,7 @@ async fn add_participant(
     let response = client
         .add_participant(pb::AddParticipantRequest {
             session_id: session_id.to_string(),
-            identity: None,
+            identity,
             remote: Some(pb::RemoteMedia {
                 media: Some(pb::remote_media::Media::Structured(media)),
             }),
@@ -110,6 +185,7 @@ pub struct SwitchTarget {
     msrp_addr: Option<SocketAddr>,
     tag: String,
     sessions: Vec<String>,
+    group: Option<GroupShape>,
 }
 
 impl SwitchTarget {
@@ -121,7 +197,14 @@ impl SwitchTarget {
             msrp_addr,
             tag: run_tag(),
             sessions: Vec::new(),
+            group: None,
         })
+    }
+
+    /// Makes every session a group of this shape instead of a 1:1 session.
+    pub fn with_group(mut self, group: Option<GroupShape>) -> Self {
+        self.group = group;
+        self
     }
 
     async fn leg(&self, participant: &Participant) -> anyhow::Result<Leg> {
@@ -136,12 +219,62 @@ impl SwitchTarget {
     }
 }
 
+impl SwitchTarget {
+    /// Session `index` as a group: member 0 sends, members 1 to `size - 1` receive,
+    /// the `stalled` members after them never read.
+    async fn open_group(&mut self, index: u32, shape: GroupShape) -> anyhow::Result<SessionLegs> {
+        let room = format!("sip:{}room{index}@flood.example.com", self.tag);
+        let members: Vec<MemberSpec> = (0..shape.size.saturating_add(shape.stalled))
+            .map(|k| MemberSpec {
+                im_address: format!("sip:member{k}@example.com"),
+                path: member_uri(LOCAL_HOST, &self.tag, index, k),
+            })
+            .collect();
+        let group = create_group(&mut self.client, &room, &members).await?;
+        self.sessions.push(group.session_id.clone());
+        let (sender, others) = group
+            .members
+            .split_first()
+            .context("a group session without members")?;
+        let (receivers, stalled) = others.split_at(others.len().min(shape.receivers() as usize));
+        // Every member that gets copies is bound before the sender is, so the
+        // first message already reaches them all.
+        let mut receiver_legs = Vec::with_capacity(receivers.len());
+        for (k, member) in (1..).zip(receivers) {
+            let leg = self.leg(member).await;
+            receiver_legs.push(leg.with_context(|| format!("binding member {k}"))?);
+        }
+        let mut stalled_legs = Vec::with_capacity(stalled.len());
+        for (k, member) in (1 + receivers.len()..).zip(stalled) {
+            let leg = self.leg(member).await;
+            stalled_legs.push(leg.with_context(|| format!("binding stalled member {k}"))?);
+        }
+        let sender_leg = self.leg(sender).await.context("binding member 0")?;
+        let envelope = Envelope {
+            from: members
+                .first()
+                .map(|m| m.im_address.clone())
+                .unwrap_or_default(),
+            to: group.group_identity,
+        };
+        Ok(SessionLegs {
+            sender: sender_leg,
+            receivers: receiver_legs,
+            stalled: stalled_legs,
+            envelope: Some(envelope),
+        })
+    }
+}
+
 impl Target for SwitchTarget {
     fn name(&self) -> &'static str {
         "switch"
     }
 
     async fn open_session(&mut self, index: u32) -> anyhow::Result<SessionLegs> {
+        if let Some(shape) = self.group {
+            return self.open_group(index, shape).await;
+        }
         let a = endpoint_uri(LOCAL_HOST, &self.tag, index, 'a');
         let b = endpoint_uri(LOCAL_HOST, &self.tag, index, 'b');
         let session = create_one_to_one(&mut self.client, &a, &b).await?;
@@ -149,7 +282,7 @@ impl Target for SwitchTarget {
         // The receiver binds first, so nothing the sender sends waits for it.
         let receiver = self.leg(&session.b).await?;
         let sender = self.leg(&session.a).await?;
-        Ok(SessionLegs { sender, receiver })
+        Ok(SessionLegs::pair(sender, receiver))
     }
 
     async fn close(&mut self) -> anyhow::Result<()> {

@@ -1,0 +1,107 @@
+//! msrp-idle: memory per bound idle participant of a running msrp-switch.
+//!
+//! Reads the switch's resident set size (`VmRSS` in /proc/PID/status), creates
+//! `--participants / 2` 1:1 sessions through the control API, connects and binds
+//! every participant (a bodiless SEND, answered 200), waits, and reads the RSS
+//! again. The difference divided by the participant count is the figure (sessions,
+//! participants, connections, their tasks and buffers all included).
+//!
+//! ```sh
+//! msrp-switch --shards 1 & PID=$!
+//! msrp-idle --pid $PID --participants 10000
+//! ```
+//! Each participant is a socket on both sides: `ulimit -n` must allow it.
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use msrp_benches::flood::target::switch::{control_client, create_one_to_one};
+use msrp_benches::flood::wire::{Paths, Tid, put_bind};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Measures the switch's memory per bound idle participant.
+#[derive(Parser, Debug)]
+#[command(name = "msrp-idle", version, about)]
+struct Cli {
+    /// The switch's process id (its RSS is read from /proc).
+    #[arg(long)]
+    pid: u32,
+    /// The switch's control API.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    control: String,
+    /// The switch's MSRP address.
+    #[arg(long, default_value = "127.0.0.1:2855")]
+    addr: SocketAddr,
+    /// Participants to bind (two per session).
+    #[arg(long, default_value_t = 10_000)]
+    participants: usize,
+    /// Seconds to wait before each RSS reading, for the switch to settle.
+    #[arg(long, default_value_t = 2)]
+    settle_seconds: u64,
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS line")
+}
+
+/// Connects, sends the bind SEND and waits for its 200; the socket stays open.
+async fn bind(addr: SocketAddr, switch_uri: &str, own: &str, n: u64) -> anyhow::Result<TcpStream> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let mut frame = Vec::new();
+    put_bind(&mut frame, Tid(1_000_000 + n), &Paths::new(switch_uri, own));
+    stream.write_all(&frame).await?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !got.windows(4).any(|w| w == b" 200") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .context("no answer to the bind SEND within 10 s")??;
+        if n == 0 {
+            bail!("the switch closed the connection instead of answering the bind");
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    Ok(stream)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let sessions = cli.participants / 2;
+    let mut client = control_client(&cli.control).await?;
+    let settle = Duration::from_secs(cli.settle_seconds);
+    tokio::time::sleep(settle).await;
+    let before = rss_kib(cli.pid)?;
+    let mut sockets = Vec::with_capacity(sessions * 2);
+    for s in 0..sessions {
+        let a = format!("msrp://127.0.0.1:9/idle{s:06}a;tcp");
+        let b = format!("msrp://127.0.0.1:9/idle{s:06}b;tcp");
+        let session = create_one_to_one(&mut client, &a, &b).await?;
+        for (i, p) in [&session.a, &session.b].into_iter().enumerate() {
+            let n = (s * 2 + i) as u64;
+            sockets.push(bind(cli.addr, &p.switch_uri, &p.path, n).await?);
+        }
+    }
+    tokio::time::sleep(settle).await;
+    let after = rss_kib(cli.pid)?;
+    let bound = sockets.len() as u64;
+    let per = (after.saturating_sub(before) * 1024) as f64 / bound as f64;
+    println!(
+        "{{\"participants\":{bound},\"rss_before_kib\":{before},\"rss_after_kib\":{after},\"bytes_per_participant\":{per:.0}}}"
+    );
+    eprintln!(
+        "{bound} bound idle participants: RSS {before} KiB -> {after} KiB, {per:.0} bytes per participant"
+    );
+    Ok(())
+}
