@@ -920,6 +920,8 @@ async fn group_participants_get_the_chatroom_tokens_in_their_answer() {
             "add-participant",
             "--session",
             &session,
+            "--im-address",
+            "sip:member3@example.com",
             "--path",
             "msrp://127.0.0.1:40004/dddd4444;tcp",
             "--accept-types",
