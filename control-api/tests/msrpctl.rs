@@ -706,3 +706,267 @@ async fn a_wrong_or_missing_token_exits_6() {
     run.expect_code(0);
     assert_eq!(run.json()["sessions"].as_array().map(Vec::len), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_session_shows_its_policy_and_reads_back_as_a_group() {
+    let switch = Switch::start(None).await;
+
+    // Human output: the id, the kind and what the group allows.
+    let run = switch
+        .ctl(&[
+            "create-session",
+            "--kind",
+            "group",
+            "--group-identity",
+            "sip:team@conf.example.net",
+            "--private-messages",
+            "--nicknames",
+            "--slow-consumer",
+            "pause",
+        ])
+        .await;
+    run.expect_code(0);
+    assert!(run.stdout.starts_with("session_id: "), "{run:#?}");
+    for line in [
+        "\nkind:             group\n",
+        "\ngroup_identity:   sip:team@conf.example.net\n",
+        "\nprivate_messages: yes\n",
+        "\nnicknames:        yes\n",
+        "\nslow_consumer:    pause\n",
+    ] {
+        assert!(run.stdout.contains(line), "{line:?} missing: {run:#?}");
+    }
+
+    // JSON: the policy by its proto field names.
+    let run = switch
+        .ctl(&[
+            "--json",
+            "create-session",
+            "--kind",
+            "group",
+            "--group-identity",
+            "sip:team@conf.example.net",
+            "--nicknames",
+            "--slow-consumer",
+            "drop",
+        ])
+        .await;
+    run.expect_code(0);
+    let created = run.json();
+    let session = str_of(&created, "/session_id").to_owned();
+    assert_eq!(created["kind"], "SESSION_KIND_GROUP", "{created:#}");
+    assert_eq!(created["policy"]["nicknames"], true, "{created:#}");
+    assert_eq!(created["policy"]["private_messages"], false, "{created:#}");
+    assert_eq!(
+        created["policy"]["slow_consumer"], "SLOW_CONSUMER_DROP",
+        "{created:#}"
+    );
+
+    // get-session and list-sessions say it is a group, with its identity.
+    let got = switch
+        .ctl(&["--json", "get-session", "--session", &session])
+        .await;
+    got.expect_code(0);
+    let got = got.json();
+    assert_eq!(got["kind"], "SESSION_KIND_GROUP", "{got:#}");
+    assert_eq!(str_of(&got, "/group_identity"), "sip:team@conf.example.net");
+    let run = switch.ctl(&["get-session", "--session", &session]).await;
+    run.expect_code(0);
+    assert!(run.stdout.contains("\nkind:           group\n"), "{run:#?}");
+    assert!(
+        run.stdout
+            .contains("\ngroup_identity: sip:team@conf.example.net\n"),
+        "{run:#?}"
+    );
+    let run = switch.ctl(&["list-sessions"]).await;
+    run.expect_code(0);
+    let row = run
+        .stdout
+        .lines()
+        .find(|line| line.starts_with(&format!("{session} ")))
+        .unwrap_or_else(|| panic!("no row for {session}: {run:#?}"));
+    assert!(
+        row.contains(" group ") && row.ends_with("sip:team@conf.example.net"),
+        "{row}"
+    );
+
+    // Group options on a 1:1 session are a usage error, found before connecting.
+    let closed = format!("http://{}", closed_port().await);
+    let run = msrpctl(&[
+        "--server",
+        &closed,
+        "create-session",
+        "--kind",
+        "one-to-one",
+        "--nicknames",
+    ])
+    .await;
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("--nicknames applies to group sessions only (--kind group)"),
+        "{run:#?}"
+    );
+    let run = msrpctl(&[
+        "create-session",
+        "--kind",
+        "group",
+        "--slow-consumer",
+        "never",
+    ])
+    .await;
+    run.expect_code(2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_without_its_identity_exits_4_naming_group_identity() {
+    let switch = Switch::start(None).await;
+    let run = switch
+        .ctl(&["create-session", "--kind", "group", "--nicknames"])
+        .await;
+    run.expect_code(4);
+    assert!(
+        run.stderr.starts_with("msrpctl: create session: "),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("field group_identity"), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("a group session needs its group identity"),
+        "{run:#?}"
+    );
+    let run = switch
+        .ctl(&[
+            "--json",
+            "create-session",
+            "--kind",
+            "group",
+            "--group-identity",
+            "  ",
+        ])
+        .await;
+    run.expect_code(4);
+    let error = run.json();
+    assert_eq!(error["error"]["code"], "INVALID_ARGUMENT", "{error:#}");
+    assert_eq!(error["error"]["field"], "group_identity", "{error:#}");
+    // Nothing was created.
+    let run = switch.ctl(&["--json", "list-sessions"]).await;
+    run.expect_code(0);
+    assert_eq!(run.json()["sessions"].as_array().map(Vec::len), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_participants_get_the_chatroom_tokens_in_their_answer() {
+    let switch = Switch::start(None).await;
+    let run = switch
+        .ctl(&[
+            "--json",
+            "create-session",
+            "--kind",
+            "group",
+            "--group-identity",
+            "sip:team@conf.example.net",
+            "--nicknames",
+            "--private-messages",
+            "--accept-types",
+            "message/cpim",
+            "--accept-wrapped-types",
+            "text/plain",
+        ])
+        .await;
+    run.expect_code(0);
+    let session = str_of(&run.json(), "/session_id").to_owned();
+
+    // Three participants: more than a 1:1 session takes.
+    let paths = [
+        "msrp://127.0.0.1:40001/aaaa1111;tcp",
+        "msrp://127.0.0.1:40002/bbbb2222;tcp",
+        "msrp://127.0.0.1:40003/cccc3333;tcp",
+    ];
+    for (i, path) in paths.into_iter().enumerate() {
+        let im_address = format!("sip:member{i}@example.com");
+        let run = switch
+            .ctl_with_stdin(
+                &[
+                    "--json",
+                    "add-participant",
+                    "--session",
+                    &session,
+                    "--im-address",
+                    &im_address,
+                    "--sdp",
+                    "-",
+                ],
+                &sdp(path, "message/cpim"),
+            )
+            .await;
+        run.expect_code(0);
+        let added = run.json();
+        let answer = str_of(&added, "/local/sdp");
+        assert!(
+            answer.contains("\r\na=chatroom:nickname private-messages\r\n"),
+            "{added:#}"
+        );
+        assert_eq!(
+            added["local"]["structured"]["chatroom"],
+            serde_json::json!(["nickname", "private-messages"]),
+            "{added:#}"
+        );
+    }
+
+    // The human output prints the same line for the SDP answer.
+    let run = switch
+        .ctl(&[
+            "add-participant",
+            "--session",
+            &session,
+            "--im-address",
+            "sip:member3@example.com",
+            "--path",
+            "msrp://127.0.0.1:40004/dddd4444;tcp",
+            "--accept-types",
+            "message/cpim",
+        ])
+        .await;
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains("\na=chatroom:nickname private-messages\n"),
+        "{run:#?}"
+    );
+    let got = switch
+        .ctl(&["--json", "get-session", "--session", &session])
+        .await
+        .json();
+    assert_eq!(got["participants"].as_array().map(Vec::len), Some(4));
+
+    // A 1:1 session is no chat room: no a=chatroom in its answers.
+    let run = switch
+        .ctl(&["--json", "create-session", "--kind", "one-to-one"])
+        .await;
+    run.expect_code(0);
+    let one_to_one = str_of(&run.json(), "/session_id").to_owned();
+    let run = switch
+        .ctl(&[
+            "--json",
+            "add-participant",
+            "--session",
+            &one_to_one,
+            "--path",
+            A,
+            "--accept-types",
+            "text/plain",
+        ])
+        .await;
+    run.expect_code(0);
+    let added = run.json();
+    assert!(
+        !str_of(&added, "/local/sdp").contains("a=chatroom"),
+        "{added:#}"
+    );
+    assert_eq!(
+        added["local"]["structured"]["chatroom"],
+        serde_json::json!([]),
+        "{added:#}"
+    );
+}

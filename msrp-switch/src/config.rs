@@ -100,6 +100,23 @@ pub struct Args {
     #[arg(long, env = "MSRP_SWITCH_MAX_CHUNK_BYTES", default_value_t = Limits::default().max_chunk_bytes)]
     pub max_chunk_bytes: u64,
 
+    /// Group chats: seconds a participant's queue may stay over --queue-bytes
+    /// before it is a slow consumer (dropped, or its senders paused, as the
+    /// session's policy says).
+    #[arg(
+        long,
+        env = "MSRP_SWITCH_SLOW_CONSUMER_GRACE_SECONDS",
+        default_value_t = SwitchConfig::default().slow_consumer_grace.as_secs_f64()
+    )]
+    pub slow_consumer_grace_seconds: f64,
+
+    /// Group chats: the most body bytes of one incoming chunk held before its
+    /// copies go out; a longer chunk goes to each participant cut into chunks of
+    /// this size. Between 1024 and --max-chunk-bytes [default: 262144, or
+    /// --max-chunk-bytes if that is lower].
+    #[arg(long, env = "MSRP_SWITCH_FANOUT_CHUNK_BYTES")]
+    pub fanout_chunk_bytes: Option<usize>,
+
     /// Log line format.
     #[arg(long, env = "MSRP_SWITCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -158,6 +175,10 @@ pub enum ConfigError {
     },
 }
 
+/// The smallest `--fanout-chunk-bytes`: below it the per-copy head (To-Path,
+/// From-Path, Message-ID, Byte-Range: a few hundred bytes) outweighs the body.
+const MIN_FANOUT_CHUNK_BYTES: usize = 1024;
+
 fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
     if !(value.is_finite() && value > 0.0 && value <= 86_400.0) {
         return Err(ConfigError::Invalid {
@@ -166,6 +187,23 @@ fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
         });
     }
     Ok(Duration::from_secs_f64(value))
+}
+
+/// `--fanout-chunk-bytes`, checked against the chunk limit. Given, it must lie in
+/// `1024..=max_chunk_bytes`: a larger value could never apply, since a longer
+/// incoming chunk is refused with 413. Not given, it is the built-in default, or
+/// `max_chunk_bytes` when that is lower, so lowering `--max-chunk-bytes` alone
+/// never makes the defaults invalid.
+fn fanout_chunk_bytes(value: Option<usize>, limits: &Limits) -> Result<usize, ConfigError> {
+    let max = usize::try_from(limits.max_chunk_bytes).unwrap_or(usize::MAX);
+    match value {
+        None => Ok(SwitchConfig::default().fanout_chunk_bytes.min(max)),
+        Some(value) if (MIN_FANOUT_CHUNK_BYTES..=max).contains(&value) => Ok(value),
+        Some(_) => Err(ConfigError::Invalid {
+            flag: "fanout-chunk-bytes",
+            reason: "must be at least 1024 and at most --max-chunk-bytes",
+        }),
+    }
 }
 
 impl Args {
@@ -191,6 +229,7 @@ impl Args {
                 reason: "must be at least 1024",
             });
         }
+        let fanout_chunk_bytes = fanout_chunk_bytes(self.fanout_chunk_bytes, &limits)?;
         let switch = SwitchConfig {
             limits,
             queue_bytes: self.queue_bytes,
@@ -203,6 +242,13 @@ impl Args {
                 0.0 => None,
                 value => Some(seconds("session-idle-seconds", value)?),
             },
+            // Fractions are allowed, as for the other timers; 0 is not (a leg would be
+            // a slow consumer at its first burst).
+            slow_consumer_grace: seconds(
+                "slow-consumer-grace-seconds",
+                self.slow_consumer_grace_seconds,
+            )?,
+            fanout_chunk_bytes,
             ..SwitchConfig::default()
         };
         Ok(Config {
@@ -264,6 +310,73 @@ mod tests {
             parse(&["--listen", "nowhere"])
                 .unwrap_err()
                 .contains("--listen")
+        );
+    }
+
+    #[test]
+    fn group_flags_default_to_the_switch_defaults() {
+        let config = parse(&[]).unwrap();
+        let defaults = SwitchConfig::default();
+        assert_eq!(
+            config.engine.switch.slow_consumer_grace,
+            defaults.slow_consumer_grace
+        );
+        assert_eq!(
+            config.engine.switch.fanout_chunk_bytes,
+            defaults.fanout_chunk_bytes
+        );
+        let config = parse(&[
+            "--slow-consumer-grace-seconds",
+            "0.5",
+            "--fanout-chunk-bytes",
+            "65536",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.engine.switch.slow_consumer_grace,
+            Duration::from_millis(500)
+        );
+        assert_eq!(config.engine.switch.fanout_chunk_bytes, 65_536);
+    }
+
+    #[test]
+    fn a_bad_slow_consumer_grace_names_the_flag() {
+        for bad in ["0", "-1", "86401", "inf", "NaN"] {
+            assert_eq!(
+                parse(&[&format!("--slow-consumer-grace-seconds={bad}")]).unwrap_err(),
+                "invalid --slow-consumer-grace-seconds: must be more than 0 and at most 86400 \
+                 seconds",
+                "{bad}"
+            );
+        }
+        assert!(
+            parse(&["--slow-consumer-grace-seconds", "soon"])
+                .unwrap_err()
+                .contains("--slow-consumer-grace-seconds")
+        );
+    }
+
+    #[test]
+    fn fanout_chunk_bytes_lie_between_1024_and_the_chunk_limit() {
+        const BAD: &str =
+            "invalid --fanout-chunk-bytes: must be at least 1024 and at most --max-chunk-bytes";
+        assert_eq!(parse(&["--fanout-chunk-bytes", "1023"]).unwrap_err(), BAD);
+        assert_eq!(parse(&["--fanout-chunk-bytes", "0"]).unwrap_err(), BAD);
+        assert_eq!(
+            parse(&["--max-chunk-bytes", "4096", "--fanout-chunk-bytes", "4097"]).unwrap_err(),
+            BAD
+        );
+        let config = parse(&["--max-chunk-bytes", "4096", "--fanout-chunk-bytes", "4096"]).unwrap();
+        assert_eq!(config.engine.switch.fanout_chunk_bytes, 4096);
+        let config = parse(&["--fanout-chunk-bytes", "1024"]).unwrap();
+        assert_eq!(config.engine.switch.fanout_chunk_bytes, 1024);
+        // Not given, it follows a lower chunk limit instead of failing.
+        let config = parse(&["--max-chunk-bytes", "4096"]).unwrap();
+        assert_eq!(config.engine.switch.fanout_chunk_bytes, 4096);
+        assert!(
+            parse(&["--fanout-chunk-bytes=-5"])
+                .unwrap_err()
+                .contains("--fanout-chunk-bytes")
         );
     }
 }

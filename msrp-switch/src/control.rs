@@ -283,10 +283,22 @@ fn status(err: EngineError) -> Status {
             format!("participant {id} has no staged modification"),
         ),
         EngineError::Control(ControlError::InvalidArgument { field, reason }) => {
-            api::invalid_argument(&format!("remote.{field}"), reason)
+            api::invalid_argument(&request_field(field), reason)
         }
         EngineError::UnknownShard => api::not_found("resource", "(id names no shard here)"),
         EngineError::Stopped => api::unavailable("the switch is shutting down"),
+    }
+}
+
+/// The request field an engine [`ControlError::InvalidArgument`] names. The engine
+/// names the remote media's fields by their own names (`path`), which live under
+/// `remote` in the request, and the participant's identity by its request path
+/// (`identity.im_address`), which must not gain a `remote.` prefix.
+fn request_field(field: &str) -> String {
+    if field == "identity" || field.starts_with("identity.") {
+        field.to_owned()
+    } else {
+        format!("remote.{field}")
     }
 }
 
@@ -535,4 +547,34 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use control_api::error::bad_field;
+    use tonic::Code;
+
+    use super::*;
+
+    fn invalid(field: &'static str) -> Status {
+        status(EngineError::Control(ControlError::InvalidArgument {
+            field,
+            reason: "bad".into(),
+        }))
+    }
+
+    #[test]
+    fn engine_argument_errors_name_the_request_field() {
+        let err = invalid("path");
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(bad_field(&err).as_deref(), Some("remote.path"));
+        // The identity is not part of the remote media.
+        let err = invalid("identity.im_address");
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(bad_field(&err).as_deref(), Some("identity.im_address"));
+        assert!(
+            err.message().starts_with("identity.im_address: "),
+            "{err:?}"
+        );
+    }
 }

@@ -584,6 +584,254 @@ async fn every_error_names_its_field_or_reason_and_changes_nothing() {
     );
 }
 
+async fn create_group(
+    client: &mut SwitchControlClient<Channel>,
+    group_identity: &str,
+    policy: Option<pb::Policy>,
+) -> Result<String, tonic::Status> {
+    client
+        .create_session(pb::CreateSessionRequest {
+            kind: pb::SessionKind::Group as i32,
+            group_identity: group_identity.into(),
+            policy,
+        })
+        .await
+        .map(|response| response.into_inner().session_id)
+}
+
+async fn get_session(client: &mut SwitchControlClient<Channel>, session: &str) -> pb::Session {
+    client
+        .get_session(pb::GetSessionRequest {
+            session_id: session.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// The `a=path` of the n-th test participant.
+fn member_path(n: usize) -> String {
+    format!("msrp://127.0.0.1:{}/member{n:04};tcp", 41000 + n)
+}
+
+#[tokio::test]
+async fn a_group_needs_its_identity_and_reads_back_as_a_group() {
+    let mut rig = rig(None).await;
+
+    // No identity, or only blanks: INVALID_ARGUMENT naming group_identity, nothing
+    // created.
+    for identity in ["", "  \t"] {
+        let err = create_group(&mut rig.client, identity, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{identity:?}: {err:?}");
+        assert_eq!(
+            bad_field(&err).as_deref(),
+            Some("group_identity"),
+            "{identity:?}: {err:?}"
+        );
+        assert!(
+            err.message().starts_with("group_identity: ")
+                && err.message().contains("group identity"),
+            "{err:?}"
+        );
+    }
+    let list = rig
+        .client
+        .list_sessions(pb::ListSessionsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(list.sessions.is_empty(), "{list:?}");
+
+    // With one: a group, as GetSession and ListSessions say.
+    let session = create_group(
+        &mut rig.client,
+        "sip:team@conf.example.net",
+        Some(pb::Policy {
+            nicknames: true,
+            slow_consumer: pb::SlowConsumer::Pause as i32,
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap();
+    let info = get_session(&mut rig.client, &session).await;
+    assert_eq!(info.kind(), pb::SessionKind::Group);
+    assert_eq!(info.group_identity, "sip:team@conf.example.net");
+    assert!(info.participants.is_empty());
+    let list = rig
+        .client
+        .list_sessions(pb::ListSessionsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.sessions.len(), 1);
+    assert_eq!(list.sessions[0].kind(), pb::SessionKind::Group);
+
+    // A 1:1 session needs no identity and stays ONE_TO_ONE.
+    let one_to_one = rig
+        .client
+        .create_session(pb::CreateSessionRequest {
+            kind: pb::SessionKind::OneToOne as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .session_id;
+    assert_eq!(
+        get_session(&mut rig.client, &one_to_one).await.kind(),
+        pb::SessionKind::OneToOne
+    );
+}
+
+#[tokio::test]
+async fn a_group_takes_a_third_participant_where_a_one_to_one_session_refuses_it() {
+    let mut rig = rig(None).await;
+    let group = create_group(&mut rig.client, "sip:team@conf.example.net", None)
+        .await
+        .unwrap();
+    let one_to_one = create(&mut rig.client, None).await;
+
+    let mut members = Vec::new();
+    for n in 0..4 {
+        let added = add(
+            &mut rig.client,
+            &group,
+            &format!("sip:member{n}@example.net"),
+            from_sdp(sdp(&member_path(n), "message/cpim text/plain")),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("member {n}: {err:?}"));
+        members.push(added.participant_id);
+    }
+    let info = get_session(&mut rig.client, &group).await;
+    let mut listed: Vec<String> = info
+        .participants
+        .iter()
+        .map(|p| p.participant_id.clone())
+        .collect();
+    listed.sort_unstable();
+    members.sort_unstable();
+    assert_eq!(listed, members);
+
+    for n in 0..2 {
+        add(
+            &mut rig.client,
+            &one_to_one,
+            &format!("sip:peer{n}@example.net"),
+            from_sdp(sdp(&member_path(10 + n), "text/plain")),
+        )
+        .await
+        .unwrap();
+    }
+    let err = add(
+        &mut rig.client,
+        &one_to_one,
+        "sip:third@example.net",
+        from_sdp(sdp(&member_path(12), "text/plain")),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_deref()),
+        (Code::FailedPrecondition, Some("session_full"))
+    );
+    assert_eq!(
+        get_session(&mut rig.client, &one_to_one)
+            .await
+            .participants
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn group_answers_offer_the_chatroom_tokens_the_policy_allows() {
+    let mut rig = rig(None).await;
+
+    // Policy (private messages, nicknames), the tokens, the SDP line.
+    let cases: [(bool, bool, &[&str], &str); 3] = [
+        (
+            true,
+            true,
+            &["nickname", "private-messages"],
+            "a=chatroom:nickname private-messages\r\n",
+        ),
+        (
+            true,
+            false,
+            &["private-messages"],
+            "a=chatroom:private-messages\r\n",
+        ),
+        (false, true, &["nickname"], "a=chatroom:nickname\r\n"),
+    ];
+    for (i, (private_messages, nicknames, tokens, line)) in cases.into_iter().enumerate() {
+        let policy = pb::Policy {
+            private_messages,
+            nicknames,
+            ..Default::default()
+        };
+        let group = create_group(&mut rig.client, "sip:team@conf.example.net", Some(policy))
+            .await
+            .unwrap();
+        let added = add(
+            &mut rig.client,
+            &group,
+            "sip:alice@example.net",
+            from_sdp(sdp(&member_path(i), "message/cpim")),
+        )
+        .await
+        .unwrap();
+        let local = added.local.as_ref().unwrap();
+        let structured = local.structured.as_ref().unwrap();
+        assert_eq!(structured.chatroom, tokens, "case {i}");
+        assert!(local.sdp.contains(line), "case {i}: {}", local.sdp);
+        assert_eq!(local.sdp.matches("a=chatroom").count(), 1, "case {i}");
+        // The SDP answer reads back to the same tokens.
+        let parsed = control_api::sdp::parse_media_section(&local.sdp).unwrap();
+        assert_eq!(parsed.chatroom, tokens, "case {i}");
+
+        // A re-INVITE's answer offers them again.
+        let modified = rig
+            .client
+            .modify_participant(pb::ModifyParticipantRequest {
+                participant_id: added.participant_id.clone(),
+                remote: from_sdp(sdp(&member_path(i), "message/cpim text/plain")),
+                commit: true,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let local = modified.local.unwrap();
+        assert_eq!(local.structured.unwrap().chatroom, tokens, "case {i}");
+        assert!(local.sdp.contains(line), "case {i}: {}", local.sdp);
+    }
+
+    // The same policy on a 1:1 session: no chat room, no a=chatroom.
+    let one_to_one = create(
+        &mut rig.client,
+        Some(pb::Policy {
+            private_messages: true,
+            nicknames: true,
+            ..Default::default()
+        }),
+    )
+    .await;
+    let added = add(
+        &mut rig.client,
+        &one_to_one,
+        "sip:alice@example.net",
+        from_sdp(sdp(A, "text/plain")),
+    )
+    .await
+    .unwrap();
+    let local = added.local.unwrap();
+    assert!(local.structured.unwrap().chatroom.is_empty());
+    assert!(!local.sdp.contains("a=chatroom"), "{}", local.sdp);
+}
+
 #[tokio::test]
 async fn a_token_is_required_when_configured_and_health_and_reflection_answer() {
     let rig = rig(Some("s3cret")).await;

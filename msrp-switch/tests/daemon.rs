@@ -211,6 +211,10 @@ fn help_lists_the_listen_address_and_every_limit() {
         "--metrics-listen",
         "127.0.0.1:9464",
         "--shards",
+        "--slow-consumer-grace-seconds",
+        "MSRP_SWITCH_SLOW_CONSUMER_GRACE_SECONDS",
+        "--fanout-chunk-bytes",
+        "MSRP_SWITCH_FANOUT_CHUNK_BYTES",
         "MSRP_SWITCH_LISTEN",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");

@@ -259,29 +259,22 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::ModifyParticipant(a) => Some(remote_media(&what, &a.media)?),
         _ => None,
     };
+    if let Command::CreateSession(a) = &cli.command {
+        create_request(&what, a)?;
+    }
     let conn = Connection::open(cli, &what).await?;
     let json = cli.json;
     match &cli.command {
         Command::CreateSession(a) => {
-            let request = pb::CreateSessionRequest {
-                kind: pb::SessionKind::from(a.kind).into(),
-                group_identity: a.group_identity.clone().unwrap_or_default(),
-                policy: Some(pb::Policy {
-                    accept_types: args::split_list(&a.accept_types),
-                    accept_wrapped_types: args::split_list(&a.accept_wrapped_types),
-                    max_size: a.max_size.unwrap_or(0),
-                    min_max_size: a.min_max_size.unwrap_or(0),
-                    ..pb::Policy::default()
-                }),
-            };
+            let request = create_request(&what, a)?;
             let reply = conn
-                .call(conn.client().create_session(conn.request(request)))
+                .call(conn.client().create_session(conn.request(request.clone())))
                 .await?;
             emit_either(
                 out,
                 json,
-                || json!({ "session_id": reply.session_id }),
-                || render::key_values(&[("session_id", reply.session_id.clone())]),
+                || render::created_json(&reply.session_id, &request),
+                || render::created_text(&reply.session_id, &request),
             )
         }
         Command::AddParticipant(a) => {
@@ -463,6 +456,16 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::Watch(a) => watch(&conn, out, json, a).await,
         Command::Health => health(&conn, out, json).await,
     }
+}
+
+/// The CreateSession request of `create-session`, or the usage failure naming the
+/// flag that does not fit the kind.
+fn create_request(
+    what: &str,
+    args: &args::CreateSessionArgs,
+) -> Result<pb::CreateSessionRequest, Failure> {
+    args.to_request()
+        .map_err(|why| Failure::new(what, Cause::Usage(why)))
 }
 
 /// The output of ModifyParticipant and CommitModification.

@@ -86,6 +86,56 @@ pub fn session_json(session: &pb::Session) -> Value {
     })
 }
 
+/// A session policy as JSON (enums by their proto names).
+pub fn policy_json(policy: &pb::Policy) -> Value {
+    json!({
+        "accept_types": policy.accept_types,
+        "accept_wrapped_types": policy.accept_wrapped_types,
+        "max_size": policy.max_size,
+        "min_max_size": policy.min_max_size,
+        "private_messages": policy.private_messages,
+        "nicknames": policy.nicknames,
+        "slow_consumer": enum_name(
+            pb::SlowConsumer::try_from(policy.slow_consumer).map(|s| s.as_str_name()),
+            policy.slow_consumer,
+        ),
+    })
+}
+
+/// A created session as JSON: its id, and the kind, group identity and policy the
+/// switch accepted (GetSession does not return the policy, so this is where a
+/// script sees it).
+pub fn created_json(session_id: &str, request: &pb::CreateSessionRequest) -> Value {
+    json!({
+        "session_id": session_id,
+        "kind": enum_name(
+            pb::SessionKind::try_from(request.kind).map(|k| k.as_str_name()),
+            request.kind,
+        ),
+        "group_identity": request.group_identity,
+        "policy": request.policy.as_ref().map(policy_json),
+    })
+}
+
+/// The human form of a created session: its id, kind and group identity, and for a
+/// group what its policy allows.
+pub fn created_text(session_id: &str, request: &pb::CreateSessionRequest) -> String {
+    let mut pairs = vec![
+        ("session_id", session_id.to_owned()),
+        ("kind", kind_text(request.kind)),
+        ("group_identity", or_dash(&request.group_identity)),
+    ];
+    if request.kind == i32::from(pb::SessionKind::Group) {
+        let policy = request.policy.clone().unwrap_or_default();
+        pairs.extend([
+            ("private_messages", yes_no(policy.private_messages)),
+            ("nicknames", yes_no(policy.nicknames)),
+            ("slow_consumer", slow_consumer_text(policy.slow_consumer)),
+        ]);
+    }
+    key_values(&pairs)
+}
+
 /// Switch-wide counters as JSON.
 pub fn stats_json(stats: &pb::StatsResponse) -> Value {
     json!({
@@ -179,6 +229,15 @@ pub fn kind_text(kind: i32) -> String {
         Ok(pb::SessionKind::Group) => "group".to_owned(),
         Ok(pb::SessionKind::Unspecified) => "unspecified".to_owned(),
         Err(_) => format!("unknown({kind})"),
+    }
+}
+
+/// A slow-consumer action for people: `drop`.
+pub fn slow_consumer_text(slow_consumer: i32) -> String {
+    match pb::SlowConsumer::try_from(slow_consumer) {
+        Ok(pb::SlowConsumer::Drop) => "drop".to_owned(),
+        Ok(pb::SlowConsumer::Pause) => "pause".to_owned(),
+        Err(_) => format!("unknown({slow_consumer})"),
     }
 }
 
@@ -504,6 +563,45 @@ mod tests {
         assert_eq!(
             value["participants"][0]["identity"]["im_address"],
             "sip:p-1@example.com"
+        );
+    }
+
+    #[test]
+    fn a_created_group_shows_its_policy() {
+        let request = pb::CreateSessionRequest {
+            kind: pb::SessionKind::Group.into(),
+            group_identity: "sip:team@conf.example.net".into(),
+            policy: Some(pb::Policy {
+                nicknames: true,
+                slow_consumer: pb::SlowConsumer::Pause.into(),
+                ..pb::Policy::default()
+            }),
+        };
+        assert_eq!(
+            created_text("s-7", &request),
+            "session_id:       s-7\n\
+             kind:             group\n\
+             group_identity:   sip:team@conf.example.net\n\
+             private_messages: no\n\
+             nicknames:        yes\n\
+             slow_consumer:    pause\n"
+        );
+        let value = created_json("s-7", &request);
+        assert_eq!(value["kind"], "SESSION_KIND_GROUP");
+        assert_eq!(value["policy"]["nicknames"], true);
+        assert_eq!(value["policy"]["private_messages"], false);
+        assert_eq!(value["policy"]["slow_consumer"], "SLOW_CONSUMER_PAUSE");
+
+        // A 1:1 session has no group policy to show.
+        let request = pb::CreateSessionRequest {
+            kind: pb::SessionKind::OneToOne.into(),
+            ..request
+        };
+        assert_eq!(
+            created_text("s-8", &request),
+            "session_id:     s-8\n\
+             kind:           one-to-one\n\
+             group_identity: sip:team@conf.example.net\n"
         );
     }
 
