@@ -5,6 +5,7 @@
 use std::future::Future;
 
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
@@ -44,12 +45,19 @@ pub async fn serve<S: SwitchControl>(
         .build_v1alpha()?;
     let control =
         SwitchControlServer::with_interceptor(service, move |request| auth.check(request));
+    // Without TCP_NODELAY each answer's HTTP/2 frames meet Nagle and the client's
+    // delayed ACK: about 40 ms per call on Linux, instead of well under one.
+    let incoming = TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            let _ = stream.set_nodelay(true);
+        })
+    });
     Server::builder()
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(control)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
 }

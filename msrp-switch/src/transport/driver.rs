@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use smallvec::SmallVec;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
@@ -71,13 +71,39 @@ pub(crate) async fn drive(
             Readiness::ResponsesOnly => buf.len() < RESPONSES_ONLY_BYTES,
             Readiness::Nothing => false,
         };
+        if wants_read {
+            buf.reserve(READ_BYTES);
+            match reader.try_read_buf(&mut buf) {
+                Ok(0) => {
+                    debug!(conn = conn.0, "peer closed");
+                    break;
+                }
+                Ok(n) => {
+                    ShardMetrics::add(&local.metrics.received_bytes, n as u64);
+                    unprocessed = true;
+                    // A socket that always has more must not starve the shard.
+                    tokio::task::consume_budget().await;
+                    continue;
+                }
+                // Nothing now: about to wait, so give the block back unless a
+                // partial frame is in it. A waiting connection holds no read buffer
+                // (an idle participant costs a few KiB, not 64).
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                    if buf.is_empty() {
+                        buf = BytesMut::new();
+                    }
+                }
+                Err(err) => {
+                    debug!(conn = conn.0, %err, "read failed");
+                    break;
+                }
+            }
+        }
         enum Wake {
             Readable(std::io::Result<()>),
             Notified,
             WriterDone,
         }
-        // `readable` first, the buffer after: a connection waiting for input holds
-        // no read buffer (an idle participant costs a few hundred bytes, not 64 KiB).
         let wake = tokio::select! {
             ready = reader.readable(), if wants_read => Wake::Readable(ready),
             () = notify.notified() => Wake::Notified,
@@ -88,30 +114,8 @@ pub(crate) async fn drive(
                 debug!(conn = conn.0, %err, "read failed");
                 break;
             }
-            Wake::Readable(Ok(())) => {
-                buf.reserve(READ_BYTES);
-                match reader.try_read_buf(&mut buf) {
-                    Ok(0) => {
-                        debug!(conn = conn.0, "peer closed");
-                        break;
-                    }
-                    Ok(n) => {
-                        ShardMetrics::add(&local.metrics.received_bytes, n as u64);
-                        unprocessed = true;
-                    }
-                    // Nothing after all: about to wait, so let the block go unless a
-                    // partial frame is in it.
-                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
-                        if buf.is_empty() {
-                            buf = BytesMut::new();
-                        }
-                    }
-                    Err(err) => {
-                        debug!(conn = conn.0, %err, "read failed");
-                        break;
-                    }
-                }
-            }
+            // The read is tried at the top of the loop.
+            Wake::Readable(Ok(())) => {}
             // Backpressure may have eased, or the switch wants this connection
             // closed: look again.
             Wake::Notified => unprocessed = !buf.is_empty(),
@@ -171,13 +175,18 @@ async fn write_all(writer: &mut OwnedWriteHalf, batch: &mut Vec<Bytes>) -> std::
     let mut total = 0;
     let mut first = 0;
     while first < batch.len() {
-        let slices: SmallVec<[IoSlice<'_>; MAX_IOVECS]> = batch[first..]
-            .iter()
-            .take(MAX_IOVECS)
-            .map(|piece| IoSlice::new(piece))
-            .collect();
-        let mut written = writer.write_vectored(&slices).await?;
-        drop(slices);
+        // The slices live inside one poll only: held across the await they would
+        // put 1 KiB into every connection's writer task, idle or not.
+        let pieces = &batch[first..];
+        let mut written = std::future::poll_fn(|cx| {
+            let slices: SmallVec<[IoSlice<'_>; MAX_IOVECS]> = pieces
+                .iter()
+                .take(MAX_IOVECS)
+                .map(|piece| IoSlice::new(piece))
+                .collect();
+            std::pin::Pin::new(&mut *writer).poll_write_vectored(cx, &slices)
+        })
+        .await?;
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
