@@ -468,7 +468,8 @@ impl Head {
         self.fields.iter().find(|f| f.name == name)
     }
 
-    fn value_bytes(&self, name: HeaderName) -> Option<&[u8]> {
+    /// A header's value as written (the whole head was checked to be UTF-8).
+    pub fn value_bytes(&self, name: HeaderName) -> Option<&[u8]> {
         self.field(name).map(|f| f.value.of(&self.raw))
     }
 

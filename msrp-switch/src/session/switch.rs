@@ -18,7 +18,9 @@
 //! to P when P's Failure-Report asks for it (RFC 4975 §7.1.2, RFC 4976 §6.4.1); a 413
 //! also aborts the rest of that message to Q with `#`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -502,10 +504,10 @@ impl Switch {
             encoder: Encoder::new(),
             metrics,
             next_seq: 1,
-            sessions: HashMap::new(),
-            participants: HashMap::new(),
-            by_session_id: HashMap::new(),
-            conns: HashMap::new(),
+            sessions: HashMap::default(),
+            participants: HashMap::default(),
+            by_session_id: HashMap::default(),
+            conns: HashMap::default(),
             transactions: Transactions::default(),
             events: VecDeque::new(),
             actions: VecDeque::new(),
@@ -1234,6 +1236,52 @@ impl Switch {
     /// Finds the participant a request is for and binds the connection to it
     /// (RFC 4975 §7.3), or the status that refuses it.
     fn route(&mut self, conn: ConnId, head: &Head) -> Result<Route, StatusCode> {
+        let route = match self.route_as_given(head) {
+            Some(route) => route,
+            None => self.route_parsed(head)?,
+        };
+        let Some(p) = self.participants.get(&route.id) else {
+            return Err(StatusCode::SESSION_DOES_NOT_EXIST);
+        };
+        match (p.conn, self.conns.get(&conn).and_then(|c| c.bound)) {
+            (Some(bound), _) if bound == conn => Ok(route),
+            (Some(_), _) => Err(StatusCode::SESSION_ALREADY_IN_USE),
+            // One session per connection: sharing is not offered yet, and keeping
+            // sessions apart keeps TCP flow control per session.
+            (None, Some(_)) => Err(StatusCode::ACTION_NOT_ALLOWED),
+            (None, None) => {
+                self.bind(conn, route.id);
+                Ok(route)
+            }
+        }
+    }
+
+    /// The common case, without parsing a URI: To-Path is exactly the switch's URI
+    /// for a participant and From-Path exactly the path it gave in SDP, byte for
+    /// byte (peers repeat what they were given). Anything else takes the parsing
+    /// path, which applies RFC 4975 §6.1 and CEMA.
+    fn route_as_given(&self, head: &Head) -> Option<Route> {
+        let to = head.value_bytes(HeaderName::ToPath)?;
+        let from = head.value_bytes(HeaderName::FromPath)?;
+        // msrp://host:port/SESSION-ID;tcp: the session-id sits after the last '/'.
+        let slash = memchr::memrchr(b'/', to)?;
+        let sid_end = memchr::memchr(b';', &to[slash..])? + slash;
+        let sid = std::str::from_utf8(&to[slash + 1..sid_end]).ok()?;
+        let id = *self.by_session_id.get(sid)?;
+        let p = self.participants.get(&id)?;
+        let [remote] = p.remote.path.as_slice() else {
+            return None;
+        };
+        (to == p.local_uri.as_str().as_bytes() && from == remote.as_str().as_bytes()).then(|| {
+            Route {
+                id,
+                responder: p.local_uri.clone(),
+                previous_hop: remote.clone(),
+            }
+        })
+    }
+
+    fn route_parsed(&self, head: &Head) -> Result<Route, StatusCode> {
         let to = head
             .to_path()
             .next()
@@ -1272,22 +1320,11 @@ impl Switch {
         let (true, Some(previous_hop)) = (from_ok, previous_hop) else {
             return Err(StatusCode::ACTION_NOT_ALLOWED);
         };
-        let route = Route {
+        Ok(Route {
             id,
             responder: to,
             previous_hop,
-        };
-        match (p.conn, self.conns.get(&conn).and_then(|c| c.bound)) {
-            (Some(bound), _) if bound == conn => Ok(route),
-            (Some(_), _) => Err(StatusCode::SESSION_ALREADY_IN_USE),
-            // One session per connection: sharing is not offered yet, and keeping
-            // sessions apart keeps TCP flow control per session.
-            (None, Some(_)) => Err(StatusCode::ACTION_NOT_ALLOWED),
-            (None, None) => {
-                self.bind(conn, id);
-                Ok(route)
-            }
-        }
+        })
     }
 
     fn start_send(&mut self, conn: ConnId, route: Route, head: Head) -> Inbound {

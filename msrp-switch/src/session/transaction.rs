@@ -2,7 +2,9 @@
 //! within the timeout has failed), and the one timer queue of a shard.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::time::Instant;
 
 use crate::codec::{FailureReport, MessageId, TransactionId};
