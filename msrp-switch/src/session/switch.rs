@@ -463,6 +463,8 @@ struct Conn {
     spare: Option<Box<Forward>>,
     /// Likewise for group chunks.
     spare_fanout: Option<Box<Fanout>>,
+    /// The socket took nothing on the last write (its peer is not reading).
+    write_blocked: bool,
     /// Closed at once, output discarded (a slow consumer): the transport drops the
     /// socket without writing the rest.
     aborted: bool,
@@ -695,12 +697,15 @@ impl Switch {
                 .any(|(a, b)| !a.matches(b));
         let setup = remote.setup;
         participant.remote = remote;
-        if path_changed && let Some(conn) = participant.conn {
+        let conn = participant.conn;
+        if path_changed && let Some(conn) = conn {
             self.close_conn(conn);
             self.unbind(id);
-            if setup == SetupRole::Active {
-                self.connect_out(id, now);
-            }
+        }
+        // The switch is now the active party and has no connection to the (new)
+        // path: it connects out, as AddParticipant would have.
+        if setup == SetupRole::Active && (path_changed || conn.is_none()) {
+            self.connect_out(id, now);
         }
         self.participant_info(id)
     }
@@ -1120,6 +1125,24 @@ impl Switch {
         self.conns.get(&conn).is_none_or(|c| c.closing)
     }
 
+    /// The transport's last write to `conn` could not go (`true`: the socket buffer
+    /// is full) or went again (`false`). A group that drops slow consumers holds its
+    /// senders back only for legs whose sockets still take data: a burst waits for
+    /// readers that keep up, never for one that has stopped.
+    pub fn set_write_blocked(&mut self, conn: ConnId, blocked: bool) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.write_blocked = blocked;
+        if blocked
+            && let Some(id) = c.bound
+            && let Some(session) = self.participants.get(&id).map(|p| p.session)
+            && self.drops_slow_consumers(session)
+        {
+            self.wake_session(session, id);
+        }
+    }
+
     /// True if the connection must close now, without writing what is left (a
     /// dropped slow consumer).
     pub fn is_aborted(&self, conn: ConnId) -> bool {
@@ -1141,9 +1164,18 @@ impl Switch {
         let Some(p) = c.bound.and_then(|id| self.participants.get(&id)) else {
             return true;
         };
-        // A group that drops slow consumers never waits for one.
+        // A group that drops slow consumers never waits for one: a leg whose
+        // socket takes nothing does not count (it is dropped after the grace
+        // period, or at once past four times the bound).
         if self.drops_slow_consumers(p.session) {
-            return true;
+            return self.peers(p.session, c.bound).all(|q| {
+                self.participants.get(&q).is_none_or(|q| {
+                    q.leg.queued_bytes() < limit
+                        || q.conn
+                            .and_then(|qc| self.conns.get(&qc))
+                            .is_none_or(|qc| qc.write_blocked)
+                })
+            });
         }
         self.peers(p.session, c.bound).all(|q| {
             self.participants
@@ -1880,6 +1912,7 @@ impl Switch {
             inbound: Inbound::Idle,
             spare: None,
             spare_fanout: None,
+            write_blocked: false,
             aborted: false,
             in_response: false,
             closing: false,

@@ -159,7 +159,7 @@ async fn write_loop(
             notify.notified().await;
             continue;
         }
-        match write_all(&mut writer, &mut batch).await {
+        match write_all(&local, conn, &mut writer, &mut batch).await {
             Ok(written) => ShardMetrics::add(&local.metrics.sent_bytes, written as u64),
             Err(err) => {
                 debug!(conn = conn.0, %err, "write failed");
@@ -171,7 +171,16 @@ async fn write_loop(
 }
 
 /// Writes every piece, up to [`MAX_IOVECS`] per vectored write.
-async fn write_all(writer: &mut OwnedWriteHalf, batch: &mut Vec<Bytes>) -> std::io::Result<usize> {
+/// While the socket takes nothing (its buffer is full: the peer does not read), the
+/// switch is told: a group that drops slow consumers does not hold its senders back
+/// for this leg.
+async fn write_all(
+    local: &Rc<Local>,
+    conn: ConnId,
+    writer: &mut OwnedWriteHalf,
+    batch: &mut Vec<Bytes>,
+) -> std::io::Result<usize> {
+    let mut blocked = false;
     let mut total = 0;
     let mut first = 0;
     while first < batch.len() {
@@ -184,7 +193,13 @@ async fn write_all(writer: &mut OwnedWriteHalf, batch: &mut Vec<Bytes>) -> std::
                 .take(MAX_IOVECS)
                 .map(|piece| IoSlice::new(piece))
                 .collect();
-            std::pin::Pin::new(&mut *writer).poll_write_vectored(cx, &slices)
+            let poll = std::pin::Pin::new(&mut *writer).poll_write_vectored(cx, &slices);
+            if poll.is_pending() != blocked {
+                blocked = poll.is_pending();
+                local.switch.borrow_mut().set_write_blocked(conn, blocked);
+                local.pump();
+            }
+            poll
         })
         .await?;
         if written == 0 {
