@@ -102,7 +102,7 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-/// Makes every member's MSRP session-id unique within a test binary.
+/// Makes every member's own URI unique within the test binary.
 static NEXT_MEMBER: AtomicU32 = AtomicU32::new(1);
 
 impl Rig {
@@ -167,6 +167,7 @@ impl Rig {
         let n = NEXT_MEMBER.fetch_add(1, Ordering::Relaxed);
         let port = stream.local_addr().unwrap().port();
         let path = format!("msrp://127.0.0.1:{port}/{}{n:04};tcp", spec.name);
+        // a=setup:active: the member connects, the switch is passive.
         let added = self.add(session, &spec, &path, pb::Setup::Active).await;
         let switch = switch_uri(&added);
         let mut member = Member::over(stream, spec, added.participant_id, path, switch);
@@ -207,9 +208,7 @@ impl Rig {
         .await
         .expect("no such event in time")
     }
-}
 
-impl Rig {
     /// The slow-consumer drops reported within `wait`: (participant, queued bytes).
     async fn drops_within(&mut self, wait: Duration) -> Vec<(String, u64)> {
         let mut drops = Vec::new();
@@ -427,7 +426,7 @@ impl Member {
 
     fn message_id(&mut self) -> String {
         self.next_message += 1;
-        format!("{}m{:05}", self.tx.seq, self.next_message)
+        format!("msg{:05}", self.next_message)
     }
 
     /// Sends a one-chunk message; returns the status it was answered with.
@@ -532,7 +531,6 @@ async fn a_public_message_reaches_the_four_others_with_the_same_body_and_their_o
     let message_id = m[0].message_id();
     let tid = m[0].tx.publish(&message_id, &body).await;
     assert_eq!(m[0].status_of(&tid).await, 200);
-    let mut leg_ids = Vec::new();
     for member in &mut m[1..] {
         let got = member.receives(&body).await;
         assert_eq!(got.body.len(), body.len());
@@ -543,11 +541,14 @@ async fn a_public_message_reaches_the_four_others_with_the_same_body_and_their_o
             byte_range(&got).to_string(),
             format!("1-{0}/{0}", body.len())
         );
-        let leg_id = got.head.message_id().unwrap().as_str().to_owned();
-        assert_ne!(leg_id, message_id, "a Message-ID of the switch's own");
-        leg_ids.push(leg_id);
+        let leg_id = got.head.message_id().unwrap();
+        assert_ne!(
+            leg_id.as_str(),
+            message_id,
+            "a Message-ID of the switch's own"
+        );
     }
-    // Nothing came back to the sender: the first thing alice gets is bob's answer.
+    // Nothing came back to the sender: the first thing alice gets is bob's reply.
     let reply = text(&m[1], ROOM, "hi alice");
     m[1].say(&reply).await;
     m[0].receives(&reply).await;
@@ -571,9 +572,11 @@ async fn a_forged_cpim_from_gets_403_and_reaches_nobody() {
         b"I am bob, honest",
     );
     assert_eq!(m[0].send(&forged).await, 403);
-    // A From naming nobody at all, and no From: 403 as well.
+    // A From naming nobody in the room, and no From at all: 403 as well.
     let stranger = cpim("sip:mallory@evil.example", ROOM, "text/plain", b"hi");
     assert_eq!(m[0].send(&stranger).await, 403);
+    let anonymous = format!("To: <{ROOM}>\r\n\r\nContent-Type: text/plain\r\n\r\nhi");
+    assert_eq!(m[0].send(anonymous.as_bytes()).await, 403);
 
     let genuine = text(&m[0], ROOM, "this one is really from alice");
     m[0].say(&genuine).await;
@@ -725,7 +728,8 @@ async fn a_member_whose_accept_wrapped_types_lack_the_inner_type_is_skipped() {
     carol.hears_nothing().await;
 }
 
-// Readers on their own threads: a reader must not wait for the sender's task.
+// Readers on their own threads, as separate clients are: on one thread the
+// sender's task would write its burst before any reader ran.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_5_mib_message_in_64_kib_chunks_streams_to_every_member_intact() {
     const PAYLOAD: usize = 5 * 1024 * 1024;
@@ -908,18 +912,13 @@ async fn nicknames_get_200_then_425_for_the_same_in_another_case_and_424_unquote
     assert_eq!(ask(&mut carol, "\"Carol\"").await, 403);
 }
 
-// Readers on their own threads: on one thread the sender's task writes a burst
-// before the readers run, and under the Drop policy a reader that far behind is
-// rightly a slow consumer too.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_stalled_reader_is_dropped_and_the_nine_others_get_all_1000_messages() {
-    stalled_reader_among_ten().await;
-}
-
 /// A sender, nine readers and one reader that binds and never reads again; 1,000
 /// messages of 8 KiB (8 MB: more than the kernel's socket buffers absorb for the
 /// stalled one), written as fast as the sender can.
-async fn stalled_reader_among_ten() {
+// Readers on their own threads, as separate clients are: on one thread the
+// sender's task would write its burst before any reader ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stalled_reader_is_dropped_and_the_nine_others_get_all_1000_messages() {
     const MESSAGES: usize = 1000;
     const SIZE: usize = 8 * 1024;
     const QUEUE: usize = 64 * 1024;
@@ -1116,13 +1115,25 @@ async fn members_who_leave_join_late_or_rejoin_get_exactly_what_is_sent_while_bo
 
 #[tokio::test]
 async fn two_chained_switches_carry_a_one_to_one_users_messages_into_a_group_and_back() {
+    chained_switches(false).await;
+}
+
+#[tokio::test]
+async fn a_chained_uplink_moved_from_another_peer_binds_to_the_new_switch() {
+    chained_switches(true).await;
+}
+
+/// Switch A carries a 1:1 session between user U and an uplink to switch B, where
+/// U's leg is a member of a room. `moved`: the uplink was connected to (and bound
+/// by) another MSRP peer before ModifyParticipant points it at B.
+async fn chained_switches(moved: bool) {
     const URSULA: &str = "sip:ursula@example.com";
     let mut a = rig(1, |_| {}).await;
     let mut b = rig(1, |_| {}).await;
 
     // Switch A: a 1:1 session between user U and an uplink leg towards switch B.
     // A's SDP offer for the uplink must carry A's URI before B has answered, so the
-    // uplink is added with a placeholder path, A passive for now.
+    // uplink is added with a placeholder path first.
     let one = a.create(pb::SessionKind::OneToOne, policy()).await;
     let u_stream = TcpStream::connect(a.engine.local_addr()).await.unwrap();
     let u_path = format!(
@@ -1134,10 +1145,40 @@ async fn two_chained_switches_carry_a_one_to_one_users_messages_into_a_group_and
         ..spec("ursula")
     };
     let added_u = a.add(&one, &u_spec, &u_path, pb::Setup::Active).await;
-    let placeholder = "msrp://127.0.0.1:9/pending0001;tcp";
-    let uplink = a
-        .add(&one, &spec("uplink"), placeholder, pb::Setup::Active)
-        .await;
+    let mut old_peer = None;
+    let uplink = if moved {
+        // The uplink first goes to another peer (A active): it binds there.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let old_path = format!(
+            "msrp://127.0.0.1:{}/oldpeer0001;tcp",
+            listener.local_addr().unwrap().port()
+        );
+        let uplink = a
+            .add(&one, &spec("uplink"), &old_path, pb::Setup::Passive)
+            .await;
+        let (stream, _) = timeout(LIMIT, listener.accept()).await.unwrap().unwrap();
+        let mut peer = support::Peer::over(stream, &old_path, &switch_uri(&uplink));
+        let bind = peer.read_frame().await;
+        assert_eq!(bind.method().as_deref(), Some("SEND"));
+        peer.answer(&bind, "200 OK").await;
+        let bound = a
+            .event_where(
+                |e| {
+                    e.participant_id == uplink.participant_id
+                        && matches!(e.kind, Some(pb::event::Kind::ParticipantBound(_)))
+                },
+                |_| {},
+            )
+            .await;
+        assert_eq!(bound.session_id, one);
+        old_peer = Some(peer);
+        uplink
+    } else {
+        // Nothing to connect to yet: A passive until B answers.
+        let placeholder = "msrp://127.0.0.1:9/pending0001;tcp";
+        a.add(&one, &spec("uplink"), placeholder, pb::Setup::Active)
+            .await
+    };
     let a_uplink_uri = switch_uri(&uplink);
 
     // Switch B: the room. U's leg comes from switch A (A connects: B passive), its
@@ -1197,6 +1238,13 @@ async fn two_chained_switches_carry_a_one_to_one_users_messages_into_a_group_and
             .iter()
             .find(|p| p.participant_id == uplink.participant_id)
     );
+
+    if let Some(mut peer) = old_peer {
+        assert!(
+            peer.closed_within(Duration::from_secs(5)).await,
+            "A kept its connection to the uplink's old path"
+        );
+    }
 
     // U binds to A and speaks to the room.
     let mut ursula = Member::over(

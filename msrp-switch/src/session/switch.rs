@@ -701,6 +701,9 @@ impl Switch {
         if path_changed && let Some(conn) = conn {
             self.close_conn(conn);
             self.unbind(id);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.bound = None;
+            }
         }
         // The switch is now the active party and has no connection to the (new)
         // path: it connects out, as AddParticipant would have.
@@ -987,7 +990,14 @@ impl Switch {
         };
         ShardMetrics::shift(&self.metrics.connections, -1);
         ShardMetrics::shift(&self.metrics.queue_bytes, -(c.out_bytes as i64));
-        if let Some(id) = c.bound {
+        // Only if it is still this connection's: a participant moved to a new path
+        // (or bound again) may already have its next one.
+        if let Some(id) = c.bound
+            && self
+                .participants
+                .get(&id)
+                .is_some_and(|p| p.conn == Some(conn))
+        {
             self.unbind(id);
         }
         let _ = now;
