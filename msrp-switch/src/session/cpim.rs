@@ -13,16 +13,17 @@
 
 use smallvec::SmallVec;
 
-/// A CPIM `From` or `To` value: `[display-name] <URI>`.
+/// A CPIM `From` or `To` value: `[display-name] <URI>`, borrowed from the body
+/// (reading a message's headers allocates nothing).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CpimAddress {
+pub struct CpimAddress<'a> {
     /// The display name, unquoted; empty if none.
-    pub display_name: String,
+    pub display_name: &'a str,
     /// The URI between the angle brackets.
-    pub uri: String,
+    pub uri: &'a str,
 }
 
-impl CpimAddress {
+impl CpimAddress<'_> {
     /// True if this address names `uri` (given with or without angle brackets).
     /// URIs are compared ignoring ASCII case: IM Servers write identities in
     /// whichever case the subscriber was provisioned with.
@@ -34,37 +35,36 @@ impl CpimAddress {
 /// True if two URIs (each with or without angle brackets) are the same, ignoring
 /// ASCII case.
 pub fn same_uri(a: &str, b: &str) -> bool {
-    let strip = |s: &str| {
+    fn strip(s: &str) -> &str {
         let s = s.trim();
         s.strip_prefix('<')
             .and_then(|s| s.strip_suffix('>'))
             .unwrap_or(s)
             .trim()
-            .to_owned()
-    };
+    }
     let (a, b) = (strip(a), strip(b));
-    !a.is_empty() && a.eq_ignore_ascii_case(&b)
+    !a.is_empty() && a.eq_ignore_ascii_case(b)
 }
 
 /// What the switch needs from a CPIM body.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CpimHeaders {
+pub struct CpimHeaders<'a> {
     /// `From`: who sent the message.
-    pub from: Option<CpimAddress>,
+    pub from: Option<CpimAddress<'a>>,
     /// `To`: the room for a public message, one participant for a private one.
-    pub to: SmallVec<[CpimAddress; 1]>,
-    /// The encapsulated `Content-Type` (media type only, lower case); `None` if
+    pub to: SmallVec<[CpimAddress<'a>; 2]>,
+    /// The encapsulated `Content-Type` (media type only, as written); `None` if
     /// the MIME headers have none.
-    pub content_type: Option<String>,
+    pub content_type: Option<&'a str>,
     /// Bytes of the body the two header blocks take (where the payload starts).
     pub len: usize,
 }
 
 /// The outcome of looking at the start of a CPIM body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cpim {
+pub enum Cpim<'a> {
     /// Both header blocks are complete.
-    Headers(CpimHeaders),
+    Headers(CpimHeaders<'a>),
     /// More bytes are needed to reach the end of the MIME headers.
     Incomplete,
     /// Not a CPIM body; the reason names what is wrong.
@@ -72,7 +72,7 @@ pub enum Cpim {
 }
 
 /// Parses the CPIM and MIME header blocks at the start of `body`.
-pub fn parse(body: &[u8]) -> Cpim {
+pub fn parse(body: &[u8]) -> Cpim<'_> {
     let Some((cpim, after_cpim)) = header_block(body) else {
         return Cpim::Incomplete;
     };
@@ -111,7 +111,7 @@ pub fn parse(body: &[u8]) -> Cpim {
         };
         if name.eq_ignore_ascii_case("Content-Type") {
             let media = value.split(';').next().unwrap_or_default().trim();
-            headers.content_type = Some(media.to_ascii_lowercase());
+            headers.content_type = Some(media);
         }
     }
     Cpim::Headers(headers)
@@ -146,15 +146,15 @@ fn split_header(line: &[u8]) -> Option<(&str, &str)> {
 }
 
 /// `[display-name] <URI>` (RFC 3862 §3.2); a bare URI is taken too.
-fn address(value: &str) -> Option<CpimAddress> {
+fn address(value: &str) -> Option<CpimAddress<'_>> {
     let value = value.trim();
     let Some(open) = value.rfind('<') else {
         if value.is_empty() || value.contains(char::is_whitespace) {
             return None;
         }
         return Some(CpimAddress {
-            display_name: String::new(),
-            uri: value.to_owned(),
+            display_name: "",
+            uri: value,
         });
     };
     let close = value[open..].find('>')? + open;
@@ -168,8 +168,8 @@ fn address(value: &str) -> Option<CpimAddress> {
         .and_then(|n| n.strip_suffix('"'))
         .unwrap_or(name);
     Some(CpimAddress {
-        display_name: name.to_owned(),
-        uri: uri.to_owned(),
+        display_name: name,
+        uri,
     })
 }
 

@@ -494,6 +494,10 @@ pub struct Switch {
     held: Vec<ParticipantId>,
     /// The time of the last call that gave one (for paths called without it).
     now: Instant,
+    /// Group fan-out: the recipients of the chunk being copied (reused).
+    fanout_targets: Vec<ParticipantId>,
+    /// Group fan-out: recipient lists of finished messages, for the next ones.
+    spare_targets: Vec<Vec<ParticipantId>>,
 }
 
 impl Switch {
@@ -515,6 +519,8 @@ impl Switch {
             actions: VecDeque::new(),
             held: Vec::new(),
             now: Instant::now(),
+            fanout_targets: Vec::new(),
+            spare_targets: Vec::new(),
         }
     }
 

@@ -241,7 +241,8 @@ impl Switch {
             && let Some(p) = self.participants.get_mut(&f.from)
             && let Some(i) = p.sending.iter().position(|m| m.incoming == f.incoming)
         {
-            p.sending.swap_remove(i);
+            let done = p.sending.swap_remove(i);
+            self.recycle_targets(done.targets);
         }
         f.pieces.clear();
         f.held = 0;
@@ -261,51 +262,74 @@ impl Switch {
         if let Some(p) = self.participants.get_mut(&f.from)
             && let Some(i) = p.sending.iter().position(|m| m.incoming == f.incoming)
         {
-            p.sending.swap_remove(i);
+            let done = p.sending.swap_remove(i);
+            self.recycle_targets(done.targets);
+        }
+    }
+
+    /// Keeps a message's recipient list for the next message (a few, not one per
+    /// message ever sent).
+    fn recycle_targets(&mut self, mut targets: Vec<ParticipantId>) {
+        if self.spare_targets.len() < SPARE_TARGET_LISTS && targets.capacity() > 0 {
+            targets.clear();
+            self.spare_targets.push(targets);
         }
     }
 
     /// Reads the CPIM headers once they are all in and decides the recipients.
     fn route_message(&mut self, f: &mut Fanout) {
+        let Some(decision) = self.decide(f) else {
+            return;
+        };
+        f.routing = false;
+        if let Err(status) = decision {
+            self.refuse_message(f, status);
+        }
+    }
+
+    /// The recipients of `f`'s message, stored with it; `None` while its CPIM
+    /// headers are not all in.
+    fn decide(&mut self, f: &Fanout) -> Option<Result<(), StatusCode>> {
         let limit = self.config.limits.max_head_bytes;
+        let scratch;
         let outcome = match f.pieces.as_slice() {
             [one] => cpim::parse(one),
             pieces => {
                 // The headers span pieces: look at a copy of the first bytes (the
                 // headers only; the pieces themselves go out as they are).
-                let mut scratch = Vec::with_capacity(f.held.min(limit));
+                let mut first = Vec::with_capacity(f.held.min(limit));
                 for piece in pieces {
-                    let room = limit.saturating_sub(scratch.len());
-                    scratch.extend_from_slice(&piece[..piece.len().min(room)]);
+                    let room = limit.saturating_sub(first.len());
+                    first.extend_from_slice(&piece[..piece.len().min(room)]);
                 }
+                scratch = first;
                 cpim::parse(&scratch)
             }
         };
-        let decision = match outcome {
-            Cpim::Incomplete if f.held < limit => return,
+        let headers = match outcome {
+            Cpim::Incomplete if f.held < limit => return None,
             Cpim::Incomplete => {
                 debug!("CPIM headers longer than max_head_bytes");
-                Err(StatusCode::UNINTELLIGIBLE)
+                return Some(Err(StatusCode::UNINTELLIGIBLE));
             }
             Cpim::Malformed(why) => {
                 debug!(why, "malformed CPIM");
-                Err(StatusCode::UNINTELLIGIBLE)
+                return Some(Err(StatusCode::UNINTELLIGIBLE));
             }
-            Cpim::Headers(headers) => self.recipients(f.from, f.head.as_ref(), &headers),
+            Cpim::Headers(headers) => headers,
         };
-        f.routing = false;
-        match decision {
-            Ok(targets) => {
-                if let Some(m) = self
-                    .participants
-                    .get_mut(&f.from)
-                    .and_then(|p| p.sending.iter_mut().find(|m| m.incoming == f.incoming))
-                {
-                    m.targets = targets;
-                }
-            }
-            Err(status) => self.refuse_message(f, status),
+        let mut targets = self.spare_targets.pop().unwrap_or_default();
+        targets.clear();
+        let decision = self.recipients(f.from, f.head.as_ref(), &headers, &mut targets);
+        if let Some(m) = self
+            .participants
+            .get_mut(&f.from)
+            .and_then(|p| p.sending.iter_mut().find(|m| m.incoming == f.incoming))
+        {
+            std::mem::swap(&mut m.targets, &mut targets);
         }
+        self.recycle_targets(targets);
+        Some(decision)
     }
 
     fn refuse_message(&mut self, f: &mut Fanout, status: StatusCode) {
@@ -329,8 +353,9 @@ impl Switch {
         &self,
         from: ParticipantId,
         head: Option<&Head>,
-        cpim: &CpimHeaders,
-    ) -> Result<Vec<ParticipantId>, StatusCode> {
+        cpim: &CpimHeaders<'_>,
+        chosen: &mut Vec<ParticipantId>,
+    ) -> Result<(), StatusCode> {
         let sender = self
             .participants
             .get(&from)
@@ -350,7 +375,7 @@ impl Switch {
             return Err(StatusCode::ACTION_NOT_ALLOWED);
         }
         let outer = head.and_then(Head::content_type).unwrap_or_default();
-        let inner = cpim.content_type.as_deref().unwrap_or("text/plain");
+        let inner = cpim.content_type.unwrap_or("text/plain");
         let takes = |q: &super::Participant| {
             accepts(&q.remote.accept_types, outer)
                 && (q.remote.accept_types.is_empty()
@@ -361,17 +386,19 @@ impl Switch {
         let mut named = cpim.to.iter().filter(|to| !to.is(&session.group_identity));
         let Some(to) = named.next() else {
             // Public: every other bound participant that can take it.
-            return Ok(session
-                .participants
-                .iter()
-                .copied()
-                .filter(|&q| q != from)
-                .filter(|q| {
-                    self.participants
-                        .get(q)
-                        .is_some_and(|q| q.conn.is_some() && takes(q))
-                })
-                .collect());
+            chosen.extend(
+                session
+                    .participants
+                    .iter()
+                    .copied()
+                    .filter(|&q| q != from)
+                    .filter(|q| {
+                        self.participants
+                            .get(q)
+                            .is_some_and(|q| q.conn.is_some() && takes(q))
+                    }),
+            );
+            return Ok(());
         };
         // RFC 7701 §7.2: one recipient only.
         if named.next().is_some() {
@@ -398,7 +425,8 @@ impl Switch {
         if !self.participants.get(&target).is_some_and(takes) {
             return Err(StatusCode::MIME_NOT_UNDERSTOOD);
         }
-        Ok(vec![target])
+        chosen.push(target);
+        Ok(())
     }
 
     /// Writes the body held in `f` as one chunk to every recipient still there,
@@ -415,14 +443,18 @@ impl Switch {
             return;
         };
         let outgoing = message.outgoing;
-        let targets = message.targets.clone();
+        // Borrowed out of the sender's message while the legs are written (and
+        // put back after), so that a chunk allocates nothing.
+        let mut targets = std::mem::take(&mut self.fanout_targets);
+        targets.clear();
+        targets.extend_from_slice(&message.targets);
         let range = ByteRange {
             start: f.chunk_start,
             end: Some(f.position.saturating_sub(1)),
             total: f.total,
         };
         let answered = head.failure_report().unwrap_or(FailureReport::Yes) != FailureReport::No;
-        for q in targets {
+        for &q in &targets {
             let Some(leg) = self.participants.get_mut(&q) else {
                 continue;
             };
@@ -473,6 +505,7 @@ impl Switch {
             self.wake(conn);
             self.check_slow_consumer(q, now);
         }
+        self.fanout_targets = targets;
         f.chunk_start = f.position;
         f.pieces.clear();
         f.held = 0;
@@ -603,6 +636,9 @@ impl Switch {
         StatusCode::OK
     }
 }
+
+/// Recipient lists kept for reuse.
+const SPARE_TARGET_LISTS: usize = 16;
 
 /// The longest nickname accepted, in characters.
 const MAX_NICKNAME_CHARS: usize = 64;
