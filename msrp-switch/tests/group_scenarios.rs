@@ -491,7 +491,6 @@ fn steady_state_fan_out_allocates_nothing_per_message() {
         round(&mut switch, slice, &mut input);
     }
     let allocations = counting::stop().unwrap();
-    drop(round);
     let want = body
         .iter()
         .cycle()

@@ -28,7 +28,7 @@ impl CpimAddress<'_> {
     /// URIs are compared ignoring ASCII case: IM Servers write identities in
     /// whichever case the subscriber was provisioned with.
     pub fn is(&self, uri: &str) -> bool {
-        same_uri(&self.uri, uri)
+        same_uri(self.uri, uri)
     }
 }
 
@@ -214,7 +214,7 @@ Hello, room.";
         assert!(from.is("<sip:alice@example.com>"));
         assert_eq!(h.to.len(), 1);
         assert!(h.to[0].is("sip:room@chat.example.com"));
-        assert_eq!(h.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(h.content_type, Some("text/plain"));
         assert_eq!(&BODY[h.len..], b"Hello, room.");
     }
 
@@ -234,7 +234,7 @@ Hello, room.";
             panic!("not parsed");
         };
         assert!(h.from.unwrap().is("sip:bob@example.com"));
-        assert_eq!(h.content_type.as_deref(), Some("message/imdn+xml"));
+        assert_eq!(h.content_type, Some("message/imdn+xml"));
     }
 
     #[test]
