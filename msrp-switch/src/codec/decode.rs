@@ -25,7 +25,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem::Finder;
 
 use super::error::{DecodeError, ErrorKind, Framing};
-use super::head::{ContinuationFlag, Head, parse_head, parse_start_line};
+use super::head::{ContinuationFlag, Head, KnownPaths, parse_head, parse_start_line};
 use super::ident::TransactionId;
 use super::limits::Limits;
 
@@ -59,6 +59,8 @@ pub struct Decoder {
     limits: Limits,
     state: State,
     pending_end: Option<ContinuationFlag>,
+    /// Paths already found valid on this connection.
+    known: KnownPaths,
 }
 
 #[derive(Debug)]
@@ -89,6 +91,7 @@ impl Decoder {
             limits,
             state: IDLE,
             pending_end: None,
+            known: KnownPaths::default(),
         }
     }
 
@@ -236,7 +239,7 @@ impl Decoder {
         let start =
             parse_start_line(&raw[..first_line], &self.limits).map_err(DecodeError::lost)?;
         let tid = start.transaction_id;
-        let result = parse_head(raw, start, end.is_none(), &self.limits);
+        let result = parse_head(raw, start, end.is_none(), &self.limits, &mut self.known);
         self.state = match (&result, end) {
             (_, Some(_)) => IDLE,
             (Ok(_), None) => State::Body { tid, received: 0 },
@@ -475,6 +478,27 @@ mod tests {
         To-Path: msrp://alicepc.example.com:7777/iau39soe2843z;tcp\r\n\
         From-Path: msrp://bob.example.com:8888/9di4eae923wzd;tcp\r\n\
         -------a786hjs2$\r\n";
+
+    /// Paths found valid once are not parsed again on the same connection; a path
+    /// that differs in any byte, or is empty, is checked as usual.
+    #[test]
+    fn paths_seen_before_skip_the_check_and_changed_ones_do_not() {
+        let bad_from = String::from_utf8_lossy(OK).replace(
+            "From-Path: msrp://bob.example.com:8888/9di4eae923wzd;tcp",
+            "From-Path: msrp://bob.example.com:88x8/9di4eae923wzd;tcp",
+        );
+        let empty_to = String::from_utf8_lossy(OK).replace(
+            "To-Path: msrp://alicepc.example.com:7777/iau39soe2843z;tcp",
+            "To-Path: ",
+        );
+        let input = [OK, OK, bad_from.as_bytes(), empty_to.as_bytes(), OK].concat();
+        let items = decode_all(&input, input.len());
+        let errors: Vec<&String> = items.iter().filter(|i| i.starts_with("error")).collect();
+        assert_eq!(errors.len(), 2, "{items:?}");
+        assert!(errors[0].contains("BadUri(FromPath"), "{items:?}");
+        assert!(errors[1].contains("ToPath"), "{items:?}");
+        assert_eq!(items.iter().filter(|i| i.starts_with("head")).count(), 3);
+    }
 
     /// Decodes everything, merging adjacent body pieces so any split compares equal.
     fn decode_all(input: &[u8], step: usize) -> Vec<String> {

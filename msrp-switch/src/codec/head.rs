@@ -563,6 +563,7 @@ pub(crate) fn parse_head(
     start: StartLine,
     has_body: bool,
     limits: &Limits,
+    known: &mut KnownPaths,
 ) -> Result<Head, DecodeError> {
     let mut head = Head {
         raw,
@@ -577,7 +578,7 @@ pub(crate) fn parse_head(
         status: None,
         expires: [None; 3],
     };
-    match fill(&mut head, limits) {
+    match fill(&mut head, limits, known) {
         Ok(()) => Ok(head),
         Err(kind) => {
             let answer = answer_for(&head);
@@ -587,7 +588,7 @@ pub(crate) fn parse_head(
 }
 
 /// Reads every header line into `head`, checking each value's grammar.
-fn fill(head: &mut Head, limits: &Limits) -> Result<(), ErrorKind> {
+fn fill(head: &mut Head, limits: &Limits, known: &mut KnownPaths) -> Result<(), ErrorKind> {
     let raw = head.raw.clone();
     let utf8 = std::str::from_utf8(&raw).is_ok();
     let mut at = memchr::memchr(b'\n', &raw).map_or(raw.len(), |nl| nl + 1);
@@ -613,7 +614,7 @@ fn fill(head: &mut Head, limits: &Limits) -> Result<(), ErrorKind> {
     }
     for i in 0..head.fields.len() {
         let field = head.fields[i];
-        check_value(head, field, limits)?;
+        check_value(head, field, limits, known)?;
     }
     if head.field(HeaderName::ToPath).is_none() {
         return Err(ErrorKind::MissingToPath);
@@ -661,14 +662,25 @@ fn parse_field(raw: &[u8], start: usize, end: usize) -> Result<Field, ErrorKind>
 }
 
 /// Checks one value against its header's grammar and keeps the typed ones.
-fn check_value(head: &mut Head, field: Field, limits: &Limits) -> Result<(), ErrorKind> {
+fn check_value(
+    head: &mut Head,
+    field: Field,
+    limits: &Limits,
+    known: &mut KnownPaths,
+) -> Result<(), ErrorKind> {
     let value = field.value.of(&head.raw);
     let name = field.name;
     let bad = ErrorKind::BadHeaderValue(name);
     match name {
-        HeaderName::ToPath | HeaderName::FromPath | HeaderName::UsePath => {
-            check_path(name, value, limits)?;
+        HeaderName::ToPath | HeaderName::FromPath => {
+            let slot = usize::from(name == HeaderName::FromPath);
+            if value.is_empty() || known.0[slot] != value {
+                check_path(name, value, limits)?;
+                known.0[slot].clear();
+                known.0[slot].extend_from_slice(value);
+            }
         }
+        HeaderName::UsePath => check_path(name, value, limits)?,
         HeaderName::MessageId => {
             MessageId::parse(value, limits.max_transaction_id_bytes).map_err(|_| bad)?;
         }
@@ -721,6 +733,12 @@ fn check_value(head: &mut Head, field: Field, limits: &Limits) -> Result<(), Err
     }
     Ok(())
 }
+
+/// The To-Path and From-Path values a connection's decoder last found valid. A
+/// peer writes the same paths on every frame, so checking them again (a URI parse
+/// each, about 6 % of a forwarded message) is skipped when the bytes are the same.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct KnownPaths([Vec<u8>; 2]);
 
 /// `MSRP-URI *( SP MSRP-URI )`: one space between URIs (RFC 4975 §9).
 fn check_path(name: HeaderName, value: &[u8], limits: &Limits) -> Result<(), ErrorKind> {
