@@ -7,7 +7,7 @@ use std::io::IoSlice;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::byte_range::ByteRange;
-use super::head::{ContinuationFlag, Head, HeaderName};
+use super::head::{ContinuationFlag, FailureReport, Head, HeaderName};
 use super::ident::{MessageId, TransactionId};
 use super::limits::Limits;
 use super::status::StatusCode;
@@ -113,6 +113,27 @@ impl Encoder {
 
     /// Writes `head` for the next hop with the changes in `rewrite`.
     pub fn forward(&mut self, head: &Head, rewrite: &Rewrite<'_>) -> Bytes {
+        self.rewrite(head, rewrite, None)
+    }
+
+    /// Writes `head` as a request the switch itself originates (a copy for a group
+    /// member): as [`Encoder::forward`], with the switch's own Failure-Report in
+    /// place of the sender's.
+    pub fn copy_request(
+        &mut self,
+        head: &Head,
+        rewrite: &Rewrite<'_>,
+        failure_report: FailureReport,
+    ) -> Bytes {
+        self.rewrite(head, rewrite, Some(failure_report))
+    }
+
+    fn rewrite(
+        &mut self,
+        head: &Head,
+        rewrite: &Rewrite<'_>,
+        failure_report: Option<FailureReport>,
+    ) -> Bytes {
         let paths: usize = rewrite
             .to_path
             .iter()
@@ -145,6 +166,16 @@ impl Encoder {
                         && head.byte_range().is_none()
                     {
                         self.byte_range_line(range);
+                    }
+                    if let Some(report) = failure_report
+                        && head.failure_report().is_none()
+                    {
+                        self.line("Failure-Report", report.as_str().as_bytes());
+                    }
+                }
+                HeaderName::FailureReport if failure_report.is_some() => {
+                    if let Some(report) = failure_report {
+                        self.line("Failure-Report", report.as_str().as_bytes());
                     }
                 }
                 HeaderName::MessageId if rewrite.message_id.is_some() => {

@@ -95,6 +95,17 @@ pub enum FailureReport {
     Partial,
 }
 
+impl FailureReport {
+    /// The header value: `yes`, `no` or `partial`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Yes => "yes",
+            Self::No => "no",
+            Self::Partial => "partial",
+        }
+    }
+}
+
 /// The Status header of a REPORT: `namespace SP status-code [SP text-reason]`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Status<'a> {

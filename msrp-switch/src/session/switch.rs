@@ -1026,12 +1026,13 @@ impl Switch {
                         to,
                     }),
                 ) => {
-                    debug!(%tid, "transaction timed out");
-                    ShardMetrics::add(&self.metrics.transaction_timeouts, 1);
                     let _ = to;
-                    // With `partial` the receiver answers errors only: silence is
-                    // no failure (RFC 4975 §7.1.2), so only `yes` gets a 408.
+                    // With `partial` (and group copies) the receiver answers errors
+                    // only: silence is no failure (RFC 4975 §7.1.2), so only `yes`
+                    // times out and gets a 408.
                     if failure_report == FailureReport::Yes {
+                        debug!(%tid, "transaction timed out");
+                        ShardMetrics::add(&self.metrics.transaction_timeouts, 1);
                         let range = ByteRange {
                             start,
                             end: Some(end.unwrap_or(start.saturating_sub(1))),

@@ -453,7 +453,11 @@ impl Switch {
             end: Some(f.position.saturating_sub(1)),
             total: f.total,
         };
-        let answered = head.failure_report().unwrap_or(FailureReport::Yes) != FailureReport::No;
+        // The copies ask for errors only (RFC 4975 §7.1.2 `partial`): a 200 from
+        // each member would end at the switch anyway (RFC 7701 §7.3), and reading
+        // one per copy would double the work of a fan-out. Only a chunk with more
+        // of its message to come is tracked, so that a 413 can stop the rest.
+        let tracked = flag == ContinuationFlag::More;
         for &q in &targets {
             let Some(leg) = self.participants.get_mut(&q) else {
                 continue;
@@ -469,7 +473,9 @@ impl Switch {
                 message_id: Some(outgoing),
                 byte_range: Some(range),
             };
-            let head = self.encoder.forward(head, &rewrite);
+            let head = self
+                .encoder
+                .copy_request(head, &rewrite, FailureReport::Partial);
             let end = self.encoder.end_line(&tid, flag, true);
             let bytes = head.len() + f.held + end.len();
             leg.leg.push_frame(head);
@@ -483,10 +489,9 @@ impl Switch {
             ShardMetrics::shift(&self.metrics.queue_bytes, bytes as i64);
             ShardMetrics::add(&self.metrics.frames_sent[0], 1);
             ShardMetrics::add(&self.metrics.group_copies, 1);
-            if answered {
-                // Failure-Report no on the leg: nothing will answer, nothing to wait
-                // for. Otherwise errors and timeouts are counted, never reported to
-                // the sender (RFC 7701 §7.3).
+            if tracked {
+                // Errors are counted and a 413 stops the message on this leg, never
+                // reported to the sender (RFC 7701 §7.3); silence is no failure.
                 self.transactions.insert(
                     tid,
                     Sent::Chunk {
