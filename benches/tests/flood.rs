@@ -191,6 +191,23 @@ async fn a_stalled_member_is_dropped_and_the_others_get_everything() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_member_within_the_queue_bound_is_not_counted_as_dropped() {
+    // 20 KiB for it in all: the socket buffers hold that, the switch never drops it.
+    let switch = switch().await;
+    let mut config = counted(switch_target(&switch), 1, 1024, 1024, 20);
+    config.group = Some(GroupShape {
+        size: 2,
+        stalled: 1,
+        delivery_window: 32,
+    });
+    let report = run(&config).await;
+    assert_eq!(report.deliveries, 20, "{report:?}");
+    assert!(report.passed(), "{report:?}");
+    let group = report.group.unwrap();
+    assert_eq!((group.stalled, group.stalled_dropped), (1, 0), "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunked_messages_through_the_switch_are_reassembled_and_verified() {
     let switch = switch().await;
     let config = counted(switch_target(&switch), 1, 200 * 1024, 64 * 1024, 20);

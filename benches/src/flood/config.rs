@@ -63,7 +63,7 @@ pub struct GroupShape {
     /// slow consumers without slowing the others.
     pub stalled: u32,
     /// Messages sent but not yet finished by every receiver, at most (see
-    /// [`super::gate`]); 0 leaves only the SEND window, so the switch queues for
+    /// the `gate` module); 0 leaves only the SEND window, so the switch queues for
     /// receivers that fall behind and may drop them.
     pub delivery_window: usize,
 }
@@ -242,7 +242,12 @@ mod tests {
             stalled: 0,
             delivery_window: 32,
         });
-        assert!(c.validate().unwrap_err().to_string().contains("--group-size"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--group-size")
+        );
     }
 
     #[test]

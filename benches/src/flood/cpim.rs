@@ -160,7 +160,10 @@ mod tests {
     #[test]
     fn headers_without_an_end_or_with_bare_line_feeds_are_malformed() {
         let mut skip = CpimSkip::new();
-        assert_eq!(skip.feed(b"From: <sip:a@b>\nTo: <sip:c@d>\r\n"), Err(Malformed));
+        assert_eq!(
+            skip.feed(b"From: <sip:a@b>\nTo: <sip:c@d>\r\n"),
+            Err(Malformed)
+        );
 
         let mut skip = CpimSkip::new();
         let endless = vec![b'x'; MAX_HEADER_BYTES + 1];

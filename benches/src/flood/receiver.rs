@@ -166,8 +166,12 @@ pub(crate) async fn run_receiver(
         match read {
             Ok(0) | Err(_) if *stop.borrow() => break,
             Ok(0) => anyhow::bail!(
-                "session {session}: the connection of receiver {index} was closed by the peer \
-                 (if a group: dropped as a slow consumer?)"
+                "session {session}: the connection of receiver {index} was closed by the peer{}",
+                if cpim {
+                    " (a group switch closes a slow consumer's connection)"
+                } else {
+                    ""
+                }
             ),
             Ok(_) => {}
             Err(err) => return Err(err.into()),

@@ -271,7 +271,10 @@ mod tests {
         assert_eq!(value["group"]["receivers"], 99);
         assert_eq!(value["group"]["stalled_dropped"], 1);
         let table = r.to_table();
-        assert!(table.contains("100 members (1 sender, 99 receivers)"), "{table}");
+        assert!(
+            table.contains("100 members (1 sender, 99 receivers)"),
+            "{table}"
+        );
         assert!(table.contains("1 stalled member(s), 1 dropped"), "{table}");
         assert!(r.passed());
     }

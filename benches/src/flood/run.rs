@@ -145,7 +145,12 @@ async fn flood(
         let gate = config
             .group
             .filter(|group| group.delivery_window > 0)
-            .map(|group| Arc::new(DeliveryGate::new(legs.receivers.len(), group.delivery_window)));
+            .map(|group| {
+                Arc::new(DeliveryGate::new(
+                    legs.receivers.len(),
+                    group.delivery_window,
+                ))
+            });
         let (prefix, content_type) = match &legs.envelope {
             Some(envelope) => (envelope.header_block(), CPIM_CONTENT_TYPE),
             None => (Vec::new(), FLOOD_CONTENT_TYPE),

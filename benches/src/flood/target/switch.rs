@@ -21,9 +21,7 @@ use control_api::pb;
 use control_api::pb::switch_control_client::SwitchControlClient;
 use tonic::transport::Channel;
 
-use super::{
-    LOCAL_HOST, Leg, SessionLegs, Target, address_of, endpoint_uri, member_uri, run_tag,
-};
+use super::{LOCAL_HOST, Leg, SessionLegs, Target, address_of, endpoint_uri, member_uri, run_tag};
 use crate::flood::config::GroupShape;
 use crate::flood::cpim::{CPIM_CONTENT_TYPE, Envelope};
 use crate::flood::wire::{MsrpConn, Paths};
