@@ -402,6 +402,9 @@ struct Participant {
     sending: Vec<GroupMessage>,
     /// Group: since when its leg has been over the queue bound.
     over_since: Option<Instant>,
+    /// Group: its media take every CPIM message, whatever it wraps (worked out
+    /// once per media, not per member per message).
+    takes_any_cpim: bool,
 }
 
 /// The hop-by-hop response owed for a request.
@@ -623,6 +626,7 @@ impl Switch {
             max_size,
         } = answer_media(&entry.policy, &remote)?;
         let chatroom = chatroom(entry.kind, &entry.policy);
+        let takes_any_cpim = group::takes_any_cpim(&remote);
         let id = ParticipantId::new(self.shard, self.next_seq());
         let session_id = self.ids.session_id(self.shard);
         let scheme = remote.path.first().map_or(Scheme::Msrp, MsrpUri::scheme);
@@ -663,6 +667,7 @@ impl Switch {
                 nickname: None,
                 sending: Vec::new(),
                 over_since: None,
+                takes_any_cpim,
             },
         );
         self.by_session_id.insert(session_id, id);
@@ -702,6 +707,7 @@ impl Switch {
                 .zip(&remote.path)
                 .any(|(a, b)| !a.matches(b));
         let setup = remote.setup;
+        participant.takes_any_cpim = group::takes_any_cpim(&remote);
         participant.remote = remote;
         let conn = participant.conn;
         if path_changed && let Some(conn) = conn {

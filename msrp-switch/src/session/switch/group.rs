@@ -377,6 +377,9 @@ impl Switch {
         let outer = head.and_then(Head::content_type).unwrap_or_default();
         let inner = cpim.content_type.unwrap_or("text/plain");
         let takes = |q: &super::Participant| {
+            if q.takes_any_cpim && is_cpim(outer) {
+                return true;
+            }
             accepts(&q.remote.accept_types, outer)
                 && (q.remote.accept_types.is_empty()
                     || accepts(&q.remote.accept_types, inner)
@@ -647,6 +650,15 @@ const SPARE_TARGET_LISTS: usize = 16;
 
 /// The longest nickname accepted, in characters.
 const MAX_NICKNAME_CHARS: usize = 64;
+
+/// True if media with these types take any message/cpim, whatever it wraps.
+pub(super) fn takes_any_cpim(remote: &super::RemoteMedia) -> bool {
+    let any = |types: &[String]| types.iter().any(|t| t.trim() == "*");
+    accepts(&remote.accept_types, "message/cpim")
+        && (remote.accept_types.is_empty()
+            || any(&remote.accept_types)
+            || any(&remote.accept_wrapped_types))
+}
 
 fn is_cpim(content_type: &str) -> bool {
     content_type
