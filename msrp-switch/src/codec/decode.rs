@@ -25,7 +25,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem::Finder;
 
 use super::error::{DecodeError, ErrorKind, Framing};
-use super::head::{ContinuationFlag, Head, KnownPaths, parse_head, parse_start_line};
+use super::head::{ContinuationFlag, Head, KnownPaths, StartLine, parse_head, parse_start_line};
 use super::ident::TransactionId;
 use super::limits::Limits;
 
@@ -66,10 +66,11 @@ pub struct Decoder {
 #[derive(Debug)]
 enum State {
     /// Waiting for a whole head. `scanned` bytes of the buffer are known to be whole
-    /// header lines; `tid` is set once the start line is read.
+    /// header lines; `start` is set once the start line is read (its offsets hold
+    /// for the head's own bytes too: a head starts at the front of the buffer).
     Head {
         scanned: usize,
-        tid: Option<TransactionId>,
+        start: Option<StartLine>,
     },
     /// Streaming the body of a chunk.
     Body { tid: TransactionId, received: u64 },
@@ -81,7 +82,7 @@ enum State {
 
 const IDLE: State = State::Head {
     scanned: 0,
-    tid: None,
+    start: None,
 };
 
 impl Decoder {
@@ -102,7 +103,7 @@ impl Decoder {
 
     /// True between frames: nothing of a frame has been handed out unfinished.
     pub fn is_between_frames(&self) -> bool {
-        matches!(self.state, State::Head { tid: None, .. }) && self.pending_end.is_none()
+        matches!(self.state, State::Head { start: None, .. }) && self.pending_end.is_none()
     }
 
     /// True when the next item is the end of a frame whose body is all out: its
@@ -172,7 +173,7 @@ impl Decoder {
     fn decode_head(&mut self, buf: &mut BytesMut) -> Result<Option<Item>, DecodeError> {
         let State::Head {
             mut scanned,
-            mut tid,
+            mut start,
         } = self.state
         else {
             return Ok(None);
@@ -185,7 +186,7 @@ impl Decoder {
         }
         loop {
             let Some(offset) = memchr::memchr(b'\n', &buf[scanned..]) else {
-                self.state = State::Head { scanned, tid };
+                self.state = State::Head { scanned, start };
                 if buf.len() > self.limits.max_head_bytes {
                     return Err(DecodeError::lost(ErrorKind::HeadTooLarge));
                 }
@@ -204,20 +205,20 @@ impl Decoder {
             }
             scanned = newline + 1;
             let line = &buf[line_start..newline - 1];
-            let Some(id) = tid else {
-                let start = parse_start_line(line, &self.limits).map_err(DecodeError::lost)?;
-                tid = Some(start.transaction_id);
+            let Some(first) = start else {
+                start = Some(parse_start_line(line, &self.limits).map_err(DecodeError::lost)?);
                 continue;
             };
             if line.is_empty() {
                 // The blank line: a body follows.
-                return self.finish_head(buf, scanned, None);
+                return self.finish_head(buf, first, scanned, None);
             }
             if line.starts_with(DASHES) {
-                let flag = parse_end_line(line, &id).ok_or(ErrorKind::EndLineMismatch);
+                let flag =
+                    parse_end_line(line, &first.transaction_id).ok_or(ErrorKind::EndLineMismatch);
                 let flag = flag.map_err(DecodeError::lost)?;
                 let end_len = scanned - line_start;
-                return self.finish_head(buf, line_start, Some((flag, end_len)));
+                return self.finish_head(buf, first, line_start, Some((flag, end_len)));
             }
         }
     }
@@ -226,6 +227,7 @@ impl Decoder {
     fn finish_head(
         &mut self,
         buf: &mut BytesMut,
+        start: StartLine,
         head_len: usize,
         end: Option<(ContinuationFlag, usize)>,
     ) -> Result<Option<Item>, DecodeError> {
@@ -233,11 +235,6 @@ impl Decoder {
         if let Some((_, end_len)) = end {
             buf.advance(end_len);
         }
-        // The start line was parsed while scanning; parse it again from the frozen
-        // bytes so the head holds offsets into its own buffer (a few ns).
-        let first_line = memchr::memchr(b'\n', &raw).map_or(0, |nl| nl.saturating_sub(1));
-        let start =
-            parse_start_line(&raw[..first_line], &self.limits).map_err(DecodeError::lost)?;
         let tid = start.transaction_id;
         let result = parse_head(raw, start, end.is_none(), &self.limits, &mut self.known);
         self.state = match (&result, end) {

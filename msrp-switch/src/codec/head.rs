@@ -194,6 +194,18 @@ impl HeaderName {
     /// name is compared with at most two known names (this runs for every header
     /// line of every frame).
     pub fn from_bytes(name: &[u8]) -> Self {
+        // Peers write the RFC's spelling: one slice match, no table walk.
+        match name {
+            b"To-Path" => return Self::ToPath,
+            b"From-Path" => return Self::FromPath,
+            b"Message-ID" => return Self::MessageId,
+            b"Byte-Range" => return Self::ByteRange,
+            b"Content-Type" => return Self::ContentType,
+            b"Success-Report" => return Self::SuccessReport,
+            b"Failure-Report" => return Self::FailureReport,
+            b"Status" => return Self::Status,
+            _ => {}
+        }
         let candidates: &[Self] = match name.len() {
             6 => &[Self::Status],
             7 => &[Self::ToPath, Self::Expires],
@@ -522,6 +534,7 @@ fn split_uris(value: Bytes) -> impl Iterator<Item = MsrpUri> {
 }
 
 /// What the start line says.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct StartLine {
     pub(crate) transaction_id: TransactionId,
     kind: Kind,
@@ -601,7 +614,8 @@ pub(crate) fn parse_head(
 /// Reads every header line into `head`, checking each value's grammar.
 fn fill(head: &mut Head, limits: &Limits, known: &mut KnownPaths) -> Result<(), ErrorKind> {
     let raw = head.raw.clone();
-    let utf8 = std::str::from_utf8(&raw).is_ok();
+    // Heads are almost always ASCII, which is checked a word at a time.
+    let utf8 = raw.is_ascii() || std::str::from_utf8(&raw).is_ok();
     let mut at = memchr::memchr(b'\n', &raw).map_or(raw.len(), |nl| nl + 1);
     while at < raw.len() {
         let nl = memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i);
@@ -644,15 +658,31 @@ fn fill(head: &mut Head, limits: &Limits, known: &mut KnownPaths) -> Result<(), 
     Ok(())
 }
 
+/// Characters of a header name after the first (RFC 4975 §9 `hname`: ALPHA then
+/// alphanumerics and `-.!%*_+`'~`), as a table: this runs for every byte of every
+/// header name of every frame.
+const TOKEN_CHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        b += 1;
+    }
+    table
+};
+
 /// `hname ":" SP hval`; the space is optional on input, any extra kept.
 fn parse_field(raw: &[u8], start: usize, end: usize) -> Result<Field, ErrorKind> {
     let line = &raw[start..end];
     let colon = memchr::memchr(b':', line).ok_or(ErrorKind::HeaderWithoutColon)?;
     let name = &line[..colon];
     let name_ok = name.first().is_some_and(u8::is_ascii_alphabetic)
-        && name
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b));
+        && name.iter().all(|&b| TOKEN_CHAR[usize::from(b)]);
     if !name_ok {
         return Err(ErrorKind::HeaderWithoutColon);
     }
@@ -662,7 +692,12 @@ fn parse_field(raw: &[u8], start: usize, end: usize) -> Result<Field, ErrorKind>
     }
     let name = HeaderName::from_bytes(name);
     let value = &raw[value_start..end];
-    if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+    // No early exit: the whole value is scanned anyway when it is good (the common
+    // case), and a branch-free fold vectorises.
+    let control = value.iter().fold(false, |bad, &b| {
+        bad | ((b < 0x20) & (b != b'\t')) | (b == 0x7f)
+    });
+    if control {
         return Err(ErrorKind::BadHeaderValue(name));
     }
     Ok(Field {
