@@ -770,12 +770,24 @@ async fn a_group_session_shows_its_policy_and_reads_back_as_a_group() {
     let got = got.json();
     assert_eq!(got["kind"], "SESSION_KIND_GROUP", "{got:#}");
     assert_eq!(str_of(&got, "/group_identity"), "sip:team@conf.example.net");
+    // ... and its policy, as the switch holds it.
+    assert_eq!(
+        got["policy"]["slow_consumer"], "SLOW_CONSUMER_DROP",
+        "{got:#}"
+    );
     let run = switch.ctl(&["get-session", "--session", &session]).await;
     run.expect_code(0);
-    assert!(run.stdout.contains("\nkind:           group\n"), "{run:#?}");
+    assert!(
+        run.stdout.contains("\nkind:             group\n"),
+        "{run:#?}"
+    );
     assert!(
         run.stdout
-            .contains("\ngroup_identity: sip:team@conf.example.net\n"),
+            .contains("\ngroup_identity:   sip:team@conf.example.net\n"),
+        "{run:#?}"
+    );
+    assert!(
+        run.stdout.contains("\nslow_consumer:    drop\n"),
         "{run:#?}"
     );
     let run = switch.ctl(&["list-sessions"]).await;

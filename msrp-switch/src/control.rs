@@ -481,6 +481,22 @@ fn session_to(info: &SessionInfo) -> pb::Session {
         } as i32,
         group_identity: info.group_identity.clone(),
         participants: info.participants.iter().map(participant_to).collect(),
+        policy: Some(policy_to(&info.policy)),
+    }
+}
+
+fn policy_to(policy: &Policy) -> pb::Policy {
+    pb::Policy {
+        accept_types: policy.accept_types.clone(),
+        accept_wrapped_types: policy.accept_wrapped_types.clone(),
+        max_size: policy.max_size.unwrap_or(0),
+        min_max_size: policy.min_max_size.unwrap_or(0),
+        private_messages: policy.private_messages,
+        nicknames: policy.nicknames,
+        slow_consumer: match policy.slow_consumer {
+            SlowConsumer::Drop => pb::SlowConsumer::Drop,
+            SlowConsumer::Pause => pb::SlowConsumer::Pause,
+        } as i32,
     }
 }
 

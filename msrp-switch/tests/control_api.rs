@@ -660,6 +660,10 @@ async fn a_group_needs_its_identity_and_reads_back_as_a_group() {
     assert_eq!(info.kind(), pb::SessionKind::Group);
     assert_eq!(info.group_identity, "sip:team@conf.example.net");
     assert!(info.participants.is_empty());
+    // The policy reads back as given.
+    let policy = info.policy.clone().unwrap();
+    assert!(policy.nicknames && !policy.private_messages);
+    assert_eq!(policy.slow_consumer(), pb::SlowConsumer::Pause);
     let list = rig
         .client
         .list_sessions(pb::ListSessionsRequest {})

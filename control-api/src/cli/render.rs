@@ -82,6 +82,7 @@ pub fn session_json(session: &pb::Session) -> Value {
             session.kind,
         ),
         "group_identity": session.group_identity,
+        "policy": session.policy.as_ref().map(policy_json),
         "participants": session.participants.iter().map(participant_json).collect::<Vec<_>>(),
     })
 }
@@ -103,8 +104,7 @@ pub fn policy_json(policy: &pb::Policy) -> Value {
 }
 
 /// A created session as JSON: its id, and the kind, group identity and policy the
-/// switch accepted (GetSession does not return the policy, so this is where a
-/// script sees it).
+/// switch accepted.
 pub fn created_json(session_id: &str, request: &pb::CreateSessionRequest) -> Value {
     json!({
         "session_id": session_id,
@@ -405,12 +405,24 @@ pub fn sessions_table(sessions: &[pb::Session]) -> String {
 
 /// The human form of one session: key: value lines, then its participants.
 pub fn session_text(session: &pb::Session) -> String {
-    let mut text = key_values(&[
+    let mut pairs = vec![
         ("session_id", session.session_id.clone()),
         ("kind", kind_text(session.kind)),
         ("group_identity", or_dash(&session.group_identity)),
-        ("participants", session.participants.len().to_string()),
-    ]);
+    ];
+    if let Some(policy) = session
+        .policy
+        .as_ref()
+        .filter(|_| session.kind == i32::from(pb::SessionKind::Group))
+    {
+        pairs.extend([
+            ("private_messages", yes_no(policy.private_messages)),
+            ("nicknames", yes_no(policy.nicknames)),
+            ("slow_consumer", slow_consumer_text(policy.slow_consumer)),
+        ]);
+    }
+    pairs.push(("participants", session.participants.len().to_string()));
+    let mut text = key_values(&pairs);
     text.push('\n');
     text.push_str(&participants_table(&session.participants));
     text
@@ -556,6 +568,7 @@ mod tests {
             kind: pb::SessionKind::OneToOne.into(),
             group_identity: String::new(),
             participants: vec![participant("p-1", true)],
+            policy: None,
         };
         let value = session_json(&session);
         assert_eq!(value["kind"], "SESSION_KIND_ONE_TO_ONE");

@@ -242,6 +242,8 @@ pub struct SessionInfo {
     pub kind: SessionKind,
     /// The group identity given at creation.
     pub group_identity: String,
+    /// The policy given at creation.
+    pub policy: Policy,
     /// Its participants.
     pub participants: Vec<ParticipantInfo>,
 }
@@ -928,6 +930,7 @@ impl Switch {
             key,
             kind: session.kind,
             group_identity: session.group_identity.clone(),
+            policy: session.policy.clone(),
             participants,
         })
     }
