@@ -117,6 +117,16 @@ pub struct Args {
     #[arg(long, env = "MSRP_SWITCH_FANOUT_CHUNK_BYTES")]
     pub fanout_chunk_bytes: Option<usize>,
 
+    /// Group chats: bytes queued for one participant whose socket takes nothing at
+    /// which it is dropped at once, without waiting for the grace period (with the
+    /// drop policy). At least --queue-bytes.
+    #[arg(
+        long,
+        env = "MSRP_SWITCH_SLOW_CONSUMER_MAX_BYTES",
+        default_value_t = SwitchConfig::default().slow_consumer_max_bytes
+    )]
+    pub slow_consumer_max_bytes: usize,
+
     /// Log line format.
     #[arg(long, env = "MSRP_SWITCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -230,6 +240,12 @@ impl Args {
             });
         }
         let fanout_chunk_bytes = fanout_chunk_bytes(self.fanout_chunk_bytes, &limits)?;
+        if self.slow_consumer_max_bytes < self.queue_bytes {
+            return Err(ConfigError::Invalid {
+                flag: "slow-consumer-max-bytes",
+                reason: "must be at least --queue-bytes",
+            });
+        }
         let switch = SwitchConfig {
             limits,
             queue_bytes: self.queue_bytes,
@@ -249,6 +265,7 @@ impl Args {
                 self.slow_consumer_grace_seconds,
             )?,
             fanout_chunk_bytes,
+            slow_consumer_max_bytes: self.slow_consumer_max_bytes,
             ..SwitchConfig::default()
         };
         Ok(Config {
@@ -337,6 +354,29 @@ mod tests {
             Duration::from_millis(500)
         );
         assert_eq!(config.engine.switch.fanout_chunk_bytes, 65_536);
+    }
+
+    #[test]
+    fn slow_consumer_max_bytes_is_at_least_the_queue_bound() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(
+            config.engine.switch.slow_consumer_max_bytes,
+            SwitchConfig::default().slow_consumer_max_bytes
+        );
+        let config = parse(&[
+            "--queue-bytes",
+            "65536",
+            "--slow-consumer-max-bytes",
+            "65536",
+        ]);
+        assert_eq!(
+            config.unwrap().engine.switch.slow_consumer_max_bytes,
+            65_536
+        );
+        assert_eq!(
+            parse(&["--slow-consumer-max-bytes", "65536"]).unwrap_err(),
+            "invalid --slow-consumer-max-bytes: must be at least --queue-bytes"
+        );
     }
 
     #[test]

@@ -215,6 +215,8 @@ fn help_lists_the_listen_address_and_every_limit() {
         "MSRP_SWITCH_SLOW_CONSUMER_GRACE_SECONDS",
         "--fanout-chunk-bytes",
         "MSRP_SWITCH_FANOUT_CHUNK_BYTES",
+        "--slow-consumer-max-bytes",
+        "MSRP_SWITCH_SLOW_CONSUMER_MAX_BYTES",
         "MSRP_SWITCH_LISTEN",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");

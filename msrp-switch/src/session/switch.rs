@@ -70,6 +70,10 @@ pub struct SwitchConfig {
     /// go out. A longer chunk goes out to each leg cut into chunks of this size
     /// (ended with `+`, RFC 4975 §7.1), so memory per sender stays bounded.
     pub fanout_chunk_bytes: usize,
+    /// Group chats: a leg whose socket takes nothing is dropped at once when this
+    /// much is queued for it, before its grace period ends (memory stays bounded
+    /// while the others go on without it). At least `queue_bytes`.
+    pub slow_consumer_max_bytes: usize,
 }
 
 impl Default for SwitchConfig {
@@ -84,6 +88,7 @@ impl Default for SwitchConfig {
             session_idle: Some(Duration::from_secs(1800)),
             slow_consumer_grace: Duration::from_secs(5),
             fanout_chunk_bytes: 256 * 1024,
+            slow_consumer_max_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -1192,7 +1197,7 @@ impl Switch {
         };
         // A group that drops slow consumers never waits for one: a leg whose
         // socket takes nothing does not count (it is dropped after the grace
-        // period, or at once past four times the bound).
+        // period, or at once past `slow_consumer_max_bytes`).
         if self.drops_slow_consumers(p.session) {
             return self.peers(p.session, c.bound).all(|q| {
                 self.participants.get(&q).is_none_or(|q| {

@@ -534,8 +534,10 @@ impl Switch {
         if queued < limit || !drops {
             return;
         }
-        // Far over the bound: no need to wait for the grace period to end.
-        if queued >= limit.saturating_mul(4) {
+        // Far over the bound: no need to wait for the grace period to end. Only a
+        // leg whose socket takes nothing gets this far (the others hold their
+        // senders back at the bound).
+        if queued >= self.config.slow_consumer_max_bytes.max(limit) {
             self.drop_slow_consumer(id);
             return;
         }
