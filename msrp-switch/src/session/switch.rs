@@ -1198,20 +1198,15 @@ impl Switch {
         // A group that drops slow consumers never waits for one: a leg whose
         // socket takes nothing does not count (it is dropped after the grace
         // period, or at once past `slow_consumer_max_bytes`).
-        if self.drops_slow_consumers(p.session) {
-            return self.peers(p.session, c.bound).all(|q| {
-                self.participants.get(&q).is_none_or(|q| {
-                    q.leg.queued_bytes() < limit
-                        || q.conn
-                            .and_then(|qc| self.conns.get(&qc))
-                            .is_none_or(|qc| qc.write_blocked)
-                })
-            });
-        }
+        let drops = self.drops_slow_consumers(p.session);
         self.peers(p.session, c.bound).all(|q| {
-            self.participants
-                .get(&q)
-                .is_none_or(|q| q.leg.queued_bytes() < limit)
+            self.participants.get(&q).is_none_or(|q| {
+                q.leg.queued_bytes() < limit
+                    || (drops
+                        && q.conn
+                            .and_then(|qc| self.conns.get(&qc))
+                            .is_none_or(|qc| qc.write_blocked))
+            })
         })
     }
 

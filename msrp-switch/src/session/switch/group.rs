@@ -116,25 +116,28 @@ impl Switch {
         {
             return refuse(&head, StatusCode::STOP_SENDING_MESSAGE);
         }
-        let known = p.sending.iter().position(|m| m.incoming == incoming);
-        let (routing, refused) = match known {
-            // A new message, or the first chunk sent again: decide it afresh.
-            _ if range.start == 1 => {
-                if let Some(i) = known {
-                    p.sending.swap_remove(i);
-                }
-                let outgoing = self.ids.message_id();
+        // A later chunk follows its message's first; one whose first never came is
+        // refused.
+        let earlier = p
+            .sending
+            .iter()
+            .find(|m| m.incoming == incoming)
+            .map(|m| m.refused);
+        let (routing, refused) = if range.start == 1 {
+            // A new message, or the first chunk sent again: decided afresh.
+            self.finish_message(from, incoming);
+            let outgoing = self.ids.message_id();
+            if let Some(p) = self.participants.get_mut(&from) {
                 p.sending.push(GroupMessage {
                     incoming,
                     outgoing,
                     targets: Vec::new(),
                     refused: None,
                 });
-                (true, None)
             }
-            Some(i) => (false, p.sending[i].refused),
-            // A later chunk of a message whose first chunk never came.
-            None => (false, Some(StatusCode::UNINTELLIGIBLE)),
+            (true, None)
+        } else {
+            (false, earlier.unwrap_or(Some(StatusCode::UNINTELLIGIBLE)))
         };
         let tid = *head.transaction_id();
         let fanout = Fanout {
@@ -237,12 +240,8 @@ impl Switch {
                 self.report(f.from, &f.incoming, range, StatusCode::OK);
             }
         }
-        if flag != ContinuationFlag::More
-            && let Some(p) = self.participants.get_mut(&f.from)
-            && let Some(i) = p.sending.iter().position(|m| m.incoming == f.incoming)
-        {
-            let done = p.sending.swap_remove(i);
-            self.recycle_targets(done.targets);
+        if flag != ContinuationFlag::More {
+            self.finish_message(f.from, f.incoming);
         }
         f.pieces.clear();
         f.held = 0;
@@ -259,8 +258,14 @@ impl Switch {
             f.held = 0;
             self.copy_chunk(&mut f, ContinuationFlag::Abort, now);
         }
-        if let Some(p) = self.participants.get_mut(&f.from)
-            && let Some(i) = p.sending.iter().position(|m| m.incoming == f.incoming)
+        self.finish_message(f.from, f.incoming);
+    }
+
+    /// The sender's message `incoming` is over (ended, aborted or begun again):
+    /// its state goes, its recipient list is kept for the next message.
+    fn finish_message(&mut self, from: ParticipantId, incoming: MessageId) {
+        if let Some(p) = self.participants.get_mut(&from)
+            && let Some(i) = p.sending.iter().position(|m| m.incoming == incoming)
         {
             let done = p.sending.swap_remove(i);
             self.recycle_targets(done.targets);
