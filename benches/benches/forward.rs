@@ -126,7 +126,7 @@ impl Rig {
         let step = config.transaction_timeout / 256;
         let now = Instant::now();
         let metrics = Arc::new(ShardMetrics::default());
-        let mut switch = Switch::new(config, 0, WireIds::seeded(1), metrics);
+        let mut switch = Switch::new(config, 0, WireIds::seeded(1), metrics, Instant::now());
         let session = switch.create_session(SessionKind::OneToOne);
         let pa = switch
             .add_participant(session, remote(A), now)

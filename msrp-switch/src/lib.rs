@@ -16,9 +16,9 @@
 
 #![forbid(unsafe_code)]
 
-pub mod codec;
+pub use msrp_proto::codec;
 pub mod config;
 pub mod control;
 pub mod metrics;
-pub mod session;
+pub use msrp_proto::session;
 pub mod transport;

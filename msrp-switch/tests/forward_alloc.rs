@@ -137,7 +137,13 @@ impl Rig {
     fn new() -> (Self, MsrpUri) {
         let now = Instant::now();
         let metrics = Arc::new(ShardMetrics::default());
-        let mut switch = Switch::new(SwitchConfig::default(), 0, WireIds::seeded(7), metrics);
+        let mut switch = Switch::new(
+            SwitchConfig::default(),
+            0,
+            WireIds::seeded(7),
+            metrics,
+            Instant::now(),
+        );
         let session = switch.create_session(SessionKind::OneToOne);
         let pa = switch.add_participant(session, remote(A), now).unwrap();
         let pb = switch.add_participant(session, remote(B), now).unwrap();

@@ -114,6 +114,7 @@ fn group(
         0,
         WireIds::seeded(7),
         Arc::new(ShardMetrics::default()),
+        t0,
     );
     let session = switch.create_session_with(SessionKind::Group, ROOM.into(), policy, t0);
     let mut members: Vec<Member> = names

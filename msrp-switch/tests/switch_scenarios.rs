@@ -155,7 +155,7 @@ fn remote(path: &str) -> RemoteMedia {
 fn bound_pair(config: SwitchConfig) -> (Switch, Peer, Peer, Instant) {
     let t0 = Instant::now();
     let metrics = Arc::new(ShardMetrics::default());
-    let mut switch = Switch::new(config, 0, WireIds::seeded(11), metrics);
+    let mut switch = Switch::new(config, 0, WireIds::seeded(11), metrics, Instant::now());
     let session = switch.create_session(SessionKind::OneToOne);
     let mut peers = [A, B].map(|me| {
         let info = switch.add_participant(session, remote(me), t0).unwrap();
@@ -527,6 +527,7 @@ fn a_session_without_requests_is_reported_idle_once_until_traffic_resumes() {
         0,
         WireIds::seeded(9),
         Arc::new(ShardMetrics::default()),
+        t0,
     );
     let session =
         switch.create_session_with(SessionKind::OneToOne, String::new(), Policy::default(), t0);

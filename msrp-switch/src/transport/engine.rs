@@ -138,6 +138,7 @@ impl Engine {
                 index,
                 WireIds::from_os(),
                 Arc::clone(&shard_metrics),
+                std::time::Instant::now(),
             );
             let setup = ShardSetup {
                 index,

@@ -7,7 +7,7 @@
 //! every later call must fail with `ErrorKind::Failed`.
 
 use bytes::BytesMut;
-use msrp_switch::codec::{
+use msrp_proto::codec::{
     ByteRangeError, ContinuationFlag, DecodeError, Decoder, ErrorKind, Framing, HeaderName,
     IdentError, Item, Limits, StatusCode, UriError,
 };

@@ -1,5 +1,5 @@
 //! Fuzzes the MSRP decoder: arbitrary bytes, fed whole and in pieces, with the
-//! invariants of `../harness.rs` (shared with `msrp-switch/tests/fuzz_replay.rs`).
+//! invariants of `../harness.rs` (shared with `msrp-proto/tests/fuzz_replay.rs`).
 
 #![no_main]
 

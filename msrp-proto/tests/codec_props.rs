@@ -1,4 +1,4 @@
-//! Property tests for the sans-IO MSRP codec (`msrp_switch::codec`).
+//! Property tests for the sans-IO MSRP codec (`msrp_proto::codec`).
 //!
 //! Strategies generate *valid* frames (RFC 4975 §9 grammar, plus AUTH from RFC 4976 and
 //! NICKNAME from RFC 7701) together with a model of what they say. The properties:
@@ -29,7 +29,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
-use msrp_switch::codec::{
+use msrp_proto::codec::{
     ByteRange, ContinuationFlag, Decoder, Encoder, FailureReport, Frame, Framing, Head, HeaderName,
     Item, Limits, MessageId, Method, MsrpUri, Rewrite, SuccessReport, TransactionId,
 };

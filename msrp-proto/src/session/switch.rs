@@ -32,7 +32,7 @@ use crate::codec::{
     ByteRange, ContinuationFlag, Decoder, Encoder, FailureReport, Framing, Head, HeaderName, Item,
     Limits, MessageId, Method, MsrpUri, Rewrite, Scheme, StatusCode, TransactionId,
 };
-use crate::metrics::{ShardMetrics, frame_kind};
+use crate::stats::{Stats as ShardMetrics, frame_kind};
 
 use super::ids::{ConnId, ParticipantId, SessionKey, WireIds};
 use super::leg::Leg;
@@ -511,8 +511,15 @@ pub struct Switch {
 }
 
 impl Switch {
-    /// An empty switch for shard `shard`.
-    pub fn new(config: SwitchConfig, shard: u8, ids: WireIds, metrics: Arc<ShardMetrics>) -> Self {
+    /// An empty switch for shard `shard`, created at `now` (the core reads no clock:
+    /// every later call brings its time too).
+    pub fn new(
+        config: SwitchConfig,
+        shard: u8,
+        ids: WireIds,
+        metrics: Arc<ShardMetrics>,
+        now: Instant,
+    ) -> Self {
         Self {
             config,
             shard,
@@ -528,7 +535,7 @@ impl Switch {
             events: VecDeque::new(),
             actions: VecDeque::new(),
             held: Vec::new(),
-            now: Instant::now(),
+            now,
             fanout_targets: Vec::new(),
             spare_targets: Vec::new(),
         }

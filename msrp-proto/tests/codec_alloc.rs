@@ -40,7 +40,7 @@
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
-use msrp_switch::codec::{
+use msrp_proto::codec::{
     Decoder, Encoder, Frame, Head, Item, Limits, MsrpUri, Rewrite, TransactionId,
 };
 
@@ -459,7 +459,7 @@ fn an_end_line_always_fits_after_its_head() {
     let filler_ids: Vec<TransactionId> = (4..=32)
         .map(|len| TransactionId::parse("f".repeat(len).as_bytes(), 32).unwrap())
         .collect();
-    let flag = msrp_switch::codec::ContinuationFlag::End;
+    let flag = msrp_proto::codec::ContinuationFlag::End;
     for offset in (14..40_000).step_by(7) {
         for forward in [false, true] {
             let mut encoder = Encoder::new();

@@ -15,7 +15,7 @@
 //   merged body bytes, end flag, error kind).
 
 use bytes::BytesMut;
-use msrp_switch::codec::{ContinuationFlag, Decoder, ErrorKind, Framing, Item, Limits};
+use msrp_proto::codec::{ContinuationFlag, Decoder, ErrorKind, Framing, Item, Limits};
 
 /// One observable event of a decode run, with adjacent body pieces merged.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -36,11 +36,11 @@ use tracing::debug;
 use crate::codec::{
     ByteRange, ContinuationFlag, FailureReport, Head, MessageId, Rewrite, StatusCode, SuccessReport,
 };
-use crate::metrics::ShardMetrics;
 use crate::session::cpim::{self, Cpim, CpimHeaders};
 use crate::session::ids::{ConnId, ParticipantId, SessionKey};
 use crate::session::media::accepts;
 use crate::session::transaction::{Sent, Timer};
+use crate::stats::Stats as ShardMetrics;
 
 use super::{Event, Inbound, Reply, Route, SessionKind, SlowConsumer, Switch, is_owed, owed_reply};
 

@@ -13,7 +13,7 @@
 //! Byte-Range with the body length, so those frames decode as they are.
 
 use bytes::{Bytes, BytesMut};
-use msrp_switch::codec::{
+use msrp_proto::codec::{
     ByteRange, ContinuationFlag, Decoder, Encoder, FailureReport, Head, HeaderName, Item, Limits,
     MessageId, Method, MsrpUri, Rewrite, Scheme, StatusCode, SuccessReport, TransactionId,
 };

@@ -13,7 +13,7 @@ mod harness {
 }
 
 use harness::{Event, REPLAY_SPLITS, Split, check, fuzz_one, small_limits};
-use msrp_switch::codec::Limits;
+use msrp_proto::codec::Limits;
 
 /// Every regular file in `fuzz/<dir>` but dot-files (such as `.gitkeep`), sorted.
 fn inputs(dir: &str) -> Vec<(PathBuf, Vec<u8>)> {

@@ -1,0 +1,114 @@
+//! The core's counters and gauges: one [`Stats`] per shard, written by that shard
+//! alone (uncontended relaxed atomics on the forwarding path) and read by the daemon,
+//! which renders them. Labels are fixed, bounded sets (method, status, kind).
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::codec::{Method, StatusCode};
+
+/// The `kind` label of frames: request methods, plus responses.
+pub const FRAME_KINDS: [&str; 6] = ["SEND", "REPORT", "AUTH", "NICKNAME", "other", "response"];
+
+/// The `status` label values; codes outside the list count as `other`.
+pub const STATUSES: [u16; 15] = [
+    200, 400, 401, 403, 404, 408, 413, 415, 423, 424, 425, 428, 481, 501, 506,
+];
+
+/// Slots of a by-status counter array: every listed status, then `other`.
+pub const STATUS_SLOTS: usize = STATUSES.len() + 1;
+
+/// The slot of a frame kind in [`FRAME_KINDS`].
+pub fn frame_kind(method: Option<Method>) -> usize {
+    match method {
+        Some(Method::Send) => 0,
+        Some(Method::Report) => 1,
+        Some(Method::Auth) => 2,
+        Some(Method::Nickname) => 3,
+        Some(Method::Other) => 4,
+        None => 5,
+    }
+}
+
+/// The slot of a status in a by-status counter array.
+pub fn status_slot(code: StatusCode) -> usize {
+    STATUSES
+        .iter()
+        .position(|&s| s == code.as_u16())
+        .unwrap_or(STATUSES.len())
+}
+
+/// One shard's counters and gauges.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Open 1:1 sessions.
+    pub sessions_one_to_one: AtomicI64,
+    /// Participants in 1:1 sessions.
+    pub participants_one_to_one: AtomicI64,
+    /// Open group sessions.
+    pub sessions_group: AtomicI64,
+    /// Participants in group sessions.
+    pub participants_group: AtomicI64,
+    /// Chunks written to group legs: one per recipient per chunk.
+    pub group_copies: AtomicU64,
+    /// Group messages refused at their first chunk (CPIM checks), any status.
+    pub group_refusals: AtomicU64,
+    /// Group participants dropped as slow consumers.
+    pub slow_consumer_drops: AtomicU64,
+    /// Open MSRP connections.
+    pub connections: AtomicI64,
+    /// Connections accepted.
+    pub connections_accepted: AtomicU64,
+    /// Connections the switch opened (active setup role).
+    pub connections_opened: AtomicU64,
+    /// Frames received, by kind.
+    pub frames_received: [AtomicU64; 6],
+    /// Frames sent, by kind.
+    pub frames_sent: [AtomicU64; 6],
+    /// Bytes read from MSRP connections.
+    pub received_bytes: AtomicU64,
+    /// Bytes written to MSRP connections.
+    pub sent_bytes: AtomicU64,
+    /// Transaction responses the switch sent, by status.
+    pub responses_sent: [AtomicU64; STATUS_SLOTS],
+    /// Transaction responses the switch received, by status.
+    pub responses_received: [AtomicU64; STATUS_SLOTS],
+    /// REPORTs the switch generated, by status.
+    pub reports_generated: [AtomicU64; STATUS_SLOTS],
+    /// Bytes queued for writing across all legs.
+    pub queue_bytes: AtomicI64,
+    /// Connections handed to this shard by another.
+    pub handovers: AtomicU64,
+    /// Transactions that got no response in time.
+    pub transaction_timeouts: AtomicU64,
+    /// Accepted connections closed for not binding in time.
+    pub bind_timeouts: AtomicU64,
+}
+
+impl Stats {
+    /// Adds to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Moves a gauge.
+    pub fn shift(gauge: &AtomicI64, n: i64) {
+        gauge.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts a response the switch sent.
+    pub fn response_sent(&self, code: StatusCode) {
+        Self::add(&self.responses_sent[status_slot(code)], 1);
+        Self::add(&self.frames_sent[5], 1);
+    }
+
+    /// Counts a response the switch received.
+    pub fn response_received(&self, code: StatusCode) {
+        Self::add(&self.responses_received[status_slot(code)], 1);
+    }
+
+    /// Counts a REPORT the switch generated.
+    pub fn report_generated(&self, code: StatusCode) {
+        Self::add(&self.reports_generated[status_slot(code)], 1);
+        Self::add(&self.frames_sent[1], 1);
+    }
+}
