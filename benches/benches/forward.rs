@@ -1,5 +1,5 @@
 //! Criterion benchmarks of the sans-IO forwarding path: one shard's
-//! `msrp_switch::session::Switch` with no sockets, a 1:1 session, A sending to B.
+//! `msrp_proto::endpoint::Endpoint` with no sockets, a 1:1 session, A sending to B.
 //!
 //! Run from the workspace root:
 //!
@@ -32,11 +32,12 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use msrp_switch::codec::{Decoder, Item, Limits, MsrpUri, TransactionId};
-use msrp_switch::metrics::ShardMetrics;
-use msrp_switch::session::{
-    ConnId, RemoteMedia, SessionKind, SetupRole, Switch, SwitchConfig, WireIds,
-};
+use msrp_proto::codec::{Decoder, Item, Limits, MsrpUri, TransactionId};
+use msrp_proto::endpoint::{Endpoint, EndpointConfig};
+use msrp_proto::ids::{ConnId, WireIds};
+use msrp_proto::media::{RemoteMedia, SetupRole};
+use msrp_proto::session::SessionKind;
+use msrp_proto::stats::Stats as ShardMetrics;
 
 const A: &str = "msrp://127.0.0.1:40001/aaaa1111;tcp";
 const B: &str = "msrp://127.0.0.1:40002/bbbb2222;tcp";
@@ -97,7 +98,7 @@ impl Reader {
 
 /// A switch with A and B bound, and everything an iteration reuses.
 struct Rig {
-    switch: Switch,
+    switch: Endpoint,
     a: ConnId,
     b: ConnId,
     /// The switch's URI for A: the To-Path of A's SENDs.
@@ -122,11 +123,11 @@ struct Rig {
 
 impl Rig {
     fn new() -> Self {
-        let config = SwitchConfig::default();
+        let config = EndpointConfig::default();
         let step = config.transaction_timeout / 256;
         let now = Instant::now();
         let metrics = Arc::new(ShardMetrics::default());
-        let mut switch = Switch::new(config, 0, WireIds::seeded(1), metrics, Instant::now());
+        let mut switch = Endpoint::new(config, 0, WireIds::seeded(1), metrics, Instant::now());
         let session = switch.create_session(SessionKind::OneToOne);
         let pa = switch
             .add_participant(session, remote(A), now)
@@ -174,7 +175,7 @@ impl Rig {
     }
 
     /// Runs `call` on the switch, adding its time to `spent`.
-    fn timed<R>(&mut self, call: impl FnOnce(&mut Switch) -> R) -> R {
+    fn timed<R>(&mut self, call: impl FnOnce(&mut Endpoint) -> R) -> R {
         let start = Instant::now();
         let result = call(&mut self.switch);
         self.spent += start.elapsed();

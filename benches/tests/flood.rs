@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use msrp_benches::flood::oneshot::{self, Endpoint};
 use msrp_benches::flood::{self, Bound, FloodConfig, GroupShape, Report, TargetSpec};
-use msrp_switch::session::SwitchConfig;
+use msrp_proto::endpoint::EndpointConfig;
 use msrp_switch::transport::{Engine, EngineConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot as signal;
@@ -30,10 +30,10 @@ impl Drop for Switch {
 }
 
 async fn switch() -> Switch {
-    switch_with(SwitchConfig::default()).await
+    switch_with(EndpointConfig::default()).await
 }
 
-async fn switch_with(config: SwitchConfig) -> Switch {
+async fn switch_with(config: EndpointConfig) -> Switch {
     let engine = Engine::start(EngineConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         shards: 1,
@@ -171,9 +171,9 @@ async fn a_stalled_member_is_dropped_and_the_others_get_everything() {
     // A short grace period, so that the stalled member is dropped soon after its
     // queue passes the bound (the run itself sends 16 MB, well past the socket
     // buffers and the 1 MiB queue bound).
-    let switch = switch_with(SwitchConfig {
+    let switch = switch_with(EndpointConfig {
         slow_consumer_grace: Duration::from_millis(100),
-        ..SwitchConfig::default()
+        ..EndpointConfig::default()
     })
     .await;
     let mut config = counted(switch_target(&switch), 1, 8 * 1024, 8 * 1024, 2000);

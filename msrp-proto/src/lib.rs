@@ -7,8 +7,19 @@
 //! - [`codec`]: bytes <-> frames. [`codec::Decoder`] turns a read buffer into a
 //!   head, zero-copy body pieces and an end-line; [`codec::Encoder`] writes heads,
 //!   responses and end-lines for one vectored write.
-//! - [`session`]: one shard's switch state: sessions, participants, connections,
-//!   binding, forwarding, transactions, REPORTs, backpressure, timers.
+//! - [`endpoint`]: one per shard. Routes each frame to its connection and session,
+//!   binds connections to participants (RFC 4975 §7.3), owns the timer queue, and
+//!   serves the control operations.
+//! - `conn`: one per connection: decoder, pre-bind output, the frame being read, and
+//!   the lifecycle enum with its diagram.
+//! - [`session`]: the session kinds, one type (file) each: 1:1 and group (with CPIM).
+//! - [`media`]: the one owner of media rules: accept-types, max-size, setup role,
+//!   chatroom; answers under a session's policy.
+//! - `leg`: a participant's outgoing queue, counted into the queue gauge in one place.
+//! - `report` and `transaction`: owed answers, generated REPORTs, outstanding
+//!   requests and their deadlines.
+//! - [`control`]: what the control plane reads back and the events it watches.
+//! - [`ids`]: session, participant and connection ids, and wire ids.
 //! - [`stats`]: the counters and gauges the core keeps; the daemon renders them.
 //!
 //! Time is always an argument (`now: Instant`): nothing here reads a clock.
@@ -16,5 +27,13 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+mod conn;
+pub mod control;
+pub mod endpoint;
+pub mod ids;
+mod leg;
+pub mod media;
+mod report;
 pub mod session;
 pub mod stats;
+mod transaction;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::codec::{Limits, LimitsError};
-use crate::session::SwitchConfig;
 use crate::transport::EngineConfig;
+use msrp_proto::endpoint::EndpointConfig;
 
 /// Command-line flags; each also reads the `MSRP_SWITCH_*` variable named in `--help`.
 #[derive(Debug, Clone, Parser)]
@@ -54,7 +54,7 @@ pub struct Args {
     pub shards: usize,
 
     /// Bytes that may wait for one participant before its senders stop being read.
-    #[arg(long, env = "MSRP_SWITCH_QUEUE_BYTES", default_value_t = SwitchConfig::default().queue_bytes)]
+    #[arg(long, env = "MSRP_SWITCH_QUEUE_BYTES", default_value_t = EndpointConfig::default().queue_bytes)]
     pub queue_bytes: usize,
 
     /// Seconds a request the switch wrote waits for its response before it has
@@ -106,7 +106,7 @@ pub struct Args {
     #[arg(
         long,
         env = "MSRP_SWITCH_SLOW_CONSUMER_GRACE_SECONDS",
-        default_value_t = SwitchConfig::default().slow_consumer_grace.as_secs_f64()
+        default_value_t = EndpointConfig::default().slow_consumer_grace.as_secs_f64()
     )]
     pub slow_consumer_grace_seconds: f64,
 
@@ -123,7 +123,7 @@ pub struct Args {
     #[arg(
         long,
         env = "MSRP_SWITCH_SLOW_CONSUMER_MAX_BYTES",
-        default_value_t = SwitchConfig::default().slow_consumer_max_bytes
+        default_value_t = EndpointConfig::default().slow_consumer_max_bytes
     )]
     pub slow_consumer_max_bytes: usize,
 
@@ -207,7 +207,7 @@ fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
 fn fanout_chunk_bytes(value: Option<usize>, limits: &Limits) -> Result<usize, ConfigError> {
     let max = usize::try_from(limits.max_chunk_bytes).unwrap_or(usize::MAX);
     match value {
-        None => Ok(SwitchConfig::default().fanout_chunk_bytes.min(max)),
+        None => Ok(EndpointConfig::default().fanout_chunk_bytes.min(max)),
         Some(value) if (MIN_FANOUT_CHUNK_BYTES..=max).contains(&value) => Ok(value),
         Some(_) => Err(ConfigError::Invalid {
             flag: "fanout-chunk-bytes",
@@ -246,7 +246,7 @@ impl Args {
                 reason: "must be at least --queue-bytes",
             });
         }
-        let switch = SwitchConfig {
+        let switch = EndpointConfig {
             limits,
             queue_bytes: self.queue_bytes,
             transaction_timeout: seconds(
@@ -266,7 +266,7 @@ impl Args {
             )?,
             fanout_chunk_bytes,
             slow_consumer_max_bytes: self.slow_consumer_max_bytes,
-            ..SwitchConfig::default()
+            ..EndpointConfig::default()
         };
         Ok(Config {
             engine: EngineConfig {
@@ -333,7 +333,7 @@ mod tests {
     #[test]
     fn group_flags_default_to_the_switch_defaults() {
         let config = parse(&[]).unwrap();
-        let defaults = SwitchConfig::default();
+        let defaults = EndpointConfig::default();
         assert_eq!(
             config.engine.switch.slow_consumer_grace,
             defaults.slow_consumer_grace
@@ -361,7 +361,7 @@ mod tests {
         let config = parse(&[]).unwrap();
         assert_eq!(
             config.engine.switch.slow_consumer_max_bytes,
-            SwitchConfig::default().slow_consumer_max_bytes
+            EndpointConfig::default().slow_consumer_max_bytes
         );
         let config = parse(&[
             "--queue-bytes",

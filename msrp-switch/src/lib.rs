@@ -20,5 +20,5 @@ pub use msrp_proto::codec;
 pub mod config;
 pub mod control;
 pub mod metrics;
-pub use msrp_proto::session;
+pub use msrp_proto;
 pub mod transport;

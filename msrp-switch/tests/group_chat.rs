@@ -12,8 +12,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use control_api::pb;
 use control_api::pb::switch_control_client::SwitchControlClient;
+use msrp_proto::endpoint::EndpointConfig;
 use msrp_switch::codec::{ByteRange, ContinuationFlag, Decoder, FailureReport, Item, Limits};
-use msrp_switch::session::SwitchConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -41,7 +41,7 @@ struct Rig {
     _stop: oneshot::Sender<()>,
 }
 
-async fn rig(shards: usize, tune: impl FnOnce(&mut SwitchConfig)) -> Rig {
+async fn rig(shards: usize, tune: impl FnOnce(&mut EndpointConfig)) -> Rig {
     let engine = start_engine(shards, tune);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

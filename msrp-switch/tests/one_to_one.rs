@@ -2,7 +2,7 @@
 
 mod support;
 
-use msrp_switch::session::ParticipantInfo;
+use msrp_proto::control::ParticipantInfo;
 use std::time::Duration;
 use support::*;
 
@@ -39,7 +39,7 @@ async fn pair(
 ) -> (
     Peer,
     Peer,
-    msrp_switch::session::SessionKey,
+    msrp_proto::ids::SessionKey,
     ParticipantInfo,
     ParticipantInfo,
 ) {
@@ -412,12 +412,12 @@ async fn in_the_active_role_the_switch_connects_out_and_binds_before_sending_dat
         listener.local_addr().unwrap().port()
     );
     let session = engine
-        .create_session(msrp_switch::session::SessionKind::OneToOne)
+        .create_session(msrp_proto::session::SessionKind::OneToOne)
         .await
         .unwrap();
     let pa = engine.add_participant(session, remote(A)).await.unwrap();
     let mut b_media = remote(&b_path);
-    b_media.setup = msrp_switch::session::SetupRole::Active;
+    b_media.setup = msrp_proto::media::SetupRole::Active;
     let pb = engine.add_participant(session, b_media).await.unwrap();
 
     let (stream, _) = tokio::time::timeout(LIMIT, listener.accept())

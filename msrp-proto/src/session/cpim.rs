@@ -35,7 +35,7 @@ impl CpimAddress<'_> {
 /// True if two URIs (each with or without angle brackets) are the same, ignoring
 /// ASCII case.
 pub fn same_uri(a: &str, b: &str) -> bool {
-    fn strip(s: &str) -> &str {
+    pub(crate) fn strip(s: &str) -> &str {
         let s = s.trim();
         s.strip_prefix('<')
             .and_then(|s| s.strip_suffix('>'))
@@ -204,7 +204,7 @@ Content-Type: text/plain; charset=utf-8\r\n\
 Hello, room.";
 
     #[test]
-    fn reads_from_to_and_the_wrapped_type() {
+    pub(crate) fn reads_from_to_and_the_wrapped_type() {
         let Cpim::Headers(h) = parse(BODY) else {
             panic!("not parsed: {:?}", parse(BODY));
         };
@@ -219,7 +219,7 @@ Hello, room.";
     }
 
     #[test]
-    fn every_prefix_short_of_the_mime_blank_line_is_incomplete() {
+    pub(crate) fn every_prefix_short_of_the_mime_blank_line_is_incomplete() {
         let end = BODY.len() - b"Hello, room.".len();
         for cut in 0..end {
             assert_eq!(parse(&BODY[..cut]), Cpim::Incomplete, "cut at {cut}");
@@ -228,7 +228,7 @@ Hello, room.";
     }
 
     #[test]
-    fn bare_lf_lines_and_bare_uris_are_taken() {
+    pub(crate) fn bare_lf_lines_and_bare_uris_are_taken() {
         let body = b"From: sip:bob@example.com\nTo: sip:alice@example.com\n\nContent-Type: message/imdn+xml\n\n<x/>";
         let Cpim::Headers(h) = parse(body) else {
             panic!("not parsed");
@@ -238,7 +238,7 @@ Hello, room.";
     }
 
     #[test]
-    fn names_are_case_sensitive_and_bad_lines_are_malformed() {
+    pub(crate) fn names_are_case_sensitive_and_bad_lines_are_malformed() {
         let body = b"from: <sip:eve@example.com>\r\n\r\n\r\nhi";
         let Cpim::Headers(h) = parse(body) else {
             panic!("not parsed");
@@ -260,7 +260,7 @@ Hello, room.";
     }
 
     #[test]
-    fn nicknames_are_quoted_strings() {
+    pub(crate) fn nicknames_are_quoted_strings() {
         assert_eq!(nickname("\"Alice\"").as_deref(), Some("Alice"));
         assert_eq!(
             nickname(" \"a \\\"b\\\" c\" ").as_deref(),

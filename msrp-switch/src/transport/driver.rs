@@ -13,7 +13,8 @@ use tokio::sync::Notify;
 use tracing::debug;
 
 use crate::metrics::ShardMetrics;
-use crate::session::{ConnId, Readiness};
+use msrp_proto::endpoint::Readiness;
+use msrp_proto::ids::ConnId;
 
 use super::shard::Local;
 

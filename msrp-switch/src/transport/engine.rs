@@ -14,10 +14,11 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::metrics::{self, ShardMetrics};
-use crate::session::{
-    ControlError, Counters, Event, Identity, ParticipantId, ParticipantInfo, Policy, RemoteMedia,
-    SessionInfo, SessionKey, SessionKind, Switch, SwitchConfig, WireIds,
-};
+use msrp_proto::control::{ControlError, Counters, Event, ParticipantInfo, SessionInfo};
+use msrp_proto::endpoint::{Endpoint, EndpointConfig};
+use msrp_proto::ids::{ParticipantId, SessionKey, WireIds};
+use msrp_proto::media::{Identity, Policy, RemoteMedia};
+use msrp_proto::session::SessionKind;
 
 use super::shard::{self, ShardMsg, ShardSetup};
 
@@ -33,7 +34,7 @@ pub struct EngineConfig {
     /// Pin each shard to a core.
     pub pin_cores: bool,
     /// The switch settings each shard starts with (host and port are filled in).
-    pub switch: SwitchConfig,
+    pub switch: EndpointConfig,
 }
 
 impl Default for EngineConfig {
@@ -43,7 +44,7 @@ impl Default for EngineConfig {
             advertise_host: None,
             shards: 0,
             pin_cores: true,
-            switch: SwitchConfig::default(),
+            switch: EndpointConfig::default(),
         }
     }
 }
@@ -127,13 +128,13 @@ impl Engine {
         for (index, (listener, inbox)) in listeners.into_iter().zip(receivers).enumerate() {
             let shard_metrics = Arc::new(ShardMetrics::default());
             metrics.push(Arc::clone(&shard_metrics));
-            let switch_config = SwitchConfig {
+            let switch_config = EndpointConfig {
                 local_host: host.clone(),
                 local_port: local_addr.port(),
                 ..config.switch.clone()
             };
             let index = index as u8;
-            let switch = Switch::new(
+            let switch = Endpoint::new(
                 switch_config,
                 index,
                 WireIds::from_os(),
@@ -184,7 +185,7 @@ impl Engine {
     async fn on_shard<R: Send + 'static>(
         &self,
         shard: u8,
-        call: impl FnOnce(&mut Switch, Instant) -> R + Send + 'static,
+        call: impl FnOnce(&mut Endpoint, Instant) -> R + Send + 'static,
     ) -> Result<R, EngineError> {
         let inbox = self
             .inner

@@ -22,12 +22,14 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use crate::codec::{Decoder, Item, Limits};
 use crate::metrics::ShardMetrics;
-use crate::session::{Action, ConnId, Event, Switch, shard_of_session_id};
+use msrp_proto::control::Event;
+use msrp_proto::endpoint::{Action, Endpoint};
+use msrp_proto::ids::{ConnId, shard_of_session_id};
 
 use super::driver;
 
 /// A control call: runs on the shard's thread against its switch.
-pub(crate) type ControlCall = Box<dyn FnOnce(&mut Switch, std::time::Instant) + Send>;
+pub(crate) type ControlCall = Box<dyn FnOnce(&mut Endpoint, std::time::Instant) + Send>;
 
 /// What other threads send a shard.
 pub(crate) enum ShardMsg {
@@ -43,7 +45,7 @@ pub(crate) enum ShardMsg {
 /// The shard's state, shared by its tasks on its one thread.
 pub(crate) struct Local {
     pub(crate) index: u8,
-    pub(crate) switch: RefCell<Switch>,
+    pub(crate) switch: RefCell<Endpoint>,
     /// Per connection: the notifier its reader and writer tasks wait on.
     pub(crate) conns: RefCell<HashMap<ConnId, Rc<Notify>>>,
     /// Wakes the timer task when a deadline may have moved earlier.
@@ -90,7 +92,7 @@ impl Local {
 /// Everything a shard thread needs to start.
 pub(crate) struct ShardSetup {
     pub(crate) index: u8,
-    pub(crate) switch: Switch,
+    pub(crate) switch: Endpoint,
     pub(crate) listener: std::net::TcpListener,
     pub(crate) inbox: mpsc::UnboundedReceiver<ShardMsg>,
     pub(crate) peers: Vec<mpsc::UnboundedSender<ShardMsg>>,

@@ -11,10 +11,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use msrp_proto::control::ParticipantInfo;
+use msrp_proto::endpoint::EndpointConfig;
+use msrp_proto::ids::SessionKey;
+use msrp_proto::media::{RemoteMedia, SetupRole};
+use msrp_proto::session::SessionKind;
 use msrp_switch::codec::{ContinuationFlag, Decoder, Head, Item, Limits, MsrpUri};
-use msrp_switch::session::{
-    ParticipantInfo, RemoteMedia, SessionKey, SessionKind, SetupRole, SwitchConfig,
-};
 use msrp_switch::transport::{Engine, EngineConfig};
 
 /// Every wait in these tests is bounded by this.
@@ -38,7 +40,7 @@ impl std::ops::Deref for TestEngine {
     }
 }
 
-pub fn start_engine(shards: usize, tune: impl FnOnce(&mut SwitchConfig)) -> TestEngine {
+pub fn start_engine(shards: usize, tune: impl FnOnce(&mut EndpointConfig)) -> TestEngine {
     // MSRP_TEST_LOG=1 prints the switch's trace logs for the test.
     if std::env::var("MSRP_TEST_LOG").is_ok() {
         let _ = tracing_subscriber::fmt()
@@ -46,7 +48,7 @@ pub fn start_engine(shards: usize, tune: impl FnOnce(&mut SwitchConfig)) -> Test
             .with_test_writer()
             .try_init();
     }
-    let mut switch = SwitchConfig::default();
+    let mut switch = EndpointConfig::default();
     tune(&mut switch);
     let engine = Engine::start(EngineConfig {
         listen: "127.0.0.1:0".parse().unwrap(),

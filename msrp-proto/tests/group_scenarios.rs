@@ -1,4 +1,4 @@
-//! Group chats (RFC 7701) on the sans-IO [`Switch`], no sockets: fan-out with shared
+//! Group chats (RFC 7701) on the sans-IO [`Endpoint`], no sockets: fan-out with shared
 //! bodies, the CPIM From check, private messages, NICKNAME, slow consumers, and the
 //! allocations of steady-state fan-out (counted by a `#[global_allocator]`, which
 //! needs the `unsafe` this file alone allows).
@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use msrp_switch::codec::{ContinuationFlag, Decoder, Head, Item, Limits, MsrpUri};
-use msrp_switch::metrics::ShardMetrics;
-use msrp_switch::session::{
-    ConnId, Event, Identity, Policy, RemoteMedia, SessionKind, SetupRole, Switch, SwitchConfig,
-    WireIds,
-};
+use msrp_proto::codec::{ContinuationFlag, Decoder, Head, Item, Limits, MsrpUri};
+use msrp_proto::control::Event;
+use msrp_proto::endpoint::{Endpoint, EndpointConfig};
+use msrp_proto::ids::{ConnId, WireIds};
+use msrp_proto::media::{Identity, Policy, RemoteMedia, SetupRole};
+use msrp_proto::session::SessionKind;
+use msrp_proto::stats::Stats as ShardMetrics;
 
 const ROOM: &str = "sip:room@chat.example.com";
 
@@ -50,7 +51,7 @@ impl Member {
         format!("sip:{}@example.com", self.name)
     }
 
-    fn read(&mut self, switch: &mut Switch) -> Vec<Frame> {
+    fn read(&mut self, switch: &mut Endpoint) -> Vec<Frame> {
         let mut pieces = Vec::new();
         switch.take_output(self.conn, &mut pieces, usize::MAX);
         for piece in pieces {
@@ -96,7 +97,7 @@ fn cpim(from: &str, to: &str, content_type: &str, text: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-fn feed(switch: &mut Switch, m: &Member, bytes: &[u8], now: Instant) {
+fn feed(switch: &mut Endpoint, m: &Member, bytes: &[u8], now: Instant) {
     let mut input = BytesMut::from(bytes);
     switch.handle_input(m.conn, &mut input, now);
     assert!(input.is_empty(), "input left unread");
@@ -105,11 +106,11 @@ fn feed(switch: &mut Switch, m: &Member, bytes: &[u8], now: Instant) {
 /// A group with `names` bound, every bind answered and events drained.
 fn group(
     policy: Policy,
-    config: SwitchConfig,
+    config: EndpointConfig,
     names: &[&'static str],
-) -> (Switch, Vec<Member>, Instant) {
+) -> (Endpoint, Vec<Member>, Instant) {
     let t0 = Instant::now();
-    let mut switch = Switch::new(
+    let mut switch = Endpoint::new(
         config,
         0,
         WireIds::seeded(7),
@@ -167,7 +168,7 @@ fn group(
 fn a_public_message_reaches_every_other_member_with_one_body_and_its_own_paths() {
     let (mut switch, mut m, t0) = group(
         Policy::default(),
-        SwitchConfig::default(),
+        EndpointConfig::default(),
         &["alice", "bob", "carol"],
     );
     let body = cpim(&m[0].address(), ROOM, "text/plain", "hello room");
@@ -200,7 +201,7 @@ fn a_public_message_reaches_every_other_member_with_one_body_and_its_own_paths()
         // Errors only: every member's 200 would end at the switch anyway.
         assert_eq!(
             f.head.failure_report(),
-            Some(msrp_switch::codec::FailureReport::Partial)
+            Some(msrp_proto::codec::FailureReport::Partial)
         );
         ids.push(f.head.message_id().unwrap().as_str().to_owned());
     }
@@ -215,7 +216,7 @@ fn a_public_message_reaches_every_other_member_with_one_body_and_its_own_paths()
 fn a_forged_cpim_from_gets_403_and_reaches_nobody() {
     let (mut switch, mut m, t0) = group(
         Policy::default(),
-        SwitchConfig::default(),
+        EndpointConfig::default(),
         &["alice", "bob", "carol"],
     );
     let body = cpim("sip:bob@example.com", ROOM, "text/plain", "I am bob");
@@ -238,8 +239,11 @@ fn private_messages_go_to_one_member_or_get_404_and_428() {
         private_messages: true,
         ..Policy::default()
     };
-    let (mut switch, mut m, t0) =
-        group(policy, SwitchConfig::default(), &["alice", "bob", "carol"]);
+    let (mut switch, mut m, t0) = group(
+        policy,
+        EndpointConfig::default(),
+        &["alice", "bob", "carol"],
+    );
     let body = cpim(&m[0].address(), &m[2].address(), "text/plain", "psst");
     let send = m[0].request(
         "tx0001",
@@ -269,7 +273,7 @@ fn private_messages_go_to_one_member_or_get_404_and_428() {
 
     let (mut switch, mut m, t0) = group(
         Policy::default(),
-        SwitchConfig::default(),
+        EndpointConfig::default(),
         &["alice", "bob"],
     );
     let body = cpim(&m[0].address(), &m[1].address(), "text/plain", "psst");
@@ -306,7 +310,7 @@ fn nickname_requests_get_200_424_and_425() {
         nicknames: true,
         ..Policy::default()
     };
-    let (mut switch, mut m, t0) = group(policy, SwitchConfig::default(), &["alice", "bob"]);
+    let (mut switch, mut m, t0) = group(policy, EndpointConfig::default(), &["alice", "bob"]);
     let ask = |m: &Member, tid: &str, value: &str| {
         m.request(tid, "NICKNAME", &format!("Use-Nickname: {value}\r\n"), None)
     };
@@ -326,10 +330,10 @@ fn nickname_requests_get_200_424_and_425() {
 
 #[test]
 fn a_slow_consumer_is_dropped_after_the_grace_period_and_the_others_go_on() {
-    let config = SwitchConfig {
+    let config = EndpointConfig {
         queue_bytes: 4096,
         slow_consumer_grace: Duration::from_secs(2),
-        ..SwitchConfig::default()
+        ..EndpointConfig::default()
     };
     let (mut switch, mut m, t0) = group(Policy::default(), config, &["alice", "bob", "carol"]);
     let text = "x".repeat(1500);
@@ -378,7 +382,7 @@ struct Lean {
     pieces: Vec<Bytes>,
     buf: BytesMut,
     answers: BytesMut,
-    tids: Vec<msrp_switch::codec::TransactionId>,
+    tids: Vec<msrp_proto::codec::TransactionId>,
     bodies: u64,
     hash: u64,
 }
@@ -399,7 +403,7 @@ impl Lean {
         }
     }
 
-    fn drain_and_answer(&mut self, switch: &mut Switch, now: Instant) {
+    fn drain_and_answer(&mut self, switch: &mut Endpoint, now: Instant) {
         switch.take_output(self.conn, &mut self.pieces, usize::MAX);
         for piece in &self.pieces {
             self.buf.extend_from_slice(piece);
@@ -453,7 +457,7 @@ fn steady_state_fan_out_allocates_nothing_per_message() {
     const WARM_UP: usize = 500;
     let (mut switch, m, t0) = group(
         Policy::default(),
-        SwitchConfig::default(),
+        EndpointConfig::default(),
         &["alice", "bob", "carol"],
     );
     let text: String = (0..1024)
@@ -475,7 +479,7 @@ fn steady_state_fan_out_allocates_nothing_per_message() {
     let mut readers: Vec<Lean> = m[1..].iter().map(Lean::new).collect();
     let mut alice_out = Vec::with_capacity(1024);
     let mut input = BytesMut::with_capacity(128 * 1024);
-    let mut round = |switch: &mut Switch, slice: &[u8], input: &mut BytesMut| {
+    let mut round = |switch: &mut Endpoint, slice: &[u8], input: &mut BytesMut| {
         if !input.try_reclaim(64 * 1024) {
             input.reserve(64 * 1024);
         }

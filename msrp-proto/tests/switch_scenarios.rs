@@ -1,4 +1,4 @@
-//! Scenarios of the sans-IO [`Switch`] on a fake clock (`t0` plus durations), no
+//! Scenarios of the sans-IO [`Endpoint`] on a fake clock (`t0` plus durations), no
 //! sockets: transaction timeouts and error responses turned into REPORTs, a chunk
 //! interrupted for a frame waiting on its leg and resumed, and the bind timeout.
 //!
@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use msrp_switch::codec::{ContinuationFlag, Decoder, FailureReport, Head, Item, Limits, MsrpUri};
-use msrp_switch::metrics::ShardMetrics;
-use msrp_switch::session::{
-    ConnId, Readiness, RemoteMedia, SessionKind, SetupRole, Switch, SwitchConfig, WireIds,
-};
+use msrp_proto::codec::{ContinuationFlag, Decoder, FailureReport, Head, Item, Limits, MsrpUri};
+use msrp_proto::endpoint::{Endpoint, EndpointConfig, Readiness};
+use msrp_proto::ids::{ConnId, WireIds};
+use msrp_proto::media::{RemoteMedia, SetupRole};
+use msrp_proto::session::SessionKind;
+use msrp_proto::stats::Stats as ShardMetrics;
 
 const A: &str = "msrp://127.0.0.1:40001/aaaa1111;tcp";
 const B: &str = "msrp://127.0.0.1:40002/bbbb2222;tcp";
@@ -67,7 +68,7 @@ struct Peer {
 impl Peer {
     /// Everything the switch queued for this peer, decoded: the whole frames (a frame
     /// still streaming stays in `partial`).
-    fn read(&mut self, switch: &mut Switch) -> Vec<Frame> {
+    fn read(&mut self, switch: &mut Endpoint) -> Vec<Frame> {
         let mut pieces = Vec::new();
         switch.take_output(self.conn, &mut pieces, usize::MAX);
         for piece in pieces {
@@ -132,7 +133,7 @@ impl Peer {
 }
 
 /// `bytes` arrive on the peer's connection (one socket read).
-fn feed(switch: &mut Switch, peer: &Peer, bytes: &[u8], now: Instant) {
+fn feed(switch: &mut Endpoint, peer: &Peer, bytes: &[u8], now: Instant) {
     let mut input = peer.input.borrow_mut();
     input.extend_from_slice(bytes);
     switch.handle_input(peer.conn, &mut input, now);
@@ -152,10 +153,10 @@ fn remote(path: &str) -> RemoteMedia {
 }
 
 /// A 1:1 session with A and B bound at `t0` by bodiless SENDs, their 200s read.
-fn bound_pair(config: SwitchConfig) -> (Switch, Peer, Peer, Instant) {
+fn bound_pair(config: EndpointConfig) -> (Endpoint, Peer, Peer, Instant) {
     let t0 = Instant::now();
     let metrics = Arc::new(ShardMetrics::default());
-    let mut switch = Switch::new(config, 0, WireIds::seeded(11), metrics, Instant::now());
+    let mut switch = Endpoint::new(config, 0, WireIds::seeded(11), metrics, Instant::now());
     let session = switch.create_session(SessionKind::OneToOne);
     let mut peers = [A, B].map(|me| {
         let info = switch.add_participant(session, remote(me), t0).unwrap();
@@ -195,9 +196,9 @@ const S: Duration = Duration::from_secs(1);
 
 #[test]
 fn an_unanswered_send_becomes_a_408_report_after_the_transaction_timeout() {
-    let config = SwitchConfig {
+    let config = EndpointConfig {
         transaction_timeout: 30 * S,
-        ..SwitchConfig::default()
+        ..EndpointConfig::default()
     };
     let (mut switch, mut a, mut b, t0) = bound_pair(config);
     let message = a.send(
@@ -244,9 +245,9 @@ fn an_unanswered_send_becomes_a_408_report_after_the_transaction_timeout() {
 
 #[test]
 fn failure_report_no_gets_no_408_report() {
-    let config = SwitchConfig {
+    let config = EndpointConfig {
         transaction_timeout: 30 * S,
-        ..SwitchConfig::default()
+        ..EndpointConfig::default()
     };
     let (mut switch, mut a, mut b, t0) = bound_pair(config);
     let message = a.send(
@@ -273,7 +274,7 @@ fn failure_report_no_gets_no_408_report() {
 
 #[test]
 fn a_413_from_b_becomes_a_413_report_and_stops_the_message() {
-    let (mut switch, mut a, mut b, t0) = bound_pair(SwitchConfig::default());
+    let (mut switch, mut a, mut b, t0) = bound_pair(EndpointConfig::default());
     let first = a.send(
         "tx000001",
         "Message-ID: msgbig\r\nByte-Range: 1-1024/2048\r\n",
@@ -364,7 +365,7 @@ fn assert_interrupted(first: &Frame, b: &Peer, body_len: usize, data: &[u8]) {
 
 /// B answers every forwarded chunk 200; then nothing is outstanding and A hears of
 /// no failure.
-fn b_answers(switch: &mut Switch, a: &mut Peer, b: &Peer, chunks: &[&Frame], t0: Instant) {
+fn b_answers(switch: &mut Endpoint, a: &mut Peer, b: &Peer, chunks: &[&Frame], t0: Instant) {
     for chunk in chunks {
         feed(switch, b, &b.answer(chunk, "200 OK"), t0);
     }
@@ -382,7 +383,7 @@ fn b_answers(switch: &mut Switch, a: &mut Peer, b: &Peer, chunks: &[&Frame], t0:
 /// position reached.
 #[test]
 fn a_stalled_chunk_is_interrupted_for_a_held_response_and_resumed() {
-    let (mut switch, mut a, mut b, t0) = bound_pair(SwitchConfig::default());
+    let (mut switch, mut a, mut b, t0) = bound_pair(EndpointConfig::default());
     let (data, reads) = big_chunk(&a, &[10 * 1024]);
     let written = 10 * 1024 - HELD_BACK;
 
@@ -436,7 +437,7 @@ fn a_stalled_chunk_is_interrupted_for_a_held_response_and_resumed() {
 /// opens the resumed chunk, which streams on and ends with the read after.
 #[test]
 fn an_interrupted_chunk_resumes_across_reads_while_b_sends_to_a() {
-    let (mut switch, mut a, mut b, t0) = bound_pair(SwitchConfig::default());
+    let (mut switch, mut a, mut b, t0) = bound_pair(EndpointConfig::default());
     let (data, reads) = big_chunk(&a, &[4 * 1024, 10 * 1024]);
     let written = 4 * 1024 - HELD_BACK;
 
@@ -497,9 +498,9 @@ fn an_interrupted_chunk_resumes_across_reads_while_b_sends_to_a() {
 
 #[test]
 fn an_unbound_connection_closes_after_the_bind_timeout() {
-    let config = SwitchConfig {
+    let config = EndpointConfig {
         bind_timeout: 10 * S,
-        ..SwitchConfig::default()
+        ..EndpointConfig::default()
     };
     let bind_timeout = config.bind_timeout;
     let (mut switch, a, _b, t0) = bound_pair(config);
@@ -516,13 +517,14 @@ fn an_unbound_connection_closes_after_the_bind_timeout() {
 
 #[test]
 fn a_session_without_requests_is_reported_idle_once_until_traffic_resumes() {
-    use msrp_switch::session::{Event, Policy};
+    use msrp_proto::control::Event;
+    use msrp_proto::media::Policy;
     let t0 = Instant::now();
-    let config = SwitchConfig {
+    let config = EndpointConfig {
         session_idle: Some(Duration::from_secs(60)),
-        ..SwitchConfig::default()
+        ..EndpointConfig::default()
     };
-    let mut switch = Switch::new(
+    let mut switch = Endpoint::new(
         config,
         0,
         WireIds::seeded(9),
@@ -532,7 +534,7 @@ fn a_session_without_requests_is_reported_idle_once_until_traffic_resumes() {
     let session =
         switch.create_session_with(SessionKind::OneToOne, String::new(), Policy::default(), t0);
     let pa = switch.add_participant(session, remote(A), t0).unwrap();
-    let idle_events = |switch: &mut Switch| {
+    let idle_events = |switch: &mut Endpoint| {
         std::iter::from_fn(|| switch.poll_event())
             .filter(|e| matches!(e, Event::SessionIdle { .. }))
             .count()
@@ -567,9 +569,9 @@ fn a_session_without_requests_is_reported_idle_once_until_traffic_resumes() {
 /// still has its responses read, and its requests stay unread.
 #[test]
 fn a_held_back_connection_still_has_its_responses_read_but_not_its_requests() {
-    let config = SwitchConfig {
+    let config = EndpointConfig {
         queue_bytes: 4096,
-        ..SwitchConfig::default()
+        ..EndpointConfig::default()
     };
     let (mut switch, mut a, mut b, t0) = bound_pair(config);
     let chunk = body(3000);

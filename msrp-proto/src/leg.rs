@@ -20,7 +20,7 @@ pub(crate) struct Leg {
     /// A forwarded chunk's head is written and its end-line is not.
     pub(crate) open: bool,
     /// The connection whose input feeds the open chunk.
-    pub(crate) feeder: Option<super::ids::ConnId>,
+    pub(crate) feeder: Option<crate::ids::ConnId>,
     /// Active role: our bodiless bind SEND is unanswered; msrplib drops a connection
     /// that gets a SEND with a body before that answer, so data waits.
     pub(crate) awaiting_bind: bool,

@@ -36,51 +36,55 @@ use tracing::debug;
 use crate::codec::{
     ByteRange, ContinuationFlag, FailureReport, Head, MessageId, Rewrite, StatusCode, SuccessReport,
 };
+use crate::conn::Inbound;
+use crate::control::Event;
+use crate::endpoint::Endpoint;
+use crate::endpoint::frames::Route;
+use crate::ids::{ConnId, ParticipantId, SessionKey};
+use crate::media::{RemoteMedia, SlowConsumer, accepts};
+use crate::report::{Reply, is_owed, owed_reply};
+use crate::session::SessionKind;
 use crate::session::cpim::{self, Cpim, CpimHeaders};
-use crate::session::ids::{ConnId, ParticipantId, SessionKey};
-use crate::session::media::accepts;
-use crate::session::transaction::{Sent, Timer};
-use crate::stats::Stats as ShardMetrics;
-
-use super::{Event, Inbound, Reply, Route, SessionKind, SlowConsumer, Switch, is_owed, owed_reply};
+use crate::stats::Stats;
+use crate::transaction::{Sent, Timer};
 
 /// A message a group participant is sending, from its first chunk to its last.
-pub(in crate::session) struct GroupMessage {
+pub(crate) struct GroupMessage {
     /// The sender's Message-ID.
-    incoming: MessageId,
+    pub(crate) incoming: MessageId,
     /// The Message-ID on every recipient's leg: one per message, fresh, so that two
     /// senders' ids never meet in one leg's session.
-    outgoing: MessageId,
+    pub(crate) outgoing: MessageId,
     /// Who gets it, decided by the first chunk's CPIM headers.
-    targets: Vec<ParticipantId>,
+    pub(crate) targets: Vec<ParticipantId>,
     /// The first chunk was refused: every later chunk gets the same answer.
-    refused: Option<StatusCode>,
+    pub(crate) refused: Option<StatusCode>,
 }
 
 /// A group chunk being read: its body is gathered for the copies.
-pub(in crate::session) struct Fanout {
-    from: ParticipantId,
-    pub(super) head: Option<Head>,
-    incoming: MessageId,
+pub(crate) struct Fanout {
+    pub(crate) from: ParticipantId,
+    pub(crate) head: Option<Head>,
+    pub(crate) incoming: MessageId,
     /// Message position of the next body byte.
-    position: u64,
-    total: Option<u64>,
+    pub(crate) position: u64,
+    pub(crate) total: Option<u64>,
     /// Message position of the first byte in `pieces`.
-    chunk_start: u64,
+    pub(crate) chunk_start: u64,
     /// Body held for the next copies: slices of the read buffer, shared by all.
-    pieces: Vec<Bytes>,
-    held: usize,
+    pub(crate) pieces: Vec<Bytes>,
+    pub(crate) held: usize,
     /// The first chunk of a message whose CPIM headers are not all in yet.
-    routing: bool,
+    pub(crate) routing: bool,
     /// Why this chunk is refused; its body is discarded.
-    refused: Option<StatusCode>,
+    pub(crate) refused: Option<StatusCode>,
     /// The hop-by-hop answer, with the status set at the end-line.
-    pub(super) reply: Reply,
+    pub(crate) reply: Reply,
 }
 
-impl Switch {
+impl Endpoint {
     /// True if `id` is in a group session.
-    pub(super) fn is_group(&self, id: ParticipantId) -> bool {
+    pub(crate) fn is_group(&self, id: ParticipantId) -> bool {
         self.participants
             .get(&id)
             .and_then(|p| self.sessions.get(&p.session))
@@ -88,7 +92,7 @@ impl Switch {
     }
 
     /// A SEND from a group participant: checked, then gathered chunk by chunk.
-    pub(super) fn start_fanout(&mut self, conn: ConnId, route: Route, head: Head) -> Inbound {
+    pub(crate) fn start_fanout(&mut self, conn: ConnId, route: Route, head: Head) -> Inbound {
         let from = route.id;
         // A bodiless SEND binds or keeps alive; it is answered, not copied.
         if !head.has_body() {
@@ -175,7 +179,7 @@ impl Switch {
     }
 
     /// A body piece of a group chunk.
-    pub(super) fn fanout_body(&mut self, conn: ConnId, piece: Bytes, now: Instant) {
+    pub(crate) fn fanout_body(&mut self, conn: ConnId, piece: Bytes, now: Instant) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -203,7 +207,7 @@ impl Switch {
     }
 
     /// The end-line of a group chunk: the copies go out, the sender is answered.
-    pub(super) fn end_fanout(
+    pub(crate) fn end_fanout(
         &mut self,
         conn: ConnId,
         mut f: Box<Fanout>,
@@ -252,7 +256,7 @@ impl Switch {
 
     /// The sender's connection broke mid-chunk, or the chunk broke a limit: what
     /// went out of the message is ended with `#` on every leg.
-    pub(super) fn abort_fanout(&mut self, mut f: Box<Fanout>, now: Instant) {
+    pub(crate) fn abort_fanout(&mut self, mut f: Box<Fanout>, now: Instant) {
         if !f.routing && f.refused.is_none() && f.chunk_start > 1 {
             f.pieces.clear();
             f.held = 0;
@@ -263,7 +267,7 @@ impl Switch {
 
     /// The sender's message `incoming` is over (ended, aborted or begun again):
     /// its state goes, its recipient list is kept for the next message.
-    fn finish_message(&mut self, from: ParticipantId, incoming: MessageId) {
+    pub(crate) fn finish_message(&mut self, from: ParticipantId, incoming: MessageId) {
         if let Some(p) = self.participants.get_mut(&from)
             && let Some(i) = p.sending.iter().position(|m| m.incoming == incoming)
         {
@@ -274,7 +278,7 @@ impl Switch {
 
     /// Keeps a message's recipient list for the next message (a few, not one per
     /// message ever sent).
-    fn recycle_targets(&mut self, mut targets: Vec<ParticipantId>) {
+    pub(crate) fn recycle_targets(&mut self, mut targets: Vec<ParticipantId>) {
         if self.spare_targets.len() < SPARE_TARGET_LISTS && targets.capacity() > 0 {
             targets.clear();
             self.spare_targets.push(targets);
@@ -282,7 +286,7 @@ impl Switch {
     }
 
     /// Reads the CPIM headers once they are all in and decides the recipients.
-    fn route_message(&mut self, f: &mut Fanout) {
+    pub(crate) fn route_message(&mut self, f: &mut Fanout) {
         let Some(decision) = self.decide(f) else {
             return;
         };
@@ -294,7 +298,7 @@ impl Switch {
 
     /// The recipients of `f`'s message, stored with it; `None` while its CPIM
     /// headers are not all in.
-    fn decide(&mut self, f: &Fanout) -> Option<Result<(), StatusCode>> {
+    pub(crate) fn decide(&mut self, f: &Fanout) -> Option<Result<(), StatusCode>> {
         let limit = self.config.limits.max_head_bytes;
         let scratch;
         let outcome = match f.pieces.as_slice() {
@@ -337,8 +341,8 @@ impl Switch {
         Some(decision)
     }
 
-    fn refuse_message(&mut self, f: &mut Fanout, status: StatusCode) {
-        ShardMetrics::add(&self.metrics.group_refusals, 1);
+    pub(crate) fn refuse_message(&mut self, f: &mut Fanout, status: StatusCode) {
+        Stats::add(&self.metrics.group_refusals, 1);
         f.routing = false;
         f.refused = Some(status);
         f.pieces.clear();
@@ -354,7 +358,7 @@ impl Switch {
     }
 
     /// RFC 7701 §7.1–7.2: who gets a message, from its CPIM headers.
-    fn recipients(
+    pub(crate) fn recipients(
         &self,
         from: ParticipantId,
         head: Option<&Head>,
@@ -439,7 +443,7 @@ impl Switch {
 
     /// Writes the body held in `f` as one chunk to every recipient still there,
     /// ended with `flag`; the pieces are shared, not copied.
-    fn copy_chunk(&mut self, f: &mut Fanout, flag: ContinuationFlag, now: Instant) {
+    pub(crate) fn copy_chunk(&mut self, f: &mut Fanout, flag: ContinuationFlag, now: Instant) {
         let Some(head) = f.head.as_ref() else {
             return;
         };
@@ -494,9 +498,9 @@ impl Switch {
             leg.counters.frames_out += 1;
             leg.counters.bytes_out += f.held as u64;
             let conn = leg.conn;
-            ShardMetrics::shift(&self.metrics.queue_bytes, bytes as i64);
-            ShardMetrics::add(&self.metrics.frames_sent[0], 1);
-            ShardMetrics::add(&self.metrics.group_copies, 1);
+            Stats::shift(&self.metrics.queue_bytes, bytes as i64);
+            Stats::add(&self.metrics.frames_sent[0], 1);
+            Stats::add(&self.metrics.group_copies, 1);
             if tracked {
                 // Errors are counted and a 413 stops the message on this leg, never
                 // reported to the sender (RFC 7701 §7.3); silence is no failure.
@@ -525,7 +529,7 @@ impl Switch {
     }
 
     /// After writing to a group leg: is it falling behind?
-    fn check_slow_consumer(&mut self, id: ParticipantId, now: Instant) {
+    pub(crate) fn check_slow_consumer(&mut self, id: ParticipantId, now: Instant) {
         let limit = self.config.queue_bytes;
         let grace = self.config.slow_consumer_grace;
         let Some(session) = self.participants.get(&id).map(|p| p.session) else {
@@ -554,7 +558,7 @@ impl Switch {
     }
 
     /// The slow-consumer timer of `id` is due.
-    pub(super) fn slow_consumer_due(&mut self, id: ParticipantId, now: Instant) {
+    pub(crate) fn slow_consumer_due(&mut self, id: ParticipantId, now: Instant) {
         let limit = self.config.queue_bytes;
         let grace = self.config.slow_consumer_grace;
         let Some(p) = self.participants.get_mut(&id) else {
@@ -575,14 +579,14 @@ impl Switch {
     }
 
     /// True if the session drops slow consumers rather than pausing its senders.
-    pub(super) fn drops_slow_consumers(&self, session: SessionKey) -> bool {
+    pub(crate) fn drops_slow_consumers(&self, session: SessionKey) -> bool {
         self.sessions.get(&session).is_some_and(|s| {
             s.kind == SessionKind::Group && s.policy.slow_consumer == SlowConsumer::Drop
         })
     }
 
     /// Closes a slow consumer's connection now, discarding what waits for it.
-    fn drop_slow_consumer(&mut self, id: ParticipantId) {
+    pub(crate) fn drop_slow_consumer(&mut self, id: ParticipantId) {
         let Some(p) = self.participants.get_mut(&id) else {
             return;
         };
@@ -591,7 +595,7 @@ impl Switch {
         p.over_since = None;
         let conn = p.conn;
         debug!(participant = %id, queued, "slow consumer dropped");
-        ShardMetrics::add(&self.metrics.slow_consumer_drops, 1);
+        Stats::add(&self.metrics.slow_consumer_drops, 1);
         self.events.push_back(Event::SlowConsumerDropped {
             session,
             participant: id,
@@ -605,13 +609,13 @@ impl Switch {
 
     /// NICKNAME (RFC 7701 §8): 200, 424 for a malformed one, 425 for one taken, 403
     /// when the policy offers none. An empty nickname clears it.
-    pub(super) fn nickname(&mut self, route: &Route, head: &Head) -> Inbound {
+    pub(crate) fn nickname(&mut self, route: &Route, head: &Head) -> Inbound {
         let id = route.id;
         let status = self.set_nickname(id, head);
         Inbound::Answer(owed_reply(head, status, route))
     }
 
-    fn set_nickname(&mut self, id: ParticipantId, head: &Head) -> StatusCode {
+    pub(crate) fn set_nickname(&mut self, id: ParticipantId, head: &Head) -> StatusCode {
         let Some(session) = self.participants.get(&id).map(|p| p.session) else {
             return StatusCode::SESSION_DOES_NOT_EXIST;
         };
@@ -659,7 +663,7 @@ const SPARE_TARGET_LISTS: usize = 16;
 const MAX_NICKNAME_CHARS: usize = 64;
 
 /// True if media with these types take any message/cpim, whatever it wraps.
-pub(super) fn takes_any_cpim(remote: &super::RemoteMedia) -> bool {
+pub(crate) fn takes_any_cpim(remote: &RemoteMedia) -> bool {
     let any = |types: &[String]| types.iter().any(|t| t.trim() == "*");
     accepts(&remote.accept_types, "message/cpim")
         && (remote.accept_types.is_empty()

@@ -1,4 +1,4 @@
-//! Steady-state allocations of the sans-IO forwarding path: a [`Switch`] driven with
+//! Steady-state allocations of the sans-IO forwarding path: a [`Endpoint`] driven with
 //! no sockets and no clock, A sending 10,000 pipelined 1 KiB SENDs to B through a
 //! 1:1 session, B answering every forwarded SEND with a 200. The first 1,000 messages
 //! warm up; allocations are counted over the rest.
@@ -34,11 +34,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use msrp_switch::codec::{ContinuationFlag, Decoder, Item, Limits, MsrpUri, TransactionId};
-use msrp_switch::metrics::ShardMetrics;
-use msrp_switch::session::{
-    ConnId, RemoteMedia, SessionKind, SetupRole, Switch, SwitchConfig, WireIds,
-};
+use msrp_proto::codec::{ContinuationFlag, Decoder, Item, Limits, MsrpUri, TransactionId};
+use msrp_proto::endpoint::{Endpoint, EndpointConfig};
+use msrp_proto::ids::{ConnId, WireIds};
+use msrp_proto::media::{RemoteMedia, SetupRole};
+use msrp_proto::session::SessionKind;
+use msrp_proto::stats::Stats as ShardMetrics;
 
 const A: &str = "msrp://127.0.0.1:40001/aaaa1111;tcp";
 const B: &str = "msrp://127.0.0.1:40002/bbbb2222;tcp";
@@ -112,7 +113,7 @@ impl Reader {
 }
 
 struct Rig {
-    switch: Switch,
+    switch: Endpoint,
     a: ConnId,
     b: ConnId,
     now: Instant,
@@ -137,8 +138,8 @@ impl Rig {
     fn new() -> (Self, MsrpUri) {
         let now = Instant::now();
         let metrics = Arc::new(ShardMetrics::default());
-        let mut switch = Switch::new(
-            SwitchConfig::default(),
+        let mut switch = Endpoint::new(
+            EndpointConfig::default(),
             0,
             WireIds::seeded(7),
             metrics,

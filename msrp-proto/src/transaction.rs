@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::codec::{FailureReport, MessageId, TransactionId};
 
-use super::ids::{ConnId, ParticipantId, SessionKey};
+use crate::ids::{ConnId, ParticipantId, SessionKey};
 
 /// What an outstanding request was.
 #[derive(Debug, Clone)]

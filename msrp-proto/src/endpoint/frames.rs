@@ -1,0 +1,359 @@
+//! Frames in: a request is routed to its participant (binding the connection on the
+//! way, RFC 4975 §7.3) and handed to its session kind; a response settles a request
+//! the switch wrote. The session kinds do the rest (`session/`).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use tracing::{debug, trace};
+
+use crate::codec::{
+    ByteRange, ContinuationFlag, FailureReport, Head, HeaderName, Method, MsrpUri, StatusCode,
+};
+use crate::conn::Inbound;
+use crate::control::Event;
+use crate::ids::{ConnId, ParticipantId};
+use crate::report::{Reply, is_owed, owed_reply, reply_to};
+use crate::stats::{Stats, frame_kind};
+use crate::transaction::Sent;
+
+use super::{Action, Endpoint};
+
+impl Endpoint {
+    pub(crate) fn on_head(&mut self, conn: ConnId, head: Head, now: Instant) {
+        Stats::add(&self.metrics.frames_received[frame_kind(head.method())], 1);
+        let Some(method) = head.method() else {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.in_response = true;
+            }
+            self.on_response(conn, &head);
+            self.set_inbound(conn, Inbound::Answer(None));
+            return;
+        };
+        trace!(conn = conn.0, tid = %head.transaction_id(), ?method, "request");
+        let inbound = match self.route(conn, &head) {
+            Err(status) => Inbound::Answer(reply_to(&head, status)),
+            Ok(route) => {
+                let id = route.id;
+                if let Some(p) = self.participants.get_mut(&id) {
+                    p.counters.frames_in += 1;
+                    let session = p.session;
+                    self.session_active(session, now);
+                }
+                let group = self.is_group(id);
+                match method {
+                    Method::Send if group => self.start_fanout(conn, route, head),
+                    Method::Send => self.start_send(conn, route, head),
+                    Method::Nickname if group => self.nickname(&route, &head),
+                    // Group reports end here (RFC 7701 §7.3).
+                    Method::Report if group => Inbound::Answer(None),
+                    Method::Report => match self.peer(id) {
+                        Some(to) => Inbound::Report { to, head },
+                        None => Inbound::Answer(None),
+                    },
+                    // AUTH is for relays (RFC 4976), NICKNAME for group chats.
+                    Method::Auth | Method::Nickname => {
+                        Inbound::Answer(owed_reply(&head, StatusCode::ACTION_NOT_ALLOWED, &route))
+                    }
+                    Method::Other => Inbound::Answer(owed_reply(
+                        &head,
+                        StatusCode::METHOD_NOT_UNDERSTOOD,
+                        &route,
+                    )),
+                }
+            }
+        };
+        self.set_inbound(conn, inbound);
+    }
+
+    /// Finds the participant a request is for and binds the connection to it
+    /// (RFC 4975 §7.3), or the status that refuses it.
+    pub(crate) fn route(&mut self, conn: ConnId, head: &Head) -> Result<Route, StatusCode> {
+        let route = match self.route_as_given(head) {
+            Some(route) => route,
+            None => self.route_parsed(head)?,
+        };
+        let Some(p) = self.participants.get(&route.id) else {
+            return Err(StatusCode::SESSION_DOES_NOT_EXIST);
+        };
+        match (p.conn, self.conns.get(&conn).and_then(|c| c.bound)) {
+            (Some(bound), _) if bound == conn => Ok(route),
+            (Some(_), _) => Err(StatusCode::SESSION_ALREADY_IN_USE),
+            // One session per connection: sharing is not offered yet, and keeping
+            // sessions apart keeps TCP flow control per session.
+            (None, Some(_)) => Err(StatusCode::ACTION_NOT_ALLOWED),
+            (None, None) => {
+                self.bind(conn, route.id);
+                Ok(route)
+            }
+        }
+    }
+
+    /// The common case, without parsing a URI: To-Path is exactly the switch's URI
+    /// for a participant and From-Path exactly the path it gave in SDP, byte for
+    /// byte (peers repeat what they were given). Anything else takes the parsing
+    /// path, which applies RFC 4975 §6.1 and CEMA.
+    pub(crate) fn route_as_given(&self, head: &Head) -> Option<Route> {
+        let to = head.value_bytes(HeaderName::ToPath)?;
+        let from = head.value_bytes(HeaderName::FromPath)?;
+        // msrp://host:port/SESSION-ID;tcp: the session-id sits after the last '/'.
+        let slash = memchr::memrchr(b'/', to)?;
+        let sid_end = memchr::memchr(b';', &to[slash..])? + slash;
+        let sid = std::str::from_utf8(&to[slash + 1..sid_end]).ok()?;
+        let id = *self.by_session_id.get(sid)?;
+        let p = self.participants.get(&id)?;
+        let [remote] = p.remote.path.as_slice() else {
+            return None;
+        };
+        (to == p.local_uri.as_str().as_bytes() && from == remote.as_str().as_bytes()).then(|| {
+            Route {
+                id,
+                responder: p.local_uri.clone(),
+                previous_hop: remote.clone(),
+            }
+        })
+    }
+
+    pub(crate) fn route_parsed(&self, head: &Head) -> Result<Route, StatusCode> {
+        let to = head
+            .to_path()
+            .next()
+            .ok_or(StatusCode::SESSION_DOES_NOT_EXIST)?;
+        let id = to
+            .session_id()
+            .and_then(|sid| self.by_session_id.get(sid))
+            .copied()
+            .ok_or(StatusCode::SESSION_DOES_NOT_EXIST)?;
+        let p = self
+            .participants
+            .get(&id)
+            .ok_or(StatusCode::SESSION_DOES_NOT_EXIST)?;
+        // CEMA (RFC 6714): a middlebox may have rewritten host and port.
+        if !p.remote.cema && !to.matches(&p.local_uri) {
+            return Err(StatusCode::SESSION_DOES_NOT_EXIST);
+        }
+        // From-Path must be the path the participant gave in SDP. Its first URI is
+        // the previous hop, kept for the hop-by-hop answer.
+        let mut previous_hop = None;
+        let from_ok = {
+            let mut from = head.from_path();
+            let mut remote = p.remote.path.iter();
+            loop {
+                match (from.next(), remote.next()) {
+                    (None, None) => break true,
+                    (Some(a), Some(b))
+                        if a.matches(b) || (p.remote.cema && a.matches_session_id(b)) =>
+                    {
+                        previous_hop.get_or_insert(a);
+                    }
+                    _ => break false,
+                }
+            }
+        };
+        let (true, Some(previous_hop)) = (from_ok, previous_hop) else {
+            return Err(StatusCode::ACTION_NOT_ALLOWED);
+        };
+        Ok(Route {
+            id,
+            responder: to,
+            previous_hop,
+        })
+    }
+
+    pub(crate) fn on_body(&mut self, conn: ConnId, piece: Bytes, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if matches!(c.inbound, Inbound::Fanout(_)) {
+            self.fanout_body(conn, piece, now);
+            return;
+        }
+        // Only a forwarded chunk uses its body; a refused one waits for its end-line.
+        if !matches!(c.inbound, Inbound::Forward(_)) {
+            return;
+        }
+        let Inbound::Forward(mut f) = std::mem::replace(&mut c.inbound, Inbound::Idle) else {
+            return;
+        };
+        let len = piece.len() as u64;
+        if let Some(p) = self.participants.get_mut(&f.from) {
+            p.counters.bytes_in += len;
+        }
+        let stopped = self
+            .participants
+            .get(&f.to)
+            .is_some_and(|q| q.stopped == Some(f.message_id));
+        if !stopped {
+            if f.out.is_none() {
+                self.open_chunk(conn, &mut f);
+            }
+            if let Some(q) = self.participants.get_mut(&f.to) {
+                Stats::shift(&self.metrics.queue_bytes, piece.len() as i64);
+                q.leg.push_chunk_part(piece);
+                q.counters.bytes_out += len;
+                let conn = q.conn;
+                self.wake(conn);
+            }
+        }
+        f.position += len;
+        self.set_inbound(conn, Inbound::Forward(f));
+    }
+
+    pub(crate) fn on_end(&mut self, conn: ConnId, flag: ContinuationFlag, now: Instant) {
+        let inbound = match self.conns.get_mut(&conn) {
+            Some(c) => {
+                c.in_response = false;
+                std::mem::replace(&mut c.inbound, Inbound::Idle)
+            }
+            None => return,
+        };
+        match inbound {
+            Inbound::Idle => {}
+            Inbound::Answer(reply) => self.send_reply(conn, reply),
+            Inbound::Report { to, head } => self.map_report(to, &head, flag),
+            Inbound::Fanout(f) => self.end_fanout(conn, f, flag, now),
+            Inbound::Forward(mut f) => {
+                let stopped = self
+                    .participants
+                    .get(&f.to)
+                    .is_some_and(|q| q.stopped == Some(f.message_id));
+                if stopped {
+                    let reply = f.reply.take().map(|r| Reply {
+                        status: StatusCode::STOP_SENDING_MESSAGE,
+                        ..r
+                    });
+                    self.send_reply(conn, reply);
+                    return;
+                }
+                if f.out.is_none() {
+                    // Interrupted and nothing came since: the end-line still has
+                    // to reach the receiver, on an empty chunk at the position.
+                    self.open_chunk(conn, &mut f);
+                }
+                if let Some(tid) = f.out {
+                    self.close_chunk(&f, tid, flag, now);
+                }
+                let reply = f
+                    .reply
+                    .take()
+                    .filter(|_| f.failure_report == FailureReport::Yes);
+                self.send_reply(conn, reply);
+                f.head = None;
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.spare = Some(f);
+                }
+            }
+        }
+    }
+
+    /// A refused frame (kept framing): answer it if it can be addressed and asks for
+    /// an answer.
+    pub(crate) fn on_refused(&mut self, conn: ConnId, err: &crate::codec::DecodeError) {
+        let inbound = match self.conns.get_mut(&conn) {
+            Some(c) => std::mem::replace(&mut c.inbound, Inbound::Idle),
+            None => return,
+        };
+        match inbound {
+            // A chunk over max_chunk_bytes after its head was taken: end what was
+            // forwarded with '#', answer the sender with the error.
+            Inbound::Forward(mut f) => {
+                if let Some(tid) = f.out.take() {
+                    let end = self.encoder.end_line(&tid, ContinuationFlag::Abort, true);
+                    if let Some(q) = self.participants.get_mut(&f.to) {
+                        q.leg.push_chunk_part(end);
+                        q.leg.close_chunk();
+                    }
+                }
+                let status = err.status().unwrap_or(StatusCode::UNINTELLIGIBLE);
+                let reply = f.reply.take().map(|r| Reply { status, ..r });
+                self.send_reply(conn, reply);
+            }
+            Inbound::Fanout(f) => {
+                let status = err.status().unwrap_or(StatusCode::UNINTELLIGIBLE);
+                let reply = Reply {
+                    status,
+                    ..f.reply.clone()
+                };
+                let owed = f.head.as_ref().is_none_or(|h| is_owed(h, status));
+                self.abort_fanout(f, self.now);
+                if owed {
+                    self.send_reply(conn, Some(reply));
+                }
+            }
+            _ => {
+                if let (Some(answer), Some(status)) = (err.answer(), err.status()) {
+                    let reply = Reply {
+                        tid: answer.transaction_id,
+                        status,
+                        to: answer.previous_hop.clone(),
+                        from: answer.responder.clone(),
+                    };
+                    self.send_reply(conn, Some(reply));
+                }
+            }
+        }
+    }
+
+    /// A response to a request the switch wrote.
+    pub(crate) fn on_response(&mut self, conn: ConnId, head: &Head) {
+        let Some(code) = head.response_status() else {
+            return;
+        };
+        self.metrics.response_received(code);
+        match self.transactions.answer(head.transaction_id()) {
+            None => {
+                trace!(conn = conn.0, tid = %head.transaction_id(), "response to nothing outstanding")
+            }
+            Some(Sent::Bind { to }) => {
+                if code.is_success() {
+                    if let Some(p) = self.participants.get_mut(&to) {
+                        p.leg.bind_answered();
+                        let event = Event::ParticipantBound {
+                            session: p.session,
+                            participant: to,
+                        };
+                        self.events.push_back(event);
+                    }
+                    self.actions.push_back(Action::Wake(conn));
+                } else {
+                    debug!(conn = conn.0, %code, "bind SEND refused");
+                    self.close_conn(conn);
+                }
+            }
+            Some(Sent::Chunk {
+                sender,
+                message_id,
+                start,
+                end,
+                total,
+                failure_report,
+                to,
+            }) => {
+                if code.is_success() {
+                    return;
+                }
+                if failure_report != FailureReport::No {
+                    let range = ByteRange {
+                        start,
+                        end: Some(end.unwrap_or(start.saturating_sub(1))),
+                        total,
+                    };
+                    self.report(sender, &message_id, range, code);
+                }
+                if code == StatusCode::STOP_SENDING_MESSAGE {
+                    self.stop_message(to, message_id);
+                }
+            }
+        }
+    }
+}
+
+/// A request's participant, with the URIs its hop-by-hop answer goes between:
+/// parsed once by `route`, used by every answer to the request.
+pub(crate) struct Route {
+    pub(crate) id: ParticipantId,
+    /// The request's first To-Path URI (us).
+    pub(crate) responder: MsrpUri,
+    /// The request's first From-Path URI (the previous hop).
+    pub(crate) previous_hop: MsrpUri,
+}

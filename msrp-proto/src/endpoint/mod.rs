@@ -1,0 +1,504 @@
+//! The endpoint of one shard: every session, participant and connection the shard
+//! owns, and the one timer queue. It routes frames to sessions and binds
+//! connections; the session kinds (`session/`) decide what a frame does.
+//!
+//! The transport feeds it bytes ([`Endpoint::handle_input`]), closes
+//! ([`Endpoint::handle_close`]) and the time ([`Endpoint::handle_timeout`]); it
+//! drains, in this order after every call, output per connection
+//! ([`Endpoint::take_output`]), [`Action`]s (connect out, wake a connection) and
+//! control-plane [`Event`]s ([`Endpoint::poll_event`]), then sleeps until
+//! [`Endpoint::poll_timeout`]. Tests drive it the same way on a fake clock.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use rustc_hash::FxHashMap as HashMap;
+use smallvec::SmallVec;
+use tracing::debug;
+
+use crate::codec::{ByteRange, Decoder, Encoder, FailureReport, Framing, Item, Limits, StatusCode};
+use crate::conn::Conn;
+use crate::control::Event;
+use crate::ids::{ConnId, ParticipantId, SessionKey, WireIds};
+use crate::session::{Participant, Session};
+use crate::stats::Stats;
+use crate::transaction::{Sent, Timer, Transactions};
+
+mod binding;
+mod control;
+pub(crate) mod frames;
+mod idle;
+
+/// The settings one shard's switch runs with.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Codec limits for every connection.
+    pub limits: Limits,
+    /// Host written into participants' local URIs (the address clients connect to).
+    pub local_host: String,
+    /// Port written into participants' local URIs.
+    pub local_port: u16,
+    /// How long a request the switch wrote may wait for its response (RFC 4975
+    /// §7.1.1 suggests 30 s).
+    pub transaction_timeout: Duration,
+    /// How long an accepted connection may stay unbound before it is closed.
+    pub bind_timeout: Duration,
+    /// Bytes that may wait for one participant (and for one connection) before the
+    /// connections feeding it stop being read: TCP flow control then slows the sender.
+    pub queue_bytes: usize,
+    /// A session with no request from any participant for this long is reported
+    /// idle (once, until traffic resumes); `None` never reports.
+    pub session_idle: Option<Duration>,
+    /// Group chats: how long a participant's leg may stay over `queue_bytes`
+    /// before it is a slow consumer (dropped, or its senders paused, per policy).
+    pub slow_consumer_grace: Duration,
+    /// Group chats: the most body bytes of one incoming chunk held before copies
+    /// go out. A longer chunk goes out to each leg cut into chunks of this size
+    /// (ended with `+`, RFC 4975 §7.1), so memory per sender stays bounded.
+    pub fanout_chunk_bytes: usize,
+    /// Group chats: a leg whose socket takes nothing is dropped at once when this
+    /// much is queued for it, before its grace period ends (memory stays bounded
+    /// while the others go on without it). At least `queue_bytes`.
+    pub slow_consumer_max_bytes: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            local_host: "127.0.0.1".into(),
+            local_port: 2855,
+            transaction_timeout: Duration::from_secs(30),
+            bind_timeout: Duration::from_secs(30),
+            queue_bytes: 1024 * 1024,
+            session_idle: Some(Duration::from_secs(1800)),
+            slow_consumer_grace: Duration::from_secs(5),
+            fanout_chunk_bytes: 256 * 1024,
+            slow_consumer_max_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// What the transport may read from a connection now ([`Endpoint::readiness`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// Anything: nothing it feeds is over its bound.
+    Everything,
+    /// Only responses: its requests are held back, but answers must still flow.
+    /// The transport reads a bounded amount ahead to find them.
+    ResponsesOnly,
+    /// Nothing: it is closing or gone.
+    Nothing,
+}
+
+/// What the transport must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open a TCP connection for `conn` (active setup role), then report it with
+    /// [`Endpoint::connected`] or [`Endpoint::handle_close`].
+    Connect {
+        /// The connection id to use.
+        conn: ConnId,
+        /// Host to connect to.
+        host: String,
+        /// Port to connect to.
+        port: u16,
+    },
+    /// The connection has output, may read again, or should close.
+    Wake(ConnId),
+}
+
+/// The state of one shard. See the module docs for the data flow.
+pub struct Endpoint {
+    pub(crate) config: EndpointConfig,
+    pub(crate) shard: u8,
+    pub(crate) ids: WireIds,
+    pub(crate) encoder: Encoder,
+    pub(crate) metrics: Arc<Stats>,
+    pub(crate) next_seq: u64,
+    pub(crate) sessions: HashMap<SessionKey, Session>,
+    pub(crate) participants: HashMap<ParticipantId, Participant>,
+    pub(crate) by_session_id: HashMap<String, ParticipantId>,
+    pub(crate) conns: HashMap<ConnId, Conn>,
+    pub(crate) transactions: Transactions,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) actions: VecDeque<Action>,
+    /// Participants with whole frames held behind an open chunk, to interrupt once
+    /// the chunk's sender has nothing more to read.
+    pub(crate) held: Vec<ParticipantId>,
+    /// The time of the last call that gave one (for paths called without it).
+    pub(crate) now: Instant,
+    /// Group fan-out: the recipients of the chunk being copied (reused).
+    pub(crate) fanout_targets: Vec<ParticipantId>,
+    /// Group fan-out: recipient lists of finished messages, for the next ones.
+    pub(crate) spare_targets: Vec<Vec<ParticipantId>>,
+}
+
+impl Endpoint {
+    /// An empty switch for shard `shard`, created at `now` (the core reads no clock:
+    /// every later call brings its time too).
+    pub fn new(
+        config: EndpointConfig,
+        shard: u8,
+        ids: WireIds,
+        metrics: Arc<Stats>,
+        now: Instant,
+    ) -> Self {
+        Self {
+            config,
+            shard,
+            ids,
+            encoder: Encoder::new(),
+            metrics,
+            next_seq: 1,
+            sessions: HashMap::default(),
+            participants: HashMap::default(),
+            by_session_id: HashMap::default(),
+            conns: HashMap::default(),
+            transactions: Transactions::default(),
+            events: VecDeque::new(),
+            actions: VecDeque::new(),
+            held: Vec::new(),
+            now,
+            fanout_targets: Vec::new(),
+            spare_targets: Vec::new(),
+        }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// A connection was accepted; it must bind within the bind timeout.
+    pub fn open_connection(&mut self, now: Instant) -> ConnId {
+        let id = ConnId(self.next_seq());
+        self.conns.insert(id, self.new_conn());
+        self.transactions
+            .schedule(now + self.config.bind_timeout, Timer::Bind(id));
+        Stats::shift(&self.metrics.connections, 1);
+        Stats::add(&self.metrics.connections_accepted, 1);
+        id
+    }
+
+    /// The outgoing connection asked for by [`Action::Connect`] is up; its bind SEND
+    /// is already queued.
+    pub fn connected(&mut self, conn: ConnId) {
+        Stats::shift(&self.metrics.connections, 1);
+        Stats::add(&self.metrics.connections_opened, 1);
+        self.actions.push_back(Action::Wake(conn));
+    }
+
+    /// Decodes and handles everything in `buf` that backpressure allows; what is
+    /// left stays in `buf` until [`Endpoint::wants_read`] is true again.
+    pub fn handle_input(&mut self, conn: ConnId, buf: &mut BytesMut, now: Instant) {
+        self.now = now;
+        loop {
+            if !self.wants_read(conn) && !self.may_read_held(conn, buf) {
+                break;
+            }
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            match c.decoder.decode(buf) {
+                Ok(Some(Item::Head(head))) => self.on_head(conn, head, now),
+                Ok(Some(Item::Body(piece))) => self.on_body(conn, piece, now),
+                Ok(Some(Item::End(flag))) => self.on_end(conn, flag, now),
+                Ok(None) => break,
+                Err(err) => {
+                    debug!(conn = conn.0, error = %err, "refused frame");
+                    if err.framing() == Framing::Lost {
+                        self.close_conn(conn);
+                        return;
+                    }
+                    self.on_refused(conn, &err);
+                }
+            }
+        }
+        self.interrupt_if_waited_on(conn, now);
+        self.interrupt_held(now);
+    }
+
+    /// The connection closed (by the peer, an I/O error, or after `closing`).
+    pub fn handle_close(&mut self, conn: ConnId, now: Instant) {
+        self.now = now;
+        self.abort_inbound(conn);
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        Stats::shift(&self.metrics.connections, -1);
+        Stats::shift(&self.metrics.queue_bytes, -(c.out_bytes as i64));
+        // Only if it is still this connection's: a participant moved to a new path
+        // (or bound again) may already have its next one.
+        if let Some(id) = c.bound
+            && self
+                .participants
+                .get(&id)
+                .is_some_and(|p| p.conn == Some(conn))
+        {
+            self.unbind(id);
+        }
+        let _ = now;
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        while let Some((timer, sent)) = self.transactions.expire(now) {
+            match (timer, sent) {
+                (
+                    Timer::Transaction(tid),
+                    Some(Sent::Chunk {
+                        sender,
+                        message_id,
+                        start,
+                        end,
+                        total,
+                        failure_report,
+                        to,
+                    }),
+                ) => {
+                    let _ = to;
+                    // With `partial` (and group copies) the receiver answers errors
+                    // only: silence is no failure (RFC 4975 §7.1.2), so only `yes`
+                    // times out and gets a 408.
+                    if failure_report == FailureReport::Yes {
+                        debug!(%tid, "transaction timed out");
+                        Stats::add(&self.metrics.transaction_timeouts, 1);
+                        let range = ByteRange {
+                            start,
+                            end: Some(end.unwrap_or(start.saturating_sub(1))),
+                            total,
+                        };
+                        self.report(
+                            sender,
+                            &message_id,
+                            range,
+                            StatusCode::TRANSACTION_DID_NOT_COMPLETE,
+                        );
+                    }
+                }
+                (Timer::Transaction(_), Some(Sent::Bind { to })) => {
+                    // The peer never answered our bind SEND: the connection is useless.
+                    if let Some(conn) = self.participants.get(&to).and_then(|p| p.conn) {
+                        self.close_conn(conn);
+                    }
+                }
+                (Timer::Idle(key), _) => self.check_idle(key, now),
+                (Timer::SlowConsumer(id), _) => self.slow_consumer_due(id, now),
+                (Timer::Bind(conn), _) => {
+                    if self
+                        .conns
+                        .get(&conn)
+                        .is_some_and(|c| c.bound.is_none() && !c.closing)
+                    {
+                        Stats::add(&self.metrics.bind_timeouts, 1);
+                        debug!(conn = conn.0, "no bind within the bind timeout");
+                        self.close_conn(conn);
+                    }
+                }
+                (Timer::Transaction(_), None) => {}
+            }
+        }
+        self.interrupt_held(now);
+    }
+
+    /// When [`Endpoint::handle_timeout`] next needs calling.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.transactions.next_deadline()
+    }
+
+    /// The next thing the transport must do.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next event for the control plane.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Moves up to `max_bytes` of output for `conn` into `into` (for one vectored
+    /// write); returns the bytes moved.
+    pub fn take_output(&mut self, conn: ConnId, into: &mut Vec<Bytes>, max_bytes: usize) -> usize {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return 0;
+        };
+        let mut taken = 0;
+        while let Some(piece) = c.out.front() {
+            if taken > 0 && taken + piece.len() > max_bytes {
+                break;
+            }
+            taken += piece.len();
+            if let Some(piece) = c.out.pop_front() {
+                into.push(piece);
+            }
+        }
+        c.out_bytes -= taken;
+        if let Some(id) = c.bound
+            && taken < max_bytes
+            && let Some(p) = self.participants.get_mut(&id)
+        {
+            let limit = self.config.queue_bytes;
+            let was_full = p.leg.queued_bytes() >= limit;
+            let from_leg = p.leg.take(into, max_bytes - taken);
+            taken += from_leg;
+            let full = p.leg.queued_bytes() >= limit;
+            if !full {
+                p.over_since = None;
+            }
+            // Whoever feeds this leg was held back while it was full: let them read
+            // again. Only then, or writers would wake each other forever (and a
+            // group's every member on each write).
+            if was_full && !full {
+                let session = p.session;
+                self.wake_session(session, id);
+            }
+        }
+        Stats::shift(&self.metrics.queue_bytes, -(taken as i64));
+        taken
+    }
+
+    /// True if output is waiting for `conn`.
+    pub fn has_output(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| {
+            !c.out.is_empty()
+                || c.bound
+                    .and_then(|p| self.participants.get(&p))
+                    .is_some_and(|p| p.leg.has_output())
+        })
+    }
+
+    /// True once the connection should close (after its output is written).
+    pub fn is_closing(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_none_or(|c| c.closing)
+    }
+
+    /// The transport's last write to `conn` could not go (`true`: the socket buffer
+    /// is full) or went again (`false`). A group that drops slow consumers holds its
+    /// senders back only for legs whose sockets still take data: a burst waits for
+    /// readers that keep up, never for one that has stopped.
+    pub fn set_write_blocked(&mut self, conn: ConnId, blocked: bool) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.write_blocked = blocked;
+        if blocked
+            && let Some(id) = c.bound
+            && let Some(session) = self.participants.get(&id).map(|p| p.session)
+            && self.drops_slow_consumers(session)
+        {
+            self.wake_session(session, id);
+        }
+    }
+
+    /// True if the connection must close now, without writing what is left (a
+    /// dropped slow consumer).
+    pub fn is_aborted(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.aborted)
+    }
+
+    /// Backpressure: false while a queue this connection's requests feed is over
+    /// the queue bound (a peer's leg), or while its own answers pile up unread.
+    /// Its own leg is not counted: a peer that reads only between writing its
+    /// answers would never get to read it down (see [`Endpoint::readiness`]).
+    pub fn wants_read(&self, conn: ConnId) -> bool {
+        let Some(c) = self.conns.get(&conn) else {
+            return false;
+        };
+        let limit = self.config.queue_bytes;
+        if c.closing || c.out_bytes >= limit {
+            return false;
+        }
+        let Some(p) = c.bound.and_then(|id| self.participants.get(&id)) else {
+            return true;
+        };
+        // A group that drops slow consumers never waits for one: a leg whose
+        // socket takes nothing does not count (it is dropped after the grace
+        // period, or at once past `slow_consumer_max_bytes`).
+        let drops = self.drops_slow_consumers(p.session);
+        self.peers(p.session, c.bound).all(|q| {
+            self.participants.get(&q).is_none_or(|q| {
+                q.leg.queued_bytes() < limit
+                    || (drops
+                        && q.conn
+                            .and_then(|qc| self.conns.get(&qc))
+                            .is_none_or(|qc| qc.write_blocked))
+            })
+        })
+    }
+
+    /// What the transport may read from `conn` now. Responses feed no queue, so
+    /// they are read even while requests are held back: two peers that each
+    /// stop reading while they write would otherwise wait on each other forever.
+    pub fn readiness(&self, conn: ConnId) -> Readiness {
+        match self.conns.get(&conn) {
+            None => Readiness::Nothing,
+            Some(c) if c.closing => Readiness::Nothing,
+            Some(_) if self.wants_read(conn) => Readiness::Everything,
+            Some(_) => Readiness::ResponsesOnly,
+        }
+    }
+
+    /// True if the next thing to decode from `buf` may be taken from a held-back
+    /// connection: part of a response, or the end of a request whose body is all
+    /// in (a few bytes, and the requests behind it may be answers).
+    pub(crate) fn may_read_held(&mut self, conn: ConnId, buf: &[u8]) -> bool {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        if c.closing {
+            return false;
+        }
+        if c.in_response || c.decoder.is_at_end_line() {
+            return true;
+        }
+        c.decoder.is_between_frames() && Decoder::next_is_response(buf) == Some(true)
+    }
+
+    /// Outstanding requests the switch wrote (for tests and stats).
+    pub fn outstanding_transactions(&self) -> usize {
+        self.transactions.len()
+    }
+
+    pub(crate) fn peers(
+        &self,
+        session: SessionKey,
+        except: Option<ParticipantId>,
+    ) -> impl Iterator<Item = ParticipantId> + '_ {
+        self.sessions
+            .get(&session)
+            .into_iter()
+            .flat_map(|s| s.participants.iter().copied())
+            .filter(move |p| Some(*p) != except)
+    }
+
+    /// The other participant of a 1:1 session.
+    pub(crate) fn peer(&self, id: ParticipantId) -> Option<ParticipantId> {
+        let session = self.participants.get(&id)?.session;
+        self.peers(session, Some(id)).next()
+    }
+
+    pub(crate) fn wake(&mut self, conn: Option<ConnId>) {
+        if let Some(conn) = conn {
+            self.actions.push_back(Action::Wake(conn));
+        }
+    }
+
+    pub(crate) fn wake_session(&mut self, session: SessionKey, except: ParticipantId) {
+        let conns: SmallVec<[ConnId; 2]> = self
+            .peers(session, Some(except))
+            .filter_map(|p| self.participants.get(&p).and_then(|p| p.conn))
+            .collect();
+        for conn in conns {
+            self.actions.push_back(Action::Wake(conn));
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! 1:1 sessions: the switch in the media path between two participants (a B2BUA,
+//! RFC 4975 §7 on each leg).
+//!
+//! A SEND from participant P is answered hop by hop and written to P's peer Q as a new
+//! transaction: its own transaction id, Q's To-Path and From-Path, Message-ID and the
+//! other headers copied, `Byte-Range: start-*/total` (so the chunk may be interrupted),
+//! and the body pieces as they arrive (cut-through):
+//!
+//! ```text
+//!  P ── SEND tid=a (head) ──▶ switch ── SEND tid=x (head, rewritten) ──▶ Q
+//!  P ── body piece ─────────▶ switch ── same Bytes ───────────────────▶ Q
+//!  P ── -------a$ ──────────▶ switch ── -------x$ ────────────────────▶ Q
+//!  P ◀── 200 (tid a) ──────── switch ◀── 200 (tid x) ────────────────── Q   (absorbed)
+//!  P ◀── REPORT (P's paths) ─ switch ◀── REPORT (Q's paths) ─────────── Q   (mapped)
+//! ```
+//! An error response from Q, or none within the transaction timeout, becomes a REPORT
+//! to P when P's Failure-Report asks for it (RFC 4975 §7.1.2, RFC 4976 §6.4.1); a 413
+//! also aborts the rest of that message to Q with `#`.
+
+use std::time::Instant;
+
+use crate::codec::{
+    ByteRange, ContinuationFlag, FailureReport, Head, MessageId, Rewrite, StatusCode, TransactionId,
+};
+use crate::conn::Inbound;
+use crate::endpoint::Endpoint;
+use crate::endpoint::frames::Route;
+use crate::ids::{ConnId, ParticipantId};
+use crate::media::accepts;
+use crate::report::{Reply, owed_reply};
+use crate::stats::Stats;
+use crate::transaction::Sent;
+
+/// A chunk being forwarded from the connection that is reading it.
+pub(crate) struct Forward {
+    pub(crate) from: ParticipantId,
+    pub(crate) to: ParticipantId,
+    /// The incoming head, rewritten for each outgoing chunk; dropped when the
+    /// chunk ends so the reused box does not pin the read buffer it slices.
+    pub(crate) head: Option<Head>,
+    pub(crate) message_id: MessageId,
+    /// Position in the message of the next body byte.
+    pub(crate) position: u64,
+    pub(crate) total: Option<u64>,
+    pub(crate) failure_report: FailureReport,
+    /// The open outgoing chunk, if one is; `None` before the first piece after an
+    /// interruption.
+    pub(crate) out: Option<TransactionId>,
+    /// Owed to the sender once the end-line arrives.
+    pub(crate) reply: Option<Reply>,
+}
+
+impl Endpoint {
+    pub(crate) fn start_send(&mut self, conn: ConnId, route: Route, head: Head) -> Inbound {
+        let from = route.id;
+        let answer = |head: &Head, status| owed_reply(head, status, &route);
+        let reply = answer(&head, StatusCode::OK);
+        // A bodiless SEND binds or keeps alive; it is answered, not forwarded.
+        if !head.has_body() {
+            return Inbound::Answer(reply);
+        }
+        let Some(to) = self.peer(from) else {
+            return Inbound::Answer(answer(&head, StatusCode::SESSION_DOES_NOT_EXIST));
+        };
+        let Some(message_id) = head.message_id() else {
+            return Inbound::Answer(answer(&head, StatusCode::UNINTELLIGIBLE));
+        };
+        let range = head.byte_range().unwrap_or(ByteRange {
+            start: 1,
+            end: None,
+            total: None,
+        });
+        let content_type = head.content_type().unwrap_or_default();
+        let sender_may = self
+            .participants
+            .get(&from)
+            .is_none_or(|p| accepts(&p.local.accept_types, content_type));
+        if !sender_may {
+            return Inbound::Answer(answer(&head, StatusCode::MIME_NOT_UNDERSTOOD));
+        }
+        // The session's max-size, as the switch stated it in its answer.
+        let size = range.total.or(range.end);
+        let sender_max = self.participants.get(&from).and_then(|p| p.local.max_size);
+        if let (Some(max), Some(size)) = (sender_max, size)
+            && size > max
+        {
+            return Inbound::Answer(answer(&head, StatusCode::STOP_SENDING_MESSAGE));
+        }
+        if let Some(q) = self.participants.get(&to) {
+            if q.stopped == Some(message_id) {
+                return Inbound::Answer(answer(&head, StatusCode::STOP_SENDING_MESSAGE));
+            }
+            let size = range.total.or(range.end);
+            if let (Some(max), Some(size)) = (q.remote.max_size, size)
+                && size > max
+            {
+                return Inbound::Answer(answer(&head, StatusCode::STOP_SENDING_MESSAGE));
+            }
+            if !accepts(
+                &q.remote.accept_types,
+                head.content_type().unwrap_or_default(),
+            ) {
+                return Inbound::Answer(answer(&head, StatusCode::MIME_NOT_UNDERSTOOD));
+            }
+        }
+        let failure_report = head.failure_report().unwrap_or(FailureReport::Yes);
+        let forward = Forward {
+            from,
+            to,
+            head: Some(head),
+            message_id,
+            position: range.start,
+            total: range.total,
+            failure_report,
+            out: None,
+            reply,
+        };
+        let mut forward = match self.conns.get_mut(&conn).and_then(|c| c.spare.take()) {
+            Some(mut spare) => {
+                *spare = forward;
+                spare
+            }
+            None => Box::new(forward),
+        };
+        self.open_chunk(conn, &mut forward);
+        Inbound::Forward(forward)
+    }
+
+    /// Writes the head of a new outgoing chunk for `f`, at its current position.
+    pub(crate) fn open_chunk(&mut self, conn: ConnId, f: &mut Forward) {
+        let (Some(q), Some(head)) = (self.participants.get_mut(&f.to), f.head.as_ref()) else {
+            return;
+        };
+        let tid = self.ids.transaction_id();
+        let rewrite = Rewrite {
+            transaction_id: tid,
+            to_path: &q.remote.path,
+            from_path: &q.local_path,
+            message_id: None,
+            // `*` for the end: the chunk streams and may be interrupted.
+            byte_range: Some(ByteRange {
+                start: f.position,
+                end: None,
+                total: f.total,
+            }),
+        };
+        let head = self.encoder.forward(head, &rewrite);
+        Stats::shift(&self.metrics.queue_bytes, head.len() as i64);
+        q.leg.push_chunk_part(head);
+        q.leg.open = true;
+        q.leg.feeder = Some(conn);
+        q.counters.frames_out += 1;
+        let conn = q.conn;
+        self.transactions.insert(
+            tid,
+            Sent::Chunk {
+                to: f.to,
+                sender: f.from,
+                message_id: f.message_id,
+                start: f.position,
+                end: None,
+                total: f.total,
+                failure_report: f.failure_report,
+            },
+        );
+        Stats::add(&self.metrics.frames_sent[0], 1);
+        f.out = Some(tid);
+        self.wake(conn);
+    }
+
+    /// Writes the end-line of `f`'s open chunk and starts its transaction clock.
+    pub(crate) fn close_chunk(
+        &mut self,
+        f: &Forward,
+        tid: TransactionId,
+        flag: ContinuationFlag,
+        now: Instant,
+    ) {
+        let end = self.encoder.end_line(&tid, flag, true);
+        if let Some(q) = self.participants.get_mut(&f.to) {
+            Stats::shift(&self.metrics.queue_bytes, end.len() as i64);
+            q.leg.push_chunk_part(end);
+            q.leg.close_chunk();
+            let conn = q.conn;
+            self.wake(conn);
+        }
+        self.transactions
+            .set_chunk_end(&tid, f.position.saturating_sub(1));
+        self.transactions
+            .arm(tid, now + self.config.transaction_timeout);
+    }
+
+    /// RFC 4975 §7.1.1 / §10.5: after a 413 nothing more of the message goes to `to`;
+    /// a chunk of it still streaming is ended with `#`.
+    pub(crate) fn stop_message(&mut self, to: ParticipantId, message_id: MessageId) {
+        if let Some(q) = self.participants.get_mut(&to) {
+            q.stopped = Some(message_id);
+        }
+        let streaming: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                matches!(&c.inbound, Inbound::Forward(f) if f.to == to && f.message_id == message_id && f.out.is_some())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in streaming {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            if let Inbound::Forward(f) = &mut c.inbound
+                && let Some(tid) = f.out.take()
+            {
+                let end = self.encoder.end_line(&tid, ContinuationFlag::Abort, true);
+                if let Some(q) = self.participants.get_mut(&to) {
+                    q.leg.push_chunk_part(end);
+                    q.leg.close_chunk();
+                    let conn = q.conn;
+                    self.wake(conn);
+                }
+            }
+        }
+    }
+
+    /// A REPORT from one leg goes to the other with that leg's paths (RFC 4975
+    /// §7.1.2: REPORTs are end to end; the Message-ID is the same on both legs).
+    pub(crate) fn map_report(&mut self, to: ParticipantId, head: &Head, flag: ContinuationFlag) {
+        let Some(q) = self.participants.get_mut(&to) else {
+            return;
+        };
+        let tid = self.ids.transaction_id();
+        let rewrite = Rewrite {
+            transaction_id: tid,
+            to_path: &q.remote.path,
+            from_path: &q.local_path,
+            message_id: None,
+            byte_range: None,
+        };
+        let head_bytes = self.encoder.forward(head, &rewrite);
+        // A REPORT has no body; drop the blank line a stray body would have left.
+        let end = self.encoder.end_line(&tid, flag, head.has_body());
+        Stats::shift(
+            &self.metrics.queue_bytes,
+            (head_bytes.len() + end.len()) as i64,
+        );
+        let held = q.leg.open;
+        q.leg.push_frame(head_bytes);
+        if held {
+            q.leg.push_frame(end);
+            self.held.push(to);
+        } else {
+            q.leg.push_chunk_part(end);
+        }
+        q.counters.frames_out += 1;
+        Stats::add(&self.metrics.frames_sent[1], 1);
+        let conn = q.conn;
+        self.wake(conn);
+    }
+
+    /// Interrupts every open chunk that whole frames wait behind. Called when no
+    /// input is being read, so each such chunk's sender has stalled: it has nothing
+    /// more for now, or backpressure holds it.
+    pub(crate) fn interrupt_held(&mut self, now: Instant) {
+        while let Some(id) = self.held.pop() {
+            let feeder = self
+                .participants
+                .get(&id)
+                .filter(|p| p.leg.open && p.leg.has_held())
+                .and_then(|p| p.leg.feeder);
+            if let Some(conn) = feeder {
+                self.interrupt_if_waited_on(conn, now);
+            }
+        }
+    }
+
+    /// RFC 4975 §7.1: when the sender stalls mid-chunk and whole frames wait for the
+    /// receiving leg, end the outgoing chunk with `+` so they can go; the rest of the
+    /// chunk follows later as a new chunk from the position reached.
+    pub(crate) fn interrupt_if_waited_on(&mut self, conn: ConnId, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Inbound::Forward(f) = &mut c.inbound else {
+            return;
+        };
+        let Some(q) = self.participants.get_mut(&f.to) else {
+            return;
+        };
+        if !q.leg.has_held() {
+            return;
+        }
+        let Some(tid) = f.out.take() else {
+            return;
+        };
+        let end = self.encoder.end_line(&tid, ContinuationFlag::More, true);
+        Stats::shift(&self.metrics.queue_bytes, end.len() as i64);
+        q.leg.push_chunk_part(end);
+        q.leg.close_chunk();
+        let to_conn = q.conn;
+        self.transactions
+            .set_chunk_end(&tid, f.position.saturating_sub(1));
+        self.transactions
+            .arm(tid, now + self.config.transaction_timeout);
+        self.wake(to_conn);
+    }
+}
