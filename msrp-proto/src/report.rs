@@ -11,7 +11,6 @@ use crate::codec::{
 use crate::endpoint::Endpoint;
 use crate::endpoint::frames::Route;
 use crate::ids::{ConnId, ParticipantId};
-use crate::stats::Stats;
 
 /// The hop-by-hop response owed for a request.
 #[derive(Clone)]
@@ -48,12 +47,11 @@ impl Endpoint {
             .finish(false);
         let end = self.encoder.end_line(&tid, ContinuationFlag::End, false);
         let frame = [head, end].concat();
-        Stats::shift(&self.metrics.queue_bytes, frame.len() as i64);
         if p.leg.push_frame(Bytes::from(frame)) {
             self.held.push(sender);
         }
         self.metrics.report_generated(status);
-        let conn = p.conn;
+        let conn = p.conn();
         self.wake(conn);
     }
 
@@ -65,12 +63,13 @@ impl Endpoint {
             .encoder
             .response(&reply.tid, reply.status, &reply.to, &reply.from);
         self.metrics.response_sent(reply.status);
-        Stats::shift(&self.metrics.queue_bytes, frame.len() as i64);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        // Bound: in order with the participant's leg (after an open chunk). Not
+        // bound yet: on the connection's own queue, ahead of the leg.
         match c
-            .bound
+            .bound()
             .and_then(|id| self.participants.get_mut(&id).map(|p| (id, p)))
         {
             Some((id, p)) => {
@@ -78,10 +77,7 @@ impl Endpoint {
                     self.held.push(id);
                 }
             }
-            None => {
-                c.out_bytes += frame.len();
-                c.out.push_back(frame);
-            }
+            None => c.out.push(frame),
         }
         self.wake(Some(conn));
     }

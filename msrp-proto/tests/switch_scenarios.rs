@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use msrp_proto::codec::{ContinuationFlag, Decoder, FailureReport, Head, Item, Limits, MsrpUri};
-use msrp_proto::endpoint::{Endpoint, EndpointConfig, Readiness};
+use msrp_proto::endpoint::{Action, Endpoint, EndpointConfig, Readiness};
 use msrp_proto::ids::{ConnId, WireIds};
 use msrp_proto::media::{RemoteMedia, SetupRole};
 use msrp_proto::session::SessionKind;
@@ -154,11 +154,28 @@ fn remote(path: &str) -> RemoteMedia {
 
 /// A 1:1 session with A and B bound at `t0` by bodiless SENDs, their 200s read.
 fn bound_pair(config: EndpointConfig) -> (Endpoint, Peer, Peer, Instant) {
+    let (switch, a, b, t0, _) = bound_pair_with_stats(config);
+    (switch, a, b, t0)
+}
+
+/// [`bound_pair`], with the endpoint's counters.
+fn bound_pair_with_stats(
+    config: EndpointConfig,
+) -> (Endpoint, Peer, Peer, Instant, Arc<ShardMetrics>) {
+    let (mut switch, [mut a, mut b], t0, metrics) = unbound_pair(config);
+    for peer in [&mut a, &mut b] {
+        bind(&mut switch, peer, t0);
+    }
+    (switch, a, b, t0, metrics)
+}
+
+/// A 1:1 session with A and B added and their connections accepted, not yet bound.
+fn unbound_pair(config: EndpointConfig) -> (Endpoint, [Peer; 2], Instant, Arc<ShardMetrics>) {
     let t0 = Instant::now();
     let metrics = Arc::new(ShardMetrics::default());
-    let mut switch = Endpoint::new(config, 0, WireIds::seeded(11), metrics, Instant::now());
+    let mut switch = Endpoint::new(config, 0, WireIds::seeded(11), metrics.clone(), t0);
     let session = switch.create_session(SessionKind::OneToOne);
-    let mut peers = [A, B].map(|me| {
+    let peers = [A, B].map(|me| {
         let info = switch.add_participant(session, remote(me), t0).unwrap();
         Peer {
             me,
@@ -170,20 +187,30 @@ fn bound_pair(config: EndpointConfig) -> (Endpoint, Peer, Peer, Instant) {
             partial: None,
         }
     });
-    for peer in &mut peers {
-        let tid = format!("bind{}", &peer.me[23..27]);
-        let bind = peer.head(
-            &tid,
-            "SEND",
-            &format!("Message-ID: {tid}\r\nByte-Range: 1-0/0\r\n-------{tid}$\r\n"),
-        );
-        feed(&mut switch, peer, bind.as_bytes(), t0);
-        let frames = peer.read(&mut switch);
-        assert_eq!(frames.len(), 1);
-        assert_eq!((frames[0].tid(), frames[0].status()), (&tid[..], Some(200)));
-    }
-    let [a, b] = peers;
-    (switch, a, b, t0)
+    (switch, peers, t0, metrics)
+}
+
+/// The peer binds its connection with a bodiless SEND and reads the 200 to it,
+/// which must be the first thing the switch writes to it.
+fn bind(switch: &mut Endpoint, peer: &mut Peer, t0: Instant) -> Vec<Frame> {
+    let tid = format!("bind{}", &peer.me[23..27]);
+    let bind = peer.head(
+        &tid,
+        "SEND",
+        &format!("Message-ID: {tid}\r\nByte-Range: 1-0/0\r\n-------{tid}$\r\n"),
+    );
+    feed(switch, peer, bind.as_bytes(), t0);
+    let frames = peer.read(switch);
+    assert!(!frames.is_empty(), "no answer to the bind");
+    assert_eq!((frames[0].tid(), frames[0].status()), (&tid[..], Some(200)));
+    frames[1..]
+        .iter()
+        .map(|f| Frame {
+            head: f.head.clone(),
+            body: f.body.clone(),
+            flag: f.flag,
+        })
+        .collect()
 }
 
 fn body(len: usize) -> Vec<u8> {
@@ -623,4 +650,207 @@ fn a_held_back_connection_still_has_its_responses_read_but_not_its_requests() {
     let to_a = a.read(&mut switch);
     assert_eq!(to_a.len(), 1);
     assert_eq!(to_a[0].message_id(), "mbbbb0003");
+}
+
+// ------------------------------------------------------- (g) connection lifecycle
+
+/// A message for B arrives before B's client has dialled in. B's first request
+/// binds the connection, and the 200 to it must be the first frame B reads: a real
+/// client (msrplib) drops a connection that gets a chunk while it is binding.
+#[test]
+fn a_message_queued_before_the_receiver_binds_goes_after_the_answer_to_its_bind() {
+    let (mut switch, [mut a, mut b], t0, _) = unbound_pair(EndpointConfig::default());
+    bind(&mut switch, &mut a, t0);
+    let hello = a.send(
+        "txhello1",
+        "Message-ID: early1\r\nByte-Range: 1-5/5\r\n",
+        b"hello",
+        '$',
+    );
+    feed(&mut switch, &a, &hello, t0);
+    assert_eq!(a.read(&mut switch)[0].status(), Some(200));
+
+    let after_bind = bind(&mut switch, &mut b, t0);
+    assert_eq!(after_bind.len(), 1, "{after_bind:?}");
+    assert_eq!(after_bind[0].message_id(), "early1");
+    assert_eq!(after_bind[0].body, b"hello");
+}
+
+/// Fills B's leg past the bound while B reads nothing, so that A is held back with
+/// a request still in its read buffer. Returns that buffer.
+fn hold_a_back(switch: &mut Endpoint, a: &mut Peer, t0: Instant) -> BytesMut {
+    let chunk = body(3000);
+    let send = |n: u32| {
+        let tid = format!("txfill{n:02}");
+        a.send(
+            &tid,
+            &format!("Message-ID: fill{n:02}\r\nByte-Range: 1-3000/3000\r\n"),
+            &chunk,
+            '$',
+        )
+    };
+    let mut input = BytesMut::new();
+    for n in 0..4 {
+        input.extend_from_slice(&send(n));
+    }
+    switch.handle_input(a.conn, &mut input, t0);
+    assert_eq!(switch.readiness(a.conn), Readiness::ResponsesOnly);
+    assert!(!input.is_empty(), "a request waits unread");
+    let answers = a.read(switch);
+    assert!(
+        answers.iter().all(|f| f.status() == Some(200)),
+        "{answers:?}"
+    );
+    input
+}
+
+fn wakes(switch: &mut Endpoint, conn: ConnId) -> bool {
+    std::iter::from_fn(|| switch.poll_action()).any(|action| action == Action::Wake(conn))
+}
+
+/// B is removed while A is held back by B's full queue: A must be read again, its
+/// waiting and later requests answered 481 (the session is gone), and the queue
+/// gauge must come back to zero.
+#[test]
+fn removing_the_receiver_releases_a_held_back_sender_with_481() {
+    let config = EndpointConfig {
+        queue_bytes: 4096,
+        ..EndpointConfig::default()
+    };
+    let (mut switch, mut a, b, t0, stats) = bound_pair_with_stats(config);
+    let mut input = hold_a_back(&mut switch, &mut a, t0);
+    while switch.poll_action().is_some() {}
+    let pb = switch
+        .session_keys()
+        .into_iter()
+        .flat_map(|key| switch.session_info(key).unwrap().participants)
+        .find(|p| p.local_uri == b.switch_uri)
+        .unwrap();
+
+    switch.remove_participant(pb.id).unwrap();
+    assert!(wakes(&mut switch, a.conn), "the held-back sender is woken");
+    assert_eq!(switch.readiness(a.conn), Readiness::Everything);
+    switch.handle_input(a.conn, &mut input, t0);
+    assert!(input.is_empty());
+    let answers: Vec<_> = a.read(&mut switch).iter().map(|f| f.status()).collect();
+    assert!(!answers.is_empty());
+    assert!(answers.iter().all(|s| *s == Some(481)), "{answers:?}");
+    let mut gone = Vec::new();
+    switch.take_output(b.conn, &mut gone, usize::MAX);
+    assert!(switch.is_closing(b.conn));
+    switch.handle_close(b.conn, t0);
+    assert_eq!(
+        stats.queue_bytes.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+
+/// B's connection breaks while A is held back by B's full queue: A is read again,
+/// and what it sends B meanwhile is refused with 481 rather than queued for a
+/// connection that is gone (B binds again only with new SDP).
+#[test]
+fn a_lost_receiver_releases_a_held_back_sender_with_481() {
+    let config = EndpointConfig {
+        queue_bytes: 4096,
+        ..EndpointConfig::default()
+    };
+    let (mut switch, mut a, b, t0, stats) = bound_pair_with_stats(config);
+    let mut input = hold_a_back(&mut switch, &mut a, t0);
+    while switch.poll_action().is_some() {}
+
+    switch.handle_close(b.conn, t0);
+    assert!(wakes(&mut switch, a.conn), "the held-back sender is woken");
+    assert_eq!(switch.readiness(a.conn), Readiness::Everything);
+    switch.handle_input(a.conn, &mut input, t0);
+    assert!(input.is_empty());
+    let answers: Vec<_> = a.read(&mut switch).iter().map(|f| f.status()).collect();
+    assert!(!answers.is_empty());
+    assert!(answers.iter().all(|s| *s == Some(481)), "{answers:?}");
+    assert_eq!(
+        stats.queue_bytes.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+
+/// B is removed while A's chunk to it streams: B's connection gets the chunk ended
+/// with `#` before it closes, and nothing after.
+#[test]
+fn removing_a_receiver_mid_chunk_ends_the_chunk_with_abort_before_closing() {
+    let (mut switch, a, mut b, t0, stats) = bound_pair_with_stats(EndpointConfig::default());
+    let (_, reads) = big_chunk(&a, &[10 * 1024]);
+    feed(&mut switch, &a, &reads[0], t0);
+    assert!(b.read(&mut switch).is_empty());
+    assert!(b.partial_body() > 0);
+    let pb = switch
+        .session_keys()
+        .into_iter()
+        .flat_map(|key| switch.session_info(key).unwrap().participants)
+        .find(|p| p.local_uri == b.switch_uri)
+        .unwrap();
+
+    switch.remove_participant(pb.id).unwrap();
+    let ended = b.read(&mut switch);
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0].flag, ContinuationFlag::Abort);
+    assert!(switch.is_closing(b.conn));
+    switch.handle_close(b.conn, t0);
+    // The rest of A's chunk is answered 481 at its end-line.
+    feed(&mut switch, &a, &reads[1], t0);
+    let mut a = a;
+    let to_a: Vec<_> = a.read(&mut switch).iter().map(|f| f.status()).collect();
+    assert_eq!(to_a, [Some(481)]);
+    assert_eq!(
+        stats.queue_bytes.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+
+/// The switch connects out (active role) and binds with a bodiless SEND; once that
+/// is answered and everything is written, no byte is left counted as queued.
+#[test]
+fn the_queue_gauge_returns_to_zero_after_a_bind_send_when_the_switch_dials_out() {
+    let t0 = Instant::now();
+    let stats = Arc::new(ShardMetrics::default());
+    let mut switch = Endpoint::new(
+        EndpointConfig::default(),
+        0,
+        WireIds::seeded(5),
+        stats.clone(),
+        t0,
+    );
+    let session = switch.create_session(SessionKind::OneToOne);
+    let mut media = remote(A);
+    media.setup = SetupRole::Active;
+    switch.add_participant(session, media, t0).unwrap();
+    let Some(Action::Connect { conn, .. }) = switch.poll_action() else {
+        panic!("no connect");
+    };
+    switch.connected(conn);
+    let mut out = Vec::new();
+    switch.take_output(conn, &mut out, usize::MAX);
+    let mut decoder = Decoder::new(Limits::default());
+    let mut buf = BytesMut::from(&out.concat()[..]);
+    let Ok(Some(Item::Head(bind))) = decoder.decode(&mut buf) else {
+        panic!("no bind SEND");
+    };
+    assert_eq!(
+        stats.queue_bytes.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    let tid = bind.transaction_id().as_str().to_string();
+    let answer = format!(
+        "MSRP {tid} 200 OK\r\nTo-Path: {}\r\nFrom-Path: {A}\r\n-------{tid}$\r\n",
+        bind.from_path().next().unwrap()
+    );
+    let mut input = BytesMut::from(answer.as_bytes());
+    switch.handle_input(conn, &mut input, t0);
+    assert_eq!(
+        stats.queue_bytes.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    switch.handle_close(conn, t0);
+    assert_eq!(
+        stats.queue_bytes.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
 }

@@ -5,32 +5,19 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use std::collections::VecDeque;
-
-use crate::codec::{ByteRange, ContinuationFlag, Decoder, HeaderName};
-use crate::conn::{Conn, Inbound};
+use crate::codec::{ByteRange, ContinuationFlag, HeaderName};
+use crate::conn::{Bind, Conn, Inbound, State};
 use crate::control::Event;
 use crate::ids::{ConnId, ParticipantId};
-use crate::stats::Stats;
+use crate::session::Link;
 use crate::transaction::Sent;
 
 use super::{Action, Endpoint};
 
 impl Endpoint {
-    pub(crate) fn new_conn(&self) -> Conn {
-        Conn {
-            decoder: Decoder::new(self.config.limits.clone()),
-            out: VecDeque::new(),
-            out_bytes: 0,
-            bound: None,
-            inbound: Inbound::Idle,
-            spare: None,
-            spare_fanout: None,
-            write_blocked: false,
-            aborted: false,
-            in_response: false,
-            closing: false,
-        }
+    /// A connection's state, new, in `state`.
+    pub(crate) fn new_conn(&self, state: State) -> Conn {
+        Conn::new(&self.config.limits, &self.metrics, state)
     }
 
     pub(crate) fn set_inbound(&mut self, conn: ConnId, inbound: Inbound) {
@@ -39,34 +26,50 @@ impl Endpoint {
         }
     }
 
+    /// The connection's first request named participant `id` (RFC 4975 §7.3): it
+    /// binds, and is bound once the answer to that request is queued
+    /// ([`Endpoint::bind_answered`]), so the answer goes before anything queued for
+    /// the participant.
     pub(crate) fn bind(&mut self, conn: ConnId, id: ParticipantId) {
         let Some(p) = self.participants.get_mut(&id) else {
             return;
         };
-        p.conn = Some(conn);
+        p.link = Link::Connected(conn);
         let session = p.session;
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.bound = Some(id);
+            c.state = State::Binding(id, Bind::Answering);
         }
         self.events.push_back(Event::ParticipantBound {
             session,
             participant: id,
         });
-        // Frames queued while it was unbound can go now.
-        self.wake(Some(conn));
     }
 
-    pub(crate) fn unbind(&mut self, id: ParticipantId) {
+    /// The request that bound `conn` has its answer queued (or owed none), or the
+    /// switch's bind SEND was answered 200: the participant's leg may be written.
+    pub(crate) fn bind_answered(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn)
+            && let State::Binding(id, _) = c.state
+        {
+            c.state = State::Bound(id);
+            // Frames queued while it was unbound can go now.
+            self.wake(Some(conn));
+        }
+    }
+
+    /// The participant's connection is gone (`link` says what it is now: `Lost` when
+    /// it closed or broke, `Waiting` for a new path).
+    pub(crate) fn unbind(&mut self, id: ParticipantId, link: Link) {
         let Some(p) = self.participants.get_mut(&id) else {
             return;
         };
-        if p.conn.take().is_none() {
+        if p.conn().is_none() {
             return;
         }
+        p.link = link;
         // Half-written frames cannot continue on another connection; what was
         // queued is dropped and its transactions time out into REPORTs.
-        let dropped = p.leg.clear();
-        Stats::shift(&self.metrics.queue_bytes, -(dropped as i64));
+        p.leg.clear();
         let session = p.session;
         self.events.push_back(Event::ConnectionLost {
             session,
@@ -80,6 +83,7 @@ impl Endpoint {
                 f.out = None;
             }
         }
+        // Whoever was held back by its queue may read again (and learns it is gone).
         self.wake_session(session, id);
     }
 
@@ -89,21 +93,10 @@ impl Endpoint {
             Some(c) => std::mem::replace(&mut c.inbound, Inbound::Idle),
             None => return,
         };
-        if let Inbound::Fanout(f) = inbound {
-            self.abort_fanout(f, self.now);
-            return;
-        }
-        if let Inbound::Forward(f) = inbound
-            && let Some(tid) = f.out
-        {
-            let end = self.encoder.end_line(&tid, ContinuationFlag::Abort, true);
-            if let Some(q) = self.participants.get_mut(&f.to) {
-                Stats::shift(&self.metrics.queue_bytes, end.len() as i64);
-                q.leg.push_chunk_part(end);
-                q.leg.close_chunk();
-                let conn = q.conn;
-                self.wake(conn);
-            }
+        match inbound {
+            Inbound::Fanout(f) => self.abort_fanout(f, self.now),
+            Inbound::Forward(mut f) => self.end_chunk(&mut f, ContinuationFlag::Abort, None),
+            _ => {}
         }
     }
 
@@ -111,12 +104,7 @@ impl Endpoint {
     /// discarded. It no longer belongs to any participant.
     pub(crate) fn abort_conn(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.closing = true;
-            c.aborted = true;
-            c.bound = None;
-            Stats::shift(&self.metrics.queue_bytes, -(c.out_bytes as i64));
-            c.out.clear();
-            c.out_bytes = 0;
+            c.abort();
             self.actions.push_back(Action::Wake(conn));
         }
     }
@@ -124,16 +112,15 @@ impl Endpoint {
     /// Marks a connection to close once its output is written.
     pub(crate) fn close_conn(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.closing = true;
+            c.close();
             self.actions.push_back(Action::Wake(conn));
         }
     }
 
+    /// The active setup role: the switch connects to the participant's path and
+    /// binds with a bodiless SEND (RFC 4975 §5.4) written before anything else.
     pub(crate) fn connect_out(&mut self, id: ParticipantId, now: Instant) {
         let conn = ConnId(self.next_seq());
-        let mut c = self.new_conn();
-        c.bound = Some(id);
-        self.conns.insert(conn, c);
         let tid = self.ids.transaction_id();
         let message_id = self.ids.message_id();
         let Some(p) = self.participants.get_mut(&id) else {
@@ -143,8 +130,7 @@ impl Endpoint {
             return;
         };
         let (host, port) = (target.host().to_string(), target.port().unwrap_or(2855));
-        p.conn = Some(conn);
-        p.leg.awaiting_bind = true;
+        p.link = Link::Connected(conn);
         // RFC 4975 §5.4: the active side sends a SEND at once, bodiless if it has
         // nothing to say, so the passive side can bind the connection.
         let head = self
@@ -156,7 +142,9 @@ impl Endpoint {
             .byte_range(&ByteRange::whole(0))
             .finish(false);
         let end = self.encoder.end_line(&tid, ContinuationFlag::End, false);
-        p.leg.push_control(Bytes::from([head, end].concat()));
+        let mut c = self.new_conn(State::Connecting(id));
+        c.out.push(Bytes::from([head, end].concat()));
+        self.conns.insert(conn, c);
         self.transactions.insert(tid, Sent::Bind { to: id });
         self.transactions
             .arm(tid, now + self.config.transaction_timeout);

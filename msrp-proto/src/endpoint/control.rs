@@ -15,7 +15,7 @@ use crate::media::{
     check_remote,
 };
 use crate::report::Reply;
-use crate::session::{Participant, Session, SessionKind, group};
+use crate::session::{Link, Participant, Session, SessionKind, group};
 use crate::stats::Stats;
 use crate::transaction::Timer;
 
@@ -143,8 +143,8 @@ impl Endpoint {
                 identity,
                 local,
                 staged: None,
-                conn: None,
-                leg: Leg::default(),
+                link: Link::Waiting,
+                leg: Leg::new(&self.metrics),
                 counters: Counters::default(),
                 stopped: None,
                 nickname: None,
@@ -192,13 +192,12 @@ impl Endpoint {
         let setup = remote.setup;
         participant.takes_any_cpim = group::takes_any_cpim(&remote);
         participant.remote = remote;
-        let conn = participant.conn;
+        let conn = participant.conn();
         if path_changed && let Some(conn) = conn {
+            // The old connection leaves the participant before it is unbound, so
+            // its close later changes nothing.
             self.close_conn(conn);
-            self.unbind(id);
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.bound = None;
-            }
+            self.unbind(id, Link::Waiting);
         }
         // The switch is now the active party and has no connection to the (new)
         // path: it connects out, as AddParticipant would have.
@@ -301,15 +300,9 @@ impl Endpoint {
             .collect();
         for conn in feeding {
             if let Some(c) = self.conns.get_mut(&conn)
-                && let Inbound::Forward(f) = std::mem::replace(&mut c.inbound, Inbound::Idle)
+                && let Inbound::Forward(mut f) = std::mem::replace(&mut c.inbound, Inbound::Idle)
             {
-                if let Some(tid) = f.out {
-                    let end = self.encoder.end_line(&tid, ContinuationFlag::Abort, true);
-                    if let Some(p) = self.participants.get_mut(&id) {
-                        p.leg.push_chunk_part(end);
-                        p.leg.close_chunk();
-                    }
-                }
+                self.end_chunk(&mut f, ContinuationFlag::Abort, None);
                 let reply = f.reply.map(|r| Reply {
                     status: StatusCode::SESSION_DOES_NOT_EXIST,
                     ..r
@@ -320,28 +313,29 @@ impl Endpoint {
             }
         }
         // A chunk being forwarded *from* it: end it with '#'.
-        if let Some(conn) = self.participants.get(&id).and_then(|p| p.conn) {
+        if let Some(conn) = self.participants.get(&id).and_then(Participant::conn) {
             self.abort_inbound(conn);
+        }
+        // Whoever its queue held back reads again, and learns it is gone.
+        if let Some(session) = self.participants.get(&id).map(|p| p.session) {
+            self.wake_session(session, id);
         }
         let Some(mut participant) = self.participants.remove(&id) else {
             return Err(ControlError::NoSuchParticipant(id));
         };
-        if let Some(conn) = participant.conn
+        if let Some(conn) = participant.conn()
             && let Some(c) = self.conns.get_mut(&conn)
         {
-            // Flush what is queued (the '#' end-line above) and close.
-            let mut rest = Vec::new();
-            participant.leg.take(&mut rest, usize::MAX);
-            for piece in rest {
-                c.out_bytes += piece.len();
-                c.out.push_back(piece);
+            // Flush what is queued (ending with the '#' above) and close; the
+            // connection is no longer the participant's.
+            if c.bound() == Some(id) {
+                participant.leg.drain_into(&mut c.out);
             }
-            c.bound = None;
-            c.closing = true;
+            c.close();
             self.actions.push_back(Action::Wake(conn));
         }
-        let dropped = participant.leg.clear();
-        Stats::shift(&self.metrics.queue_bytes, -(dropped as i64));
+        // What could not be written goes (and off the queue gauge) with the leg.
+        drop(participant.leg);
         if let Some(sid) = participant.local_uri.session_id() {
             self.by_session_id.remove(sid);
         }
@@ -388,7 +382,10 @@ impl Endpoint {
             id,
             session: p.session,
             local_uri: p.local_uri.clone(),
-            bound: p.conn.is_some() && !p.leg.awaiting_bind,
+            bound: p
+                .conn()
+                .and_then(|conn| self.conns.get(&conn))
+                .is_some_and(|c| c.bound() == Some(id)),
             counters: p.counters,
             identity: p.identity.clone(),
             local: p.local.clone(),

@@ -8,26 +8,24 @@ use bytes::Bytes;
 use tracing::{debug, trace};
 
 use crate::codec::{
-    ByteRange, ContinuationFlag, FailureReport, Head, HeaderName, Method, MsrpUri, StatusCode,
+    ByteRange, ContinuationFlag, DecodeError, FailureReport, Head, HeaderName, MsrpUri, StatusCode,
 };
-use crate::conn::Inbound;
+use crate::conn::{Bind, Conn, Inbound, State};
 use crate::control::Event;
 use crate::ids::{ConnId, ParticipantId};
 use crate::report::{Reply, is_owed, owed_reply, reply_to};
+use crate::session::SessionKind;
 use crate::stats::{Stats, frame_kind};
 use crate::transaction::Sent;
 
-use super::{Action, Endpoint};
+use super::Endpoint;
 
 impl Endpoint {
     pub(crate) fn on_head(&mut self, conn: ConnId, head: Head, now: Instant) {
         Stats::add(&self.metrics.frames_received[frame_kind(head.method())], 1);
         let Some(method) = head.method() else {
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.in_response = true;
-            }
             self.on_response(conn, &head);
-            self.set_inbound(conn, Inbound::Answer(None));
+            self.set_inbound(conn, Inbound::Response);
             return;
         };
         trace!(conn = conn.0, tid = %head.transaction_id(), ?method, "request");
@@ -40,24 +38,15 @@ impl Endpoint {
                     let session = p.session;
                     self.session_active(session, now);
                 }
-                let group = self.is_group(id);
-                match method {
-                    Method::Send if group => self.start_fanout(conn, route, head),
-                    Method::Send => self.start_send(conn, route, head),
-                    Method::Nickname if group => self.nickname(&route, &head),
-                    // Group reports end here (RFC 7701 §7.3).
-                    Method::Report if group => Inbound::Answer(None),
-                    Method::Report => match self.peer(id) {
-                        Some(to) => Inbound::Report { to, head },
-                        None => Inbound::Answer(None),
-                    },
-                    // AUTH is for relays (RFC 4976), NICKNAME for group chats.
-                    Method::Auth | Method::Nickname => {
-                        Inbound::Answer(owed_reply(&head, StatusCode::ACTION_NOT_ALLOWED, &route))
+                // Each session kind handles its own requests: one arm per kind.
+                match self.kind_of(id) {
+                    Some(SessionKind::OneToOne) => {
+                        self.one_to_one_request(conn, route, method, head)
                     }
-                    Method::Other => Inbound::Answer(owed_reply(
+                    Some(SessionKind::Group) => self.group_request(conn, route, method, head),
+                    None => Inbound::Answer(owed_reply(
                         &head,
-                        StatusCode::METHOD_NOT_UNDERSTOOD,
+                        StatusCode::SESSION_DOES_NOT_EXIST,
                         &route,
                     )),
                 }
@@ -76,7 +65,7 @@ impl Endpoint {
         let Some(p) = self.participants.get(&route.id) else {
             return Err(StatusCode::SESSION_DOES_NOT_EXIST);
         };
-        match (p.conn, self.conns.get(&conn).and_then(|c| c.bound)) {
+        match (p.conn(), self.conns.get(&conn).and_then(Conn::participant)) {
             (Some(bound), _) if bound == conn => Ok(route),
             (Some(_), _) => Err(StatusCode::SESSION_ALREADY_IN_USE),
             // One session per connection: sharing is not offered yet, and keeping
@@ -160,116 +149,48 @@ impl Endpoint {
         })
     }
 
+    /// A body piece of the frame being read: its session kind's to use.
     pub(crate) fn on_body(&mut self, conn: ConnId, piece: Bytes, now: Instant) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if matches!(c.inbound, Inbound::Fanout(_)) {
-            self.fanout_body(conn, piece, now);
-            return;
-        }
         // Only a forwarded chunk uses its body; a refused one waits for its end-line.
-        if !matches!(c.inbound, Inbound::Forward(_)) {
-            return;
+        match std::mem::replace(&mut c.inbound, Inbound::Idle) {
+            Inbound::Fanout(f) => self.fanout_body(conn, f, piece, now),
+            Inbound::Forward(f) => self.forward_body(conn, f, piece),
+            other => c.inbound = other,
         }
-        let Inbound::Forward(mut f) = std::mem::replace(&mut c.inbound, Inbound::Idle) else {
-            return;
-        };
-        let len = piece.len() as u64;
-        if let Some(p) = self.participants.get_mut(&f.from) {
-            p.counters.bytes_in += len;
-        }
-        let stopped = self
-            .participants
-            .get(&f.to)
-            .is_some_and(|q| q.stopped == Some(f.message_id));
-        if !stopped {
-            if f.out.is_none() {
-                self.open_chunk(conn, &mut f);
-            }
-            if let Some(q) = self.participants.get_mut(&f.to) {
-                Stats::shift(&self.metrics.queue_bytes, piece.len() as i64);
-                q.leg.push_chunk_part(piece);
-                q.counters.bytes_out += len;
-                let conn = q.conn;
-                self.wake(conn);
-            }
-        }
-        f.position += len;
-        self.set_inbound(conn, Inbound::Forward(f));
     }
 
+    /// The end-line of the frame being read.
     pub(crate) fn on_end(&mut self, conn: ConnId, flag: ContinuationFlag, now: Instant) {
-        let inbound = match self.conns.get_mut(&conn) {
-            Some(c) => {
-                c.in_response = false;
-                std::mem::replace(&mut c.inbound, Inbound::Idle)
-            }
-            None => return,
-        };
-        match inbound {
-            Inbound::Idle => {}
-            Inbound::Answer(reply) => self.send_reply(conn, reply),
-            Inbound::Report { to, head } => self.map_report(to, &head, flag),
-            Inbound::Fanout(f) => self.end_fanout(conn, f, flag, now),
-            Inbound::Forward(mut f) => {
-                let stopped = self
-                    .participants
-                    .get(&f.to)
-                    .is_some_and(|q| q.stopped == Some(f.message_id));
-                if stopped {
-                    let reply = f.reply.take().map(|r| Reply {
-                        status: StatusCode::STOP_SENDING_MESSAGE,
-                        ..r
-                    });
-                    self.send_reply(conn, reply);
-                    return;
-                }
-                if f.out.is_none() {
-                    // Interrupted and nothing came since: the end-line still has
-                    // to reach the receiver, on an empty chunk at the position.
-                    self.open_chunk(conn, &mut f);
-                }
-                if let Some(tid) = f.out {
-                    self.close_chunk(&f, tid, flag, now);
-                }
-                let reply = f
-                    .reply
-                    .take()
-                    .filter(|_| f.failure_report == FailureReport::Yes);
-                self.send_reply(conn, reply);
-                f.head = None;
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.spare = Some(f);
-                }
-            }
-        }
-    }
-
-    /// A refused frame (kept framing): answer it if it can be addressed and asks for
-    /// an answer.
-    pub(crate) fn on_refused(&mut self, conn: ConnId, err: &crate::codec::DecodeError) {
         let inbound = match self.conns.get_mut(&conn) {
             Some(c) => std::mem::replace(&mut c.inbound, Inbound::Idle),
             None => return,
         };
         match inbound {
+            Inbound::Idle | Inbound::Response => {}
+            Inbound::Answer(reply) => self.send_reply(conn, reply),
+            Inbound::Report { to, head } => self.map_report(to, &head, flag),
+            Inbound::Fanout(f) => self.end_fanout(conn, f, flag, now),
+            Inbound::Forward(f) => self.end_forward(conn, f, flag, now),
+        }
+        self.frame_done(conn);
+    }
+
+    /// A refused frame (kept framing): answer it if it can be addressed and asks for
+    /// an answer.
+    pub(crate) fn on_refused(&mut self, conn: ConnId, err: &DecodeError) {
+        let inbound = match self.conns.get_mut(&conn) {
+            Some(c) => std::mem::replace(&mut c.inbound, Inbound::Idle),
+            None => return,
+        };
+        let status = err.status().unwrap_or(StatusCode::UNINTELLIGIBLE);
+        match inbound {
             // A chunk over max_chunk_bytes after its head was taken: end what was
             // forwarded with '#', answer the sender with the error.
-            Inbound::Forward(mut f) => {
-                if let Some(tid) = f.out.take() {
-                    let end = self.encoder.end_line(&tid, ContinuationFlag::Abort, true);
-                    if let Some(q) = self.participants.get_mut(&f.to) {
-                        q.leg.push_chunk_part(end);
-                        q.leg.close_chunk();
-                    }
-                }
-                let status = err.status().unwrap_or(StatusCode::UNINTELLIGIBLE);
-                let reply = f.reply.take().map(|r| Reply { status, ..r });
-                self.send_reply(conn, reply);
-            }
+            Inbound::Forward(f) => self.refuse_forward(conn, f, status),
             Inbound::Fanout(f) => {
-                let status = err.status().unwrap_or(StatusCode::UNINTELLIGIBLE);
                 let reply = Reply {
                     status,
                     ..f.reply.clone()
@@ -292,6 +213,19 @@ impl Endpoint {
                 }
             }
         }
+        self.frame_done(conn);
+    }
+
+    /// A frame is over and its answer (if any) is queued: a connection whose first
+    /// request bound it may now carry its participant's leg.
+    fn frame_done(&mut self, conn: ConnId) {
+        if self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| matches!(c.state, State::Binding(_, Bind::Answering)))
+        {
+            self.bind_answered(conn);
+        }
     }
 
     /// A response to a request the switch wrote.
@@ -306,15 +240,14 @@ impl Endpoint {
             }
             Some(Sent::Bind { to }) => {
                 if code.is_success() {
-                    if let Some(p) = self.participants.get_mut(&to) {
-                        p.leg.bind_answered();
+                    if let Some(p) = self.participants.get(&to) {
                         let event = Event::ParticipantBound {
                             session: p.session,
                             participant: to,
                         };
                         self.events.push_back(event);
                     }
-                    self.actions.push_back(Action::Wake(conn));
+                    self.bind_answered(conn);
                 } else {
                     debug!(conn = conn.0, %code, "bind SEND refused");
                     self.close_conn(conn);

@@ -19,10 +19,10 @@ use smallvec::SmallVec;
 use tracing::debug;
 
 use crate::codec::{ByteRange, Decoder, Encoder, FailureReport, Framing, Item, Limits, StatusCode};
-use crate::conn::Conn;
+use crate::conn::{Bind, Conn, Inbound, State};
 use crate::control::Event;
 use crate::ids::{ConnId, ParticipantId, SessionKey, WireIds};
-use crate::session::{Participant, Session};
+use crate::session::{Link, Participant, Session, SessionKind};
 use crate::stats::Stats;
 use crate::transaction::{Sent, Timer, Transactions};
 
@@ -180,7 +180,7 @@ impl Endpoint {
     /// A connection was accepted; it must bind within the bind timeout.
     pub fn open_connection(&mut self, now: Instant) -> ConnId {
         let id = ConnId(self.next_seq());
-        self.conns.insert(id, self.new_conn());
+        self.conns.insert(id, self.new_conn(State::Accepted));
         self.transactions
             .schedule(now + self.config.bind_timeout, Timer::Bind(id));
         Stats::shift(&self.metrics.connections, 1);
@@ -191,8 +191,14 @@ impl Endpoint {
     /// The outgoing connection asked for by [`Action::Connect`] is up; its bind SEND
     /// is already queued.
     pub fn connected(&mut self, conn: ConnId) {
-        Stats::shift(&self.metrics.connections, 1);
-        Stats::add(&self.metrics.connections_opened, 1);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if let State::Connecting(id) = c.state {
+            c.state = State::Binding(id, Bind::Awaiting);
+            Stats::shift(&self.metrics.connections, 1);
+            Stats::add(&self.metrics.connections_opened, 1);
+        }
         self.actions.push_back(Action::Wake(conn));
     }
 
@@ -230,22 +236,24 @@ impl Endpoint {
     pub fn handle_close(&mut self, conn: ConnId, now: Instant) {
         self.now = now;
         self.abort_inbound(conn);
+        // Dropping it takes its queued bytes off the gauge.
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
-        Stats::shift(&self.metrics.connections, -1);
-        Stats::shift(&self.metrics.queue_bytes, -(c.out_bytes as i64));
+        // A connection that never came up was never counted.
+        if !matches!(c.state, State::Connecting(_)) {
+            Stats::shift(&self.metrics.connections, -1);
+        }
         // Only if it is still this connection's: a participant moved to a new path
         // (or bound again) may already have its next one.
-        if let Some(id) = c.bound
+        if let Some(id) = c.participant()
             && self
                 .participants
                 .get(&id)
-                .is_some_and(|p| p.conn == Some(conn))
+                .is_some_and(|p| p.conn() == Some(conn))
         {
-            self.unbind(id);
+            self.unbind(id, Link::Lost);
         }
-        let _ = now;
     }
 
     /// Fires every timer due at `now`.
@@ -287,7 +295,7 @@ impl Endpoint {
                 }
                 (Timer::Transaction(_), Some(Sent::Bind { to })) => {
                     // The peer never answered our bind SEND: the connection is useless.
-                    if let Some(conn) = self.participants.get(&to).and_then(|p| p.conn) {
+                    if let Some(conn) = self.participants.get(&to).and_then(Participant::conn) {
                         self.close_conn(conn);
                     }
                 }
@@ -297,7 +305,7 @@ impl Endpoint {
                     if self
                         .conns
                         .get(&conn)
-                        .is_some_and(|c| c.bound.is_none() && !c.closing)
+                        .is_some_and(|c| c.state == State::Accepted)
                     {
                         Stats::add(&self.metrics.bind_timeouts, 1);
                         debug!(conn = conn.0, "no bind within the bind timeout");
@@ -331,18 +339,10 @@ impl Endpoint {
         let Some(c) = self.conns.get_mut(&conn) else {
             return 0;
         };
-        let mut taken = 0;
-        while let Some(piece) = c.out.front() {
-            if taken > 0 && taken + piece.len() > max_bytes {
-                break;
-            }
-            taken += piece.len();
-            if let Some(piece) = c.out.pop_front() {
-                into.push(piece);
-            }
-        }
-        c.out_bytes -= taken;
-        if let Some(id) = c.bound
+        // Its own frames first; the participant's leg only once it is bound (the
+        // answer to the bind always goes first).
+        let mut taken = c.out.take(into, max_bytes);
+        if let Some(id) = c.bound()
             && taken < max_bytes
             && let Some(p) = self.participants.get_mut(&id)
         {
@@ -362,7 +362,6 @@ impl Endpoint {
                 self.wake_session(session, id);
             }
         }
-        Stats::shift(&self.metrics.queue_bytes, -(taken as i64));
         taken
     }
 
@@ -370,7 +369,7 @@ impl Endpoint {
     pub fn has_output(&self, conn: ConnId) -> bool {
         self.conns.get(&conn).is_some_and(|c| {
             !c.out.is_empty()
-                || c.bound
+                || c.bound()
                     .and_then(|p| self.participants.get(&p))
                     .is_some_and(|p| p.leg.has_output())
         })
@@ -378,7 +377,7 @@ impl Endpoint {
 
     /// True once the connection should close (after its output is written).
     pub fn is_closing(&self, conn: ConnId) -> bool {
-        self.conns.get(&conn).is_none_or(|c| c.closing)
+        self.conns.get(&conn).is_none_or(Conn::is_closing)
     }
 
     /// The transport's last write to `conn` could not go (`true`: the socket buffer
@@ -391,7 +390,7 @@ impl Endpoint {
         };
         c.write_blocked = blocked;
         if blocked
-            && let Some(id) = c.bound
+            && let Some(id) = c.participant()
             && let Some(session) = self.participants.get(&id).map(|p| p.session)
             && self.drops_slow_consumers(session)
         {
@@ -402,7 +401,9 @@ impl Endpoint {
     /// True if the connection must close now, without writing what is left (a
     /// dropped slow consumer).
     pub fn is_aborted(&self, conn: ConnId) -> bool {
-        self.conns.get(&conn).is_some_and(|c| c.aborted)
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| c.state == State::Aborted)
     }
 
     /// Backpressure: false while a queue this connection's requests feed is over
@@ -414,21 +415,21 @@ impl Endpoint {
             return false;
         };
         let limit = self.config.queue_bytes;
-        if c.closing || c.out_bytes >= limit {
+        if c.is_closing() || c.out.bytes() >= limit {
             return false;
         }
-        let Some(p) = c.bound.and_then(|id| self.participants.get(&id)) else {
+        let Some(p) = c.participant().and_then(|id| self.participants.get(&id)) else {
             return true;
         };
         // A group that drops slow consumers never waits for one: a leg whose
         // socket takes nothing does not count (it is dropped after the grace
         // period, or at once past `slow_consumer_max_bytes`).
         let drops = self.drops_slow_consumers(p.session);
-        self.peers(p.session, c.bound).all(|q| {
+        self.peers(p.session, c.participant()).all(|q| {
             self.participants.get(&q).is_none_or(|q| {
                 q.leg.queued_bytes() < limit
                     || (drops
-                        && q.conn
+                        && q.conn()
                             .and_then(|qc| self.conns.get(&qc))
                             .is_none_or(|qc| qc.write_blocked))
             })
@@ -441,7 +442,7 @@ impl Endpoint {
     pub fn readiness(&self, conn: ConnId) -> Readiness {
         match self.conns.get(&conn) {
             None => Readiness::Nothing,
-            Some(c) if c.closing => Readiness::Nothing,
+            Some(c) if c.is_closing() => Readiness::Nothing,
             Some(_) if self.wants_read(conn) => Readiness::Everything,
             Some(_) => Readiness::ResponsesOnly,
         }
@@ -454,10 +455,10 @@ impl Endpoint {
         let Some(c) = self.conns.get_mut(&conn) else {
             return false;
         };
-        if c.closing {
+        if c.is_closing() {
             return false;
         }
-        if c.in_response || c.decoder.is_at_end_line() {
+        if matches!(c.inbound, Inbound::Response) || c.decoder.is_at_end_line() {
             return true;
         }
         c.decoder.is_between_frames() && Decoder::next_is_response(buf) == Some(true)
@@ -480,10 +481,22 @@ impl Endpoint {
             .filter(move |p| Some(*p) != except)
     }
 
-    /// The other participant of a 1:1 session.
+    /// The kind of `id`'s session.
+    pub(crate) fn kind_of(&self, id: ParticipantId) -> Option<SessionKind> {
+        let p = self.participants.get(&id)?;
+        self.sessions.get(&p.session).map(|s| s.kind)
+    }
+
+    /// The other participant of a 1:1 session, unless its connection is lost:
+    /// nothing would read what is sent to it, so a request for it is refused (481)
+    /// rather than queued and its sender held back for ever.
     pub(crate) fn peer(&self, id: ParticipantId) -> Option<ParticipantId> {
         let session = self.participants.get(&id)?.session;
-        self.peers(session, Some(id)).next()
+        self.peers(session, Some(id)).next().filter(|q| {
+            self.participants
+                .get(q)
+                .is_some_and(|q| q.link != Link::Lost)
+        })
     }
 
     pub(crate) fn wake(&mut self, conn: Option<ConnId>) {
@@ -495,7 +508,7 @@ impl Endpoint {
     pub(crate) fn wake_session(&mut self, session: SessionKey, except: ParticipantId) {
         let conns: SmallVec<[ConnId; 2]> = self
             .peers(session, Some(except))
-            .filter_map(|p| self.participants.get(&p).and_then(|p| p.conn))
+            .filter_map(|p| self.participants.get(&p).and_then(Participant::conn))
             .collect();
         for conn in conns {
             self.actions.push_back(Action::Wake(conn));

@@ -34,7 +34,8 @@ use bytes::Bytes;
 use tracing::debug;
 
 use crate::codec::{
-    ByteRange, ContinuationFlag, FailureReport, Head, MessageId, Rewrite, StatusCode, SuccessReport,
+    ByteRange, ContinuationFlag, FailureReport, Head, MessageId, Method, Rewrite, StatusCode,
+    SuccessReport,
 };
 use crate::conn::Inbound;
 use crate::control::Event;
@@ -43,8 +44,8 @@ use crate::endpoint::frames::Route;
 use crate::ids::{ConnId, ParticipantId, SessionKey};
 use crate::media::{RemoteMedia, SlowConsumer, accepts};
 use crate::report::{Reply, is_owed, owed_reply};
-use crate::session::SessionKind;
 use crate::session::cpim::{self, Cpim, CpimHeaders};
+use crate::session::{Link, SessionKind};
 use crate::stats::Stats;
 use crate::transaction::{Sent, Timer};
 
@@ -83,12 +84,27 @@ pub(crate) struct Fanout {
 }
 
 impl Endpoint {
-    /// True if `id` is in a group session.
-    pub(crate) fn is_group(&self, id: ParticipantId) -> bool {
-        self.participants
-            .get(&id)
-            .and_then(|p| self.sessions.get(&p.session))
-            .is_some_and(|s| s.kind == SessionKind::Group)
+    /// A request in a group session, routed to participant `route.id`.
+    pub(crate) fn group_request(
+        &mut self,
+        conn: ConnId,
+        route: Route,
+        method: Method,
+        head: Head,
+    ) -> Inbound {
+        match method {
+            Method::Send => self.start_fanout(conn, route, head),
+            Method::Nickname => self.nickname(&route, &head),
+            // Group reports end here (RFC 7701 §7.3).
+            Method::Report => Inbound::Answer(None),
+            // AUTH is for relays (RFC 4976).
+            Method::Auth => {
+                Inbound::Answer(owed_reply(&head, StatusCode::ACTION_NOT_ALLOWED, &route))
+            }
+            Method::Other => {
+                Inbound::Answer(owed_reply(&head, StatusCode::METHOD_NOT_UNDERSTOOD, &route))
+            }
+        }
     }
 
     /// A SEND from a group participant: checked, then gathered chunk by chunk.
@@ -179,13 +195,13 @@ impl Endpoint {
     }
 
     /// A body piece of a group chunk.
-    pub(crate) fn fanout_body(&mut self, conn: ConnId, piece: Bytes, now: Instant) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        let Inbound::Fanout(mut f) = std::mem::replace(&mut c.inbound, Inbound::Idle) else {
-            return;
-        };
+    pub(crate) fn fanout_body(
+        &mut self,
+        conn: ConnId,
+        mut f: Box<Fanout>,
+        piece: Bytes,
+        now: Instant,
+    ) {
         let len = piece.len();
         if let Some(p) = self.participants.get_mut(&f.from) {
             p.counters.bytes_in += len as u64;
@@ -407,7 +423,7 @@ impl Endpoint {
                     .filter(|q| {
                         self.participants
                             .get(q)
-                            .is_some_and(|q| q.conn.is_some() && takes(q))
+                            .is_some_and(|q| q.conn().is_some() && takes(q))
                     }),
             );
             return Ok(());
@@ -428,7 +444,7 @@ impl Endpoint {
                         .privacy_alias
                         .as_deref()
                         .unwrap_or(&q.identity.im_address);
-                    to.is(public) && q.conn.is_some()
+                    to.is(public) && q.conn().is_some()
                 })
         });
         let Some(target) = target else {
@@ -474,7 +490,7 @@ impl Endpoint {
             let Some(leg) = self.participants.get_mut(&q) else {
                 continue;
             };
-            if leg.conn.is_none() || leg.stopped == Some(outgoing) {
+            if leg.conn().is_none() || leg.stopped == Some(outgoing) {
                 continue;
             }
             let tid = self.ids.transaction_id();
@@ -489,7 +505,6 @@ impl Endpoint {
                 .encoder
                 .copy_request(head, &rewrite, FailureReport::Partial);
             let end = self.encoder.end_line(&tid, flag, true);
-            let bytes = head.len() + f.held + end.len();
             leg.leg.push_frame(head);
             for piece in &f.pieces {
                 leg.leg.push_frame(piece.clone());
@@ -497,8 +512,7 @@ impl Endpoint {
             leg.leg.push_frame(end);
             leg.counters.frames_out += 1;
             leg.counters.bytes_out += f.held as u64;
-            let conn = leg.conn;
-            Stats::shift(&self.metrics.queue_bytes, bytes as i64);
+            let conn = leg.conn();
             Stats::add(&self.metrics.frames_sent[0], 1);
             Stats::add(&self.metrics.group_copies, 1);
             if tracked {
@@ -593,7 +607,7 @@ impl Endpoint {
         let queued = p.leg.queued_bytes() as u64;
         let session = p.session;
         p.over_since = None;
-        let conn = p.conn;
+        let conn = p.conn();
         debug!(participant = %id, queued, "slow consumer dropped");
         Stats::add(&self.metrics.slow_consumer_drops, 1);
         self.events.push_back(Event::SlowConsumerDropped {
@@ -604,7 +618,7 @@ impl Endpoint {
         if let Some(conn) = conn {
             self.abort_conn(conn);
         }
-        self.unbind(id);
+        self.unbind(id, Link::Lost);
     }
 
     /// NICKNAME (RFC 7701 §8): 200, 424 for a malformed one, 425 for one taken, 403

@@ -42,6 +42,7 @@ impl SessionKind {
     }
 }
 
+/// A session: its kind, policy and participants.
 pub(crate) struct Session {
     pub(crate) kind: SessionKind,
     /// When a participant last sent a request (or the session was created).
@@ -53,6 +54,7 @@ pub(crate) struct Session {
     pub(crate) participants: SmallVec<[ParticipantId; 2]>,
 }
 
+/// A participant: its media, identity, leg and counters.
 pub(crate) struct Participant {
     pub(crate) session: SessionKey,
     pub(crate) local_uri: MsrpUri,
@@ -64,7 +66,8 @@ pub(crate) struct Participant {
     pub(crate) local: LocalMedia,
     /// A modification offered by the IM Server, awaiting its commit.
     pub(crate) staged: Option<(RemoteMedia, LocalMedia)>,
-    pub(crate) conn: Option<ConnId>,
+    /// Its connection, as far as the switch knows.
+    pub(crate) link: Link,
     pub(crate) leg: Leg,
     pub(crate) counters: Counters,
     /// The message a 413 from this participant stopped: the rest is not sent.
@@ -78,4 +81,37 @@ pub(crate) struct Participant {
     /// Group: its media take every CPIM message, whatever it wraps (worked out
     /// once per media, not per member per message).
     pub(crate) takes_any_cpim: bool,
+}
+
+impl Participant {
+    /// The connection bound (or binding) to it.
+    pub(crate) fn conn(&self) -> Option<ConnId> {
+        match self.link {
+            Link::Connected(conn) => Some(conn),
+            Link::Waiting | Link::Lost => None,
+        }
+    }
+}
+
+/// A participant's connection, as far as the switch knows.
+///
+/// ```text
+///  Waiting ──a connection binds (RFC 4975 §7.3)──▶ Connected(conn)
+///     ▲                                              │        ▲
+///     └──────── a new path (re-INVITE) ──────────────┤        │ a connection
+///                                                    ▼        │ binds again
+///                                                   Lost ─────┘
+///                                  (its connection closed or broke)
+/// ```
+/// While `Waiting`, messages for it queue up to the queue bound (its client is
+/// about to dial in); once `Lost`, a 1:1 peer's requests are refused with 481
+/// instead: nothing would read them, and a held-back sender must not wait for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Link {
+    /// Never bound yet.
+    Waiting,
+    /// A connection is bound or binding to it.
+    Connected(ConnId),
+    /// Its connection went away.
+    Lost,
 }

@@ -19,8 +19,11 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use crate::codec::{
-    ByteRange, ContinuationFlag, FailureReport, Head, MessageId, Rewrite, StatusCode, TransactionId,
+    ByteRange, ContinuationFlag, FailureReport, Head, MessageId, Method, Rewrite, StatusCode,
+    TransactionId,
 };
 use crate::conn::Inbound;
 use crate::endpoint::Endpoint;
@@ -28,6 +31,7 @@ use crate::endpoint::frames::Route;
 use crate::ids::{ConnId, ParticipantId};
 use crate::media::accepts;
 use crate::report::{Reply, owed_reply};
+use crate::session::Link;
 use crate::stats::Stats;
 use crate::transaction::Sent;
 
@@ -51,6 +55,137 @@ pub(crate) struct Forward {
 }
 
 impl Endpoint {
+    /// A request in a 1:1 session, routed to participant `route.id`.
+    pub(crate) fn one_to_one_request(
+        &mut self,
+        conn: ConnId,
+        route: Route,
+        method: Method,
+        head: Head,
+    ) -> Inbound {
+        match method {
+            Method::Send => self.start_send(conn, route, head),
+            Method::Report => match self.peer(route.id) {
+                Some(to) => Inbound::Report { to, head },
+                None => Inbound::Answer(None),
+            },
+            // AUTH is for relays (RFC 4976), NICKNAME for group chats.
+            Method::Auth | Method::Nickname => {
+                Inbound::Answer(owed_reply(&head, StatusCode::ACTION_NOT_ALLOWED, &route))
+            }
+            Method::Other => {
+                Inbound::Answer(owed_reply(&head, StatusCode::METHOD_NOT_UNDERSTOOD, &route))
+            }
+        }
+    }
+
+    /// A body piece of a chunk being forwarded: it goes to the receiver's leg as
+    /// it is (cut-through), in a chunk opened for it if none is.
+    pub(crate) fn forward_body(&mut self, conn: ConnId, mut f: Box<Forward>, piece: Bytes) {
+        let len = piece.len() as u64;
+        if let Some(p) = self.participants.get_mut(&f.from) {
+            p.counters.bytes_in += len;
+        }
+        if self.receives(&f) {
+            if f.out.is_none() {
+                self.open_chunk(conn, &mut f);
+            }
+            if let Some(q) = self.participants.get_mut(&f.to) {
+                q.leg.push_chunk_part(piece);
+                q.counters.bytes_out += len;
+                let conn = q.conn();
+                self.wake(conn);
+            }
+        }
+        f.position += len;
+        self.set_inbound(conn, Inbound::Forward(f));
+    }
+
+    /// The end-line of a chunk being forwarded: the outgoing chunk ends with the
+    /// same flag, and the sender gets its answer.
+    pub(crate) fn end_forward(
+        &mut self,
+        conn: ConnId,
+        mut f: Box<Forward>,
+        flag: ContinuationFlag,
+        now: Instant,
+    ) {
+        if let Some(status) = self.refusal(&f) {
+            let reply = f.reply.take().map(|r| Reply { status, ..r });
+            self.send_reply(conn, reply);
+            return;
+        }
+        if f.out.is_none() {
+            // Interrupted and nothing came since: the end-line still has
+            // to reach the receiver, on an empty chunk at the position.
+            self.open_chunk(conn, &mut f);
+        }
+        self.end_chunk(&mut f, flag, Some(now));
+        let reply = f
+            .reply
+            .take()
+            .filter(|_| f.failure_report == FailureReport::Yes);
+        self.send_reply(conn, reply);
+        f.head = None;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.spare = Some(f);
+        }
+    }
+
+    /// A chunk broke a limit after its head was taken: what was forwarded ends
+    /// with `#`, the sender gets `status`.
+    pub(crate) fn refuse_forward(&mut self, conn: ConnId, mut f: Box<Forward>, status: StatusCode) {
+        self.end_chunk(&mut f, ContinuationFlag::Abort, None);
+        let reply = f.reply.take().map(|r| Reply { status, ..r });
+        self.send_reply(conn, reply);
+    }
+
+    /// The one place an outgoing chunk ends: its end-line with `flag` goes to the
+    /// receiver's leg, frames held behind it may follow, the receiver is woken, and
+    /// (with `now`) its transaction's clock starts (RFC 4975 §7.1.1). Nothing to do
+    /// if no chunk is open.
+    pub(crate) fn end_chunk(
+        &mut self,
+        f: &mut Forward,
+        flag: ContinuationFlag,
+        now: Option<Instant>,
+    ) {
+        let Some(tid) = f.out.take() else {
+            return;
+        };
+        let end = self.encoder.end_line(&tid, flag, true);
+        if let Some(q) = self.participants.get_mut(&f.to) {
+            q.leg.push_chunk_part(end);
+            q.leg.close_chunk();
+            let conn = q.conn();
+            self.wake(conn);
+        }
+        if let Some(now) = now {
+            self.transactions
+                .set_chunk_end(&tid, f.position.saturating_sub(1));
+            self.transactions
+                .arm(tid, now + self.config.transaction_timeout);
+        }
+    }
+
+    /// Why the rest of `f`'s message is refused, if it is: a 413 stopped it
+    /// (RFC 4975 §7.1.1), or the receiver's connection is gone (481).
+    fn refusal(&self, f: &Forward) -> Option<StatusCode> {
+        let q = self.participants.get(&f.to)?;
+        if q.stopped == Some(f.message_id) {
+            Some(StatusCode::STOP_SENDING_MESSAGE)
+        } else if q.link == Link::Lost {
+            Some(StatusCode::SESSION_DOES_NOT_EXIST)
+        } else {
+            None
+        }
+    }
+
+    /// True if `f`'s body goes on to its receiver.
+    fn receives(&self, f: &Forward) -> bool {
+        self.refusal(f).is_none()
+    }
+
     pub(crate) fn start_send(&mut self, conn: ConnId, route: Route, head: Head) -> Inbound {
         let from = route.id;
         let answer = |head: &Head, status| owed_reply(head, status, &route);
@@ -145,12 +280,11 @@ impl Endpoint {
             }),
         };
         let head = self.encoder.forward(head, &rewrite);
-        Stats::shift(&self.metrics.queue_bytes, head.len() as i64);
         q.leg.push_chunk_part(head);
         q.leg.open = true;
         q.leg.feeder = Some(conn);
         q.counters.frames_out += 1;
-        let conn = q.conn;
+        let conn = q.conn();
         self.transactions.insert(
             tid,
             Sent::Chunk {
@@ -168,28 +302,6 @@ impl Endpoint {
         self.wake(conn);
     }
 
-    /// Writes the end-line of `f`'s open chunk and starts its transaction clock.
-    pub(crate) fn close_chunk(
-        &mut self,
-        f: &Forward,
-        tid: TransactionId,
-        flag: ContinuationFlag,
-        now: Instant,
-    ) {
-        let end = self.encoder.end_line(&tid, flag, true);
-        if let Some(q) = self.participants.get_mut(&f.to) {
-            Stats::shift(&self.metrics.queue_bytes, end.len() as i64);
-            q.leg.push_chunk_part(end);
-            q.leg.close_chunk();
-            let conn = q.conn;
-            self.wake(conn);
-        }
-        self.transactions
-            .set_chunk_end(&tid, f.position.saturating_sub(1));
-        self.transactions
-            .arm(tid, now + self.config.transaction_timeout);
-    }
-
     /// RFC 4975 §7.1.1 / §10.5: after a 413 nothing more of the message goes to `to`;
     /// a chunk of it still streaming is ended with `#`.
     pub(crate) fn stop_message(&mut self, to: ParticipantId, message_id: MessageId) {
@@ -200,7 +312,7 @@ impl Endpoint {
             .conns
             .iter()
             .filter(|(_, c)| {
-                matches!(&c.inbound, Inbound::Forward(f) if f.to == to && f.message_id == message_id && f.out.is_some())
+                matches!(&c.inbound, Inbound::Forward(f) if f.to == to && f.message_id == message_id)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -208,16 +320,9 @@ impl Endpoint {
             let Some(c) = self.conns.get_mut(&conn) else {
                 continue;
             };
-            if let Inbound::Forward(f) = &mut c.inbound
-                && let Some(tid) = f.out.take()
-            {
-                let end = self.encoder.end_line(&tid, ContinuationFlag::Abort, true);
-                if let Some(q) = self.participants.get_mut(&to) {
-                    q.leg.push_chunk_part(end);
-                    q.leg.close_chunk();
-                    let conn = q.conn;
-                    self.wake(conn);
-                }
+            if let Inbound::Forward(mut f) = std::mem::replace(&mut c.inbound, Inbound::Idle) {
+                self.end_chunk(&mut f, ContinuationFlag::Abort, None);
+                self.set_inbound(conn, Inbound::Forward(f));
             }
         }
     }
@@ -239,10 +344,6 @@ impl Endpoint {
         let head_bytes = self.encoder.forward(head, &rewrite);
         // A REPORT has no body; drop the blank line a stray body would have left.
         let end = self.encoder.end_line(&tid, flag, head.has_body());
-        Stats::shift(
-            &self.metrics.queue_bytes,
-            (head_bytes.len() + end.len()) as i64,
-        );
         let held = q.leg.open;
         q.leg.push_frame(head_bytes);
         if held {
@@ -253,7 +354,7 @@ impl Endpoint {
         }
         q.counters.frames_out += 1;
         Stats::add(&self.metrics.frames_sent[1], 1);
-        let conn = q.conn;
+        let conn = q.conn();
         self.wake(conn);
     }
 
@@ -280,27 +381,20 @@ impl Endpoint {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        let Inbound::Forward(f) = &mut c.inbound else {
+        let Inbound::Forward(f) = &c.inbound else {
             return;
         };
-        let Some(q) = self.participants.get_mut(&f.to) else {
-            return;
-        };
-        if !q.leg.has_held() {
+        let waited_on = f.out.is_some()
+            && self
+                .participants
+                .get(&f.to)
+                .is_some_and(|q| q.leg.has_held());
+        if !waited_on {
             return;
         }
-        let Some(tid) = f.out.take() else {
-            return;
-        };
-        let end = self.encoder.end_line(&tid, ContinuationFlag::More, true);
-        Stats::shift(&self.metrics.queue_bytes, end.len() as i64);
-        q.leg.push_chunk_part(end);
-        q.leg.close_chunk();
-        let to_conn = q.conn;
-        self.transactions
-            .set_chunk_end(&tid, f.position.saturating_sub(1));
-        self.transactions
-            .arm(tid, now + self.config.transaction_timeout);
-        self.wake(to_conn);
+        if let Inbound::Forward(mut f) = std::mem::replace(&mut c.inbound, Inbound::Idle) {
+            self.end_chunk(&mut f, ContinuationFlag::More, Some(now));
+            self.set_inbound(conn, Inbound::Forward(f));
+        }
     }
 }
