@@ -153,3 +153,52 @@ impl Conn {
         self.out.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn conn(state: State) -> (Conn, Arc<Stats>) {
+        let stats = Arc::new(Stats::default());
+        (Conn::new(&Limits::default(), &stats, state), stats)
+    }
+
+    #[test]
+    fn only_a_bound_connection_carries_its_participants_leg() {
+        let p = ParticipantId::new(0, 7);
+        for (state, participant, bound) in [
+            (State::Accepted, None, None),
+            (State::Connecting(p), Some(p), None),
+            (State::Binding(p, Bind::Answering), Some(p), None),
+            (State::Binding(p, Bind::Awaiting), Some(p), None),
+            (State::Bound(p), Some(p), Some(p)),
+            (State::Closing, None, None),
+            (State::Aborted, None, None),
+        ] {
+            let (c, _) = conn(state);
+            assert_eq!(c.participant(), participant, "{state:?}");
+            assert_eq!(c.bound(), bound, "{state:?}");
+            assert_eq!(
+                c.is_closing(),
+                matches!(state, State::Closing | State::Aborted)
+            );
+        }
+    }
+
+    #[test]
+    fn closing_keeps_the_output_and_aborting_drops_it() {
+        let (mut c, stats) = conn(State::Bound(ParticipantId::new(0, 1)));
+        c.out.push(Bytes::from_static(b"MSRP x 200 OK"), true);
+        c.close();
+        assert_eq!((c.state, c.out.bytes()), (State::Closing, 13));
+        c.abort();
+        assert_eq!((c.state, c.out.bytes()), (State::Aborted, 0));
+        assert_eq!(stats.queue_bytes.load(Ordering::Relaxed), 0);
+        c.close();
+        assert_eq!(c.state, State::Aborted, "an abort is final");
+    }
+}

@@ -2,6 +2,11 @@
 //! written to its connection, in order) and the byte [`Queue`] both a leg and a
 //! connection are built from.
 //!
+//! Each piece carries whether it ends a frame, so a message-oriented writer
+//! (WebSocket, RFC 7977: one chunk per message) can cut the output at chunk
+//! boundaries while a stream writer (TCP, TLS) still writes many frames in one
+//! vectored write; see [`Transmits`].
+//!
 //! One rule for the queue gauge lives here: every byte enters a [`Queue`] through
 //! [`Queue::push`] and leaves through [`Queue::take`], [`Queue::clear`] or drop, and
 //! each of those moves `msrp_switch_queue_bytes` by exactly its length. No caller
@@ -15,10 +20,27 @@ use bytes::Bytes;
 use crate::ids::ConnId;
 use crate::stats::Stats;
 
+/// Where a connection's output goes when the transport takes it
+/// ([`crate::endpoint::Endpoint::take_output`]). A stream writer takes the pieces
+/// as they are (`Vec<Bytes>`); a message writer also learns where each frame (a
+/// chunk, a response, a REPORT) ends, and puts one frame in one message.
+pub trait Transmits {
+    /// The next piece of output; `ends_frame` is true for the last piece of a
+    /// frame (its end-line).
+    fn push_piece(&mut self, piece: Bytes, ends_frame: bool);
+}
+
+impl Transmits for Vec<Bytes> {
+    fn push_piece(&mut self, piece: Bytes, _ends_frame: bool) {
+        self.push(piece);
+    }
+}
+
 /// Bytes waiting to be written, counted into the shard's queue gauge.
 #[derive(Debug)]
 pub(crate) struct Queue {
-    pieces: VecDeque<Bytes>,
+    /// Each piece, and whether it ends its frame.
+    pieces: VecDeque<(Bytes, bool)>,
     bytes: usize,
     stats: Arc<Stats>,
 }
@@ -43,14 +65,15 @@ impl Queue {
         self.pieces.is_empty()
     }
 
-    /// Appends a piece; empty pieces are dropped (they would be empty iovecs).
-    pub(crate) fn push(&mut self, piece: Bytes) {
+    /// Appends a piece; `ends_frame` marks a frame's last piece. Empty pieces are
+    /// dropped (they would be empty iovecs).
+    pub(crate) fn push(&mut self, piece: Bytes, ends_frame: bool) {
         if piece.is_empty() {
             return;
         }
         self.bytes += piece.len();
         Stats::shift(&self.stats.queue_bytes, piece.len() as i64);
-        self.pieces.push_back(piece);
+        self.pieces.push_back((piece, ends_frame));
     }
 
     /// Moves every piece of `other` to the end of this queue (the gauge is
@@ -63,15 +86,15 @@ impl Queue {
 
     /// Moves up to `max_bytes` (at least one piece, if any) into `into`; returns
     /// the bytes moved.
-    pub(crate) fn take(&mut self, into: &mut Vec<Bytes>, max_bytes: usize) -> usize {
-        let mut taken = 0;
-        while let Some(piece) = self.pieces.front() {
-            if taken > 0 && taken + piece.len() > max_bytes {
+    pub(crate) fn take(&mut self, into: &mut impl Transmits, max_bytes: usize) -> usize {
+        let mut taken: usize = 0;
+        while let Some((piece, _)) = self.pieces.front() {
+            if taken > 0 && taken.saturating_add(piece.len()) > max_bytes {
                 break;
             }
             taken += piece.len();
-            if let Some(piece) = self.pieces.pop_front() {
-                into.push(piece);
+            if let Some((piece, ends_frame)) = self.pieces.pop_front() {
+                into.push_piece(piece, ends_frame);
             }
         }
         self.bytes -= taken;
@@ -139,18 +162,29 @@ impl Leg {
         !self.held.is_empty()
     }
 
-    /// Appends part of the open chunk (its head, a body piece, its end-line).
+    /// Appends part of the open chunk: its head or a body piece.
     pub(crate) fn push_chunk_part(&mut self, part: Bytes) {
-        self.out.push(part);
+        self.out.push(part, false);
+    }
+
+    /// Appends the open chunk's end-line.
+    pub(crate) fn push_chunk_end(&mut self, end: Bytes) {
+        self.out.push(end, true);
     }
 
     /// Appends a whole frame: now if no chunk is open, else after it; true if held.
     pub(crate) fn push_frame(&mut self, frame: Bytes) -> bool {
+        self.push_frame_part(frame, true)
+    }
+
+    /// Appends a piece of a frame written whole (`ends_frame` on its last piece):
+    /// now if no chunk is open, else after it; true if held.
+    pub(crate) fn push_frame_part(&mut self, part: Bytes, ends_frame: bool) -> bool {
         if self.open {
-            self.held.push(frame);
+            self.held.push(part, ends_frame);
             return true;
         }
-        self.out.push(frame);
+        self.out.push(part, ends_frame);
         false
     }
 
@@ -162,7 +196,7 @@ impl Leg {
     }
 
     /// Moves up to `max_bytes` (at least one piece) into `into`.
-    pub(crate) fn take(&mut self, into: &mut Vec<Bytes>, max_bytes: usize) -> usize {
+    pub(crate) fn take(&mut self, into: &mut impl Transmits, max_bytes: usize) -> usize {
         self.out.take(into, max_bytes)
     }
 
@@ -195,13 +229,50 @@ mod tests {
         leg.open = true;
         leg.push_chunk_part(Bytes::from_static(b"head"));
         leg.push_frame(Bytes::from_static(b"report"));
-        leg.push_chunk_part(Bytes::from_static(b"body"));
+        leg.push_chunk_end(Bytes::from_static(b"body"));
         leg.close_chunk();
         let mut out = Vec::new();
         assert_eq!(leg.take(&mut out, 1 << 20), 14);
         assert_eq!(out, ["head", "body", "report"]);
         assert_eq!(leg.queued_bytes(), 0);
         assert_eq!(stats.queue_bytes.load(Ordering::Relaxed), 0);
+    }
+
+    /// Records where frames end, as a WebSocket writer would.
+    struct Framed(Vec<(Bytes, bool)>);
+
+    impl Transmits for Framed {
+        fn push_piece(&mut self, piece: Bytes, ends_frame: bool) {
+            self.0.push((piece, ends_frame));
+        }
+    }
+
+    #[test]
+    fn frame_ends_survive_holding_and_taking() {
+        let stats = Arc::new(Stats::default());
+        let mut leg = Leg::new(&stats);
+        leg.open = true;
+        leg.push_chunk_part(Bytes::from_static(b"head"));
+        leg.push_frame(Bytes::from_static(b"200"));
+        leg.push_frame_part(Bytes::from_static(b"report-head"), false);
+        leg.push_frame_part(Bytes::from_static(b"report-end"), true);
+        leg.push_chunk_part(Bytes::from_static(b"body"));
+        leg.push_chunk_end(Bytes::from_static(b"end"));
+        leg.close_chunk();
+        let mut out = Framed(Vec::new());
+        leg.take(&mut out, usize::MAX);
+        let shape: Vec<(&[u8], bool)> = out.0.iter().map(|(b, e)| (&b[..], *e)).collect();
+        assert_eq!(
+            shape,
+            [
+                (&b"head"[..], false),
+                (b"body", false),
+                (b"end", true),
+                (b"200", true),
+                (b"report-head", false),
+                (b"report-end", true),
+            ]
+        );
     }
 
     #[test]
@@ -211,7 +282,7 @@ mod tests {
         let mut conn = Queue::new(Arc::clone(&stats));
         let mut leg = Leg::new(&stats);
         leg.push_frame(Bytes::from_static(b"12345"));
-        conn.push(Bytes::from_static(b"abc"));
+        conn.push(Bytes::from_static(b"abc"), true);
         assert_eq!(gauge(), 8);
         leg.drain_into(&mut conn);
         assert_eq!((gauge(), conn.bytes(), leg.queued_bytes()), (8, 8, 0));

@@ -27,6 +27,9 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+
+pub use leg::Transmits;
+
 mod conn;
 pub mod control;
 pub mod endpoint;

@@ -77,7 +77,7 @@ impl Endpoint {
                     self.held.push(id);
                 }
             }
-            None => c.out.push(frame),
+            None => c.out.push(frame, true),
         }
         self.wake(Some(conn));
     }

@@ -143,7 +143,7 @@ impl Endpoint {
             .finish(false);
         let end = self.encoder.end_line(&tid, ContinuationFlag::End, false);
         let mut c = self.new_conn(State::Connecting(id));
-        c.out.push(Bytes::from([head, end].concat()));
+        c.out.push(Bytes::from([head, end].concat()), true);
         self.conns.insert(conn, c);
         self.transactions.insert(tid, Sent::Bind { to: id });
         self.transactions

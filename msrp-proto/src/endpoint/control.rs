@@ -15,7 +15,8 @@ use crate::media::{
     check_remote,
 };
 use crate::report::Reply;
-use crate::session::{Link, Participant, Session, SessionKind, group};
+use crate::session::group::takes_any_cpim;
+use crate::session::{Link, Participant, Session, SessionKind};
 use crate::stats::Stats;
 use crate::transaction::Timer;
 
@@ -90,26 +91,15 @@ impl Endpoint {
             .sessions
             .get(&session)
             .ok_or(ControlError::NoSuchSession(session))?;
-        if entry.kind == SessionKind::OneToOne && entry.participants.len() >= 2 {
-            return Err(ControlError::SessionFull(session));
-        }
+        // The session kind decides who may join and what it keeps for them.
+        let member = entry.kind.admit(session, entry, &identity, &remote)?;
         check_remote(&remote)?;
-        // A group checks every message's CPIM From against this address.
-        if entry.kind == SessionKind::Group && identity.im_address.trim().is_empty() {
-            return Err(ControlError::InvalidArgument {
-                field: "identity.im_address",
-                reason: "a group participant needs its authenticated IM address: \
-                         the switch checks every message's CPIM From against it"
-                    .into(),
-            });
-        }
         let Negotiated {
             accept_types,
             accept_wrapped_types,
             max_size,
         } = answer_media(&entry.policy, &remote)?;
         let chatroom = chatroom(entry.kind, &entry.policy);
-        let takes_any_cpim = group::takes_any_cpim(&remote);
         let id = ParticipantId::new(self.shard, self.next_seq());
         let session_id = self.ids.session_id(self.shard);
         let scheme = remote.path.first().map_or(Scheme::Msrp, MsrpUri::scheme);
@@ -147,10 +137,7 @@ impl Endpoint {
                 leg: Leg::new(&self.metrics),
                 counters: Counters::default(),
                 stopped: None,
-                nickname: None,
-                sending: Vec::new(),
-                over_since: None,
-                takes_any_cpim,
+                member,
             },
         );
         self.by_session_id.insert(session_id, id);
@@ -190,7 +177,9 @@ impl Endpoint {
                 .zip(&remote.path)
                 .any(|(a, b)| !a.matches(b));
         let setup = remote.setup;
-        participant.takes_any_cpim = group::takes_any_cpim(&remote);
+        if let Some(g) = participant.group_mut() {
+            g.takes_any_cpim = takes_any_cpim(&remote);
+        }
         participant.remote = remote;
         let conn = participant.conn();
         if path_changed && let Some(conn) = conn {

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use rustc_hash::FxHashMap as HashMap;
 use smallvec::SmallVec;
 use tracing::debug;
@@ -22,6 +22,7 @@ use crate::codec::{ByteRange, Decoder, Encoder, FailureReport, Framing, Item, Li
 use crate::conn::{Bind, Conn, Inbound, State};
 use crate::control::Event;
 use crate::ids::{ConnId, ParticipantId, SessionKey, WireIds};
+use crate::leg::Transmits;
 use crate::session::{Link, Participant, Session, SessionKind};
 use crate::stats::Stats;
 use crate::transaction::{Sent, Timer, Transactions};
@@ -334,8 +335,13 @@ impl Endpoint {
     }
 
     /// Moves up to `max_bytes` of output for `conn` into `into` (for one vectored
-    /// write); returns the bytes moved.
-    pub fn take_output(&mut self, conn: ConnId, into: &mut Vec<Bytes>, max_bytes: usize) -> usize {
+    /// write, or, with frame ends, one message per frame); returns the bytes moved.
+    pub fn take_output(
+        &mut self,
+        conn: ConnId,
+        into: &mut impl Transmits,
+        max_bytes: usize,
+    ) -> usize {
         let Some(c) = self.conns.get_mut(&conn) else {
             return 0;
         };
@@ -351,8 +357,8 @@ impl Endpoint {
             let from_leg = p.leg.take(into, max_bytes - taken);
             taken += from_leg;
             let full = p.leg.queued_bytes() >= limit;
-            if !full {
-                p.over_since = None;
+            if !full && let Some(g) = p.group_mut() {
+                g.over_since = None;
             }
             // Whoever feeds this leg was held back while it was full: let them read
             // again. Only then, or writers would wake each other forever (and a

@@ -38,16 +38,55 @@ use crate::codec::{
     SuccessReport,
 };
 use crate::conn::Inbound;
-use crate::control::Event;
+use crate::control::{ControlError, Event};
 use crate::endpoint::Endpoint;
 use crate::endpoint::frames::Route;
 use crate::ids::{ConnId, ParticipantId, SessionKey};
-use crate::media::{RemoteMedia, SlowConsumer, accepts};
+use crate::media::{Identity, RemoteMedia, SlowConsumer, accepts};
 use crate::report::{Reply, is_owed, owed_reply};
 use crate::session::cpim::{self, Cpim, CpimHeaders};
-use crate::session::{Link, SessionKind};
+use crate::session::{Link, Member, Participant, SessionKind};
 use crate::stats::Stats;
 use crate::transaction::{Sent, Timer};
+
+/// A group member needs its authenticated IM address: every message's CPIM From
+/// is checked against it (RFC 7701 §7).
+pub(crate) fn admit(identity: &Identity, remote: &RemoteMedia) -> Result<Member, ControlError> {
+    if identity.im_address.trim().is_empty() {
+        return Err(ControlError::InvalidArgument {
+            field: "identity.im_address",
+            reason: "a group participant needs its authenticated IM address: \
+                     the switch checks every message's CPIM From against it"
+                .into(),
+        });
+    }
+    Ok(Member::Group(Box::new(GroupMember::new(remote))))
+}
+
+/// What a group keeps for each member.
+pub(crate) struct GroupMember {
+    /// The nickname it holds (RFC 7701 §8).
+    pub(crate) nickname: Option<String>,
+    /// Messages it is sending, between their first and last chunk.
+    pub(crate) sending: Vec<GroupMessage>,
+    /// Since when its leg has been over the queue bound.
+    pub(crate) over_since: Option<Instant>,
+    /// Its media take every CPIM message, whatever it wraps (worked out once per
+    /// media, not per member per message).
+    pub(crate) takes_any_cpim: bool,
+}
+
+impl GroupMember {
+    /// A new member with media `remote`.
+    pub(crate) fn new(remote: &RemoteMedia) -> Self {
+        Self {
+            nickname: None,
+            sending: Vec::new(),
+            over_since: None,
+            takes_any_cpim: takes_any_cpim(remote),
+        }
+    }
+}
 
 /// A message a group participant is sending, from its first chunk to its last.
 pub(crate) struct GroupMessage {
@@ -139,16 +178,19 @@ impl Endpoint {
         // A later chunk follows its message's first; one whose first never came is
         // refused.
         let earlier = p
-            .sending
-            .iter()
-            .find(|m| m.incoming == incoming)
+            .group()
+            .and_then(|g| g.sending.iter().find(|m| m.incoming == incoming))
             .map(|m| m.refused);
         let (routing, refused) = if range.start == 1 {
             // A new message, or the first chunk sent again: decided afresh.
             self.finish_message(from, incoming);
             let outgoing = self.ids.message_id();
-            if let Some(p) = self.participants.get_mut(&from) {
-                p.sending.push(GroupMessage {
+            if let Some(g) = self
+                .participants
+                .get_mut(&from)
+                .and_then(Participant::group_mut)
+            {
+                g.sending.push(GroupMessage {
                     incoming,
                     outgoing,
                     targets: Vec::new(),
@@ -284,10 +326,13 @@ impl Endpoint {
     /// The sender's message `incoming` is over (ended, aborted or begun again):
     /// its state goes, its recipient list is kept for the next message.
     pub(crate) fn finish_message(&mut self, from: ParticipantId, incoming: MessageId) {
-        if let Some(p) = self.participants.get_mut(&from)
-            && let Some(i) = p.sending.iter().position(|m| m.incoming == incoming)
+        if let Some(g) = self
+            .participants
+            .get_mut(&from)
+            .and_then(Participant::group_mut)
+            && let Some(i) = g.sending.iter().position(|m| m.incoming == incoming)
         {
-            let done = p.sending.swap_remove(i);
+            let done = g.sending.swap_remove(i);
             self.recycle_targets(done.targets);
         }
     }
@@ -349,7 +394,8 @@ impl Endpoint {
         if let Some(m) = self
             .participants
             .get_mut(&f.from)
-            .and_then(|p| p.sending.iter_mut().find(|m| m.incoming == f.incoming))
+            .and_then(Participant::group_mut)
+            .and_then(|g| g.sending.iter_mut().find(|m| m.incoming == f.incoming))
         {
             std::mem::swap(&mut m.targets, &mut targets);
         }
@@ -366,7 +412,8 @@ impl Endpoint {
         if let Some(m) = self
             .participants
             .get_mut(&f.from)
-            .and_then(|p| p.sending.iter_mut().find(|m| m.incoming == f.incoming))
+            .and_then(Participant::group_mut)
+            .and_then(|g| g.sending.iter_mut().find(|m| m.incoming == f.incoming))
         {
             m.refused = Some(status);
             m.targets.clear();
@@ -402,7 +449,7 @@ impl Endpoint {
         let outer = head.and_then(Head::content_type).unwrap_or_default();
         let inner = cpim.content_type.unwrap_or("text/plain");
         let takes = |q: &super::Participant| {
-            if q.takes_any_cpim && is_cpim(outer) {
+            if q.group().is_some_and(|g| g.takes_any_cpim) && is_cpim(outer) {
                 return true;
             }
             accepts(&q.remote.accept_types, outer)
@@ -466,7 +513,8 @@ impl Endpoint {
         let Some(message) = self
             .participants
             .get(&f.from)
-            .and_then(|p| p.sending.iter().find(|m| m.incoming == f.incoming))
+            .and_then(Participant::group)
+            .and_then(|g| g.sending.iter().find(|m| m.incoming == f.incoming))
         else {
             return;
         };
@@ -505,11 +553,11 @@ impl Endpoint {
                 .encoder
                 .copy_request(head, &rewrite, FailureReport::Partial);
             let end = self.encoder.end_line(&tid, flag, true);
-            leg.leg.push_frame(head);
+            leg.leg.push_frame_part(head, false);
             for piece in &f.pieces {
-                leg.leg.push_frame(piece.clone());
+                leg.leg.push_frame_part(piece.clone(), false);
             }
-            leg.leg.push_frame(end);
+            leg.leg.push_frame_part(end, true);
             leg.counters.frames_out += 1;
             leg.counters.bytes_out += f.held as u64;
             let conn = leg.conn();
@@ -564,8 +612,10 @@ impl Endpoint {
             self.drop_slow_consumer(id);
             return;
         }
-        if p.over_since.is_none() {
-            p.over_since = Some(now);
+        if let Some(g) = p.group_mut()
+            && g.over_since.is_none()
+        {
+            g.over_since = Some(now);
             self.transactions
                 .schedule(now + grace, Timer::SlowConsumer(id));
         }
@@ -578,11 +628,13 @@ impl Endpoint {
         let Some(p) = self.participants.get_mut(&id) else {
             return;
         };
-        let Some(since) = p.over_since else {
+        let Some(since) = p.group().and_then(|g| g.over_since) else {
             return;
         };
         if p.leg.queued_bytes() < limit {
-            p.over_since = None;
+            if let Some(g) = p.group_mut() {
+                g.over_since = None;
+            }
         } else if now >= since + grace {
             self.drop_slow_consumer(id);
         } else {
@@ -606,7 +658,9 @@ impl Endpoint {
         };
         let queued = p.leg.queued_bytes() as u64;
         let session = p.session;
-        p.over_since = None;
+        if let Some(g) = p.group_mut() {
+            g.over_since = None;
+        }
         let conn = p.conn();
         debug!(participant = %id, queued, "slow consumer dropped");
         Stats::add(&self.metrics.slow_consumer_drops, 1);
@@ -652,14 +706,19 @@ impl Endpoint {
                     && self
                         .participants
                         .get(&q)
-                        .and_then(|q| q.nickname.as_deref())
+                        .and_then(Participant::group)
+                        .and_then(|g| g.nickname.as_deref())
                         .is_some_and(|n| n.to_lowercase() == nickname.to_lowercase())
             });
         if taken {
             return StatusCode::NICKNAME_IN_USE;
         }
-        if let Some(p) = self.participants.get_mut(&id) {
-            p.nickname = (!nickname.is_empty()).then(|| nickname.clone());
+        if let Some(g) = self
+            .participants
+            .get_mut(&id)
+            .and_then(Participant::group_mut)
+        {
+            g.nickname = (!nickname.is_empty()).then(|| nickname.clone());
         }
         self.events.push_back(Event::NicknameSet {
             session,

@@ -11,7 +11,7 @@ use std::time::Instant;
 use smallvec::SmallVec;
 
 use crate::codec::{MessageId, MsrpUri};
-use crate::control::Counters;
+use crate::control::{ControlError, Counters};
 use crate::ids::{ConnId, ParticipantId, SessionKey};
 use crate::leg::Leg;
 use crate::media::{Identity, LocalMedia, Policy, RemoteMedia};
@@ -20,7 +20,7 @@ pub mod cpim;
 pub(crate) mod group;
 pub(crate) mod one_to_one;
 
-use group::GroupMessage;
+use group::GroupMember;
 
 /// What a session is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,22 @@ pub enum SessionKind {
 }
 
 impl SessionKind {
+    /// Whether a participant with `identity` and media `remote` may join `session`
+    /// (keyed `key`), and the state this kind keeps for it. Each kind's rules live
+    /// in its own file.
+    pub(crate) fn admit(
+        self,
+        key: SessionKey,
+        session: &Session,
+        identity: &Identity,
+        remote: &RemoteMedia,
+    ) -> Result<Member, ControlError> {
+        match self {
+            Self::OneToOne => one_to_one::admit(key, session),
+            Self::Group => group::admit(identity, remote),
+        }
+    }
+
     /// The name used in metrics and the control API.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -72,18 +88,36 @@ pub(crate) struct Participant {
     pub(crate) counters: Counters,
     /// The message a 413 from this participant stopped: the rest is not sent.
     pub(crate) stopped: Option<MessageId>,
-    /// Group: the nickname it holds (RFC 7701 §8).
-    pub(crate) nickname: Option<String>,
-    /// Group: messages it is sending, between their first and last chunk.
-    pub(crate) sending: Vec<GroupMessage>,
-    /// Group: since when its leg has been over the queue bound.
-    pub(crate) over_since: Option<Instant>,
-    /// Group: its media take every CPIM message, whatever it wraps (worked out
-    /// once per media, not per member per message).
-    pub(crate) takes_any_cpim: bool,
+    /// What its session kind keeps for it.
+    pub(crate) member: Member,
+}
+
+/// The state a participant's session kind keeps for it: one arm per kind, so a
+/// new kind adds an arm and never a field to another kind's participants.
+pub(crate) enum Member {
+    /// A 1:1 participant needs nothing more.
+    OneToOne,
+    /// A group member (`group.rs`).
+    Group(Box<GroupMember>),
 }
 
 impl Participant {
+    /// Its group state, if it is in a group.
+    pub(crate) fn group(&self) -> Option<&GroupMember> {
+        match &self.member {
+            Member::Group(g) => Some(g),
+            Member::OneToOne => None,
+        }
+    }
+
+    /// Its group state, if it is in a group.
+    pub(crate) fn group_mut(&mut self) -> Option<&mut GroupMember> {
+        match &mut self.member {
+            Member::Group(g) => Some(g),
+            Member::OneToOne => None,
+        }
+    }
+
     /// The connection bound (or binding) to it.
     pub(crate) fn conn(&self) -> Option<ConnId> {
         match self.link {

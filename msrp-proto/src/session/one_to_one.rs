@@ -26,14 +26,23 @@ use crate::codec::{
     TransactionId,
 };
 use crate::conn::Inbound;
+use crate::control::ControlError;
 use crate::endpoint::Endpoint;
 use crate::endpoint::frames::Route;
-use crate::ids::{ConnId, ParticipantId};
+use crate::ids::{ConnId, ParticipantId, SessionKey};
 use crate::media::accepts;
 use crate::report::{Reply, owed_reply};
-use crate::session::Link;
+use crate::session::{Link, Member, Session};
 use crate::stats::Stats;
 use crate::transaction::Sent;
+
+/// A 1:1 session takes two participants.
+pub(crate) fn admit(key: SessionKey, session: &Session) -> Result<Member, ControlError> {
+    if session.participants.len() >= 2 {
+        return Err(ControlError::SessionFull(key));
+    }
+    Ok(Member::OneToOne)
+}
 
 /// A chunk being forwarded from the connection that is reading it.
 pub(crate) struct Forward {
@@ -155,7 +164,7 @@ impl Endpoint {
         };
         let end = self.encoder.end_line(&tid, flag, true);
         if let Some(q) = self.participants.get_mut(&f.to) {
-            q.leg.push_chunk_part(end);
+            q.leg.push_chunk_end(end);
             q.leg.close_chunk();
             let conn = q.conn();
             self.wake(conn);
@@ -345,12 +354,12 @@ impl Endpoint {
         // A REPORT has no body; drop the blank line a stray body would have left.
         let end = self.encoder.end_line(&tid, flag, head.has_body());
         let held = q.leg.open;
-        q.leg.push_frame(head_bytes);
+        q.leg.push_frame_part(head_bytes, false);
         if held {
-            q.leg.push_frame(end);
+            q.leg.push_frame_part(end, true);
             self.held.push(to);
         } else {
-            q.leg.push_chunk_part(end);
+            q.leg.push_chunk_end(end);
         }
         q.counters.frames_out += 1;
         Stats::add(&self.metrics.frames_sent[1], 1);
