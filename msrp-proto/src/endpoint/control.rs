@@ -182,11 +182,18 @@ impl Endpoint {
         }
         participant.remote = remote;
         let conn = participant.conn();
-        if path_changed && let Some(conn) = conn {
-            // The old connection leaves the participant before it is unbound, so
-            // its close later changes nothing.
-            self.close_conn(conn);
-            self.unbind(id, Link::Waiting);
+        if path_changed {
+            match conn {
+                // The old connection leaves the participant before it is unbound,
+                // so its close later changes nothing.
+                Some(conn) => {
+                    self.close_conn(conn);
+                    self.unbind(id, Link::Waiting);
+                }
+                // A new path for a participant whose connection was lost: it is
+                // expected to dial in again, so its peers' messages wait for it.
+                None => participant.link = Link::Waiting,
+            }
         }
         // The switch is now the active party and has no connection to the (new)
         // path: it connects out, as AddParticipant would have.
