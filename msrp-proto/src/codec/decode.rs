@@ -61,6 +61,8 @@ pub struct Decoder {
     pending_end: Option<ContinuationFlag>,
     /// Paths already found valid on this connection.
     known: KnownPaths,
+    /// See [`Decoder::bytes_scanned`].
+    scanned_total: u64,
 }
 
 #[derive(Debug)]
@@ -93,7 +95,17 @@ impl Decoder {
             state: IDLE,
             pending_end: None,
             known: KnownPaths::default(),
+            scanned_total: 0,
         }
+    }
+
+    /// Diagnostic: how many bytes the decoder has examined so far, counting each time
+    /// a byte is looked at again (the search for a head's end, the start line, the
+    /// header parse, the search for a body's end-line). Divided by the bytes decoded
+    /// it shows how often the same bytes were rescanned: a stream split into tiny
+    /// reads must not cost more per byte than one read.
+    pub fn bytes_scanned(&self) -> u64 {
+        self.scanned_total
     }
 
     /// The limits in force.
@@ -181,17 +193,20 @@ impl Decoder {
         // Fail fast on a stream that is not MSRP (a TLS hello, HTTP, garbage) instead
         // of buffering max_head_bytes of it.
         let probe = buf.len().min(5);
+        self.scanned_total += probe as u64;
         if buf[..probe] != b"MSRP "[..probe] {
             return Err(DecodeError::lost(ErrorKind::BadStartLine));
         }
         loop {
             let Some(offset) = memchr::memchr(b'\n', &buf[scanned..]) else {
+                self.scanned_total += (buf.len() - scanned) as u64;
                 self.state = State::Head { scanned, start };
                 if buf.len() > self.limits.max_head_bytes {
                     return Err(DecodeError::lost(ErrorKind::HeadTooLarge));
                 }
                 return Ok(None);
             };
+            self.scanned_total += offset as u64 + 1;
             let line_start = scanned;
             let newline = scanned + offset;
             // The size cap first: a read that stops short of this line's LF has already
@@ -206,6 +221,7 @@ impl Decoder {
             scanned = newline + 1;
             let line = &buf[line_start..newline - 1];
             let Some(first) = start else {
+                self.scanned_total += line.len() as u64;
                 start = Some(parse_start_line(line, &self.limits).map_err(DecodeError::lost)?);
                 continue;
             };
@@ -232,6 +248,8 @@ impl Decoder {
         end: Option<(ContinuationFlag, usize)>,
     ) -> Result<Option<Item>, DecodeError> {
         let raw = buf.split_to(head_len).freeze();
+        // The header parse reads the head once more.
+        self.scanned_total += raw.len() as u64;
         if let Some((_, end_len)) = end {
             buf.advance(end_len);
         }
@@ -256,7 +274,7 @@ impl Decoder {
         let State::Body { tid, received } = self.state else {
             return Ok(None);
         };
-        let scan = scan_body(buf, &tid, received == 0);
+        let scan = scan_body(buf, &tid, received == 0, &mut self.scanned_total);
         let body_len = match scan {
             Scan::End { body_len, .. }
             | Scan::Partial { body_len }
@@ -302,7 +320,7 @@ impl Decoder {
         tid: TransactionId,
         at_start: bool,
     ) -> Result<bool, DecodeError> {
-        match scan_body(buf, &tid, at_start) {
+        match scan_body(buf, &tid, at_start, &mut self.scanned_total) {
             Scan::Malformed { kind, .. } => Err(DecodeError::lost(kind)),
             Scan::End {
                 body_len, end_len, ..
@@ -349,12 +367,13 @@ enum Scan {
     Malformed { body_len: usize, kind: ErrorKind },
 }
 
-fn scan_body(buf: &[u8], tid: &TransactionId, at_start: bool) -> Scan {
+fn scan_body(buf: &[u8], tid: &TransactionId, at_start: bool, scanned: &mut u64) -> Scan {
     let tid = tid.as_bytes();
     if at_start && buf.starts_with(&DASHES[..buf.len().min(DASHES.len())]) {
         // Lenient: a body-less frame written as headers, blank line, end-line (one
         // CRLF short of an empty body). Accept it as an empty body.
-        match match_end_line(buf, DASHES.len(), tid) {
+        *scanned += buf.len().min(DASHES.len()) as u64;
+        match match_end_line(buf, DASHES.len(), tid, scanned) {
             Ok(Candidate::End { flag, len }) => {
                 return Scan::End {
                     body_len: 0,
@@ -369,8 +388,9 @@ fn scan_body(buf: &[u8], tid: &TransactionId, at_start: bool) -> Scan {
     }
     let mut from = 0;
     while let Some(found) = END_FINDER.find(&buf[from..]) {
+        *scanned += (found + END_PREFIX.len()) as u64;
         let at = from + found;
-        match match_end_line(&buf[at..], END_PREFIX.len(), tid) {
+        match match_end_line(&buf[at..], END_PREFIX.len(), tid, scanned) {
             Ok(Candidate::End { flag, len }) => {
                 return Scan::End {
                     body_len: at,
@@ -383,6 +403,7 @@ fn scan_body(buf: &[u8], tid: &TransactionId, at_start: bool) -> Scan {
             Err(kind) => return Scan::Malformed { body_len: at, kind },
         }
     }
+    *scanned += (buf.len() - from) as u64;
     // A partial prefix can hide only in the last END_PREFIX.len() - 1 bytes.
     Scan::Partial {
         body_len: buf.len().saturating_sub(END_PREFIX.len() - 1),
@@ -397,10 +418,16 @@ enum Candidate {
 
 /// `candidate` starts with a prefix of `prefix_len` bytes (dashes, maybe CRLF); is it
 /// followed by `tid flag CRLF`?
-fn match_end_line(candidate: &[u8], prefix_len: usize, tid: &[u8]) -> Result<Candidate, ErrorKind> {
+fn match_end_line(
+    candidate: &[u8],
+    prefix_len: usize,
+    tid: &[u8],
+    scanned: &mut u64,
+) -> Result<Candidate, ErrorKind> {
     let Some(after) = candidate.get(prefix_len..) else {
         return Ok(Candidate::Undecided);
     };
+    *scanned += after.len().min(tid.len() + 3) as u64;
     if after.len() < tid.len() {
         return Ok(if tid.starts_with(after) {
             Candidate::Undecided
