@@ -61,27 +61,42 @@ pub struct Decoder {
     pending_end: Option<ContinuationFlag>,
     /// Paths already found valid on this connection.
     known: KnownPaths,
+    /// See [`Decoder::bytes_scanned`].
+    scanned_total: u64,
 }
 
 #[derive(Debug)]
 enum State {
-    /// Waiting for a whole head. `scanned` bytes of the buffer are known to be whole
-    /// header lines; `start` is set once the start line is read (its offsets hold
-    /// for the head's own bytes too: a head starts at the front of the buffer).
+    /// Waiting for a whole head. `buf[..line_start]` is whole header lines, and
+    /// `buf[line_start..searched]` the start of the next one, already searched for its
+    /// LF: a head that arrives in many reads is searched once, not once per read.
+    /// `start` is set once the start line is read (its offsets hold for the head's
+    /// own bytes too: a head starts at the front of the buffer).
     Head {
-        scanned: usize,
+        line_start: usize,
+        searched: usize,
         start: Option<StartLine>,
     },
-    /// Streaming the body of a chunk.
-    Body { tid: TransactionId, received: u64 },
-    /// Discarding the rest of a refused frame.
-    Skip { tid: TransactionId, at_start: bool },
+    /// Streaming the body of a chunk. `held`: see [`scan_body`].
+    Body {
+        tid: TransactionId,
+        received: u64,
+        held: usize,
+    },
+    /// Discarding the rest of a refused frame. `held`: see [`scan_body`].
+    Skip {
+        tid: TransactionId,
+        at_start: bool,
+        held: usize,
+    },
     /// Framing was lost.
     Failed,
 }
 
+/// Between frames: nothing of the buffer searched yet.
 const IDLE: State = State::Head {
-    scanned: 0,
+    line_start: 0,
+    searched: 0,
     start: None,
 };
 
@@ -93,7 +108,17 @@ impl Decoder {
             state: IDLE,
             pending_end: None,
             known: KnownPaths::default(),
+            scanned_total: 0,
         }
+    }
+
+    /// Diagnostic: how many bytes the decoder has examined so far, counting each time
+    /// a byte is looked at again (the search for a head's end, the start line, the
+    /// header parse, the search for a body's end-line). Divided by the bytes decoded
+    /// it shows how often the same bytes were rescanned: a stream split into tiny
+    /// reads must not cost more per byte than one read.
+    pub fn bytes_scanned(&self) -> u64 {
+        self.scanned_total
     }
 
     /// The limits in force.
@@ -154,7 +179,11 @@ impl Decoder {
             let result = match self.state {
                 State::Head { .. } => self.decode_head(buf),
                 State::Body { .. } => self.decode_body(buf),
-                State::Skip { tid, at_start } => match self.skip(buf, tid, at_start) {
+                State::Skip {
+                    tid,
+                    at_start,
+                    held,
+                } => match self.skip(buf, tid, at_start, held) {
                     Ok(true) => continue,
                     Ok(false) => Ok(None),
                     Err(err) => Err(err),
@@ -172,28 +201,42 @@ impl Decoder {
 
     fn decode_head(&mut self, buf: &mut BytesMut) -> Result<Option<Item>, DecodeError> {
         let State::Head {
-            mut scanned,
+            mut line_start,
+            mut searched,
             mut start,
         } = self.state
         else {
             return Ok(None);
         };
+        if searched > buf.len() {
+            // The caller took bytes the decoder had not consumed; nothing remembered
+            // about them holds, so the head is searched again from the front.
+            (line_start, searched, start) = (0, 0, None);
+        }
         // Fail fast on a stream that is not MSRP (a TLS hello, HTTP, garbage) instead
-        // of buffering max_head_bytes of it.
+        // of buffering max_head_bytes of it. Bytes before `searched` passed this
+        // probe in an earlier call.
         let probe = buf.len().min(5);
-        if buf[..probe] != b"MSRP "[..probe] {
+        let probed = searched.min(probe);
+        self.scanned_total += (probe - probed) as u64;
+        if buf[probed..probe] != b"MSRP "[probed..probe] {
             return Err(DecodeError::lost(ErrorKind::BadStartLine));
         }
         loop {
-            let Some(offset) = memchr::memchr(b'\n', &buf[scanned..]) else {
-                self.state = State::Head { scanned, start };
+            let Some(offset) = memchr::memchr(b'\n', &buf[searched..]) else {
+                self.scanned_total += (buf.len() - searched) as u64;
+                self.state = State::Head {
+                    line_start,
+                    searched: buf.len(),
+                    start,
+                };
                 if buf.len() > self.limits.max_head_bytes {
                     return Err(DecodeError::lost(ErrorKind::HeadTooLarge));
                 }
                 return Ok(None);
             };
-            let line_start = scanned;
-            let newline = scanned + offset;
+            self.scanned_total += offset as u64 + 1;
+            let newline = searched + offset;
             // The size cap first: a read that stops short of this line's LF has already
             // failed with HeadTooLarge above, so any other order would make the error
             // depend on how the stream was split into reads (found by fuzzing).
@@ -203,22 +246,25 @@ impl Decoder {
             if newline == line_start || buf[newline - 1] != b'\r' {
                 return Err(DecodeError::lost(ErrorKind::BareLineFeed));
             }
-            scanned = newline + 1;
-            let line = &buf[line_start..newline - 1];
+            let this_line = line_start;
+            searched = newline + 1;
+            line_start = searched;
+            let line = &buf[this_line..newline - 1];
             let Some(first) = start else {
+                self.scanned_total += line.len() as u64;
                 start = Some(parse_start_line(line, &self.limits).map_err(DecodeError::lost)?);
                 continue;
             };
             if line.is_empty() {
                 // The blank line: a body follows.
-                return self.finish_head(buf, first, scanned, None);
+                return self.finish_head(buf, first, searched, None);
             }
             if line.starts_with(DASHES) {
                 let flag =
                     parse_end_line(line, &first.transaction_id).ok_or(ErrorKind::EndLineMismatch);
                 let flag = flag.map_err(DecodeError::lost)?;
-                let end_len = scanned - line_start;
-                return self.finish_head(buf, first, line_start, Some((flag, end_len)));
+                let end_len = searched - this_line;
+                return self.finish_head(buf, first, this_line, Some((flag, end_len)));
             }
         }
     }
@@ -232,6 +278,8 @@ impl Decoder {
         end: Option<(ContinuationFlag, usize)>,
     ) -> Result<Option<Item>, DecodeError> {
         let raw = buf.split_to(head_len).freeze();
+        // The header parse reads the head once more.
+        self.scanned_total += raw.len() as u64;
         if let Some((_, end_len)) = end {
             buf.advance(end_len);
         }
@@ -239,10 +287,15 @@ impl Decoder {
         let result = parse_head(raw, start, end.is_none(), &self.limits, &mut self.known);
         self.state = match (&result, end) {
             (_, Some(_)) => IDLE,
-            (Ok(_), None) => State::Body { tid, received: 0 },
+            (Ok(_), None) => State::Body {
+                tid,
+                received: 0,
+                held: 0,
+            },
             (Err(_), None) => State::Skip {
                 tid,
                 at_start: true,
+                held: 0,
             },
         };
         let head = result?;
@@ -253,10 +306,15 @@ impl Decoder {
     }
 
     fn decode_body(&mut self, buf: &mut BytesMut) -> Result<Option<Item>, DecodeError> {
-        let State::Body { tid, received } = self.state else {
+        let State::Body {
+            tid,
+            received,
+            held,
+        } = self.state
+        else {
             return Ok(None);
         };
-        let scan = scan_body(buf, &tid, received == 0);
+        let scan = scan_body(buf, &tid, received == 0, held, &mut self.scanned_total);
         let body_len = match scan {
             Scan::End { body_len, .. }
             | Scan::Partial { body_len }
@@ -266,9 +324,11 @@ impl Decoder {
         // reads, the body bytes before it would have failed the cap first, and the
         // error must not depend on the reads (found by fuzzing).
         if received + body_len as u64 > self.limits.max_chunk_bytes {
+            // `held` still describes the front of `buf`, which is left as it is.
             self.state = State::Skip {
                 tid,
                 at_start: received == 0,
+                held,
             };
             return Err(DecodeError::new(ErrorKind::ChunkTooLarge, None));
         }
@@ -284,12 +344,16 @@ impl Decoder {
                 self.pending_end = Some(flag);
                 Ok(Some(Item::Body(piece)))
             }
-            Scan::Partial { body_len: 0 } => Ok(None),
             Scan::Partial { body_len } => {
+                // Whatever stays in `buf` was searched: the next call resumes after it.
                 self.state = State::Body {
                     tid,
                     received: received + body_len as u64,
+                    held: buf.len() - body_len,
                 };
+                if body_len == 0 {
+                    return Ok(None);
+                }
                 Ok(Some(Item::Body(buf.split_to(body_len).freeze())))
             }
         }
@@ -301,8 +365,9 @@ impl Decoder {
         buf: &mut BytesMut,
         tid: TransactionId,
         at_start: bool,
+        held: usize,
     ) -> Result<bool, DecodeError> {
-        match scan_body(buf, &tid, at_start) {
+        match scan_body(buf, &tid, at_start, held, &mut self.scanned_total) {
             Scan::Malformed { kind, .. } => Err(DecodeError::lost(kind)),
             Scan::End {
                 body_len, end_len, ..
@@ -313,12 +378,11 @@ impl Decoder {
             }
             Scan::Partial { body_len } => {
                 buf.advance(body_len);
-                if body_len > 0 {
-                    self.state = State::Skip {
-                        tid,
-                        at_start: false,
-                    };
-                }
+                self.state = State::Skip {
+                    tid,
+                    at_start: at_start && body_len == 0,
+                    held: buf.len(),
+                };
                 Ok(false)
             }
         }
@@ -349,12 +413,37 @@ enum Scan {
     Malformed { body_len: usize, kind: ErrorKind },
 }
 
-fn scan_body(buf: &[u8], tid: &TransactionId, at_start: bool) -> Scan {
+/// Finds where the body at the front of `buf` ends. `held` bytes at the front were
+/// searched by the previous call and are the start of a possible end-line (a prefix
+/// of it, still undecided); the search resumes after them, so a body that arrives a
+/// byte at a time is searched once, not once per byte.
+///
+/// Why resuming is sound: an end-line begins with CR (or, right after the head, with
+/// a dash), and no byte of `-------`, of a transaction id (`ident`) or of a flag is a
+/// CR. So no other end-line can begin inside a possible one before the CR that
+/// follows its flag, and once that CR is matched the candidate either ends the body
+/// or is malformed: it is never ruled out.
+fn scan_body(
+    buf: &[u8],
+    tid: &TransactionId,
+    at_start: bool,
+    held: usize,
+    scanned: &mut u64,
+) -> Scan {
     let tid = tid.as_bytes();
-    if at_start && buf.starts_with(&DASHES[..buf.len().min(DASHES.len())]) {
-        // Lenient: a body-less frame written as headers, blank line, end-line (one
-        // CRLF short of an empty body). Accept it as an empty body.
-        match match_end_line(buf, DASHES.len(), tid) {
+    // The possible end-line at the front: one held back by the last call, or, right
+    // after the head, a body-less frame written as headers, blank line, end-line (one
+    // CRLF short of an empty body), which is accepted as an empty body.
+    let front = if at_start && buf.first() == Some(&b'-') {
+        Some(DASHES)
+    } else if held > 0 {
+        Some(END_PREFIX)
+    } else {
+        None
+    };
+    let mut from = 0;
+    if let Some(prefix) = front {
+        match match_end_line(buf, prefix, tid, held, scanned) {
             Ok(Candidate::End { flag, len }) => {
                 return Scan::End {
                     body_len: 0,
@@ -363,14 +452,15 @@ fn scan_body(buf: &[u8], tid: &TransactionId, at_start: bool) -> Scan {
                 };
             }
             Ok(Candidate::Undecided) => return Scan::Partial { body_len: 0 },
-            Ok(Candidate::NotEnd) => {}
+            // The held bytes cannot start another end-line (see above).
+            Ok(Candidate::NotEnd) => from = held.max(1),
             Err(kind) => return Scan::Malformed { body_len: 0, kind },
         }
     }
-    let mut from = 0;
     while let Some(found) = END_FINDER.find(&buf[from..]) {
+        *scanned += (found + END_PREFIX.len()) as u64;
         let at = from + found;
-        match match_end_line(&buf[at..], END_PREFIX.len(), tid) {
+        match match_end_line(&buf[at..], END_PREFIX, tid, END_PREFIX.len(), scanned) {
             Ok(Candidate::End { flag, len }) => {
                 return Scan::End {
                     body_len: at,
@@ -379,14 +469,23 @@ fn scan_body(buf: &[u8], tid: &TransactionId, at_start: bool) -> Scan {
                 };
             }
             Ok(Candidate::Undecided) => return Scan::Partial { body_len: at },
-            Ok(Candidate::NotEnd) => from = at + 1,
+            // Past the prefix: only its first byte is a CR.
+            Ok(Candidate::NotEnd) => from = at + END_PREFIX.len(),
             Err(kind) => return Scan::Malformed { body_len: at, kind },
         }
     }
-    // A partial prefix can hide only in the last END_PREFIX.len() - 1 bytes.
-    Scan::Partial {
-        body_len: buf.len().saturating_sub(END_PREFIX.len() - 1),
-    }
+    *scanned += (buf.len() - from) as u64;
+    // No end-line starts in `buf[from..]`, but its last bytes may begin one: hold back
+    // exactly those (a CR and what follows it, if that is a prefix of END_PREFIX) and
+    // hand out the rest now. Only the last CR can begin one, as END_PREFIX holds no
+    // other CR.
+    let tail = from.max(buf.len().saturating_sub(END_PREFIX.len() - 1));
+    *scanned += (buf.len() - tail) as u64;
+    let body_len = match memchr::memrchr(b'\r', &buf[tail..]) {
+        Some(cr) if END_PREFIX.starts_with(&buf[tail + cr..]) => tail + cr,
+        _ => buf.len(),
+    };
+    Scan::Partial { body_len }
 }
 
 enum Candidate {
@@ -395,36 +494,38 @@ enum Candidate {
     NotEnd,
 }
 
-/// `candidate` starts with a prefix of `prefix_len` bytes (dashes, maybe CRLF); is it
-/// followed by `tid flag CRLF`?
-fn match_end_line(candidate: &[u8], prefix_len: usize, tid: &[u8]) -> Result<Candidate, ErrorKind> {
-    let Some(after) = candidate.get(prefix_len..) else {
+/// Is `candidate` `prefix tid flag CRLF` (as far as its bytes go)? Its first `from`
+/// bytes were compared already (by memmem or an earlier call) and are not compared
+/// again.
+fn match_end_line(
+    candidate: &[u8],
+    prefix: &[u8],
+    tid: &[u8],
+    from: usize,
+    scanned: &mut u64,
+) -> Result<Candidate, ErrorKind> {
+    let flag_at = prefix.len() + tid.len();
+    let len = flag_at + 3;
+    let have = candidate.len().min(len);
+    *scanned += have.saturating_sub(from) as u64;
+    for (start, part) in [(0, prefix), (prefix.len(), tid)] {
+        let lo = from.max(start);
+        let hi = have.min(start + part.len());
+        // A longer token that starts with our id is body text, not our end-line.
+        if lo < hi && candidate.get(lo..hi) != part.get(lo - start..hi - start) {
+            return Ok(Candidate::NotEnd);
+        }
+    }
+    let Some(&flag_byte) = candidate.get(flag_at) else {
         return Ok(Candidate::Undecided);
     };
-    if after.len() < tid.len() {
-        return Ok(if tid.starts_with(after) {
-            Candidate::Undecided
-        } else {
-            Candidate::NotEnd
-        });
-    }
-    if &after[..tid.len()] != tid {
-        return Ok(Candidate::NotEnd);
-    }
-    let Some(&flag_byte) = after.get(tid.len()) else {
-        return Ok(Candidate::Undecided);
-    };
-    // A longer token that starts with our id is body text, not our end-line.
     let Some(flag) = ContinuationFlag::from_byte(flag_byte) else {
         return Ok(Candidate::NotEnd);
     };
-    match after.get(tid.len() + 1..tid.len() + 3) {
-        Some(b"\r\n") => Ok(Candidate::End {
-            flag,
-            len: prefix_len + tid.len() + 3,
-        }),
+    match candidate.get(flag_at + 1..len) {
+        Some(b"\r\n") => Ok(Candidate::End { flag, len }),
         Some(_) => Err(ErrorKind::MalformedEndLine),
-        None if after.get(tid.len() + 1).is_none_or(|&b| b == b'\r') => Ok(Candidate::Undecided),
+        None if candidate.get(flag_at + 1).is_none_or(|&b| b == b'\r') => Ok(Candidate::Undecided),
         None => Err(ErrorKind::MalformedEndLine),
     }
 }

@@ -7,7 +7,8 @@ use std::io::IoSlice;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::byte_range::ByteRange;
-use super::head::{ContinuationFlag, FailureReport, Head, HeaderName};
+use super::head::{ContinuationFlag, Head};
+use super::header::{FailureReport, HeaderName};
 use super::ident::{MessageId, TransactionId};
 use super::limits::Limits;
 use super::status::StatusCode;

@@ -2,7 +2,7 @@
 //! is still framed (answer, skip the frame, go on) or lost (close the connection).
 
 use super::byte_range::ByteRangeError;
-use super::head::HeaderName;
+use super::header::HeaderName;
 use super::ident::{IdentError, TransactionId};
 use super::status::StatusCode;
 use super::uri::{MsrpUri, UriError};

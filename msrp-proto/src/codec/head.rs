@@ -11,6 +11,10 @@ use smallvec::SmallVec;
 
 use super::byte_range::{ByteRange, parse_digits};
 use super::error::{Answer, DecodeError, ErrorKind};
+use super::header::{
+    FailureReport, HeaderName, PathError, SuccessReport, check_media_type, check_path,
+    check_quoted_string, has_control_chars, is_header_name, parse_status,
+};
 use super::ident::{MessageId, TransactionId};
 use super::limits::Limits;
 use super::status::StatusCode;
@@ -75,37 +79,6 @@ impl ContinuationFlag {
     }
 }
 
-/// Success-Report (RFC 4975 §7.1.2); `no` when absent.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum SuccessReport {
-    /// The final receiver sends a REPORT with `000 200` for what it received.
-    Yes,
-    /// No success REPORT.
-    No,
-}
-
-/// Failure-Report (RFC 4975 §7.1.2); `yes` when absent.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum FailureReport {
-    /// A transaction response always, and a failure REPORT on failure.
-    Yes,
-    /// No transaction response and no failure REPORT.
-    No,
-    /// Error responses and failure REPORTs only.
-    Partial,
-}
-
-impl FailureReport {
-    /// The header value: `yes`, `no` or `partial`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Yes => "yes",
-            Self::No => "no",
-            Self::Partial => "partial",
-        }
-    }
-}
-
 /// The Status header of a REPORT: `namespace SP status-code [SP text-reason]`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Status<'a> {
@@ -115,162 +88,6 @@ pub struct Status<'a> {
     pub code: StatusCode,
     /// The reason text, if any.
     pub reason: Option<&'a str>,
-}
-
-/// Header names the codec knows (IANA MSRP header registry), plus `Other`.
-/// Names compare case-insensitively on the wire.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-#[non_exhaustive]
-pub enum HeaderName {
-    /// To-Path (RFC 4975).
-    ToPath,
-    /// From-Path (RFC 4975).
-    FromPath,
-    /// Message-ID (RFC 4975).
-    MessageId,
-    /// Success-Report (RFC 4975).
-    SuccessReport,
-    /// Failure-Report (RFC 4975).
-    FailureReport,
-    /// Byte-Range (RFC 4975).
-    ByteRange,
-    /// Status (RFC 4975).
-    Status,
-    /// Content-Type (RFC 4975 content-stuff).
-    ContentType,
-    /// Content-ID (RFC 4975 content-stuff).
-    ContentId,
-    /// Content-Description (RFC 4975 content-stuff).
-    ContentDescription,
-    /// Content-Disposition (RFC 4975 content-stuff).
-    ContentDisposition,
-    /// Any other `Content-*` MIME header (mime-extension-field).
-    OtherContent,
-    /// Expires (RFC 4976).
-    Expires,
-    /// Min-Expires (RFC 4976).
-    MinExpires,
-    /// Max-Expires (RFC 4976).
-    MaxExpires,
-    /// Use-Path (RFC 4976).
-    UsePath,
-    /// WWW-Authenticate (RFC 4976).
-    WwwAuthenticate,
-    /// Authorization (RFC 4976).
-    Authorization,
-    /// Authentication-Info (RFC 4976).
-    AuthenticationInfo,
-    /// Use-Nickname (RFC 7701).
-    UseNickname,
-    /// Any other header: kept and written back unchanged (RFC 4975 §12).
-    Other,
-}
-
-const KNOWN: [(HeaderName, &str); 20] = [
-    (HeaderName::ToPath, "To-Path"),
-    (HeaderName::FromPath, "From-Path"),
-    (HeaderName::MessageId, "Message-ID"),
-    (HeaderName::SuccessReport, "Success-Report"),
-    (HeaderName::FailureReport, "Failure-Report"),
-    (HeaderName::ByteRange, "Byte-Range"),
-    (HeaderName::Status, "Status"),
-    (HeaderName::ContentType, "Content-Type"),
-    (HeaderName::ContentId, "Content-ID"),
-    (HeaderName::ContentDescription, "Content-Description"),
-    (HeaderName::ContentDisposition, "Content-Disposition"),
-    (HeaderName::Expires, "Expires"),
-    (HeaderName::MinExpires, "Min-Expires"),
-    (HeaderName::MaxExpires, "Max-Expires"),
-    (HeaderName::UsePath, "Use-Path"),
-    (HeaderName::WwwAuthenticate, "WWW-Authenticate"),
-    (HeaderName::Authorization, "Authorization"),
-    (HeaderName::AuthenticationInfo, "Authentication-Info"),
-    (HeaderName::UseNickname, "Use-Nickname"),
-    (HeaderName::OtherContent, "Content-"),
-];
-
-impl HeaderName {
-    /// Recognises a header name, ignoring case. Dispatches on the length first, so a
-    /// name is compared with at most two known names (this runs for every header
-    /// line of every frame).
-    pub fn from_bytes(name: &[u8]) -> Self {
-        // Peers write the RFC's spelling: one slice match, no table walk.
-        match name {
-            b"To-Path" => return Self::ToPath,
-            b"From-Path" => return Self::FromPath,
-            b"Message-ID" => return Self::MessageId,
-            b"Byte-Range" => return Self::ByteRange,
-            b"Content-Type" => return Self::ContentType,
-            b"Success-Report" => return Self::SuccessReport,
-            b"Failure-Report" => return Self::FailureReport,
-            b"Status" => return Self::Status,
-            _ => {}
-        }
-        let candidates: &[Self] = match name.len() {
-            6 => &[Self::Status],
-            7 => &[Self::ToPath, Self::Expires],
-            8 => &[Self::UsePath],
-            9 => &[Self::FromPath],
-            10 => &[Self::MessageId, Self::ByteRange, Self::ContentId],
-            11 => &[Self::MinExpires, Self::MaxExpires],
-            12 => &[Self::ContentType, Self::UseNickname],
-            13 => &[Self::Authorization],
-            14 => &[Self::SuccessReport, Self::FailureReport],
-            16 => &[Self::WwwAuthenticate],
-            19 => &[
-                Self::ContentDescription,
-                Self::ContentDisposition,
-                Self::AuthenticationInfo,
-            ],
-            _ => &[],
-        };
-        for &header in candidates {
-            if header
-                .as_str()
-                .is_some_and(|text| name.eq_ignore_ascii_case(text.as_bytes()))
-            {
-                return header;
-            }
-        }
-        if name.len() > 8 && name[..8].eq_ignore_ascii_case(b"Content-") {
-            return Self::OtherContent;
-        }
-        Self::Other
-    }
-
-    /// The canonical spelling; `None` for `OtherContent` and `Other`, whose spelling
-    /// is whatever the peer wrote.
-    pub fn as_str(self) -> Option<&'static str> {
-        match self {
-            Self::OtherContent | Self::Other => None,
-            _ => KNOWN
-                .iter()
-                .find(|(h, _)| *h == self)
-                .map(|(_, text)| *text),
-        }
-    }
-
-    /// True for headers that may appear at most once.
-    fn is_unique(self) -> bool {
-        !matches!(
-            self,
-            Self::Other
-                | Self::OtherContent
-                | Self::WwwAuthenticate
-                | Self::Authorization
-                | Self::AuthenticationInfo
-                | Self::ContentDescription
-        )
-    }
-}
-
-impl fmt::Display for HeaderName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str().unwrap_or(match self {
-            Self::OtherContent => "Content-* header",
-            _ => "extension header",
-        }))
-    }
 }
 
 /// Offsets into the head's bytes; u16 because a head is at most `max_head_bytes`,
@@ -658,32 +475,12 @@ fn fill(head: &mut Head, limits: &Limits, known: &mut KnownPaths) -> Result<(), 
     Ok(())
 }
 
-/// Characters of a header name after the first (RFC 4975 §9 `hname`: ALPHA then
-/// alphanumerics and `-.!%*_+`'~`), as a table: this runs for every byte of every
-/// header name of every frame.
-const TOKEN_CHAR: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-            );
-        b += 1;
-    }
-    table
-};
-
 /// `hname ":" SP hval`; the space is optional on input, any extra kept.
 fn parse_field(raw: &[u8], start: usize, end: usize) -> Result<Field, ErrorKind> {
     let line = &raw[start..end];
     let colon = memchr::memchr(b':', line).ok_or(ErrorKind::HeaderWithoutColon)?;
     let name = &line[..colon];
-    let name_ok = name.first().is_some_and(u8::is_ascii_alphabetic)
-        && name.iter().all(|&b| TOKEN_CHAR[usize::from(b)]);
-    if !name_ok {
+    if !is_header_name(name) {
         return Err(ErrorKind::HeaderWithoutColon);
     }
     let mut value_start = start + colon + 1;
@@ -691,13 +488,7 @@ fn parse_field(raw: &[u8], start: usize, end: usize) -> Result<Field, ErrorKind>
         value_start += 1;
     }
     let name = HeaderName::from_bytes(name);
-    let value = &raw[value_start..end];
-    // No early exit: the whole value is scanned anyway when it is good (the common
-    // case), and a branch-free fold vectorises.
-    let control = value.iter().fold(false, |bad, &b| {
-        bad | ((b < 0x20) & (b != b'\t')) | (b == 0x7f)
-    });
-    if control {
+    if has_control_chars(&raw[value_start..end]) {
         return Err(ErrorKind::BadHeaderValue(name));
     }
     Ok(Field {
@@ -721,12 +512,14 @@ fn check_value(
         HeaderName::ToPath | HeaderName::FromPath => {
             let slot = usize::from(name == HeaderName::FromPath);
             if value.is_empty() || known.0[slot] != value {
-                check_path(name, value, limits)?;
+                check_path(value, limits.max_uris_per_path).map_err(|err| path_error(name, err))?;
                 known.0[slot].clear();
                 known.0[slot].extend_from_slice(value);
             }
         }
-        HeaderName::UsePath => check_path(name, value, limits)?,
+        HeaderName::UsePath => {
+            check_path(value, limits.max_uris_per_path).map_err(|err| path_error(name, err))?
+        }
         HeaderName::MessageId => {
             MessageId::parse(value, limits.max_transaction_id_bytes).map_err(|_| bad)?;
         }
@@ -734,27 +527,17 @@ fn check_value(
             head.byte_range = Some(ByteRange::parse(value).map_err(ErrorKind::BadByteRange)?);
         }
         HeaderName::SuccessReport => {
-            // Compared in place: `to_ascii_lowercase` would allocate on every frame.
-            head.success_report = Some(if value.eq_ignore_ascii_case(b"yes") {
-                SuccessReport::Yes
-            } else if value.eq_ignore_ascii_case(b"no") {
-                SuccessReport::No
-            } else {
-                return Err(bad);
-            });
+            head.success_report = Some(SuccessReport::parse(value).ok_or(bad)?)
         }
         HeaderName::FailureReport => {
-            head.failure_report = Some(if value.eq_ignore_ascii_case(b"yes") {
-                FailureReport::Yes
-            } else if value.eq_ignore_ascii_case(b"no") {
-                FailureReport::No
-            } else if value.eq_ignore_ascii_case(b"partial") {
-                FailureReport::Partial
-            } else {
-                return Err(bad);
-            });
+            head.failure_report = Some(FailureReport::parse(value).ok_or(bad)?)
         }
-        HeaderName::Status => head.status = Some(parse_status(value, field.value).ok_or(bad)?),
+        HeaderName::Status => {
+            let (namespace, code, reason) = parse_status(value).ok_or(bad)?;
+            let (start, end) = (usize::from(field.value.start), usize::from(field.value.end));
+            let reason = reason.map(|offset| Span::new(start + offset, end));
+            head.status = Some((namespace, code, reason));
+        }
         HeaderName::ContentType => check_media_type(value).ok_or(bad)?,
         HeaderName::Expires | HeaderName::MinExpires | HeaderName::MaxExpires => {
             let secs = parse_digits(value)
@@ -780,70 +563,20 @@ fn check_value(
     Ok(())
 }
 
+/// The decode error for a path value refused by [`check_path`].
+fn path_error(name: HeaderName, err: PathError) -> ErrorKind {
+    match err {
+        PathError::Empty => ErrorKind::BadHeaderValue(name),
+        PathError::TooManyUris => ErrorKind::TooManyUris(name),
+        PathError::Uri(err) => ErrorKind::BadUri(name, err),
+    }
+}
+
 /// The To-Path and From-Path values a connection's decoder last found valid. A
 /// peer writes the same paths on every frame, so checking them again (a URI parse
 /// each, about 6 % of a forwarded message) is skipped when the bytes are the same.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct KnownPaths([Vec<u8>; 2]);
-
-/// `MSRP-URI *( SP MSRP-URI )`: one space between URIs (RFC 4975 §9).
-fn check_path(name: HeaderName, value: &[u8], limits: &Limits) -> Result<(), ErrorKind> {
-    if value.is_empty() {
-        return Err(ErrorKind::BadHeaderValue(name));
-    }
-    let mut count = 0;
-    for uri in value.split(|&b| b == b' ') {
-        count += 1;
-        if count > limits.max_uris_per_path {
-            return Err(ErrorKind::TooManyUris(name));
-        }
-        MsrpUri::validate(uri).map_err(|err| ErrorKind::BadUri(name, err))?;
-    }
-    Ok(())
-}
-
-/// `namespace SP status-code [SP text-reason]`, namespace being 3DIGIT.
-fn parse_status(value: &[u8], span: Span) -> Option<(u16, StatusCode, Option<Span>)> {
-    let namespace = value.get(..3).filter(|_| value.get(3) == Some(&b' '))?;
-    let namespace = u16::try_from(parse_digits(namespace)?).ok()?;
-    let code = u16::try_from(parse_digits(value.get(4..7)?)?).ok()?;
-    let code = StatusCode::new(code)?;
-    let reason = match value.get(7) {
-        None => None,
-        Some(b' ') => Some(Span::new(span.start as usize + 8, span.end as usize)),
-        Some(_) => return None,
-    };
-    Some((namespace, code, reason))
-}
-
-/// `type "/" subtype *( ";" parameter )`: only the shape is checked; the switch
-/// compares types, it does not interpret them.
-fn check_media_type(value: &[u8]) -> Option<()> {
-    let end = memchr::memchr(b';', value).unwrap_or(value.len());
-    let media = &value[..end];
-    let slash = memchr::memchr(b'/', media)?;
-    let token = |t: &[u8]| {
-        !t.is_empty()
-            && t.iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b"!#$&-^_.+*".contains(&b))
-    };
-    (token(&media[..slash]) && token(media[slash + 1..].trim_ascii_end())).then_some(())
-}
-
-/// `DQUOTE *(qdtext / quoted-pair) DQUOTE`.
-fn check_quoted_string(value: &[u8]) -> Option<()> {
-    let inner = value.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
-    let mut escaped = false;
-    for &b in inner {
-        match (escaped, b) {
-            (true, _) => escaped = false,
-            (false, b'\\') => escaped = true,
-            (false, b'"') => return None,
-            _ => {}
-        }
-    }
-    (!escaped).then_some(())
-}
 
 /// The answer to a request whose head failed a check, if its transaction id and the
 /// first URIs of both paths can be read.
