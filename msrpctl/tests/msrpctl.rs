@@ -1,10 +1,7 @@
 //! msrpctl as operators run it: the binary as a subprocess, against nothing (usage,
 //! help, connection refused) and against the real daemon service
 //! (`msrp_switch::control::serve_control` on a real engine).
-//!
-//! control-api and msrp-switch depend on each other here (a dev-dependency cycle), so
-//! this file calls only `msrp_switch` functions and never mixes in `control_api`
-//! types: everything it checks, it checks in msrpctl's output.
+//! Everything these tests check, they check in msrpctl's output.
 
 use std::net::SocketAddr;
 use std::process::Stdio;
