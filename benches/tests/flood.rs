@@ -8,7 +8,7 @@ use std::time::Duration;
 use msrp_benches::flood::oneshot::{self, Endpoint};
 use msrp_benches::flood::{self, Bound, FloodConfig, GroupShape, Report, TargetSpec};
 use msrp_proto::endpoint::EndpointConfig;
-use msrp_switch::transport::{Engine, EngineConfig};
+use msrp_test_support::{ControlServer, TestEngine, start_engine};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot as signal;
 use tokio::time::timeout;
@@ -18,15 +18,10 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// An engine with one shard and its gRPC control API; both stop when dropped.
 struct Switch {
-    engine: Engine,
+    engine: TestEngine,
+    /// The control API's URL, as `msrp-flood --control` takes it.
     control: String,
-    _stop: signal::Sender<()>,
-}
-
-impl Drop for Switch {
-    fn drop(&mut self) {
-        self.engine.shutdown();
-    }
+    _server: ControlServer,
 }
 
 async fn switch() -> Switch {
@@ -34,29 +29,12 @@ async fn switch() -> Switch {
 }
 
 async fn switch_with(config: EndpointConfig) -> Switch {
-    let engine = Engine::start(EngineConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        shards: 1,
-        pin_cores: false,
-        switch: config,
-        ..Default::default()
-    })
-    .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let control = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = signal::channel::<()>();
-    tokio::spawn(msrp_switch::control::serve_control(
-        engine.clone(),
-        listener,
-        None,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let engine = start_engine(1, |switch| *switch = config);
+    let server = ControlServer::start(&engine, None).await;
     Switch {
         engine,
-        control,
-        _stop: stop,
+        control: server.url(),
+        _server: server,
     }
 }
 

@@ -16,7 +16,6 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod cli;
 pub mod error;
 pub mod sdp;
 pub mod server;

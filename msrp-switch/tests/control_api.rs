@@ -1,73 +1,33 @@
 //! The control API over real gRPC: a tonic server on 127.0.0.1:0 driving a real
 //! engine, a tonic client, and MSRP test peers over real TCP (issue 5).
 
-mod support;
-
 use std::time::Duration;
 
 use control_api::error::{NOT_ACCEPTABLE_HERE, bad_field, reason};
 use control_api::pb;
 use control_api::pb::switch_control_client::SwitchControlClient;
-use tokio::sync::oneshot;
+use msrp_test_support::{PATH_A as A, PATH_B as B, *};
 use tokio::time::timeout;
 use tokio_stream::StreamExt;
 use tonic::Code;
 use tonic::transport::Channel;
 
-use support::*;
-
-const A: &str = "msrp://127.0.0.1:40001/aaaa1111;tcp";
-const B: &str = "msrp://127.0.0.1:40002/bbbb2222;tcp";
-
-/// A running engine and control server; stops both when dropped.
+/// A running engine, its control server and a client; stops both when dropped.
 struct Rig {
     engine: TestEngine,
+    control: ControlServer,
     client: SwitchControlClient<Channel>,
-    addr: std::net::SocketAddr,
-    _stop: oneshot::Sender<()>,
 }
 
 async fn rig(token: Option<&str>) -> Rig {
     let engine = start_engine(1, |_| {});
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(msrp_switch::control::serve_control(
-        engine.engine.clone(),
-        listener,
-        token.map(str::to_string),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let channel = timeout(LIMIT, async {
-        loop {
-            match Channel::from_shared(format!("http://{addr}"))
-                .unwrap()
-                .connect()
-                .await
-            {
-                Ok(channel) => return channel,
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let control = ControlServer::start(&engine, token).await;
+    let client = control.client().await;
     Rig {
         engine,
-        client: SwitchControlClient::new(channel),
-        addr,
-        _stop: stop,
+        control,
+        client,
     }
-}
-
-fn sdp(path: &str, accept_types: &str) -> String {
-    format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
-         m=message 40001 TCP/MSRP *\r\nc=IN IP4 127.0.0.1\r\n\
-         a=path:{path}\r\na=accept-types:{accept_types}\r\na=setup:active\r\n"
-    )
 }
 
 fn from_sdp(text: String) -> Option<pb::RemoteMedia> {
@@ -109,9 +69,7 @@ async fn add(
 }
 
 fn local_uri(response: &pb::AddParticipantResponse) -> msrp_switch::codec::MsrpUri {
-    let local = response.local.as_ref().unwrap();
-    let path = &local.structured.as_ref().unwrap().path;
-    msrp_switch::codec::MsrpUri::parse_str(&path[0]).unwrap()
+    msrp_switch::codec::MsrpUri::parse_str(&switch_uri(response)).unwrap()
 }
 
 #[tokio::test]
@@ -128,7 +86,7 @@ async fn a_one_to_one_session_set_up_from_sdp_carries_a_message_and_reports_its_
         &mut rig.client,
         &session,
         "sip:alice@example.net",
-        from_sdp(sdp(A, "text/plain message/cpim")),
+        from_sdp(sdp_offer(A, "text/plain message/cpim")),
     )
     .await
     .unwrap();
@@ -136,7 +94,7 @@ async fn a_one_to_one_session_set_up_from_sdp_carries_a_message_and_reports_its_
         &mut rig.client,
         &session,
         "sip:bob@example.net",
-        from_sdp(sdp(B, "text/plain")),
+        from_sdp(sdp_offer(B, "text/plain")),
     )
     .await
     .unwrap();
@@ -286,7 +244,7 @@ async fn a_staged_modification_takes_effect_only_on_commit_and_abort_drops_it() 
         &mut rig.client,
         &session,
         "sip:alice@example.net",
-        from_sdp(sdp(A, "text/plain")),
+        from_sdp(sdp_offer(A, "text/plain")),
     )
     .await
     .unwrap();
@@ -294,7 +252,7 @@ async fn a_staged_modification_takes_effect_only_on_commit_and_abort_drops_it() 
         &mut rig.client,
         &session,
         "sip:bob@example.net",
-        from_sdp(sdp(B, "text/plain image/png")),
+        from_sdp(sdp_offer(B, "text/plain image/png")),
     )
     .await
     .unwrap();
@@ -323,7 +281,7 @@ async fn a_staged_modification_takes_effect_only_on_commit_and_abort_drops_it() 
         .client
         .modify_participant(pb::ModifyParticipantRequest {
             participant_id: pa.participant_id.clone(),
-            remote: from_sdp(sdp(A, "text/plain image/png")),
+            remote: from_sdp(sdp_offer(A, "text/plain image/png")),
             commit: false,
         })
         .await
@@ -375,7 +333,7 @@ async fn a_staged_modification_takes_effect_only_on_commit_and_abort_drops_it() 
     rig.client
         .modify_participant(pb::ModifyParticipantRequest {
             participant_id: pa.participant_id.clone(),
-            remote: from_sdp(sdp(A, "text/plain image/png")),
+            remote: from_sdp(sdp_offer(A, "text/plain image/png")),
             commit: false,
         })
         .await
@@ -403,7 +361,7 @@ async fn a_staged_modification_takes_effect_only_on_commit_and_abort_drops_it() 
     rig.client
         .modify_participant(pb::ModifyParticipantRequest {
             participant_id: pa.participant_id.clone(),
-            remote: from_sdp(sdp(A, "text/plain")),
+            remote: from_sdp(sdp_offer(A, "text/plain")),
             commit: true,
         })
         .await
@@ -439,25 +397,25 @@ async fn every_error_names_its_field_or_reason_and_changes_nothing() {
             None,
         ),
         (
-            from_sdp(sdp("sip:not-msrp", "text/plain")),
+            from_sdp(sdp_offer("sip:not-msrp", "text/plain")),
             Code::InvalidArgument,
             Some("remote.sdp"),
             None,
         ),
         (
-            from_sdp(sdp(A, "video/mp4")),
+            from_sdp(sdp_offer(A, "video/mp4")),
             Code::FailedPrecondition,
             None,
             Some(NOT_ACCEPTABLE_HERE),
         ),
         (
-            from_sdp(sdp(A, "text/plain").replace("TCP/MSRP", "UDP/MSRP")),
+            from_sdp(sdp_offer(A, "text/plain").replace("TCP/MSRP", "UDP/MSRP")),
             Code::FailedPrecondition,
             None,
             Some(NOT_ACCEPTABLE_HERE),
         ),
         (
-            from_sdp(format!("{}a=max-size:100\r\n", sdp(A, "text/plain"))),
+            from_sdp(format!("{}a=max-size:100\r\n", sdp_offer(A, "text/plain"))),
             Code::FailedPrecondition,
             None,
             Some(NOT_ACCEPTABLE_HERE),
@@ -558,7 +516,7 @@ async fn every_error_names_its_field_or_reason_and_changes_nothing() {
         &mut rig.client,
         &session,
         "a",
-        from_sdp(sdp(A, "text/plain")),
+        from_sdp(sdp_offer(A, "text/plain")),
     )
     .await
     .unwrap();
@@ -566,7 +524,7 @@ async fn every_error_names_its_field_or_reason_and_changes_nothing() {
         &mut rig.client,
         &session,
         "b",
-        from_sdp(sdp(B, "text/plain")),
+        from_sdp(sdp_offer(B, "text/plain")),
     )
     .await
     .unwrap();
@@ -574,7 +532,7 @@ async fn every_error_names_its_field_or_reason_and_changes_nothing() {
         &mut rig.client,
         &session,
         "c",
-        from_sdp(sdp(A, "text/plain")),
+        from_sdp(sdp_offer(A, "text/plain")),
     )
     .await
     .unwrap_err();
@@ -704,7 +662,7 @@ async fn a_group_takes_a_third_participant_where_a_one_to_one_session_refuses_it
             &mut rig.client,
             &group,
             &format!("sip:member{n}@example.net"),
-            from_sdp(sdp(&member_path(n), "message/cpim text/plain")),
+            from_sdp(sdp_offer(&member_path(n), "message/cpim text/plain")),
         )
         .await
         .unwrap_or_else(|err| panic!("member {n}: {err:?}"));
@@ -725,7 +683,7 @@ async fn a_group_takes_a_third_participant_where_a_one_to_one_session_refuses_it
             &mut rig.client,
             &one_to_one,
             &format!("sip:peer{n}@example.net"),
-            from_sdp(sdp(&member_path(10 + n), "text/plain")),
+            from_sdp(sdp_offer(&member_path(10 + n), "text/plain")),
         )
         .await
         .unwrap();
@@ -734,7 +692,7 @@ async fn a_group_takes_a_third_participant_where_a_one_to_one_session_refuses_it
         &mut rig.client,
         &one_to_one,
         "sip:third@example.net",
-        from_sdp(sdp(&member_path(12), "text/plain")),
+        from_sdp(sdp_offer(&member_path(12), "text/plain")),
     )
     .await
     .unwrap_err();
@@ -784,7 +742,7 @@ async fn group_answers_offer_the_chatroom_tokens_the_policy_allows() {
             &mut rig.client,
             &group,
             "sip:alice@example.net",
-            from_sdp(sdp(&member_path(i), "message/cpim")),
+            from_sdp(sdp_offer(&member_path(i), "message/cpim")),
         )
         .await
         .unwrap();
@@ -802,7 +760,7 @@ async fn group_answers_offer_the_chatroom_tokens_the_policy_allows() {
             .client
             .modify_participant(pb::ModifyParticipantRequest {
                 participant_id: added.participant_id.clone(),
-                remote: from_sdp(sdp(&member_path(i), "message/cpim text/plain")),
+                remote: from_sdp(sdp_offer(&member_path(i), "message/cpim text/plain")),
                 commit: true,
             })
             .await
@@ -827,7 +785,7 @@ async fn group_answers_offer_the_chatroom_tokens_the_policy_allows() {
         &mut rig.client,
         &one_to_one,
         "sip:alice@example.net",
-        from_sdp(sdp(A, "text/plain")),
+        from_sdp(sdp_offer(A, "text/plain")),
     )
     .await
     .unwrap();
@@ -839,11 +797,7 @@ async fn group_answers_offer_the_chatroom_tokens_the_policy_allows() {
 #[tokio::test]
 async fn a_token_is_required_when_configured_and_health_and_reflection_answer() {
     let rig = rig(Some("s3cret")).await;
-    let channel = Channel::from_shared(format!("http://{}", rig.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = rig.control.channel().await;
 
     let mut anonymous = SwitchControlClient::new(channel.clone());
     let err = anonymous.stats(pb::StatsRequest {}).await.unwrap_err();

@@ -1,15 +1,12 @@
 //! Requests for sessions that do not exist, refused frames, and the daemon binary:
 //! real TCP on loopback, exact bytes back.
 
-mod support;
-
 use std::process::Stdio;
 
+use msrp_test_support::{LIMIT, TestEngine, start_engine};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-
-use support::{LIMIT, TestEngine, start_engine};
 
 /// An engine on an ephemeral port with no sessions.
 async fn start() -> (std::net::SocketAddr, TestEngine) {

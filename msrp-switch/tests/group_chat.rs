@@ -3,27 +3,26 @@
 //! MSRP over real TCP sockets. Each test waits for something observable (a frame, a
 //! status, an event), bounded by [`LIMIT`], and checks wire bytes and body hashes.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use control_api::pb;
 use control_api::pb::switch_control_client::SwitchControlClient;
+use msrp_switch::codec::{ByteRange, ContinuationFlag, FailureReport};
 use msrp_proto::endpoint::EndpointConfig;
-use msrp_switch::codec::{ByteRange, ContinuationFlag, Decoder, FailureReport, Item, Limits};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use msrp_test_support::wire::{SendChunk, bind_frame, response_frame};
+use msrp_test_support::{
+    ControlServer, Frame, FrameReader, LIMIT, Peer, TestEngine, hash, metric, start_engine,
+    switch_uri,
+};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::oneshot;
 use tokio::time::timeout;
 use tokio_stream::StreamExt;
 use tonic::Streaming;
 use tonic::transport::Channel;
-
-use support::{Frame, LIMIT, TestEngine, hash, metric, start_engine};
 
 const ROOM: &str = "sip:room@chat.example.com";
 
@@ -38,34 +37,13 @@ struct Rig {
     engine: TestEngine,
     client: SwitchControlClient<Channel>,
     events: Streaming<pb::Event>,
-    _stop: oneshot::Sender<()>,
+    _control: ControlServer,
 }
 
 async fn rig(shards: usize, tune: impl FnOnce(&mut EndpointConfig)) -> Rig {
     let engine = start_engine(shards, tune);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(msrp_switch::control::serve_control(
-        engine.engine.clone(),
-        listener,
-        None,
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    // The listener is bound already: the connection waits in its backlog until the
-    // server task runs.
-    let channel = timeout(
-        LIMIT,
-        Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let mut client = SwitchControlClient::new(channel);
+    let control = ControlServer::start(&engine, None).await;
+    let mut client = control.client().await;
     let events = client
         .watch_events(pb::WatchEventsRequest::default())
         .await
@@ -75,7 +53,7 @@ async fn rig(shards: usize, tune: impl FnOnce(&mut EndpointConfig)) -> Rig {
         engine,
         client,
         events,
-        _stop: stop,
+        _control: control,
     }
 }
 
@@ -224,69 +202,7 @@ impl Rig {
     }
 }
 
-/// The switch's URI for a participant (the a=path of its SDP answer).
-fn switch_uri(added: &pb::AddParticipantResponse) -> String {
-    let local = added.local.as_ref().unwrap();
-    local.structured.as_ref().unwrap().path[0].clone()
-}
-
 // ------------------------------------------------------------------ members
-
-/// The receiving half of a member's connection.
-struct Rx {
-    half: OwnedReadHalf,
-    decoder: Decoder,
-    buf: BytesMut,
-}
-
-impl Rx {
-    /// The next whole frame; `None` once the connection closes.
-    async fn try_frame(&mut self) -> Option<Frame> {
-        let mut head = None;
-        let mut body = Vec::new();
-        loop {
-            match self.decoder.decode(&mut self.buf) {
-                Ok(Some(Item::Head(h))) => head = Some(h),
-                Ok(Some(Item::Body(piece))) => body.extend_from_slice(&piece),
-                Ok(Some(Item::End(flag))) => {
-                    let head = head.take().expect("end-line before head");
-                    return Some(Frame { head, body, flag });
-                }
-                Ok(None) => {
-                    self.buf.reserve(64 * 1024);
-                    match self.half.read_buf(&mut self.buf).await {
-                        Ok(0) | Err(_) => return None,
-                        Ok(_) => {}
-                    }
-                }
-                Err(err) => panic!("the switch sent a malformed frame: {err}"),
-            }
-        }
-    }
-
-    async fn frame(&mut self) -> Frame {
-        timeout(LIMIT, self.try_frame())
-            .await
-            .expect("no frame in time")
-            .expect("connection closed")
-    }
-
-    /// True if the connection closes within `wait` (what arrives first is read and
-    /// thrown away).
-    async fn closed_within(&mut self, wait: Duration) -> bool {
-        let mut sink = vec![0u8; 64 * 1024];
-        timeout(wait, async {
-            loop {
-                match self.half.read(&mut sink).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-            }
-        })
-        .await
-        .is_ok()
-    }
-}
 
 /// The sending half of a member's connection, with what its frames carry.
 struct Tx {
@@ -321,17 +237,18 @@ impl Tx {
         body: &[u8],
         flag: char,
     ) -> Vec<u8> {
-        let mut frame = format!(
-            "MSRP {tid} SEND\r\nTo-Path: {}\r\nFrom-Path: {}\r\nMessage-ID: {message_id}\r\n\
-             Byte-Range: {start}-{}/{total}\r\nContent-Type: message/cpim\r\n\r\n",
-            self.switch,
-            self.path,
-            start + body.len() - 1
-        )
-        .into_bytes();
-        frame.extend_from_slice(body);
-        frame.extend_from_slice(format!("\r\n-------{tid}{flag}\r\n").as_bytes());
-        frame
+        SendChunk {
+            to_path: &self.switch,
+            from_path: &self.path,
+            tid,
+            message_id,
+            start,
+            total,
+            extra_headers: "",
+            content_type: "message/cpim",
+            flag,
+        }
+        .encode(body)
     }
 
     /// Writes a one-chunk message; returns its transaction id.
@@ -352,11 +269,11 @@ impl Tx {
         if !owed {
             return true;
         }
-        let frame = format!(
-            "MSRP {tid} 200 OK\r\nTo-Path: {}\r\nFrom-Path: {}\r\n-------{tid}$\r\n",
-            request.sender_path()[0],
-            self.path,
-            tid = request.tid(),
+        let frame = response_frame(
+            &request.tid(),
+            "200 OK",
+            &request.sender_path()[0],
+            &self.path,
         );
         timeout(LIMIT, self.half.write_all(frame.as_bytes()))
             .await
@@ -373,7 +290,7 @@ struct Member {
     address: String,
     /// The authenticated IM address.
     im_address: String,
-    rx: Rx,
+    rx: FrameReader<OwnedReadHalf>,
     tx: Tx,
     next_message: u32,
 }
@@ -389,11 +306,7 @@ impl Member {
                 .clone()
                 .unwrap_or_else(|| spec.im_address.clone()),
             im_address: spec.im_address,
-            rx: Rx {
-                half: read,
-                decoder: Decoder::new(Limits::default()),
-                buf: BytesMut::new(),
-            },
+            rx: FrameReader::new(read),
             tx: Tx {
                 half: write,
                 path,
@@ -415,11 +328,7 @@ impl Member {
     /// The bodiless SEND that binds the connection (RFC 4975 §5.4), and its 200.
     async fn bind(&mut self) {
         let tid = self.tx.next_tid();
-        let frame = format!(
-            "MSRP {tid} SEND\r\nTo-Path: {}\r\nFrom-Path: {}\r\nMessage-ID: bind{tid}\r\n\
-             Byte-Range: 1-0/0\r\n-------{tid}$\r\n",
-            self.tx.switch, self.tx.path
-        );
+        let frame = bind_frame(&tid, &self.tx.switch, &self.tx.path);
         self.tx.write(frame.as_bytes()).await;
         assert_eq!(self.status_of(&tid).await, 200, "bind");
     }
@@ -448,7 +357,7 @@ impl Member {
 
     /// Reads the next frame, which must be the response to `tid`; its status.
     async fn status_of(&mut self, tid: &str) -> u16 {
-        let answer = self.rx.frame().await;
+        let answer = self.rx.read_frame().await;
         assert_eq!(
             answer.tid(),
             tid,
@@ -461,7 +370,7 @@ impl Member {
 
     /// The next frame, which must be a SEND; answered 200.
     async fn receive(&mut self) -> Frame {
-        let frame = self.rx.frame().await;
+        let frame = self.rx.read_frame().await;
         assert_eq!(
             frame.method().as_deref(),
             Some("SEND"),
@@ -487,7 +396,7 @@ impl Member {
 
     /// Nothing arrives within [`QUIET`].
     async fn hears_nothing(&mut self) {
-        let early = timeout(QUIET, self.rx.try_frame()).await;
+        let early = timeout(QUIET, self.rx.try_read_frame()).await;
         if let Ok(frame) = early {
             panic!("expected nothing, got {frame:?}");
         }
@@ -800,7 +709,8 @@ async fn a_5_mib_message_in_64_kib_chunks_streams_to_every_member_intact() {
                 let mut message = first.body;
                 let mut chunks = 1;
                 loop {
-                    let Some(got) = timeout(LIMIT, member.rx.try_frame()).await.unwrap() else {
+                    let Some(got) = timeout(LIMIT, member.rx.try_read_frame()).await.unwrap()
+                    else {
                         return Err(format!(
                             "{}: connection closed after {} of {total} bytes",
                             member.im_address,
@@ -874,7 +784,7 @@ async fn nicknames_get_200_then_425_for_the_same_in_another_case_and_424_unquote
             member.path()
         );
         member.tx.write(frame.as_bytes()).await;
-        let answer = member.rx.frame().await;
+        let answer = member.rx.read_frame().await;
         assert_eq!(answer.tid(), tid);
         assert_eq!(answer.target_path(), [member.path()]);
         answer.status().unwrap()
@@ -965,7 +875,7 @@ async fn a_stalled_reader_is_dropped_and_the_nine_others_get_all_1000_messages()
         let expected = Arc::clone(&expected);
         tasks.push(tokio::spawn(async move {
             for (i, want) in expected.iter().enumerate() {
-                let Some(got) = timeout(LIMIT, reader.rx.try_frame()).await.unwrap() else {
+                let Some(got) = timeout(LIMIT, reader.rx.try_read_frame()).await.unwrap() else {
                     return (reader.im_address, i);
                 };
                 assert_eq!(got.method().as_deref(), Some("SEND"));
@@ -985,7 +895,7 @@ async fn a_stalled_reader_is_dropped_and_the_nine_others_get_all_1000_messages()
     } = sender;
     let answers = tokio::spawn(async move {
         for i in 1..=MESSAGES {
-            let answer = sender_rx.frame().await;
+            let answer = sender_rx.read_frame().await;
             // The bind took t0000001.
             assert_eq!(
                 (answer.tid(), answer.status()),
@@ -1157,7 +1067,7 @@ async fn chained_switches(moved: bool) {
             .add(&one, &spec("uplink"), &old_path, pb::Setup::Passive)
             .await;
         let (stream, _) = timeout(LIMIT, listener.accept()).await.unwrap().unwrap();
-        let mut peer = support::Peer::over(stream, &old_path, &switch_uri(&uplink));
+        let mut peer = Peer::over(stream, &old_path, &switch_uri(&uplink));
         let bind = peer.read_frame().await;
         assert_eq!(bind.method().as_deref(), Some("SEND"));
         peer.answer(&bind, "200 OK").await;

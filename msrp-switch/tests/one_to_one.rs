@@ -1,13 +1,10 @@
 //! 1:1 sessions through the real engine over loopback TCP (issue 4).
 
-mod support;
+use std::time::Duration;
 
 use msrp_proto::control::ParticipantInfo;
-use std::time::Duration;
-use support::*;
-
-const A: &str = "msrp://127.0.0.1:40001/aaaa1111;tcp";
-const B: &str = "msrp://127.0.0.1:40002/bbbb2222;tcp";
+use msrp_test_support::wire::SendChunk;
+use msrp_test_support::{PATH_A as A, PATH_B as B, *};
 
 #[tokio::test]
 async fn a_1k_message_is_delivered_with_its_body_and_rewritten_paths() {
@@ -51,6 +48,7 @@ async fn pair(
     (a, b, session, pa, pb)
 }
 
+/// One `application/octet-stream` SEND chunk from `peer`.
 fn chunk(
     peer: &Peer,
     tid: &str,
@@ -60,17 +58,14 @@ fn chunk(
     body: &[u8],
     flag: char,
 ) -> Vec<u8> {
-    let mut frame = format!(
-        "MSRP {tid} SEND\r\nTo-Path: {}\r\nFrom-Path: {}\r\nMessage-ID: {message_id}\r\n\
-         Byte-Range: {start}-{}/{total}\r\nContent-Type: application/octet-stream\r\n\r\n",
-        peer.switch,
-        peer.me,
-        start + body.len() - 1
-    )
-    .into_bytes();
-    frame.extend_from_slice(body);
-    frame.extend_from_slice(format!("\r\n-------{tid}{flag}\r\n").as_bytes());
-    frame
+    SendChunk {
+        start,
+        total,
+        content_type: "application/octet-stream",
+        flag,
+        ..peer.chunk_head(tid, message_id)
+    }
+    .encode(body)
 }
 
 #[tokio::test]

@@ -4,9 +4,8 @@
 
 use std::fmt::Write as _;
 
+use control_api::pb;
 use serde_json::{Value, json};
-
-use crate::pb;
 
 /// A media description as JSON.
 pub fn media_json(media: &pb::Media) -> Value {

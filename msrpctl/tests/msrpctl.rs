@@ -2,28 +2,20 @@
 //! help, connection refused) and against the real daemon service
 //! (`msrp_switch::control::serve_control` on a real engine).
 //!
-//! control-api and msrp-switch depend on each other here (a dev-dependency cycle), so
-//! this file calls only `msrp_switch` functions and never mixes in `control_api`
-//! types: everything it checks, it checks in msrpctl's output.
+//! Everything these tests check, they check in msrpctl's output.
 
 use std::net::SocketAddr;
 use std::process::Stdio;
-use std::time::Duration;
 
-use msrp_switch::transport::{Engine, EngineConfig};
+use msrp_test_support::{
+    ControlServer, LIMIT, PATH_A as A, PATH_B as B, TestEngine, sdp_offer as sdp, start_engine,
+};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::oneshot;
 use tokio::time::timeout;
 
-/// How long any one msrpctl run may take.
-const LIMIT: Duration = Duration::from_secs(20);
-
 const BIN: &str = env!("CARGO_BIN_EXE_msrpctl");
-
-const A: &str = "msrp://127.0.0.1:40001/aaaa1111;tcp";
-const B: &str = "msrp://127.0.0.1:40002/bbbb2222;tcp";
 
 /// What one run printed and how it ended.
 #[derive(Debug)]
@@ -121,35 +113,21 @@ async fn closed_port() -> SocketAddr {
 
 /// A real engine and the control service; both stop when dropped.
 struct Switch {
-    engine: Engine,
+    // Dropped in this order: the control service stops, then the engine.
+    _control: ControlServer,
+    _engine: TestEngine,
+    /// The `--server` URL.
     server: String,
-    stop: Option<oneshot::Sender<()>>,
 }
 
 impl Switch {
     async fn start(token: Option<&str>) -> Self {
-        let engine = Engine::start(EngineConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            shards: 1,
-            pin_cores: false,
-            ..EngineConfig::default()
-        })
-        .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(msrp_switch::control::serve_control(
-            engine.clone(),
-            listener,
-            token.map(str::to_owned),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let engine = start_engine(1, |_| {});
+        let control = ControlServer::start(&engine, token).await;
         Self {
-            engine,
-            server: format!("http://{addr}"),
-            stop: Some(stop),
+            server: control.url(),
+            _control: control,
+            _engine: engine,
         }
     }
 
@@ -165,24 +143,6 @@ impl Switch {
         full.extend_from_slice(args);
         msrpctl_with_stdin(&full, input).await
     }
-}
-
-impl Drop for Switch {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.engine.shutdown();
-    }
-}
-
-/// An SDP offer with one m=message section.
-fn sdp(path: &str, accept_types: &str) -> String {
-    format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
-         m=message 40001 TCP/MSRP *\r\nc=IN IP4 127.0.0.1\r\n\
-         a=path:{path}\r\na=accept-types:{accept_types}\r\na=setup:active\r\n"
-    )
 }
 
 /// A file in a per-test temporary directory, removed with it.

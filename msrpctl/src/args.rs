@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::pb;
+use control_api::pb;
 
 /// Where msrpctl looks for the control API unless told otherwise.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";

@@ -3,11 +3,10 @@
 
 use std::fmt::Write as _;
 
+use control_api::error::{NOT_ACCEPTABLE_HERE, bad_field, reason};
 use serde_json::{Value, json};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
-
-use crate::error::{NOT_ACCEPTABLE_HERE, bad_field, reason};
 
 /// msrpctl's exit codes.
 pub mod exit {
@@ -242,7 +241,7 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error;
+    use control_api::error;
 
     #[test]
     fn statuses_map_to_exit_codes_and_name_the_field_or_reason() {

@@ -3,7 +3,7 @@
 //! Run it against a running switch (default `http://127.0.0.1:50051`):
 //!
 //! ```text
-//! cargo run -p control-api --bin msrpctl -- --help
+//! cargo run -p msrpctl -- --help
 //! msrpctl create-session --kind one-to-one --accept-types "text/plain message/cpim"
 //! msrpctl add-participant --session S --im-address sip:alice@example.com --sdp-file offer.sdp
 //! msrpctl get-session --session S
@@ -21,7 +21,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use control_api::cli::{Cli, main_exit_code};
+use msrpctl::{Cli, main_exit_code};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -2,8 +2,11 @@
 //! ([`args`]), the RPC each subcommand makes ([`run`]), how replies are shown
 //! ([`render`]) and how failures become messages and exit codes ([`failure`]).
 //!
-//! The binary (`src/bin/msrpctl.rs`) only parses the command line and calls
-//! [`main_exit_code`].
+//! The binary (`src/main.rs`) only parses the command line and calls
+//! [`main_exit_code`]. msrpctl is a crate of its own so that the daemon, which
+//! depends on `control-api`, links none of the CLI (clap, serde_json).
+
+#![forbid(unsafe_code)]
 
 pub mod args;
 pub mod failure;
@@ -13,6 +16,8 @@ use std::future::Future;
 use std::io::Write;
 use std::time::Duration;
 
+use control_api::pb;
+use control_api::pb::switch_control_client::SwitchControlClient;
 use serde_json::{Value, json};
 use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::{Channel, Endpoint};
@@ -21,9 +26,6 @@ use tonic_health::pb::health_client::HealthClient;
 
 pub use args::{Cli, Command, DEFAULT_SERVER};
 pub use failure::{Cause, Failure, exit};
-
-use crate::pb;
-use crate::pb::switch_control_client::SwitchControlClient;
 
 /// Runs the parsed command line on a fresh single-threaded runtime, prints the
 /// result to stdout and any failure to stderr (and, under `--json`, as a JSON

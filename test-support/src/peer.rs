@@ -1,0 +1,139 @@
+//! An MSRP endpoint on one TCP connection: it writes literal frames and reads what
+//! arrives with the switch's decoder.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use msrp_switch::codec::MsrpUri;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use crate::LIMIT;
+use crate::frame::{Frame, FrameReader};
+use crate::wire::{SendChunk, bind_frame, response_frame};
+
+/// An MSRP endpoint: `me` is its own URI (its From-Path), `switch` the switch's URI
+/// for it (its To-Path).
+pub struct Peer {
+    /// The peer's own URI.
+    pub me: String,
+    /// The switch's URI for this peer.
+    pub switch: String,
+    conn: FrameReader<TcpStream>,
+    seq: u32,
+}
+
+impl Peer {
+    /// Connects to the switch at `addr`, within [`LIMIT`].
+    pub async fn connect(addr: SocketAddr, me: &str, switch: &MsrpUri) -> Peer {
+        let stream = timeout(LIMIT, TcpStream::connect(addr))
+            .await
+            .unwrap()
+            .unwrap();
+        Peer::over(stream, me, switch.as_str())
+    }
+
+    /// A peer on a connection made elsewhere (for example one the switch made).
+    pub fn over(stream: TcpStream, me: &str, switch: &str) -> Peer {
+        stream.set_nodelay(true).unwrap();
+        Peer {
+            me: me.into(),
+            switch: switch.into(),
+            conn: FrameReader::new(stream),
+            seq: 0,
+        }
+    }
+
+    /// A fresh transaction id: `t0000001`, `t0000002`, …
+    pub fn next_tid(&mut self) -> String {
+        self.seq += 1;
+        format!("t{:07}", self.seq)
+    }
+
+    /// Writes `bytes` as they are, within [`LIMIT`].
+    pub async fn write(&mut self, bytes: &[u8]) {
+        timeout(LIMIT, self.conn.get_mut().write_all(bytes))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    /// A whole `text/plain` SEND frame (one chunk) from this peer, with `extra`
+    /// header lines before its Content-Type.
+    pub fn send_frame(&self, tid: &str, message_id: &str, extra: &str, body: &[u8]) -> Vec<u8> {
+        SendChunk {
+            total: body.len(),
+            extra_headers: extra,
+            ..self.chunk_head(tid, message_id)
+        }
+        .encode(body)
+    }
+
+    /// The head of an empty one-chunk `text/plain` SEND from this peer
+    /// (`Byte-Range: 1-0/0`, flag `$`); a test sets the fields its chunk differs in.
+    pub fn chunk_head<'a>(&'a self, tid: &'a str, message_id: &'a str) -> SendChunk<'a> {
+        SendChunk {
+            to_path: &self.switch,
+            from_path: &self.me,
+            tid,
+            message_id,
+            start: 1,
+            total: 0,
+            extra_headers: "",
+            content_type: "text/plain",
+            flag: '$',
+        }
+    }
+
+    /// The bodiless SEND that binds a connection (RFC 4975 §5.4); waits for its 200.
+    pub async fn bind(&mut self) {
+        let tid = self.next_tid();
+        let frame = bind_frame(&tid, &self.switch, &self.me);
+        self.write(frame.as_bytes()).await;
+        let answer = self.read_frame().await;
+        assert_eq!(answer.status(), Some(200), "bind answered {answer:?}");
+        assert_eq!(answer.tid(), tid);
+    }
+
+    /// Sends a one-chunk message and waits for its 200.
+    pub async fn send_message(&mut self, message_id: &str, body: &[u8]) {
+        let tid = self.next_tid();
+        let frame = self.send_frame(&tid, message_id, "", body);
+        self.write(&frame).await;
+        let answer = self.read_frame().await;
+        assert_eq!((answer.tid(), answer.status()), (tid, Some(200)));
+    }
+
+    /// Answers a request with `status` (`"200 OK"`), hop by hop.
+    pub async fn answer(&mut self, request: &Frame, status: &str) {
+        let frame = response_frame(&request.tid(), status, &request.sender_path()[0], &self.me);
+        self.write(frame.as_bytes()).await;
+    }
+
+    /// See [`FrameReader::await_bytes`].
+    pub async fn await_bytes(&mut self, n: usize) {
+        self.conn.await_bytes(n).await;
+    }
+
+    /// See [`FrameReader::await_body_bytes`].
+    pub async fn await_body_bytes(&mut self, n: usize) {
+        self.conn.await_body_bytes(n).await;
+    }
+
+    /// The next whole frame, or a panic after [`LIMIT`].
+    pub async fn read_frame(&mut self) -> Frame {
+        self.conn.read_frame().await
+    }
+
+    /// The next whole frame; `None` if the connection closes first.
+    pub async fn try_read_frame(&mut self) -> Option<Frame> {
+        self.conn.try_read_frame().await
+    }
+
+    /// True if the switch closes the connection within `wait` (reading and
+    /// discarding anything sent before).
+    pub async fn closed_within(&mut self, wait: Duration) -> bool {
+        self.conn.closed_within(wait).await
+    }
+}
