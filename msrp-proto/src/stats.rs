@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::codec::{Method, StatusCode};
 
-/// The `kind` label of frames: request methods, plus responses.
+/// The `method` label of frame counters: request methods, plus responses.
 pub const FRAME_KINDS: [&str; 6] = ["SEND", "REPORT", "AUTH", "NICKNAME", "other", "response"];
 
 /// The `status` label values; codes outside the list count as `other`.

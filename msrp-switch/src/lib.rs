@@ -7,7 +7,8 @@
 //! - [`transport`]: the tokio shell: shards (a pinned thread each), connection
 //!   drivers, and the [`transport::Engine`] control handle.
 //! - [`control`]: the gRPC control API (`msrpswitch.v1`) implemented on the engine.
-//! - [`metrics`]: every metric, and the Prometheus text exposition.
+//! - [`metrics`]: every metric, its OpenMetrics exposition, and the HTTP port
+//!   serving it with `/healthz` and `/readyz`.
 //! - [`config`]: the daemon's settings, defaults and validation.
 //!
 //! `codec` and `session` know nothing of sockets or clocks: the transport feeds them

@@ -14,7 +14,8 @@ use tracing_subscriber::EnvFilter;
 use control_api::auth::Auth;
 use msrp_switch::config::{Args, LogFormat};
 use msrp_switch::control::serve_control;
-use msrp_switch::transport::{Engine, serve_metrics};
+use msrp_switch::metrics::{HttpLimits, serve_metrics_with};
+use msrp_switch::transport::Engine;
 
 fn main() -> anyhow::Result<()> {
     let config = Args::parse().into_config()?;
@@ -62,12 +63,18 @@ fn main() -> anyhow::Result<()> {
             config.control_token.clone(),
             until_stopped(stopped.clone()),
         ));
-        let metrics_task = tokio::spawn(serve_metrics(
+        // /readyz says 200 until the stop begins, so a balancer looking at it
+        // stops sending work before the listeners close.
+        let (ready, readiness) = tokio::sync::watch::channel(true);
+        let metrics_task = tokio::spawn(serve_metrics_with(
             metrics,
             engine.clone(),
+            readiness,
+            HttpLimits::default(),
             until_stopped(stopped),
         ));
         shutdown_signal().await;
+        let _ = ready.send(false);
         let _ = stop.send(true);
         let _ = metrics_task.await;
         control_task.await.context("control API task")??;

@@ -166,9 +166,9 @@ async fn the_binary_starts_on_flags_logs_its_address_and_answers() {
     )
     .await;
 
-    // The metrics endpoint answers with the Prometheus text format.
+    // The metrics endpoint answers with the OpenMetrics text format.
     let mut http = TcpStream::connect(metrics_addr.as_str()).await.unwrap();
-    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
     let mut scrape = String::new();

@@ -448,7 +448,7 @@ async fn metrics_over_http_count_known_traffic() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics_addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(msrp_switch::transport::serve_metrics(
+    let server = tokio::spawn(msrp_switch::metrics::serve_metrics(
         listener,
         engine.engine.clone(),
         async {
@@ -467,7 +467,9 @@ async fn metrics_over_http_count_known_traffic() {
     let scrape = {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut http = tokio::net::TcpStream::connect(metrics_addr).await.unwrap();
-        http.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+        // Connection: close, so the server ends the connection after the answer
+        // and reading to the end returns.
+        http.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
             .await
             .unwrap();
         let mut text = String::new();
@@ -478,16 +480,18 @@ async fn metrics_over_http_count_known_traffic() {
         text
     };
     assert!(scrape.starts_with("HTTP/1.1 200 OK\r\n"));
-    assert!(scrape.contains("Content-Type: text/plain; version=0.0.4"));
+    let head = scrape.to_ascii_lowercase();
+    assert!(head.contains("content-type: application/openmetrics-text; version=1.0.0"));
+    assert!(scrape.ends_with("# EOF\n"), "{scrape}");
     for (series, value) in [
         ("msrp_switch_sessions{kind=\"one_to_one\"}", 1),
         ("msrp_switch_participants{kind=\"one_to_one\"}", 2),
         ("msrp_switch_connections", 2),
         ("msrp_switch_connections_accepted_total", 2),
         // 3 binds (one repeated) + 3 messages.
-        ("msrp_switch_frames_received_total{kind=\"SEND\"}", 6),
-        ("msrp_switch_frames_received_total{kind=\"response\"}", 3),
-        ("msrp_switch_frames_sent_total{kind=\"SEND\"}", 3),
+        ("msrp_switch_frames_received_total{method=\"SEND\"}", 6),
+        ("msrp_switch_frames_received_total{method=\"response\"}", 3),
+        ("msrp_switch_frames_sent_total{method=\"SEND\"}", 3),
         ("msrp_switch_responses_sent_total{status=\"200\"}", 6),
         ("msrp_switch_responses_received_total{status=\"200\"}", 3),
         ("msrp_switch_reports_generated_total{status=\"408\"}", 0),

@@ -4,8 +4,6 @@
 
 mod driver;
 mod engine;
-mod metrics_http;
 mod shard;
 
 pub use engine::{Engine, EngineConfig, EngineError, EngineStats};
-pub use metrics_http::serve_metrics;

@@ -1,0 +1,317 @@
+//! Every metric, defined once with its help text, and its OpenMetrics exposition;
+//! [`http`] serves it with `/healthz` and `/readyz`.
+//!
+//! Each shard owns one [`ShardMetrics`] and is its only writer, so updates are
+//! uncontended relaxed atomics on the forwarding path. Nothing here is registered
+//! per series: [`ShardCollector`] is a prometheus-client `Collector` that sums the
+//! shards' atomics when a scrape asks, so the forwarding path never touches a
+//! label map. Labels are fixed, bounded sets (`method`, `status`, `kind`), never
+//! ids or addresses.
+
+pub mod http;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+use tracing::error;
+
+pub use http::{HttpLimits, serve_metrics, serve_metrics_with};
+pub use msrp_proto::stats::{
+    FRAME_KINDS, STATUS_SLOTS, STATUSES, Stats as ShardMetrics, frame_kind,
+};
+
+/// The `Content-Type` of [`render`]'s output: OpenMetrics 1.0 text, which
+/// Prometheus asks for first and which prometheus-client writes.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The `method` label values of frame counters, slot by slot as the core counts
+/// them (`frame_kind`): request methods, then `response`.
+const METHOD_LABELS: [&str; 6] = FRAME_KINDS;
+
+/// The `status` label values, slot by slot as the core counts them: each code in
+/// [`STATUSES`], then `other`. A unit test keeps the two lists in step.
+const STATUS_LABELS: [&str; STATUS_SLOTS] = [
+    "200", "400", "401", "403", "404", "408", "413", "415", "423", "424", "425", "428", "481",
+    "501", "506", "other",
+];
+
+/// The `kind` label values of session gauges.
+const SESSION_KINDS: [&str; 2] = ["one_to_one", "group"];
+
+/// Renders every family, summed over the shards, as OpenMetrics text ending in
+/// `# EOF` (serve it as [`CONTENT_TYPE`]).
+///
+/// The registry is built per call: it holds nothing but the collector, whose shard
+/// handles are a few `Arc` clones, so a scrape costs one small allocation and the
+/// engine stays the one owner of the shard list.
+pub fn render(shards: &[Arc<ShardMetrics>]) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(ShardCollector::new(shards.to_vec())));
+    let mut out = String::with_capacity(8 * 1024);
+    if let Err(err) = prometheus_client::encoding::text::encode(&mut out, &registry) {
+        // Writing to a String cannot fail, so this is an encoder bug. The text
+        // lacks `# EOF`, so Prometheus rejects the scrape rather than storing half.
+        error!(%err, "encoding metrics failed");
+    }
+    out
+}
+
+/// A prometheus-client [`Collector`] over the shards' counters: each scrape reads
+/// every shard's atomics and encodes their sums, family by family.
+#[derive(Debug)]
+pub struct ShardCollector {
+    shards: Vec<Arc<ShardMetrics>>,
+}
+
+impl ShardCollector {
+    /// A collector summing `shards`.
+    pub fn new(shards: Vec<Arc<ShardMetrics>>) -> Self {
+        Self { shards }
+    }
+
+    /// A counter's sum over the shards; a counter that wrapped would be a bug,
+    /// so the sum saturates rather than wrapping back to a small value.
+    fn counter(&self, read: impl Fn(&ShardMetrics) -> &AtomicU64) -> ConstCounter<u64> {
+        let values = self.shards.iter().map(|shard| load(read(shard)));
+        ConstCounter::new(values.fold(0, u64::saturating_add))
+    }
+
+    /// A gauge's sum over the shards.
+    fn gauge(&self, read: impl Fn(&ShardMetrics) -> &AtomicI64) -> ConstGauge<i64> {
+        let values = self
+            .shards
+            .iter()
+            .map(|shard| read(shard).load(Ordering::Relaxed));
+        ConstGauge::new(values.fold(0, i64::saturating_add))
+    }
+}
+
+fn load(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+impl Collector for ShardCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        for family in FAMILIES {
+            let metric_type = match family.values {
+                Values::Gauge(_) | Values::GaugeByKind(_) => MetricType::Gauge,
+                Values::Counter(_) | Values::CounterByMethod(_) | Values::CounterByStatus(_) => {
+                    MetricType::Counter
+                }
+            };
+            let mut metric =
+                encoder.encode_descriptor(family.name, family.help, None, metric_type)?;
+            match family.values {
+                Values::Counter(read) => self.counter(read).encode(metric)?,
+                Values::Gauge(read) => self.gauge(read).encode(metric)?,
+                Values::GaugeByKind(read) => {
+                    // Each label list has the length of the array it labels (the
+                    // types say so), so `[slot]` is in bounds.
+                    for (slot, kind) in SESSION_KINDS.iter().enumerate() {
+                        let gauge = self.gauge(|shard| read(shard)[slot]);
+                        gauge.encode(metric.encode_family(&[("kind", *kind)])?)?;
+                    }
+                }
+                Values::CounterByMethod(read) => {
+                    for (slot, method) in METHOD_LABELS.iter().enumerate() {
+                        let counter = self.counter(|shard| &read(shard)[slot]);
+                        counter.encode(metric.encode_family(&[("method", *method)])?)?;
+                    }
+                }
+                Values::CounterByStatus(read) => {
+                    for (slot, status) in STATUS_LABELS.iter().enumerate() {
+                        let counter = self.counter(|shard| &read(shard)[slot]);
+                        counter.encode(metric.encode_family(&[("status", *status)])?)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One metric family: its name, help, and where each shard keeps its values.
+struct Family {
+    /// The family name. Counters are named without `_total`: OpenMetrics names
+    /// the family so and the encoder appends the suffix to each sample, which
+    /// therefore reads `msrp_switch_…_total` as it always has.
+    name: &'static str,
+    help: &'static str,
+    values: Values,
+}
+
+/// Where a family's values live in a shard, and how they are labelled.
+enum Values {
+    Counter(fn(&ShardMetrics) -> &AtomicU64),
+    Gauge(fn(&ShardMetrics) -> &AtomicI64),
+    /// One gauge per [`SESSION_KINDS`] value, label `kind`.
+    GaugeByKind(fn(&ShardMetrics) -> [&AtomicI64; 2]),
+    /// One counter per [`METHOD_LABELS`] slot, label `method`.
+    CounterByMethod(fn(&ShardMetrics) -> &[AtomicU64; 6]),
+    /// One counter per [`STATUS_LABELS`] slot, label `status`.
+    CounterByStatus(fn(&ShardMetrics) -> &[AtomicU64; STATUS_SLOTS]),
+}
+
+const FAMILIES: &[Family] = &[
+    Family {
+        name: "msrp_switch_sessions",
+        help: "Open sessions, by kind.",
+        values: Values::GaugeByKind(|m| [&m.sessions_one_to_one, &m.sessions_group]),
+    },
+    Family {
+        name: "msrp_switch_participants",
+        help: "Participants of open sessions, by session kind.",
+        values: Values::GaugeByKind(|m| [&m.participants_one_to_one, &m.participants_group]),
+    },
+    Family {
+        name: "msrp_switch_group_copies",
+        help: "Chunks written to group participants: one per recipient per chunk.",
+        values: Values::Counter(|m| &m.group_copies),
+    },
+    Family {
+        name: "msrp_switch_group_refusals",
+        help: "Group messages refused at their first chunk (CPIM From/To checks, types).",
+        values: Values::Counter(|m| &m.group_refusals),
+    },
+    Family {
+        name: "msrp_switch_slow_consumer_drops",
+        help: "Group participants dropped for staying over their queue bound past the grace period.",
+        values: Values::Counter(|m| &m.slow_consumer_drops),
+    },
+    Family {
+        name: "msrp_switch_connections",
+        help: "Open MSRP connections.",
+        values: Values::Gauge(|m| &m.connections),
+    },
+    Family {
+        name: "msrp_switch_connections_accepted",
+        help: "MSRP connections accepted.",
+        values: Values::Counter(|m| &m.connections_accepted),
+    },
+    Family {
+        name: "msrp_switch_connections_opened",
+        help: "MSRP connections the switch opened as the active party.",
+        values: Values::Counter(|m| &m.connections_opened),
+    },
+    Family {
+        name: "msrp_switch_frames_received",
+        help: "MSRP frames received, by method (or response).",
+        values: Values::CounterByMethod(|m| &m.frames_received),
+    },
+    Family {
+        name: "msrp_switch_frames_sent",
+        help: "MSRP frames sent, by method (or response); each forwarded chunk counts once.",
+        values: Values::CounterByMethod(|m| &m.frames_sent),
+    },
+    Family {
+        name: "msrp_switch_received_bytes",
+        help: "Bytes read from MSRP connections.",
+        values: Values::Counter(|m| &m.received_bytes),
+    },
+    Family {
+        name: "msrp_switch_sent_bytes",
+        help: "Bytes written to MSRP connections.",
+        values: Values::Counter(|m| &m.sent_bytes),
+    },
+    Family {
+        name: "msrp_switch_responses_sent",
+        help: "Transaction responses sent by the switch, by status.",
+        values: Values::CounterByStatus(|m| &m.responses_sent),
+    },
+    Family {
+        name: "msrp_switch_responses_received",
+        help: "Transaction responses received by the switch, by status.",
+        values: Values::CounterByStatus(|m| &m.responses_received),
+    },
+    Family {
+        name: "msrp_switch_reports_generated",
+        help: "REPORT requests generated by the switch, by status.",
+        values: Values::CounterByStatus(|m| &m.reports_generated),
+    },
+    Family {
+        name: "msrp_switch_queue_bytes",
+        help: "Bytes queued for writing to participants.",
+        values: Values::Gauge(|m| &m.queue_bytes),
+    },
+    Family {
+        name: "msrp_switch_shard_handovers",
+        help: "Connections handed to the shard that owns their session.",
+        values: Values::Counter(|m| &m.handovers),
+    },
+    Family {
+        name: "msrp_switch_transaction_timeouts",
+        help: "Requests the switch sent that got no response in time.",
+        values: Values::Counter(|m| &m.transaction_timeouts),
+    },
+    Family {
+        name: "msrp_switch_bind_timeouts",
+        help: "Accepted connections closed because no request bound them in time.",
+        values: Values::Counter(|m| &m.bind_timeouts),
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use msrp_proto::codec::{Method, StatusCode};
+
+    #[test]
+    fn renders_sums_over_shards() {
+        let a = Arc::new(ShardMetrics::default());
+        let b = Arc::new(ShardMetrics::default());
+        ShardMetrics::add(&a.frames_received[frame_kind(Some(Method::Send))], 3);
+        ShardMetrics::add(&b.frames_received[frame_kind(Some(Method::Send))], 4);
+        a.response_sent(StatusCode::SESSION_DOES_NOT_EXIST);
+        b.response_sent(StatusCode::new(299).unwrap());
+        ShardMetrics::shift(&b.connections, 2);
+        ShardMetrics::shift(&a.sessions_group, 1);
+        ShardMetrics::shift(&b.sessions_group, 2);
+        let text = render(&[a, b]);
+        for line in [
+            "# HELP msrp_switch_frames_received MSRP frames received, by method (or response).\n",
+            "# TYPE msrp_switch_frames_received counter\n",
+            "msrp_switch_frames_received_total{method=\"SEND\"} 7\n",
+            "msrp_switch_frames_received_total{method=\"REPORT\"} 0\n",
+            "msrp_switch_frames_sent_total{method=\"response\"} 2\n",
+            "msrp_switch_responses_sent_total{status=\"481\"} 1\n",
+            "msrp_switch_responses_sent_total{status=\"other\"} 1\n",
+            "# TYPE msrp_switch_connections gauge\n",
+            "msrp_switch_connections 2\n",
+            "msrp_switch_sessions{kind=\"group\"} 3\n",
+            "msrp_switch_sessions{kind=\"one_to_one\"} 0\n",
+            "msrp_switch_bind_timeouts_total 0\n",
+        ] {
+            assert!(text.contains(line), "expected {line:?} in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        // Frames are labelled by method only; kind is the session kind's label.
+        assert!(!text.contains("frames_received_total{kind="), "{text}");
+        // No `_total_total`: counter families are named without the suffix.
+        assert!(!text.contains("_total_total"), "{text}");
+    }
+
+    #[test]
+    fn every_family_is_exposed_once_with_help() {
+        let text = render(&[Arc::new(ShardMetrics::default())]);
+        for family in FAMILIES {
+            let help = format!("# HELP {} {}\n", family.name, family.help);
+            assert_eq!(text.matches(&help).count(), 1, "{help:?} in\n{text}");
+            assert!(!family.name.ends_with("_total"), "{}", family.name);
+        }
+    }
+
+    #[test]
+    fn status_labels_follow_the_core_slots() {
+        for (code, label) in STATUSES.iter().zip(STATUS_LABELS) {
+            assert_eq!(code.to_string(), label);
+        }
+        assert_eq!(STATUS_LABELS[STATUSES.len()], "other");
+    }
+}
