@@ -14,7 +14,8 @@ use tracing_subscriber::EnvFilter;
 use control_api::auth::Auth;
 use msrp_switch::config::{Args, LogFormat};
 use msrp_switch::control::serve_control;
-use msrp_switch::transport::{Engine, serve_metrics};
+use msrp_switch::engine::Engine;
+use msrp_switch::transport::serve_metrics;
 
 fn main() -> anyhow::Result<()> {
     let config = Args::parse().into_config()?;

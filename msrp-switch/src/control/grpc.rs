@@ -21,11 +21,11 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use crate::codec::{MsrpUri, Scheme};
+use crate::engine::{Engine, EngineError};
 use crate::session::{
     ControlError, Counters, Event, Identity, LocalMedia, ParticipantId, ParticipantInfo, Policy,
     RemoteMedia, SessionInfo, SessionKey, SessionKind, SetupRole, SlowConsumer,
 };
-use crate::transport::{Engine, EngineError};
 
 /// Serves the control API for `engine` on `listener` until `shutdown`. Refuses to
 /// serve beyond loopback without a token.

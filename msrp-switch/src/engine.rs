@@ -19,7 +19,7 @@ use crate::session::{
     SessionInfo, SessionKey, SessionKind, Switch, SwitchConfig, WireIds,
 };
 
-use super::shard::{self, ShardMsg, ShardSetup};
+use crate::transport::shard::{self, ShardMsg, ShardSetup};
 
 /// How the engine runs.
 #[derive(Debug, Clone)]
