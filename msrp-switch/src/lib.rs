@@ -4,8 +4,9 @@
 //! - [`codec`]: sans-IO MSRP (RFC 4975) decoder and encoder; bytes in, frames out.
 //! - [`session`]: sans-IO switch state of one shard: sessions, participants,
 //!   binding, forwarding, transactions, REPORTs, backpressure.
-//! - [`transport`]: the tokio shell: shards (a pinned thread each), connection
-//!   drivers, and the [`transport::Engine`] control handle.
+//! - [`transport`]: the tokio shell: shards (a pinned thread each), the listener,
+//!   connection drivers, and handing connections between shards.
+//! - [`engine`]: the shards started together, and the control facade the fronts call.
 //! - [`control`]: the gRPC control API (`msrpswitch.v1`) implemented on the engine.
 //! - [`metrics`]: every metric, its OpenMetrics exposition, and the HTTP port
 //!   serving it with `/healthz` and `/readyz`.
@@ -20,6 +21,7 @@
 pub use msrp_proto::codec;
 pub mod config;
 pub mod control;
+pub mod engine;
 pub mod metrics;
 pub use msrp_proto;
 pub mod transport;

@@ -14,8 +14,8 @@ use tracing_subscriber::EnvFilter;
 use control_api::auth::Auth;
 use msrp_switch::config::{Args, LogFormat};
 use msrp_switch::control::serve_control;
+use msrp_switch::engine::Engine;
 use msrp_switch::metrics::{HttpLimits, serve_metrics_with};
-use msrp_switch::transport::Engine;
 
 fn main() -> anyhow::Result<()> {
     let config = Args::parse().into_config()?;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use control_api::pb;
 use control_api::pb::switch_control_client::SwitchControlClient;
-use msrp_switch::codec::{ByteRange, ContinuationFlag, FailureReport};
 use msrp_proto::endpoint::EndpointConfig;
+use msrp_switch::codec::{ByteRange, ContinuationFlag, FailureReport};
 use msrp_test_support::wire::{SendChunk, bind_frame, response_frame};
 use msrp_test_support::{
     ControlServer, Frame, FrameReader, LIMIT, Peer, TestEngine, hash, metric, start_engine,

@@ -1,7 +1,6 @@
 //! The metrics port over real loopback TCP: the scrape, the probes, 404, and the
 //! limits that keep idle or silent clients from holding connections.
 
-
 use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,8 +11,8 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
-use msrp_switch::metrics::{HttpLimits, serve_metrics_with};
 use msrp_proto::session::SessionKind;
+use msrp_switch::metrics::{HttpLimits, serve_metrics_with};
 use msrp_test_support::*;
 
 /// A metrics port on 127.0.0.1:0; dropping `stop` stops it.

@@ -1,12 +1,12 @@
 //! A real engine on loopback for each test, and sessions set up on it directly
 //! (without the control API).
 
-use msrp_switch::codec::MsrpUri;
 use msrp_proto::control::ParticipantInfo;
 use msrp_proto::endpoint::EndpointConfig;
 use msrp_proto::ids::SessionKey;
 use msrp_proto::media::{RemoteMedia, SetupRole};
 use msrp_proto::session::SessionKind;
+use msrp_switch::codec::MsrpUri;
 use msrp_switch::transport::{Engine, EngineConfig};
 
 /// An engine on 127.0.0.1:0; stopped when dropped. Derefs to [`Engine`].

@@ -68,6 +68,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// The stream, to inspect it.
+    pub fn get_ref(&self) -> &R {
+        &self.io
+    }
+
+    /// The stream, and the bytes read from it but not yet decoded are dropped.
+    pub fn into_inner(self) -> R {
+        self.io
+    }
+
     /// The stream, to write to it (a whole socket) or to inspect it.
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.io

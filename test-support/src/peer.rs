@@ -45,6 +45,16 @@ impl Peer {
         }
     }
 
+    /// Its connection.
+    pub fn stream(&self) -> &TcpStream {
+        self.conn.get_ref()
+    }
+
+    /// Its connection, for a test that takes the socket over.
+    pub fn into_stream(self) -> TcpStream {
+        self.conn.into_inner()
+    }
+
     /// A fresh transaction id: `t0000001`, `t0000002`, …
     pub fn next_tid(&mut self) -> String {
         self.seq += 1;

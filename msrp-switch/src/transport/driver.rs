@@ -1,30 +1,39 @@
 //! The only place where a connection meets its socket: a reader task that feeds the
 //! switch and a writer task that drains it with vectored writes.
 
+use std::cell::Cell;
 use std::io::IoSlice;
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use smallvec::SmallVec;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tracing::debug;
 
 use crate::metrics::ShardMetrics;
 use msrp_proto::endpoint::Readiness;
 use msrp_proto::ids::ConnId;
 
+use super::handover::{self, FrameLen, MAX_HANDOVERS, NextHead, Unowned};
 use super::shard::Local;
-
-/// Bytes asked of the socket per read.
-pub(crate) const READ_BYTES: usize = 64 * 1024;
+use super::stream::{CloseWatch, READ_BYTES, ReadHalf, ReadSide, Stream, WriteHalf, give_back};
 
 /// Most unprocessed input held while only responses may be read: enough to reach
 /// the answers queued behind a request the switch is holding back, bounded so that
 /// a peer that keeps sending requests cannot grow the buffer.
 const RESPONSES_ONLY_BYTES: usize = 64 * 1024;
+
+/// Most bytes of one frame buffered, before the switch sees it, while a connection
+/// that has not bound may still move to another shard: the frame must be whole to
+/// know where the next one starts. A longer one settles the connection here.
+const MOVABLE_FRAME_BYTES: usize = 64 * 1024;
+
+/// How long a connection moving to another shard may take to write what the
+/// switch owed it (the refusal of its last request) before it moves.
+const FLUSH_BEFORE_MOVE: Duration = Duration::from_secs(5);
 
 /// Reads in a row before the reader lets the writers run (their batches hold up to
 /// [`WRITE_BATCH_BYTES`]: four full reads).
@@ -36,41 +45,120 @@ const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// Most pieces in one `write_vectored` call (Linux IOV_MAX is 1024).
 const MAX_IOVECS: usize = 64;
 
-/// Runs the connection until the peer goes away or the switch closes it.
+/// Runs the connection until the peer goes away, the switch closes it, or it moves
+/// to the shard that owns the session its next request names. `moves` is `Some`
+/// (the moves so far) for an accepted connection, which may move until it binds.
 pub(crate) async fn drive(
     local: Rc<Local>,
     conn: ConnId,
-    stream: TcpStream,
+    stream: Stream,
     mut buf: BytesMut,
     notify: Rc<Notify>,
+    moves: Option<u8>,
 ) {
     let (reader, writer) = stream.into_split();
+    let stop = Rc::new(Cell::new(false));
     let mut writer_task = tokio::task::spawn_local(write_loop(
         Rc::clone(&local),
         conn,
         writer,
         Rc::clone(&notify),
+        Rc::clone(&stop),
     ));
+    let movable = moves.filter(|&moves| moves < MAX_HANDOVERS);
+    let end = read_loop(
+        &local,
+        conn,
+        &reader,
+        &mut buf,
+        &notify,
+        &mut writer_task,
+        movable,
+    )
+    .await;
+    let End::MoveTo(owner) = end else {
+        writer_task.abort();
+        close(&local, conn);
+        return;
+    };
+    // Write what the switch owes the peer (the refusal of its last request) and
+    // take the socket back from the writer.
+    stop.set(true);
+    notify.notify_one();
+    let writer = match tokio::time::timeout(FLUSH_BEFORE_MOVE, &mut writer_task).await {
+        Ok(Ok(writer)) => writer,
+        _ => None,
+    };
+    writer_task.abort();
+    // Counted until the owner's switch opens it; the switch here forgets it.
+    let counted = Unowned::count(&local.metrics);
+    close(&local, conn);
+    match writer.and_then(|writer| Stream::reunite(reader, writer)) {
+        Some(stream) => {
+            let moves = movable.unwrap_or(0).saturating_add(1);
+            handover::send(&local, owner, stream, buf, moves, counted);
+        }
+        None => debug!(conn = conn.0, "connection broke before it could move"),
+    }
+}
+
+/// Why [`read_loop`] returned.
+enum End {
+    /// The connection is over.
+    Closed,
+    /// The next request names a session of this shard: hand the connection over.
+    MoveTo(u8),
+}
+
+/// Tells the switch the connection is gone and forgets its notifier.
+fn close(local: &Rc<Local>, conn: ConnId) {
+    local.conns.borrow_mut().remove(&conn);
+    local
+        .switch
+        .borrow_mut()
+        .handle_close(conn, std::time::Instant::now());
+    local.pump();
+}
+
+/// Feeds the switch what the peer sends, as backpressure allows.
+async fn read_loop(
+    local: &Rc<Local>,
+    conn: ConnId,
+    reader: &ReadHalf,
+    buf: &mut BytesMut,
+    notify: &Notify,
+    writer_task: &mut JoinHandle<Option<WriteHalf>>,
+    mut movable: Option<u8>,
+) -> End {
     // Bytes read before this task started (a handover) are input too.
     let mut unprocessed = !buf.is_empty();
     let mut reads_in_a_row = 0;
+    // Set while the connection is not read, to see the peer go all the same.
+    let mut close_watch: Option<CloseWatch> = None;
     loop {
         // A dropped slow consumer: close now, without writing what is left.
         if local.switch.borrow().is_aborted(conn) {
-            break;
+            return End::Closed;
         }
         let readiness = local.switch.borrow().readiness(conn);
         if readiness != Readiness::Nothing && unprocessed {
             unprocessed = false;
+            if movable.is_some() {
+                match feed_unbound(local, conn, buf) {
+                    Unbound::MoveTo(owner) => return End::MoveTo(owner),
+                    Unbound::Wait => continue,
+                    Unbound::Settled => movable = None,
+                }
+            }
             local
                 .switch
                 .borrow_mut()
-                .handle_input(conn, &mut buf, std::time::Instant::now());
+                .handle_input(conn, buf, std::time::Instant::now());
             local.pump();
             continue;
         }
         if local.switch.borrow().is_closing(conn) && writer_task.is_finished() {
-            break;
+            return End::Closed;
         }
         let wants_read = match readiness {
             Readiness::Everything => true,
@@ -78,11 +166,12 @@ pub(crate) async fn drive(
             Readiness::Nothing => false,
         };
         if wants_read {
+            close_watch = None;
             buf.reserve(READ_BYTES);
-            match reader.try_read_buf(&mut buf) {
+            match reader.try_read_buf(buf) {
                 Ok(0) => {
                     debug!(conn = conn.0, "peer closed");
-                    break;
+                    return End::Closed;
                 }
                 Ok(n) => {
                     ShardMetrics::add(&local.metrics.received_bytes, n as u64);
@@ -98,68 +187,131 @@ pub(crate) async fn drive(
                     }
                     continue;
                 }
-                // Nothing now: about to wait, so give the block back unless a
-                // partial frame is in it. A waiting connection holds no read buffer
-                // (an idle participant costs a few KiB, not 64).
+                // Nothing now: about to wait, so give the block back.
                 Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
                     reads_in_a_row = 0;
-                    if buf.is_empty() {
-                        buf = BytesMut::new();
-                    }
+                    give_back(buf);
                 }
                 Err(err) => {
                     debug!(conn = conn.0, %err, "read failed");
-                    break;
+                    return End::Closed;
                 }
+            }
+        } else if close_watch.is_none() {
+            // Not read, so an end of stream or a reset would never be seen: a dead
+            // client would stay bound for ever (its peer may never read again).
+            match reader.watch_close() {
+                Ok(watch) => close_watch = Some(watch),
+                Err(err) => debug!(conn = conn.0, %err, "cannot watch for the peer's close"),
             }
         }
         enum Wake {
             Readable(std::io::Result<()>),
+            PeerGone(std::io::Result<()>),
             Notified,
             WriterDone,
         }
+        let watching = !wants_read && close_watch.is_some();
         let wake = tokio::select! {
             ready = reader.readable(), if wants_read => Wake::Readable(ready),
+            gone = async {
+                match close_watch.as_mut() {
+                    Some(watch) => watch.closed().await,
+                    None => std::future::pending().await,
+                }
+            }, if watching => Wake::PeerGone(gone),
             () = notify.notified() => Wake::Notified,
-            _ = &mut writer_task => Wake::WriterDone,
+            _ = &mut *writer_task => Wake::WriterDone,
         };
         match wake {
-            Wake::Readable(Err(err)) => {
+            Wake::Readable(Err(err)) | Wake::PeerGone(Err(err)) => {
                 debug!(conn = conn.0, %err, "read failed");
-                break;
+                return End::Closed;
+            }
+            Wake::PeerGone(Ok(())) => {
+                debug!(conn = conn.0, "peer closed or reset while not read");
+                return End::Closed;
             }
             // The read is tried at the top of the loop.
             Wake::Readable(Ok(())) => {}
             // Backpressure may have eased, or the switch wants this connection
             // closed: look again.
             Wake::Notified => unprocessed = !buf.is_empty(),
-            Wake::WriterDone => break,
+            Wake::WriterDone => return End::Closed,
         }
     }
-    writer_task.abort();
-    local.conns.borrow_mut().remove(&conn);
-    local
-        .switch
-        .borrow_mut()
-        .handle_close(conn, std::time::Instant::now());
-    local.pump();
+}
+
+/// What [`feed_unbound`] decided.
+enum Unbound {
+    /// The next request names another shard's session.
+    MoveTo(u8),
+    /// The next frame is not all in: read more first.
+    Wait,
+    /// The connection stays here: the rest of `buf` goes to the switch as usual.
+    Settled,
+}
+
+/// RFC 4975 §7.3: a request refused 481 is ignored and the next request on the
+/// connection may still bind, possibly to a session of another shard. Until it
+/// names a session this shard owns (which binds it, or refuses it for good), the
+/// switch gets whole frames one at a time, so that each next head is seen first.
+fn feed_unbound(local: &Rc<Local>, conn: ConnId, buf: &mut BytesMut) -> Unbound {
+    loop {
+        if buf.is_empty() {
+            return Unbound::Wait;
+        }
+        let sid = match handover::next_head(buf, &local.limits) {
+            NextHead::Names(sid) => sid,
+            NextHead::Incomplete => return Unbound::Wait,
+            NextHead::Malformed => return Unbound::Settled,
+        };
+        let sid = sid.as_deref();
+        if let Some(owner) = handover::other_shard(sid, local.index, local.peers.len()) {
+            return Unbound::MoveTo(owner);
+        }
+        if sid.is_some_and(|sid| local.switch.borrow().owns_session_id(sid)) {
+            return Unbound::Settled;
+        }
+        let len = match handover::frame_len(buf, &local.limits) {
+            FrameLen::Whole(len) => len,
+            FrameLen::Incomplete if buf.len() <= MOVABLE_FRAME_BYTES => return Unbound::Wait,
+            // A refused frame (400) is the switch's to answer, whole: it stays.
+            FrameLen::Incomplete | FrameLen::Malformed => return Unbound::Settled,
+        };
+        let mut frame = buf.split_to(len);
+        local
+            .switch
+            .borrow_mut()
+            .handle_input(conn, &mut frame, std::time::Instant::now());
+        local.pump();
+        if !frame.is_empty() || local.switch.borrow().is_closing(conn) {
+            // Held back or closing mid-frame: the switch's decoder is no longer
+            // at a frame boundary, so no next head can be told apart.
+            frame.unsplit(std::mem::take(buf));
+            *buf = frame;
+            return Unbound::Settled;
+        }
+    }
 }
 
 /// Writes whatever the switch queues for `conn`; ends after the last byte once the
-/// switch marks the connection closing, or on a write error.
+/// switch marks the connection closing, or on a write error. Once `stop` is set it
+/// ends when nothing is left to write, and gives the socket back (a move).
 async fn write_loop(
     local: Rc<Local>,
     conn: ConnId,
-    mut writer: OwnedWriteHalf,
+    mut writer: WriteHalf,
     notify: Rc<Notify>,
-) {
+    stop: Rc<Cell<bool>>,
+) -> Option<WriteHalf> {
     // Grows on first use: an idle connection's writer holds no batch.
     let mut batch: Vec<Bytes> = Vec::new();
     loop {
         let closing = {
             let mut switch = local.switch.borrow_mut();
             if switch.is_aborted(conn) {
-                return;
+                return None;
             }
             switch.take_output(conn, &mut batch, WRITE_BATCH_BYTES);
             switch.is_closing(conn)
@@ -170,6 +322,9 @@ async fn write_loop(
             if closing {
                 break;
             }
+            if stop.get() {
+                return Some(writer);
+            }
             notify.notified().await;
             continue;
         }
@@ -177,11 +332,12 @@ async fn write_loop(
             Ok(written) => ShardMetrics::add(&local.metrics.sent_bytes, written as u64),
             Err(err) => {
                 debug!(conn = conn.0, %err, "write failed");
-                return;
+                return None;
             }
         }
     }
     let _ = writer.shutdown().await;
+    None
 }
 
 /// Writes every piece, up to [`MAX_IOVECS`] per vectored write.
@@ -191,7 +347,7 @@ async fn write_loop(
 async fn write_all(
     local: &Rc<Local>,
     conn: ConnId,
-    writer: &mut OwnedWriteHalf,
+    writer: &mut WriteHalf,
     batch: &mut Vec<Bytes>,
 ) -> std::io::Result<usize> {
     let mut blocked = false;

@@ -1,9 +1,20 @@
 //! The tokio shell around the sans-IO switch: shards (one thread and runtime per
-//! core, `SO_REUSEPORT` listeners), connection drivers, and the [`Engine`] handle
-//! through which the control plane reaches the shards.
+//! core, `SO_REUSEPORT` listeners), connection drivers, and moving connections to
+//! the shard that owns their session.
+//!
+//! Module map, in the order a connection meets them:
+//! - `listener`: accepts, and peeks at the first request to pick the shard.
+//! - `handover`: moves a connection with its unread bytes to another shard.
+//! - `shard`: one shard's thread, its switch, its inbox and its timers.
+//! - `driver`: the connection's reader and writer tasks.
+//! - `stream`: the byte stream they run over (TCP; TLS and WebSocket later).
+//! - `metrics_http`: the Prometheus scrape endpoint.
 
 mod driver;
-mod engine;
-mod shard;
+mod handover;
+mod listener;
+pub(crate) mod shard;
+mod stream;
 
-pub use engine::{Engine, EngineConfig, EngineError, EngineStats};
+// The engine moved to `crate::engine`; this keeps `transport::Engine` working.
+pub use crate::engine::{Engine, EngineConfig, EngineError, EngineStats};

@@ -8,7 +8,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,13 +19,16 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info_span, warn};
 
-use crate::codec::{Decoder, Item, Limits};
+use crate::codec::Limits;
 use crate::metrics::ShardMetrics;
 use msrp_proto::control::Event;
 use msrp_proto::endpoint::{Action, Endpoint};
-use msrp_proto::ids::{ConnId, shard_of_session_id};
+use msrp_proto::ids::ConnId;
 
 use super::driver;
+use super::handover::{self, Handover, Unowned};
+use super::listener;
+use super::stream::Stream;
 
 /// A control call: runs on the shard's thread against its switch.
 pub(crate) type ControlCall = Box<dyn FnOnce(&mut Endpoint, std::time::Instant) + Send>;
@@ -35,15 +37,16 @@ pub(crate) type ControlCall = Box<dyn FnOnce(&mut Endpoint, std::time::Instant) 
 pub(crate) enum ShardMsg {
     /// Run a control call.
     Control(ControlCall),
-    /// A connection whose first frame names a session of this shard, with the bytes
-    /// already read from it.
-    Handover(std::net::TcpStream, BytesMut),
+    /// A connection whose next request names a session of this shard, with the
+    /// bytes already read from it.
+    Handover(Handover),
     /// Stop accepting, close every connection, end the thread.
     Shutdown,
 }
 
 /// The shard's state, shared by its tasks on its one thread.
 pub(crate) struct Local {
+    /// This shard's index (the shard session-ids and control ids name).
     pub(crate) index: u8,
     pub(crate) switch: RefCell<Endpoint>,
     /// Per connection: the notifier its reader and writer tasks wait on.
@@ -51,10 +54,13 @@ pub(crate) struct Local {
     /// Wakes the timer task when a deadline may have moved earlier.
     timer: Notify,
     pub(crate) metrics: Arc<ShardMetrics>,
-    peers: Vec<mpsc::UnboundedSender<ShardMsg>>,
+    /// Every shard's inbox, this one's included, by index.
+    pub(crate) peers: Vec<mpsc::UnboundedSender<ShardMsg>>,
     events: broadcast::Sender<Event>,
-    limits: Limits,
-    bind_timeout: Duration,
+    /// The switch's codec limits, for decoding the heads that place connections.
+    pub(crate) limits: Limits,
+    /// How long an accepted connection may take to send its first request.
+    pub(crate) bind_timeout: Duration,
 }
 
 impl Local {
@@ -154,7 +160,7 @@ async fn serve(setup: ShardSetup) {
             return;
         }
     };
-    let acceptor = tokio::task::spawn_local(accept_loop(Rc::clone(&local), listener));
+    let acceptor = tokio::task::spawn_local(listener::accept_loop(Rc::clone(&local), listener));
     let timers = tokio::task::spawn_local(timer_loop(Rc::clone(&local)));
     while let Some(msg) = inbox.recv().await {
         match msg {
@@ -162,13 +168,7 @@ async fn serve(setup: ShardSetup) {
                 call(&mut local.switch.borrow_mut(), std::time::Instant::now());
                 local.pump();
             }
-            ShardMsg::Handover(stream, buf) => {
-                ShardMetrics::add(&local.metrics.handovers, 1);
-                match TcpStream::from_std(stream) {
-                    Ok(stream) => start_accepted(&local, stream, buf),
-                    Err(err) => debug!(%err, "handed-over connection unusable"),
-                }
-            }
+            ShardMsg::Handover(handover) => handover::receive(&local, handover),
             ShardMsg::Shutdown => break,
         }
     }
@@ -176,103 +176,44 @@ async fn serve(setup: ShardSetup) {
     timers.abort();
 }
 
-async fn accept_loop(local: Rc<Local>, listener: TcpListener) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                let local = Rc::clone(&local);
-                let span = info_span!("conn", %peer);
-                tokio::task::spawn_local(place(local, stream, peer).instrument(span));
-            }
-            // EMFILE and friends: keep serving the connections we have.
-            Err(err) => {
-                debug!(%err, "accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
-}
-
-/// Reads until the first head names its session, then runs the connection here or
-/// hands it, with the bytes read, to the shard that owns the session.
-async fn place(local: Rc<Local>, mut stream: TcpStream, peer: SocketAddr) {
-    let mut buf = BytesMut::with_capacity(driver::READ_BYTES);
-    let target = tokio::time::timeout(
-        local.bind_timeout,
-        first_session_shard(&mut stream, &mut buf, &local.limits),
-    )
-    .await;
-    let target = match target {
-        Ok(Ok(target)) => target,
-        Ok(Err(())) => return,
-        Err(_) => {
-            ShardMetrics::add(&local.metrics.bind_timeouts, 1);
-            debug!(%peer, "no first request within the bind timeout");
-            return;
-        }
-    };
-    let owner =
-        target.filter(|&shard| shard != local.index && usize::from(shard) < local.peers.len());
-    if let Some(owner) = owner {
-        match stream.into_std() {
-            Ok(std_stream) => {
-                let sent =
-                    local.peers[usize::from(owner)].send(ShardMsg::Handover(std_stream, buf));
-                if sent.is_err() {
-                    debug!(%peer, owner, "owner shard gone");
-                }
-            }
-            Err(err) => debug!(%peer, %err, "could not detach the connection"),
-        }
-        return;
-    }
-    start_accepted(&local, stream, buf);
-}
-
-/// The shard named by the first request's To-Path session-id; `None` when the bytes
-/// do not tell (a malformed frame: the local switch answers it).
-async fn first_session_shard(
-    stream: &mut TcpStream,
-    buf: &mut BytesMut,
-    limits: &Limits,
-) -> Result<Option<u8>, ()> {
-    use tokio::io::AsyncReadExt;
-    loop {
-        // Decode a copy: the bytes must stay unread for whichever shard runs it.
-        let mut probe = BytesMut::from(&buf[..]);
-        match Decoder::new(limits.clone()).decode(&mut probe) {
-            Ok(Some(Item::Head(head))) => {
-                return Ok(head
-                    .to_path()
-                    .next()
-                    .and_then(|uri| uri.session_id().and_then(shard_of_session_id)));
-            }
-            Ok(_) => {}
-            Err(_) => return Ok(None),
-        }
-        buf.reserve(driver::READ_BYTES);
-        match stream.read_buf(buf).await {
-            Ok(0) | Err(_) => return Err(()),
-            Ok(_) => {}
-        }
-    }
-}
-
-fn start_accepted(local: &Rc<Local>, stream: TcpStream, buf: BytesMut) {
+/// Opens an accepted connection in the switch and runs it; `moves` counts the
+/// shards it was handed over from (see [`handover::MAX_HANDOVERS`]).
+pub(crate) fn start_accepted(
+    local: &Rc<Local>,
+    stream: Stream,
+    buf: BytesMut,
+    moves: u8,
+    counted: Unowned,
+) {
     let conn = local
         .switch
         .borrow_mut()
         .open_connection(std::time::Instant::now());
-    spawn_conn(local, conn, stream, buf);
+    // The switch counts it from here on.
+    drop(counted);
+    spawn_conn(local, conn, stream, buf, Some(moves));
 }
 
 /// Runs a connection's reader and writer tasks.
-pub(crate) fn spawn_conn(local: &Rc<Local>, conn: ConnId, stream: TcpStream, buf: BytesMut) {
+/// `moves` is `Some` for an accepted connection, which may still move to another
+/// shard until it binds, and `None` for one the switch opened.
+pub(crate) fn spawn_conn(
+    local: &Rc<Local>,
+    conn: ConnId,
+    stream: Stream,
+    buf: BytesMut,
+    moves: Option<u8>,
+) {
     let notify = Rc::new(Notify::new());
     local.conns.borrow_mut().insert(conn, Rc::clone(&notify));
-    let task: JoinHandle<()> =
-        tokio::task::spawn_local(driver::drive(Rc::clone(local), conn, stream, buf, notify));
+    let task: JoinHandle<()> = tokio::task::spawn_local(driver::drive(
+        Rc::clone(local),
+        conn,
+        stream,
+        buf,
+        notify,
+        moves,
+    ));
     drop(task);
     local.pump();
 }
@@ -286,7 +227,7 @@ async fn connect(local: Rc<Local>, conn: ConnId, host: String, port: u16) {
         Ok(Ok(stream)) => {
             let _ = stream.set_nodelay(true);
             local.switch.borrow_mut().connected(conn);
-            spawn_conn(&local, conn, stream, BytesMut::new());
+            spawn_conn(&local, conn, Stream::Tcp(stream), BytesMut::new(), None);
         }
         Ok(Err(err)) => {
             debug!(%host, port, %err, "connect failed");

@@ -21,7 +21,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use crate::codec::{MsrpUri, Scheme};
-use crate::transport::{Engine, EngineError};
+use crate::engine::{Engine, EngineError};
 use msrp_proto::control::{ControlError, Counters, Event, ParticipantInfo, SessionInfo};
 use msrp_proto::ids::{ParticipantId, SessionKey};
 use msrp_proto::media::{Identity, LocalMedia, Policy, RemoteMedia, SetupRole, SlowConsumer};

@@ -20,7 +20,7 @@ use msrp_proto::ids::{ParticipantId, SessionKey, WireIds};
 use msrp_proto::media::{Identity, Policy, RemoteMedia};
 use msrp_proto::session::SessionKind;
 
-use super::shard::{self, ShardMsg, ShardSetup};
+use crate::transport::shard::{self, ShardMsg, ShardSetup};
 
 /// How the engine runs.
 #[derive(Debug, Clone)]

@@ -1,0 +1,136 @@
+//! The accept loop, and the first-frame peek that picks the shard a connection
+//! runs on: the kernel spreads connections over the shards' `SO_REUSEPORT`
+//! listeners, but the session a connection binds to may live on another shard.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::net::TcpListener;
+use tracing::{Instrument, debug, info_span};
+
+use crate::metrics::ShardMetrics;
+
+use super::handover::{self, NextHead, Unowned};
+use super::shard::{Local, start_accepted};
+use super::stream::{ReadSide, Stream, read_more};
+
+/// Pause after a failed accept (EMFILE and friends) before the next one, so a
+/// shard out of descriptors keeps serving the connections it has instead of
+/// spinning on the error.
+const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+
+/// Accepts connections for ever; each one is placed by its own task.
+pub(crate) async fn accept_loop(local: Rc<Local>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                // Counted from accept: an open connection is one whether or not
+                // it has sent anything yet.
+                let counted = Unowned::count(&local.metrics);
+                let _ = stream.set_nodelay(true);
+                let local = Rc::clone(&local);
+                let span = info_span!("conn", %peer, shard = local.index);
+                tokio::task::spawn_local(
+                    place(local, Stream::Tcp(stream), peer, counted).instrument(span),
+                );
+            }
+            Err(err) => {
+                debug!(%err, "accept failed");
+                tokio::time::sleep(ACCEPT_RETRY).await;
+            }
+        }
+    }
+}
+
+/// Reads until the first head names its session, then runs the connection here or
+/// hands it, with the bytes read, to the shard that owns the session.
+async fn place(local: Rc<Local>, stream: Stream, peer: SocketAddr, counted: Unowned) {
+    // Empty until the socket is readable (see `read_more`).
+    let mut buf = BytesMut::new();
+    let owner =
+        tokio::time::timeout(local.bind_timeout, first_owner(&local, &stream, &mut buf)).await;
+    match owner {
+        Ok(Ok(Some(owner))) => handover::send(&local, owner, stream, buf, 1, counted),
+        Ok(Ok(None)) => start_accepted(&local, stream, buf, 0, counted),
+        Ok(Err(())) => debug!(%peer, "closed before its first request"),
+        Err(_) => {
+            ShardMetrics::add(&local.metrics.bind_timeouts, 1);
+            debug!(%peer, "no first request within the bind timeout");
+        }
+    }
+}
+
+/// Reads until the first request's head is in; the other shard it names, if any.
+async fn first_owner(
+    local: &Local,
+    stream: &impl ReadSide,
+    buf: &mut BytesMut,
+) -> Result<Option<u8>, ()> {
+    loop {
+        if !buf.is_empty() {
+            match handover::next_head(buf, &local.limits) {
+                NextHead::Incomplete => {}
+                NextHead::Names(sid) => {
+                    return Ok(handover::other_shard(
+                        sid.as_deref(),
+                        local.index,
+                        local.peers.len(),
+                    ));
+                }
+                NextHead::Malformed => return Ok(None),
+            }
+        }
+        match read_more(stream, buf).await {
+            Ok(0) | Err(_) => return Err(()),
+            // These bytes are read here, not by the driver: count them here.
+            Ok(n) => ShardMetrics::add(&local.metrics.received_bytes, n as u64),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+
+    use super::super::stream::READ_BYTES;
+    use super::*;
+
+    /// Polls `future` once: a pending read has reached its wait for the socket.
+    fn poll_once<F: Future>(future: F) -> Poll<F::Output> {
+        pin!(future).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// A connection waiting for its first bytes holds no read block, and one that
+    /// sent a few bytes of a head holds about that many.
+    #[tokio::test]
+    async fn a_connection_waiting_for_its_first_request_holds_no_read_block() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let stream = Stream::Tcp(accepted);
+        let mut buf = BytesMut::new();
+
+        assert!(poll_once(read_more(&stream, &mut buf)).is_pending());
+        assert_eq!(buf.capacity(), 0);
+
+        client.write_all(b"MSRP abcd").await.unwrap();
+        let read = tokio::time::timeout(Duration::from_secs(20), read_more(&stream, &mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read, 9);
+        // The next read finds nothing and waits: the block goes back first.
+        assert!(poll_once(read_more(&stream, &mut buf)).is_pending());
+        assert_eq!(&buf[..], b"MSRP abcd");
+        assert!(buf.capacity() < READ_BYTES / 8, "kept {}", buf.capacity());
+    }
+}

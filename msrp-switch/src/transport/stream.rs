@@ -1,0 +1,235 @@
+//! The byte stream a connection runs over, as the driver sees it. Only TCP today;
+//! TLS and WebSocket become further variants, so the driver and the listener never
+//! name a socket type.
+//!
+//! The driver reads and writes from two tasks, so a [`Stream`] splits into a
+//! [`ReadHalf`] and a [`WriteHalf`], and the two reunite when a connection moves to
+//! another shard ([`Stream::detach`], then [`Detached::attach`] on that shard).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncWrite, Interest};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// Bytes asked of the socket per read.
+pub(crate) const READ_BYTES: usize = 64 * 1024;
+
+/// A partial frame this small, left in a read buffer while the connection waits,
+/// is moved into a buffer of its own size: a peer that trickles a few bytes must
+/// not pin a whole [`READ_BYTES`] block per connection.
+const COMPACT_BELOW_BYTES: usize = 4 * 1024;
+
+/// One connection's byte stream.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    /// Plain TCP (RFC 4975 `msrp:` URIs with `;tcp`).
+    Tcp(TcpStream),
+}
+
+/// The reading side of a split [`Stream`].
+#[derive(Debug)]
+pub(crate) enum ReadHalf {
+    /// Plain TCP.
+    Tcp(OwnedReadHalf),
+}
+
+/// The writing side of a split [`Stream`].
+#[derive(Debug)]
+pub(crate) enum WriteHalf {
+    /// Plain TCP.
+    Tcp(OwnedWriteHalf),
+}
+
+/// A stream taken off its shard's runtime, to be sent to another shard's thread.
+#[derive(Debug)]
+pub(crate) enum Detached {
+    /// Plain TCP.
+    Tcp(std::net::TcpStream),
+}
+
+/// Waits for a peer to close or reset a connection that is not being read (see
+/// [`ReadHalf::watch_close`]).
+#[derive(Debug)]
+pub(crate) struct CloseWatch {
+    /// A second descriptor for the same socket, with its own readiness: clearing
+    /// its "readable" mark does not hide pending input from the reader.
+    dup: TcpStream,
+}
+
+impl Stream {
+    /// Splits the stream for the driver's reader and writer tasks.
+    pub(crate) fn into_split(self) -> (ReadHalf, WriteHalf) {
+        match self {
+            Self::Tcp(stream) => {
+                let (read, write) = stream.into_split();
+                (ReadHalf::Tcp(read), WriteHalf::Tcp(write))
+            }
+        }
+    }
+
+    /// Puts the halves back together; `None` if they are not from one stream.
+    pub(crate) fn reunite(read: ReadHalf, write: WriteHalf) -> Option<Self> {
+        match (read, write) {
+            (ReadHalf::Tcp(read), WriteHalf::Tcp(write)) => read.reunite(write).ok().map(Self::Tcp),
+        }
+    }
+
+    /// Takes the stream off this runtime so another shard can run it.
+    pub(crate) fn detach(self) -> io::Result<Detached> {
+        match self {
+            Self::Tcp(stream) => stream.into_std().map(Detached::Tcp),
+        }
+    }
+}
+
+impl Detached {
+    /// Registers the stream with the current (receiving) shard's runtime.
+    pub(crate) fn attach(self) -> io::Result<Stream> {
+        match self {
+            Self::Tcp(stream) => TcpStream::from_std(stream).map(Stream::Tcp),
+        }
+    }
+}
+
+/// What both a whole [`Stream`] (while the listener peeks) and a [`ReadHalf`] (in
+/// the driver) read with.
+pub(crate) trait ReadSide {
+    /// Waits until a read may return something (data, end of stream or error).
+    async fn readable(&self) -> io::Result<()>;
+    /// Reads what is there without waiting; `WouldBlock` if nothing is.
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
+}
+
+impl ReadSide for Stream {
+    async fn readable(&self) -> io::Result<()> {
+        match self {
+            Self::Tcp(stream) => stream.readable().await,
+        }
+    }
+
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Self::Tcp(stream) => stream.try_read_buf(buf),
+        }
+    }
+}
+
+impl ReadSide for ReadHalf {
+    async fn readable(&self) -> io::Result<()> {
+        match self {
+            Self::Tcp(read) => read.readable().await,
+        }
+    }
+
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Self::Tcp(read) => read.try_read_buf(buf),
+        }
+    }
+}
+
+/// Waits for input and appends one read of it to `buf`: `Ok(0)` is the end of the
+/// stream. The buffer grows only once the socket is readable, and whenever the
+/// socket turns out to have nothing, what the buffer holds beyond the bytes still
+/// in it is given back: a connection waiting for its peer holds no read block (an
+/// idle connection costs a few KiB, not [`READ_BYTES`]).
+pub(crate) async fn read_more(stream: &impl ReadSide, buf: &mut BytesMut) -> io::Result<usize> {
+    loop {
+        stream.readable().await?;
+        buf.reserve(READ_BYTES);
+        match stream.try_read_buf(buf) {
+            // Readiness was stale: wait again, without the block.
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => give_back(buf),
+            done => return done,
+        }
+    }
+}
+
+/// Releases a read buffer's spare room before a wait (see [`read_more`]).
+pub(crate) fn give_back(buf: &mut BytesMut) {
+    if buf.is_empty() {
+        *buf = BytesMut::new();
+    } else if buf.len() < COMPACT_BELOW_BYTES && buf.capacity() > 2 * COMPACT_BELOW_BYTES {
+        *buf = BytesMut::from(&buf[..]);
+    }
+}
+
+impl ReadHalf {
+    /// A watch that completes when the peer closes or resets the connection,
+    /// without consuming its input: for a connection the switch holds back (its
+    /// input is left in the kernel), whose close would otherwise go unseen until
+    /// it is read again, which may be never.
+    pub(crate) fn watch_close(&self) -> io::Result<CloseWatch> {
+        match self {
+            Self::Tcp(read) => {
+                let dup = socket2::SockRef::from(read.as_ref()).try_clone()?;
+                // A duplicate shares the original's non-blocking file status.
+                let dup = TcpStream::from_std(std::net::TcpStream::from(dup))?;
+                Ok(CloseWatch { dup })
+            }
+        }
+    }
+}
+
+impl CloseWatch {
+    /// Completes once the peer has closed (FIN) or reset (RST) the connection, or
+    /// the socket reports an error. Input merely waiting does not complete it: each
+    /// arrival clears the duplicate's readable mark, so it sleeps until the next
+    /// change of state instead of spinning (a peer can only send until the receive
+    /// window closes, so the wake-ups are bounded).
+    pub(crate) async fn closed(&mut self) -> io::Result<()> {
+        loop {
+            let ready = self.dup.ready(Interest::READABLE | Interest::ERROR).await?;
+            if ready.is_error() || ready.is_read_closed() {
+                return Ok(());
+            }
+            let _ = self.dup.try_io(Interest::READABLE, || {
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
+        }
+    }
+}
+
+impl AsyncWrite for WriteHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(write) => Pin::new(write).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(write) => Pin::new(write).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Tcp(write) => write.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(write) => Pin::new(write).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(write) => Pin::new(write).poll_shutdown(cx),
+        }
+    }
+}
