@@ -138,7 +138,7 @@ fn feed(switch: &mut Endpoint, peer: &Peer, bytes: &[u8], now: Instant) {
     input.extend_from_slice(bytes);
     switch.handle_input(peer.conn, &mut input, now);
     // Only body bytes that could begin an end-line may wait for the next read.
-    assert!(input.len() <= HELD_BACK, "input left unread");
+    assert_eq!(input.len(), HELD_BACK, "input left unread");
 }
 
 fn remote(path: &str) -> RemoteMedia {
