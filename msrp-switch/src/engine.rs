@@ -286,8 +286,13 @@ impl Engine {
         };
         use std::sync::atomic::Ordering::Relaxed;
         EngineStats {
-            sessions: load(|m| m.sessions_one_to_one.load(Relaxed)),
-            participants: load(|m| m.participants_one_to_one.load(Relaxed)),
+            // Every kind: the core keeps one gauge per session kind.
+            sessions: load(|m| {
+                m.sessions_one_to_one.load(Relaxed) + m.sessions_group.load(Relaxed)
+            }),
+            participants: load(|m| {
+                m.participants_one_to_one.load(Relaxed) + m.participants_group.load(Relaxed)
+            }),
             connections: load(|m| m.connections.load(Relaxed)),
             frames_received: load(|m| {
                 m.frames_received

@@ -265,3 +265,39 @@ async fn a_held_back_client_that_dies_is_reported_connection_lost() {
     assert_eq!(metric(&engine, "msrp_switch_connections"), 1);
     drop(b);
 }
+
+/// The engine's stats count every session kind: a 1:1 session and a group, two
+/// participants each, are two sessions and four participants.
+#[tokio::test]
+async fn stats_count_groups_as_well_as_one_to_one_sessions() {
+    use msrp_proto::media::{Identity, Policy};
+    use msrp_proto::session::SessionKind;
+    let engine = start_engine(2, |_| {});
+    one_to_one(
+        &engine,
+        "msrp://127.0.0.1:40001/aaaa1111;tcp",
+        "msrp://127.0.0.1:40002/bbbb2222;tcp",
+    )
+    .await;
+    let room = engine
+        .create_session_with(
+            SessionKind::Group,
+            "sip:room@example.com".into(),
+            Policy::default(),
+        )
+        .await
+        .unwrap();
+    for (i, name) in ["alice", "bob"].into_iter().enumerate() {
+        let identity = Identity {
+            im_address: format!("sip:{name}@example.com"),
+            privacy_alias: None,
+        };
+        let path = format!("msrp://127.0.0.1:{}/{name}{i};tcp", 41000 + i);
+        engine
+            .add_participant_as(room, identity, msrp_test_support::remote(&path))
+            .await
+            .unwrap();
+    }
+    let stats = engine.stats();
+    assert_eq!((stats.sessions, stats.participants), (2, 4));
+}
