@@ -1,9 +1,10 @@
 //! msrp-switch: the user plane of an IMS / OMA SIMPLE IM service.
 //!
 //! Module map, in the order data flows:
-//! - [`codec`]: sans-IO MSRP (RFC 4975) decoder and encoder; bytes in, frames out.
-//! - [`session`]: sans-IO switch state of one shard: sessions, participants,
-//!   binding, forwarding, transactions, REPORTs, backpressure.
+//! - [`msrp_proto`] (re-exported, and [`codec`] from it): the sans-IO core, in a
+//!   crate of its own with no runtime, sockets or clock: the codec, the `Endpoint`
+//!   of one shard (sessions, participants, binding, forwarding, transactions,
+//!   REPORTs, backpressure) and the session kinds.
 //! - [`transport`]: the tokio shell: shards (a pinned thread each), the listener,
 //!   connection drivers, and handing connections between shards.
 //! - [`engine`]: the shards started together, and the control facade the fronts call.
@@ -12,7 +13,7 @@
 //!   serving it with `/healthz` and `/readyz`.
 //! - [`config`]: the daemon's settings, defaults and validation.
 //!
-//! `codec` and `session` know nothing of sockets or clocks: the transport feeds them
+//! `msrp_proto` knows nothing of sockets or clocks: the transport feeds it
 //! bytes and the time, and `transport/driver.rs` is the only place where bytes meet
 //! a socket.
 
