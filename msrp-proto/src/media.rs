@@ -222,6 +222,128 @@ pub(crate) struct Negotiated {
     pub(crate) max_size: Option<u64>,
 }
 
+/// The remote side's `a=setup` as offered (RFC 4145, RFC 6135).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferedSetup {
+    /// Not stated: RFC 4975's default, the offerer connects.
+    Unspecified,
+    /// The remote side connects.
+    Active,
+    /// The remote side waits: the switch connects.
+    Passive,
+    /// Either: the answerer (the switch) chooses passive.
+    Actpass,
+    /// No connection yet: not acceptable to a switch in the media path.
+    Holdconn,
+}
+
+/// The remote side's transport from its `m=` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferedTransport {
+    /// `TCP/MSRP`.
+    Tcp,
+    /// `TCP/TLS/MSRP`.
+    Tls,
+}
+
+/// The media an offer or answer states, parsed but not yet checked: what a control
+/// front (gRPC, HTTP) hands to [`remote_media`].
+#[derive(Debug, Clone)]
+pub struct Offered {
+    /// `a=path`, parsed.
+    pub path: Vec<MsrpUri>,
+    /// `a=accept-types`.
+    pub accept_types: Vec<String>,
+    /// `a=accept-wrapped-types`.
+    pub accept_wrapped_types: Vec<String>,
+    /// `a=max-size`, if stated.
+    pub max_size: Option<u64>,
+    /// `a=setup`.
+    pub setup: OfferedSetup,
+    /// The `m=` line's transport.
+    pub transport: OfferedTransport,
+    /// RFC 6714 CEMA.
+    pub cema: bool,
+}
+
+/// Why offered media cannot be used: the field, what is wrong, and whether it is
+/// well formed but not acceptable (SIP 488) rather than malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct MediaError {
+    /// The offending field, as the control API names it (`remote.path`, ...).
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+    /// Well formed, but not something this switch accepts (SIP 488).
+    pub not_acceptable: bool,
+}
+
+/// The media rules every control front applies to a participant's SDP: a path of
+/// at least one URI, mandatory accept-types (RFC 4975 §8.6), transports this switch
+/// offers, and the setup roles (RFC 6135: the switch connects only when the remote
+/// side is passive; actpass and the RFC 4975 default leave the switch passive).
+pub fn remote_media(offered: Offered) -> Result<RemoteMedia, MediaError> {
+    let malformed = |field, reason: &str| MediaError {
+        field,
+        reason: reason.into(),
+        not_acceptable: false,
+    };
+    let refused = |field, reason: &str| MediaError {
+        field,
+        reason: reason.into(),
+        not_acceptable: true,
+    };
+    if offered.path.is_empty() {
+        return Err(malformed(
+            "remote.path",
+            "a=path must hold at least one MSRP URI",
+        ));
+    }
+    if offered
+        .path
+        .iter()
+        .any(|uri| uri.scheme() == crate::codec::Scheme::Msrps)
+    {
+        return Err(refused(
+            "remote.path",
+            "msrps (TLS) is not offered by this switch yet",
+        ));
+    }
+    if offered.accept_types.is_empty() {
+        return Err(malformed(
+            "remote.accept_types",
+            "a=accept-types is mandatory (RFC 4975 §8.6)",
+        ));
+    }
+    if offered.transport == OfferedTransport::Tls {
+        return Err(refused(
+            "remote.transport",
+            "TCP/TLS/MSRP is not offered by this switch yet",
+        ));
+    }
+    let setup = match offered.setup {
+        OfferedSetup::Passive => SetupRole::Active,
+        OfferedSetup::Active | OfferedSetup::Actpass | OfferedSetup::Unspecified => {
+            SetupRole::Passive
+        }
+        OfferedSetup::Holdconn => {
+            return Err(refused(
+                "remote.setup",
+                "a=setup:holdconn: no connection may be opened yet",
+            ));
+        }
+    };
+    Ok(RemoteMedia {
+        path: offered.path,
+        accept_types: offered.accept_types,
+        accept_wrapped_types: offered.accept_wrapped_types,
+        max_size: offered.max_size,
+        setup,
+        cema: offered.cema,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +387,58 @@ mod tests {
         ));
         assert!(!accepts(&types(&["message/cpim"]), "text/plain"));
         assert!(!accepts(&types(&["text/*"]), "image/text"));
+    }
+
+    fn offered(setup: OfferedSetup) -> Offered {
+        Offered {
+            path: vec![MsrpUri::parse_str("msrp://10.0.0.1:7394/abc;tcp").unwrap()],
+            accept_types: vec!["message/cpim".into()],
+            accept_wrapped_types: Vec::new(),
+            max_size: None,
+            setup,
+            transport: OfferedTransport::Tcp,
+            cema: false,
+        }
+    }
+
+    #[test]
+    fn the_switch_connects_only_when_the_remote_side_is_passive() {
+        for (setup, ours) in [
+            (OfferedSetup::Unspecified, SetupRole::Passive),
+            (OfferedSetup::Active, SetupRole::Passive),
+            (OfferedSetup::Actpass, SetupRole::Passive),
+            (OfferedSetup::Passive, SetupRole::Active),
+        ] {
+            assert_eq!(
+                remote_media(offered(setup)).unwrap().setup,
+                ours,
+                "{setup:?}"
+            );
+        }
+        let err = remote_media(offered(OfferedSetup::Holdconn)).unwrap_err();
+        assert_eq!((err.field, err.not_acceptable), ("remote.setup", true));
+    }
+
+    #[test]
+    fn malformed_and_unacceptable_media_name_their_field() {
+        let mut no_types = offered(OfferedSetup::Active);
+        no_types.accept_types.clear();
+        let err = remote_media(no_types).unwrap_err();
+        assert_eq!(
+            (err.field, err.not_acceptable),
+            ("remote.accept_types", false)
+        );
+        let mut no_path = offered(OfferedSetup::Active);
+        no_path.path.clear();
+        let err = remote_media(no_path).unwrap_err();
+        assert_eq!((err.field, err.not_acceptable), ("remote.path", false));
+        let mut tls = offered(OfferedSetup::Active);
+        tls.transport = OfferedTransport::Tls;
+        let err = remote_media(tls).unwrap_err();
+        assert_eq!((err.field, err.not_acceptable), ("remote.transport", true));
+        let mut msrps = offered(OfferedSetup::Active);
+        msrps.path = vec![MsrpUri::parse_str("msrps://10.0.0.1:7394/abc;tcp").unwrap()];
+        let err = remote_media(msrps).unwrap_err();
+        assert_eq!((err.field, err.not_acceptable), ("remote.path", true));
     }
 }

@@ -20,11 +20,14 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use crate::codec::{MsrpUri, Scheme};
+use crate::codec::MsrpUri;
 use crate::engine::{Engine, EngineError};
 use msrp_proto::control::{ControlError, Counters, Event, ParticipantInfo, SessionInfo};
 use msrp_proto::ids::{ParticipantId, SessionKey};
-use msrp_proto::media::{Identity, LocalMedia, Policy, RemoteMedia, SetupRole, SlowConsumer};
+use msrp_proto::media::{
+    self, Identity, LocalMedia, Offered, OfferedSetup, OfferedTransport, Policy, RemoteMedia,
+    SetupRole, SlowConsumer,
+};
 use msrp_proto::session::SessionKind;
 
 /// Serves the control API for `engine` on `listener` until `shutdown`. Refuses to
@@ -359,68 +362,51 @@ fn remote_media(remote: Option<pb::RemoteMedia>) -> Result<(RemoteMedia, bool), 
             ));
         }
     };
-    if media.path.is_empty() {
-        return Err(api::invalid_argument(
-            "remote.path",
-            "a=path must hold at least one MSRP URI",
-        ));
-    }
+    // Syntax here (each URI parsed, enums known); the media rules are msrp-proto's,
+    // shared with every control front.
     let mut path = Vec::with_capacity(media.path.len());
     for (i, text) in media.path.iter().enumerate() {
         let uri = MsrpUri::parse_str(text).map_err(|err| {
             api::invalid_argument(&format!("remote.path[{i}]"), format!("{text:?}: {err}"))
         })?;
-        if uri.scheme() == Scheme::Msrps {
-            return Err(api::not_acceptable_here(
-                "msrps (TLS) is not offered by this switch yet",
-            ));
-        }
         path.push(uri);
     }
-    if media.accept_types.is_empty() {
-        return Err(api::invalid_argument(
-            "remote.accept_types",
-            "a=accept-types is mandatory (RFC 4975 §8.6)",
-        ));
-    }
-    match pb::Transport::try_from(media.transport) {
-        Ok(pb::Transport::Tcp | pb::Transport::Unspecified) => {}
-        Ok(pb::Transport::Tls) => {
-            return Err(api::not_acceptable_here(
-                "TCP/TLS/MSRP is not offered by this switch yet",
-            ));
-        }
+    let transport = match pb::Transport::try_from(media.transport) {
+        Ok(pb::Transport::Tcp | pb::Transport::Unspecified) => OfferedTransport::Tcp,
+        Ok(pb::Transport::Tls) => OfferedTransport::Tls,
         Err(_) => {
             return Err(api::invalid_argument(
                 "remote.transport",
                 "unknown transport",
             ));
         }
-    }
-    // The remote side's a=setup decides ours (RFC 6135): it connects unless it says
-    // it is passive; actpass and the RFC 4975 default leave the switch passive.
+    };
     let setup = match pb::Setup::try_from(media.setup) {
-        Ok(pb::Setup::Passive) => SetupRole::Active,
-        Ok(pb::Setup::Active | pb::Setup::Actpass | pb::Setup::Unspecified) => SetupRole::Passive,
-        Ok(pb::Setup::Holdconn) => {
-            return Err(api::not_acceptable_here(
-                "a=setup:holdconn: no connection may be opened yet",
-            ));
-        }
+        Ok(pb::Setup::Unspecified) => OfferedSetup::Unspecified,
+        Ok(pb::Setup::Active) => OfferedSetup::Active,
+        Ok(pb::Setup::Passive) => OfferedSetup::Passive,
+        Ok(pb::Setup::Actpass) => OfferedSetup::Actpass,
+        Ok(pb::Setup::Holdconn) => OfferedSetup::Holdconn,
         Err(_) => return Err(api::invalid_argument("remote.setup", "unknown setup value")),
     };
     let cema = media.cema;
-    Ok((
-        RemoteMedia {
-            path,
-            accept_types: media.accept_types,
-            accept_wrapped_types: media.accept_wrapped_types,
-            max_size: (media.max_size > 0).then_some(media.max_size),
-            setup,
-            cema,
-        },
+    let offered = Offered {
+        path,
+        accept_types: media.accept_types,
+        accept_wrapped_types: media.accept_wrapped_types,
+        max_size: (media.max_size > 0).then_some(media.max_size),
+        setup,
+        transport,
         cema,
-    ))
+    };
+    let remote = media::remote_media(offered).map_err(|err| {
+        if err.not_acceptable {
+            api::not_acceptable_here(err.reason)
+        } else {
+            api::invalid_argument(err.field, err.reason)
+        }
+    })?;
+    Ok((remote, cema))
 }
 
 /// The switch's answer, structured and as SDP lines.
