@@ -95,7 +95,7 @@ impl Endpoint {
         if let Some(p) = self.participants.get_mut(&f.from) {
             p.counters.bytes_in += len;
         }
-        if self.receives(&f) {
+        if self.refusal(&f).is_none() {
             if f.out.is_none() {
                 self.open_chunk(conn, &mut f);
             }
@@ -188,11 +188,6 @@ impl Endpoint {
         } else {
             None
         }
-    }
-
-    /// True if `f`'s body goes on to its receiver.
-    fn receives(&self, f: &Forward) -> bool {
-        self.refusal(f).is_none()
     }
 
     pub(crate) fn start_send(&mut self, conn: ConnId, route: Route, head: Head) -> Inbound {
