@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use msrp_proto::control::Event;
+use msrp_proto::control::{Event, ParticipantInfo};
 use msrp_proto::ids::shard_of_session_id;
 use msrp_test_support::{LIMIT, Peer, metric, one_to_one, start_engine};
 
@@ -300,4 +300,64 @@ async fn stats_count_groups_as_well_as_one_to_one_sessions() {
     }
     let stats = engine.stats();
     assert_eq!((stats.sessions, stats.participants), (2, 4));
+}
+
+/// The same as for a 481, after a 403 from the connection's own shard: a request
+/// for a session this shard owns, refused for its From-Path, does not bind the
+/// connection, so its next request may bind to a session of the other shard.
+#[tokio::test]
+async fn a_403_on_this_shard_does_not_pin_the_connection() {
+    let engine = start_engine(2, |_| {});
+    // Sessions until one is on each shard.
+    let mut by_shard: [Option<(ParticipantInfo, ParticipantInfo, String, String)>; 2] =
+        [None, None];
+    for n in 0..64 {
+        if by_shard.iter().all(Option::is_some) {
+            break;
+        }
+        let (a, b) = (
+            format!("msrp://127.0.0.1:9/pin{n}A;tcp"),
+            format!("msrp://127.0.0.1:9/pin{n}B;tcp"),
+        );
+        let (_, pa, pb) = one_to_one(&engine, &a, &b).await;
+        let sid = pa.local_uri.session_id().expect("a session-id");
+        let shard = usize::from(shard_of_session_id(sid).expect("names its shard"));
+        by_shard[shard].get_or_insert((pa, pb, a, b));
+    }
+    let [Some(first), Some(second)] = by_shard else {
+        panic!("64 sessions all landed on one shard");
+    };
+
+    // The connection lands on the first shard, through a session it owns...
+    let (pa, ..) = &first;
+    let mut c = Peer::connect(
+        engine.local_addr(),
+        "msrp://127.0.0.1:9/intruder;tcp",
+        &pa.local_uri,
+    )
+    .await;
+    let frame = format!(
+        "MSRP t0000403 SEND\r\nTo-Path: {}\r\nFrom-Path: {}\r\nMessage-ID: m403\r\n\
+         Byte-Range: 1-0/0\r\n-------t0000403$\r\n",
+        pa.local_uri, c.me
+    );
+    c.write(frame.as_bytes()).await;
+    let refused = c.read_frame().await;
+    // ...which refuses it: the From-Path is not the participant's.
+    assert_eq!(
+        (refused.tid().as_str(), refused.status()),
+        ("t0000403", Some(403))
+    );
+
+    // The next request binds to the other shard's participant, on this connection.
+    let (qa, qb, qa_uri, qb_uri) = &second;
+    c.me = qa_uri.clone();
+    c.switch = qa.local_uri.as_str().to_owned();
+    c.bind().await;
+    let mut d = Peer::connect(engine.local_addr(), qb_uri, &qb.local_uri).await;
+    d.bind().await;
+    c.send_message("after403", b"hello after a 403").await;
+    let delivered = d.read_frame().await;
+    assert_eq!(delivered.body, b"hello after a 403");
+    assert!(engine.participant(qa.id).await.unwrap().bound);
 }

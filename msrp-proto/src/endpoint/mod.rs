@@ -381,6 +381,15 @@ impl Endpoint {
         })
     }
 
+    /// True while no request has named a participant on `conn` (state
+    /// `Accepted`): a request refused so far (481, 403) left it free, so its next
+    /// request may still bind it, to a session of this endpoint or another's.
+    pub fn is_unbound(&self, conn: ConnId) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| c.state == State::Accepted)
+    }
+
     /// True once the connection should close (after its output is written).
     pub fn is_closing(&self, conn: ConnId) -> bool {
         self.conns.get(&conn).is_none_or(Conn::is_closing)

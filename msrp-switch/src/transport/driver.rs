@@ -253,9 +253,10 @@ enum Unbound {
 }
 
 /// RFC 4975 §7.3: a request refused 481 is ignored and the next request on the
-/// connection may still bind, possibly to a session of another shard. Until it
-/// names a session this shard owns (which binds it, or refuses it for good), the
-/// switch gets whole frames one at a time, so that each next head is seen first.
+/// connection may still bind, possibly to a session of another shard. The same
+/// holds after a 403 from this shard (a From-Path that is not the participant's).
+/// Until a request binds the connection, the switch gets whole frames one at a
+/// time, so that each next head is seen first.
 fn feed_unbound(local: &Rc<Local>, conn: ConnId, buf: &mut BytesMut) -> Unbound {
     loop {
         if buf.is_empty() {
@@ -270,11 +271,12 @@ fn feed_unbound(local: &Rc<Local>, conn: ConnId, buf: &mut BytesMut) -> Unbound 
         if let Some(owner) = handover::other_shard(sid, local.index, local.peers.len()) {
             return Unbound::MoveTo(owner);
         }
-        if sid.is_some_and(|sid| local.switch.borrow().owns_session_id(sid)) {
-            return Unbound::Settled;
-        }
+        let owned = sid.is_some_and(|sid| local.switch.borrow().owns_session_id(sid));
         let len = match handover::frame_len(buf, &local.limits) {
             FrameLen::Whole(len) => len,
+            // A frame for a session of this shard binds here (or is refused
+            // here) as it streams in: no reason to hold it back.
+            FrameLen::Incomplete if owned => return Unbound::Settled,
             FrameLen::Incomplete if buf.len() <= MOVABLE_FRAME_BYTES => return Unbound::Wait,
             // A refused frame (400) is the switch's to answer, whole: it stays.
             FrameLen::Incomplete | FrameLen::Malformed => return Unbound::Settled,
@@ -285,9 +287,10 @@ fn feed_unbound(local: &Rc<Local>, conn: ConnId, buf: &mut BytesMut) -> Unbound 
             .borrow_mut()
             .handle_input(conn, &mut frame, std::time::Instant::now());
         local.pump();
-        if !frame.is_empty() || local.switch.borrow().is_closing(conn) {
-            // Held back or closing mid-frame: the switch's decoder is no longer
-            // at a frame boundary, so no next head can be told apart.
+        // Bound (or binding, or closing) here: the rest is this shard's. Held back
+        // mid-frame: the switch's decoder is no longer at a frame boundary, so no
+        // next head can be told apart.
+        if !frame.is_empty() || !local.switch.borrow().is_unbound(conn) {
             frame.unsplit(std::mem::take(buf));
             *buf = frame;
             return Unbound::Settled;
