@@ -7,6 +7,7 @@
 //! - [`error`]: the gRPC statuses the service returns, with machine-readable details
 //!   (the offending field, the `not_acceptable_here` reason that maps to SIP 488).
 //! - [`sdp`]: the SDP `m=message` section ⇄ [`pb::Media`].
+//! - [`limits`]: the size and character limits of every request field.
 //! - [`auth`]: bearer-token checking and the loopback-only default.
 //! - [`server`]: serves an implementation of the trait with health and reflection.
 //!
@@ -17,6 +18,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod limits;
 pub mod sdp;
 pub mod server;
 

@@ -2,10 +2,12 @@
 //! counters a removal returns, why a control call failed, and the events the IM
 //! Server watches.
 
+use std::sync::Arc;
+
 use crate::codec::MsrpUri;
 use crate::ids::{ParticipantId, SessionKey};
-use crate::media::{Identity, LocalMedia, Policy};
-use crate::session::SessionKind;
+use crate::media::{Identity, LocalMedia, Policy, RemoteMedia};
+use crate::session::{SessionKind, SessionLimits};
 
 /// Body bytes and frames, per participant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,6 +41,10 @@ pub struct ParticipantInfo {
     pub local: LocalMedia,
     /// The switch's media for a staged modification, if one waits for its commit.
     pub staged: Option<LocalMedia>,
+    /// True while the switch's offer (`local`) waits for the remote answer.
+    pub pending: bool,
+    /// The IM Server's tag for it.
+    pub correlation_tag: Arc<str>,
 }
 
 /// A session as the control API sees it.
@@ -54,6 +60,57 @@ pub struct SessionInfo {
     pub policy: Policy,
     /// Its participants.
     pub participants: Vec<ParticipantInfo>,
+    /// The IM Server's tag for it.
+    pub correlation_tag: Arc<str>,
+    /// When the switch releases it by itself.
+    pub limits: SessionLimits,
+}
+
+/// What the IM Server gives for a new participant's media.
+#[derive(Debug, Clone)]
+pub enum Negotiation {
+    /// The remote side offered; the switch answers. With `answer_with`, another
+    /// participant of the session whose answer is known, the answer is "selected
+    /// from both" (OMA IM 7.2.1.2): a B2BUA's answer to its originating leg.
+    Answer {
+        /// The remote side's offer.
+        offer: RemoteMedia,
+        /// The other leg whose answer joins the selection.
+        answer_with: Option<ParticipantId>,
+    },
+    /// The switch offers (`a=setup:actpass`); the participant is pending until its
+    /// answer ([`crate::endpoint::Endpoint::set_remote_answer`]). With
+    /// `offer_from`, another participant whose offer the IM Server forwards, the
+    /// offer carries that offer's types under the policy.
+    Offer {
+        /// The leg whose offer is forwarded.
+        offer_from: Option<ParticipantId>,
+    },
+}
+
+/// What a new session is given besides its kind.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// The group identity (chat room URI) of a group.
+    pub group_identity: String,
+    /// What it allows.
+    pub policy: Policy,
+    /// The IM Server's tag.
+    pub correlation_tag: String,
+    /// When the switch releases it by itself; `None` fields take the endpoint's
+    /// defaults.
+    pub limits: SessionLimits,
+}
+
+/// Sessions matching every given filter, for a listing.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    /// Only this kind.
+    pub kind: Option<SessionKind>,
+    /// Only sessions with a participant of this IM address.
+    pub im_address: Option<String>,
+    /// Only sessions with this tag, or a participant with it.
+    pub correlation_tag: Option<String>,
 }
 
 /// Why a control call failed; nothing was changed.
@@ -75,6 +132,14 @@ pub enum ControlError {
     /// Commit or abort with no staged modification.
     #[error("participant {0} has no staged modification")]
     NothingStaged(ParticipantId),
+    /// The switch's offer to the participant still waits for its answer: it has no
+    /// remote media to modify, answer or join to another leg's.
+    #[error("participant {0} has not answered the switch's offer yet")]
+    OfferPending(ParticipantId),
+    /// A remote answer for a participant the switch made no offer to (or whose
+    /// answer already came).
+    #[error("participant {0} has no offer waiting for an answer")]
+    NoOfferPending(ParticipantId),
     /// An argument is malformed.
     #[error("{field}: {reason}")]
     InvalidArgument {
@@ -134,6 +199,30 @@ pub enum Event {
         /// Bytes that were waiting for it, discarded.
         queued_bytes: u64,
     },
+    /// The switch's offer got no answer in time: the participant was removed.
+    OfferExpired {
+        /// The session.
+        session: SessionKey,
+        /// The participant.
+        participant: ParticipantId,
+    },
+    /// The switch released the session by itself (its participants are gone too,
+    /// without an event each).
+    SessionReleased {
+        /// The session.
+        session: SessionKey,
+        /// Why.
+        reason: ReleaseReason,
+    },
+}
+
+/// Why the switch released a session by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseReason {
+    /// Its maximum duration passed.
+    MaxDuration,
+    /// No participant sent a request for its idle release time.
+    Idle,
 }
 
 impl Event {
@@ -145,7 +234,34 @@ impl Event {
             | Self::ParticipantRemoved { session, .. }
             | Self::NicknameSet { session, .. }
             | Self::SlowConsumerDropped { session, .. }
+            | Self::OfferExpired { session, .. }
+            | Self::SessionReleased { session, .. }
             | Self::SessionIdle { session } => *session,
         }
     }
+
+    /// The participant the event is about, if it is about one.
+    pub fn participant(&self) -> Option<ParticipantId> {
+        match self {
+            Self::ParticipantBound { participant, .. }
+            | Self::ConnectionLost { participant, .. }
+            | Self::ParticipantRemoved { participant, .. }
+            | Self::NicknameSet { participant, .. }
+            | Self::SlowConsumerDropped { participant, .. }
+            | Self::OfferExpired { participant, .. } => Some(*participant),
+            Self::SessionReleased { .. } | Self::SessionIdle { .. } => None,
+        }
+    }
+}
+
+/// An event with the correlation tags the IM Server gave its session and
+/// participant, taken when it happened (a removed participant's tag goes with it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedEvent {
+    /// What happened.
+    pub event: Event,
+    /// The session's tag.
+    pub correlation_tag: Arc<str>,
+    /// The participant's tag (empty for a session event).
+    pub participant_tag: Arc<str>,
 }

@@ -149,8 +149,24 @@ pub struct LocalMedia {
     /// `a=chatroom` tokens (RFC 7701 §9) a group offers: `private-messages` and
     /// `nickname`, as the policy allows; empty for a 1:1 session.
     pub chatroom: Vec<String>,
-    /// Who connects: the switch's role.
-    pub setup: SetupRole,
+    /// Who connects: the switch's role. `None` while the switch's own offer
+    /// (`a=setup:actpass`, RFC 6135) waits for the answer that decides it.
+    pub setup: Option<SetupRole>,
+}
+
+impl RemoteMedia {
+    /// No media yet: a participant the switch offered to, before its answer. An
+    /// empty path matches no request, so nothing binds to it.
+    pub(crate) fn not_answered() -> Self {
+        Self {
+            path: Vec::new(),
+            accept_types: Vec::new(),
+            accept_wrapped_types: Vec::new(),
+            max_size: None,
+            setup: SetupRole::Passive,
+            cema: false,
+        }
+    }
 }
 
 /// The `a=chatroom` tokens of a session's SDP answers (RFC 7701 §9).
@@ -213,6 +229,130 @@ pub(crate) fn answer_media(
         accept_wrapped_types,
         max_size: policy.max_size,
     })
+}
+
+/// The switch's offer under a policy (RFC 4975 §8.6, OMA IM 7.2.1.2): the types of
+/// the offer it forwards (`forwarded`, another leg's) intersected with the policy,
+/// in that offer's order, or the policy's own types (`*` for none); `a=max-size`
+/// the smaller of the policy's and the forwarded offer's.
+pub(crate) fn offer_media(
+    policy: &Policy,
+    forwarded: Option<&RemoteMedia>,
+) -> Result<Negotiated, ControlError> {
+    let own = |types: &[String], wildcard: bool| {
+        if types.is_empty() && wildcard {
+            vec!["*".to_owned()]
+        } else {
+            types.to_vec()
+        }
+    };
+    let Some(forwarded) = forwarded else {
+        return Ok(Negotiated {
+            accept_types: own(&policy.accept_types, true),
+            accept_wrapped_types: own(&policy.accept_wrapped_types, false),
+            max_size: policy.max_size,
+        });
+    };
+    let accept_types = negotiate(&forwarded.accept_types, &policy.accept_types);
+    if accept_types.is_empty() {
+        return Err(ControlError::NotAcceptable(format!(
+            "no media type in common: the forwarded offer has [{}], the session carries [{}]",
+            forwarded.accept_types.join(" "),
+            policy.accept_types.join(" ")
+        )));
+    }
+    Ok(Negotiated {
+        accept_types,
+        accept_wrapped_types: negotiate(
+            &forwarded.accept_wrapped_types,
+            &policy.accept_wrapped_types,
+        ),
+        max_size: smaller(policy.max_size, forwarded.max_size),
+    })
+}
+
+/// The answer to `offer` "selected from both" (OMA IM 7.2.1.2 step 2b): the types
+/// of `offer`, in its order, that `other_answer` (another leg's answer) and the
+/// policy also carry; `a=max-size` the smaller of the policy's and that answer's.
+pub(crate) fn answer_from_both(
+    policy: &Policy,
+    offer: &RemoteMedia,
+    other_answer: &RemoteMedia,
+) -> Result<Negotiated, ControlError> {
+    let both = negotiate(
+        &negotiate(&offer.accept_types, &other_answer.accept_types),
+        &policy.accept_types,
+    );
+    if both.is_empty() {
+        return Err(ControlError::NotAcceptable(format!(
+            "no media type in common: offered [{}], the other leg answered [{}], the \
+             session carries [{}]",
+            offer.accept_types.join(" "),
+            other_answer.accept_types.join(" "),
+            policy.accept_types.join(" ")
+        )));
+    }
+    let mut negotiated = answer_media(policy, offer)?;
+    negotiated.accept_types = both;
+    negotiated.accept_wrapped_types = negotiate(
+        &negotiate(
+            &offer.accept_wrapped_types,
+            &other_answer.accept_wrapped_types,
+        ),
+        &policy.accept_wrapped_types,
+    );
+    negotiated.max_size = smaller(policy.max_size, other_answer.max_size);
+    Ok(negotiated)
+}
+
+/// RFC 3264 §6: an answer may remove media types from the offer, never add one.
+/// Each answered type must be covered by an offered one (`*` only by `*`, `type/*`
+/// by `type/*` or `*`).
+pub(crate) fn check_answer(offer: &LocalMedia, answer: &RemoteMedia) -> Result<(), ControlError> {
+    let widened = |offered: &[String], answered: &[String]| {
+        answered
+            .iter()
+            .find(|t| !covers(offered, t))
+            .map(|t| t.trim().to_owned())
+    };
+    if let Some(t) = widened(&offer.accept_types, &answer.accept_types) {
+        return Err(ControlError::NotAcceptable(format!(
+            "the answer adds a=accept-types {t} that the offer [{}] did not list",
+            offer.accept_types.join(" ")
+        )));
+    }
+    if !offer.accept_wrapped_types.is_empty()
+        && let Some(t) = widened(&offer.accept_wrapped_types, &answer.accept_wrapped_types)
+    {
+        return Err(ControlError::NotAcceptable(format!(
+            "the answer adds a=accept-wrapped-types {t} that the offer [{}] did not list",
+            offer.accept_wrapped_types.join(" ")
+        )));
+    }
+    Ok(())
+}
+
+/// True if the offered list `offered` covers the answered entry `t`.
+fn covers(offered: &[String], t: &str) -> bool {
+    let t = t.trim();
+    let wildcard = offered.iter().any(|o| o.trim() == "*");
+    if t == "*" {
+        return wildcard;
+    }
+    if let Some(kind) = t.strip_suffix("/*") {
+        return wildcard
+            || offered
+                .iter()
+                .any(|o| o.trim().eq_ignore_ascii_case(&format!("{kind}/*")));
+    }
+    accepts(offered, t) && !offered.is_empty()
+}
+
+fn smaller(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The negotiated part of the switch's answer.
@@ -279,11 +419,32 @@ pub struct MediaError {
     pub not_acceptable: bool,
 }
 
-/// The media rules every control front applies to a participant's SDP: a path of
-/// at least one URI, mandatory accept-types (RFC 4975 §8.6), transports this switch
-/// offers, and the setup roles (RFC 6135: the switch connects only when the remote
-/// side is passive; actpass and the RFC 4975 default leave the switch passive).
+/// The media rules every control front applies to a participant's SDP offer: a
+/// path of at least one URI, mandatory accept-types (RFC 4975 §8.6), transports
+/// this switch offers, and the setup roles (RFC 6135: the switch connects only when
+/// the remote side is passive; actpass and the RFC 4975 default leave the switch
+/// passive).
 pub fn remote_media(offered: Offered) -> Result<RemoteMedia, MediaError> {
+    remote(offered, Side::Offer)
+}
+
+/// The same rules for the remote side's answer to the switch's own offer
+/// (`a=setup:actpass`): the answer decides the roles. `active`: the remote side
+/// connects. `passive`, or no `a=setup` (RFC 4145 §4.1: an answer's default is
+/// passive, and RFC 4975 §5.4 lets the offerer connect): the switch connects.
+/// `actpass` is not an answer; `holdconn` is refused.
+pub fn remote_answer(answered: Offered) -> Result<RemoteMedia, MediaError> {
+    remote(answered, Side::Answer)
+}
+
+/// Whose SDP the remote media come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Offer,
+    Answer,
+}
+
+fn remote(offered: Offered, side: Side) -> Result<RemoteMedia, MediaError> {
     let malformed = |field, reason: &str| MediaError {
         field,
         reason: reason.into(),
@@ -322,12 +483,17 @@ pub fn remote_media(offered: Offered) -> Result<RemoteMedia, MediaError> {
             "TCP/TLS/MSRP is not offered by this switch yet",
         ));
     }
-    let setup = match offered.setup {
-        OfferedSetup::Passive => SetupRole::Active,
-        OfferedSetup::Active | OfferedSetup::Actpass | OfferedSetup::Unspecified => {
-            SetupRole::Passive
+    let setup = match (offered.setup, side) {
+        (OfferedSetup::Passive, _) | (OfferedSetup::Unspecified, Side::Answer) => SetupRole::Active,
+        (OfferedSetup::Active, _)
+        | (OfferedSetup::Actpass | OfferedSetup::Unspecified, Side::Offer) => SetupRole::Passive,
+        (OfferedSetup::Actpass, Side::Answer) => {
+            return Err(malformed(
+                "remote.setup",
+                "a=setup:actpass is an offer's, not an answer's (RFC 4145 §4.1)",
+            ));
         }
-        OfferedSetup::Holdconn => {
+        (OfferedSetup::Holdconn, _) => {
             return Err(refused(
                 "remote.setup",
                 "a=setup:holdconn: no connection may be opened yet",

@@ -42,6 +42,10 @@ pub(crate) enum Timer {
     Idle(SessionKey),
     /// A group participant's leg has been over its bound for the grace period.
     SlowConsumer(ParticipantId),
+    /// A session's maximum duration or idle release time may have passed.
+    Release(SessionKey),
+    /// The switch's offer to a participant may have waited too long for its answer.
+    Offer(ParticipantId),
 }
 
 /// Heap size below which answered timers are left to expire on their own.
@@ -82,7 +86,11 @@ impl Transactions {
             let live = &self.sent;
             self.timers.retain(|Reverse((_, timer))| match timer {
                 Timer::Transaction(tid) => live.contains_key(tid),
-                Timer::Bind(_) | Timer::Idle(_) | Timer::SlowConsumer(_) => true,
+                Timer::Bind(_)
+                | Timer::Idle(_)
+                | Timer::SlowConsumer(_)
+                | Timer::Release(_)
+                | Timer::Offer(_) => true,
             });
         }
         sent
@@ -114,7 +122,11 @@ impl Transactions {
                         return Some((timer, Some(sent)));
                     }
                 }
-                Timer::Bind(_) | Timer::Idle(_) | Timer::SlowConsumer(_) => {
+                Timer::Bind(_)
+                | Timer::Idle(_)
+                | Timer::SlowConsumer(_)
+                | Timer::Release(_)
+                | Timer::Offer(_) => {
                     return Some((timer, None));
                 }
             }

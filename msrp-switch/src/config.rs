@@ -10,6 +10,7 @@ use clap::{Parser, ValueEnum};
 use crate::codec::{Limits, LimitsError};
 use crate::transport::EngineConfig;
 use msrp_proto::endpoint::EndpointConfig;
+use msrp_proto::session::SessionLimits;
 
 /// Command-line flags; each also reads the `MSRP_SWITCH_*` variable named in `--help`.
 #[derive(Debug, Clone, Parser)]
@@ -78,6 +79,29 @@ pub struct Args {
         default_value_t = 1800.0
     )]
     pub session_idle_seconds: f64,
+
+    /// Seconds a participant the switch offered to may wait for its SDP answer
+    /// (SetRemoteAnswer) before it is removed with an `offer_expired` event.
+    #[arg(
+        long,
+        env = "MSRP_SWITCH_OFFER_TIMEOUT_SECONDS",
+        default_value_t = 180.0
+    )]
+    pub offer_timeout_seconds: f64,
+
+    /// Seconds after which a session is released by the switch (with a
+    /// `session_released` event), unless CreateSession sets its own; 0 = never.
+    #[arg(long, env = "MSRP_SWITCH_SESSION_MAX_SECONDS", default_value_t = 0.0)]
+    pub session_max_seconds: f64,
+
+    /// Seconds without a request from any participant after which a session is
+    /// released by the switch, unless CreateSession sets its own; 0 = never.
+    #[arg(
+        long,
+        env = "MSRP_SWITCH_SESSION_IDLE_RELEASE_SECONDS",
+        default_value_t = 0.0
+    )]
+    pub session_idle_release_seconds: f64,
 
     /// Largest frame head (start line + headers) in bytes; a longer head closes the
     /// connection.
@@ -199,6 +223,20 @@ fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
     Ok(Duration::from_secs_f64(value))
 }
 
+/// A limit in seconds where 0 means none; at most a year.
+fn optional_seconds(flag: &'static str, value: f64) -> Result<Option<Duration>, ConfigError> {
+    if value == 0.0 {
+        return Ok(None);
+    }
+    if !(value.is_finite() && value > 0.0 && value <= 31_536_000.0) {
+        return Err(ConfigError::Invalid {
+            flag,
+            reason: "must be 0 (never) or more than 0 and at most 31536000 seconds",
+        });
+    }
+    Ok(Some(Duration::from_secs_f64(value)))
+}
+
 /// `--fanout-chunk-bytes`, checked against the chunk limit. Given, it must lie in
 /// `1024..=max_chunk_bytes`: a larger value could never apply, since a longer
 /// incoming chunk is refused with 413. Not given, it is the built-in default, or
@@ -227,10 +265,14 @@ impl Args {
             max_chunk_bytes: self.max_chunk_bytes,
         };
         limits.validate()?;
-        if self.control_token.as_deref().is_some_and(str::is_empty) {
+        if self
+            .control_token
+            .as_deref()
+            .is_some_and(|token| token.trim().is_empty())
+        {
             return Err(ConfigError::Invalid {
                 flag: "control-token",
-                reason: "must not be empty",
+                reason: "must not be empty or blank",
             });
         }
         if self.queue_bytes < 1024 {
@@ -266,6 +308,14 @@ impl Args {
             )?,
             fanout_chunk_bytes,
             slow_consumer_max_bytes: self.slow_consumer_max_bytes,
+            offer_timeout: seconds("offer-timeout-seconds", self.offer_timeout_seconds)?,
+            session_limits: SessionLimits {
+                max_duration: optional_seconds("session-max-seconds", self.session_max_seconds)?,
+                idle_release: optional_seconds(
+                    "session-idle-release-seconds",
+                    self.session_idle_release_seconds,
+                )?,
+            },
             ..EndpointConfig::default()
         };
         Ok(Config {

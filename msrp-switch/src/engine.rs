@@ -14,7 +14,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::metrics::{self, ShardMetrics};
-use msrp_proto::control::{ControlError, Counters, Event, ParticipantInfo, SessionInfo};
+use msrp_proto::control::{
+    ControlError, Counters, Negotiation, ParticipantInfo, SessionFilter, SessionInfo,
+    SessionOptions, TaggedEvent,
+};
 use msrp_proto::endpoint::{Endpoint, EndpointConfig};
 use msrp_proto::ids::{ParticipantId, SessionKey, WireIds};
 use msrp_proto::media::{Identity, Policy, RemoteMedia};
@@ -93,7 +96,9 @@ pub struct Engine {
 struct Inner {
     inboxes: Vec<mpsc::UnboundedSender<ShardMsg>>,
     metrics: Vec<Arc<ShardMetrics>>,
-    events: broadcast::Sender<Event>,
+    events: broadcast::Sender<TaggedEvent>,
+    /// The data plane's `max_uris_per_path`, which the control API applies to paths.
+    max_uris_per_path: usize,
     local_addr: SocketAddr,
     next_shard: AtomicUsize,
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -121,6 +126,11 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| local_addr.ip().to_string());
         let (events, _) = broadcast::channel(4096);
+        let max_uris_per_path = config.switch.limits.max_uris_per_path;
+        let id_base = match config.switch.id_base {
+            0 | 1 => id_base_now(),
+            given => given,
+        };
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..count).map(|_| mpsc::unbounded_channel()).unzip();
         let mut metrics = Vec::with_capacity(count);
@@ -131,6 +141,7 @@ impl Engine {
             let switch_config = EndpointConfig {
                 local_host: host.clone(),
                 local_port: local_addr.port(),
+                id_base,
                 ..config.switch.clone()
             };
             let index = index as u8;
@@ -164,6 +175,7 @@ impl Engine {
                 inboxes: senders,
                 metrics,
                 events,
+                max_uris_per_path,
                 local_addr,
                 next_shard: AtomicUsize::new(0),
                 threads: std::sync::Mutex::new(threads),
@@ -218,6 +230,111 @@ impl Engine {
             switch.create_session_with(kind, group_identity, policy, now)
         })
         .await
+    }
+
+    /// Creates a session with everything the control API can give it.
+    pub async fn create_session_opts(
+        &self,
+        kind: SessionKind,
+        options: SessionOptions,
+    ) -> Result<SessionKey, EngineError> {
+        let shard = self.inner.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards();
+        self.on_shard(shard as u8, move |switch, now| {
+            switch.create_session_opts(kind, options, now)
+        })
+        .await
+    }
+
+    /// Adds a participant: the switch answers its offer or offers to it.
+    pub async fn add(
+        &self,
+        session: SessionKey,
+        identity: Identity,
+        negotiation: Negotiation,
+        correlation_tag: String,
+    ) -> Result<ParticipantInfo, EngineError> {
+        self.on_shard(session.shard(), move |switch, now| {
+            switch.add(session, identity, negotiation, correlation_tag, now)
+        })
+        .await?
+        .map_err(Into::into)
+    }
+
+    /// Gives a pending participant the remote answer to the switch's offer.
+    pub async fn set_remote_answer(
+        &self,
+        id: ParticipantId,
+        answer: RemoteMedia,
+    ) -> Result<ParticipantInfo, EngineError> {
+        self.on_shard(id.shard(), move |switch, now| {
+            switch.set_remote_answer(id, answer, now)
+        })
+        .await?
+        .map_err(Into::into)
+    }
+
+    /// Puts in force the answer to `id`'s offer selected from both legs.
+    pub async fn answer_from_both(
+        &self,
+        id: ParticipantId,
+        other: ParticipantId,
+    ) -> Result<ParticipantInfo, EngineError> {
+        self.on_shard(id.shard(), move |switch, _| {
+            switch.answer_from_both_legs(id, other)
+        })
+        .await?
+        .map_err(Into::into)
+    }
+
+    /// The participant whose local URI carries `session_id`, if any.
+    pub async fn participant_by_session_id(
+        &self,
+        session_id: String,
+    ) -> Result<Option<ParticipantId>, EngineError> {
+        let Some(shard) = msrp_proto::ids::shard_of_session_id(&session_id)
+            .filter(|&shard| usize::from(shard) < self.shards())
+        else {
+            return Ok(None);
+        };
+        self.on_shard(shard, move |switch, _| {
+            switch.participant_by_session_id(&session_id)
+        })
+        .await
+    }
+
+    /// A page of sessions after `after` in key order (shard by shard), matching
+    /// `filter`; the key to continue after, if more may follow.
+    pub async fn list_sessions_page(
+        &self,
+        after: Option<SessionKey>,
+        limit: usize,
+        filter: SessionFilter,
+    ) -> Result<(Vec<SessionInfo>, Option<SessionKey>), EngineError> {
+        let filter = Arc::new(filter);
+        let first = after.map_or(0, |key| usize::from(key.shard()));
+        let mut page = Vec::new();
+        for shard in first..self.shards() {
+            let want = limit - page.len();
+            let from = after.filter(|key| usize::from(key.shard()) == shard);
+            let filter = Arc::clone(&filter);
+            let (sessions, more) = self
+                .on_shard(shard as u8, move |switch, _| {
+                    switch.list_sessions(from, want, &filter)
+                })
+                .await?;
+            page.extend(sessions);
+            if more || page.len() == limit {
+                let next = page.last().map(|s| s.key);
+                return Ok((page, next));
+            }
+        }
+        Ok((page, None))
+    }
+
+    /// The most URIs a path may hold (the data plane's limit, applied by the
+    /// control API to the paths it is given).
+    pub fn max_uris_per_path(&self) -> usize {
+        self.inner.max_uris_per_path
     }
 
     /// Adds a participant; returns the switch's URI for it.
@@ -365,7 +482,7 @@ impl Engine {
     }
 
     /// Subscribes to control-plane events from every shard.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<TaggedEvent> {
         self.inner.events.subscribe()
     }
 
@@ -400,4 +517,15 @@ fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<Socket> {
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket)
+}
+
+/// The first id sequence number of a run started now: the Unix time in milliseconds
+/// times 8,192. A restart continues above every id the former run issued unless it
+/// issued more than 8,192 per millisecond of its life on one shard; the 56 bits of
+/// an id's sequence hold such bases until the year 2248.
+fn id_base_now() -> u64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+    (ms << 13).max(1)
 }

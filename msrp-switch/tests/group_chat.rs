@@ -90,6 +90,7 @@ impl Rig {
                 kind: kind as i32,
                 group_identity: ROOM.into(),
                 policy: Some(policy),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -126,6 +127,7 @@ impl Rig {
                         ..pb::Media::default()
                     })),
                 }),
+                ..Default::default()
             })
             .await
             .unwrap()

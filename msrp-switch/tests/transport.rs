@@ -249,7 +249,7 @@ async fn a_held_back_client_that_dies_is_reported_connection_lost() {
 
     let lost = timeout(LIMIT, async {
         loop {
-            match events.recv().await {
+            match events.recv().await.map(|tagged| tagged.event) {
                 Ok(Event::ConnectionLost { participant, .. }) if participant == pa.id => {
                     return;
                 }

@@ -219,6 +219,7 @@ impl CreateSessionArgs {
                     .map_or(pb::SlowConsumer::Drop, pb::SlowConsumer::from)
                     .into(),
             }),
+            ..pb::CreateSessionRequest::default()
         })
     }
 }

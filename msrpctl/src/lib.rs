@@ -289,6 +289,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
                 session_id: a.session.clone(),
                 identity,
                 remote,
+                ..pb::AddParticipantRequest::default()
             };
             let reply = conn
                 .call(conn.client().add_participant(conn.request(request)))
@@ -426,7 +427,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             let reply = conn
                 .call(
                     conn.client()
-                        .list_sessions(conn.request(pb::ListSessionsRequest {})),
+                        .list_sessions(conn.request(pb::ListSessionsRequest::default())),
                 )
                 .await?;
             emit_either(

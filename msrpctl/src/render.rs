@@ -173,6 +173,11 @@ pub fn event_json(event: &pb::Event) -> Value {
             "slow_consumer_dropped",
             json!({ "queued_bytes": dropped.queued_bytes }),
         ),
+        Some(pb::event::Kind::OfferExpired(_)) => ("offer_expired", json!({})),
+        Some(pb::event::Kind::SessionReleased(released)) => (
+            "session_released",
+            json!({ "reason": released.reason().as_str_name() }),
+        ),
         None => return value,
     };
     if let Some(object) = value.as_object_mut() {
@@ -191,6 +196,8 @@ pub fn event_kind_name(kind: Option<&pb::event::Kind>) -> &'static str {
         Some(pb::event::Kind::EventsMissed(_)) => "events-missed",
         Some(pb::event::Kind::NicknameSet(_)) => "nickname-set",
         Some(pb::event::Kind::SlowConsumerDropped(_)) => "slow-consumer-dropped",
+        Some(pb::event::Kind::OfferExpired(_)) => "offer-expired",
+        Some(pb::event::Kind::SessionReleased(_)) => "session-released",
         None => "unknown",
     }
 }
@@ -536,6 +543,7 @@ mod tests {
                 bytes_out: 2,
             }),
             modification_staged: false,
+            ..Default::default()
         }
     }
 
@@ -568,6 +576,7 @@ mod tests {
             group_identity: String::new(),
             participants: vec![participant("p-1", true)],
             policy: None,
+            ..Default::default()
         };
         let value = session_json(&session);
         assert_eq!(value["kind"], "SESSION_KIND_ONE_TO_ONE");
@@ -588,6 +597,7 @@ mod tests {
                 slow_consumer: pb::SlowConsumer::Pause.into(),
                 ..pb::Policy::default()
             }),
+            ..Default::default()
         };
         assert_eq!(
             created_text("s-7", &request),
@@ -624,6 +634,7 @@ mod tests {
             participant_id: String::new(),
             timestamp_ms: 1_700_000_000_123,
             kind: Some(pb::event::Kind::EventsMissed(pb::EventsMissed { count: 4 })),
+            ..Default::default()
         };
         assert_eq!(
             event_line(&event),

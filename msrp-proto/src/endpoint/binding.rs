@@ -39,7 +39,7 @@ impl Endpoint {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.state = State::Binding(id, Bind::Answering);
         }
-        self.events.push_back(Event::ParticipantBound {
+        self.emit(Event::ParticipantBound {
             session,
             participant: id,
         });
@@ -71,7 +71,7 @@ impl Endpoint {
         // queued is dropped and its transactions time out into REPORTs.
         p.leg.clear();
         let session = p.session;
-        self.events.push_back(Event::ConnectionLost {
+        self.emit(Event::ConnectionLost {
             session,
             participant: id,
         });

@@ -1,22 +1,28 @@
 //! The control operations the IM Server drives (through the daemon's engine):
 //! sessions, participants, modifications, and what the operators read back.
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use tracing::debug;
 
 use smallvec::SmallVec;
 
 use crate::codec::{ContinuationFlag, MsrpUri, Scheme, StatusCode};
 use crate::conn::Inbound;
-use crate::control::{ControlError, Counters, Event, ParticipantInfo, SessionInfo};
+use crate::control::{
+    ControlError, Counters, Event, Negotiation, ParticipantInfo, SessionFilter, SessionInfo,
+    SessionOptions,
+};
 use crate::ids::{ConnId, ParticipantId, SessionKey};
 use crate::leg::Leg;
 use crate::media::{
-    Identity, LocalMedia, Negotiated, Policy, RemoteMedia, SetupRole, answer_media, chatroom,
-    check_remote,
+    Identity, LocalMedia, Negotiated, Policy, RemoteMedia, SetupRole, answer_from_both,
+    answer_media, chatroom, check_answer, check_remote, offer_media,
 };
 use crate::report::Reply;
 use crate::session::group::takes_any_cpim;
-use crate::session::{Link, Participant, Session, SessionKind};
+use crate::session::{Link, Participant, Session, SessionKind, SessionLimits};
 use crate::stats::Stats;
 use crate::transaction::Timer;
 
@@ -26,7 +32,7 @@ impl Endpoint {
     /// Creates an empty session with no policy restrictions. With no `now`, its
     /// idle clock starts at its first request.
     pub fn create_session(&mut self, kind: SessionKind) -> SessionKey {
-        self.create_session_at(kind, String::new(), Policy::default(), None)
+        self.create_session_at(kind, SessionOptions::default(), None)
     }
 
     /// Creates an empty session with its group identity and policy; `now` starts its
@@ -38,31 +44,65 @@ impl Endpoint {
         policy: Policy,
         now: Instant,
     ) -> SessionKey {
-        self.create_session_at(kind, group_identity, policy, Some(now))
+        let options = SessionOptions {
+            group_identity,
+            policy,
+            ..SessionOptions::default()
+        };
+        self.create_session_at(kind, options, Some(now))
+    }
+
+    /// Creates an empty session with everything the control API can give it; `now`
+    /// starts its idle and duration clocks.
+    pub fn create_session_opts(
+        &mut self,
+        kind: SessionKind,
+        options: SessionOptions,
+        now: Instant,
+    ) -> SessionKey {
+        self.create_session_at(kind, options, Some(now))
     }
 
     pub(crate) fn create_session_at(
         &mut self,
         kind: SessionKind,
-        group_identity: String,
-        policy: Policy,
+        options: SessionOptions,
         now: Option<Instant>,
     ) -> SessionKey {
         let key = SessionKey::new(self.shard, self.next_seq());
-        if let (Some(idle), Some(now)) = (self.config.session_idle, now) {
-            self.transactions.schedule(now + idle, Timer::Idle(key));
+        let limits = SessionLimits {
+            max_duration: options
+                .limits
+                .max_duration
+                .or(self.config.session_limits.max_duration),
+            idle_release: options
+                .limits
+                .idle_release
+                .or(self.config.session_limits.idle_release),
+        };
+        if let Some(now) = now {
+            if let Some(idle) = self.config.session_idle {
+                self.transactions.schedule(now + idle, Timer::Idle(key));
+            }
+            if let Some(first) = limits.deadline(now, now) {
+                self.transactions.schedule(first, Timer::Release(key));
+            }
         }
         self.sessions.insert(
             key,
             Session {
                 kind,
+                correlation_tag: options.correlation_tag.into(),
+                limits,
+                created: now,
                 last_request: now,
                 idle_reported: now.is_none(),
-                group_identity,
-                policy,
+                group_identity: options.group_identity,
+                policy: options.policy,
                 participants: SmallVec::new(),
             },
         );
+        self.session_order.insert(key);
         Stats::shift(sessions_gauge(&self.metrics, kind), 1);
         key
     }
@@ -87,18 +127,57 @@ impl Endpoint {
         remote: RemoteMedia,
         now: Instant,
     ) -> Result<ParticipantInfo, ControlError> {
+        let negotiation = Negotiation::Answer {
+            offer: remote,
+            answer_with: None,
+        };
+        self.add(session, identity, negotiation, String::new(), now)
+    }
+
+    /// Adds a participant: the switch answers its offer, or offers to it (then it is
+    /// pending until [`Endpoint::set_remote_answer`], or removed after the offer
+    /// timeout). Nothing changes if anything is refused.
+    pub fn add(
+        &mut self,
+        session: SessionKey,
+        identity: Identity,
+        negotiation: Negotiation,
+        correlation_tag: String,
+        now: Instant,
+    ) -> Result<ParticipantInfo, ControlError> {
         let entry = self
             .sessions
             .get(&session)
             .ok_or(ControlError::NoSuchSession(session))?;
+        let (remote, negotiated, setup) = match negotiation {
+            Negotiation::Answer { offer, answer_with } => {
+                check_remote(&offer)?;
+                let negotiated = match answer_with {
+                    None => answer_media(&entry.policy, &offer)?,
+                    Some(other) => {
+                        let other = self.answered_peer(session, other, "answer_with")?;
+                        answer_from_both(&entry.policy, &offer, &other.remote)?
+                    }
+                };
+                let setup = offer.setup;
+                (offer, negotiated, Some(setup))
+            }
+            Negotiation::Offer { offer_from } => {
+                let forwarded = match offer_from {
+                    Some(other) => Some(&self.answered_peer(session, other, "offer_from")?.remote),
+                    None => None,
+                };
+                let negotiated = offer_media(&entry.policy, forwarded)?;
+                (RemoteMedia::not_answered(), negotiated, None)
+            }
+        };
         // The session kind decides who may join and what it keeps for them.
         let member = entry.kind.admit(session, entry, &identity, &remote)?;
-        check_remote(&remote)?;
         let Negotiated {
             accept_types,
             accept_wrapped_types,
             max_size,
-        } = answer_media(&entry.policy, &remote)?;
+        } = negotiated;
         let chatroom = chatroom(entry.kind, &entry.policy);
         let id = ParticipantId::new(self.shard, self.next_seq());
         let session_id = self.ids.session_id(self.shard);
@@ -114,7 +193,6 @@ impl Endpoint {
             field: "local_host",
             reason: err.to_string(),
         })?;
-        let setup = remote.setup;
         let local = LocalMedia {
             uri: local_uri.clone(),
             accept_types,
@@ -123,17 +201,26 @@ impl Endpoint {
             chatroom,
             setup,
         };
+        let link = match setup {
+            Some(_) => Link::Waiting,
+            None => {
+                self.transactions
+                    .schedule(now + self.config.offer_timeout, Timer::Offer(id));
+                Link::Offered
+            }
+        };
         self.participants.insert(
             id,
             Participant {
                 session,
+                correlation_tag: correlation_tag.into(),
                 local_path: vec![local_uri.clone()],
                 local_uri,
                 remote,
                 identity,
                 local,
                 staged: None,
-                link: Link::Waiting,
+                link,
                 leg: Leg::new(&self.metrics),
                 counters: Counters::default(),
                 stopped: None,
@@ -146,10 +233,123 @@ impl Endpoint {
         }
         let kind = self.sessions.get(&session).map(|s| s.kind);
         Stats::shift(participants_gauge(&self.metrics, kind), 1);
+        if setup == Some(SetupRole::Active) {
+            self.connect_out(id, now);
+        }
+        self.participant_info(id)
+    }
+
+    /// Another participant of `session` that has remote media of its own (not a
+    /// pending offer): the leg an offer is forwarded from or an answer joined with.
+    fn answered_peer(
+        &self,
+        session: SessionKey,
+        other: ParticipantId,
+        field: &'static str,
+    ) -> Result<&Participant, ControlError> {
+        let p = self
+            .participants
+            .get(&other)
+            .filter(|p| p.session == session)
+            .ok_or_else(|| ControlError::InvalidArgument {
+                field,
+                reason: format!("{other} is not a participant of session {session}"),
+            })?;
+        if p.link == Link::Offered {
+            return Err(ControlError::OfferPending(other));
+        }
+        Ok(p)
+    }
+
+    /// The remote side's answer to the switch's offer: checked against the offer (it
+    /// may narrow the types, never widen them), then in force. The answer's setup
+    /// role decides who connects; when the switch does, it connects now.
+    pub fn set_remote_answer(
+        &mut self,
+        id: ParticipantId,
+        answer: RemoteMedia,
+        now: Instant,
+    ) -> Result<ParticipantInfo, ControlError> {
+        let p = self
+            .participants
+            .get(&id)
+            .ok_or(ControlError::NoSuchParticipant(id))?;
+        if p.link != Link::Offered {
+            return Err(ControlError::NoOfferPending(id));
+        }
+        check_remote(&answer)?;
+        check_answer(&p.local, &answer)?;
+        let Some(p) = self.participants.get_mut(&id) else {
+            return Err(ControlError::NoSuchParticipant(id));
+        };
+        let setup = answer.setup;
+        if let Some(g) = p.group_mut() {
+            g.takes_any_cpim = takes_any_cpim(&answer);
+        }
+        p.remote = answer;
+        p.local.setup = Some(setup);
+        p.link = Link::Waiting;
         if setup == SetupRole::Active {
             self.connect_out(id, now);
         }
         self.participant_info(id)
+    }
+
+    /// Puts in force the answer to `id`'s offer "selected from both" that offer and
+    /// `other`'s answer (OMA IM 7.2.1.2 step 2b): a B2BUA answers its originating
+    /// leg once the terminating leg answered.
+    pub fn answer_from_both_legs(
+        &mut self,
+        id: ParticipantId,
+        other: ParticipantId,
+    ) -> Result<ParticipantInfo, ControlError> {
+        let p = self
+            .participants
+            .get(&id)
+            .ok_or(ControlError::NoSuchParticipant(id))?;
+        if p.link == Link::Offered {
+            return Err(ControlError::OfferPending(id));
+        }
+        if other == id {
+            return Err(ControlError::InvalidArgument {
+                field: "answer_with",
+                reason: "names the participant being answered".into(),
+            });
+        }
+        let session = self
+            .sessions
+            .get(&p.session)
+            .ok_or(ControlError::NoSuchSession(p.session))?;
+        let peer = self.answered_peer(p.session, other, "answer_with")?;
+        let Negotiated {
+            accept_types,
+            accept_wrapped_types,
+            max_size,
+        } = answer_from_both(&session.policy, &p.remote, &peer.remote)?;
+        let Some(p) = self.participants.get_mut(&id) else {
+            return Err(ControlError::NoSuchParticipant(id));
+        };
+        p.local.accept_types = accept_types;
+        p.local.accept_wrapped_types = accept_wrapped_types;
+        p.local.max_size = max_size;
+        self.participant_info(id)
+    }
+
+    /// The offer timer of `id` fired: still no answer, so it goes.
+    pub(crate) fn offer_expired(&mut self, id: ParticipantId) {
+        let Some(p) = self.participants.get(&id) else {
+            return;
+        };
+        if p.link != Link::Offered {
+            return;
+        }
+        let session = p.session;
+        debug!(participant = %id, "the switch's offer got no answer in time");
+        self.emit(Event::OfferExpired {
+            session,
+            participant: id,
+        });
+        let _ = self.remove(id, false);
     }
 
     /// Replaces a participant's remote media (a re-INVITE or UPDATE). New
@@ -261,6 +461,9 @@ impl Endpoint {
             .participants
             .get(&id)
             .ok_or(ControlError::NoSuchParticipant(id))?;
+        if participant.link == Link::Offered {
+            return Err(ControlError::OfferPending(id));
+        }
         let session = self
             .sessions
             .get(&participant.session)
@@ -276,13 +479,23 @@ impl Endpoint {
             accept_wrapped_types,
             max_size,
             chatroom: chatroom(session.kind, &session.policy),
-            setup: remote.setup,
+            setup: Some(remote.setup),
         })
     }
 
     /// Removes a participant: a chunk being written to it ends with `#`, its
     /// connection closes, later requests for its session-id get 481.
     pub fn remove_participant(&mut self, id: ParticipantId) -> Result<Counters, ControlError> {
+        self.remove(id, true)
+    }
+
+    /// Removes a participant; `announce`: with a `ParticipantRemoved` event (not
+    /// when another event already says why it went).
+    pub(crate) fn remove(
+        &mut self,
+        id: ParticipantId,
+        announce: bool,
+    ) -> Result<Counters, ControlError> {
         if !self.participants.contains_key(&id) {
             return Err(ControlError::NoSuchParticipant(id));
         }
@@ -315,6 +528,12 @@ impl Endpoint {
         // Whoever its queue held back reads again, and learns it is gone.
         if let Some(session) = self.participants.get(&id).map(|p| p.session) {
             self.wake_session(session, id);
+            if announce {
+                self.emit(Event::ParticipantRemoved {
+                    session,
+                    participant: id,
+                });
+            }
         }
         let Some(mut participant) = self.participants.remove(&id) else {
             return Err(ControlError::NoSuchParticipant(id));
@@ -341,10 +560,6 @@ impl Endpoint {
         self.transactions.forget_participant(id);
         let kind = self.sessions.get(&participant.session).map(|s| s.kind);
         Stats::shift(participants_gauge(&self.metrics, kind), -1);
-        self.events.push_back(Event::ParticipantRemoved {
-            session: participant.session,
-            participant: id,
-        });
         Ok(participant.counters)
     }
 
@@ -353,6 +568,15 @@ impl Endpoint {
         &mut self,
         key: SessionKey,
     ) -> Result<Vec<(ParticipantId, Counters)>, ControlError> {
+        self.release(key, true)
+    }
+
+    /// Releases a session; `announce`: a `ParticipantRemoved` event per participant.
+    pub(crate) fn release(
+        &mut self,
+        key: SessionKey,
+        announce: bool,
+    ) -> Result<Vec<(ParticipantId, Counters)>, ControlError> {
         let session = self
             .sessions
             .get(&key)
@@ -360,11 +584,12 @@ impl Endpoint {
         let members = session.participants.clone();
         let mut counters = Vec::with_capacity(members.len());
         for id in members {
-            counters.push((id, self.remove_participant(id)?));
+            counters.push((id, self.remove(id, announce)?));
         }
         if let Some(session) = self.sessions.remove(&key) {
             Stats::shift(sessions_gauge(&self.metrics, session.kind), -1);
         }
+        self.session_order.remove(&key);
         Ok(counters)
     }
 
@@ -386,6 +611,8 @@ impl Endpoint {
             identity: p.identity.clone(),
             local: p.local.clone(),
             staged: p.staged.as_ref().map(|(_, local)| local.clone()),
+            pending: p.link == Link::Offered,
+            correlation_tag: Arc::clone(&p.correlation_tag),
         })
     }
 
@@ -406,12 +633,66 @@ impl Endpoint {
             group_identity: session.group_identity.clone(),
             policy: session.policy.clone(),
             participants,
+            correlation_tag: Arc::clone(&session.correlation_tag),
+            limits: session.limits,
         })
     }
 
-    /// Every session key on this shard.
+    /// Every session key on this shard, in order.
     pub fn session_keys(&self) -> Vec<SessionKey> {
-        self.sessions.keys().copied().collect()
+        self.session_order.iter().copied().collect()
+    }
+
+    /// Up to `limit` sessions after `after` (in key order) that match `filter`, and
+    /// whether more may follow.
+    pub fn list_sessions(
+        &self,
+        after: Option<SessionKey>,
+        limit: usize,
+        filter: &SessionFilter,
+    ) -> (Vec<SessionInfo>, bool) {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut page = Vec::new();
+        for key in self.session_order.range((from, Bound::Unbounded)) {
+            if !self.matches(*key, filter) {
+                continue;
+            }
+            if page.len() == limit {
+                return (page, true);
+            }
+            if let Ok(info) = self.session_info(*key) {
+                page.push(info);
+            }
+        }
+        (page, false)
+    }
+
+    fn matches(&self, key: SessionKey, filter: &SessionFilter) -> bool {
+        let Some(session) = self.sessions.get(&key) else {
+            return false;
+        };
+        let members = || {
+            session
+                .participants
+                .iter()
+                .filter_map(|id| self.participants.get(id))
+        };
+        filter.kind.is_none_or(|kind| kind == session.kind)
+            && filter.im_address.as_deref().is_none_or(|address| {
+                members().any(|p| {
+                    p.identity.im_address == address
+                        || p.identity.privacy_alias.as_deref() == Some(address)
+                })
+            })
+            && filter.correlation_tag.as_deref().is_none_or(|tag| {
+                &*session.correlation_tag == tag || members().any(|p| &*p.correlation_tag == tag)
+            })
+    }
+
+    /// The participant whose local URI has session-id `session_id`.
+    pub fn participant_by_session_id(&self, session_id: &str) -> Option<ParticipantId> {
+        self.by_session_id.get(session_id).copied()
     }
 
     /// True if `session_id` names a participant of this shard.

@@ -14,7 +14,7 @@ use crate::conn::{Bind, Conn, Inbound, State};
 use crate::control::Event;
 use crate::ids::{ConnId, ParticipantId};
 use crate::report::{Reply, is_owed, owed_reply, reply_to};
-use crate::session::SessionKind;
+use crate::session::{Link, SessionKind};
 use crate::stats::{Stats, frame_kind};
 use crate::transaction::Sent;
 
@@ -117,6 +117,10 @@ impl Endpoint {
             .participants
             .get(&id)
             .ok_or(StatusCode::SESSION_DOES_NOT_EXIST)?;
+        // The switch offered and the answer has not come: no path to match yet.
+        if p.link == Link::Offered {
+            return Err(StatusCode::SESSION_DOES_NOT_EXIST);
+        }
         // CEMA (RFC 6714): a middlebox may have rewritten host and port.
         if !p.remote.cema && !to.matches(&p.local_uri) {
             return Err(StatusCode::SESSION_DOES_NOT_EXIST);
@@ -245,7 +249,7 @@ impl Endpoint {
                             session: p.session,
                             participant: to,
                         };
-                        self.events.push_back(event);
+                        self.emit(event);
                     }
                     self.bind_answered(conn);
                 } else {

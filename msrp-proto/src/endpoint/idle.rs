@@ -1,10 +1,13 @@
-//! Session idleness: a session with no request from any participant for the idle
-//! period is reported once (the IM Server may end it), then watched again from its
-//! next request.
+//! Session idleness and lifetime: a session with no request from any participant
+//! for the idle period is reported once (the IM Server may end it), then watched
+//! again from its next request; a session past its maximum duration or its idle
+//! release time is released by the switch, with one event.
 
 use std::time::Instant;
 
-use crate::control::Event;
+use tracing::debug;
+
+use crate::control::{Event, ReleaseReason};
 use crate::ids::SessionKey;
 use crate::transaction::Timer;
 
@@ -13,13 +16,13 @@ use super::Endpoint;
 impl Endpoint {
     /// A participant of `key` sent a request.
     pub(crate) fn session_active(&mut self, key: SessionKey, now: Instant) {
-        let Some(idle) = self.config.session_idle else {
-            return;
-        };
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
         session.last_request = Some(now);
+        let Some(idle) = self.config.session_idle else {
+            return;
+        };
         if session.idle_reported {
             // Reported (or never armed): watch again from now.
             session.idle_reported = false;
@@ -47,6 +50,36 @@ impl Endpoint {
             return;
         }
         session.idle_reported = true;
-        self.events.push_back(Event::SessionIdle { session: key });
+        self.emit(Event::SessionIdle { session: key });
+    }
+}
+
+impl Endpoint {
+    /// The release timer of `key` fired: release it if a limit has passed, or wait
+    /// for the next deadline (the idle release moves with every request).
+    pub(crate) fn check_release(&mut self, key: SessionKey, now: Instant) {
+        let Some(session) = self.sessions.get(&key) else {
+            return;
+        };
+        let (Some(created), Some(last)) = (session.created, session.last_request) else {
+            return;
+        };
+        let Some(due) = session.limits.deadline(created, last) else {
+            return;
+        };
+        if due > now {
+            self.transactions.schedule(due, Timer::Release(key));
+            return;
+        }
+        let reason = match session.limits.max_duration {
+            Some(max) if created + max <= now => ReleaseReason::MaxDuration,
+            _ => ReleaseReason::Idle,
+        };
+        debug!(session = %key, ?reason, "session released by the switch");
+        self.emit(Event::SessionReleased {
+            session: key,
+            reason,
+        });
+        let _ = self.release(key, false);
     }
 }

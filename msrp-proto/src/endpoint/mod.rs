@@ -20,10 +20,10 @@ use tracing::debug;
 
 use crate::codec::{ByteRange, Decoder, Encoder, FailureReport, Framing, Item, Limits, StatusCode};
 use crate::conn::{Bind, Conn, Inbound, State};
-use crate::control::Event;
+use crate::control::{Event, TaggedEvent};
 use crate::ids::{ConnId, ParticipantId, SessionKey, WireIds};
 use crate::leg::Transmits;
-use crate::session::{Link, Participant, Session, SessionKind};
+use crate::session::{Link, Participant, Session, SessionKind, SessionLimits};
 use crate::stats::Stats;
 use crate::transaction::{Sent, Timer, Transactions};
 
@@ -63,6 +63,15 @@ pub struct EndpointConfig {
     /// much is queued for it, before its grace period ends (memory stays bounded
     /// while the others go on without it). At least `queue_bytes`.
     pub slow_consumer_max_bytes: usize,
+    /// The first sequence number of session and participant ids. The daemon
+    /// derives it from the wall clock at start, so ids of a new run never repeat a
+    /// former run's (a stale RemoveParticipant after a restart finds nothing).
+    pub id_base: u64,
+    /// How long a participant the switch offered to may wait for its answer
+    /// before it is removed (an `OfferExpired` event says so).
+    pub offer_timeout: Duration,
+    /// When sessions end by themselves, unless a session sets its own.
+    pub session_limits: SessionLimits,
 }
 
 impl Default for EndpointConfig {
@@ -78,6 +87,10 @@ impl Default for EndpointConfig {
             slow_consumer_grace: Duration::from_secs(5),
             fanout_chunk_bytes: 256 * 1024,
             slow_consumer_max_bytes: 4 * 1024 * 1024,
+            id_base: 1,
+            // SIP's INVITE transaction may ring for three minutes (RFC 3261 timer C).
+            offer_timeout: Duration::from_secs(180),
+            session_limits: SessionLimits::default(),
         }
     }
 }
@@ -120,11 +133,13 @@ pub struct Endpoint {
     pub(crate) metrics: Arc<Stats>,
     pub(crate) next_seq: u64,
     pub(crate) sessions: HashMap<SessionKey, Session>,
+    /// Every session key in order, for listing a page at a time.
+    pub(crate) session_order: std::collections::BTreeSet<SessionKey>,
     pub(crate) participants: HashMap<ParticipantId, Participant>,
     pub(crate) by_session_id: HashMap<String, ParticipantId>,
     pub(crate) conns: HashMap<ConnId, Conn>,
     pub(crate) transactions: Transactions,
-    pub(crate) events: VecDeque<Event>,
+    pub(crate) events: VecDeque<TaggedEvent>,
     pub(crate) actions: VecDeque<Action>,
     /// Participants with whole frames held behind an open chunk, to interrupt once
     /// the chunk's sender has nothing more to read.
@@ -148,13 +163,14 @@ impl Endpoint {
         now: Instant,
     ) -> Self {
         Self {
+            next_seq: config.id_base.max(1),
             config,
             shard,
             ids,
             encoder: Encoder::new(),
             metrics,
-            next_seq: 1,
             sessions: HashMap::default(),
+            session_order: std::collections::BTreeSet::new(),
             participants: HashMap::default(),
             by_session_id: HashMap::default(),
             conns: HashMap::default(),
@@ -301,6 +317,8 @@ impl Endpoint {
                     }
                 }
                 (Timer::Idle(key), _) => self.check_idle(key, now),
+                (Timer::Release(key), _) => self.check_release(key, now),
+                (Timer::Offer(id), _) => self.offer_expired(id),
                 (Timer::SlowConsumer(id), _) => self.slow_consumer_due(id, now),
                 (Timer::Bind(conn), _) => {
                     if self
@@ -329,9 +347,34 @@ impl Endpoint {
         self.actions.pop_front()
     }
 
-    /// The next event for the control plane.
+    /// The next event for the control plane, without its correlation tags.
     pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front().map(|tagged| tagged.event)
+    }
+
+    /// The next event for the control plane, with the correlation tags of its
+    /// session and participant.
+    pub fn poll_tagged_event(&mut self) -> Option<TaggedEvent> {
         self.events.pop_front()
+    }
+
+    /// Queues `event` with the tags its session and participant carry now: call it
+    /// before either is removed.
+    pub(crate) fn emit(&mut self, event: Event) {
+        let empty = || Arc::<str>::from("");
+        let correlation_tag = self
+            .sessions
+            .get(&event.session())
+            .map_or_else(empty, |s| Arc::clone(&s.correlation_tag));
+        let participant_tag = event
+            .participant()
+            .and_then(|p| self.participants.get(&p))
+            .map_or_else(empty, |p| Arc::clone(&p.correlation_tag));
+        self.events.push_back(TaggedEvent {
+            event,
+            correlation_tag,
+            participant_tag,
+        });
     }
 
     /// Moves up to `max_bytes` of output for `conn` into `into` (for one vectored
@@ -502,15 +545,16 @@ impl Endpoint {
         self.sessions.get(&p.session).map(|s| s.kind)
     }
 
-    /// The other participant of a 1:1 session, unless its connection is lost:
-    /// nothing would read what is sent to it, so a request for it is refused (481)
-    /// rather than queued and its sender held back for ever.
+    /// The other participant of a 1:1 session, unless its connection is lost or it
+    /// has not answered the switch's offer: nothing would read what is sent to it,
+    /// so a request for it is refused (481) rather than queued and its sender held
+    /// back for ever.
     pub(crate) fn peer(&self, id: ParticipantId) -> Option<ParticipantId> {
         let session = self.participants.get(&id)?.session;
         self.peers(session, Some(id)).next().filter(|q| {
             self.participants
                 .get(q)
-                .is_some_and(|q| q.link != Link::Lost)
+                .is_some_and(|q| q.link.takes_messages())
         })
     }
 

@@ -664,7 +664,7 @@ impl Endpoint {
         let conn = p.conn();
         debug!(participant = %id, queued, "slow consumer dropped");
         Stats::add(&self.metrics.slow_consumer_drops, 1);
-        self.events.push_back(Event::SlowConsumerDropped {
+        self.emit(Event::SlowConsumerDropped {
             session,
             participant: id,
             queued_bytes: queued,
@@ -720,7 +720,7 @@ impl Endpoint {
         {
             g.nickname = (!nickname.is_empty()).then(|| nickname.clone());
         }
-        self.events.push_back(Event::NicknameSet {
+        self.emit(Event::NicknameSet {
             session,
             participant: id,
             nickname,

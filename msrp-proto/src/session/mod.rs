@@ -61,6 +61,12 @@ impl SessionKind {
 /// A session: its kind, policy and participants.
 pub(crate) struct Session {
     pub(crate) kind: SessionKind,
+    /// The IM Server's tag (a SIP Call-ID), on every event.
+    pub(crate) correlation_tag: std::sync::Arc<str>,
+    /// When the switch releases it by itself, if ever.
+    pub(crate) limits: SessionLimits,
+    /// When it was created (`None`: created without a time, in tests).
+    pub(crate) created: Option<Instant>,
     /// When a participant last sent a request (or the session was created).
     pub(crate) last_request: Option<Instant>,
     /// Idleness was reported and no request came since.
@@ -70,9 +76,33 @@ pub(crate) struct Session {
     pub(crate) participants: SmallVec<[ParticipantId; 2]>,
 }
 
+/// When a session ends by itself (each `None`: never).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Released this long after its creation.
+    pub max_duration: Option<std::time::Duration>,
+    /// Released after this long without a request from any participant.
+    pub idle_release: Option<std::time::Duration>,
+}
+
+impl SessionLimits {
+    /// When a session created at `created`, whose last request came at
+    /// `last_request`, is to be released; `None`: never.
+    pub(crate) fn deadline(&self, created: Instant, last_request: Instant) -> Option<Instant> {
+        let by_duration = self.max_duration.map(|d| created + d);
+        let by_idleness = self.idle_release.map(|d| last_request + d);
+        match (by_duration, by_idleness) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 /// A participant: its media, identity, leg and counters.
 pub(crate) struct Participant {
     pub(crate) session: SessionKey,
+    /// The IM Server's tag (the SIP dialog), on every event about it.
+    pub(crate) correlation_tag: std::sync::Arc<str>,
     pub(crate) local_uri: MsrpUri,
     /// `[local_uri]`, as a slice for path rewriting.
     pub(crate) local_path: Vec<MsrpUri>,
@@ -122,7 +152,7 @@ impl Participant {
     pub(crate) fn conn(&self) -> Option<ConnId> {
         match self.link {
             Link::Connected(conn) => Some(conn),
-            Link::Waiting | Link::Lost => None,
+            Link::Offered | Link::Waiting | Link::Lost => None,
         }
     }
 }
@@ -130,6 +160,9 @@ impl Participant {
 /// A participant's connection, as far as the switch knows.
 ///
 /// ```text
+///  Offered ──the remote answer (SetRemoteAnswer)──┐
+///     │ no answer in time: removed                  │
+///     ▼                                             ▼
 ///  Waiting ──a connection binds (RFC 4975 §7.3)──▶ Connected(conn)
 ///     ▲                                              │        ▲
 ///     └──────── a new path (re-INVITE) ──────────────┤        │ a connection
@@ -140,12 +173,24 @@ impl Participant {
 /// While `Waiting`, messages for it queue up to the queue bound (its client is
 /// about to dial in); once `Lost`, a 1:1 peer's requests are refused with 481
 /// instead: nothing would read them, and a held-back sender must not wait for ever.
+/// While `Offered` the switch knows no path for it: nothing binds to it and nothing
+/// is queued for it (481 to a 1:1 peer; a group leaves it out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Link {
+    /// The switch offered media; the remote side has not answered.
+    Offered,
     /// Never bound yet.
     Waiting,
     /// A connection is bound or binding to it.
     Connected(ConnId),
     /// Its connection went away.
     Lost,
+}
+
+impl Link {
+    /// True if messages for it may be queued: it has a path and a connection that
+    /// is there or expected.
+    pub(crate) fn takes_messages(self) -> bool {
+        matches!(self, Self::Waiting | Self::Connected(_))
+    }
 }

@@ -32,7 +32,7 @@ use crate::endpoint::frames::Route;
 use crate::ids::{ConnId, ParticipantId, SessionKey};
 use crate::media::accepts;
 use crate::report::{Reply, owed_reply};
-use crate::session::{Link, Member, Session};
+use crate::session::{Member, Session};
 use crate::stats::Stats;
 use crate::transaction::Sent;
 
@@ -183,7 +183,7 @@ impl Endpoint {
         let q = self.participants.get(&f.to)?;
         if q.stopped == Some(f.message_id) {
             Some(StatusCode::STOP_SENDING_MESSAGE)
-        } else if q.link == Link::Lost {
+        } else if !q.link.takes_messages() {
             Some(StatusCode::SESSION_DOES_NOT_EXIST)
         } else {
             None

@@ -8,10 +8,11 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use control_api::auth::Auth;
 use control_api::error as api;
+use control_api::limits;
 use control_api::pb;
 use control_api::pb::switch_control_server::SwitchControl;
 use tokio::net::TcpListener;
@@ -22,13 +23,16 @@ use tonic::{Request, Response, Status};
 
 use crate::codec::MsrpUri;
 use crate::engine::{Engine, EngineError};
-use msrp_proto::control::{ControlError, Counters, Event, ParticipantInfo, SessionInfo};
+use msrp_proto::control::{
+    ControlError, Counters, Event, Negotiation, ParticipantInfo, ReleaseReason, SessionFilter,
+    SessionInfo, SessionOptions, TaggedEvent,
+};
 use msrp_proto::ids::{ParticipantId, SessionKey};
 use msrp_proto::media::{
     self, Identity, LocalMedia, Offered, OfferedSetup, OfferedTransport, Policy, RemoteMedia,
     SetupRole, SlowConsumer,
 };
-use msrp_proto::session::SessionKind;
+use msrp_proto::session::{SessionKind, SessionLimits};
 
 /// Serves the control API for `engine` on `listener` until `shutdown`. Refuses to
 /// serve beyond loopback without a token.
@@ -86,10 +90,34 @@ impl SwitchControl for ControlService {
                 ));
             }
         };
-        let policy = request.policy.map(policy_from).unwrap_or_default();
+        limits::check_text(
+            "group_identity",
+            &request.group_identity,
+            limits::MAX_ADDRESS_BYTES,
+        )?;
+        limits::check_text(
+            "correlation_tag",
+            &request.correlation_tag,
+            limits::MAX_TAG_BYTES,
+        )?;
+        let policy = request
+            .policy
+            .map(policy_from)
+            .transpose()?
+            .unwrap_or_default();
+        let seconds = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+        let options = SessionOptions {
+            group_identity: request.group_identity,
+            policy,
+            correlation_tag: request.correlation_tag,
+            limits: SessionLimits {
+                max_duration: seconds(request.max_duration_seconds),
+                idle_release: seconds(request.idle_release_seconds),
+            },
+        };
         let key = self
             .engine
-            .create_session_with(kind, request.group_identity, policy)
+            .create_session_opts(kind, options)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::CreateSessionResponse {
@@ -103,16 +131,88 @@ impl SwitchControl for ControlService {
     ) -> Result<Response<pb::AddParticipantResponse>, Status> {
         let request = request.into_inner();
         let session = session_key(&request.session_id)?;
-        let (remote, remote_cema) = remote_media(request.remote)?;
-        let identity = request.identity.map(identity_from).unwrap_or_default();
+        let identity = request
+            .identity
+            .map(identity_from)
+            .transpose()?
+            .unwrap_or_default();
+        limits::check_text(
+            "correlation_tag",
+            &request.correlation_tag,
+            limits::MAX_TAG_BYTES,
+        )?;
+        let leg = |field: &'static str, text: &str| {
+            (!text.is_empty())
+                .then(|| participant_id_in(field, text))
+                .transpose()
+        };
+        let offer_from = leg("offer_from", &request.offer_from)?;
+        let answer_with = leg("answer_with", &request.answer_with)?;
+        let (negotiation, remote_cema) = match request.remote {
+            Some(remote) => {
+                if offer_from.is_some() {
+                    return Err(api::invalid_argument(
+                        "offer_from",
+                        "names the leg whose offer the switch forwards in its own offer; \
+                         with remote media the switch answers instead (see answer_with)",
+                    ));
+                }
+                let (offer, cema) = self.remote_media(Some(remote), Side::Offer)?;
+                (Negotiation::Answer { offer, answer_with }, cema)
+            }
+            None => {
+                if answer_with.is_some() {
+                    return Err(api::invalid_argument(
+                        "answer_with",
+                        "an answer needs the remote side's offer in remote",
+                    ));
+                }
+                (Negotiation::Offer { offer_from }, false)
+            }
+        };
         let info = self
             .engine
-            .add_participant_as(session, identity, remote)
+            .add(session, identity, negotiation, request.correlation_tag)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::AddParticipantResponse {
             participant_id: info.id.to_string(),
             local: Some(local_media(&info.local, remote_cema)),
+            pending: info.pending,
+        }))
+    }
+
+    async fn set_remote_answer(
+        &self,
+        request: Request<pb::SetRemoteAnswerRequest>,
+    ) -> Result<Response<pb::SetRemoteAnswerResponse>, Status> {
+        let request = request.into_inner();
+        let id = participant_id(&request.participant_id)?;
+        let (answer, cema) = self.remote_media(request.remote, Side::Answer)?;
+        let info = self
+            .engine
+            .set_remote_answer(id, answer)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::SetRemoteAnswerResponse {
+            local: Some(local_media(&info.local, cema)),
+        }))
+    }
+
+    async fn answer_from_both(
+        &self,
+        request: Request<pb::AnswerFromBothRequest>,
+    ) -> Result<Response<pb::AnswerFromBothResponse>, Status> {
+        let request = request.into_inner();
+        let id = participant_id(&request.participant_id)?;
+        let other = participant_id_in("answer_with", &request.answer_with)?;
+        let info = self
+            .engine
+            .answer_from_both(id, other)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::AnswerFromBothResponse {
+            local: Some(local_media(&info.local, false)),
         }))
     }
 
@@ -122,7 +222,7 @@ impl SwitchControl for ControlService {
     ) -> Result<Response<pb::ModifyParticipantResponse>, Status> {
         let request = request.into_inner();
         let id = participant_id(&request.participant_id)?;
-        let (remote, remote_cema) = remote_media(request.remote)?;
+        let (remote, remote_cema) = self.remote_media(request.remote, Side::Offer)?;
         let (local, staged) = if request.commit {
             let info = self
                 .engine
@@ -205,21 +305,92 @@ impl SwitchControl for ControlService {
         Ok(Response::new(session_to(&info)))
     }
 
+    async fn get_participant(
+        &self,
+        request: Request<pb::GetParticipantRequest>,
+    ) -> Result<Response<pb::Participant>, Status> {
+        use pb::get_participant_request::Key;
+        let id = match request.into_inner().key {
+            Some(Key::ParticipantId(text)) => participant_id(&text)?,
+            Some(Key::LocalUri(text)) => {
+                limits::check_len("local_uri", &text, limits::MAX_URI_BYTES)?;
+                let uri = MsrpUri::parse_str(&text).map_err(|err| {
+                    api::invalid_argument("local_uri", format!("{}: {err}", limits::quote(&text)))
+                })?;
+                let sid = uri.session_id().ok_or_else(|| {
+                    api::invalid_argument("local_uri", "has no session-id (the path's last part)")
+                })?;
+                self.by_session_id("local_uri", sid).await?
+            }
+            Some(Key::MsrpSessionId(sid)) => {
+                limits::check_len("msrp_session_id", &sid, limits::MAX_ID_BYTES)?;
+                self.by_session_id("msrp_session_id", &sid).await?
+            }
+            None => {
+                return Err(api::invalid_argument(
+                    "key",
+                    "give participant_id, local_uri or msrp_session_id",
+                ));
+            }
+        };
+        let info = self.engine.participant(id).await.map_err(status)?;
+        Ok(Response::new(participant_to(&info)))
+    }
+
     async fn list_sessions(
         &self,
-        _request: Request<pb::ListSessionsRequest>,
+        request: Request<pb::ListSessionsRequest>,
     ) -> Result<Response<pb::ListSessionsResponse>, Status> {
-        let keys = self.engine.list_sessions().await.map_err(status)?;
-        let mut sessions = Vec::with_capacity(keys.len());
-        for key in keys {
-            match self.engine.session(key).await {
-                Ok(info) => sessions.push(session_to(&info)),
-                // Released between the listing and now.
-                Err(EngineError::Control(ControlError::NoSuchSession(_))) => {}
-                Err(err) => return Err(status(err)),
+        let request = request.into_inner();
+        let page_size = match request.page_size {
+            0 => limits::DEFAULT_PAGE_SIZE,
+            n if n <= limits::MAX_PAGE_SIZE => n,
+            n => {
+                return Err(api::invalid_argument(
+                    "page_size",
+                    format!("{n} is more than {}", limits::MAX_PAGE_SIZE),
+                ));
             }
-        }
-        Ok(Response::new(pb::ListSessionsResponse { sessions }))
+        };
+        let after = match request.page_token.as_str() {
+            "" => None,
+            token => Some(SessionKey::from_str(token).map_err(|_| {
+                api::invalid_argument(
+                    "page_token",
+                    format!(
+                        "{} is not a next_page_token this switch gave",
+                        limits::quote(token)
+                    ),
+                )
+            })?),
+        };
+        let kind = match pb::SessionKind::try_from(request.kind) {
+            Ok(pb::SessionKind::Unspecified) => None,
+            Ok(pb::SessionKind::OneToOne) => Some(SessionKind::OneToOne),
+            Ok(pb::SessionKind::Group) => Some(SessionKind::Group),
+            Err(_) => return Err(api::invalid_argument("kind", "unknown session kind")),
+        };
+        limits::check_text("im_address", &request.im_address, limits::MAX_ADDRESS_BYTES)?;
+        limits::check_text(
+            "correlation_tag",
+            &request.correlation_tag,
+            limits::MAX_TAG_BYTES,
+        )?;
+        let given = |text: String| (!text.is_empty()).then_some(text);
+        let filter = SessionFilter {
+            kind,
+            im_address: given(request.im_address),
+            correlation_tag: given(request.correlation_tag),
+        };
+        let (page, next) = self
+            .engine
+            .list_sessions_page(after, page_size as usize, filter)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListSessionsResponse {
+            sessions: page.iter().map(session_to).collect(),
+            next_page_token: next.map(|key| key.to_string()).unwrap_or_default(),
+        }))
     }
 
     async fn stats(
@@ -249,20 +420,24 @@ impl SwitchControl for ControlService {
             "" => None,
             text => Some(session_key(text)?),
         };
+        // Subscribed before the check, so nothing between the two is missed.
+        let receiver = self.engine.subscribe();
+        if let Some(key) = filter {
+            self.engine.session(key).await.map_err(status)?;
+        }
         // The engine's broadcast channel is bounded: a watcher that falls behind does
         // not slow the switch, it is told how many events it missed.
-        let events =
-            BroadcastStream::new(self.engine.subscribe()).filter_map(move |event| match event {
-                Ok(event) if filter.is_none_or(|key| key == event.session()) => {
-                    Some(Ok(event_to(&event)))
-                }
-                Ok(_) => None,
-                Err(BroadcastStreamRecvError::Lagged(count)) => Some(Ok(pb::Event {
-                    timestamp_ms: now_ms(),
-                    kind: Some(pb::event::Kind::EventsMissed(pb::EventsMissed { count })),
-                    ..pb::Event::default()
-                })),
-            });
+        let events = BroadcastStream::new(receiver).filter_map(move |event| match event {
+            Ok(event) if filter.is_none_or(|key| key == event.event.session()) => {
+                Some(Ok(event_to(&event)))
+            }
+            Ok(_) => None,
+            Err(BroadcastStreamRecvError::Lagged(count)) => Some(Ok(pb::Event {
+                timestamp_ms: now_ms(),
+                kind: Some(pb::event::Kind::EventsMissed(pb::EventsMissed { count })),
+                ..pb::Event::default()
+            })),
+        });
         Ok(Response::new(Box::pin(events)))
     }
 }
@@ -285,6 +460,12 @@ fn status(err: EngineError) -> Status {
             "nothing_staged",
             format!("participant {id} has no staged modification"),
         ),
+        EngineError::Control(err @ ControlError::OfferPending(_)) => {
+            api::failed_precondition("offer_pending", err.to_string())
+        }
+        EngineError::Control(err @ ControlError::NoOfferPending(_)) => {
+            api::failed_precondition("no_offer_pending", err.to_string())
+        }
         EngineError::Control(ControlError::InvalidArgument { field, reason }) => {
             api::invalid_argument(&request_field(field), reason)
         }
@@ -298,7 +479,11 @@ fn status(err: EngineError) -> Status {
 /// `remote` in the request, and the participant's identity by its request path
 /// (`identity.im_address`), which must not gain a `remote.` prefix.
 fn request_field(field: &str) -> String {
-    if field == "identity" || field.starts_with("identity.") {
+    if field == "identity"
+        || field.starts_with("identity.")
+        || field == "answer_with"
+        || field == "offer_from"
+    {
         field.to_owned()
     } else {
         format!("remote.{field}")
@@ -306,25 +491,72 @@ fn request_field(field: &str) -> String {
 }
 
 fn session_key(text: &str) -> Result<SessionKey, Status> {
-    SessionKey::from_str(text)
-        .map_err(|_| api::invalid_argument("session_id", format!("{text:?} is not a session id")))
-}
-
-fn participant_id(text: &str) -> Result<ParticipantId, Status> {
-    ParticipantId::from_str(text).map_err(|_| {
+    SessionKey::from_str(text).map_err(|_| {
         api::invalid_argument(
-            "participant_id",
-            format!("{text:?} is not a participant id"),
+            "session_id",
+            format!("{} is not a session id", limits::quote(text)),
         )
     })
 }
 
-fn policy_from(policy: pb::Policy) -> Policy {
-    let slow_consumer = match policy.slow_consumer() {
-        pb::SlowConsumer::Drop => SlowConsumer::Drop,
-        pb::SlowConsumer::Pause => SlowConsumer::Pause,
+fn participant_id(text: &str) -> Result<ParticipantId, Status> {
+    participant_id_in("participant_id", text)
+}
+
+fn participant_id_in(field: &str, text: &str) -> Result<ParticipantId, Status> {
+    ParticipantId::from_str(text).map_err(|_| {
+        api::invalid_argument(
+            field,
+            format!("{} is not a participant id", limits::quote(text)),
+        )
+    })
+}
+
+impl ControlService {
+    /// The participant whose local URI has session-id `sid`, or NOT_FOUND.
+    async fn by_session_id(&self, field: &str, sid: &str) -> Result<ParticipantId, Status> {
+        self.engine
+            .participant_by_session_id(sid.to_owned())
+            .await
+            .map_err(status)?
+            .ok_or_else(|| api::not_found("participant", &format!("with {field} {sid}")))
+    }
+
+    /// The remote side's media, from structured fields or SDP text, checked (the
+    /// path against the data plane's `max_uris_per_path`); and whether it signalled
+    /// CEMA (echoed in the switch's media).
+    fn remote_media(
+        &self,
+        remote: Option<pb::RemoteMedia>,
+        side: Side,
+    ) -> Result<(RemoteMedia, bool), Status> {
+        remote_media(remote, side, self.engine.max_uris_per_path())
+    }
+}
+
+/// Whose SDP the remote media are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// The remote side's offer: the switch answers.
+    Offer,
+    /// The remote side's answer to the switch's offer.
+    Answer,
+}
+
+fn policy_from(policy: pb::Policy) -> Result<Policy, Status> {
+    limits::check_media_types("policy.accept_types", &policy.accept_types)?;
+    limits::check_media_types("policy.accept_wrapped_types", &policy.accept_wrapped_types)?;
+    let slow_consumer = match pb::SlowConsumer::try_from(policy.slow_consumer) {
+        Ok(pb::SlowConsumer::Drop) => SlowConsumer::Drop,
+        Ok(pb::SlowConsumer::Pause) => SlowConsumer::Pause,
+        Err(_) => {
+            return Err(api::invalid_argument(
+                "policy.slow_consumer",
+                "unknown slow-consumer policy",
+            ));
+        }
     };
-    Policy {
+    Ok(Policy {
         accept_types: policy.accept_types,
         accept_wrapped_types: policy.accept_wrapped_types,
         max_size: (policy.max_size > 0).then_some(policy.max_size),
@@ -332,29 +564,65 @@ fn policy_from(policy: pb::Policy) -> Policy {
         private_messages: policy.private_messages,
         nicknames: policy.nicknames,
         slow_consumer,
-    }
+    })
 }
 
-fn identity_from(identity: pb::Identity) -> Identity {
-    Identity {
+fn identity_from(identity: pb::Identity) -> Result<Identity, Status> {
+    limits::check_text(
+        "identity.im_address",
+        &identity.im_address,
+        limits::MAX_ADDRESS_BYTES,
+    )?;
+    limits::check_text(
+        "identity.privacy_alias",
+        &identity.privacy_alias,
+        limits::MAX_ADDRESS_BYTES,
+    )?;
+    Ok(Identity {
         im_address: identity.im_address,
         privacy_alias: (!identity.privacy_alias.is_empty()).then_some(identity.privacy_alias),
+    })
+}
+
+/// Every limit of a media description given to the switch (see the proto).
+fn check_media(media: &pb::Media, max_uris: usize) -> Result<(), Status> {
+    limits::check_count("remote.path", &media.path, max_uris)?;
+    for (i, uri) in media.path.iter().enumerate() {
+        limits::check_text(&format!("remote.path[{i}]"), uri, limits::MAX_URI_BYTES)?;
     }
+    limits::check_media_types("remote.accept_types", &media.accept_types)?;
+    limits::check_media_types("remote.accept_wrapped_types", &media.accept_wrapped_types)?;
+    limits::check_tokens("remote.chatroom", &media.chatroom)?;
+    for (field, value) in [
+        ("remote.connection", &media.connection),
+        ("remote.fingerprint", &media.fingerprint),
+        ("remote.connection_address", &media.connection_address),
+        ("remote.direction", &media.direction),
+    ] {
+        limits::check_text(field, value, limits::MAX_ATTRIBUTE_BYTES)?;
+    }
+    Ok(())
 }
 
 /// The remote side's media, from structured fields or SDP text, checked; and whether
 /// it signalled CEMA (echoed in the answer).
-fn remote_media(remote: Option<pb::RemoteMedia>) -> Result<(RemoteMedia, bool), Status> {
+fn remote_media(
+    remote: Option<pb::RemoteMedia>,
+    side: Side,
+    max_uris: usize,
+) -> Result<(RemoteMedia, bool), Status> {
     let media = match remote.and_then(|r| r.media) {
         Some(pb::remote_media::Media::Structured(media)) => media,
-        Some(pb::remote_media::Media::Sdp(text)) => control_api::sdp::parse_media_section(&text)
-            .map_err(|err| {
+        Some(pb::remote_media::Media::Sdp(text)) => {
+            limits::check_len("remote.sdp", &text, limits::MAX_SDP_BYTES)?;
+            control_api::sdp::parse_media_section(&text).map_err(|err| {
                 if err.is_not_acceptable() {
                     api::not_acceptable_here(err.to_string())
                 } else {
                     api::invalid_argument("remote.sdp", format!("{}: {err}", err.field()))
                 }
-            })?,
+            })?
+        }
         None => {
             return Err(api::invalid_argument(
                 "remote",
@@ -362,6 +630,7 @@ fn remote_media(remote: Option<pb::RemoteMedia>) -> Result<(RemoteMedia, bool), 
             ));
         }
     };
+    check_media(&media, max_uris)?;
     // Syntax here (each URI parsed, enums known); the media rules are msrp-proto's,
     // shared with every control front.
     let mut path = Vec::with_capacity(media.path.len());
@@ -399,7 +668,11 @@ fn remote_media(remote: Option<pb::RemoteMedia>) -> Result<(RemoteMedia, bool), 
         transport,
         cema,
     };
-    let remote = media::remote_media(offered).map_err(|err| {
+    let checked = match side {
+        Side::Offer => media::remote_media(offered),
+        Side::Answer => media::remote_answer(offered),
+    };
+    let remote = checked.map_err(|err| {
         if err.not_acceptable {
             api::not_acceptable_here(err.reason)
         } else {
@@ -417,8 +690,10 @@ fn local_media(local: &LocalMedia, cema: bool) -> pb::LocalMedia {
         accept_wrapped_types: local.accept_wrapped_types.clone(),
         max_size: local.max_size.unwrap_or(0),
         setup: match local.setup {
-            SetupRole::Passive => pb::Setup::Passive,
-            SetupRole::Active => pb::Setup::Active,
+            Some(SetupRole::Passive) => pb::Setup::Passive,
+            Some(SetupRole::Active) => pb::Setup::Active,
+            // The switch's own offer (RFC 6135): the answer decides.
+            None => pb::Setup::Actpass,
         } as i32,
         connection: "new".into(),
         cema,
@@ -455,6 +730,10 @@ fn participant_to(info: &ParticipantInfo) -> pb::Participant {
         bound: info.bound,
         counters: Some(counters_to(info.counters)),
         modification_staged: info.staged.is_some(),
+        pending: info.pending,
+        correlation_tag: info.correlation_tag.to_string(),
+        local: Some(local_media(&info.local, false)),
+        session_id: info.session.to_string(),
     }
 }
 
@@ -468,6 +747,9 @@ fn session_to(info: &SessionInfo) -> pb::Session {
         group_identity: info.group_identity.clone(),
         participants: info.participants.iter().map(participant_to).collect(),
         policy: Some(policy_to(&info.policy)),
+        correlation_tag: info.correlation_tag.to_string(),
+        max_duration_seconds: info.limits.max_duration.map_or(0, |d| d.as_secs()),
+        idle_release_seconds: info.limits.idle_release.map_or(0, |d| d.as_secs()),
     }
 }
 
@@ -486,9 +768,9 @@ fn policy_to(policy: &Policy) -> pb::Policy {
     }
 }
 
-fn event_to(event: &Event) -> pb::Event {
+fn event_to(tagged: &TaggedEvent) -> pb::Event {
     use pb::event::Kind;
-    let (session, participant, kind) = match event {
+    let (session, participant, kind) = match &tagged.event {
         Event::ParticipantBound {
             session,
             participant,
@@ -536,11 +818,35 @@ fn event_to(event: &Event) -> pb::Event {
                 queued_bytes: *queued_bytes,
             }),
         ),
+        Event::OfferExpired {
+            session,
+            participant,
+        } => (
+            session,
+            Some(participant),
+            Kind::OfferExpired(pb::OfferExpired {}),
+        ),
+        Event::SessionReleased { session, reason } => {
+            use pb::session_released::Reason;
+            let reason = match reason {
+                ReleaseReason::MaxDuration => Reason::MaxDuration,
+                ReleaseReason::Idle => Reason::Idle,
+            };
+            (
+                session,
+                None,
+                Kind::SessionReleased(pb::SessionReleased {
+                    reason: reason as i32,
+                }),
+            )
+        }
     };
     pb::Event {
         session_id: session.to_string(),
         participant_id: participant.map(|p| p.to_string()).unwrap_or_default(),
         timestamp_ms: now_ms(),
+        correlation_tag: tagged.correlation_tag.to_string(),
+        participant_correlation_tag: tagged.participant_tag.to_string(),
         kind: Some(kind),
     }
 }

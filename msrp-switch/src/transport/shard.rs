@@ -21,7 +21,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use crate::codec::Limits;
 use crate::metrics::ShardMetrics;
-use msrp_proto::control::Event;
+use msrp_proto::control::TaggedEvent;
 use msrp_proto::endpoint::{Action, Endpoint};
 use msrp_proto::ids::ConnId;
 
@@ -56,7 +56,7 @@ pub(crate) struct Local {
     pub(crate) metrics: Arc<ShardMetrics>,
     /// Every shard's inbox, this one's included, by index.
     pub(crate) peers: Vec<mpsc::UnboundedSender<ShardMsg>>,
-    events: broadcast::Sender<Event>,
+    events: broadcast::Sender<TaggedEvent>,
     /// The switch's codec limits, for decoding the heads that place connections.
     pub(crate) limits: Limits,
     /// How long an accepted connection may take to send its first request.
@@ -84,7 +84,7 @@ impl Local {
             }
         }
         loop {
-            let event = self.switch.borrow_mut().poll_event();
+            let event = self.switch.borrow_mut().poll_tagged_event();
             match event {
                 // No subscriber is not an error: events are for whoever watches.
                 Some(event) => drop(self.events.send(event)),
@@ -103,7 +103,7 @@ pub(crate) struct ShardSetup {
     pub(crate) inbox: mpsc::UnboundedReceiver<ShardMsg>,
     pub(crate) peers: Vec<mpsc::UnboundedSender<ShardMsg>>,
     pub(crate) metrics: Arc<ShardMetrics>,
-    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) events: broadcast::Sender<TaggedEvent>,
     pub(crate) core: Option<core_affinity::CoreId>,
 }
 

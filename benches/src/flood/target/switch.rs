@@ -113,6 +113,7 @@ pub async fn create_group(
                 slow_consumer: pb::SlowConsumer::Drop as i32,
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await
         .context("CreateSession (group)")?
@@ -160,6 +161,7 @@ async fn add_participant(
             remote: Some(pb::RemoteMedia {
                 media: Some(pb::remote_media::Media::Structured(media)),
             }),
+            ..Default::default()
         })
         .await
         .with_context(|| format!("AddParticipant {path}"))?
