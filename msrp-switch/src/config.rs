@@ -469,4 +469,38 @@ mod tests {
                 .contains("--fanout-chunk-bytes")
         );
     }
+
+    #[test]
+    fn a_blank_token_and_bad_offer_and_session_limits_name_their_flag() {
+        for (args, flag) in [
+            (&["--control-token", "   "][..], "control-token"),
+            (&["--control-token", ""][..], "control-token"),
+            (
+                &["--offer-timeout-seconds", "0"][..],
+                "offer-timeout-seconds",
+            ),
+            (&["--session-max-seconds=-1"][..], "session-max-seconds"),
+            (
+                &["--session-idle-release-seconds", "inf"][..],
+                "session-idle-release-seconds",
+            ),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+        let config = parse(&[
+            "--session-max-seconds",
+            "3600",
+            "--offer-timeout-seconds",
+            "30",
+        ])
+        .unwrap();
+        let switch = &config.engine.switch;
+        assert_eq!(
+            switch.session_limits.max_duration,
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(switch.session_limits.idle_release, None);
+        assert_eq!(switch.offer_timeout, Duration::from_secs(30));
+    }
 }
