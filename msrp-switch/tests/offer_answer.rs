@@ -263,7 +263,7 @@ async fn a_predefined_group_invited_offer_first_reaches_every_member() {
                 let bind = peer.read_frame().await;
                 assert_eq!(bind.method().as_deref(), Some("SEND"));
                 assert!(bind.body.is_empty());
-                assert_eq!(bind.target_path(), [path.clone()]);
+                assert_eq!(bind.target_path(), std::slice::from_ref(&path));
                 peer.answer(&bind, "200 OK").await;
                 peer
             }
