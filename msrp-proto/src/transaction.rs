@@ -144,4 +144,19 @@ impl Transactions {
     pub(crate) fn len(&self) -> usize {
         self.sent.len()
     }
+
+    /// Timers in the heap, live or stale.
+    pub(crate) fn timer_count(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Drops every timer `keep` rejects (its session, participant or connection is
+    /// gone) and every answered transaction's.
+    pub(crate) fn compact(&mut self, keep: impl Fn(&Timer) -> bool) {
+        let live = &self.sent;
+        self.timers.retain(|Reverse((_, timer))| match timer {
+            Timer::Transaction(tid) => live.contains_key(tid),
+            other => keep(other),
+        });
+    }
 }

@@ -429,3 +429,40 @@ fn ids_start_at_the_configured_base() {
     assert!(new > old);
     assert!(first.create_session_opts(SessionKind::OneToOne, SessionOptions::default(), t0) > old);
 }
+
+/// A released session's timers do not outlive it for long: 20,000 sessions created
+/// and released (each with idle and release timers due in hours) leave the timer
+/// heap near the number of live ones, not 40,000 entries.
+#[test]
+fn released_sessions_leave_no_timers_behind() {
+    let (mut switch, t0) = endpoint(|c| {
+        c.session_limits.max_duration = Some(Duration::from_secs(3600));
+    });
+    let live: Vec<SessionKey> = (0..100)
+        .map(|_| switch.create_session_opts(SessionKind::OneToOne, SessionOptions::default(), t0))
+        .collect();
+    for _ in 0..20_000 {
+        let key = switch.create_session_opts(SessionKind::OneToOne, SessionOptions::default(), t0);
+        switch
+            .add(key, Identity::default(), offer(None), String::new(), t0)
+            .unwrap();
+        switch.release_session(key).unwrap();
+    }
+    let timers = switch.pending_timers();
+    assert!(
+        timers <= 2 * 2 * 1024 + 3 * live.len(),
+        "{timers} timers left"
+    );
+    for key in live {
+        assert!(switch.session_info(key).is_ok());
+    }
+    // The live sessions' timers survived the sweeps.
+    switch.handle_timeout(t0 + Duration::from_secs(3600));
+    let mut released = 0;
+    while let Some(event) = switch.poll_event() {
+        if matches!(event, Event::SessionReleased { .. }) {
+            released += 1;
+        }
+    }
+    assert_eq!(released, 100);
+}

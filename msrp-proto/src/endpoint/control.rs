@@ -590,7 +590,34 @@ impl Endpoint {
             Stats::shift(sessions_gauge(&self.metrics, session.kind), -1);
         }
         self.session_order.remove(&key);
+        self.forget_timers_of_released(1 + counters.len());
         Ok(counters)
+    }
+
+    /// A released session leaves its idle and release timers (and its
+    /// participants' offer timers) in the heap until they fire, which may be
+    /// hours: once such stale timers could be half the heap, they are swept, so a
+    /// released session costs nothing for long.
+    fn forget_timers_of_released(&mut self, timers: usize) {
+        self.stale_timers += timers;
+        if self.stale_timers <= STALE_TIMERS_SWEPT_ABOVE
+            || 2 * self.stale_timers <= self.transactions.timer_count()
+        {
+            return;
+        }
+        self.stale_timers = 0;
+        let (sessions, participants, conns) = (&self.sessions, &self.participants, &self.conns);
+        self.transactions.compact(|timer| match timer {
+            Timer::Idle(key) | Timer::Release(key) => sessions.contains_key(key),
+            Timer::Offer(id) | Timer::SlowConsumer(id) => participants.contains_key(id),
+            Timer::Bind(conn) => conns.contains_key(conn),
+            Timer::Transaction(_) => true,
+        });
+    }
+
+    /// Timers waiting in the heap, live or stale (diagnostics and tests).
+    pub fn pending_timers(&self) -> usize {
+        self.transactions.timer_count()
     }
 
     /// A participant's state.
@@ -700,6 +727,9 @@ impl Endpoint {
         self.by_session_id.contains_key(session_id)
     }
 }
+
+/// Stale timers (of released sessions) tolerated before a sweep is considered.
+const STALE_TIMERS_SWEPT_ABOVE: usize = 1024;
 
 /// The open-sessions gauge of a kind.
 fn sessions_gauge(metrics: &Stats, kind: SessionKind) -> &std::sync::atomic::AtomicI64 {

@@ -133,6 +133,9 @@ pub struct Endpoint {
     pub(crate) metrics: Arc<Stats>,
     pub(crate) next_seq: u64,
     pub(crate) sessions: HashMap<SessionKey, Session>,
+    /// Timers of released sessions still in the heap, at most (see
+    /// `forget_timers_of_released`).
+    pub(crate) stale_timers: usize,
     /// Every session key in order, for listing a page at a time.
     pub(crate) session_order: std::collections::BTreeSet<SessionKey>,
     pub(crate) participants: HashMap<ParticipantId, Participant>,
@@ -171,6 +174,7 @@ impl Endpoint {
             metrics,
             sessions: HashMap::default(),
             session_order: std::collections::BTreeSet::new(),
+            stale_timers: 0,
             participants: HashMap::default(),
             by_session_id: HashMap::default(),
             conns: HashMap::default(),
