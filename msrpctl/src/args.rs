@@ -81,9 +81,16 @@ pub struct Cli {
 pub enum Command {
     /// Create an empty session (CreateSession); prints its id.
     CreateSession(CreateSessionArgs),
-    /// Add a participant with the remote side's media (AddParticipant); prints the
-    /// participant id, the switch's MSRP URI and the SDP lines for the answer.
+    /// Add a participant (AddParticipant): with the remote side's offer, prints the
+    /// participant id, the switch's MSRP URI and the SDP lines of its answer; with
+    /// --offer, the switch's offer, and the participant is pending until set-answer.
     AddParticipant(AddParticipantArgs),
+    /// Give a pending participant the remote side's answer to the switch's offer
+    /// (SetRemoteAnswer).
+    SetAnswer(SetAnswerArgs),
+    /// Answer a participant's offer from that offer and another participant's
+    /// answer (AnswerFromBoth: the B2BUA's answer to its originating leg).
+    AnswerFromBoth(AnswerFromBothArgs),
     /// Apply (--commit) or stage new remote media for a participant
     /// (ModifyParticipant).
     ModifyParticipant(ModifyParticipantArgs),
@@ -97,8 +104,11 @@ pub enum Command {
     ReleaseSession(SessionArgs),
     /// Show one session and its participants (GetSession).
     GetSession(SessionArgs),
-    /// List every session (ListSessions).
-    ListSessions,
+    /// Show one participant, by id, the switch's URI for it or that URI's
+    /// session-id (GetParticipant).
+    GetParticipant(GetParticipantArgs),
+    /// List sessions, a page at a time, optionally filtered (ListSessions).
+    ListSessions(ListSessionsArgs),
     /// Show the switch-wide counters (Stats).
     Stats,
     /// Print participant and session events as they happen (WatchEvents), until
@@ -180,6 +190,17 @@ pub struct CreateSessionArgs {
     /// Group: what happens to a slow consumer; none = drop.
     #[arg(long, value_enum, value_name = "ACTION")]
     pub slow_consumer: Option<SlowConsumerArg>,
+    /// A correlation tag (the SIP Call-ID) carried on every event of the session.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Release the session this long after its creation; none = the switch's
+    /// --session-max-seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_duration_seconds: Option<u64>,
+    /// Release the session after this long without a request; none = the switch's
+    /// --session-idle-release-seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub idle_release_seconds: Option<u64>,
 }
 
 impl CreateSessionArgs {
@@ -219,7 +240,9 @@ impl CreateSessionArgs {
                     .map_or(pb::SlowConsumer::Drop, pb::SlowConsumer::from)
                     .into(),
             }),
-            ..pb::CreateSessionRequest::default()
+            correlation_tag: self.tag.clone().unwrap_or_default(),
+            max_duration_seconds: self.max_duration_seconds.unwrap_or(0),
+            idle_release_seconds: self.idle_release_seconds.unwrap_or(0),
         })
     }
 }
@@ -252,9 +275,77 @@ pub struct AddParticipantArgs {
     /// The anonymous address assigned when privacy was requested.
     #[arg(long, value_name = "URI")]
     pub privacy_alias: Option<String>,
-    /// The remote side's media.
+    /// The remote side's media (its offer), or --offer.
     #[command(flatten)]
     pub media: MediaArgs,
+    /// With --offer: the participant whose offer the IM Server forwards; the
+    /// switch offers its types under the session policy.
+    #[arg(long, value_name = "PARTICIPANT_ID", requires = "offer")]
+    pub offer_from: Option<String>,
+    /// With the remote offer: the participant whose answer joins this answer
+    /// (types in both).
+    #[arg(long, value_name = "PARTICIPANT_ID", conflicts_with = "offer")]
+    pub answer_with: Option<String>,
+    /// A correlation tag for the participant (the SIP dialog).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+}
+
+/// `set-answer` options.
+#[derive(Debug, Args)]
+pub struct SetAnswerArgs {
+    /// The pending participant.
+    #[arg(long, value_name = "PARTICIPANT_ID")]
+    pub participant: String,
+    /// The remote side's answer.
+    #[command(flatten)]
+    pub media: MediaArgs,
+}
+
+/// `answer-from-both` options.
+#[derive(Debug, Args)]
+pub struct AnswerFromBothArgs {
+    /// The participant whose offer is answered.
+    #[arg(long, value_name = "PARTICIPANT_ID")]
+    pub participant: String,
+    /// The participant whose answer joins the selection.
+    #[arg(long, value_name = "PARTICIPANT_ID")]
+    pub answer_with: String,
+}
+
+/// `get-participant` options: exactly one key.
+#[derive(Debug, Args)]
+#[group(id = "key", required = true, multiple = false)]
+pub struct GetParticipantArgs {
+    /// The participant id.
+    #[arg(long, value_name = "PARTICIPANT_ID")]
+    pub participant: Option<String>,
+    /// The switch's MSRP URI for the participant.
+    #[arg(long, value_name = "URI")]
+    pub local_uri: Option<String>,
+    /// The session-id of that URI (what a To-Path names).
+    #[arg(long, value_name = "ID")]
+    pub msrp_session_id: Option<String>,
+}
+
+/// `list-sessions` options.
+#[derive(Debug, Args)]
+pub struct ListSessionsArgs {
+    /// Sessions per page (1 to 1000; none = 100).
+    #[arg(long, value_name = "N")]
+    pub page_size: Option<u32>,
+    /// The next_page_token of the previous page.
+    #[arg(long, value_name = "TOKEN")]
+    pub page_token: Option<String>,
+    /// Only sessions of this kind.
+    #[arg(long, value_enum)]
+    pub kind: Option<SessionKindArg>,
+    /// Only sessions with a participant of this IM address.
+    #[arg(long, value_name = "URI")]
+    pub im_address: Option<String>,
+    /// Only sessions with this correlation tag, or a participant with it.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
 }
 
 /// `modify-participant` options.
@@ -298,6 +389,10 @@ pub struct MediaSource {
     /// (space-separated or several values); needs --accept-types.
     #[arg(long, num_args = 1.., value_name = "URI", requires = "accept_types")]
     pub path: Vec<String>,
+    /// add-participant only: no remote media yet; the switch offers (its SDP is
+    /// printed) and the participant waits for set-answer.
+    #[arg(long)]
+    pub offer: bool,
 }
 
 /// The structured media options besides `--path`.

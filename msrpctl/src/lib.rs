@@ -65,6 +65,9 @@ pub fn describe(command: &Command) -> String {
     match command {
         Command::CreateSession(_) => "create session".to_owned(),
         Command::AddParticipant(a) => format!("add participant to session {}", a.session),
+        Command::SetAnswer(a) => format!("set the answer of participant {}", a.participant),
+        Command::AnswerFromBoth(a) => format!("answer participant {}", a.participant),
+        Command::GetParticipant(_) => "get participant".to_owned(),
         Command::ModifyParticipant(a) => format!("modify participant {}", a.participant),
         Command::CommitModification(a) => {
             format!("commit the modification of participant {}", a.participant)
@@ -75,7 +78,7 @@ pub fn describe(command: &Command) -> String {
         Command::RemoveParticipant(a) => format!("remove participant {}", a.participant),
         Command::ReleaseSession(a) => format!("release session {}", a.session),
         Command::GetSession(a) => format!("get session {}", a.session),
-        Command::ListSessions => "list sessions".to_owned(),
+        Command::ListSessions(_) => "list sessions".to_owned(),
         Command::Stats => "get stats".to_owned(),
         Command::Watch(_) => "watch events".to_owned(),
         Command::Health => "check health".to_owned(),
@@ -88,9 +91,14 @@ pub fn describe(command: &Command) -> String {
 /// # Errors
 ///
 /// A usage failure when the file or stdin cannot be read.
-pub fn remote_media(what: &str, media: &args::MediaArgs) -> Result<pb::RemoteMedia, Failure> {
+pub fn remote_media(
+    what: &str,
+    media: &args::MediaArgs,
+) -> Result<Option<pb::RemoteMedia>, Failure> {
     let source = &media.source;
-    let remote = if let Some(file) = &source.sdp_file {
+    let remote = if source.offer {
+        return Ok(None);
+    } else if let Some(file) = &source.sdp_file {
         let sdp = std::fs::read_to_string(file).map_err(|err| {
             Failure::new(
                 what,
@@ -113,8 +121,18 @@ pub fn remote_media(what: &str, media: &args::MediaArgs) -> Result<pb::RemoteMed
     } else {
         pb::remote_media::Media::Structured(media.structured.to_media(&source.path))
     };
-    Ok(pb::RemoteMedia {
+    Ok(Some(pb::RemoteMedia {
         media: Some(remote),
+    }))
+}
+
+/// The remote media of a command that needs them (`--offer` is add-participant's).
+fn required_media(what: &str, media: &args::MediaArgs) -> Result<pb::RemoteMedia, Failure> {
+    remote_media(what, media)?.ok_or_else(|| {
+        Failure::new(
+            what,
+            Cause::Usage("--offer applies to add-participant only".to_owned()),
+        )
     })
 }
 
@@ -257,8 +275,9 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
     let what = describe(&cli.command);
     // Read local input before connecting: a usage error needs no server.
     let remote = match &cli.command {
-        Command::AddParticipant(a) => Some(remote_media(&what, &a.media)?),
-        Command::ModifyParticipant(a) => Some(remote_media(&what, &a.media)?),
+        Command::AddParticipant(a) => remote_media(&what, &a.media)?,
+        Command::ModifyParticipant(a) => Some(required_media(&what, &a.media)?),
+        Command::SetAnswer(a) => Some(required_media(&what, &a.media)?),
         _ => None,
     };
     if let Command::CreateSession(a) = &cli.command {
@@ -289,7 +308,9 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
                 session_id: a.session.clone(),
                 identity,
                 remote,
-                ..pb::AddParticipantRequest::default()
+                offer_from: a.offer_from.clone().unwrap_or_default(),
+                answer_with: a.answer_with.clone().unwrap_or_default(),
+                correlation_tag: a.tag.clone().unwrap_or_default(),
             };
             let reply = conn
                 .call(conn.client().add_participant(conn.request(request)))
@@ -301,16 +322,64 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
                     json!({
                         "participant_id": reply.participant_id,
                         "local": render::local_media_json(reply.local.as_ref()),
+                        "pending": reply.pending,
                     })
                 },
                 || {
                     let mut text = render::key_values(&[
                         ("participant_id", reply.participant_id.clone()),
                         ("local_uri", render::local_uri(reply.local.as_ref())),
+                        ("pending", render::yes_no(reply.pending)),
                     ]);
                     text.push_str(&render::local_media_text(reply.local.as_ref()));
                     text
                 },
+            )
+        }
+        Command::SetAnswer(a) => {
+            let request = pb::SetRemoteAnswerRequest {
+                participant_id: a.participant.clone(),
+                remote,
+            };
+            let reply = conn
+                .call(conn.client().set_remote_answer(conn.request(request)))
+                .await?;
+            emit_local(out, json, &a.participant, reply.local.as_ref())
+        }
+        Command::AnswerFromBoth(a) => {
+            let request = pb::AnswerFromBothRequest {
+                participant_id: a.participant.clone(),
+                answer_with: a.answer_with.clone(),
+            };
+            let reply = conn
+                .call(conn.client().answer_from_both(conn.request(request)))
+                .await?;
+            emit_local(out, json, &a.participant, reply.local.as_ref())
+        }
+        Command::GetParticipant(a) => {
+            use pb::get_participant_request::Key;
+            let key = match (&a.participant, &a.local_uri, &a.msrp_session_id) {
+                (Some(id), _, _) => Key::ParticipantId(id.clone()),
+                (_, Some(uri), _) => Key::LocalUri(uri.clone()),
+                (_, _, Some(sid)) => Key::MsrpSessionId(sid.clone()),
+                (None, None, None) => {
+                    return Err(Failure::new(
+                        &what,
+                        Cause::Usage(
+                            "give --participant, --local-uri or --msrp-session-id".to_owned(),
+                        ),
+                    ));
+                }
+            };
+            let request = pb::GetParticipantRequest { key: Some(key) };
+            let participant = conn
+                .call(conn.client().get_participant(conn.request(request)))
+                .await?;
+            emit_either(
+                out,
+                json,
+                || render::participant_json(&participant),
+                || render::participant_text(&participant),
             )
         }
         Command::ModifyParticipant(a) => {
@@ -423,12 +492,19 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
                 || render::session_text(&session),
             )
         }
-        Command::ListSessions => {
+        Command::ListSessions(a) => {
+            let request = pb::ListSessionsRequest {
+                page_size: a.page_size.unwrap_or(0),
+                page_token: a.page_token.clone().unwrap_or_default(),
+                kind: a
+                    .kind
+                    .map_or(pb::SessionKind::Unspecified, pb::SessionKind::from)
+                    .into(),
+                im_address: a.im_address.clone().unwrap_or_default(),
+                correlation_tag: a.tag.clone().unwrap_or_default(),
+            };
             let reply = conn
-                .call(
-                    conn.client()
-                        .list_sessions(conn.request(pb::ListSessionsRequest::default())),
-                )
+                .call(conn.client().list_sessions(conn.request(request)))
                 .await?;
             emit_either(
                 out,
@@ -440,9 +516,19 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
                             .iter()
                             .map(render::session_json)
                             .collect::<Vec<_>>(),
+                        "next_page_token": reply.next_page_token,
                     })
                 },
-                || render::sessions_table(&reply.sessions),
+                || {
+                    let mut text = render::sessions_table(&reply.sessions);
+                    if !reply.next_page_token.is_empty() {
+                        text.push_str(&format!(
+                            "\nnext page: --page-token {}\n",
+                            reply.next_page_token
+                        ));
+                    }
+                    text
+                },
             )
         }
         Command::Stats => {
@@ -459,6 +545,33 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::Watch(a) => watch(&conn, out, json, a).await,
         Command::Health => health(&conn, out, json).await,
     }
+}
+
+/// Prints a participant's media in force (set-answer, answer-from-both).
+fn emit_local(
+    out: &mut dyn Write,
+    json: bool,
+    participant: &str,
+    local: Option<&pb::LocalMedia>,
+) -> Result<(), Failure> {
+    emit_either(
+        out,
+        json,
+        || {
+            json!({
+                "participant_id": participant,
+                "local": render::local_media_json(local),
+            })
+        },
+        || {
+            let mut text = render::key_values(&[
+                ("participant_id", participant.to_owned()),
+                ("local_uri", render::local_uri(local)),
+            ]);
+            text.push_str(&render::local_media_text(local));
+            text
+        },
+    )
 }
 
 /// The CreateSession request of `create-session`, or the usage failure naming the

@@ -69,7 +69,29 @@ pub fn participant_json(participant: &pb::Participant) -> Value {
         "bound": participant.bound,
         "counters": counters_json(participant.counters.as_ref()),
         "modification_staged": participant.modification_staged,
+        "pending": participant.pending,
+        "correlation_tag": participant.correlation_tag,
+        "session_id": participant.session_id,
+        "local": local_media_json(participant.local.as_ref()),
     })
+}
+
+/// One participant for people: key: value lines, then its media's SDP lines.
+pub fn participant_text(participant: &pb::Participant) -> String {
+    let identity = participant.identity.clone().unwrap_or_default();
+    let mut pairs = vec![
+        ("participant_id", participant.participant_id.clone()),
+        ("session_id", participant.session_id.clone()),
+        ("im_address", or_dash(&identity.im_address)),
+        ("local_uri", participant.local_uri.clone()),
+        ("bound", yes_no(participant.bound)),
+        ("pending", yes_no(participant.pending)),
+        ("correlation_tag", or_dash(&participant.correlation_tag)),
+    ];
+    pairs.extend(counter_pairs(participant.counters.as_ref()));
+    let mut text = key_values(&pairs);
+    text.push_str(&local_media_text(participant.local.as_ref()));
+    text
 }
 
 /// A session as JSON.
@@ -83,6 +105,9 @@ pub fn session_json(session: &pb::Session) -> Value {
         "group_identity": session.group_identity,
         "policy": session.policy.as_ref().map(policy_json),
         "participants": session.participants.iter().map(participant_json).collect::<Vec<_>>(),
+        "correlation_tag": session.correlation_tag,
+        "max_duration_seconds": session.max_duration_seconds,
+        "idle_release_seconds": session.idle_release_seconds,
     })
 }
 
@@ -156,6 +181,8 @@ pub fn event_json(event: &pb::Event) -> Value {
         "session_id": event.session_id,
         "participant_id": event.participant_id,
         "timestamp_ms": event.timestamp_ms,
+        "correlation_tag": event.correlation_tag,
+        "participant_correlation_tag": event.participant_correlation_tag,
         "kind": event_kind_name(event.kind.as_ref()).replace('-', "_"),
     });
     let (key, body) = match &event.kind {
@@ -415,6 +442,7 @@ pub fn session_text(session: &pb::Session) -> String {
         ("session_id", session.session_id.clone()),
         ("kind", kind_text(session.kind)),
         ("group_identity", or_dash(&session.group_identity)),
+        ("correlation_tag", or_dash(&session.correlation_tag)),
     ];
     if let Some(policy) = session
         .policy
@@ -511,7 +539,8 @@ pub fn stats_text(stats: &pb::StatsResponse) -> String {
     ])
 }
 
-fn yes_no(value: bool) -> String {
+/// `yes` or `no`.
+pub fn yes_no(value: bool) -> String {
     if value { "yes" } else { "no" }.to_owned()
 }
 

@@ -188,6 +188,9 @@ async fn help_lists_every_subcommand_and_the_exit_codes() {
         "remove-participant",
         "release-session",
         "get-session",
+        "get-participant",
+        "set-answer",
+        "answer-from-both",
         "list-sessions",
         "stats",
         "watch",
@@ -423,7 +426,13 @@ async fn a_session_from_create_to_release() {
     }
     let run = switch.ctl(&["get-session", "--session", &session]).await;
     run.expect_code(0);
-    assert!(run.stdout.contains("participants:   2"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("participants:") && l.split_whitespace().nth(1) == Some("2")),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stdout.contains("PARTICIPANT") && run.stdout.contains("BYTES OUT"),
         "{}",
@@ -941,4 +950,113 @@ async fn group_participants_get_the_chatroom_tokens_in_their_answer() {
         serde_json::json!([]),
         "{added:#}"
     );
+}
+
+/// The IM Server's offer from the command line: the switch offers, the answer is
+/// set from an SDP file, the answer to the other leg comes from both, and the
+/// participant is found by its URI and the session by its tag.
+#[tokio::test]
+async fn an_offer_first_session_from_the_command_line() {
+    let switch = Switch::start(None).await;
+    let dir = TempDir::new("offer");
+    let run = switch
+        .ctl(&[
+            "--json",
+            "create-session",
+            "--kind",
+            "one-to-one",
+            "--accept-types",
+            "text/plain image/png",
+            "--tag",
+            "call-7@example.net",
+        ])
+        .await;
+    run.expect_code(0);
+    let session = str_of(&run.json(), "/session_id").to_owned();
+    let offer_a = dir.file("a.sdp", &sdp(A, "image/png text/plain text/html"));
+    let run = switch
+        .ctl(&[
+            "--json",
+            "add-participant",
+            "--session",
+            &session,
+            "--sdp-file",
+            &offer_a,
+        ])
+        .await;
+    run.expect_code(0);
+    let a = str_of(&run.json(), "/participant_id").to_owned();
+
+    // The offer to B, forwarding A's types: human output shows it pending.
+    let run = switch
+        .ctl(&[
+            "add-participant",
+            "--session",
+            &session,
+            "--offer",
+            "--offer-from",
+            &a,
+            "--tag",
+            "b-leg",
+        ])
+        .await;
+    run.expect_code(0);
+    assert!(run.stdout.contains("a=setup:actpass"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("a=accept-types:image/png text/plain"),
+        "{}",
+        run.stdout
+    );
+    let field = |name: &str| {
+        run.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {name} in {}", run.stdout))
+    };
+    assert_eq!(field("pending"), "yes");
+    let (b, b_uri) = (field("participant_id"), field("local_uri"));
+
+    let answer_b = dir.file("b.sdp", &sdp(B, "text/plain"));
+    let run = switch
+        .ctl(&["set-answer", "--participant", &b, "--sdp-file", &answer_b])
+        .await;
+    run.expect_code(0);
+    let run = switch
+        .ctl(&[
+            "--json",
+            "answer-from-both",
+            "--participant",
+            &a,
+            "--answer-with",
+            &b,
+        ])
+        .await;
+    run.expect_code(0);
+    assert_eq!(
+        run.json()["local"]["structured"]["accept_types"],
+        serde_json::json!(["text/plain"]),
+        "{}",
+        run.stdout
+    );
+    let run = switch
+        .ctl(&["--json", "get-participant", "--local-uri", &b_uri])
+        .await;
+    run.expect_code(0);
+    let got = run.json();
+    assert_eq!(got["participant_id"], b.as_str());
+    assert_eq!(got["pending"], false);
+    assert_eq!(got["correlation_tag"], "b-leg");
+    let run = switch
+        .ctl(&["--json", "list-sessions", "--tag", "call-7@example.net"])
+        .await;
+    run.expect_code(0);
+    let listed = run.json();
+    assert_eq!(listed["sessions"][0]["session_id"], session.as_str());
+    assert_eq!(listed["next_page_token"], "");
+    // A second answer: FAILED_PRECONDITION, exit 5.
+    let run = switch
+        .ctl(&["set-answer", "--participant", &b, "--sdp-file", &answer_b])
+        .await;
+    run.expect_code(5);
 }
