@@ -14,6 +14,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.join("msrpswitch_descriptor.bin"),
         descriptors.encode_to_vec(),
     )?;
+    // google.rpc error details (ErrorInfo, BadRequest, ResourceInfo), which every
+    // error's details carry: served by reflection so grpcurl can decode them. Only
+    // the descriptors: tonic-types has the Rust types.
+    let details = "proto/google/rpc/error_details.proto";
+    println!("cargo:rerun-if-changed={details}");
+    let details = protox::Compiler::new(["proto"])?
+        .include_imports(true)
+        .open_files([details])?
+        .encode_file_descriptor_set();
+    std::fs::write(out.join("error_details_descriptor.bin"), details)?;
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)

@@ -29,8 +29,12 @@ async fn switch() -> Switch {
 }
 
 async fn switch_with(config: EndpointConfig) -> Switch {
+    switch_requiring(config, None).await
+}
+
+async fn switch_requiring(config: EndpointConfig, token: Option<&str>) -> Switch {
     let engine = start_engine(1, |switch| *switch = config);
-    let server = ControlServer::start(&engine, None).await;
+    let server = ControlServer::start(&engine, token).await;
     Switch {
         engine,
         control: server.url(),
@@ -68,6 +72,7 @@ fn counted(
 fn switch_target(switch: &Switch) -> TargetSpec {
     TargetSpec::Switch {
         control: switch.control.clone(),
+        token: None,
         msrp_addr: None,
     }
 }
@@ -276,11 +281,28 @@ async fn the_relay_target_sends_a_bare_auth_and_reports_a_refusal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_message_by_hand_through_a_session_made_for_it() {
-    let switch = switch().await;
-    let session = timeout(LIMIT, oneshot::create_session(&switch.control, "127.0.0.1"))
-        .await
-        .unwrap()
-        .unwrap();
+    // The switch requires a token: without it the session is refused, with it
+    // (`--token`) it is made.
+    let switch = switch_requiring(EndpointConfig::default(), Some("flood-secret")).await;
+    let refused = timeout(
+        LIMIT,
+        oneshot::create_session(&switch.control, None, "127.0.0.1"),
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert!(
+        format!("{refused:#}").contains("Unauthenticated")
+            || format!("{refused:#}").contains("authorization"),
+        "{refused:#}"
+    );
+    let session = timeout(
+        LIMIT,
+        oneshot::create_session(&switch.control, Some("flood-secret"), "127.0.0.1"),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let receiver = Endpoint::new(&session.b.switch_uri, &session.b.path, None, true)
         .await
         .unwrap();

@@ -79,6 +79,51 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The client side: adds `authorization: Bearer <token>` to every call a client
+/// makes (nothing when there is no token). For tools such as `msrp-flood`.
+#[derive(Clone, Default)]
+pub struct BearerToken(Option<tonic::metadata::AsciiMetadataValue>);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
+        f.debug_tuple("BearerToken")
+            .field(&self.0.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl BearerToken {
+    /// The interceptor for `token`.
+    ///
+    /// # Errors
+    ///
+    /// The token is blank or holds a character a header value cannot carry.
+    pub fn new(token: Option<&str>) -> Result<Self, String> {
+        let Some(token) = token else {
+            return Ok(Self(None));
+        };
+        if token.trim().is_empty() {
+            return Err("the token is empty".to_owned());
+        }
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| "the token holds a character not allowed in a header".to_owned())?;
+        Ok(Self(Some(value)))
+    }
+}
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,12 @@ pub mod pb {
     /// The encoded descriptor set of the proto, for server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/msrpswitch_descriptor.bin"));
+
+    /// The encoded descriptor set of `google/rpc/error_details.proto` (with
+    /// `google/protobuf/duration.proto`), so reflection clients decode the details
+    /// of every error.
+    pub const ERROR_DETAILS_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/error_details_descriptor.bin"));
 }
 
 /// The protobuf package the service is served under.

@@ -871,6 +871,31 @@ async fn a_token_is_required_when_configured_and_health_and_reflection_answer() 
         names.contains(&"grpc.health.v1.Health".to_string()),
         "{names:?}"
     );
+    // The error details every failure carries can be decoded from reflection.
+    for symbol in [
+        "google.rpc.ErrorInfo",
+        "google.rpc.BadRequest",
+        "google.rpc.ResourceInfo",
+    ] {
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(symbol.into())),
+        };
+        let mut replies = reflection
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let reply = timeout(LIMIT, replies.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let Some(MessageResponse::FileDescriptorResponse(files)) = reply.message_response else {
+            panic!("{symbol}: unexpected reflection reply {reply:?}");
+        };
+        assert!(!files.file_descriptor_proto.is_empty(), "{symbol}");
+    }
 }
 
 #[test]

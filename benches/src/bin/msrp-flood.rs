@@ -69,6 +69,9 @@ struct RunArgs {
     /// The switch's control API (target switch).
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     control: String,
+    /// The control API's bearer token, when the switch requires one.
+    #[arg(long, env = "MSRP_FLOOD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// MSRP address: the forwarder or relay (default 127.0.0.1:2856 for raw); for
     /// the switch, overrides the host:port of the URIs it hands out.
     #[arg(long)]
@@ -143,6 +146,9 @@ struct SessionArgs {
     /// The switch's control API.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     control: String,
+    /// The control API's bearer token, when the switch requires one.
+    #[arg(long, env = "MSRP_FLOOD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Host in the participants' own URIs.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -239,6 +245,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let target = match args.target {
         TargetKind::Switch => TargetSpec::Switch {
             control: args.control,
+            token: args.token,
             msrp_addr: args.addr,
         },
         TargetKind::Raw => TargetSpec::Raw {
@@ -298,7 +305,7 @@ async fn forward(args: ForwardArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn session(args: SessionArgs) -> anyhow::Result<ExitCode> {
-    let s = oneshot::create_session(&args.control, &args.host).await?;
+    let s = oneshot::create_session(&args.control, args.token.as_deref(), &args.host).await?;
     println!("session {}", s.session_id);
     println!(
         "A (sender):   switch URI {}  own path {}",

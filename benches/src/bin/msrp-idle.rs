@@ -34,6 +34,9 @@ struct Cli {
     /// The switch's control API.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     control: String,
+    /// The control API's bearer token, when the switch requires one.
+    #[arg(long, env = "MSRP_FLOOD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// The switch's MSRP address.
     #[arg(long, default_value = "127.0.0.1:2855")]
     addr: SocketAddr,
@@ -79,7 +82,7 @@ async fn bind(addr: SocketAddr, switch_uri: &str, own: &str, n: u64) -> anyhow::
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let sessions = cli.participants / 2;
-    let mut client = control_client(&cli.control).await?;
+    let mut client = control_client(&cli.control, cli.token.as_deref()).await?;
     let settle = Duration::from_secs(cli.settle_seconds);
     tokio::time::sleep(settle).await;
     let before = rss_kib(cli.pid)?;

@@ -16,6 +16,8 @@ pub enum TargetSpec {
     Switch {
         /// The control API's URL.
         control: String,
+        /// The control API's bearer token, if it requires one.
+        token: Option<String>,
         /// Where to connect for MSRP instead of the URIs' host:port.
         msrp_addr: Option<SocketAddr>,
     },
@@ -234,6 +236,7 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("--target"));
         c.target = TargetSpec::Switch {
             control: "http://127.0.0.1:1".into(),
+            token: None,
             msrp_addr: None,
         };
         assert!(c.validate().is_ok());

@@ -198,8 +198,12 @@ pub async fn receive_message(
 
 /// Creates a 1:1 session through the control API at `control` for the quick start:
 /// participant A (the sender) and B (the receiver), each with an own URI on `host`.
-pub async fn create_session(control: &str, host: &str) -> anyhow::Result<OneToOne> {
-    let mut client = control_client(control).await?;
+pub async fn create_session(
+    control: &str,
+    token: Option<&str>,
+    host: &str,
+) -> anyhow::Result<OneToOne> {
+    let mut client = control_client(control, token).await?;
     let tag = run_tag();
     let a = endpoint_uri(host, &tag, 0, 'a');
     let b = endpoint_uri(host, &tag, 0, 'b');

@@ -61,8 +61,12 @@ pub(crate) struct SessionCounters {
 pub async fn run(config: &FloodConfig) -> anyhow::Result<Report> {
     config.validate()?;
     match &config.target {
-        TargetSpec::Switch { control, msrp_addr } => {
-            let target = SwitchTarget::connect(control, *msrp_addr)
+        TargetSpec::Switch {
+            control,
+            token,
+            msrp_addr,
+        } => {
+            let target = SwitchTarget::connect(control, token.as_deref(), *msrp_addr)
                 .await?
                 .with_group(config.group);
             run_on(target, config).await

@@ -17,8 +17,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use control_api::auth::BearerToken;
 use control_api::pb;
 use control_api::pb::switch_control_client::SwitchControlClient;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use super::{LOCAL_HOST, Leg, SessionLegs, Target, address_of, endpoint_uri, member_uri, run_tag};
@@ -71,16 +73,23 @@ pub struct MemberSpec {
     pub path: String,
 }
 
-/// Connects a control API client to `url` (`http://host:port`).
-pub async fn control_client(url: &str) -> anyhow::Result<SwitchControlClient<Channel>> {
-    SwitchControlClient::connect(url.to_string())
+/// A control API client that sends the bearer token, if any, with every call.
+pub type Control = SwitchControlClient<InterceptedService<Channel, BearerToken>>;
+
+/// Connects a control API client to `url` (`http://host:port`), with `token`.
+pub async fn control_client(url: &str, token: Option<&str>) -> anyhow::Result<Control> {
+    let token = BearerToken::new(token).map_err(|why| anyhow::anyhow!("--token: {why}"))?;
+    let channel = Channel::from_shared(url.to_string())
+        .with_context(|| format!("the control API URL {url}"))?
+        .connect()
         .await
-        .with_context(|| format!("connecting to the control API at {url}"))
+        .with_context(|| format!("connecting to the control API at {url}"))?;
+    Ok(SwitchControlClient::with_interceptor(channel, token))
 }
 
 /// Creates a 1:1 session whose participants have the own URIs `a_path` and `b_path`.
 pub async fn create_one_to_one(
-    client: &mut SwitchControlClient<Channel>,
+    client: &mut Control,
     a_path: &str,
     b_path: &str,
 ) -> anyhow::Result<OneToOne> {
@@ -101,7 +110,7 @@ pub async fn create_one_to_one(
 /// Creates a group session for `group_identity` that drops slow consumers, with
 /// `members` in order.
 pub async fn create_group(
-    client: &mut SwitchControlClient<Channel>,
+    client: &mut Control,
     group_identity: &str,
     members: &[MemberSpec],
 ) -> anyhow::Result<Group> {
@@ -137,7 +146,7 @@ pub async fn create_group(
 /// Adds a participant that connects in; one with an identity is a group member
 /// (CPIM messages, any type inside), one without a 1:1 participant (any type).
 async fn add_participant(
-    client: &mut SwitchControlClient<Channel>,
+    client: &mut Control,
     session_id: &str,
     path: &str,
     identity: Option<pb::Identity>,
@@ -181,7 +190,7 @@ async fn add_participant(
 /// Sessions through msrp-switch, created and released through its control API.
 #[derive(Debug)]
 pub struct SwitchTarget {
-    client: SwitchControlClient<Channel>,
+    client: Control,
     msrp_addr: Option<SocketAddr>,
     tag: String,
     sessions: Vec<String>,
@@ -191,9 +200,13 @@ pub struct SwitchTarget {
 impl SwitchTarget {
     /// Connects to the control API at `control`. MSRP goes to `msrp_addr`, or to the
     /// host and port of the URIs the switch hands out.
-    pub async fn connect(control: &str, msrp_addr: Option<SocketAddr>) -> anyhow::Result<Self> {
+    pub async fn connect(
+        control: &str,
+        token: Option<&str>,
+        msrp_addr: Option<SocketAddr>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
-            client: control_client(control).await?,
+            client: control_client(control, token).await?,
             msrp_addr,
             tag: run_tag(),
             sessions: Vec::new(),
