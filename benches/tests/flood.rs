@@ -378,3 +378,25 @@ async fn a_body_changed_on_the_way_is_caught_and_fails_the_run() {
     assert_eq!(report.errors.lost, 1);
     assert!(!report.passed());
 }
+
+/// `msrp-flood control`: whole session lives through the control API from two
+/// callers; every session it made is released again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_load_runs_whole_session_lives_and_leaves_nothing() {
+    use msrp_benches::flood::control_load::{self, ControlLoad};
+    let switch = switch().await;
+    let load = ControlLoad {
+        control: switch.control.clone(),
+        token: None,
+        concurrency: 2,
+        duration: Duration::from_millis(300),
+    };
+    let report = timeout(LIMIT, control_load::run(&load))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(report.cycles >= 2, "{report:?}");
+    assert!(report.p99_ms >= report.p50_ms, "{report:?}");
+    assert_eq!(switch.engine.stats().sessions, 0);
+    assert_eq!(switch.engine.stats().participants, 0);
+}

@@ -49,6 +49,29 @@ enum Command {
     Send(SendArgs),
     /// Connect, bind, print the first message received and answer it 200.
     Recv(RecvArgs),
+    /// Load the control API: create a session, add two participants, release it,
+    /// from --concurrency callers; report cycles and calls per second.
+    Control(ControlArgs),
+}
+
+#[derive(Args, Debug)]
+struct ControlArgs {
+    /// The switch's control API.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    control: String,
+    /// The control API's bearer token, when the switch requires one.
+    #[arg(long, env = "MSRP_FLOOD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Callers, each on its own connection, each running cycles back to back.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Seconds to run (at most 600).
+    #[arg(long, default_value_t = 5.0)]
+    duration_seconds: f64,
+    /// The switch's pid: its RSS is read before and after, and the growth per
+    /// released session reported.
+    #[arg(long)]
+    pid: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -222,6 +245,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Session(args) => runtime(1)?.block_on(session(args)),
         Command::Send(args) => runtime(1)?.block_on(send(args)),
         Command::Recv(args) => runtime(1)?.block_on(recv(args)),
+        Command::Control(args) => runtime(1)?.block_on(control(args)),
     }
 }
 
@@ -365,5 +389,40 @@ async fn recv(args: RecvArgs) -> anyhow::Result<ExitCode> {
         stdout.write_all(b"\n")?;
     }
     stdout.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn control(args: ControlArgs) -> anyhow::Result<ExitCode> {
+    use msrp_benches::flood::control_load::{self, CALLS_PER_CYCLE, ControlLoad};
+    if !(args.duration_seconds > 0.0 && args.duration_seconds <= 600.0) {
+        bail!("--duration-seconds must be more than 0 and at most 600");
+    }
+    let before = args.pid.map(control_load::rss_kib).transpose()?;
+    let load = ControlLoad {
+        control: args.control,
+        token: args.token,
+        concurrency: args.concurrency,
+        duration: seconds(args.duration_seconds, "--duration-seconds")?,
+    };
+    let report = control_load::run(&load).await?;
+    println!(
+        "{} cycles ({} calls each) in {:.2} s: {:.0} cycles/s, {:.0} calls/s; cycle p50 {:.3} ms, p99 {:.3} ms",
+        report.cycles,
+        CALLS_PER_CYCLE,
+        report.seconds,
+        report.cycles_per_second(),
+        report.calls_per_second(),
+        report.p50_ms,
+        report.p99_ms
+    );
+    if let (Some(pid), Some(before)) = (args.pid, before) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = control_load::rss_kib(pid)?;
+        let grown = after.saturating_sub(before) * 1024;
+        println!(
+            "switch RSS {before} KiB -> {after} KiB: {:.1} bytes per released session",
+            grown as f64 / report.cycles.max(1) as f64
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use msrp_benches::flood::control_load::rss_kib;
 use msrp_benches::flood::target::switch::{control_client, create_one_to_one};
 use msrp_benches::flood::wire::{Paths, Tid, put_bind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -46,16 +47,6 @@ struct Cli {
     /// Seconds to wait before each RSS reading, for the switch to settle.
     #[arg(long, default_value_t = 2)]
     settle_seconds: u64,
-}
-
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS line")
 }
 
 /// Connects, sends the bind SEND and waits for its 200; the socket stays open.

@@ -21,11 +21,13 @@
 //! - [`report`]: the figures, as a table and as JSON.
 //! - [`forward`]: the raw TCP forwarder (`msrp-flood forward`).
 //! - [`oneshot`]: `send`, `recv` and `session`, to carry one message by hand.
+//! - [`control_load`]: the control plane under load (`msrp-flood control`).
 //! - [`clock`]: the process-wide time base both ends of a message share.
 
 pub mod body;
 pub mod clock;
 pub mod config;
+pub mod control_load;
 pub mod cpim;
 pub mod forward;
 mod gate;
