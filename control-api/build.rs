@@ -24,9 +24,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .open_files([details])?
         .encode_file_descriptor_set();
     std::fs::write(out.join("error_details_descriptor.bin"), details)?;
+    let encoded = descriptors.encode_to_vec();
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
         .compile_fds(descriptors)?;
+    // The canonical proto3 JSON mapping of every message (serde, by pbjson): the
+    // one JSON of the API, for msrpctl --json and the HTTP front.
+    pbjson_build::Builder::new()
+        .register_descriptors(&encoded)?
+        .build(&[".msrpswitch"])?;
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! creates sessions and adds, modifies and removes participants.
 //!
 //! Module map:
-//! - [`pb`]: the generated protobuf types, client and server trait.
+//! - [`pb`]: the generated protobuf types (with serde in the canonical proto3 JSON
+//!   mapping, by pbjson), client and server trait.
 //! - [`error`]: the gRPC statuses the service returns, with machine-readable details
 //!   (the offending field, the `not_acceptable_here` reason that maps to SIP 488).
 //! - [`sdp`]: the SDP `m=message` section ⇄ [`pb::Media`].
@@ -26,6 +27,7 @@ pub mod server;
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod pb {
     tonic::include_proto!("msrpswitch.v1");
+    include!(concat!(env!("OUT_DIR"), "/msrpswitch.v1.serde.rs"));
 
     /// The encoded descriptor set of the proto, for server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =

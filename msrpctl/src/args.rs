@@ -15,8 +15,11 @@ msrpctl drives msrp-switch through its gRPC control API (msrpswitch.v1.SwitchCon
 create sessions, add, modify and remove participants, inspect sessions and counters,
 and watch participant events. Each subcommand is one RPC.
 
-Human output is aligned key: value lines and tables; --json prints one JSON document
-per command (one object per line for `watch`), with the proto's snake_case field names.
+Human output is aligned key: value lines and tables; --json prints the reply of each
+command's RPC in the canonical proto3 JSON mapping (camelCase names, enums by name,
+64-bit integers as strings, default values left out): the document grpcurl prints
+for the same call (one object per line for `watch`). Failures under --json are
+{\"error\": {...}} documents.
 
 Exit codes:
   0  ok
@@ -57,7 +60,8 @@ pub struct Cli {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
-    /// Machine output: one JSON document per command (one per line for `watch`).
+    /// Machine output: the reply in the canonical proto3 JSON mapping, as grpcurl
+    /// prints it (one event per line for `watch`).
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
     /// How long to wait for the connection and for each reply, in seconds

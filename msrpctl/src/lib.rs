@@ -294,7 +294,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             emit_either(
                 out,
                 json,
-                || render::created_json(&reply.session_id, &request),
+                || proto_json(&reply),
                 || render::created_text(&reply.session_id, &request),
             )
         }
@@ -318,13 +318,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             emit_either(
                 out,
                 json,
-                || {
-                    json!({
-                        "participant_id": reply.participant_id,
-                        "local": render::local_media_json(reply.local.as_ref()),
-                        "pending": reply.pending,
-                    })
-                },
+                || proto_json(&reply),
                 || {
                     let mut text = render::key_values(&[
                         ("participant_id", reply.participant_id.clone()),
@@ -344,7 +338,12 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             let reply = conn
                 .call(conn.client().set_remote_answer(conn.request(request)))
                 .await?;
-            emit_local(out, json, &a.participant, reply.local.as_ref())
+            emit_local(
+                out,
+                &a.participant,
+                reply.local.as_ref(),
+                json.then(|| proto_json(&reply)),
+            )
         }
         Command::AnswerFromBoth(a) => {
             let request = pb::AnswerFromBothRequest {
@@ -354,7 +353,12 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             let reply = conn
                 .call(conn.client().answer_from_both(conn.request(request)))
                 .await?;
-            emit_local(out, json, &a.participant, reply.local.as_ref())
+            emit_local(
+                out,
+                &a.participant,
+                reply.local.as_ref(),
+                json.then(|| proto_json(&reply)),
+            )
         }
         Command::GetParticipant(a) => {
             use pb::get_participant_request::Key;
@@ -378,7 +382,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             emit_either(
                 out,
                 json,
-                || render::participant_json(&participant),
+                || proto_json(&participant),
                 || render::participant_text(&participant),
             )
         }
@@ -406,12 +410,13 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             let request = pb::AbortModificationRequest {
                 participant_id: a.participant.clone(),
             };
-            conn.call(conn.client().abort_modification(conn.request(request)))
+            let reply = conn
+                .call(conn.client().abort_modification(conn.request(request)))
                 .await?;
             emit_either(
                 out,
                 json,
-                || json!({ "participant_id": a.participant, "aborted": true }),
+                || proto_json(&reply),
                 || {
                     render::key_values(&[
                         ("participant_id", a.participant.clone()),
@@ -430,12 +435,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             emit_either(
                 out,
                 json,
-                || {
-                    json!({
-                        "participant_id": a.participant,
-                        "counters": render::counters_json(reply.counters.as_ref()),
-                    })
-                },
+                || proto_json(&reply),
                 || {
                     let mut pairs = vec![
                         ("participant_id", a.participant.clone()),
@@ -456,16 +456,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             emit_either(
                 out,
                 json,
-                || {
-                    json!({
-                        "session_id": a.session,
-                        "participants": reply
-                            .participants
-                            .iter()
-                            .map(render::participant_json)
-                            .collect::<Vec<_>>(),
-                    })
-                },
+                || proto_json(&reply),
                 || {
                     let mut text = render::key_values(&[
                         ("session_id", a.session.clone()),
@@ -488,7 +479,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             emit_either(
                 out,
                 json,
-                || render::session_json(&session),
+                || proto_json(&session),
                 || render::session_text(&session),
             )
         }
@@ -509,16 +500,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             emit_either(
                 out,
                 json,
-                || {
-                    json!({
-                        "sessions": reply
-                            .sessions
-                            .iter()
-                            .map(render::session_json)
-                            .collect::<Vec<_>>(),
-                        "next_page_token": reply.next_page_token,
-                    })
-                },
+                || proto_json(&reply),
                 || {
                     let mut text = render::sessions_table(&reply.sessions);
                     if !reply.next_page_token.is_empty() {
@@ -538,7 +520,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             emit_either(
                 out,
                 json,
-                || render::stats_json(&stats),
+                || proto_json(&stats),
                 || render::stats_text(&stats),
             )
         }
@@ -550,19 +532,15 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
 /// Prints a participant's media in force (set-answer, answer-from-both).
 fn emit_local(
     out: &mut dyn Write,
-    json: bool,
     participant: &str,
     local: Option<&pb::LocalMedia>,
+    json: Option<Value>,
 ) -> Result<(), Failure> {
+    let value = json.clone();
     emit_either(
         out,
-        json,
-        || {
-            json!({
-                "participant_id": participant,
-                "local": render::local_media_json(local),
-            })
-        },
+        json.is_some(),
+        || value.unwrap_or(Value::Null),
         || {
             let mut text = render::key_values(&[
                 ("participant_id", participant.to_owned()),
@@ -572,6 +550,12 @@ fn emit_local(
             text
         },
     )
+}
+
+/// A reply in the canonical proto3 JSON mapping (pbjson): the document grpcurl
+/// prints for the same call.
+fn proto_json<T: serde::Serialize>(reply: &T) -> Value {
+    serde_json::to_value(reply).unwrap_or(Value::Null)
 }
 
 /// The CreateSession request of `create-session`, or the usage failure naming the
@@ -594,13 +578,7 @@ fn emit_modification(
     emit_either(
         out,
         json,
-        || {
-            json!({
-                "participant_id": participant,
-                "local": render::local_media_json(reply.local.as_ref()),
-                "staged": reply.staged,
-            })
-        },
+        || proto_json(reply),
         || {
             let mut text = render::key_values(&[
                 ("participant_id", participant.to_owned()),
@@ -670,7 +648,7 @@ async fn watch(
         match next {
             Ok(Some(event)) => {
                 let line = if json {
-                    render::event_json(&event).to_string()
+                    proto_json(&event).to_string()
                 } else {
                     render::event_line(&event)
                 };

@@ -5,76 +5,6 @@
 use std::fmt::Write as _;
 
 use control_api::pb;
-use serde_json::{Value, json};
-
-/// A media description as JSON.
-pub fn media_json(media: &pb::Media) -> Value {
-    json!({
-        "path": media.path,
-        "accept_types": media.accept_types,
-        "accept_wrapped_types": media.accept_wrapped_types,
-        "max_size": media.max_size,
-        "setup": enum_name(pb::Setup::try_from(media.setup).map(|s| s.as_str_name()), media.setup),
-        "connection": media.connection,
-        "fingerprint": media.fingerprint,
-        "cema": media.cema,
-        "chatroom": media.chatroom,
-        "transport": enum_name(
-            pb::Transport::try_from(media.transport).map(|t| t.as_str_name()),
-            media.transport,
-        ),
-        "connection_address": media.connection_address,
-        "port": media.port,
-        "direction": media.direction,
-    })
-}
-
-/// The switch's side of the media as JSON (`structured` and `sdp`).
-pub fn local_media_json(local: Option<&pb::LocalMedia>) -> Value {
-    match local {
-        Some(local) => json!({
-            "structured": local.structured.as_ref().map(media_json),
-            "sdp": local.sdp,
-        }),
-        None => Value::Null,
-    }
-}
-
-/// Counters as JSON.
-pub fn counters_json(counters: Option<&pb::Counters>) -> Value {
-    let counters = counters.copied().unwrap_or_default();
-    json!({
-        "frames_in": counters.frames_in,
-        "bytes_in": counters.bytes_in,
-        "frames_out": counters.frames_out,
-        "bytes_out": counters.bytes_out,
-    })
-}
-
-/// An identity as JSON.
-pub fn identity_json(identity: Option<&pb::Identity>) -> Value {
-    let identity = identity.cloned().unwrap_or_default();
-    json!({
-        "im_address": identity.im_address,
-        "privacy_alias": identity.privacy_alias,
-    })
-}
-
-/// A participant as JSON.
-pub fn participant_json(participant: &pb::Participant) -> Value {
-    json!({
-        "participant_id": participant.participant_id,
-        "identity": identity_json(participant.identity.as_ref()),
-        "local_uri": participant.local_uri,
-        "bound": participant.bound,
-        "counters": counters_json(participant.counters.as_ref()),
-        "modification_staged": participant.modification_staged,
-        "pending": participant.pending,
-        "correlation_tag": participant.correlation_tag,
-        "session_id": participant.session_id,
-        "local": local_media_json(participant.local.as_ref()),
-    })
-}
 
 /// One participant for people: key: value lines, then its media's SDP lines.
 pub fn participant_text(participant: &pb::Participant) -> String {
@@ -94,53 +24,6 @@ pub fn participant_text(participant: &pb::Participant) -> String {
     text
 }
 
-/// A session as JSON.
-pub fn session_json(session: &pb::Session) -> Value {
-    json!({
-        "session_id": session.session_id,
-        "kind": enum_name(
-            pb::SessionKind::try_from(session.kind).map(|k| k.as_str_name()),
-            session.kind,
-        ),
-        "group_identity": session.group_identity,
-        "policy": session.policy.as_ref().map(policy_json),
-        "participants": session.participants.iter().map(participant_json).collect::<Vec<_>>(),
-        "correlation_tag": session.correlation_tag,
-        "max_duration_seconds": session.max_duration_seconds,
-        "idle_release_seconds": session.idle_release_seconds,
-    })
-}
-
-/// A session policy as JSON (enums by their proto names).
-pub fn policy_json(policy: &pb::Policy) -> Value {
-    json!({
-        "accept_types": policy.accept_types,
-        "accept_wrapped_types": policy.accept_wrapped_types,
-        "max_size": policy.max_size,
-        "min_max_size": policy.min_max_size,
-        "private_messages": policy.private_messages,
-        "nicknames": policy.nicknames,
-        "slow_consumer": enum_name(
-            pb::SlowConsumer::try_from(policy.slow_consumer).map(|s| s.as_str_name()),
-            policy.slow_consumer,
-        ),
-    })
-}
-
-/// A created session as JSON: its id, and the kind, group identity and policy the
-/// switch accepted.
-pub fn created_json(session_id: &str, request: &pb::CreateSessionRequest) -> Value {
-    json!({
-        "session_id": session_id,
-        "kind": enum_name(
-            pb::SessionKind::try_from(request.kind).map(|k| k.as_str_name()),
-            request.kind,
-        ),
-        "group_identity": request.group_identity,
-        "policy": request.policy.as_ref().map(policy_json),
-    })
-}
-
 /// The human form of a created session: its id, kind and group identity, and for a
 /// group what its policy allows.
 pub fn created_text(session_id: &str, request: &pb::CreateSessionRequest) -> String {
@@ -158,59 +41,6 @@ pub fn created_text(session_id: &str, request: &pb::CreateSessionRequest) -> Str
         ]);
     }
     key_values(&pairs)
-}
-
-/// Switch-wide counters as JSON.
-pub fn stats_json(stats: &pb::StatsResponse) -> Value {
-    json!({
-        "sessions": stats.sessions,
-        "participants": stats.participants,
-        "connections": stats.connections,
-        "frames_received": stats.frames_received,
-        "frames_sent": stats.frames_sent,
-        "bytes_received": stats.bytes_received,
-        "bytes_sent": stats.bytes_sent,
-        "shards": stats.shards,
-    })
-}
-
-/// An event as JSON: the proto's fields (the `kind` oneof as its one set field), plus
-/// `kind` naming it.
-pub fn event_json(event: &pb::Event) -> Value {
-    let mut value = json!({
-        "session_id": event.session_id,
-        "participant_id": event.participant_id,
-        "timestamp_ms": event.timestamp_ms,
-        "correlation_tag": event.correlation_tag,
-        "participant_correlation_tag": event.participant_correlation_tag,
-        "kind": event_kind_name(event.kind.as_ref()).replace('-', "_"),
-    });
-    let (key, body) = match &event.kind {
-        Some(pb::event::Kind::ParticipantBound(_)) => ("participant_bound", json!({})),
-        Some(pb::event::Kind::ConnectionLost(_)) => ("connection_lost", json!({})),
-        Some(pb::event::Kind::ParticipantRemoved(_)) => ("participant_removed", json!({})),
-        Some(pb::event::Kind::SessionIdle(_)) => ("session_idle", json!({})),
-        Some(pb::event::Kind::EventsMissed(missed)) => {
-            ("events_missed", json!({ "count": missed.count }))
-        }
-        Some(pb::event::Kind::NicknameSet(set)) => {
-            ("nickname_set", json!({ "nickname": set.nickname }))
-        }
-        Some(pb::event::Kind::SlowConsumerDropped(dropped)) => (
-            "slow_consumer_dropped",
-            json!({ "queued_bytes": dropped.queued_bytes }),
-        ),
-        Some(pb::event::Kind::OfferExpired(_)) => ("offer_expired", json!({})),
-        Some(pb::event::Kind::SessionReleased(released)) => (
-            "session_released",
-            json!({ "reason": released.reason().as_str_name() }),
-        ),
-        None => return value,
-    };
-    if let Some(object) = value.as_object_mut() {
-        object.insert(key.to_owned(), body);
-    }
-    value
 }
 
 /// The human name of an event kind.
@@ -271,14 +101,6 @@ pub fn slow_consumer_text(slow_consumer: i32) -> String {
         Ok(pb::SlowConsumer::Drop) => "drop".to_owned(),
         Ok(pb::SlowConsumer::Pause) => "pause".to_owned(),
         Err(_) => format!("unknown({slow_consumer})"),
-    }
-}
-
-/// The proto name of an enum value, or its number when this msrpctl does not know it.
-fn enum_name(name: Result<&'static str, prost::UnknownEnumValue>, number: i32) -> Value {
-    match name {
-        Ok(name) => Value::from(name),
-        Err(_) => Value::from(number),
     }
 }
 
@@ -598,25 +420,6 @@ mod tests {
     }
 
     #[test]
-    fn json_uses_proto_field_names() {
-        let session = pb::Session {
-            session_id: "s-1".into(),
-            kind: pb::SessionKind::OneToOne.into(),
-            group_identity: String::new(),
-            participants: vec![participant("p-1", true)],
-            policy: None,
-            ..Default::default()
-        };
-        let value = session_json(&session);
-        assert_eq!(value["kind"], "SESSION_KIND_ONE_TO_ONE");
-        assert_eq!(value["participants"][0]["counters"]["bytes_in"], 34_567);
-        assert_eq!(
-            value["participants"][0]["identity"]["im_address"],
-            "sip:p-1@example.com"
-        );
-    }
-
-    #[test]
     fn a_created_group_shows_its_policy() {
         let request = pb::CreateSessionRequest {
             kind: pb::SessionKind::Group.into(),
@@ -637,11 +440,13 @@ mod tests {
              nicknames:        yes\n\
              slow_consumer:    pause\n"
         );
-        let value = created_json("s-7", &request);
+        // --json is the canonical proto3 JSON mapping: camelCase names, enums by
+        // name, defaults left out.
+        let value = serde_json::to_value(&request).unwrap();
         assert_eq!(value["kind"], "SESSION_KIND_GROUP");
         assert_eq!(value["policy"]["nicknames"], true);
-        assert_eq!(value["policy"]["private_messages"], false);
-        assert_eq!(value["policy"]["slow_consumer"], "SLOW_CONSUMER_PAUSE");
+        assert!(value["policy"].get("privateMessages").is_none(), "{value}");
+        assert_eq!(value["policy"]["slowConsumer"], "SLOW_CONSUMER_PAUSE");
 
         // A 1:1 session has no group policy to show.
         let request = pb::CreateSessionRequest {
@@ -669,9 +474,11 @@ mod tests {
             event_line(&event),
             "2023-11-14T22:13:20.123Z events-missed       session=s-1 count=4"
         );
-        let value = event_json(&event);
-        assert_eq!(value["kind"], "events_missed");
-        assert_eq!(value["events_missed"]["count"], 4);
+        let value = serde_json::to_value(&event).unwrap();
+        assert_eq!(value["sessionId"], "s-1");
+        // uint64 is a string in proto3 JSON.
+        assert_eq!(value["timestampMs"], "1700000000123");
+        assert_eq!(value["eventsMissed"]["count"], "4");
     }
 
     #[test]
