@@ -364,6 +364,26 @@ impl Engine {
         .map_err(Into::into)
     }
 
+    /// Stages the switch's own offer of a modification.
+    pub async fn stage_offer(&self, id: ParticipantId) -> Result<ParticipantInfo, EngineError> {
+        self.on_shard(id.shard(), move |switch, _| switch.stage_offer(id))
+            .await?
+            .map_err(Into::into)
+    }
+
+    /// Applies a staged modification, with the answer to a staged offer.
+    pub async fn commit_modification_with(
+        &self,
+        id: ParticipantId,
+        answer: Option<RemoteMedia>,
+    ) -> Result<ParticipantInfo, EngineError> {
+        self.on_shard(id.shard(), move |switch, now| {
+            switch.commit_modification_with(id, answer, now)
+        })
+        .await?
+        .map_err(Into::into)
+    }
+
     /// Stages a modification until [`Engine::commit_modification`].
     pub async fn stage_modification(
         &self,

@@ -344,6 +344,7 @@ async fn a_staged_modification_takes_effect_only_on_commit_and_abort_drops_it() 
         .client
         .commit_modification(pb::CommitModificationRequest {
             participant_id: pa.participant_id.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -498,6 +499,7 @@ async fn every_error_names_its_field_or_reason_and_changes_nothing() {
         .client
         .commit_modification(pb::CommitModificationRequest {
             participant_id: "x".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

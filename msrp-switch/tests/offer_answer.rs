@@ -670,3 +670,99 @@ async fn injected_and_oversized_values_are_refused_by_field() {
         .unwrap_err();
     check(err, "page_size");
 }
+
+/// A modification the IM Server offers (OMA IM 7.2.2.6): the switch stages its own
+/// offer, the current media stay until the 200 OK, whose answer comes with the
+/// commit and is checked like any answer (a widening one is 488, nothing changes).
+#[tokio::test]
+async fn a_modification_offered_by_the_im_server_is_answered_at_commit() {
+    let engine = start_engine(1, |_| {});
+    let server = ControlServer::start(&engine, None).await;
+    let mut client = server.client().await;
+    let session = create(
+        &mut client,
+        pb::CreateSessionRequest {
+            kind: pb::SessionKind::OneToOne as i32,
+            policy: Some(pb::Policy {
+                accept_types: vec!["text/plain".into(), "image/png".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    let path = "msrp://127.0.0.1:9/modA;tcp";
+    let added = client
+        .add_participant(pb::AddParticipantRequest {
+            session_id: session.clone(),
+            remote: sdp(sdp_offer(path, "text/plain")),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let (before, _) = local(&added.local);
+    assert_eq!(before.accept_types, ["text/plain"]);
+    let id = added.participant_id;
+
+    let staged = client
+        .modify_participant(pb::ModifyParticipantRequest {
+            participant_id: id.clone(),
+            remote: None,
+            commit: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(staged.staged);
+    let (offer, _) = local(&staged.local);
+    assert_eq!(offer.accept_types, ["text/plain", "image/png"]);
+    // Committing without the answer, or with one that widens: refused.
+    let err = client
+        .commit_modification(pb::CommitModificationRequest {
+            participant_id: id.clone(),
+            remote: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_field(&err).as_deref(), Some("remote"), "{err:?}");
+    let err = client
+        .commit_modification(pb::CommitModificationRequest {
+            participant_id: id.clone(),
+            remote: sdp(sdp_answer(path, "image/png video/mp4", "active")),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err).as_deref(), Some("not_acceptable_here"));
+    let info = client
+        .get_participant(pb::GetParticipantRequest {
+            key: Some(pb::get_participant_request::Key::ParticipantId(id.clone())),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        info.modification_staged,
+        "the refused answer kept the stage"
+    );
+    let (in_force, _) = local(&info.local);
+    assert_eq!(
+        in_force.accept_types,
+        ["text/plain"],
+        "the current media stay"
+    );
+
+    // The 200 OK's answer: now in force.
+    let committed = client
+        .commit_modification(pb::CommitModificationRequest {
+            participant_id: id.clone(),
+            remote: sdp(sdp_answer(path, "image/png", "active")),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let (now, _) = local(&committed.local);
+    assert_eq!(now.accept_types, ["text/plain", "image/png"]);
+    let info = engine.participant(id.parse().unwrap()).await.unwrap();
+    assert!(info.staged.is_none());
+}

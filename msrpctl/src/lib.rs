@@ -400,6 +400,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::CommitModification(a) => {
             let request = pb::CommitModificationRequest {
                 participant_id: a.participant.clone(),
+                remote: None,
             };
             let reply = conn
                 .call(conn.client().commit_modification(conn.request(request)))

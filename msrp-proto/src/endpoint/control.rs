@@ -22,7 +22,7 @@ use crate::media::{
 };
 use crate::report::Reply;
 use crate::session::group::takes_any_cpim;
-use crate::session::{Link, Participant, Session, SessionKind, SessionLimits};
+use crate::session::{Link, Participant, Session, SessionKind, SessionLimits, Staged};
 use crate::stats::Stats;
 use crate::transaction::Timer;
 
@@ -415,7 +415,39 @@ impl Endpoint {
             .participants
             .get_mut(&id)
             .ok_or(ControlError::NoSuchParticipant(id))?;
-        participant.staged = Some((remote, local));
+        participant.staged = Some(Staged::Answer { remote, local });
+        self.participant_info(id)
+    }
+
+    /// Stages the switch's own offer to a participant (an IM Server's re-INVITE or
+    /// UPDATE): the session policy's types, the current setup role. In force only
+    /// after [`Endpoint::commit_modification_with`] brings the answer.
+    pub fn stage_offer(&mut self, id: ParticipantId) -> Result<ParticipantInfo, ControlError> {
+        let p = self
+            .participants
+            .get(&id)
+            .ok_or(ControlError::NoSuchParticipant(id))?;
+        if p.link == Link::Offered {
+            return Err(ControlError::OfferPending(id));
+        }
+        let session = self
+            .sessions
+            .get(&p.session)
+            .ok_or(ControlError::NoSuchSession(p.session))?;
+        let Negotiated {
+            accept_types,
+            accept_wrapped_types,
+            max_size,
+        } = offer_media(&session.policy, None)?;
+        let local = LocalMedia {
+            accept_types,
+            accept_wrapped_types,
+            max_size,
+            ..p.local.clone()
+        };
+        if let Some(p) = self.participants.get_mut(&id) {
+            p.staged = Some(Staged::Offer { local });
+        }
         self.participant_info(id)
     }
 
@@ -425,15 +457,57 @@ impl Endpoint {
         id: ParticipantId,
         now: Instant,
     ) -> Result<ParticipantInfo, ControlError> {
+        self.commit_modification_with(id, None, now)
+    }
+
+    /// Applies the staged modification. A staged offer of the switch's needs the
+    /// remote answer (`answer`), checked against it like any answer (it may
+    /// narrow the types, never widen them); a staged answer takes none. Nothing
+    /// changes if the answer is refused.
+    pub fn commit_modification_with(
+        &mut self,
+        id: ParticipantId,
+        answer: Option<RemoteMedia>,
+        now: Instant,
+    ) -> Result<ParticipantInfo, ControlError> {
         let participant = self
             .participants
-            .get_mut(&id)
+            .get(&id)
             .ok_or(ControlError::NoSuchParticipant(id))?;
-        let (remote, _) = participant
-            .staged
-            .take()
-            .ok_or(ControlError::NothingStaged(id))?;
-        self.modify_participant(id, remote, now)
+        match (&participant.staged, answer) {
+            (None, _) => Err(ControlError::NothingStaged(id)),
+            (Some(Staged::Answer { remote, .. }), None) => {
+                let remote = remote.clone();
+                if let Some(p) = self.participants.get_mut(&id) {
+                    p.staged = None;
+                }
+                self.modify_participant(id, remote, now)
+            }
+            (Some(Staged::Answer { .. }), Some(_)) => Err(ControlError::InvalidArgument {
+                field: "remote",
+                reason: "the staged modification was the remote side's offer, already \
+                         answered: commit it without media"
+                    .into(),
+            }),
+            (Some(Staged::Offer { .. }), None) => Err(ControlError::InvalidArgument {
+                field: "remote",
+                reason: "the staged modification is the switch's offer: give the answer \
+                         (the 200 OK's SDP)"
+                    .into(),
+            }),
+            (Some(Staged::Offer { local }), Some(answer)) => {
+                let offer = local.clone();
+                check_remote(&answer)?;
+                check_answer(&offer, &answer)?;
+                self.modify_participant(id, answer, now)?;
+                if let Some(p) = self.participants.get_mut(&id) {
+                    p.local.accept_types = offer.accept_types;
+                    p.local.accept_wrapped_types = offer.accept_wrapped_types;
+                    p.local.max_size = offer.max_size;
+                }
+                self.participant_info(id)
+            }
+        }
     }
 
     /// Drops the staged modification; the media in force stay.
@@ -637,7 +711,7 @@ impl Endpoint {
             counters: p.counters,
             identity: p.identity.clone(),
             local: p.local.clone(),
-            staged: p.staged.as_ref().map(|(_, local)| local.clone()),
+            staged: p.staged.as_ref().map(|staged| staged.local().clone()),
             pending: p.link == Link::Offered,
             correlation_tag: Arc::clone(&p.correlation_tag),
         })

@@ -111,7 +111,7 @@ pub(crate) struct Participant {
     /// The switch's side of the media, in force: what the participant may send.
     pub(crate) local: LocalMedia,
     /// A modification offered by the IM Server, awaiting its commit.
-    pub(crate) staged: Option<(RemoteMedia, LocalMedia)>,
+    pub(crate) staged: Option<Staged>,
     /// Its connection, as far as the switch knows.
     pub(crate) link: Link,
     pub(crate) leg: Leg,
@@ -120,6 +120,27 @@ pub(crate) struct Participant {
     pub(crate) stopped: Option<MessageId>,
     /// What its session kind keeps for it.
     pub(crate) member: Member,
+}
+
+/// A modification the IM Server offered, until its 200 OK (commit) or failure
+/// (abort).
+pub(crate) enum Staged {
+    /// The remote side's new offer, and the switch's answer to it.
+    Answer {
+        remote: RemoteMedia,
+        local: LocalMedia,
+    },
+    /// The switch's own offer: the answer comes with the commit.
+    Offer { local: LocalMedia },
+}
+
+impl Staged {
+    /// The switch's media once it is in force.
+    pub(crate) fn local(&self) -> &LocalMedia {
+        match self {
+            Self::Answer { local, .. } | Self::Offer { local } => local,
+        }
+    }
 }
 
 /// The state a participant's session kind keeps for it: one arm per kind, so a

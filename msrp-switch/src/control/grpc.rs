@@ -222,6 +222,17 @@ impl SwitchControl for ControlService {
     ) -> Result<Response<pb::ModifyParticipantResponse>, Status> {
         let request = request.into_inner();
         let id = participant_id(&request.participant_id)?;
+        if request.remote.is_none() && !request.commit {
+            // The IM Server offers the modification: the switch's offer, staged.
+            let info = self.engine.stage_offer(id).await.map_err(status)?;
+            let staged = info
+                .staged
+                .ok_or_else(|| Status::internal("staged media missing"))?;
+            return Ok(Response::new(pb::ModifyParticipantResponse {
+                local: Some(local_media(&staged, false)),
+                staged: true,
+            }));
+        }
         let (remote, remote_cema) = self.remote_media(request.remote, Side::Offer)?;
         let (local, staged) = if request.commit {
             let info = self
@@ -251,8 +262,17 @@ impl SwitchControl for ControlService {
         &self,
         request: Request<pb::CommitModificationRequest>,
     ) -> Result<Response<pb::ModifyParticipantResponse>, Status> {
-        let id = participant_id(&request.into_inner().participant_id)?;
-        let info = self.engine.commit_modification(id).await.map_err(status)?;
+        let request = request.into_inner();
+        let id = participant_id(&request.participant_id)?;
+        let answer = match request.remote {
+            Some(remote) => Some(self.remote_media(Some(remote), Side::Answer)?.0),
+            None => None,
+        };
+        let info = self
+            .engine
+            .commit_modification_with(id, answer)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::ModifyParticipantResponse {
             local: Some(local_media(&info.local, false)),
             staged: false,
@@ -483,6 +503,7 @@ fn request_field(field: &str) -> String {
         || field.starts_with("identity.")
         || field == "answer_with"
         || field == "offer_from"
+        || field == "remote"
     {
         field.to_owned()
     } else {
