@@ -303,23 +303,13 @@ impl Endpoint {
         id: ParticipantId,
         other: ParticipantId,
     ) -> Result<ParticipantInfo, ControlError> {
-        let p = self
-            .participants
-            .get(&id)
-            .ok_or(ControlError::NoSuchParticipant(id))?;
-        if p.link == Link::Offered {
-            return Err(ControlError::OfferPending(id));
-        }
         if other == id {
             return Err(ControlError::InvalidArgument {
                 field: "answer_with",
                 reason: "names the participant being answered".into(),
             });
         }
-        let session = self
-            .sessions
-            .get(&p.session)
-            .ok_or(ControlError::NoSuchSession(p.session))?;
+        let (p, session) = self.answered_with_session(id)?;
         let peer = self.answered_peer(p.session, other, "answer_with")?;
         let Negotiated {
             accept_types,
@@ -423,17 +413,7 @@ impl Endpoint {
     /// UPDATE): the session policy's types, the current setup role. In force only
     /// after [`Endpoint::commit_modification_with`] brings the answer.
     pub fn stage_offer(&mut self, id: ParticipantId) -> Result<ParticipantInfo, ControlError> {
-        let p = self
-            .participants
-            .get(&id)
-            .ok_or(ControlError::NoSuchParticipant(id))?;
-        if p.link == Link::Offered {
-            return Err(ControlError::OfferPending(id));
-        }
-        let session = self
-            .sessions
-            .get(&p.session)
-            .ok_or(ControlError::NoSuchSession(p.session))?;
+        let (p, session) = self.answered_with_session(id)?;
         let Negotiated {
             accept_types,
             accept_wrapped_types,
@@ -523,6 +503,25 @@ impl Endpoint {
             .ok_or(ControlError::NothingStaged(id))
     }
 
+    /// Participant `id`, which has answered (or made) an offer, and its session.
+    fn answered_with_session(
+        &self,
+        id: ParticipantId,
+    ) -> Result<(&Participant, &Session), ControlError> {
+        let p = self
+            .participants
+            .get(&id)
+            .ok_or(ControlError::NoSuchParticipant(id))?;
+        if p.link == Link::Offered {
+            return Err(ControlError::OfferPending(id));
+        }
+        let session = self
+            .sessions
+            .get(&p.session)
+            .ok_or(ControlError::NoSuchSession(p.session))?;
+        Ok((p, session))
+    }
+
     /// The switch's answer to `remote` for participant `id`, under its session's policy,
     /// after checking `remote` itself.
     pub(crate) fn answer_for(
@@ -531,17 +530,7 @@ impl Endpoint {
         remote: &RemoteMedia,
     ) -> Result<LocalMedia, ControlError> {
         check_remote(remote)?;
-        let participant = self
-            .participants
-            .get(&id)
-            .ok_or(ControlError::NoSuchParticipant(id))?;
-        if participant.link == Link::Offered {
-            return Err(ControlError::OfferPending(id));
-        }
-        let session = self
-            .sessions
-            .get(&participant.session)
-            .ok_or(ControlError::NoSuchSession(participant.session))?;
+        let (participant, session) = self.answered_with_session(id)?;
         let Negotiated {
             accept_types,
             accept_wrapped_types,
