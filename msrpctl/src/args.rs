@@ -99,7 +99,7 @@ pub enum Command {
     /// (ModifyParticipant).
     ModifyParticipant(ModifyParticipantArgs),
     /// Apply a staged modification (CommitModification).
-    CommitModification(ParticipantArgs),
+    CommitModification(CommitArgs),
     /// Drop a staged modification; the current media stay (AbortModification).
     AbortModification(ParticipantArgs),
     /// Release one participant; prints its counters (RemoveParticipant).
@@ -267,6 +267,21 @@ pub struct ParticipantArgs {
     pub participant: String,
 }
 
+/// `commit-modification` options.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// The participant whose staged modification goes into force.
+    #[arg(long, value_name = "PARTICIPANT_ID")]
+    pub participant: String,
+    /// The answer to the switch's staged offer (`modify-participant --offer`): a
+    /// file holding the 200 OK's SDP `m=message` section.
+    #[arg(long, value_name = "FILE", conflicts_with = "answer_sdp")]
+    pub answer_sdp_file: Option<PathBuf>,
+    /// The same answer as SDP text.
+    #[arg(long, value_name = "SDP")]
+    pub answer_sdp: Option<String>,
+}
+
 /// `add-participant` options.
 #[derive(Debug, Args)]
 pub struct AddParticipantArgs {
@@ -393,8 +408,9 @@ pub struct MediaSource {
     /// (space-separated or several values); needs --accept-types.
     #[arg(long, num_args = 1.., value_name = "URI", requires = "accept_types")]
     pub path: Vec<String>,
-    /// add-participant only: no remote media yet; the switch offers (its SDP is
-    /// printed) and the participant waits for set-answer.
+    /// No remote media: the switch offers. add-participant: the participant waits
+    /// for set-answer. modify-participant (without --commit): the IM Server's
+    /// modification, answered at commit-modification.
     #[arg(long)]
     pub offer: bool,
 }

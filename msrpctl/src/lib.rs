@@ -126,12 +126,35 @@ pub fn remote_media(
     }))
 }
 
+/// The answer `commit-modification` carries for a staged offer, if given.
+fn commit_answer(what: &str, args: &args::CommitArgs) -> Result<Option<pb::RemoteMedia>, Failure> {
+    let sdp = match (&args.answer_sdp_file, &args.answer_sdp) {
+        (Some(file), _) => std::fs::read_to_string(file).map_err(|err| {
+            Failure::new(
+                what,
+                Cause::Usage(format!(
+                    "cannot read --answer-sdp-file {}: {err}",
+                    file.display()
+                )),
+            )
+        })?,
+        (None, Some(sdp)) => sdp.clone(),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(pb::RemoteMedia {
+        media: Some(pb::remote_media::Media::Sdp(sdp)),
+    }))
+}
+
 /// The remote media of a command that needs them (`--offer` is add-participant's).
 fn required_media(what: &str, media: &args::MediaArgs) -> Result<pb::RemoteMedia, Failure> {
     remote_media(what, media)?.ok_or_else(|| {
         Failure::new(
             what,
-            Cause::Usage("--offer applies to add-participant only".to_owned()),
+            Cause::Usage(
+                "--offer is for add-participant, and for modify-participant without --commit"
+                    .to_owned(),
+            ),
         )
     })
 }
@@ -276,7 +299,9 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
     // Read local input before connecting: a usage error needs no server.
     let remote = match &cli.command {
         Command::AddParticipant(a) => remote_media(&what, &a.media)?,
-        Command::ModifyParticipant(a) => Some(required_media(&what, &a.media)?),
+        Command::ModifyParticipant(a) if a.commit => Some(required_media(&what, &a.media)?),
+        Command::ModifyParticipant(a) => remote_media(&what, &a.media)?,
+        Command::CommitModification(a) => commit_answer(&what, a)?,
         Command::SetAnswer(a) => Some(required_media(&what, &a.media)?),
         _ => None,
     };
@@ -400,7 +425,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::CommitModification(a) => {
             let request = pb::CommitModificationRequest {
                 participant_id: a.participant.clone(),
-                remote: None,
+                remote,
             };
             let reply = conn
                 .call(conn.client().commit_modification(conn.request(request)))

@@ -1066,6 +1066,36 @@ async fn an_offer_first_session_from_the_command_line() {
         .ctl(&["set-answer", "--participant", &b, "--sdp-file", &answer_b])
         .await;
     run.expect_code(5);
+
+    // The IM Server's own modification of B: the switch's offer, staged, then the
+    // 200 OK's answer at commit.
+    let run = switch
+        .ctl(&[
+            "--json",
+            "modify-participant",
+            "--participant",
+            &b,
+            "--offer",
+        ])
+        .await;
+    run.expect_code(0);
+    assert_eq!(run.json()["staged"], true, "{}", run.stdout);
+    let run = switch
+        .ctl(&["commit-modification", "--participant", &b])
+        .await;
+    run.expect_code(4);
+    let run = switch
+        .ctl(&[
+            "--json",
+            "commit-modification",
+            "--participant",
+            &b,
+            "--answer-sdp-file",
+            &answer_b,
+        ])
+        .await;
+    run.expect_code(0);
+    assert!(run.json().get("staged").is_none(), "{}", run.stdout);
 }
 
 /// The README's msrpctl B2BUA block runs as written, with `ctl` pointed at this
