@@ -113,7 +113,16 @@ impl Engine {
             n => n,
         }
         .clamp(1, 62);
-        let first = reuse_port_listener(config.listen)?;
+        // One instance per port: a socket without SO_REUSEPORT cannot bind where
+        // another process's SO_REUSEPORT listeners are, so this probe fails (address
+        // in use) instead of a second daemon silently sharing the port and taking a
+        // share of the connections. It also picks the port when 0 is asked for.
+        let probe = exclusive_probe(config.listen)?;
+        let probed = probe.local_addr()?.as_socket().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "listen address is not IP")
+        })?;
+        drop(probe);
+        let first = reuse_port_listener(probed)?;
         let local_addr = first.local_addr()?.as_socket().ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "listen address is not IP")
         })?;
@@ -528,6 +537,13 @@ impl Engine {
 
 /// A non-blocking TCP listener with `SO_REUSEPORT`, so every shard accepts on the
 /// same port and the kernel spreads connections over them.
+/// A plain socket bound (not listening) to `addr`: fails if anything listens there.
+fn exclusive_probe(addr: SocketAddr) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
 fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;

@@ -40,6 +40,11 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the control runtime")?;
     let result = runtime.block_on(async {
+        // Watched before the daemon says it is up, so no SIGHUP can kill it after.
+        #[cfg(unix)]
+        tokio::spawn(ignore_hangups(tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::hangup(),
+        )));
         let metrics = TcpListener::bind(config.metrics_listen)
             .await
             .with_context(|| format!("binding the metrics listener on {}", config.metrics_listen))?;
@@ -83,6 +88,21 @@ fn main() -> anyhow::Result<()> {
     engine.shutdown();
     info!("msrp-switch stopped");
     result
+}
+
+/// SIGHUP must not kill the daemon (its default action would). Nothing is
+/// reloadable yet (log level, limits and, with TLS, certificates are read at
+/// start), so each one is logged as ignored.
+#[cfg(unix)]
+async fn ignore_hangups(hangups: std::io::Result<tokio::signal::unix::Signal>) {
+    match hangups {
+        Ok(mut hangups) => {
+            while hangups.recv().await.is_some() {
+                tracing::warn!("SIGHUP received: nothing is reloadable yet; ignored");
+            }
+        }
+        Err(err) => tracing::warn!("cannot watch SIGHUP ({err}); a SIGHUP would stop the daemon"),
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

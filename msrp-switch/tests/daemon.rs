@@ -233,3 +233,46 @@ fn a_bad_limit_stops_the_binary_with_the_flag_named() {
         "{err}"
     );
 }
+
+/// SIGHUP does not stop the daemon (its default action would): it logs that it
+/// was ignored and goes on serving.
+#[tokio::test]
+async fn sighup_is_logged_and_does_not_stop_the_daemon() {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_msrp-switch"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
+        ])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = timeout(LIMIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(first.contains("listening for MSRP"), "{first}");
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let logged = timeout(LIMIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(logged.contains("SIGHUP"), "{logged}");
+    assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
+    child.start_kill().unwrap();
+    timeout(LIMIT, child.wait()).await.unwrap().unwrap();
+}

@@ -361,3 +361,21 @@ async fn a_403_on_this_shard_does_not_pin_the_connection() {
     assert_eq!(delivered.body, b"hello after a 403");
     assert!(engine.participant(qa.id).await.unwrap().bound);
 }
+
+/// One instance per port: a second engine on a port the first listens on is
+/// refused at start (address in use) instead of sharing it through SO_REUSEPORT
+/// and taking a share of the first one's connections.
+#[tokio::test]
+async fn a_second_engine_on_the_same_port_is_refused() {
+    let first = start_engine(2, |_| {});
+    let second = msrp_switch::transport::Engine::start(msrp_switch::transport::EngineConfig {
+        listen: first.local_addr(),
+        shards: 1,
+        pin_cores: false,
+        ..Default::default()
+    });
+    let err = second.err().expect("the second engine must not start");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    // The first still serves.
+    assert!(TcpStream::connect(first.local_addr()).await.is_ok());
+}
