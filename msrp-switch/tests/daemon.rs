@@ -119,9 +119,10 @@ async fn lost_framing_closes_the_connection_without_an_answer() {
     assert!(rest.is_empty(), "unexpected answer {rest:?}");
 }
 
-#[tokio::test]
-async fn the_binary_starts_on_flags_logs_its_address_and_answers() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_msrp-switch"))
+/// The daemon binary on ephemeral loopback ports, logging text at info to stdout;
+/// killed when dropped.
+fn spawn_daemon() -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_msrp-switch"))
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -138,7 +139,12 @@ async fn the_binary_starts_on_flags_logs_its_address_and_answers() {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_binary_starts_on_flags_logs_its_address_and_answers() {
+    let mut child = spawn_daemon();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let line = timeout(LIMIT, lines.next_line())
@@ -238,21 +244,7 @@ fn a_bad_limit_stops_the_binary_with_the_flag_named() {
 /// was ignored and goes on serving.
 #[tokio::test]
 async fn sighup_is_logged_and_does_not_stop_the_daemon() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_msrp-switch"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--control-listen",
-            "127.0.0.1:0",
-        ])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_daemon();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = timeout(LIMIT, lines.next_line())
         .await
