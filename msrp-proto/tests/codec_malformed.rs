@@ -98,6 +98,9 @@ enum Answer {
     No,
     /// An answer to `t0001` from the relay to the client (the usual request here).
     Usual,
+    /// An answer to `t0001` to the client with no responder: To-Path could not be
+    /// read, so the receiver answers from its own URI.
+    FromUs,
     /// An answer with exactly these values.
     Exact {
         tid: &'static str,
@@ -155,7 +158,7 @@ impl Row {
 
 #[allow(clippy::too_many_lines)]
 fn rows() -> Vec<Row> {
-    use Answer::{Exact, No, Usual};
+    use Answer::{Exact, FromUs, No, Usual};
     use ErrorKind::*;
     let tls_client_hello: &[u8] = &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03];
     let long_tid = "a".repeat(33);
@@ -637,7 +640,7 @@ fn rows() -> Vec<Row> {
             MissingToPath,
             Some(400),
             K,
-            No,
+            FromUs,
         ),
         row(
             "missing From-Path",
@@ -661,7 +664,7 @@ fn rows() -> Vec<Row> {
             BadHeaderValue(HeaderName::ToPath),
             Some(400),
             K,
-            No,
+            FromUs,
         ),
         row(
             "To-Path bad scheme",
@@ -672,7 +675,7 @@ fn rows() -> Vec<Row> {
             BadUri(HeaderName::ToPath, UriError::Scheme),
             Some(400),
             K,
-            No,
+            FromUs,
         ),
         row(
             "To-Path missing transport",
@@ -683,7 +686,7 @@ fn rows() -> Vec<Row> {
             BadUri(HeaderName::ToPath, UriError::Transport),
             Some(400),
             K,
-            No,
+            FromUs,
         ),
         row(
             "To-Path bad port",
@@ -694,7 +697,7 @@ fn rows() -> Vec<Row> {
             BadUri(HeaderName::ToPath, UriError::Port),
             Some(400),
             K,
-            No,
+            FromUs,
         ),
         row(
             "To-Path bad session-id",
@@ -705,7 +708,7 @@ fn rows() -> Vec<Row> {
             BadUri(HeaderName::ToPath, UriError::SessionId),
             Some(400),
             K,
-            No,
+            FromUs,
         ),
         row(
             "To-Path IPv6 literal not closed",
@@ -716,7 +719,7 @@ fn rows() -> Vec<Row> {
             BadUri(HeaderName::ToPath, UriError::Host),
             Some(400),
             K,
-            No,
+            FromUs,
         ),
         row(
             "From-Path bad host",
@@ -921,18 +924,24 @@ fn check_answer(row: &Row, err: &DecodeError) {
     let answer = err.answer();
     match row.answer {
         Answer::No => assert!(answer.is_none(), "{}: answer {answer:?}", row.name),
-        Answer::Usual | Answer::Exact { .. } => {
+        Answer::Usual | Answer::FromUs | Answer::Exact { .. } => {
             let (tid, responder, previous_hop) = match row.answer {
                 Answer::Exact {
                     tid,
                     responder,
                     previous_hop,
-                } => (tid, responder, previous_hop),
-                _ => ("t0001", RELAY, CLIENT),
+                } => (tid, Some(responder), previous_hop),
+                Answer::FromUs => ("t0001", None, CLIENT),
+                _ => ("t0001", Some(RELAY), CLIENT),
             };
             let answer = answer.unwrap_or_else(|| panic!("{}: no answer", row.name));
             assert_eq!(answer.transaction_id.as_str(), tid, "{}", row.name);
-            assert_eq!(answer.responder.as_str(), responder, "{}", row.name);
+            assert_eq!(
+                answer.responder.as_ref().map(|u| u.as_str()),
+                responder,
+                "{}",
+                row.name
+            );
             assert_eq!(answer.previous_hop.as_str(), previous_hop, "{}", row.name);
         }
     }

@@ -740,7 +740,10 @@ mod tests {
         let answer = err.answer().unwrap();
         assert_eq!(answer.transaction_id.as_str(), "bad1");
         assert_eq!(answer.previous_hop.as_str(), "msrp://b.example:2/t;tcp");
-        assert_eq!(answer.responder.as_str(), "msrp://a.example:1/s;tcp");
+        assert_eq!(
+            answer.responder.as_ref().map(crate::codec::MsrpUri::as_str),
+            Some("msrp://a.example:1/s;tcp")
+        );
         assert_eq!(err.status(), Some(StatusCode::UNINTELLIGIBLE));
     }
 

@@ -121,8 +121,11 @@ pub enum Framing {
 pub struct Answer {
     /// The request's transaction id.
     pub transaction_id: TransactionId,
-    /// The first To-Path URI of the request: the responder, i.e. us.
-    pub responder: MsrpUri,
+    /// The first To-Path URI of the request: the responder, i.e. us. `None` when
+    /// To-Path is missing or unreadable: the responder answers from its own URI
+    /// (RFC 4975 §7.3: such a request is still answered 400 when it can be
+    /// addressed).
+    pub responder: Option<MsrpUri>,
     /// The first From-Path URI of the request: the previous hop.
     pub previous_hop: MsrpUri,
 }

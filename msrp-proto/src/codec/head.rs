@@ -619,7 +619,7 @@ fn answer_for(head: &Head) -> Option<Answer> {
     }
     Some(Answer {
         transaction_id: head.transaction_id,
-        responder: to?,
+        responder: to,
         previous_hop: from?,
     })
 }

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use tracing::{debug, trace};
 
 use crate::codec::{
-    ByteRange, ContinuationFlag, DecodeError, FailureReport, Head, HeaderName, MsrpUri, StatusCode,
+    ByteRange, ContinuationFlag, DecodeError, FailureReport, Head, HeaderName, MsrpUri, Scheme,
+    StatusCode,
 };
 use crate::conn::{Bind, Conn, Inbound, State};
 use crate::control::Event;
@@ -30,7 +31,7 @@ impl Endpoint {
         };
         trace!(conn = conn.0, tid = %head.transaction_id(), ?method, "request");
         let inbound = match self.route(conn, &head) {
-            Err(status) => Inbound::Answer(reply_to(&head, status)),
+            Err(status) => self.refuse_request(conn, &head, status),
             Ok(route) => {
                 let id = route.id;
                 if let Some(p) = self.participants.get_mut(&id) {
@@ -53,6 +54,49 @@ impl Endpoint {
             }
         };
         self.set_inbound(conn, inbound);
+    }
+
+    /// What a request that routes nowhere gets (RFC 4975 §7.3). With no usable
+    /// From-Path no response can be addressed: a connection that has not bound is
+    /// closed rather than left waiting for its bind timeout. With no usable To-Path
+    /// the request is unintelligible (400), answered from the switch's own URI.
+    fn refuse_request(&mut self, conn: ConnId, head: &Head, status: StatusCode) -> Inbound {
+        let Some(to) = head.from_path().next() else {
+            debug!(conn = conn.0, tid = %head.transaction_id(), "request without a usable From-Path");
+            if self.is_unbound(conn) {
+                self.close_conn(conn);
+            }
+            return Inbound::Answer(None);
+        };
+        match head.to_path().next() {
+            Some(_) => Inbound::Answer(reply_to(head, status)),
+            None => {
+                let status = StatusCode::UNINTELLIGIBLE;
+                Inbound::Answer(
+                    self.own_uri()
+                        .filter(|_| is_owed(head, status))
+                        .map(|from| Reply {
+                            tid: *head.transaction_id(),
+                            status,
+                            to,
+                            from,
+                        }),
+                )
+            }
+        }
+    }
+
+    /// The switch's own URI with no session-id: the responder of an answer to a
+    /// request whose To-Path could not be read.
+    fn own_uri(&self) -> Option<MsrpUri> {
+        MsrpUri::from_parts(
+            Scheme::Msrp,
+            &self.config.local_host,
+            Some(self.config.local_port),
+            None,
+            "tcp",
+        )
+        .ok()
     }
 
     /// Finds the participant a request is for and binds the connection to it
@@ -205,17 +249,24 @@ impl Endpoint {
                     self.send_reply(conn, Some(reply));
                 }
             }
-            _ => {
-                if let (Some(answer), Some(status)) = (err.answer(), err.status()) {
-                    let reply = Reply {
-                        tid: answer.transaction_id,
-                        status,
-                        to: answer.previous_hop.clone(),
-                        from: answer.responder.clone(),
-                    };
-                    self.send_reply(conn, Some(reply));
+            _ => match (err.answer(), err.status()) {
+                (Some(answer), Some(status)) => {
+                    let from = answer.responder.clone().or_else(|| self.own_uri());
+                    if let Some(from) = from {
+                        let reply = Reply {
+                            tid: answer.transaction_id,
+                            status,
+                            to: answer.previous_hop.clone(),
+                            from,
+                        };
+                        self.send_reply(conn, Some(reply));
+                    }
                 }
-            }
+                // No answer can be addressed (no usable From-Path): a connection
+                // that has not bound is closed rather than left to its bind timeout.
+                (None, Some(_)) if self.is_unbound(conn) => self.close_conn(conn),
+                _ => {}
+            },
         }
         self.frame_done(conn);
     }
