@@ -5,6 +5,8 @@
 
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -20,7 +22,12 @@ use msrp_switch::metrics::{HttpLimits, serve_metrics_with};
 fn main() -> anyhow::Result<()> {
     let config = Args::parse().into_config()?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour only for a person at a terminal: a journal, a pipe or a file gets
+    // plain text (and NO_COLOR is honoured everywhere).
+    let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     match config.log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
