@@ -58,6 +58,8 @@ pub struct Stats {
     pub connections: AtomicI64,
     /// Connections accepted.
     pub connections_accepted: AtomicU64,
+    /// Accepts that failed (out of descriptors, most often).
+    pub accept_errors: AtomicU64,
     /// Connections the switch opened (active setup role).
     pub connections_opened: AtomicU64,
     /// Frames received, by kind.

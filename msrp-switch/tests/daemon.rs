@@ -147,6 +147,42 @@ fn spawn_daemon() -> tokio::process::Child {
     daemon_command().spawn().unwrap()
 }
 
+/// The MSRP and metrics addresses of the daemon's "listening" line.
+fn addresses(line: &str) -> (std::net::SocketAddr, String) {
+    let marker = "listening for MSRP on ";
+    let at = line
+        .find(marker)
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let rest = &line[at + marker.len()..];
+    let addr = rest[..rest.find(' ').unwrap()].parse().unwrap();
+    let metrics_at = rest.find("http://").unwrap();
+    let metrics = rest[metrics_at + 7..rest.find("/metrics").unwrap()].to_string();
+    (addr, metrics)
+}
+
+/// A SEND for no session on a new connection to `addr` is answered 481.
+async fn answers_481(addr: std::net::SocketAddr, tid: &str) {
+    let mut peer = TcpStream::connect(addr).await.unwrap();
+    peer.write_all(send(tid, "", "hi").as_bytes())
+        .await
+        .unwrap();
+    expect(&mut peer, &response(tid, "481 Session does not exist")).await;
+}
+
+/// The whole HTTP response of `GET /metrics` at `metrics_addr`.
+async fn scrape(metrics_addr: &str) -> String {
+    let mut http = TcpStream::connect(metrics_addr).await.unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut scrape = String::new();
+    timeout(LIMIT, http.read_to_string(&mut scrape))
+        .await
+        .unwrap()
+        .unwrap();
+    scrape
+}
+
 #[tokio::test]
 async fn the_binary_starts_on_flags_logs_its_address_and_answers() {
     let mut child = spawn_daemon();
@@ -157,36 +193,12 @@ async fn the_binary_starts_on_flags_logs_its_address_and_answers() {
         .unwrap()
         .unwrap()
         .unwrap();
-    let marker = "listening for MSRP on ";
-    let at = line
-        .find(marker)
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    let rest = &line[at + marker.len()..];
-    let addr: std::net::SocketAddr = rest[..rest.find(' ').unwrap()].parse().unwrap();
-    let metrics_at = rest.find("http://").unwrap();
-    let metrics_addr = rest[metrics_at + 7..rest.find("/metrics").unwrap()].to_string();
+    let (addr, metrics_addr) = addresses(&line);
     assert_eq!(addr.ip().to_string(), "127.0.0.1");
-
-    let mut peer = TcpStream::connect(addr).await.unwrap();
-    peer.write_all(send("tidbin01", "", "hi").as_bytes())
-        .await
-        .unwrap();
-    expect(
-        &mut peer,
-        &response("tidbin01", "481 Session does not exist"),
-    )
-    .await;
+    answers_481(addr, "tidbin01").await;
 
     // The metrics endpoint answers with the OpenMetrics text format.
-    let mut http = TcpStream::connect(metrics_addr.as_str()).await.unwrap();
-    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut scrape = String::new();
-    timeout(LIMIT, http.read_to_string(&mut scrape))
-        .await
-        .unwrap()
-        .unwrap();
+    let scrape = scrape(&metrics_addr).await;
     assert!(scrape.starts_with("HTTP/1.1 200 OK\r\n"), "{scrape}");
     assert!(
         scrape.contains("msrp_switch_responses_sent_total{status=\"481\"} 1\n"),
@@ -271,6 +283,71 @@ async fn a_piped_daemon_logs_plain_text_and_survives_sighup() {
         .unwrap()
         .unwrap();
     assert!(logged.contains("SIGHUP"), "{logged}");
+    assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
+    child.start_kill().unwrap();
+    timeout(LIMIT, child.wait()).await.unwrap().unwrap();
+}
+
+/// Out of descriptors, accept errors are counted and logged at warn, the listener
+/// does not spin, and once descriptors are free again it accepts as before. The
+/// daemon runs under `ulimit -n 64` with one shard; the test holds connections
+/// until accepts fail.
+#[tokio::test]
+async fn accept_errors_are_counted_and_the_daemon_recovers() {
+    let daemon = env!("CARGO_BIN_EXE_msrp-switch");
+    let mut child = tokio::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "ulimit -n 64 && exec {daemon} --shards 1 --listen 127.0.0.1:0 \
+                 --metrics-listen 127.0.0.1:0 --control-listen 127.0.0.1:0 --log-format text"
+            ),
+        ])
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = timeout(LIMIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let (addr, metrics_addr) = addresses(&line);
+
+    // More connections than the daemon has descriptors: the rest wait in the
+    // backlog while its accepts fail.
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        held.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let warned = timeout(LIMIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("accept failed") {
+                return line;
+            }
+        }
+        panic!("the daemon's output ended");
+    })
+    .await
+    .expect("no accept failure logged");
+    assert!(warned.contains("WARN"), "{warned}");
+    drop(held);
+
+    // Descriptors free again: the daemon serves, and says how many accepts failed.
+    answers_481(addr, "tidacc01").await;
+    let scrape = scrape(&metrics_addr).await;
+    let failed: u64 = scrape
+        .lines()
+        .find_map(|l| l.strip_prefix("msrp_switch_accept_errors_total "))
+        .unwrap_or_else(|| panic!("no accept errors series in {scrape}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(failed >= 1, "{failed}");
     assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
     child.start_kill().unwrap();
     timeout(LIMIT, child.wait()).await.unwrap().unwrap();

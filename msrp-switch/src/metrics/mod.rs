@@ -196,6 +196,11 @@ const FAMILIES: &[Family] = &[
         values: Values::Counter(|m| &m.connections_accepted),
     },
     Family {
+        name: "msrp_switch_accept_errors",
+        help: "MSRP accepts that failed (out of file descriptors, most often); the listener retries after 10 ms.",
+        values: Values::Counter(|m| &m.accept_errors),
+    },
+    Family {
         name: "msrp_switch_connections_opened",
         help: "MSRP connections the switch opened as the active party.",
         values: Values::Counter(|m| &m.connections_opened),

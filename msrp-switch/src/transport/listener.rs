@@ -4,11 +4,12 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::net::TcpListener;
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, debug, info_span, warn};
 
 use crate::metrics::ShardMetrics;
 
@@ -37,7 +38,12 @@ pub(crate) async fn accept_loop(local: Rc<Local>, listener: TcpListener) {
                 );
             }
             Err(err) => {
-                debug!(%err, "accept failed");
+                let before = local.metrics.accept_errors.fetch_add(1, Ordering::Relaxed);
+                // At warn, but not 100 lines a second while descriptors run out:
+                // the first failure, then every 1,000th (the counter has them all).
+                if before % 1000 == 0 {
+                    warn!(%err, failed = before + 1, "accept failed; retrying in 10 ms");
+                }
                 tokio::time::sleep(ACCEPT_RETRY).await;
             }
         }
