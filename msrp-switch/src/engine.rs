@@ -393,7 +393,7 @@ impl Engine {
         .map_err(Into::into)
     }
 
-    /// Stages a modification until [`Engine::commit_modification`].
+    /// Stages a modification until [`Engine::commit_modification_with`].
     pub async fn stage_modification(
         &self,
         id: ParticipantId,
@@ -401,18 +401,6 @@ impl Engine {
     ) -> Result<ParticipantInfo, EngineError> {
         self.on_shard(id.shard(), move |switch, _| {
             switch.stage_modification(id, remote)
-        })
-        .await?
-        .map_err(Into::into)
-    }
-
-    /// Applies a staged modification.
-    pub async fn commit_modification(
-        &self,
-        id: ParticipantId,
-    ) -> Result<ParticipantInfo, EngineError> {
-        self.on_shard(id.shard(), move |switch, now| {
-            switch.commit_modification(id, now)
         })
         .await?
         .map_err(Into::into)
@@ -495,19 +483,6 @@ impl Engine {
         self.on_shard(id.shard(), move |switch, _| switch.participant_info(id))
             .await?
             .map_err(Into::into)
-    }
-
-    /// Every session on every shard.
-    pub async fn list_sessions(&self) -> Result<Vec<SessionKey>, EngineError> {
-        let mut keys = Vec::new();
-        for shard in 0..self.shards() {
-            keys.extend(
-                self.on_shard(shard as u8, |switch, _| switch.session_keys())
-                    .await?,
-            );
-        }
-        keys.sort();
-        Ok(keys)
     }
 
     /// Subscribes to control-plane events from every shard.

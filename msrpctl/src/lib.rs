@@ -562,11 +562,10 @@ fn emit_local(
     local: Option<&pb::LocalMedia>,
     json: Option<Value>,
 ) -> Result<(), Failure> {
-    let value = json.clone();
     emit_either(
         out,
         json.is_some(),
-        || value.unwrap_or(Value::Null),
+        || json.unwrap_or(Value::Null),
         || {
             let mut text = render::key_values(&[
                 ("participant_id", participant.to_owned()),

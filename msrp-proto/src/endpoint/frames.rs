@@ -31,7 +31,7 @@ impl Endpoint {
         };
         trace!(conn = conn.0, tid = %head.transaction_id(), ?method, "request");
         let inbound = match self.route(conn, &head) {
-            Err(status) => self.refuse_request(conn, &head, status),
+            Err(status) => Inbound::Answer(reply_to(&head, status)),
             Ok(route) => {
                 let id = route.id;
                 if let Some(p) = self.participants.get_mut(&id) {
@@ -54,36 +54,6 @@ impl Endpoint {
             }
         };
         self.set_inbound(conn, inbound);
-    }
-
-    /// What a request that routes nowhere gets (RFC 4975 §7.3). With no usable
-    /// From-Path no response can be addressed: a connection that has not bound is
-    /// closed rather than left waiting for its bind timeout. With no usable To-Path
-    /// the request is unintelligible (400), answered from the switch's own URI.
-    fn refuse_request(&mut self, conn: ConnId, head: &Head, status: StatusCode) -> Inbound {
-        let Some(to) = head.from_path().next() else {
-            debug!(conn = conn.0, tid = %head.transaction_id(), "request without a usable From-Path");
-            if self.is_unbound(conn) {
-                self.close_conn(conn);
-            }
-            return Inbound::Answer(None);
-        };
-        match head.to_path().next() {
-            Some(_) => Inbound::Answer(reply_to(head, status)),
-            None => {
-                let status = StatusCode::UNINTELLIGIBLE;
-                Inbound::Answer(
-                    self.own_uri()
-                        .filter(|_| is_owed(head, status))
-                        .map(|from| Reply {
-                            tid: *head.transaction_id(),
-                            status,
-                            to,
-                            from,
-                        }),
-                )
-            }
-        }
     }
 
     /// The switch's own URI with no session-id: the responder of an answer to a
