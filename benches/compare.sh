@@ -270,12 +270,13 @@ PY
 jnum() { python3 "$WORK/flood_json.py" "$1" "$2" 2>/dev/null || true; }
 
 # ---------------------------------------------------------------- servers
-SW_PORT='' SW_CTL='' SW_MET='' RAW_PORT='' KAM_PORT=''
-for var in SW_PORT SW_CTL SW_MET RAW_PORT KAM_PORT; do free_port "$var"; done
+SW_PORT='' SW_TLS='' SW_CTL='' SW_MET='' RAW_PORT='' KAM_PORT=''
+for var in SW_PORT SW_TLS SW_CTL SW_MET RAW_PORT KAM_PORT; do free_port "$var"; done
 
-log "starting msrp-switch on 127.0.0.1:$SW_PORT (control $SW_CTL, metrics $SW_MET, 1 shard)"
-"$SWITCH_BIN" --listen "127.0.0.1:$SW_PORT" --control-listen "127.0.0.1:$SW_CTL" \
-	--metrics-listen "127.0.0.1:$SW_MET" --shards 1 >"$WORK/switch.log" 2>&1 &
+log "starting msrp-switch on 127.0.0.1:$SW_PORT (TLS $SW_TLS, control $SW_CTL, metrics $SW_MET, 1 shard)"
+"$SWITCH_BIN" --listen "127.0.0.1:$SW_PORT" --tls-listen "127.0.0.1:$SW_TLS" \
+	--control-listen "127.0.0.1:$SW_CTL" --metrics-listen "127.0.0.1:$SW_MET" --shards 1 \
+	>"$WORK/switch.log" 2>&1 &
 SW_PID=$!
 PIDS+=("$SW_PID")
 
@@ -303,6 +304,9 @@ fi
 
 wait_listen "$SW_PID" "$SW_PORT" msrp-switch "$WORK/switch.log"
 wait_listen "$SW_PID" "$SW_CTL" "msrp-switch control API" "$WORK/switch.log"
+wait_listen "$SW_PID" "$SW_TLS" "msrp-switch TLS" "$WORK/switch.log"
+# The certificate the switch generated at start, for the handshake run.
+SW_FINGERPRINT=$(grep -oE 'fingerprint=sha-256 [0-9A-F:]+' "$WORK/switch.log" | head -n1 | cut -d= -f2- || true)
 wait_listen "$RAW_PID" "$RAW_PORT" "raw forwarder" "$WORK/raw.log"
 if [ -n "$KAM_PID" ]; then
 	wait_listen "$KAM_PID" "$KAM_PORT" kamailio "$WORK/kamailio.log" || {
@@ -339,6 +343,12 @@ flood() {
 		addr=127.0.0.1:$SW_PORT
 		pid=$SW_PID
 		extra=(--control "http://127.0.0.1:$SW_CTL")
+		;;
+	switch-tls) # the same switch, every participant over TLS
+		target=switch
+		addr=127.0.0.1:$SW_TLS
+		pid=$SW_PID
+		extra=(--control "http://127.0.0.1:$SW_CTL" --tls)
 		;;
 	raw)
 		addr=127.0.0.1:$RAW_PORT
@@ -388,6 +398,25 @@ if [ "$HAVE_CHUNK" = 1 ]; then
 	if [ "$RUN_RELAY" = 1 ]; then flood kam_64k8 relay --size 65536 --chunk-size 8192; fi
 else
 	log "msrp-flood run has no --chunk-size: skipping the 64 KiB runs"
+fi
+
+# 2a. over TLS (msrps participants, same switch and cores): 1 KiB rate and 64 KiB
+#     throughput, and TLS handshakes per second (8 clients connecting back to back)
+if grep -q -- '--tls' <<<"$RUN_HELP"; then
+	flood switch_tls_1k switch-tls --size 1024
+	if [ "$HAVE_CHUNK" = 1 ]; then flood switch_tls_64k switch-tls --size 65536 --chunk-size 65536; fi
+	if [ -n "$SW_FINGERPRINT" ] && [ $((SECONDS + DURATION + 10)) -le "$DEADLINE" ]; then
+		log "run handshakes: 8 clients, ${DURATION}s"
+		before=$(cpu_ticks "$SW_PID")
+		timeout --kill-after=5 $((DURATION + 10)) "$FLOOD_BIN" handshakes \
+			--addr "127.0.0.1:$SW_TLS" --fingerprint "$SW_FINGERPRINT" --concurrency 8 \
+			--duration-seconds "$DURATION" --threads "$FLOOD_THREADS" --json \
+			>"$WORK/handshakes.out" 2>"$WORK/handshakes.err" &
+		RUN_PID=$!
+		wait "$RUN_PID" || log "the handshake run failed: $(tail -n 3 "$WORK/handshakes.err")"
+		RUN_PID=''
+		echo $(($(cpu_ticks "$SW_PID") - before)) >"$WORK/handshakes.cpu"
+	fi
 fi
 
 # 2b. group fan-out (RFC 7701): one sender, 99 receivers, 1 KiB; deliveries/s set
@@ -491,6 +520,21 @@ rows.append(("group of 100, p99 send-to-delivery, ms", fmt(j("switch_group", "p9
 gc = cpu_per_million("switch_group")
 rows.append(("server CPU s per million group deliveries", fmt(gc), "-", "-", "-", "-",
              "lower is better"))
+tls, tcp = j("switch_tls_1k", "msgs_per_sec"), j("switch_1k", "msgs_per_sec")
+rows.append(("1:1 over TLS, 1 KiB, msgs/s", fmt(tls), "-", "-", ratio(tls, tcp) + " of TCP", "-",
+             ">= 0.70x the switch over TCP"))
+tls, tcp = j("switch_tls_64k", "mb_per_sec"), j("switch_64k", "mb_per_sec")
+rows.append(("1:1 over TLS, 64 KiB chunks, MB/s", fmt(tls), "-", "-", ratio(tls, tcp) + " of TCP", "-",
+             ""))
+try:
+    import json
+    hs = json.loads(open(os.path.join(work, "handshakes.out")).read().strip().splitlines()[-1])
+    hs_cpu = int(open(os.path.join(work, "handshakes.cpu")).read()) / hz
+    per_core = hs["handshakes"] / hs_cpu if hs_cpu else None
+    rows.append(("TLS handshakes/s (8 clients)", fmt(hs["per_second"]), "-", "-", "-", "-",
+                 f"{fmt(per_core)} per server CPU second"))
+except (OSError, ValueError, KeyError, IndexError):
+    rows.append(("TLS handshakes/s (8 clients)", "-", "-", "-", "-", "-", ""))
 sw_c, raw_c, kam_c = cpu_per_million("switch_1k"), cpu_per_million("raw_1k"), cpu_per_million("kam_1k")
 rows.append(("server CPU s per million 1 KiB msgs", fmt(sw_c), fmt(raw_c), fmt(kam_c), ratio(sw_c, raw_c),
              ratio(sw_c, kam_c), "lower is better"))

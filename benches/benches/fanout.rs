@@ -60,6 +60,7 @@ impl Rig {
                 max_size: None,
                 setup: SetupRole::Passive,
                 cema: false,
+                ..Default::default()
             };
             let identity = Identity {
                 im_address: format!("sip:m{i}@example.com"),

@@ -59,6 +59,7 @@ fn remote(path: &str) -> RemoteMedia {
         max_size: None,
         setup: SetupRole::Passive,
         cema: false,
+        ..Default::default()
     }
 }
 

@@ -74,6 +74,7 @@ fn switch_target(switch: &Switch) -> TargetSpec {
         control: switch.control.clone(),
         token: None,
         msrp_addr: None,
+        tls: false,
     }
 }
 
@@ -108,6 +109,70 @@ async fn two_sessions_of_1k_messages_through_the_switch_all_arrive_intact() {
     assert_eq!(report.target, "switch");
     // The sessions were released at the end.
     assert_eq!(switch.engine.stats().sessions, 0);
+}
+
+/// The same flood over TLS: the flooder's participants are `msrps`, it pins the
+/// switch's certificate from the answers and presents its own; every message
+/// arrives intact, 64 KiB ones in 16 KiB chunks included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_over_tls_arrives_intact() {
+    let engine = msrp_test_support::tls::start_tls_engine(Duration::from_secs(10));
+    let server = ControlServer::start(&engine, None).await;
+    let tls = TargetSpec::Switch {
+        control: server.url(),
+        token: None,
+        msrp_addr: None,
+        tls: true,
+    };
+    let report = run(&counted(tls.clone(), 2, 1024, 1024, 2000)).await;
+    assert_clean(&report, 2000);
+    let report = run(&counted(tls, 1, 64 * 1024, 16 * 1024, 50)).await;
+    assert_clean(&report, 50);
+    assert_eq!(
+        msrp_test_support::metric(&engine, "msrp_switch_tls_handshakes_total"),
+        6
+    );
+    assert_eq!(engine.stats().sessions, 0);
+}
+
+/// `msrp-flood handshakes`: every handshake it counts the switch counts too; a
+/// wrong pin is an error, not a zero rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_are_counted_on_both_sides_and_a_wrong_pin_fails() {
+    use msrp_benches::flood::handshakes::{self, HandshakeLoad};
+    let engine = msrp_test_support::tls::start_tls_engine(Duration::from_secs(10));
+    let identity = engine.tls_identity().unwrap();
+    let mut load = HandshakeLoad {
+        addr: engine.tls_addr().unwrap(),
+        fingerprint: identity.fingerprint().to_string(),
+        concurrency: 2,
+        duration: Duration::from_millis(300),
+    };
+    let report = timeout(LIMIT, handshakes::run(&load))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(report.handshakes > 0, "{report:?}");
+    assert_eq!(report.failures, 0, "{report:?}");
+    // The first (checking) handshake is not in the report. The switch counts a
+    // handshake when it has read the client's Finished, after the client is done.
+    let expected = report.handshakes as i64 + 1;
+    let counted = timeout(LIMIT, async {
+        loop {
+            let counted = msrp_test_support::metric(&engine, "msrp_switch_tls_handshakes_total");
+            if counted >= expected {
+                return counted;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(counted, expected);
+
+    load.fingerprint = msrp_test_support::tls::Identity::new().fingerprint();
+    let refused = timeout(LIMIT, handshakes::run(&load)).await.unwrap();
+    assert!(refused.is_err(), "{refused:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,15 +1,20 @@
 //! Who may call the control API. By default it listens on loopback only; a bearer
-//! token (`authorization: Bearer <token>` metadata) can be required, and the daemon
-//! refuses to expose the API beyond loopback without one.
+//! token (`authorization: Bearer <token>` metadata, checked on each call) and
+//! client certificates from a CA (mTLS, checked in each connection's TLS
+//! handshake) can be required, each or both, and the daemon refuses to expose
+//! the API beyond loopback with neither.
 
 use std::net::SocketAddr;
 
 use tonic::{Request, Status};
 
-/// The authentication a server requires.
+use crate::tls::ServerTls;
+
+/// The authentication a server requires, and the TLS it serves with.
 #[derive(Clone, Default)]
 pub struct Auth {
     token: Option<String>,
+    tls: Option<ServerTls>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -17,6 +22,7 @@ impl std::fmt::Debug for Auth {
         // Never print the token.
         f.debug_struct("Auth")
             .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -24,19 +30,38 @@ impl std::fmt::Debug for Auth {
 impl Auth {
     /// No authentication (loopback only).
     pub fn none() -> Self {
-        Self { token: None }
+        Self::default()
     }
 
     /// Require this bearer token.
     pub fn bearer(token: impl Into<String>) -> Self {
         Self {
             token: Some(token.into()),
+            tls: None,
         }
     }
 
-    /// True if callers must authenticate.
+    /// Serve over TLS; if `tls` has a client CA, every connection must present
+    /// a certificate from it (in addition to the token, if there is one).
+    pub fn with_tls(self, tls: ServerTls) -> Self {
+        Self {
+            tls: Some(tls),
+            ..self
+        }
+    }
+
+    /// The TLS connections are served with, if any.
+    pub fn tls(&self) -> Option<&ServerTls> {
+        self.tls.as_ref()
+    }
+
+    /// True if callers must authenticate, by token or by client certificate.
     pub fn is_required(&self) -> bool {
         self.token.is_some()
+            || self
+                .tls
+                .as_ref()
+                .is_some_and(ServerTls::requires_client_certificates)
     }
 
     /// Refuses to serve beyond loopback without authentication: anyone who can reach
@@ -47,7 +72,9 @@ impl Auth {
         }
         Err(format!(
             "refusing to serve the control API on {addr} without authentication: \
-             set --control-token (MSRP_SWITCH_CONTROL_TOKEN) or listen on a loopback address"
+             set --control-token (MSRP_SWITCH_CONTROL_TOKEN) or --control-client-ca \
+             (MSRP_SWITCH_CONTROL_CLIENT_CA, client certificates over TLS), or listen on a \
+             loopback address"
         ))
     }
 
@@ -140,6 +167,10 @@ mod tests {
             .check_exposure("0.0.0.0:50051".parse().unwrap())
             .unwrap_err();
         assert!(err.contains("without authentication"), "{err}");
+        assert!(
+            err.contains("--control-token") && err.contains("--control-client-ca"),
+            "{err}"
+        );
         assert!(
             Auth::bearer("s3cret")
                 .check_exposure("0.0.0.0:50051".parse().unwrap())

@@ -10,6 +10,9 @@
 //! - [`sdp`]: the SDP `m=message` section ⇄ [`pb::Media`].
 //! - [`limits`]: the size and character limits of every request field.
 //! - [`auth`]: bearer-token checking and the loopback-only default.
+//! - [`tls`]: TLS and mTLS on the control port, both ends (rustls, ring), and the
+//!   PEM files they read.
+//! - [`port`]: the control port's connection limits, TLS handshakes included.
 //! - [`server`]: serves an implementation of the trait with health and reflection.
 //!
 //! This crate knows nothing of MSRP internals: it defines the contract, and the
@@ -20,8 +23,10 @@
 pub mod auth;
 pub mod error;
 pub mod limits;
+pub mod port;
 pub mod sdp;
 pub mod server;
+pub mod tls;
 
 /// Generated from `proto/msrpswitch/v1/switch.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

@@ -22,28 +22,31 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+use crate::limits::quote;
 use crate::pb;
 
 /// The field name [`SdpError::field`] gives for the direction attributes.
 const DIRECTION_FIELD: &str = "a=sendrecv/sendonly/recvonly/inactive";
 
-/// Why an SDP media section could not be read.
+/// Why an SDP media section could not be read. A value is quoted in the message with
+/// [`quote`]: at most `QUOTED_CHARS` characters, so a huge line never makes a huge
+/// error (the daemon puts the message into the gRPC status).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SdpError {
     /// There is no `m=message` line.
     #[error("no m=message media section")]
     NoMessageMedia,
     /// The `m=message` line is malformed (bad port, no protocol, no format list).
-    #[error("malformed m= line {0:?}")]
+    #[error("malformed m= line {}", quote(.0))]
     BadMediaLine(String),
     /// The `m=message` protocol is neither `TCP/MSRP` nor `TCP/TLS/MSRP`.
-    #[error("unsupported MSRP transport {0:?} (expected TCP/MSRP or TCP/TLS/MSRP)")]
+    #[error("unsupported MSRP transport {} (expected TCP/MSRP or TCP/TLS/MSRP)", quote(.0))]
     UnknownTransport(String),
     /// The `m=message` port is 0: the stream is rejected or disabled.
     #[error("m=message port is 0: the stream is rejected")]
     PortZero,
     /// The effective `c=` line is malformed.
-    #[error("malformed c= line {0:?}")]
+    #[error("malformed c= line {}", quote(.0))]
     BadConnectionLine(String),
     /// Neither the media section nor the session level has a `c=` line.
     #[error("no c= line at media or session level")]
@@ -52,23 +55,23 @@ pub enum SdpError {
     #[error("no a=path URI")]
     MissingPath,
     /// An `a=path` entry that is not an `msrp://` or `msrps://` URI.
-    #[error("a=path entry {0:?} is not an msrp:// or msrps:// URI")]
+    #[error("a=path entry {} is not an msrp:// or msrps:// URI", quote(.0))]
     BadPath(String),
     /// No `a=accept-types` attribute, or one with no type (RFC 4975 §8 makes it
     /// mandatory).
     #[error("no a=accept-types")]
     MissingAcceptTypes,
     /// An `a=max-size` value that is not a decimal number of octets.
-    #[error("a=max-size value {0:?} is not a decimal number")]
+    #[error("a=max-size value {} is not a decimal number", quote(.0))]
     BadMaxSize(String),
     /// An `a=setup` value other than active, passive, actpass or holdconn.
-    #[error("a=setup value {0:?} is not active, passive, actpass or holdconn")]
+    #[error("a=setup value {} is not active, passive, actpass or holdconn", quote(.0))]
     BadSetup(String),
     /// An `a=connection` value other than new or existing.
-    #[error("a=connection value {0:?} is not new or existing")]
+    #[error("a=connection value {} is not new or existing", quote(.0))]
     BadConnection(String),
     /// An `a=fingerprint` value that is not `<hash-func> <hex:pairs>`.
-    #[error("a=fingerprint value {0:?} is not \"hash-func XX:XX:...\"")]
+    #[error("a=fingerprint value {} is not \"hash-func XX:XX:...\"", quote(.0))]
     BadFingerprint(String),
     /// An attribute or line that may appear once appears twice at the same level
     /// (the field it names, e.g. `a=path`).
@@ -147,7 +150,7 @@ enum Level {
 /// `a=setup` and `a=connection` tokens and the direction are read
 /// case-insensitively, and the fingerprint is stored as `"<hash-func> <hex>"` with
 /// one space. `a=chatroom` lines accumulate. Several `a=fingerprint` lines (one per
-/// hash function, RFC 8122 §5) are all checked and the first is kept. Any other
+/// hash function, RFC 8122 §5) are all checked and the strongest is kept. Any other
 /// attribute, and `c=`, may appear once per level ([`SdpError::DuplicateAttribute`]).
 ///
 /// # Errors
@@ -345,8 +348,14 @@ fn shared_attribute(shared: &mut Shared, name: &str, value: &str) -> Result<(), 
         "fingerprint" => {
             let fingerprint = parse_fingerprint(value)
                 .ok_or_else(|| SdpError::BadFingerprint(value.to_owned()))?;
-            // RFC 8122 §5 allows one line per hash function; the proto holds one: the first.
-            if shared.fingerprint.is_none() {
+            // RFC 8122 §5 allows one line per hash function and the strongest
+            // is the one to check; the proto holds one: the strongest (the
+            // first of equals).
+            let stronger = shared
+                .fingerprint
+                .as_deref()
+                .is_none_or(|kept| hash_strength(&fingerprint) > hash_strength(kept));
+            if stronger {
                 shared.fingerprint = Some(fingerprint);
             }
             Ok(())
@@ -419,6 +428,14 @@ fn is_msrp_uri(uri: &str) -> bool {
                 .get(..scheme.len())
                 .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
     })
+}
+
+/// How strong a fingerprint's hash function is: its digest length (sha-1 20,
+/// sha-256 32, ... bytes), so unknown functions rank by what they carry.
+fn hash_strength(fingerprint: &str) -> usize {
+    fingerprint
+        .split_once(' ')
+        .map_or(0, |(_, hex)| hex.split(':').count())
 }
 
 /// Reads `<hash-func> <XX:XX:...>` (RFC 4572 §5) into `"hash-func XX:XX:..."`.
@@ -773,6 +790,20 @@ mod tests {
     }
 
     #[test]
+    fn of_several_fingerprints_the_strongest_is_kept() {
+        let sha1 = format!("sha-1 {}", ["11"; 20].join(":"));
+        let sha256 = format!("sha-256 {}", ["22"; 32].join(":"));
+        let sha256b = format!("sha-256 {}", ["33"; 32].join(":"));
+        let lines =
+            format!("a=fingerprint:{sha1}\na=fingerprint:{sha256}\na=fingerprint:{sha256b}\n");
+        let media = parse_media_section(&section(&lines)).unwrap();
+        assert_eq!(media.fingerprint, sha256);
+        let lines = format!("a=fingerprint:{sha256}\na=fingerprint:{sha1}\n");
+        let media = parse_media_section(&section(&lines)).unwrap();
+        assert_eq!(media.fingerprint, sha256);
+    }
+
+    #[test]
     fn directions_chatroom_and_unknown_attributes() {
         for direction in ["sendonly", "recvonly", "inactive"] {
             let media = parse_media_section(&section(&format!("a={direction}\n"))).unwrap();
@@ -845,6 +876,23 @@ mod tests {
             let sdp = section("").replace("m=message 7394 TCP/MSRP *", line);
             assert_eq!(err(&sdp), SdpError::BadMediaLine(line.to_owned()), "{line}");
         }
+    }
+
+    #[test]
+    fn a_huge_bad_line_makes_a_short_error() {
+        // Control characters print as `\u{14}`: quoted whole, a 16 KiB line made a
+        // 100 KB message (found by the sdp fuzz target).
+        let line = format!("m=message 40001 TCP/MSRP{}", "\u{14}".repeat(16 * 1024));
+        let message = err(&section("").replace("m=message 7394 TCP/MSRP *", &line)).to_string();
+        assert!(message.len() < 1024, "{} bytes", message.len());
+        assert!(
+            message.starts_with("malformed m= line \"m=message 40001"),
+            "{message}"
+        );
+        assert!(
+            message.ends_with(&format!("... ({} bytes)", line.len())),
+            "{message}"
+        );
     }
 
     #[test]

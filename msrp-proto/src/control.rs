@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use crate::codec::MsrpUri;
 use crate::ids::{ParticipantId, SessionKey};
-use crate::media::{Identity, LocalMedia, Policy, RemoteMedia};
+use crate::media::{Identity, LocalMedia, Policy, RemoteMedia, Transport};
+use crate::security::BindRefusal;
 use crate::session::{SessionKind, SessionLimits};
 
 /// Body bytes and frames, per participant.
@@ -85,6 +86,8 @@ pub enum Negotiation {
     Offer {
         /// The leg whose offer is forwarded.
         offer_from: Option<ParticipantId>,
+        /// The transport offered; `None`: `offer_from`'s, or TCP.
+        transport: Option<Transport>,
     },
 }
 
@@ -206,6 +209,26 @@ pub enum Event {
         /// The participant.
         participant: ParticipantId,
     },
+    /// A connection could not bind to the participant: its media ask for TLS or
+    /// a certificate fingerprint the connection does not satisfy (answered 403).
+    BindRefused {
+        /// The session.
+        session: SessionKey,
+        /// The participant.
+        participant: ParticipantId,
+        /// Why.
+        reason: BindRefusal,
+    },
+    /// The switch, the active party, could not open the participant's
+    /// connection (after its retries); `ConnectionLost` follows.
+    ConnectFailed {
+        /// The session.
+        session: SessionKey,
+        /// The participant.
+        participant: ParticipantId,
+        /// What went wrong, for the operator.
+        reason: String,
+    },
     /// The switch released the session by itself (its participants are gone too,
     /// without an event each).
     SessionReleased {
@@ -235,6 +258,8 @@ impl Event {
             | Self::NicknameSet { session, .. }
             | Self::SlowConsumerDropped { session, .. }
             | Self::OfferExpired { session, .. }
+            | Self::BindRefused { session, .. }
+            | Self::ConnectFailed { session, .. }
             | Self::SessionReleased { session, .. }
             | Self::SessionIdle { session } => *session,
         }
@@ -248,7 +273,9 @@ impl Event {
             | Self::ParticipantRemoved { participant, .. }
             | Self::NicknameSet { participant, .. }
             | Self::SlowConsumerDropped { participant, .. }
-            | Self::OfferExpired { participant, .. } => Some(*participant),
+            | Self::OfferExpired { participant, .. }
+            | Self::BindRefused { participant, .. }
+            | Self::ConnectFailed { participant, .. } => Some(*participant),
             Self::SessionReleased { .. } | Self::SessionIdle { .. } => None,
         }
     }

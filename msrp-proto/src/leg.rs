@@ -36,6 +36,40 @@ impl Transmits for Vec<Bytes> {
     }
 }
 
+/// How much one take may move ([`Queue::take_frames`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Budget {
+    /// Bytes at most: a piece that would go over stays (but see `first`).
+    pub(crate) max_bytes: usize,
+    /// No further than the end of the first frame.
+    pub(crate) one_frame: bool,
+    /// The first take of a write: at least one piece goes, whatever its size,
+    /// so every write makes progress.
+    pub(crate) first: bool,
+}
+
+#[cfg(test)]
+impl Budget {
+    /// Up to `max_bytes`, frames in a row, at least one piece.
+    pub(crate) fn bytes(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            one_frame: false,
+            first: true,
+        }
+    }
+}
+
+/// What [`Queue::take_frames`] moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Taken {
+    /// Bytes moved.
+    pub(crate) bytes: usize,
+    /// The last piece moved did not end its frame: the writer goes on with the
+    /// same queue, whatever else waits.
+    pub(crate) mid_frame: bool,
+}
+
 /// Bytes waiting to be written, counted into the shard's queue gauge.
 #[derive(Debug)]
 pub(crate) struct Queue {
@@ -84,22 +118,47 @@ impl Queue {
         self.pieces.append(&mut other.pieces);
     }
 
-    /// Moves up to `max_bytes` (at least one piece, if any) into `into`; returns
-    /// the bytes moved.
-    pub(crate) fn take(&mut self, into: &mut impl Transmits, max_bytes: usize) -> usize {
-        let mut taken: usize = 0;
+    /// Moves what `budget` allows into `into`: a connection shared by several
+    /// legs interleaves them at frame ends only (`one_frame`).
+    pub(crate) fn take_frames(&mut self, into: &mut impl Transmits, budget: Budget) -> Taken {
+        let mut taken = Taken {
+            bytes: 0,
+            mid_frame: false,
+        };
         while let Some((piece, _)) = self.pieces.front() {
-            if taken > 0 && taken.saturating_add(piece.len()) > max_bytes {
+            let nothing_yet = budget.first && taken.bytes == 0;
+            if !nothing_yet && taken.bytes.saturating_add(piece.len()) > budget.max_bytes {
                 break;
             }
-            taken += piece.len();
-            if let Some((piece, ends_frame)) = self.pieces.pop_front() {
-                into.push_piece(piece, ends_frame);
+            taken.bytes += piece.len();
+            let Some((piece, ends_frame)) = self.pieces.pop_front() else {
+                break;
+            };
+            into.push_piece(piece, ends_frame);
+            taken.mid_frame = !ends_frame;
+            if ends_frame && budget.one_frame {
+                break;
             }
         }
-        self.bytes -= taken;
-        Stats::shift(&self.stats.queue_bytes, -(taken as i64));
+        self.bytes -= taken.bytes;
+        Stats::shift(&self.stats.queue_bytes, -(taken.bytes as i64));
         taken
+    }
+
+    /// Moves the pieces up to the end of the first frame (all of them if none
+    /// ends one) to the front of `to`, ahead of what it holds: the rest of a
+    /// frame half written from this queue, which must be the next bytes on the
+    /// wire. Returns true if the frame's end was among them. The gauge is
+    /// unchanged (the bytes stay queued).
+    pub(crate) fn move_rest_of_frame(&mut self, to: &mut Queue) -> bool {
+        let end = self.pieces.iter().position(|(_, ends_frame)| *ends_frame);
+        let count = end.map_or(self.pieces.len(), |i| i + 1);
+        for (piece, ends_frame) in self.pieces.drain(..count).rev() {
+            self.bytes -= piece.len();
+            to.bytes += piece.len();
+            to.pieces.push_front((piece, ends_frame));
+        }
+        end.is_some()
     }
 
     /// Drops everything; returns the bytes dropped.
@@ -195,15 +254,28 @@ impl Leg {
         self.out.append(&mut self.held);
     }
 
-    /// Moves up to `max_bytes` (at least one piece) into `into`.
-    pub(crate) fn take(&mut self, into: &mut impl Transmits, max_bytes: usize) -> usize {
-        self.out.take(into, max_bytes)
+    /// Moves what `budget` allows into `into` (see [`Queue::take_frames`]).
+    pub(crate) fn take_frames(&mut self, into: &mut impl Transmits, budget: Budget) -> Taken {
+        self.out.take_frames(into, budget)
     }
 
-    /// Moves everything ready to write to the end of `queue` (a connection's, when
-    /// the participant leaves it).
-    pub(crate) fn drain_into(&mut self, queue: &mut Queue) {
-        queue.append(&mut self.out);
+    /// True if the next piece ready continues a frame up to its end: the rest of
+    /// the frame the writer is in is all queued.
+    pub(crate) fn has_rest_of_frame(&self) -> bool {
+        self.out.pieces.iter().any(|(_, ends_frame)| *ends_frame)
+    }
+
+    /// Hands what the leg has ready to `queue`, its connection's, as the
+    /// participant leaves the connection: with `mid_frame` (the writer is in the
+    /// middle of one of the leg's frames) the rest of that frame goes first, ahead
+    /// of what `queue` holds; with `all` every later frame follows at its end.
+    pub(crate) fn hand_over(&mut self, queue: &mut Queue, mid_frame: bool, all: bool) {
+        if mid_frame {
+            self.out.move_rest_of_frame(queue);
+        }
+        if all {
+            queue.append(&mut self.out);
+        }
     }
 
     /// Drops everything: the connection it was written to is gone, and a half
@@ -232,7 +304,7 @@ mod tests {
         leg.push_chunk_end(Bytes::from_static(b"body"));
         leg.close_chunk();
         let mut out = Vec::new();
-        assert_eq!(leg.take(&mut out, 1 << 20), 14);
+        assert_eq!(leg.take_frames(&mut out, Budget::bytes(1 << 20)).bytes, 14);
         assert_eq!(out, ["head", "body", "report"]);
         assert_eq!(leg.queued_bytes(), 0);
         assert_eq!(stats.queue_bytes.load(Ordering::Relaxed), 0);
@@ -260,7 +332,7 @@ mod tests {
         leg.push_chunk_end(Bytes::from_static(b"end"));
         leg.close_chunk();
         let mut out = Framed(Vec::new());
-        leg.take(&mut out, usize::MAX);
+        leg.take_frames(&mut out, Budget::bytes(usize::MAX));
         let shape: Vec<(&[u8], bool)> = out.0.iter().map(|(b, e)| (&b[..], *e)).collect();
         assert_eq!(
             shape,
@@ -284,15 +356,65 @@ mod tests {
         leg.push_frame(Bytes::from_static(b"12345"));
         conn.push(Bytes::from_static(b"abc"), true);
         assert_eq!(gauge(), 8);
-        leg.drain_into(&mut conn);
+        leg.hand_over(&mut conn, false, true);
         assert_eq!((gauge(), conn.bytes(), leg.queued_bytes()), (8, 8, 0));
         let mut out = Vec::new();
-        assert_eq!(conn.take(&mut out, 4), 3, "whole pieces only");
+        assert_eq!(
+            conn.take_frames(&mut out, Budget::bytes(4)).bytes,
+            3,
+            "whole pieces only"
+        );
         assert_eq!(gauge(), 5);
         leg.push_frame(Bytes::from_static(b"zz"));
         drop(leg);
         assert_eq!(gauge(), 5, "a dropped leg takes its bytes off");
         drop(conn);
         assert_eq!(gauge(), 0);
+    }
+
+    /// Frames as a writer sees them: each piece, and whether it ends its frame.
+    fn pieces(out: &Framed) -> Vec<(&[u8], bool)> {
+        out.0.iter().map(|(b, e)| (&b[..], *e)).collect()
+    }
+
+    #[test]
+    fn one_frame_at_a_time_and_the_rest_of_a_half_written_frame_goes_first() {
+        let stats = Arc::new(Stats::default());
+        let mut leg = Leg::new(&stats);
+        leg.push_frame_part(Bytes::from_static(b"h1"), false);
+        leg.push_frame_part(Bytes::from_static(b"e1"), true);
+        leg.push_frame(Bytes::from_static(b"f2"));
+        let mut out = Framed(Vec::new());
+        let taken = leg.take_frames(
+            &mut out,
+            Budget {
+                one_frame: true,
+                ..Budget::bytes(usize::MAX)
+            },
+        );
+        assert_eq!((taken.bytes, taken.mid_frame), (4, false));
+        assert_eq!(pieces(&out), [(&b"h1"[..], false), (b"e1", true)]);
+        // A budget that ends inside a frame leaves the writer in it.
+        leg.push_frame_part(Bytes::from_static(b"h3"), false);
+        leg.push_frame_part(Bytes::from_static(b"e3"), true);
+        let mut out = Framed(Vec::new());
+        let taken = leg.take_frames(&mut out, Budget::bytes(2));
+        assert_eq!((taken.bytes, taken.mid_frame), (2, false), "f2 whole");
+        let taken = leg.take_frames(&mut out, Budget::bytes(2));
+        assert_eq!((taken.bytes, taken.mid_frame), (2, true), "h3 of h3 e3");
+        // The participant leaves: the rest of its frame goes before what the
+        // connection holds, the frames after it behind.
+        leg.push_frame(Bytes::from_static(b"f4"));
+        let mut conn = Queue::new(Arc::clone(&stats));
+        conn.push(Bytes::from_static(b"own"), true);
+        assert!(leg.has_rest_of_frame());
+        leg.hand_over(&mut conn, true, true);
+        let mut out = Framed(Vec::new());
+        conn.take_frames(&mut out, Budget::bytes(usize::MAX));
+        assert_eq!(
+            pieces(&out),
+            [(&b"e3"[..], true), (b"own", true), (b"f4", true)]
+        );
+        assert_eq!(stats.queue_bytes.load(Ordering::Relaxed), 0);
     }
 }

@@ -37,6 +37,7 @@ pub mod ids;
 mod leg;
 pub mod media;
 mod report;
+pub mod security;
 pub mod session;
 pub mod stats;
 mod transaction;

@@ -73,6 +73,162 @@ pub enum SetupRole {
     Active,
 }
 
+/// The stream a participant's MSRP connection runs over (the `m=` line's
+/// protocol and the scheme of its URIs, RFC 4975 §8, §14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// `TCP/MSRP`, `msrp:` URIs.
+    #[default]
+    Tcp,
+    /// `TCP/TLS/MSRP`, `msrps:` URIs.
+    Tls,
+}
+
+/// RFC 4145 §5 `a=connection` (RFC 6135 for MSRP): whether a session opens a new
+/// connection or reuses one already open between the same two hops, so that
+/// several MSRP sessions share it (RFC 4975 §8.5: the To-Path session-id then
+/// tells them apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConnectionReuse {
+    /// `a=connection:new`, and the default when SDP says nothing: a connection of
+    /// its own.
+    #[default]
+    New,
+    /// `a=connection:existing`: reuse the connection already open to the same
+    /// hop (same authority, transport and, over TLS, certificate).
+    Existing,
+}
+
+impl ConnectionReuse {
+    /// The attribute's value as SDP writes it.
+    pub fn as_sdp(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Existing => "existing",
+        }
+    }
+
+    /// Reads an `a=connection` value (any case); the empty string (no attribute)
+    /// is [`ConnectionReuse::New`]. `None` for any other value.
+    pub fn from_sdp(value: &str) -> Option<Self> {
+        if value.is_empty() || value.eq_ignore_ascii_case("new") {
+            Some(Self::New)
+        } else if value.eq_ignore_ascii_case("existing") {
+            Some(Self::Existing)
+        } else {
+            None
+        }
+    }
+}
+
+/// A hash function of an `a=fingerprint` (RFC 8122 §5, from RFC 3279 / 4055):
+/// the ones a certificate is hashed with today. MD5 and MD2 are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HashFunction {
+    /// `sha-1`: RFC 4572's era, still what many RCS clients send.
+    Sha1,
+    /// `sha-224`.
+    Sha224,
+    /// `sha-256`: the one every endpoint must support (RFC 8122 §5).
+    Sha256,
+    /// `sha-384`.
+    Sha384,
+    /// `sha-512`.
+    Sha512,
+}
+
+impl HashFunction {
+    /// Every function, weakest first.
+    pub const ALL: [Self; 5] = [
+        Self::Sha1,
+        Self::Sha224,
+        Self::Sha256,
+        Self::Sha384,
+        Self::Sha512,
+    ];
+
+    /// The SDP token (`sha-256`).
+    pub fn token(self) -> &'static str {
+        match self {
+            Self::Sha1 => "sha-1",
+            Self::Sha224 => "sha-224",
+            Self::Sha256 => "sha-256",
+            Self::Sha384 => "sha-384",
+            Self::Sha512 => "sha-512",
+        }
+    }
+
+    /// Bytes in a digest.
+    pub fn digest_len(self) -> usize {
+        match self {
+            Self::Sha1 => 20,
+            Self::Sha224 => 28,
+            Self::Sha256 => 32,
+            Self::Sha384 => 48,
+            Self::Sha512 => 64,
+        }
+    }
+}
+
+/// A certificate fingerprint (RFC 8122 §5: `hash-func SP fingerprint`, the
+/// digest of the DER certificate as colon-separated upper-case hex pairs).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fingerprint {
+    /// The hash function.
+    pub hash: HashFunction,
+    /// The digest, `hash.digest_len()` bytes.
+    pub digest: Vec<u8>,
+}
+
+impl Fingerprint {
+    /// Parses an `a=fingerprint` value: the hash function's token (any case) and
+    /// its digest as hex pairs separated by colons (any case).
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let mut tokens = value.split_ascii_whitespace();
+        let (Some(hash), Some(hex), None) = (tokens.next(), tokens.next(), tokens.next()) else {
+            return Err(format!("{value:?} is not \"hash-func XX:XX:...\""));
+        };
+        let hash = HashFunction::ALL
+            .into_iter()
+            .find(|h| h.token().eq_ignore_ascii_case(hash))
+            .ok_or_else(|| {
+                format!(
+                    "hash function {hash:?} is not one of sha-1, sha-224, sha-256, sha-384, sha-512"
+                )
+            })?;
+        let digest = hex
+            .split(':')
+            .map(|pair| {
+                (pair.len() == 2)
+                    .then(|| u8::from_str_radix(pair, 16).ok())
+                    .flatten()
+            })
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| format!("{hex:?} is not colon-separated hex pairs"))?;
+        if digest.len() != hash.digest_len() {
+            return Err(format!(
+                "a {} fingerprint has {} bytes, not {}",
+                hash.token(),
+                hash.digest_len(),
+                digest.len()
+            ));
+        }
+        Ok(Self { hash, digest })
+    }
+}
+
+impl std::fmt::Display for Fingerprint {
+    /// `sha-256 AB:CD:...`, as SDP carries it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.hash.token())?;
+        for (i, byte) in self.digest.iter().enumerate() {
+            let sep = if i == 0 { ' ' } else { ':' };
+            write!(f, "{sep}{byte:02X}")?;
+        }
+        Ok(())
+    }
+}
+
 /// The remote side's MSRP media, from its SDP.
 #[derive(Debug, Clone)]
 pub struct RemoteMedia {
@@ -86,8 +242,21 @@ pub struct RemoteMedia {
     pub max_size: Option<u64>,
     /// Who connects.
     pub setup: SetupRole,
-    /// RFC 6714 CEMA: match the switch's URI by session-id alone.
+    /// RFC 6714 CEMA: match the switch's URI by session-id alone, and connect
+    /// (setup active) to `media_address` rather than the path's host.
     pub cema: bool,
+    /// The connection's transport.
+    pub transport: Transport,
+    /// `a=fingerprint`s (RFC 8122): the certificate the participant's TLS
+    /// connection must present, whichever side connects. Empty: not checked.
+    pub fingerprints: Vec<Fingerprint>,
+    /// The `c=` address and `m=` port, where a CEMA participant is reached
+    /// (RFC 6714 §4.2): an ALG may have rewritten them but not the path.
+    pub media_address: Option<(String, u16)>,
+    /// `a=connection`: [`ConnectionReuse::Existing`] lets the participant share
+    /// a connection the switch already carries other sessions on (see
+    /// [`answer_connection`]).
+    pub connection: ConnectionReuse,
 }
 
 /// What a session allows; empty lists mean no restriction.
@@ -152,6 +321,12 @@ pub struct LocalMedia {
     /// Who connects: the switch's role. `None` while the switch's own offer
     /// (`a=setup:actpass`, RFC 6135) waits for the answer that decides it.
     pub setup: Option<SetupRole>,
+    /// The transport (`TCP/TLS/MSRP` for an `msrps:` URI); a TLS answer carries
+    /// the switch's certificate fingerprint, which the control front adds.
+    pub transport: Transport,
+    /// `a=connection`: `existing` only when the switch reuses a connection for
+    /// this participant or lets it bind on one (see [`answer_connection`]).
+    pub connection: ConnectionReuse,
 }
 
 impl RemoteMedia {
@@ -165,7 +340,56 @@ impl RemoteMedia {
             max_size: None,
             setup: SetupRole::Passive,
             cema: false,
+            transport: Transport::Tcp,
+            fingerprints: Vec::new(),
+            media_address: None,
+            connection: ConnectionReuse::New,
         }
+    }
+
+    /// The strongest hash function among the fingerprints, and the digests
+    /// given with it (RFC 8122 §5: the strongest one the endpoint supports is
+    /// the one checked; several are several acceptable certificates).
+    pub fn strongest_fingerprints(&self) -> impl Iterator<Item = &Fingerprint> {
+        let strongest = self.fingerprints.iter().map(|f| f.hash).max();
+        self.fingerprints
+            .iter()
+            .filter(move |f| Some(f.hash) == strongest)
+    }
+
+    /// Where the switch connects when it is the active party: the first path
+    /// URI's host and port (RFC 4975 §5.4), or under CEMA the `c=`/`m=` address
+    /// (RFC 6714 §4.2), which is where an ALG anchors the connection.
+    pub fn connect_target(&self) -> Option<(String, u16)> {
+        if self.cema
+            && let Some(address) = &self.media_address
+        {
+            return Some(address.clone());
+        }
+        let first = self.path.first()?;
+        Some((first.host().to_string(), first.port().unwrap_or(2855)))
+    }
+}
+
+impl Default for RemoteMedia {
+    /// No media: see [`RemoteMedia::not_answered`].
+    fn default() -> Self {
+        Self::not_answered()
+    }
+}
+
+/// The switch's `a=connection` for a participant whose remote media are `remote`
+/// (RFC 4145 §5, RFC 6135): `existing` only when the remote side asked for it and
+/// the switch reuses. As the passive side (the participant connects) the switch
+/// lets the participant's first request bind on a connection that already carries
+/// other sessions of its shard; as the active side it reuses only when
+/// `reusable`: a connection to the same hop is bound already (otherwise it
+/// connects out, and says `new`).
+pub fn answer_connection(remote: &RemoteMedia, reusable: bool) -> ConnectionReuse {
+    match (remote.connection, remote.setup) {
+        (ConnectionReuse::Existing, SetupRole::Passive) => ConnectionReuse::Existing,
+        (ConnectionReuse::Existing, SetupRole::Active) if reusable => ConnectionReuse::Existing,
+        _ => ConnectionReuse::New,
     }
 }
 
@@ -190,7 +414,22 @@ pub(crate) fn check_remote(remote: &RemoteMedia) -> Result<(), ControlError> {
             reason: "must hold at least one MSRP URI".into(),
         });
     }
+    // The switch pins a passive TLS participant's certificate by its fingerprint:
+    // it has no CA store to check a name against, so without one the connection
+    // would be encrypted to whoever answers.
     if remote.setup == SetupRole::Active
+        && remote.transport == Transport::Tls
+        && remote.fingerprints.is_empty()
+    {
+        return Err(ControlError::NotAcceptable(
+            "the switch connects out over TLS (setup active) but the media carry no \
+             a=fingerprint to check the participant's certificate against"
+                .into(),
+        ));
+    }
+    let cema_address = remote.cema && remote.media_address.is_some();
+    if remote.setup == SetupRole::Active
+        && !cema_address
         && remote.path.first().is_some_and(|uri| uri.port().is_none())
     {
         return Err(ControlError::InvalidArgument {
@@ -380,6 +619,8 @@ pub enum OfferedSetup {
 /// The remote side's transport from its `m=` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OfferedTransport {
+    /// Not stated (structured media without one): the path's scheme decides.
+    Unspecified,
     /// `TCP/MSRP`.
     Tcp,
     /// `TCP/TLS/MSRP`.
@@ -404,6 +645,12 @@ pub struct Offered {
     pub transport: OfferedTransport,
     /// RFC 6714 CEMA.
     pub cema: bool,
+    /// `a=fingerprint` values as given (`sha-256 AB:...`).
+    pub fingerprints: Vec<String>,
+    /// The `c=` address and `m=` port, if given.
+    pub media_address: Option<(String, u16)>,
+    /// `a=connection` (new when not stated).
+    pub connection: ConnectionReuse,
 }
 
 /// Why offered media cannot be used: the field, what is wrong, and whether it is
@@ -461,27 +708,44 @@ fn remote(offered: Offered, side: Side) -> Result<RemoteMedia, MediaError> {
             "a=path must hold at least one MSRP URI",
         ));
     }
-    if offered
-        .path
-        .iter()
-        .any(|uri| uri.scheme() == crate::codec::Scheme::Msrps)
-    {
-        return Err(refused(
-            "remote.path",
-            "msrps (TLS) is not offered by this switch yet",
-        ));
-    }
     if offered.accept_types.is_empty() {
         return Err(malformed(
             "remote.accept_types",
             "a=accept-types is mandatory (RFC 4975 §8.6)",
         ));
     }
-    if offered.transport == OfferedTransport::Tls {
-        return Err(refused(
-            "remote.transport",
-            "TCP/TLS/MSRP is not offered by this switch yet",
-        ));
+    // The first URI is the hop the connection goes to: its scheme is the
+    // connection's transport (RFC 4975 §6: msrps is MSRP over TLS), and an m=
+    // line that says otherwise contradicts it.
+    let by_path = match offered.path.first().map(MsrpUri::scheme) {
+        Some(crate::codec::Scheme::Msrps) => Transport::Tls,
+        _ => Transport::Tcp,
+    };
+    let transport = match (offered.transport, by_path) {
+        (OfferedTransport::Unspecified, t) => t,
+        (OfferedTransport::Tcp, Transport::Tcp) => Transport::Tcp,
+        (OfferedTransport::Tls, Transport::Tls) => Transport::Tls,
+        (OfferedTransport::Tcp, Transport::Tls) => {
+            return Err(malformed(
+                "remote.transport",
+                "TCP/MSRP with an msrps: URI in a=path (msrps is MSRP over TLS)",
+            ));
+        }
+        (OfferedTransport::Tls, Transport::Tcp) => {
+            return Err(malformed(
+                "remote.transport",
+                "TCP/TLS/MSRP with an msrp: URI in a=path (TLS needs msrps)",
+            ));
+        }
+    };
+    let mut fingerprints = Vec::with_capacity(offered.fingerprints.len());
+    for text in &offered.fingerprints {
+        let fingerprint = Fingerprint::parse(text).map_err(|reason| MediaError {
+            field: "remote.fingerprint",
+            reason,
+            not_acceptable: false,
+        })?;
+        fingerprints.push(fingerprint);
     }
     let setup = match (offered.setup, side) {
         (OfferedSetup::Passive, _) | (OfferedSetup::Unspecified, Side::Answer) => SetupRole::Active,
@@ -507,6 +771,20 @@ fn remote(offered: Offered, side: Side) -> Result<RemoteMedia, MediaError> {
         max_size: offered.max_size,
         setup,
         cema: offered.cema,
+        transport,
+        // A fingerprint pins the TLS certificate; on TCP there is none to pin.
+        fingerprints: if transport == Transport::Tls {
+            fingerprints
+        } else {
+            Vec::new()
+        },
+        media_address: offered.media_address,
+        // RFC 4145 §5: `existing` answers only an offer of `existing`, and the
+        // switch's own offers say `new`: an answer cannot ask for reuse.
+        connection: match side {
+            Side::Offer => offered.connection,
+            Side::Answer => ConnectionReuse::New,
+        },
     })
 }
 
@@ -564,6 +842,9 @@ mod tests {
             setup,
             transport: OfferedTransport::Tcp,
             cema: false,
+            fingerprints: Vec::new(),
+            media_address: None,
+            connection: ConnectionReuse::New,
         }
     }
 
@@ -601,10 +882,100 @@ mod tests {
         let mut tls = offered(OfferedSetup::Active);
         tls.transport = OfferedTransport::Tls;
         let err = remote_media(tls).unwrap_err();
-        assert_eq!((err.field, err.not_acceptable), ("remote.transport", true));
+        assert_eq!((err.field, err.not_acceptable), ("remote.transport", false));
         let mut msrps = offered(OfferedSetup::Active);
         msrps.path = vec![MsrpUri::parse_str("msrps://10.0.0.1:7394/abc;tcp").unwrap()];
+        let err = remote_media(msrps.clone()).unwrap_err();
+        assert_eq!((err.field, err.not_acceptable), ("remote.transport", false));
+        msrps.transport = OfferedTransport::Unspecified;
+        msrps.fingerprints = vec!["md5 AB:CD".into()];
         let err = remote_media(msrps).unwrap_err();
-        assert_eq!((err.field, err.not_acceptable), ("remote.path", true));
+        assert_eq!(
+            (err.field, err.not_acceptable),
+            ("remote.fingerprint", false)
+        );
+    }
+
+    #[test]
+    fn tls_follows_the_path_scheme_and_keeps_its_fingerprints() {
+        let sha256 = format!("SHA-256 {}", ["0a"; 32].join(":"));
+        let mut msrps = offered(OfferedSetup::Active);
+        msrps.path = vec![MsrpUri::parse_str("msrps://10.0.0.1:7394/abc;tcp").unwrap()];
+        msrps.transport = OfferedTransport::Tls;
+        msrps.fingerprints = vec![sha256, format!("sha-1 {}", ["FF"; 20].join(":"))];
+        let remote = remote_media(msrps).unwrap();
+        assert_eq!(remote.transport, Transport::Tls);
+        assert_eq!(remote.fingerprints.len(), 2);
+        let strongest: Vec<_> = remote.strongest_fingerprints().collect();
+        assert_eq!(strongest.len(), 1);
+        assert_eq!(strongest[0].hash, HashFunction::Sha256);
+        assert_eq!(
+            strongest[0].to_string(),
+            format!("sha-256 {}", ["0A"; 32].join(":"))
+        );
+        // On TCP a fingerprint pins nothing.
+        let mut tcp = offered(OfferedSetup::Active);
+        tcp.fingerprints = vec![format!("sha-1 {}", ["FF"; 20].join(":"))];
+        assert!(remote_media(tcp).unwrap().fingerprints.is_empty());
+    }
+
+    #[test]
+    fn fingerprints_parse_strictly() {
+        for bad in [
+            "sha-256",
+            "sha-256 AB:CD",
+            "sha-256 AB:CD:EF extra",
+            "md5 AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89",
+            "sha-1 ABC:DE",
+            "sha-1 G0:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00",
+        ] {
+            assert!(Fingerprint::parse(bad).is_err(), "{bad}");
+        }
+        let text = format!("sha-1 {}", ["a1"; 20].join(":"));
+        let parsed = Fingerprint::parse(&text).unwrap();
+        assert_eq!(parsed.digest, vec![0xa1; 20]);
+        assert_eq!(Fingerprint::parse(&parsed.to_string()).unwrap(), parsed);
+    }
+
+    #[test]
+    fn connection_existing_is_answered_only_when_the_switch_reuses() {
+        for (text, parsed) in [
+            ("", Some(ConnectionReuse::New)),
+            ("NEW", Some(ConnectionReuse::New)),
+            ("Existing", Some(ConnectionReuse::Existing)),
+            ("reuse", None),
+        ] {
+            assert_eq!(ConnectionReuse::from_sdp(text), parsed, "{text:?}");
+        }
+        assert_eq!(ConnectionReuse::Existing.as_sdp(), "existing");
+        // The participant connects: the switch lets it bind on a shared connection.
+        let mut active = offered(OfferedSetup::Active);
+        active.connection = ConnectionReuse::Existing;
+        let remote = remote_media(active.clone()).unwrap();
+        assert_eq!(remote.connection, ConnectionReuse::Existing);
+        assert_eq!(answer_connection(&remote, false), ConnectionReuse::Existing);
+        // The switch connects: `existing` only if it found a connection to reuse.
+        let mut passive = offered(OfferedSetup::Passive);
+        passive.connection = ConnectionReuse::Existing;
+        let remote = remote_media(passive).unwrap();
+        assert_eq!(answer_connection(&remote, false), ConnectionReuse::New);
+        assert_eq!(answer_connection(&remote, true), ConnectionReuse::Existing);
+        // `new` is answered `new`, and an answer to the switch's offer (which
+        // says new) cannot ask for reuse.
+        let fresh = remote_media(offered(OfferedSetup::Active)).unwrap();
+        assert_eq!(answer_connection(&fresh, true), ConnectionReuse::New);
+        let answer = remote_answer(active).unwrap();
+        assert_eq!(answer.connection, ConnectionReuse::New);
+    }
+
+    #[test]
+    fn cema_connects_to_the_media_address() {
+        let mut cema = offered(OfferedSetup::Passive);
+        cema.media_address = Some(("192.0.2.7".into(), 9000));
+        let plain = remote_media(cema.clone()).unwrap();
+        assert_eq!(plain.connect_target(), Some(("10.0.0.1".into(), 7394)));
+        cema.cema = true;
+        let remote = remote_media(cema).unwrap();
+        assert_eq!(remote.connect_target(), Some(("192.0.2.7".into(), 9000)));
     }
 }

@@ -2,6 +2,9 @@
 //! honouring Failure-Report) and the REPORTs the switch generates for a sender
 //! (§7.1.2). One place decides whether an answer is owed and writes it.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::codec::{
@@ -11,9 +14,10 @@ use crate::codec::{
 use crate::endpoint::Endpoint;
 use crate::endpoint::frames::Route;
 use crate::ids::{ConnId, ParticipantId};
+use crate::stats::Stats;
 
 /// The hop-by-hop response owed for a request.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct Reply {
     pub(crate) tid: TransactionId,
     pub(crate) status: StatusCode,
@@ -21,6 +25,61 @@ pub(crate) struct Reply {
     pub(crate) to: MsrpUri,
     /// The request's first To-Path URI (us).
     pub(crate) from: MsrpUri,
+}
+
+/// 200s owed to one sender and held back, each with the connection it is owed
+/// on (per-session backpressure on a shared connection, see
+/// `endpoint/sharing.rs`). Every answer enters through [`Withheld::push`] and
+/// leaves through [`Withheld::take`], [`Withheld::forget_on`] or drop, each of
+/// which moves the shard's `answers_withheld` gauge: no caller counts them.
+#[derive(Debug)]
+pub(crate) struct Withheld {
+    answers: VecDeque<(ConnId, Reply)>,
+    stats: Arc<Stats>,
+}
+
+impl Withheld {
+    /// None yet, counting into `stats`.
+    pub(crate) fn new(stats: &Arc<Stats>) -> Self {
+        Self {
+            answers: VecDeque::new(),
+            stats: Arc::clone(stats),
+        }
+    }
+
+    /// True if nothing is withheld.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.answers.is_empty()
+    }
+
+    /// Holds `reply`, owed on `conn`, behind the others.
+    pub(crate) fn push(&mut self, conn: ConnId, reply: Reply) {
+        self.answers.push_back((conn, reply));
+        Stats::shift(&self.stats.answers_withheld, 1);
+    }
+
+    /// Everything withheld, in order.
+    pub(crate) fn take(&mut self) -> VecDeque<(ConnId, Reply)> {
+        Stats::shift(&self.stats.answers_withheld, -(self.answers.len() as i64));
+        std::mem::take(&mut self.answers)
+    }
+
+    /// Forgets what is owed on `conn` (the sender left it).
+    pub(crate) fn forget_on(&mut self, conn: ConnId) {
+        let before = self.answers.len();
+        self.answers.retain(|(on, _)| *on != conn);
+        Stats::shift(
+            &self.stats.answers_withheld,
+            -((before - self.answers.len()) as i64),
+        );
+    }
+}
+
+impl Drop for Withheld {
+    /// A sender that goes takes its withheld answers off the gauge.
+    fn drop(&mut self) {
+        self.take();
+    }
 }
 
 impl Endpoint {
@@ -66,12 +125,21 @@ impl Endpoint {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        // Bound: in order with the participant's leg (after an open chunk). Not
-        // bound yet: on the connection's own queue, ahead of the leg.
-        match c
-            .bound()
-            .and_then(|id| self.participants.get_mut(&id).map(|p| (id, p)))
-        {
+        // Bound: in order with the leg of the participant the request was for
+        // (after an open chunk); on a shared connection the responder URI (ours
+        // for that participant) says which. Not bound yet, joining, or for no
+        // participant on it: on the connection's own queue, ahead of the legs.
+        let leg = match c.sole() {
+            Some(id) => Some(id),
+            None if c.is_shared() => reply
+                .from
+                .session_id()
+                .and_then(|sid| self.by_session_id.get(sid))
+                .copied()
+                .filter(|id| c.is_writable(*id)),
+            None => None,
+        };
+        match leg.and_then(|id| self.participants.get_mut(&id).map(|p| (id, p))) {
             Some((id, p)) => {
                 if p.leg.push_frame(frame) {
                     self.held.push(id);

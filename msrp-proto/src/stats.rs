@@ -60,6 +60,9 @@ pub struct Stats {
     pub connections_accepted: AtomicU64,
     /// Accepts that failed (out of descriptors, most often).
     pub accept_errors: AtomicU64,
+    /// Connections accepted and closed at once for being over a cap, by reason
+    /// (the transport's: open connections, unbound ones, per source address).
+    pub connections_refused: [AtomicU64; 3],
     /// Connections the switch opened (active setup role).
     pub connections_opened: AtomicU64,
     /// Frames received, by kind.
@@ -78,12 +81,32 @@ pub struct Stats {
     pub reports_generated: [AtomicU64; STATUS_SLOTS],
     /// Bytes queued for writing across all legs.
     pub queue_bytes: AtomicI64,
+    /// 200s owed to senders on shared connections and held back while a leg
+    /// they feed is over the queue bound (per-session backpressure).
+    pub answers_withheld: AtomicI64,
+    /// Participants that bound on a connection already carrying another
+    /// session (`a=connection:existing`).
+    pub connection_joins: AtomicU64,
     /// Connections handed to this shard by another.
     pub handovers: AtomicU64,
     /// Transactions that got no response in time.
     pub transaction_timeouts: AtomicU64,
     /// Accepted connections closed for not binding in time.
     pub bind_timeouts: AtomicU64,
+    /// Binds refused for the connection's security, by
+    /// [`crate::security::BindRefusal::index`].
+    pub bind_refusals: [AtomicU64; 3],
+    /// Connections the switch could not open (active setup role), after its
+    /// retries.
+    pub connect_failures: AtomicU64,
+    /// TLS handshakes completed (the transport's).
+    pub tls_handshakes: AtomicU64,
+    /// TLS handshakes failed, by the transport's reason (timeout, closed,
+    /// certificate, protocol).
+    pub tls_handshake_failures: [AtomicU64; 4],
+    /// Receivers' connections aborted for taking nothing for a whole
+    /// transaction timeout while output waited for them.
+    pub stalled_receivers: AtomicU64,
 }
 
 impl Stats {

@@ -27,8 +27,8 @@ pub(crate) enum Sent {
         total: Option<u64>,
         failure_report: FailureReport,
     },
-    /// Our bodiless bind SEND after connecting out (RFC 4975 §5.4).
-    Bind { to: ParticipantId },
+    /// Our bodiless bind SEND after connecting out (RFC 4975 §5.4), on `conn`.
+    Bind { to: ParticipantId, conn: ConnId },
 }
 
 /// Something due at a time.
@@ -136,8 +136,30 @@ impl Transactions {
     /// Forgets every request sent to `to` (it was removed).
     pub(crate) fn forget_participant(&mut self, to: ParticipantId) {
         self.sent.retain(|_, sent| match sent {
-            Sent::Chunk { to: t, .. } | Sent::Bind { to: t } => *t != to,
+            Sent::Chunk { to: t, .. } | Sent::Bind { to: t, .. } => *t != to,
         });
+    }
+
+    /// Takes out every outstanding request `pick` selects (their timers go
+    /// lazily), ordered by message and position so REPORTs come out in a stable
+    /// order whatever the map's.
+    pub(crate) fn take_chunks(&mut self, pick: impl Fn(&Sent) -> bool) -> Vec<Sent> {
+        let mut picked: Vec<Sent> = Vec::new();
+        self.sent.retain(|_, sent| {
+            if pick(sent) {
+                picked.push(sent.clone());
+                false
+            } else {
+                true
+            }
+        });
+        picked.sort_by_key(|sent| match sent {
+            Sent::Chunk {
+                message_id, start, ..
+            } => (message_id.as_bytes().to_vec(), *start),
+            Sent::Bind { .. } => (Vec::new(), 0),
+        });
+        picked
     }
 
     /// Outstanding requests.

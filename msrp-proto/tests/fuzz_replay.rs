@@ -15,23 +15,13 @@ mod harness {
 use harness::{Event, REPLAY_SPLITS, Split, check, fuzz_one, small_limits};
 use msrp_proto::codec::Limits;
 
-/// Every regular file in `fuzz/<dir>` but dot-files (such as `.gitkeep`), sorted.
+mod corpus {
+    include!("../fuzz/inputs.rs");
+}
+
+/// Every input file in the fuzz directory's `dir`, sorted.
 fn inputs(dir: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(dir);
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|err| panic!("reading {}: {err}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.is_file())
-        .filter(|path| !path.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|path| {
-            let bytes = fs::read(&path).unwrap();
-            (path, bytes)
-        })
-        .collect()
+    corpus::inputs_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz"), dir)
 }
 
 /// Runs one input as the fuzzer does, then as plain data whole and at every replay

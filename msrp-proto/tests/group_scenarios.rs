@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use msrp_proto::codec::{ContinuationFlag, Decoder, Head, Item, Limits, MsrpUri};
+use msrp_proto::codec::{ContinuationFlag, Decoder, Item, Limits, MsrpUri};
 use msrp_proto::control::Event;
 use msrp_proto::endpoint::{Endpoint, EndpointConfig};
 use msrp_proto::ids::{ConnId, WireIds};
@@ -20,30 +20,20 @@ use msrp_proto::media::{Identity, Policy, RemoteMedia, SetupRole};
 use msrp_proto::session::SessionKind;
 use msrp_proto::stats::Stats as ShardMetrics;
 
+#[path = "support/frames.rs"]
+mod frames;
+
+use frames::{Frame, FrameReader};
+
 const ROOM: &str = "sip:room@chat.example.com";
-
-/// One whole frame as a member reads it.
-#[derive(Debug)]
-struct Frame {
-    head: Head,
-    body: Vec<u8>,
-    flag: ContinuationFlag,
-}
-
-impl Frame {
-    fn status(&self) -> Option<u16> {
-        self.head.response_status().map(|s| s.as_u16())
-    }
-}
 
 struct Member {
     name: &'static str,
     path: String,
     switch_uri: MsrpUri,
     conn: ConnId,
-    decoder: Decoder,
-    buf: BytesMut,
-    partial: Option<(Head, Vec<u8>)>,
+    /// What the switch writes to it, decoded.
+    reader: FrameReader,
 }
 
 impl Member {
@@ -54,24 +44,7 @@ impl Member {
     fn read(&mut self, switch: &mut Endpoint) -> Vec<Frame> {
         let mut pieces = Vec::new();
         switch.take_output(self.conn, &mut pieces, usize::MAX);
-        for piece in pieces {
-            self.buf.extend_from_slice(&piece);
-        }
-        let mut frames = Vec::new();
-        loop {
-            match self.decoder.decode(&mut self.buf) {
-                Ok(Some(Item::Head(head))) => self.partial = Some((head, Vec::new())),
-                Ok(Some(Item::Body(piece))) => {
-                    self.partial.as_mut().unwrap().1.extend_from_slice(&piece)
-                }
-                Ok(Some(Item::End(flag))) => {
-                    let (head, body) = self.partial.take().unwrap();
-                    frames.push(Frame { head, body, flag });
-                }
-                Ok(None) => return frames,
-                Err(err) => panic!("the switch wrote a malformed frame: {err}"),
-            }
-        }
+        self.reader.decode(&pieces.concat())
     }
 
     fn request(&self, tid: &str, method: &str, headers: &str, body: Option<&[u8]>) -> Vec<u8> {
@@ -130,6 +103,7 @@ fn group(
                 max_size: None,
                 setup: SetupRole::Passive,
                 cema: false,
+                ..Default::default()
             };
             let identity = Identity {
                 im_address: format!("sip:{name}@example.com"),
@@ -143,9 +117,7 @@ fn group(
                 path,
                 switch_uri: info.local_uri,
                 conn: switch.open_connection(t0),
-                decoder: Decoder::new(Limits::default()),
-                buf: BytesMut::new(),
-                partial: None,
+                reader: FrameReader::new(),
             }
         })
         .collect();
@@ -337,16 +309,24 @@ fn a_slow_consumer_is_dropped_after_the_grace_period_and_the_others_go_on() {
     };
     let (mut switch, mut m, t0) = group(Policy::default(), config, &["alice", "bob", "carol"]);
     let text = "x".repeat(1500);
+    let mut now = t0;
     for i in 0..4 {
         if i == 3 {
             // carol read nothing and is over 4096 bytes. While her socket still
             // takes data alice waits (a burst is no slow consumer); once the
-            // transport finds it full, alice goes on without her.
+            // transport finds it full and it has taken nothing for 250 ms, alice
+            // goes on without her.
             assert!(
                 !switch.wants_read(m[0].conn),
                 "carol's socket may drain yet"
             );
             switch.set_write_blocked(m[2].conn, true);
+            assert!(
+                !switch.wants_read(m[0].conn),
+                "a full socket may be a live reader's for a moment"
+            );
+            now = t0 + Duration::from_millis(300);
+            switch.handle_timeout(now);
             assert!(
                 switch.wants_read(m[0].conn),
                 "not held back for a stalled carol"
@@ -359,7 +339,7 @@ fn a_slow_consumer_is_dropped_after_the_grace_period_and_the_others_go_on() {
             &format!("Message-ID: msga{i:04}\r\nByte-Range: 1-*/*\r\n"),
             Some(&body),
         );
-        feed(&mut switch, &m[0], &send, t0);
+        feed(&mut switch, &m[0], &send, now);
         assert_eq!(m[1].read(&mut switch).len(), 1, "bob reads message {i}");
     }
     switch.handle_timeout(t0 + Duration::from_secs(1));
@@ -523,4 +503,184 @@ fn steady_state_fan_out_allocates_nothing_per_message() {
         "{allocations} allocations over {} fanned-out messages in {reads} reads",
         MESSAGES - WARM_UP
     );
+}
+
+/// A member whose socket keeps taking bytes, however slowly and however often
+/// the transport finds it full, is no slow consumer: it paces the sender (who
+/// waits for it at the queue bound) and is never dropped, even far past the
+/// grace period and with `slow_consumer_max_bytes` just above the bound; it
+/// receives every message. (A stalled member is dropped: the test above.)
+#[test]
+fn a_member_that_keeps_reading_paces_the_sender_and_is_never_dropped() {
+    let config = EndpointConfig {
+        queue_bytes: 4096,
+        slow_consumer_grace: Duration::from_secs(2),
+        slow_consumer_max_bytes: 8192,
+        ..EndpointConfig::default()
+    };
+    let (mut switch, mut m, t0) = group(Policy::default(), config, &["alice", "bob", "carol"]);
+    let text = "y".repeat(1500);
+    let (mut sent, mut now, mut held_back) = (0, t0, 0);
+    let mut carol_bytes = Vec::new();
+    for _ in 0..400 {
+        if sent < 40 && switch.wants_read(m[0].conn) {
+            let body = cpim(&m[0].address(), ROOM, "text/plain", &text);
+            let send = m[0].request(
+                &format!("tp{sent:04}"),
+                "SEND",
+                &format!("Message-ID: pace{sent:04}\r\nByte-Range: 1-*/*\r\n"),
+                Some(&body),
+            );
+            feed(&mut switch, &m[0], &send, now);
+            sent += 1;
+        } else if sent < 40 {
+            held_back += 1;
+        }
+        m[0].read(&mut switch);
+        m[1].read(&mut switch);
+        // carol's socket takes 1 KiB a tick and is then full again.
+        let mut pieces = Vec::new();
+        switch.take_output(m[2].conn, &mut pieces, 1024);
+        for piece in pieces {
+            carol_bytes.extend_from_slice(&piece);
+        }
+        switch.set_write_blocked(m[2].conn, true);
+        now += Duration::from_millis(500);
+        switch.handle_timeout(now);
+        while let Some(event) = switch.poll_event() {
+            assert!(
+                !matches!(event, Event::SlowConsumerDropped { .. }),
+                "a reading member was dropped: {event:?}"
+            );
+        }
+    }
+    assert_eq!(sent, 40, "alice sent everything");
+    assert!(held_back > 0, "alice was paced by carol");
+    assert!(!switch.is_aborted(m[2].conn));
+    // Everything left for carol, then her frames: all 40 messages.
+    switch.set_write_blocked(m[2].conn, false);
+    let mut pieces = Vec::new();
+    switch.take_output(m[2].conn, &mut pieces, usize::MAX);
+    for piece in pieces {
+        carol_bytes.extend_from_slice(&piece);
+    }
+    let mut decoder = Decoder::new(Limits::default());
+    let mut buf = BytesMut::from(&carol_bytes[..]);
+    let mut messages = 0;
+    while let Ok(Some(item)) = decoder.decode(&mut buf) {
+        if let Item::Head(head) = item
+            && head.method_name() == Some("SEND")
+        {
+            messages += 1;
+        }
+    }
+    assert_eq!(messages, 40, "carol got every message");
+}
+
+/// A member whose socket looks full and takes nothing for a while (a live reader
+/// whose kernel buffer has not drained enough to be reported writable again) is
+/// gone on without, up to `slow_consumer_max_bytes`; past that its sender waits
+/// again, and it is not dropped before its grace period ends. Once it takes bytes
+/// it is a live reader and is not dropped when the grace period ends.
+#[test]
+fn a_member_that_looks_stalled_is_not_dropped_before_its_grace_period_ends() {
+    let config = EndpointConfig {
+        queue_bytes: 4096,
+        slow_consumer_grace: Duration::from_secs(2),
+        slow_consumer_max_bytes: 8192,
+        ..EndpointConfig::default()
+    };
+    let (mut switch, mut m, t0) = group(Policy::default(), config, &["alice", "bob", "carol"]);
+    let text = "z".repeat(1500);
+    let mut sent = 0;
+    let send = |switch: &mut Endpoint, m: &mut [Member], now: Instant, sent: &mut usize| {
+        let body = cpim(&m[0].address(), ROOM, "text/plain", &text);
+        let frame = m[0].request(
+            &format!("ts{sent:04}"),
+            "SEND",
+            &format!("Message-ID: look{sent:04}\r\nByte-Range: 1-*/*\r\n"),
+            Some(&body),
+        );
+        feed(switch, &m[0], &frame, now);
+        m[0].read(switch);
+        m[1].read(switch);
+        *sent += 1;
+    };
+    // Over the bound, carol's socket full.
+    while switch.wants_read(m[0].conn) {
+        send(&mut switch, &mut m, t0, &mut sent);
+    }
+    switch.set_write_blocked(m[2].conn, true);
+    let stalled_at = t0 + Duration::from_millis(300);
+    switch.handle_timeout(stalled_at);
+    assert!(
+        switch.wants_read(m[0].conn),
+        "gone on without a stalled carol"
+    );
+    let before = sent;
+    while switch.wants_read(m[0].conn) && sent < before + 100 {
+        send(&mut switch, &mut m, stalled_at, &mut sent);
+    }
+    assert!(sent > before, "alice went on");
+    assert!(
+        !switch.wants_read(m[0].conn),
+        "alice waits again once 8192 bytes wait for carol"
+    );
+    let quiet = |switch: &mut Endpoint| {
+        while let Some(event) = switch.poll_event() {
+            assert!(
+                !matches!(event, Event::SlowConsumerDropped { .. }),
+                "carol dropped: {event:?}"
+            );
+        }
+    };
+    switch.handle_timeout(t0 + Duration::from_millis(1500));
+    quiet(&mut switch);
+    assert!(
+        !switch.is_aborted(m[2].conn),
+        "dropped before the grace period"
+    );
+    // Her socket drains at last: she reads.
+    let mut pieces = Vec::new();
+    switch.take_output(m[2].conn, &mut pieces, 1024);
+    switch.set_write_blocked(m[2].conn, false);
+    switch.set_write_blocked(m[2].conn, true);
+    switch.handle_timeout(t0 + Duration::from_millis(2100));
+    quiet(&mut switch);
+    assert!(!switch.is_aborted(m[2].conn), "a reader dropped");
+}
+
+/// RFC 7701 §7.3: a success REPORT to a group sender says the switch has the
+/// message; with no other member to take it (bob's connection is gone) no such
+/// REPORT is sent, though the SEND itself is answered 200.
+#[test]
+fn no_success_report_for_a_message_no_member_took() {
+    let (mut switch, mut m, t0) = group(
+        Policy::default(),
+        EndpointConfig::default(),
+        &["alice", "bob"],
+    );
+    switch.handle_close(m[1].conn, t0);
+    let body = cpim(&m[0].address(), ROOM, "text/plain", "anyone?");
+    let send = m[0].request(
+        "tsr00001",
+        "SEND",
+        "Message-ID: alone001\r\nByte-Range: 1-*/*\r\nSuccess-Report: yes\r\n",
+        Some(&body),
+    );
+    feed(&mut switch, &m[0], &send, t0);
+    let frames = m[0].read(&mut switch);
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0].status(), Some(200));
+
+    // With bob bound, the same SEND gets its success REPORT.
+    let (mut switch, mut m, t0) = group(
+        Policy::default(),
+        EndpointConfig::default(),
+        &["alice", "bob"],
+    );
+    feed(&mut switch, &m[0], &send, t0);
+    let frames = m[0].read(&mut switch);
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!(frames[1].head.method_name(), Some("REPORT"));
 }

@@ -47,6 +47,7 @@ fn media(path: &str, accept: &[&str], max_size: Option<u64>, setup: SetupRole) -
         max_size,
         setup,
         cema: false,
+        ..Default::default()
     }
 }
 
@@ -63,7 +64,10 @@ fn policy(accept: &[&str], max_size: Option<u64>) -> SessionOptions {
 }
 
 fn offer(from: Option<msrp_proto::ids::ParticipantId>) -> Negotiation {
-    Negotiation::Offer { offer_from: from }
+    Negotiation::Offer {
+        offer_from: from,
+        transport: None,
+    }
 }
 
 fn answer(offer: RemoteMedia) -> Negotiation {

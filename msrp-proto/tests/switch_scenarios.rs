@@ -10,47 +10,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use msrp_proto::codec::{ContinuationFlag, Decoder, FailureReport, Head, Item, Limits, MsrpUri};
+use msrp_proto::codec::{
+    ContinuationFlag, Decoder, FailureReport, HeaderName, Item, Limits, MsrpUri,
+};
 use msrp_proto::endpoint::{Action, Endpoint, EndpointConfig, Readiness};
 use msrp_proto::ids::{ConnId, WireIds};
 use msrp_proto::media::{RemoteMedia, SetupRole};
 use msrp_proto::session::SessionKind;
 use msrp_proto::stats::Stats as ShardMetrics;
 
+#[path = "support/frames.rs"]
+mod frames;
+
+use frames::{Frame, FrameReader};
+
 const A: &str = "msrp://127.0.0.1:40001/aaaa1111;tcp";
 const B: &str = "msrp://127.0.0.1:40002/bbbb2222;tcp";
-
-/// One whole frame as a peer reads it.
-#[derive(Debug)]
-struct Frame {
-    head: Head,
-    body: Vec<u8>,
-    flag: ContinuationFlag,
-}
-
-impl Frame {
-    fn tid(&self) -> &str {
-        self.head.transaction_id().as_str()
-    }
-    fn method(&self) -> Option<&str> {
-        self.head.method_name()
-    }
-    fn status(&self) -> Option<u16> {
-        self.head.response_status().map(|s| s.as_u16())
-    }
-    fn target_path(&self) -> Vec<String> {
-        self.head.to_path().map(|u| u.to_string()).collect()
-    }
-    fn sender_path(&self) -> Vec<String> {
-        self.head.from_path().map(|u| u.to_string()).collect()
-    }
-    fn message_id(&self) -> String {
-        self.head.message_id().unwrap().as_str().to_string()
-    }
-    fn byte_range(&self) -> String {
-        self.head.byte_range().unwrap().to_string()
-    }
-}
 
 /// A participant's endpoint: its URI, the switch's URI for it, its connection.
 struct Peer {
@@ -59,47 +34,23 @@ struct Peer {
     conn: ConnId,
     /// The connection's read buffer: what the switch has not consumed stays here.
     input: RefCell<BytesMut>,
-    decoder: Decoder,
-    buf: BytesMut,
-    /// A frame whose end-line has not arrived yet.
-    partial: Option<(Head, Vec<u8>)>,
+    /// What the switch writes to it, decoded.
+    reader: FrameReader,
 }
 
 impl Peer {
     /// Everything the switch queued for this peer, decoded: the whole frames (a frame
-    /// still streaming stays in `partial`).
+    /// still streaming stays in `reader.partial`).
     fn read(&mut self, switch: &mut Endpoint) -> Vec<Frame> {
         let mut pieces = Vec::new();
         switch.take_output(self.conn, &mut pieces, usize::MAX);
-        for piece in pieces {
-            self.buf.extend_from_slice(&piece);
-        }
-        let mut frames = Vec::new();
-        loop {
-            match self.decoder.decode(&mut self.buf) {
-                Ok(Some(Item::Head(head))) => {
-                    assert!(self.partial.is_none(), "head inside a frame");
-                    self.partial = Some((head, Vec::new()));
-                }
-                Ok(Some(Item::Body(piece))) => {
-                    self.partial.as_mut().unwrap().1.extend_from_slice(&piece);
-                }
-                Ok(Some(Item::End(flag))) => {
-                    let (head, body) = self.partial.take().unwrap();
-                    frames.push(Frame { head, body, flag });
-                }
-                Ok(None) => return frames,
-                Err(err) => panic!("the switch wrote a malformed frame: {err}"),
-            }
-        }
+        self.reader.decode(&pieces.concat())
     }
 
     /// Body bytes the switch has written of the frame still streaming to this peer
-    /// (including the few this peer's own decoder holds back, in `buf`).
+    /// (including the few this peer's own decoder holds back).
     fn partial_body(&self) -> usize {
-        self.partial
-            .as_ref()
-            .map_or(0, |(_, body)| body.len() + self.buf.len())
+        self.reader.partial_body()
     }
 
     /// A request head from this peer (no blank line: add it if a body follows).
@@ -149,6 +100,7 @@ fn remote(path: &str) -> RemoteMedia {
         max_size: None,
         setup: SetupRole::Passive,
         cema: false,
+        ..Default::default()
     }
 }
 
@@ -182,9 +134,7 @@ fn unbound_pair(config: EndpointConfig) -> (Endpoint, [Peer; 2], Instant, Arc<Sh
             switch_uri: info.local_uri,
             conn: switch.open_connection(t0),
             input: RefCell::new(BytesMut::new()),
-            decoder: Decoder::new(Limits::default()),
-            buf: BytesMut::new(),
-            partial: None,
+            reader: FrameReader::new(),
         }
     });
     (switch, peers, t0, metrics)
@@ -436,7 +386,7 @@ fn a_stalled_chunk_is_interrupted_for_a_held_response_and_resumed() {
     assert_eq!(to_b[1].tid(), "txprobe1");
     assert_eq!(to_b[1].target_path(), [B]);
     assert_eq!(to_b[1].sender_path(), [b.switch_uri.to_string()]);
-    assert!(b.partial.is_none());
+    assert!(b.reader.partial.is_none());
     assert!(
         a.read(&mut switch).is_empty(),
         "A's chunk is not answered yet"
@@ -498,7 +448,7 @@ fn an_interrupted_chunk_resumes_across_reads_while_b_sends_to_a() {
     // Mid-chunk again: the rest streams as a new chunk from the position reached.
     feed(&mut switch, &a, &reads[1], t0);
     assert!(b.read(&mut switch).is_empty());
-    let (head, _) = b.partial.as_ref().unwrap();
+    let (head, _) = b.reader.partial.as_ref().unwrap();
     assert_eq!(
         head.byte_range().unwrap().to_string(),
         format!("{}-*/{BIG}", written + 1)
@@ -733,9 +683,41 @@ fn removing_the_receiver_releases_a_held_back_sender_with_481() {
     assert_eq!(switch.readiness(a.conn), Readiness::Everything);
     switch.handle_input(a.conn, &mut input, t0);
     assert!(input.is_empty());
-    let answers: Vec<_> = a.read(&mut switch).iter().map(|f| f.status()).collect();
+    let frames = a.read(&mut switch);
+    let (reports, answers): (Vec<_>, Vec<_>) =
+        frames.iter().partition(|f| f.method() == Some("REPORT"));
+    let answers: Vec<_> = answers.iter().map(|f| f.status()).collect();
     assert!(!answers.is_empty());
     assert!(answers.iter().all(|s| *s == Some(481)), "{answers:?}");
+    // The messages A had 200s for and B never acknowledged: one REPORT each.
+    let reported: Vec<_> = reports
+        .iter()
+        .map(|r| {
+            (
+                String::from_utf8_lossy(r.head.value_bytes(HeaderName::MessageId).unwrap())
+                    .into_owned(),
+                String::from_utf8_lossy(r.head.value_bytes(HeaderName::Status).unwrap())
+                    .into_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        !reported.is_empty(),
+        "every unacknowledged message is reported"
+    );
+    assert!(
+        reported
+            .iter()
+            .all(|(_, status)| status.starts_with("000 481")),
+        "{reported:?}"
+    );
+    let mut ids: Vec<_> = reported.iter().map(|(id, _)| id.clone()).collect();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        reported.len(),
+        "one REPORT per message: {reported:?}"
+    );
     let mut gone = Vec::new();
     switch.take_output(b.conn, &mut gone, usize::MAX);
     assert!(switch.is_closing(b.conn));
@@ -764,9 +746,26 @@ fn a_lost_receiver_releases_a_held_back_sender_with_481() {
     assert_eq!(switch.readiness(a.conn), Readiness::Everything);
     switch.handle_input(a.conn, &mut input, t0);
     assert!(input.is_empty());
-    let answers: Vec<_> = a.read(&mut switch).iter().map(|f| f.status()).collect();
+    let frames = a.read(&mut switch);
+    let (reports, answers): (Vec<_>, Vec<_>) =
+        frames.iter().partition(|f| f.method() == Some("REPORT"));
+    let answers: Vec<_> = answers.iter().map(|f| f.status()).collect();
     assert!(!answers.is_empty());
     assert!(answers.iter().all(|s| *s == Some(481)), "{answers:?}");
+    // What A holds 200s for and B never acknowledged is reported at once (408),
+    // not after the transaction timeout: no response can come on a closed
+    // connection.
+    let mut reported: Vec<_> = reports
+        .iter()
+        .map(|r| (r.message_id(), r.head.status().unwrap().code.as_u16()))
+        .collect();
+    reported.sort();
+    // The two messages read and answered 200 before A was held back.
+    assert_eq!(
+        reported,
+        vec![("fill00".to_owned(), 408), ("fill01".to_owned(), 408)]
+    );
+    assert_eq!(switch.outstanding_transactions(), 0);
     assert_eq!(
         stats.queue_bytes.load(std::sync::atomic::Ordering::Relaxed),
         0
@@ -853,5 +852,252 @@ fn the_queue_gauge_returns_to_zero_after_a_bind_send_when_the_switch_dials_out()
     assert_eq!(
         stats.queue_bytes.load(std::sync::atomic::Ordering::Relaxed),
         0
+    );
+}
+
+// --------------------------------------------- (k) slow, stalled, drained receivers
+
+/// Takes at most `max` bytes of B's output (a slow socket), decoding nothing.
+fn trickle(switch: &mut Endpoint, peer: &Peer, max: usize) -> usize {
+    let mut pieces = Vec::new();
+    switch.take_output(peer.conn, &mut pieces, max)
+}
+
+/// Report statuses A holds, by Message-ID.
+fn reports_to(switch: &mut Endpoint, a: &mut Peer) -> Vec<(String, u16)> {
+    a.read(switch)
+        .iter()
+        .filter(|f| f.method() == Some("REPORT"))
+        .map(|f| (f.message_id(), f.head.status().unwrap().code.as_u16()))
+        .collect()
+}
+
+/// Ten 4 KiB messages A sends B, each answered 200 to A.
+fn ten_messages(switch: &mut Endpoint, a: &mut Peer, t0: Instant) {
+    for n in 0..10 {
+        let tid = format!("slow{n:04}");
+        let frame = a.send(
+            &tid,
+            &format!("Message-ID: msg{n:04}\r\nByte-Range: 1-4096/4096\r\n"),
+            &body(4096),
+            '$',
+        );
+        feed(switch, a, &frame, t0);
+    }
+    let answers = a.read(switch);
+    let statuses: Vec<_> = answers.iter().map(|f| (f.tid(), f.status())).collect();
+    assert_eq!(statuses.len(), 10);
+    assert!(statuses.iter().all(|s| s.1 == Some(200)), "{statuses:?}");
+}
+
+/// A receiver whose socket takes a little every few seconds is slow, not failed:
+/// the transaction timers of what still waits for it are held, so no REPORT 408
+/// goes to the sender for a message B then receives (and answers).
+#[test]
+fn a_slow_receiver_gets_no_false_408() {
+    let config = EndpointConfig {
+        transaction_timeout: 30 * S,
+        ..EndpointConfig::default()
+    };
+    let (mut switch, mut a, b, t0) = bound_pair(config);
+    ten_messages(&mut switch, &mut a, t0);
+    // 100 s at 1 KiB every 5 s: far past the 30 s timeout of every message.
+    let mut now = t0;
+    for _ in 0..20 {
+        now += 5 * S;
+        trickle(&mut switch, &b, 1024);
+        switch.handle_timeout(now);
+    }
+    assert_eq!(
+        reports_to(&mut switch, &mut a),
+        vec![],
+        "no 408 while B reads"
+    );
+    assert_eq!(switch.outstanding_transactions(), 10);
+}
+
+/// A receiver that takes nothing for a whole transaction timeout while output
+/// waits is stalled: its connection is aborted, and every message A holds a 200
+/// for gets its REPORT 408 at once.
+#[test]
+fn a_stalled_receiver_is_aborted_and_every_message_reported() {
+    let config = EndpointConfig {
+        transaction_timeout: 30 * S,
+        ..EndpointConfig::default()
+    };
+    let (mut switch, mut a, b, t0, stats) = bound_pair_with_stats(config);
+    ten_messages(&mut switch, &mut a, t0);
+    trickle(&mut switch, &b, 1024);
+    switch.handle_timeout(t0 + 31 * S);
+    assert!(!switch.is_aborted(b.conn), "it took bytes in the last 30 s");
+    assert_eq!(reports_to(&mut switch, &mut a), vec![]);
+    switch.handle_timeout(t0 + 62 * S);
+    assert!(switch.is_aborted(b.conn), "nothing taken for 30 s");
+    let mut reported = reports_to(&mut switch, &mut a);
+    reported.sort();
+    let expected: Vec<_> = (0..10).map(|n| (format!("msg{n:04}"), 408)).collect();
+    assert_eq!(reported, expected);
+    assert_eq!(switch.outstanding_transactions(), 0);
+    assert_eq!(
+        stats
+            .stalled_receivers
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+/// Drain: quiescent only once nothing is in flight; finishing it REPORTs every
+/// message B has not acknowledged and closes both connections after their output.
+#[test]
+fn finishing_a_drain_reports_what_was_not_acknowledged_and_closes() {
+    let (mut switch, mut a, mut b, t0) = bound_pair(EndpointConfig::default());
+    assert!(switch.is_quiescent(), "bound and idle: nothing in flight");
+    ten_messages(&mut switch, &mut a, t0);
+    assert!(!switch.is_quiescent(), "ten messages wait for B");
+    // B reads and answers the first three.
+    let to_b = b.read(&mut switch);
+    for request in to_b.iter().take(3) {
+        let answer = b.answer(request, "200 OK");
+        feed(&mut switch, &b, &answer, t0);
+    }
+    assert_eq!(switch.finish_drain(t0 + S), 7);
+    let mut reported = reports_to(&mut switch, &mut a);
+    reported.sort();
+    let expected: Vec<_> = (3..10).map(|n| (format!("msg{n:04}"), 408)).collect();
+    assert_eq!(reported, expected);
+    assert!(switch.is_closing(a.conn) && switch.is_closing(b.conn));
+    assert_eq!(switch.outstanding_transactions(), 0);
+}
+
+/// A SEND refused at its head (here 481: B's connection is gone) whose body then
+/// runs past `max_chunk_bytes` is still answered, once: the decoder's 413 carries no
+/// address of its own (the head was handed out already), so the answer is the one
+/// the refusal had addressed. Found by the switch fuzz target.
+#[test]
+fn a_refused_send_whose_body_breaks_the_chunk_limit_is_answered_once() {
+    let config = EndpointConfig {
+        limits: Limits {
+            max_chunk_bytes: 256,
+            ..Limits::default()
+        },
+        ..EndpointConfig::default()
+    };
+    let (mut switch, mut a, b, t0) = bound_pair(config);
+    switch.handle_close(b.conn, t0);
+    let message = a.send(
+        "tx000001",
+        "Message-ID: msgbig\r\nByte-Range: 1-1024/1024\r\n",
+        &body(1024),
+        '$',
+    );
+    feed(&mut switch, &a, &message, t0);
+    let to_a: Vec<_> = a
+        .read(&mut switch)
+        .iter()
+        .map(|f| (f.tid().to_owned(), f.status()))
+        .collect();
+    assert_eq!(to_a, [("tx000001".to_owned(), Some(413))]);
+    assert!(!switch.is_closing(a.conn));
+}
+
+/// The switch dials out (active role), that connection fails before its bind SEND is
+/// answered, and the participant dials in instead: when the bind SEND's transaction
+/// times out, only the connection it went on is given up, never the participant's
+/// new one. Found by the switch fuzz target.
+#[test]
+fn a_stale_bind_timeout_leaves_the_participants_new_connection_open() {
+    let t0 = Instant::now();
+    let config = EndpointConfig {
+        transaction_timeout: 2 * S,
+        bind_timeout: 60 * S,
+        ..EndpointConfig::default()
+    };
+    let mut switch = Endpoint::new(
+        config,
+        0,
+        WireIds::seeded(5),
+        Arc::new(ShardMetrics::default()),
+        t0,
+    );
+    let session = switch.create_session(SessionKind::OneToOne);
+    let mut media = remote(A);
+    media.setup = SetupRole::Active;
+    let info = switch.add_participant(session, media, t0).unwrap();
+    let Some(Action::Connect { conn: out, .. }) = switch.poll_action() else {
+        panic!("no connect");
+    };
+    switch.handle_close(out, t0);
+    let mut a = Peer {
+        me: A,
+        switch_uri: info.local_uri,
+        conn: switch.open_connection(t0),
+        input: RefCell::new(BytesMut::new()),
+        reader: FrameReader::new(),
+    };
+    bind(&mut switch, &mut a, t0);
+    switch.handle_timeout(t0 + 3 * S);
+    assert!(!switch.is_closing(a.conn), "the new connection was closed");
+    assert!(switch.participant_info(info.id).unwrap().bound);
+    assert_eq!(switch.outstanding_transactions(), 0);
+}
+
+/// RFC 4975 §7.1.2: `Failure-Report: partial` asks for error responses only. A
+/// SEND with it that fails while being forwarded (its receiver's connection goes
+/// mid-chunk: 481) gets its 481; one that succeeds gets nothing.
+#[test]
+fn failure_report_partial_gets_the_error_response_and_no_200() {
+    let (mut switch, mut a, b, t0) = bound_pair(EndpointConfig::default());
+    let ok = a.send(
+        "part0001",
+        "Message-ID: part0001\r\nByte-Range: 1-5/5\r\nFailure-Report: partial\r\n",
+        b"hello",
+        '$',
+    );
+    feed(&mut switch, &a, &ok, t0);
+    assert!(a.read(&mut switch).is_empty(), "no 200 for partial");
+
+    let head = a.head(
+        "part0002",
+        "SEND",
+        "Message-ID: part0002\r\nByte-Range: 1-10/10\r\nFailure-Report: partial\r\n\
+         Content-Type: text/plain\r\n\r\n",
+    );
+    feed(&mut switch, &a, format!("{head}01234").as_bytes(), t0);
+    switch.handle_close(b.conn, t0);
+    feed(&mut switch, &a, b"56789\r\n-------part0002$\r\n", t0);
+    let answers: Vec<_> = a
+        .read(&mut switch)
+        .iter()
+        .filter(|f| f.method().is_none())
+        .map(|f| (f.tid().to_owned(), f.status()))
+        .collect();
+    assert_eq!(answers, vec![("part0002".to_owned(), Some(481))]);
+}
+
+/// A's client shuts its side of the connection (end of stream): the switch writes
+/// what it owes, closes, and A is lost like any broken connection: its event,
+/// and B's later messages refused 481 instead of queued for nobody.
+#[test]
+fn a_connection_the_peer_shuts_loses_its_participant_once_closed() {
+    let (mut switch, a, mut b, t0) = bound_pair(EndpointConfig::default());
+    while switch.poll_event().is_some() {}
+    switch.handle_end_of_input(a.conn, t0);
+    assert!(switch.is_closing(a.conn));
+    switch.handle_close(a.conn, t0);
+    let lost = std::iter::from_fn(|| switch.poll_event())
+        .filter(|e| matches!(e, msrp_proto::control::Event::ConnectionLost { .. }))
+        .count();
+    assert_eq!(lost, 1);
+    let late = b.send(
+        "txlate01",
+        "Message-ID: late01\r\nByte-Range: 1-2/2\r\n",
+        b"hi",
+        '$',
+    );
+    feed(&mut switch, &b, &late, t0);
+    let answer = b.read(&mut switch);
+    assert_eq!(
+        (answer[0].tid(), answer[0].status()),
+        ("txlate01", Some(481))
     );
 }

@@ -71,3 +71,70 @@ fn with_no_readable_from_path_an_unbound_connection_is_closed() {
         assert!(closing, "closed at once: {paths:?}");
     }
 }
+
+/// RFC 4975 §7.3: a request reaching its final hop has exactly one URI in its
+/// To-Path, which must map to a session; the switch is every participant's
+/// final hop, so a second URI (a path through the switch to somewhere else) is
+/// refused 481, answered from the first URI, and the connection stays unbound.
+#[test]
+fn a_to_path_with_more_than_one_uri_is_refused_481() {
+    use msrp_proto::codec::MsrpUri;
+    use msrp_proto::media::{RemoteMedia, SetupRole};
+    use msrp_proto::session::SessionKind;
+
+    let t0 = Instant::now();
+    let mut switch = Endpoint::new(
+        EndpointConfig::default(),
+        0,
+        WireIds::seeded(5),
+        Arc::new(Stats::default()),
+        t0,
+    );
+    let session = switch.create_session(SessionKind::OneToOne);
+    let remote = RemoteMedia {
+        path: vec![MsrpUri::parse_str(CLIENT).unwrap()],
+        accept_types: vec!["*".into()],
+        accept_wrapped_types: Vec::new(),
+        max_size: None,
+        setup: SetupRole::Passive,
+        cema: false,
+        ..Default::default()
+    };
+    let ours = switch
+        .add_participant(session, remote, t0)
+        .unwrap()
+        .local_uri
+        .to_string();
+    let conn = switch.open_connection(t0);
+    let paths =
+        format!("To-Path: {ours} msrp://10.9.9.9:2855/beyond;tcp\r\nFrom-Path: {CLIENT}\r\n");
+    switch.handle_input(
+        conn,
+        &mut BytesMut::from(send("t0009", &paths).as_str()),
+        t0,
+    );
+    let mut out: Vec<Bytes> = Vec::new();
+    switch.take_output(conn, &mut out, usize::MAX);
+    assert_eq!(
+        String::from_utf8_lossy(&out.concat()),
+        format!(
+            "MSRP t0009 481 Session does not exist\r\nTo-Path: {CLIENT}\r\n\
+             From-Path: {ours}\r\n-------t0009$\r\n"
+        )
+    );
+    assert!(switch.is_unbound(conn), "a refused request binds nothing");
+
+    // The same request with the one URI binds and is answered 200.
+    let paths = format!("To-Path: {ours}\r\nFrom-Path: {CLIENT}\r\n");
+    switch.handle_input(
+        conn,
+        &mut BytesMut::from(send("t0010", &paths).as_str()),
+        t0,
+    );
+    let mut out: Vec<Bytes> = Vec::new();
+    switch.take_output(conn, &mut out, usize::MAX);
+    assert!(
+        String::from_utf8_lossy(&out.concat()).starts_with("MSRP t0010 200 OK\r\n"),
+        "{out:?}"
+    );
+}

@@ -5,131 +5,236 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
 
 use crate::codec::{Limits, LimitsError};
-use crate::transport::EngineConfig;
+use crate::metrics::HttpLimits;
+use crate::transport::admission::ConnectionLimits;
+use crate::transport::tls::TlsSettings;
+use crate::transport::{EngineConfig, TlsListen};
+use control_api::port::PortLimits;
+use control_api::tls::{PemFile, ServerTlsFiles};
 use msrp_proto::endpoint::EndpointConfig;
 use msrp_proto::session::SessionLimits;
 
-/// Command-line flags; each also reads the `MSRP_SWITCH_*` variable named in `--help`.
-#[derive(Debug, Clone, Parser)]
+/// The settings, as flags; each is also a key of the TOML file (`--config`) and
+/// an `MSRP_SWITCH_*` environment variable (named in `--help`). Flags win over
+/// the environment, which wins over the file, which wins over the built-in
+/// defaults; [`load`] layers them with figment.
+#[derive(Debug, Clone, Parser, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[command(
     name = "msrp-switch",
     version,
     about = "MSRP (RFC 4975) switch: the user plane of an IM service"
 )]
 pub struct Args {
+    /// A TOML file of settings (keys as the flags' long names, with `_` for `-`).
+    #[arg(long, env = "MSRP_SWITCH_CONFIG", value_name = "PATH")]
+    #[serde(skip)]
+    pub config: Option<std::path::PathBuf>,
+
+    /// Print the effective settings (TOML, each from its layer) and exit.
+    #[arg(long)]
+    #[serde(skip)]
+    pub print_config: bool,
+
     /// Address and port to accept MSRP over TCP on.
-    #[arg(long, env = "MSRP_SWITCH_LISTEN", default_value = "127.0.0.1:2855")]
+    ///
+    /// Environment: `MSRP_SWITCH_LISTEN`.
+    #[arg(long, default_value = "127.0.0.1:2855")]
     pub listen: SocketAddr,
 
     /// Host written into the switch's MSRP URIs (what clients connect to); defaults
     /// to the listen address.
-    #[arg(long, env = "MSRP_SWITCH_ADVERTISE_HOST")]
+    ///
+    /// Environment: `MSRP_SWITCH_ADVERTISE_HOST`.
+    #[arg(long)]
+    #[serde(default, deserialize_with = "scalar_text")]
     pub advertise_host: Option<String>,
 
+    /// Accept MSRP over TLS (`msrps`, `TCP/TLS/MSRP`) on --tls-listen; `false`:
+    /// TCP only, and TLS media are answered not acceptable (SIP 488).
+    ///
+    /// Environment: `MSRP_SWITCH_TLS`.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls: bool,
+
+    /// Address and port to accept MSRP over TLS on.
+    ///
+    /// Environment: `MSRP_SWITCH_TLS_LISTEN`.
+    #[arg(long, default_value = "127.0.0.1:2856")]
+    pub tls_listen: SocketAddr,
+
+    /// PEM certificate chain (the switch's own first) presented to MSRP over
+    /// TLS peers; with neither it nor --tls-key, a self-signed certificate is
+    /// generated at start and its fingerprint logged. Re-read on SIGHUP.
+    ///
+    /// Environment: `MSRP_SWITCH_TLS_CERT`.
+    #[arg(long, value_name = "PATH")]
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub tls_cert: Option<String>,
+
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1). Re-read on SIGHUP.
+    ///
+    /// Environment: `MSRP_SWITCH_TLS_KEY`.
+    #[arg(long, value_name = "PATH")]
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub tls_key: Option<String>,
+
+    /// Seconds a TLS handshake may take (accepted or opened by the switch).
+    ///
+    /// Environment: `MSRP_SWITCH_TLS_HANDSHAKE_TIMEOUT_SECONDS`.
+    #[arg(long, default_value_t = 10.0)]
+    pub tls_handshake_timeout_seconds: f64,
+
     /// Address and port of the gRPC control API (msrpswitch.v1). Beyond loopback it
-    /// needs --control-token.
-    #[arg(
-        long,
-        env = "MSRP_SWITCH_CONTROL_LISTEN",
-        default_value = "127.0.0.1:50051"
-    )]
+    /// needs --control-token or --control-client-ca (or both).
+    ///
+    /// Environment: `MSRP_SWITCH_CONTROL_LISTEN`.
+    #[arg(long, default_value = "127.0.0.1:50051")]
     pub control_listen: SocketAddr,
 
     /// Bearer token the control API requires (`authorization: Bearer <token>`).
-    #[arg(long, env = "MSRP_SWITCH_CONTROL_TOKEN", hide_env_values = true)]
+    ///
+    /// Environment: `MSRP_SWITCH_CONTROL_TOKEN`.
+    #[arg(long)]
+    #[serde(default, deserialize_with = "scalar_text")]
     pub control_token: Option<String>,
 
+    /// PEM certificate chain (the daemon's own first) of the control API: with
+    /// --control-tls-key the API is served over TLS (clients connect to https://).
+    ///
+    /// Environment: `MSRP_SWITCH_CONTROL_TLS_CERT`.
+    #[arg(long, value_name = "PATH")]
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub control_tls_cert: Option<String>,
+
+    /// PEM private key of --control-tls-cert (PKCS#8, PKCS#1 or SEC1).
+    ///
+    /// Environment: `MSRP_SWITCH_CONTROL_TLS_KEY`.
+    #[arg(long, value_name = "PATH")]
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub control_tls_key: Option<String>,
+
+    /// PEM CA bundle: every control API client must present a certificate
+    /// chaining to it (mTLS), checked in the TLS handshake; needs
+    /// --control-tls-cert and --control-tls-key. With --control-token too, a call
+    /// needs both.
+    ///
+    /// Environment: `MSRP_SWITCH_CONTROL_CLIENT_CA`.
+    #[arg(long, value_name = "PATH")]
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub control_client_ca: Option<String>,
+
     /// Address and port of the Prometheus /metrics endpoint.
-    #[arg(
-        long,
-        env = "MSRP_SWITCH_METRICS_LISTEN",
-        default_value = "127.0.0.1:9464"
-    )]
+    ///
+    /// Environment: `MSRP_SWITCH_METRICS_LISTEN`.
+    #[arg(long, default_value = "127.0.0.1:9464")]
     pub metrics_listen: SocketAddr,
 
+    /// Pin each shard to its own core (`false` on shared hosts and containers
+    /// with a CPU quota).
+    ///
+    /// Environment: `MSRP_SWITCH_PIN_CORES`.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub pin_cores: bool,
+
     /// Shards (one thread and runtime each, pinned to a core); 0 = one per core.
-    #[arg(long, env = "MSRP_SWITCH_SHARDS", default_value_t = 0)]
+    ///
+    /// Environment: `MSRP_SWITCH_SHARDS`.
+    #[arg(long, default_value_t = 0)]
     pub shards: usize,
 
     /// Bytes that may wait for one participant before its senders stop being read.
-    #[arg(long, env = "MSRP_SWITCH_QUEUE_BYTES", default_value_t = EndpointConfig::default().queue_bytes)]
+    ///
+    /// Environment: `MSRP_SWITCH_QUEUE_BYTES`.
+    #[arg(long, default_value_t = EndpointConfig::default().queue_bytes)]
     pub queue_bytes: usize,
 
     /// Seconds a request the switch wrote waits for its response before it has
     /// failed (RFC 4975 §7.1.1) and the sender gets REPORT 408.
-    #[arg(
-        long,
-        env = "MSRP_SWITCH_TRANSACTION_TIMEOUT_SECONDS",
-        default_value_t = 30.0
-    )]
+    ///
+    /// Environment: `MSRP_SWITCH_TRANSACTION_TIMEOUT_SECONDS`.
+    #[arg(long, default_value_t = 30.0)]
     pub transaction_timeout_seconds: f64,
 
     /// Seconds an accepted connection may stay unbound before it is closed.
-    #[arg(long, env = "MSRP_SWITCH_BIND_TIMEOUT_SECONDS", default_value_t = 30.0)]
+    ///
+    /// Environment: `MSRP_SWITCH_BIND_TIMEOUT_SECONDS`.
+    #[arg(long, default_value_t = 30.0)]
     pub bind_timeout_seconds: f64,
 
     /// Seconds without a request in a session before the control API's event stream
     /// reports it idle (the IM Server may then end it); 0 = never.
-    #[arg(
-        long,
-        env = "MSRP_SWITCH_SESSION_IDLE_SECONDS",
-        default_value_t = 1800.0
-    )]
+    ///
+    /// Environment: `MSRP_SWITCH_SESSION_IDLE_SECONDS`.
+    #[arg(long, default_value_t = 1800.0)]
     pub session_idle_seconds: f64,
 
     /// Seconds a participant the switch offered to may wait for its SDP answer
     /// (SetRemoteAnswer) before it is removed with an `offer_expired` event.
-    #[arg(
-        long,
-        env = "MSRP_SWITCH_OFFER_TIMEOUT_SECONDS",
-        default_value_t = 180.0
-    )]
+    ///
+    /// Environment: `MSRP_SWITCH_OFFER_TIMEOUT_SECONDS`.
+    #[arg(long, default_value_t = 180.0)]
     pub offer_timeout_seconds: f64,
 
     /// Seconds after which a session is released by the switch (with a
     /// `session_released` event), unless CreateSession sets its own; 0 = never.
-    #[arg(long, env = "MSRP_SWITCH_SESSION_MAX_SECONDS", default_value_t = 0.0)]
+    ///
+    /// Environment: `MSRP_SWITCH_SESSION_MAX_SECONDS`.
+    #[arg(long, default_value_t = 0.0)]
     pub session_max_seconds: f64,
 
     /// Seconds without a request from any participant after which a session is
     /// released by the switch, unless CreateSession sets its own; 0 = never.
-    #[arg(
-        long,
-        env = "MSRP_SWITCH_SESSION_IDLE_RELEASE_SECONDS",
-        default_value_t = 0.0
-    )]
+    ///
+    /// Environment: `MSRP_SWITCH_SESSION_IDLE_RELEASE_SECONDS`.
+    #[arg(long, default_value_t = 0.0)]
     pub session_idle_release_seconds: f64,
 
     /// Largest frame head (start line + headers) in bytes; a longer head closes the
     /// connection.
-    #[arg(long, env = "MSRP_SWITCH_MAX_HEAD_BYTES", default_value_t = Limits::default().max_head_bytes)]
+    ///
+    /// Environment: `MSRP_SWITCH_MAX_HEAD_BYTES`.
+    #[arg(long, default_value_t = Limits::default().max_head_bytes)]
     pub max_head_bytes: usize,
 
     /// Most URIs in one To-Path / From-Path / Use-Path; more is answered 400.
-    #[arg(long, env = "MSRP_SWITCH_MAX_URIS_PER_PATH", default_value_t = Limits::default().max_uris_per_path)]
+    ///
+    /// Environment: `MSRP_SWITCH_MAX_URIS_PER_PATH`.
+    #[arg(long, default_value_t = Limits::default().max_uris_per_path)]
     pub max_uris_per_path: usize,
 
     /// Most header lines in one frame; more is answered 400.
-    #[arg(long, env = "MSRP_SWITCH_MAX_HEADERS", default_value_t = Limits::default().max_headers)]
+    ///
+    /// Environment: `MSRP_SWITCH_MAX_HEADERS`.
+    #[arg(long, default_value_t = Limits::default().max_headers)]
     pub max_headers: usize,
 
     /// Longest transaction id / Message-ID (RFC 4975 allows 32; at most 64).
-    #[arg(long, env = "MSRP_SWITCH_MAX_TRANSACTION_ID_BYTES", default_value_t = Limits::default().max_transaction_id_bytes)]
+    ///
+    /// Environment: `MSRP_SWITCH_MAX_TRANSACTION_ID_BYTES`.
+    #[arg(long, default_value_t = Limits::default().max_transaction_id_bytes)]
     pub max_transaction_id_bytes: usize,
 
     /// Largest chunk body in bytes (streamed, not buffered); more is answered 413.
-    #[arg(long, env = "MSRP_SWITCH_MAX_CHUNK_BYTES", default_value_t = Limits::default().max_chunk_bytes)]
+    ///
+    /// Environment: `MSRP_SWITCH_MAX_CHUNK_BYTES`.
+    #[arg(long, default_value_t = Limits::default().max_chunk_bytes)]
     pub max_chunk_bytes: u64,
 
     /// Group chats: seconds a participant's queue may stay over --queue-bytes
     /// before it is a slow consumer (dropped, or its senders paused, as the
     /// session's policy says).
+    ///
+    /// Environment: `MSRP_SWITCH_SLOW_CONSUMER_GRACE_SECONDS`.
     #[arg(
         long,
-        env = "MSRP_SWITCH_SLOW_CONSUMER_GRACE_SECONDS",
         default_value_t = EndpointConfig::default().slow_consumer_grace.as_secs_f64()
     )]
     pub slow_consumer_grace_seconds: f64,
@@ -138,26 +243,101 @@ pub struct Args {
     /// copies go out; a longer chunk goes to each participant cut into chunks of
     /// this size. Between 1024 and --max-chunk-bytes [default: 262144, or
     /// --max-chunk-bytes if that is lower].
-    #[arg(long, env = "MSRP_SWITCH_FANOUT_CHUNK_BYTES")]
+    ///
+    /// Environment: `MSRP_SWITCH_FANOUT_CHUNK_BYTES`.
+    #[arg(long)]
+    #[serde(default)]
     pub fanout_chunk_bytes: Option<usize>,
 
-    /// Group chats: bytes queued for one participant whose socket takes nothing at
-    /// which it is dropped at once, without waiting for the grace period (with the
-    /// drop policy). At least --queue-bytes.
+    /// Group chats: the most bytes queued for one participant whose socket takes
+    /// nothing while the others go on without it; past it the senders wait again
+    /// until it reads or its grace period ends (then it is dropped, with the drop
+    /// policy). At least --queue-bytes.
+    ///
+    /// Environment: `MSRP_SWITCH_SLOW_CONSUMER_MAX_BYTES`.
     #[arg(
         long,
-        env = "MSRP_SWITCH_SLOW_CONSUMER_MAX_BYTES",
         default_value_t = EndpointConfig::default().slow_consumer_max_bytes
     )]
     pub slow_consumer_max_bytes: usize,
 
+    /// Most MSRP connections accepted at once; 0 = the descriptor limit less
+    /// --fd-reserve (and never more than that). Over it a connection is accepted
+    /// and closed at once.
+    ///
+    /// Environment: `MSRP_SWITCH_MAX_CONNECTIONS`.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_connections)]
+    pub max_connections: usize,
+
+    /// Most accepted MSRP connections that have not bound to a participant yet
+    /// (strangers); over it a new connection is closed at once.
+    ///
+    /// Environment: `MSRP_SWITCH_MAX_UNBOUND_CONNECTIONS`.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_unbound)]
+    pub max_unbound_connections: usize,
+
+    /// Most MSRP connections from one source address.
+    ///
+    /// Environment: `MSRP_SWITCH_MAX_CONNECTIONS_PER_SOURCE`.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_per_source)]
+    pub max_connections_per_source: usize,
+
+    /// File descriptors kept back from MSRP connections for the control and
+    /// metrics ports, connect-outs and logs.
+    ///
+    /// Environment: `MSRP_SWITCH_FD_RESERVE`.
+    #[arg(long, default_value_t = ConnectionLimits::default().fd_reserve)]
+    pub fd_reserve: usize,
+
+    /// Control API connections served at once; more wait to be accepted.
+    ///
+    /// Environment: `MSRP_SWITCH_CONTROL_MAX_CONNECTIONS`.
+    #[arg(long, default_value_t = PortLimits::default().max_connections)]
+    pub control_max_connections: usize,
+
+    /// Seconds a new control API connection may take to send its first bytes
+    /// (over TLS: to finish its handshake).
+    ///
+    /// Environment: `MSRP_SWITCH_CONTROL_HANDSHAKE_TIMEOUT_SECONDS`.
+    #[arg(long, default_value_t = PortLimits::default().first_bytes_timeout.as_secs_f64())]
+    pub control_handshake_timeout_seconds: f64,
+
+    /// Seconds one control call may take to answer (DEADLINE_EXCEEDED after).
+    ///
+    /// Environment: `MSRP_SWITCH_CONTROL_CALL_TIMEOUT_SECONDS`.
+    #[arg(long, default_value_t = PortLimits::default().call_timeout.as_secs_f64())]
+    pub control_call_timeout_seconds: f64,
+
+    /// Metrics port connections served at once; more wait to be accepted.
+    ///
+    /// Environment: `MSRP_SWITCH_METRICS_MAX_CONNECTIONS`.
+    #[arg(long, default_value_t = HttpLimits::default().max_connections)]
+    pub metrics_max_connections: usize,
+
+    /// Seconds a metrics port client has to send a whole request head (also how
+    /// long a kept-alive connection may sit idle).
+    ///
+    /// Environment: `MSRP_SWITCH_METRICS_HEADER_TIMEOUT_SECONDS`.
+    #[arg(long, default_value_t = HttpLimits::default().header_read_timeout.as_secs_f64())]
+    pub metrics_header_timeout_seconds: f64,
+
+    /// Seconds a drain (SIGTERM, SIGINT or the Drain call) may take: what was
+    /// accepted is delivered or REPORTed, then the process exits.
+    ///
+    /// Environment: `MSRP_SWITCH_DRAIN_SECONDS`.
+    #[arg(long, default_value_t = 30.0)]
+    pub drain_seconds: f64,
+
     /// Log line format.
-    #[arg(long, env = "MSRP_SWITCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    ///
+    /// Environment: `MSRP_SWITCH_LOG_FORMAT`.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
     Text,
@@ -176,8 +356,17 @@ pub struct Config {
     pub control_listen: SocketAddr,
     /// The bearer token the control API requires, if any.
     pub control_token: Option<String>,
+    /// The control API's TLS certificate, key and client CA, if it is served
+    /// over TLS; the files are read at start.
+    pub control_tls: Option<ServerTlsFiles>,
     /// The log format.
     pub log_format: LogFormat,
+    /// The longest a drain may take.
+    pub drain_deadline: Duration,
+    /// The control port's limits.
+    pub control_limits: PortLimits,
+    /// The metrics port's limits.
+    pub metrics_limits: HttpLimits,
 }
 
 impl Default for Config {
@@ -188,7 +377,11 @@ impl Default for Config {
             metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
             control_listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             control_token: None,
+            control_tls: None,
             log_format: LogFormat::Text,
+            drain_deadline: Duration::from_secs(30),
+            control_limits: PortLimits::default(),
+            metrics_limits: HttpLimits::default(),
         }
     }
 }
@@ -209,9 +402,232 @@ pub enum ConfigError {
     },
 }
 
+/// Every setting's key (the flags' long names with `_`), for the environment
+/// layer: other `MSRP_SWITCH_*` variables are not settings.
+fn setting_keys() -> Vec<String> {
+    Args::command()
+        .get_arguments()
+        .map(|arg| arg.get_id().as_str().to_owned())
+        .filter(|id| !matches!(id.as_str(), "config" | "print_config" | "help" | "version"))
+        .collect()
+}
+
+/// A layer of settings taken from the command line (`flags`) or clap's
+/// defaults, named so that an error says where a value came from.
+struct Layer {
+    name: &'static str,
+    values: Dict,
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        let metadata = Metadata::named(self.name);
+        if self.name == FLAG_LAYER {
+            metadata.interpolater(|_, keys| format!("--{}", keys.join(".").replace('_', "-")))
+        } else {
+            metadata
+        }
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.values.clone()))
+    }
+}
+
+const FLAG_LAYER: &str = "command-line flag";
+const DEFAULT_LAYER: &str = "built-in default";
+
+/// The settings in force and how they were layered.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The validated settings.
+    pub config: Config,
+    /// `--print-config` was given.
+    pub print_config: bool,
+    /// The effective settings as TOML (the token masked), for `--print-config`.
+    pub effective: String,
+}
+
+/// Why the settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The command line is wrong (or `--help` / `--version`): clap's message.
+    #[error(transparent)]
+    Usage(#[from] clap::Error),
+    /// A value has the wrong type or a key is unknown: figment names the key and
+    /// its source (flag, environment variable, file).
+    #[error("{0}")]
+    Layer(Box<figment::Error>),
+    /// A value is out of range: the setting as its source spells it.
+    #[error("invalid {origin}: {reason}")]
+    Setting {
+        /// `--queue-bytes`, `MSRP_SWITCH_QUEUE_BYTES (environment variable)` or
+        /// `queue_bytes in /etc/msrp-switch.toml`.
+        origin: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Loads the settings from `args` (the command line, program name first), the
+/// environment and the `--config` file, layered flags > environment > file >
+/// defaults, and validates them.
+///
+/// # Errors
+///
+/// [`LoadError`] naming the setting and where its value came from.
+pub fn load<I, T>(args: I) -> Result<Loaded, LoadError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = Args::command().try_get_matches_from(args)?;
+    let parsed = Args::from_arg_matches(&matches)?;
+    let all = Serialized::defaults(&parsed)
+        .data()
+        .map_err(|err| LoadError::Layer(Box::new(err)))?
+        .remove(&Profile::Default)
+        .unwrap_or_default();
+    let (mut defaults, mut flags) = (Dict::new(), Dict::new());
+    for (key, value) in all {
+        match matches.value_source(&key) {
+            Some(clap::parser::ValueSource::CommandLine) => flags.insert(key, value),
+            _ => defaults.insert(key, value),
+        };
+    }
+    let keys = setting_keys();
+    let mut figment = Figment::new().merge(Layer {
+        name: DEFAULT_LAYER,
+        values: defaults,
+    });
+    if let Some(path) = &parsed.config {
+        if !path.is_file() {
+            return Err(LoadError::Setting {
+                origin: format!("--config {}", path.display()),
+                reason: "no such file".to_owned(),
+            });
+        }
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment = figment
+        // Keys compare without case: MSRP_SWITCH_QUEUE_BYTES is queue_bytes.
+        .merge(
+            Env::prefixed("MSRP_SWITCH_").filter(move |key| keys.iter().any(|k| key == k.as_str())),
+        )
+        .merge(Layer {
+            name: FLAG_LAYER,
+            values: flags,
+        });
+    let settings: Args = figment.extract().map_err(layer_error)?;
+    let effective = settings.effective_toml();
+    let config = settings.into_config().map_err(|err| {
+        let (key, reason) = match err {
+            ConfigError::Invalid { flag, reason } => (flag.replace('-', "_"), reason.to_owned()),
+            ConfigError::Limit(limit) => (limit.field.to_owned(), limit.reason.to_string()),
+        };
+        LoadError::Setting {
+            origin: source_of(&figment, &key),
+            reason,
+        }
+    })?;
+    Ok(Loaded {
+        config,
+        print_config: parsed.print_config,
+        effective,
+    })
+}
+
+/// Where the value of `key` came from, spelled as its source spells it.
+fn source_of(figment: &Figment, key: &str) -> String {
+    describe(figment.find_metadata(key), key)
+}
+
+/// `key` as the layer `metadata` describes spells it: `--queue-bytes`,
+/// `MSRP_SWITCH_QUEUE_BYTES (environment variable)`, `queue_bytes in PATH`.
+fn describe(metadata: Option<&Metadata>, key: &str) -> String {
+    let key = key.to_ascii_lowercase();
+    let flag = format!("--{}", key.replace('_', "-"));
+    let Some(metadata) = metadata else {
+        return flag;
+    };
+    match (metadata.name.as_ref(), &metadata.source) {
+        (FLAG_LAYER, _) => flag,
+        (DEFAULT_LAYER, _) => format!("{flag} (built-in default)"),
+        (_, Some(figment::Source::File(path))) => format!("{key} in {}", path.display()),
+        _ => format!(
+            "MSRP_SWITCH_{} (environment variable)",
+            key.to_ascii_uppercase()
+        ),
+    }
+}
+
+/// A figment error (a value of the wrong type, an unknown key) with its setting
+/// named as its source spells it.
+fn layer_error(err: figment::Error) -> LoadError {
+    let key = err.path.last().cloned();
+    match key {
+        Some(key) => LoadError::Setting {
+            origin: describe(err.metadata.as_ref(), &key),
+            reason: err.kind.to_string(),
+        },
+        None => {
+            let origin = match err.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+                Some(figment::Source::File(path)) => format!("{}", path.display()),
+                _ => "settings".to_owned(),
+            };
+            LoadError::Setting {
+                origin,
+                reason: err.kind.to_string(),
+            }
+        }
+    }
+}
+
+/// A text setting that may look like a number (a token `12345`): TOML and
+/// the environment give it as a number, the switch wants the text.
+fn scalar_text<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Unsigned(u64),
+        Signed(i64),
+        Float(f64),
+    }
+    Ok(
+        Option::<Scalar>::deserialize(de)?.map(|scalar| match scalar {
+            Scalar::Text(text) => text,
+            Scalar::Unsigned(n) => n.to_string(),
+            Scalar::Signed(n) => n.to_string(),
+            Scalar::Float(n) => n.to_string(),
+        }),
+    )
+}
+
+impl Args {
+    /// The settings as TOML, the control token masked.
+    fn effective_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.control_token.is_some() {
+            shown.control_token = Some("(set)".to_owned());
+        }
+        toml::to_string(&shown).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
+    }
+}
+
 /// The smallest `--fanout-chunk-bytes`: below it the per-copy head (To-Path,
 /// From-Path, Message-ID, Byte-Range: a few hundred bytes) outweighs the body.
 const MIN_FANOUT_CHUNK_BYTES: usize = 1024;
+
+fn positive(flag: &'static str, value: usize) -> Result<usize, ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::Invalid {
+            flag,
+            reason: "must be at least 1",
+        });
+    }
+    Ok(value)
+}
 
 fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
     if !(value.is_finite() && value > 0.0 && value <= 86_400.0) {
@@ -255,6 +671,81 @@ fn fanout_chunk_bytes(value: Option<usize>, limits: &Limits) -> Result<usize, Co
 }
 
 impl Args {
+    /// The TLS listener's settings, unless `--tls false`. The certificate files
+    /// are read when the engine starts.
+    fn tls_listen(&self) -> Result<Option<TlsListen>, ConfigError> {
+        if !self.tls {
+            return Ok(None);
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid {
+                flag: if self.tls_cert.is_some() {
+                    "tls-key"
+                } else {
+                    "tls-cert"
+                },
+                reason: "--tls-cert and --tls-key go together (neither: a self-signed \
+                         certificate is generated)",
+            });
+        }
+        // A generated certificate names every address a peer may check.
+        let mut names = vec!["localhost".to_owned()];
+        for name in [
+            self.advertise_host.clone(),
+            Some(self.listen.ip().to_string()),
+            Some(self.tls_listen.ip().to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        Ok(Some(TlsListen {
+            listen: self.tls_listen,
+            settings: TlsSettings {
+                cert: self.tls_cert.clone().map(Into::into),
+                key: self.tls_key.clone().map(Into::into),
+                handshake_timeout: seconds(
+                    "tls-handshake-timeout-seconds",
+                    self.tls_handshake_timeout_seconds,
+                )?,
+                self_signed_names: names,
+            },
+        }))
+    }
+
+    /// The control API's TLS files, unless it is served over plain HTTP/2. The
+    /// files are read at start (`main`), after `--print-config`.
+    fn control_tls(&self) -> Result<Option<ServerTlsFiles>, ConfigError> {
+        const PAIR: &str = "--control-tls-cert and --control-tls-key go together";
+        match (&self.control_tls_cert, &self.control_tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(ServerTlsFiles {
+                cert: PemFile::new("--control-tls-cert", cert),
+                key: PemFile::new("--control-tls-key", key),
+                client_ca: self
+                    .control_client_ca
+                    .as_ref()
+                    .map(|ca| PemFile::new("--control-client-ca", ca)),
+            })),
+            (Some(_), None) => Err(ConfigError::Invalid {
+                flag: "control-tls-key",
+                reason: PAIR,
+            }),
+            (None, Some(_)) => Err(ConfigError::Invalid {
+                flag: "control-tls-cert",
+                reason: PAIR,
+            }),
+            (None, None) if self.control_client_ca.is_some() => Err(ConfigError::Invalid {
+                flag: "control-client-ca",
+                reason: "needs --control-tls-cert and --control-tls-key (client certificates \
+                         are checked in the TLS handshake)",
+            }),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Validates the flags into a [`Config`].
     pub fn into_config(self) -> Result<Config, ConfigError> {
         let limits = Limits {
@@ -288,6 +779,8 @@ impl Args {
                 reason: "must be at least --queue-bytes",
             });
         }
+        let tls = self.tls_listen()?;
+        let control_tls = self.control_tls()?;
         let switch = EndpointConfig {
             limits,
             queue_bytes: self.queue_bytes,
@@ -322,13 +815,45 @@ impl Args {
             engine: EngineConfig {
                 listen: self.listen,
                 advertise_host: self.advertise_host,
+                tls,
                 shards: self.shards,
-                pin_cores: true,
+                pin_cores: self.pin_cores,
                 switch,
+                connections: ConnectionLimits {
+                    max_connections: self.max_connections,
+                    max_unbound: positive("max-unbound-connections", self.max_unbound_connections)?,
+                    max_per_source: positive(
+                        "max-connections-per-source",
+                        self.max_connections_per_source,
+                    )?,
+                    fd_reserve: self.fd_reserve,
+                },
+            },
+            drain_deadline: seconds("drain-seconds", self.drain_seconds)?,
+            control_limits: PortLimits {
+                max_connections: positive("control-max-connections", self.control_max_connections)?,
+                first_bytes_timeout: seconds(
+                    "control-handshake-timeout-seconds",
+                    self.control_handshake_timeout_seconds,
+                )?,
+                call_timeout: seconds(
+                    "control-call-timeout-seconds",
+                    self.control_call_timeout_seconds,
+                )?,
+                ..PortLimits::default()
+            },
+            metrics_limits: HttpLimits {
+                max_connections: positive("metrics-max-connections", self.metrics_max_connections)?,
+                header_read_timeout: seconds(
+                    "metrics-header-timeout-seconds",
+                    self.metrics_header_timeout_seconds,
+                )?,
+                ..HttpLimits::default()
             },
             metrics_listen: self.metrics_listen,
             control_listen: self.control_listen,
             control_token: self.control_token,
+            control_tls,
             log_format: self.log_format,
         })
     }
@@ -339,9 +864,70 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Config, String> {
-        let args = Args::try_parse_from(std::iter::once("msrp-switch").chain(args.iter().copied()))
-            .map_err(|e| e.to_string())?;
-        args.into_config().map_err(|e| e.to_string())
+        load(std::iter::once("msrp-switch").chain(args.iter().copied()))
+            .map(|loaded| loaded.config)
+            .map_err(|e| e.to_string())
+    }
+
+    /// A settings file in the test's own temporary directory.
+    fn file(name: &str, text: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("msrp-switch-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    #[test]
+    fn a_file_sets_what_no_flag_does_and_its_errors_name_the_file() {
+        let path = file(
+            "layers.toml",
+            "queue_bytes = 2048\nshards = 3\npin_cores = false\nlog_format = \"json\"\n",
+        );
+        let config = parse(&["--config", &path, "--shards", "2"]).unwrap();
+        assert_eq!(config.engine.switch.queue_bytes, 2048, "from the file");
+        assert_eq!(config.engine.shards, 2, "the flag wins over the file");
+        assert!(!config.engine.pin_cores);
+        assert_eq!(config.log_format, LogFormat::Json);
+
+        let bad = file("bad.toml", "queue_bytes = 10\n");
+        assert_eq!(
+            parse(&["--config", &bad]).unwrap_err(),
+            format!("invalid queue_bytes in {bad}: must be at least 1024")
+        );
+        let typed = file("typed.toml", "queue_bytes = \"many\"\n");
+        assert_eq!(
+            parse(&["--config", &typed]).unwrap_err(),
+            format!(
+                "invalid queue_bytes in {typed}: invalid type: found string \"many\", expected usize"
+            )
+        );
+        let unknown = file("unknown.toml", "queue_byte = 2048\n");
+        let err = parse(&["--config", &unknown]).unwrap_err();
+        assert!(
+            err.starts_with(&format!("invalid queue_byte in {unknown}: unknown field")),
+            "{err}"
+        );
+        assert_eq!(
+            parse(&["--config", "/nonexistent/msrp.toml"]).unwrap_err(),
+            "invalid --config /nonexistent/msrp.toml: no such file"
+        );
+    }
+
+    #[test]
+    fn print_config_shows_every_setting_and_masks_the_token() {
+        let loaded = load(["msrp-switch", "--print-config", "--control-token", "s3cret"]).unwrap();
+        assert!(loaded.print_config);
+        assert!(loaded.effective.contains("listen = \"127.0.0.1:2855\"\n"));
+        assert!(loaded.effective.contains("queue_bytes = 1048576\n"));
+        assert!(loaded.effective.contains("control_token = \"(set)\"\n"));
+        assert!(!loaded.effective.contains("s3cret"));
+        // Every key it prints is a key the file accepts.
+        let path = file(
+            "printed.toml",
+            &loaded.effective.replace("\"(set)\"", "\"t0ken\""),
+        );
+        assert!(parse(&["--config", &path]).is_ok());
     }
 
     #[test]
@@ -468,6 +1054,86 @@ mod tests {
                 .unwrap_err()
                 .contains("--fanout-chunk-bytes")
         );
+    }
+
+    #[test]
+    fn control_tls_files_go_together_and_print_config_shows_them() {
+        assert_eq!(
+            parse(&["--control-tls-cert", "/c.pem"]).unwrap_err(),
+            "invalid --control-tls-key (built-in default): --control-tls-cert and \
+             --control-tls-key go together"
+        );
+        assert_eq!(
+            parse(&["--control-tls-key", "/k.pem"]).unwrap_err(),
+            "invalid --control-tls-cert (built-in default): --control-tls-cert and \
+             --control-tls-key go together"
+        );
+        assert_eq!(
+            parse(&[
+                "--control-client-ca",
+                "/ca.pem",
+                "--control-tls-key",
+                "/k.pem"
+            ])
+            .unwrap_err(),
+            "invalid --control-tls-cert (built-in default): --control-tls-cert and \
+             --control-tls-key go together"
+        );
+        assert_eq!(
+            parse(&["--control-client-ca", "/ca.pem"]).unwrap_err(),
+            "invalid --control-client-ca: needs --control-tls-cert and --control-tls-key \
+             (client certificates are checked in the TLS handshake)"
+        );
+        assert_eq!(parse(&[]).unwrap().control_tls, None);
+
+        let flags = [
+            "--control-tls-cert",
+            "/etc/msrp/control.pem",
+            "--control-tls-key",
+            "/etc/msrp/control-key.pem",
+            "--control-client-ca",
+            "/etc/msrp/clients-ca.pem",
+        ];
+        let tls = parse(&flags).unwrap().control_tls.unwrap();
+        assert_eq!(
+            tls.cert,
+            PemFile::new("--control-tls-cert", "/etc/msrp/control.pem")
+        );
+        assert_eq!(
+            tls.key,
+            PemFile::new("--control-tls-key", "/etc/msrp/control-key.pem")
+        );
+        assert_eq!(
+            tls.client_ca,
+            Some(PemFile::new(
+                "--control-client-ca",
+                "/etc/msrp/clients-ca.pem"
+            ))
+        );
+        // Without a client CA: TLS, and no client certificates.
+        let without_ca = parse(&flags[..4]).unwrap().control_tls.unwrap();
+        assert_eq!(without_ca.client_ca, None);
+
+        let loaded = load(
+            ["msrp-switch", "--print-config"]
+                .into_iter()
+                .chain(flags.iter().copied()),
+        )
+        .unwrap();
+        for line in [
+            "control_tls_cert = \"/etc/msrp/control.pem\"\n",
+            "control_tls_key = \"/etc/msrp/control-key.pem\"\n",
+            "control_client_ca = \"/etc/msrp/clients-ca.pem\"\n",
+        ] {
+            assert!(
+                loaded.effective.contains(line),
+                "{line} not in {}",
+                loaded.effective
+            );
+        }
+        // The printed settings load back as they are.
+        let path = file("control-tls.toml", &loaded.effective);
+        assert_eq!(parse(&["--config", &path]).unwrap().control_tls, Some(tls));
     }
 
     #[test]

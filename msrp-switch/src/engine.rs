@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -23,7 +23,11 @@ use msrp_proto::ids::{ParticipantId, SessionKey, WireIds};
 use msrp_proto::media::{Identity, Policy, RemoteMedia};
 use msrp_proto::session::SessionKind;
 
+use crate::transport::admission::Admission;
+pub use crate::transport::admission::ConnectionLimits;
+pub use crate::transport::shard::DrainOutcome;
 use crate::transport::shard::{self, ShardMsg, ShardSetup};
+use crate::transport::tls::{SwitchCertificate, TlsSettings};
 
 /// How the engine runs.
 #[derive(Debug, Clone)]
@@ -38,6 +42,19 @@ pub struct EngineConfig {
     pub pin_cores: bool,
     /// The switch settings each shard starts with (host and port are filled in).
     pub switch: EndpointConfig,
+    /// Caps on accepted MSRP connections.
+    pub connections: ConnectionLimits,
+    /// MSRP over TLS (`msrps`): its listener and certificate; `None`: TCP only.
+    pub tls: Option<TlsListen>,
+}
+
+/// Where and with what certificate MSRP over TLS is accepted.
+#[derive(Debug, Clone)]
+pub struct TlsListen {
+    /// The TLS listener's address (port 0 picks one).
+    pub listen: SocketAddr,
+    /// The certificate and handshake settings.
+    pub settings: TlsSettings,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +65,8 @@ impl Default for EngineConfig {
             shards: 0,
             pin_cores: true,
             switch: EndpointConfig::default(),
+            connections: ConnectionLimits::default(),
+            tls: None,
         }
     }
 }
@@ -64,6 +83,28 @@ pub enum EngineError {
     /// The shard has stopped (shutdown).
     #[error("the engine is shutting down")]
     Stopped,
+    /// The engine is draining: it takes no new sessions or participants.
+    #[error("the switch is draining before it stops: no new sessions or participants")]
+    Draining,
+}
+
+/// What a new session is placed beside ([`Engine::create_session_beside`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colocate {
+    /// The shard of this session.
+    Session(SessionKey),
+    /// The shard of this participant.
+    Participant(ParticipantId),
+}
+
+impl Colocate {
+    /// The shard it names (ids carry their shard).
+    pub fn shard(self) -> u8 {
+        match self {
+            Self::Session(key) => key.shard(),
+            Self::Participant(id) => id.shard(),
+        }
+    }
 }
 
 /// Switch-wide counters (see [`Engine::stats`]).
@@ -100,7 +141,13 @@ struct Inner {
     /// The data plane's `max_uris_per_path`, which the control API applies to paths.
     max_uris_per_path: usize,
     local_addr: SocketAddr,
+    /// The TLS listener's address and the switch's certificate, with TLS.
+    tls: Option<(SocketAddr, Arc<SwitchCertificate>)>,
     next_shard: AtomicUsize,
+    /// Set once [`Engine::drain`] starts.
+    draining: AtomicBool,
+    /// See [`Engine::max_connections`].
+    max_connections: usize,
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -130,6 +177,14 @@ impl Engine {
         for _ in 1..count {
             listeners.push(reuse_port_listener(local_addr)?);
         }
+        let tls = match &config.tls {
+            Some(tls) => Some(tls_listeners(tls, count)?),
+            None => None,
+        };
+        let (tls_addr, tls_identity, mut tls_listeners) = match tls {
+            Some((addr, identity, listeners)) => (Some(addr), Some(identity), listeners),
+            None => (None, None, Vec::new()),
+        };
         let host = config
             .advertise_host
             .clone()
@@ -140,6 +195,8 @@ impl Engine {
             0 | 1 => id_base_now(),
             given => given,
         };
+        let nofile = crate::transport::admission::descriptor_limit();
+        let admission = Admission::new(&config.connections, nofile);
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..count).map(|_| mpsc::unbounded_channel()).unzip();
         let mut metrics = Vec::with_capacity(count);
@@ -150,6 +207,7 @@ impl Engine {
             let switch_config = EndpointConfig {
                 local_host: host.clone(),
                 local_port: local_addr.port(),
+                tls_port: tls_addr.map(|addr| addr.port()),
                 id_base,
                 ..config.switch.clone()
             };
@@ -165,6 +223,10 @@ impl Engine {
                 index,
                 switch,
                 listener: listener.into(),
+                tls: tls_identity.as_ref().and_then(|identity| {
+                    let listener = tls_listeners.pop()?;
+                    Some((std::net::TcpListener::from(listener), Arc::clone(identity)))
+                }),
                 inbox,
                 peers: senders.clone(),
                 metrics: shard_metrics,
@@ -173,6 +235,7 @@ impl Engine {
                     .pin_cores
                     .then(|| cores.get(usize::from(index) % cores.len().max(1)).copied())
                     .flatten(),
+                admission: Arc::clone(&admission),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("msrp-shard-{index}"))
@@ -186,7 +249,10 @@ impl Engine {
                 events,
                 max_uris_per_path,
                 local_addr,
+                tls: tls_addr.zip(tls_identity),
                 next_shard: AtomicUsize::new(0),
+                draining: AtomicBool::new(false),
+                max_connections: admission.max_connections(),
                 threads: std::sync::Mutex::new(threads),
             }),
         })
@@ -195,6 +261,22 @@ impl Engine {
     /// Where MSRP is accepted.
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.local_addr
+    }
+
+    /// Where MSRP over TLS is accepted, if it is.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.inner.tls.as_ref().map(|(addr, _)| *addr)
+    }
+
+    /// The switch's TLS certificate (its fingerprint, reloading it), with TLS.
+    pub fn tls_identity(&self) -> Option<&Arc<SwitchCertificate>> {
+        self.inner.tls.as_ref().map(|(_, identity)| identity)
+    }
+
+    /// The MSRP connection cap in force (the configured one, or the descriptor
+    /// limit less the reserve).
+    pub fn max_connections(&self) -> usize {
+        self.inner.max_connections
     }
 
     /// Number of shards.
@@ -234,6 +316,7 @@ impl Engine {
         group_identity: String,
         policy: Policy,
     ) -> Result<SessionKey, EngineError> {
+        self.admit()?;
         let shard = self.inner.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards();
         self.on_shard(shard as u8, move |switch, now| {
             switch.create_session_with(kind, group_identity, policy, now)
@@ -247,11 +330,39 @@ impl Engine {
         kind: SessionKind,
         options: SessionOptions,
     ) -> Result<SessionKey, EngineError> {
-        let shard = self.inner.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards();
-        self.on_shard(shard as u8, move |switch, now| {
-            switch.create_session_opts(kind, options, now)
+        self.create_session_beside(kind, options, None).await
+    }
+
+    /// Creates a session on the shard of `beside` (an existing session or
+    /// participant), or with `None` on the next shard in turn. A connection
+    /// carries only sessions of its own shard, so sessions whose participants
+    /// will share one (`a=connection:existing`) must be colocated.
+    pub async fn create_session_beside(
+        &self,
+        kind: SessionKind,
+        options: SessionOptions,
+        beside: Option<Colocate>,
+    ) -> Result<SessionKey, EngineError> {
+        self.admit()?;
+        let Some(beside) = beside else {
+            let shard = self.inner.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards();
+            return self
+                .on_shard(shard as u8, move |switch, now| {
+                    switch.create_session_opts(kind, options, now)
+                })
+                .await;
+        };
+        self.on_shard(beside.shard(), move |switch, now| {
+            // Only beside something that is there: a stale id is an error, not
+            // a silent placement.
+            match beside {
+                Colocate::Session(key) => switch.session_info(key).map(drop)?,
+                Colocate::Participant(id) => switch.participant_info(id).map(drop)?,
+            }
+            Ok(switch.create_session_opts(kind, options, now))
         })
-        .await
+        .await?
+        .map_err(EngineError::Control)
     }
 
     /// Adds a participant: the switch answers its offer or offers to it.
@@ -262,6 +373,7 @@ impl Engine {
         negotiation: Negotiation,
         correlation_tag: String,
     ) -> Result<ParticipantInfo, EngineError> {
+        self.admit()?;
         self.on_shard(session.shard(), move |switch, now| {
             switch.add(session, identity, negotiation, correlation_tag, now)
         })
@@ -352,6 +464,7 @@ impl Engine {
         session: SessionKey,
         remote: RemoteMedia,
     ) -> Result<ParticipantInfo, EngineError> {
+        self.admit()?;
         self.on_shard(session.shard(), move |switch, now| {
             switch.add_participant(session, remote, now)
         })
@@ -366,6 +479,7 @@ impl Engine {
         identity: Identity,
         remote: RemoteMedia,
     ) -> Result<ParticipantInfo, EngineError> {
+        self.admit()?;
         self.on_shard(session.shard(), move |switch, now| {
             switch.add_participant_as(session, identity, remote, now)
         })
@@ -495,6 +609,52 @@ impl Engine {
         metrics::render(&self.inner.metrics)
     }
 
+    /// Refuses new sessions and participants once the engine drains.
+    fn admit(&self) -> Result<(), EngineError> {
+        if self.inner.draining.load(Ordering::Relaxed) {
+            return Err(EngineError::Draining);
+        }
+        Ok(())
+    }
+
+    /// Drains every shard within `deadline`: no new sessions, participants or
+    /// MSRP connections; forwarding goes on until nothing accepted is in flight,
+    /// then what was not acknowledged is REPORTed, open chunks end with `#` and
+    /// every connection closes once its output is written. Returns the shards'
+    /// outcomes summed. Call [`Engine::shutdown`] after it.
+    pub async fn drain(&self, deadline: std::time::Duration) -> DrainOutcome {
+        self.inner.draining.store(true, Ordering::Relaxed);
+        let start = Instant::now();
+        // The last part of the deadline is for writing what the finish owes
+        // (REPORTs, '#') and for peers to read it: a third of it, at most 5 s.
+        let flush = (deadline / 3).min(std::time::Duration::from_secs(5));
+        let exit_by = start + deadline;
+        let finish_by = exit_by - flush;
+        let mut answers = Vec::with_capacity(self.shards());
+        for inbox in &self.inner.inboxes {
+            let (done, answer) = oneshot::channel();
+            let msg = ShardMsg::Drain {
+                finish_by,
+                exit_by,
+                done,
+            };
+            if inbox.send(msg).is_ok() {
+                answers.push(answer);
+            }
+        }
+        let mut total = DrainOutcome {
+            quiescent: true,
+            ..DrainOutcome::default()
+        };
+        for answer in answers {
+            let Ok(outcome) = answer.await else { continue };
+            total.quiescent &= outcome.quiescent;
+            total.reports += outcome.reports;
+            total.unflushed += outcome.unflushed;
+        }
+        total
+    }
+
     /// Stops every shard and waits for their threads.
     pub fn shutdown(&self) {
         for inbox in &self.inner.inboxes {
@@ -517,6 +677,29 @@ fn exclusive_probe(addr: SocketAddr) -> std::io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.bind(&addr.into())?;
     Ok(socket)
+}
+
+/// The TLS port's listeners, one per shard (bound like the TCP port's), and
+/// the certificate they present.
+fn tls_listeners(
+    tls: &TlsListen,
+    count: usize,
+) -> std::io::Result<(SocketAddr, Arc<SwitchCertificate>, Vec<Socket>)> {
+    let identity = SwitchCertificate::load(tls.settings.clone())
+        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err.to_string()))?;
+    let probe = exclusive_probe(tls.listen)?;
+    let probed = probe.local_addr()?.as_socket().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "TLS listen address is not IP",
+        )
+    })?;
+    drop(probe);
+    let mut listeners = Vec::with_capacity(count);
+    for _ in 0..count {
+        listeners.push(reuse_port_listener(probed)?);
+    }
+    Ok((probed, Arc::new(identity), listeners))
 }
 
 fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<Socket> {

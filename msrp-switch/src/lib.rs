@@ -23,6 +23,7 @@ pub use msrp_proto::codec;
 pub mod config;
 pub mod control;
 pub mod engine;
+pub mod lifecycle;
 pub mod metrics;
 pub use msrp_proto;
 pub mod transport;

@@ -6,21 +6,45 @@
 #![forbid(unsafe_code)]
 
 use std::io::IsTerminal;
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
 use tokio::net::TcpListener;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 use control_api::auth::Auth;
-use msrp_switch::config::{Args, LogFormat};
-use msrp_switch::control::serve_control;
+use control_api::tls::PemError;
+use msrp_switch::config::{Config, LoadError, LogFormat, load};
+use msrp_switch::control::serve_control_with;
 use msrp_switch::engine::Engine;
-use msrp_switch::metrics::{HttpLimits, serve_metrics_with};
+use msrp_switch::lifecycle::Lifecycle;
+use msrp_switch::metrics::serve_metrics_with;
 
 fn main() -> anyhow::Result<()> {
-    let config = Args::parse().into_config()?;
+    let loaded = match load(std::env::args_os()) {
+        Ok(loaded) => loaded,
+        // --help, --version and usage errors, the way clap prints them.
+        Err(LoadError::Usage(err)) => err.exit(),
+        Err(err) => {
+            eprintln!("msrp-switch: {err}");
+            std::process::exit(2);
+        }
+    };
+    if loaded.print_config {
+        print!("{}", loaded.effective);
+        return Ok(());
+    }
+    let config = loaded.config;
+    // The control API's certificate files, read before anything binds; a bad
+    // one stops start-up as a bad setting does, naming the flag and the file.
+    let control_auth = match control_auth(&config) {
+        Ok(auth) => auth,
+        Err(err) => {
+            eprintln!("msrp-switch: {err}");
+            std::process::exit(2);
+        }
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Colour only for a person at a terminal: a journal, a pipe or a file gets
     // plain text (and NO_COLOR is honoured everywhere).
@@ -35,11 +59,9 @@ fn main() -> anyhow::Result<()> {
 
     // Refuse before binding anything: an exposed, unauthenticated control API would
     // let anyone who reaches it read and release every session.
-    if config.control_token.is_none() {
-        Auth::none()
-            .check_exposure(config.control_listen)
-            .map_err(anyhow::Error::msg)?;
-    }
+    control_auth
+        .check_exposure(config.control_listen)
+        .map_err(anyhow::Error::msg)?;
     let engine = Engine::start(config.engine.clone())
         .with_context(|| format!("starting the MSRP listener on {}", config.engine.listen))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -49,9 +71,10 @@ fn main() -> anyhow::Result<()> {
     let result = runtime.block_on(async {
         // Watched before the daemon says it is up, so no SIGHUP can kill it after.
         #[cfg(unix)]
-        tokio::spawn(ignore_hangups(tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::hangup(),
-        )));
+        tokio::spawn(reload_on_hangup(
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()),
+            engine.clone(),
+        ));
         let metrics = TcpListener::bind(config.metrics_listen)
             .await
             .with_context(|| format!("binding the metrics listener on {}", config.metrics_listen))?;
@@ -60,36 +83,98 @@ fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding the control API on {}", config.control_listen))?;
         let control_addr = control.local_addr().context("reading the control address")?;
+        let caps = &config.engine.connections;
+        let tls = engine
+            .tls_addr()
+            .map_or_else(|| "off".to_owned(), |addr| addr.to_string());
+        let control_tls = match control_auth.tls() {
+            None => "off",
+            Some(tls) if tls.requires_client_certificates() => "client certificates required",
+            Some(_) => "on",
+        };
         info!(
+            max_connections = engine.max_connections(),
+            max_unbound = caps.max_unbound,
+            max_per_source = caps.max_per_source,
+            tls = %tls,
+            control_tls,
             "msrp-switch listening for MSRP on {} ({} shards), control API on {control_addr}, metrics on http://{metrics_addr}/metrics",
             engine.local_addr(),
             engine.shards()
         );
+        if let Some(certificate) = engine.tls_identity() {
+            info!(
+                fingerprint = %certificate.fingerprint(),
+                self_signed = certificate.is_self_signed(),
+                "MSRP over TLS presents the certificate with this fingerprint (a=fingerprint of msrps media)"
+            );
+        }
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
-        let control_task = tokio::spawn(serve_control(
+        let lifecycle = Lifecycle::new(config.drain_deadline);
+        let mut control_task = tokio::spawn(serve_control_with(
             engine.clone(),
             control,
-            config.control_token.clone(),
+            control_auth,
+            lifecycle.clone(),
+            config.control_limits,
             until_stopped(stopped.clone()),
         ));
-        // /readyz says 200 until the stop begins, so a balancer looking at it
+        // /readyz says 200 until the drain begins, so a balancer looking at it
         // stops sending work before the listeners close.
         let (ready, readiness) = tokio::sync::watch::channel(true);
         let metrics_task = tokio::spawn(serve_metrics_with(
             metrics,
             engine.clone(),
             readiness,
-            HttpLimits::default(),
+            config.metrics_limits.clone(),
             until_stopped(stopped),
         ));
-        shutdown_signal().await;
+        // SIGTERM or SIGINT asks for a drain; so does the control API's Drain.
+        let signals = tokio::spawn({
+            let lifecycle = lifecycle.clone();
+            async move {
+                shutdown_signal().await;
+                lifecycle.request_drain(None);
+                // A second signal during the drain stops at once.
+                shutdown_signal().await;
+            }
+        });
+        let deadline = tokio::select! {
+            deadline = lifecycle.draining() => deadline,
+            // The control API ended by itself (it failed): stop.
+            served = &mut control_task => {
+                served.context("control API task")??;
+                anyhow::bail!("the control API stopped");
+            }
+        };
         let _ = ready.send(false);
+        info!(
+            deadline_seconds = deadline.as_secs_f64(),
+            "draining: no new sessions, participants or MSRP connections; health NOT_SERVING"
+        );
+        let started = std::time::Instant::now();
+        tokio::select! {
+            outcome = engine.drain(deadline) => info!(
+                quiescent = outcome.quiescent,
+                reports = outcome.reports,
+                unflushed = outcome.unflushed,
+                seconds = started.elapsed().as_secs_f64(),
+                "drained"
+            ),
+            _ = signals => tracing::warn!("second signal: stopping without finishing the drain"),
+        }
         let _ = stop.send(true);
-        let _ = metrics_task.await;
-        control_task.await.context("control API task")??;
+        // Event streams ended when the drain began; a client that holds a call
+        // open past the grace period does not hold the exit.
+        let grace = Duration::from_secs(2);
+        let _ = tokio::time::timeout(grace, metrics_task).await;
+        match tokio::time::timeout(grace, control_task).await {
+            Ok(served) => served.context("control API task")??,
+            Err(_) => tracing::warn!("control API connections still open at exit"),
+        }
         anyhow::Ok(())
     });
     engine.shutdown();
@@ -97,18 +182,49 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
-/// SIGHUP must not kill the daemon (its default action would). Nothing is
-/// reloadable yet (log level, limits and, with TLS, certificates are read at
-/// start), so each one is logged as ignored.
+/// Who may call the control API: the token, and the TLS certificate and
+/// client CA read from their files.
+fn control_auth(config: &Config) -> Result<Auth, PemError> {
+    let auth = config
+        .control_token
+        .clone()
+        .map_or_else(Auth::none, Auth::bearer);
+    Ok(match &config.control_tls {
+        Some(files) => auth.with_tls(files.load()?),
+        None => auth,
+    })
+}
+
+/// SIGHUP must not kill the daemon (its default action would): it re-reads the
+/// TLS certificate files (new handshakes present the new certificate; open
+/// connections keep theirs). Log level and limits are read at start only.
 #[cfg(unix)]
-async fn ignore_hangups(hangups: std::io::Result<tokio::signal::unix::Signal>) {
-    match hangups {
-        Ok(mut hangups) => {
-            while hangups.recv().await.is_some() {
-                tracing::warn!("SIGHUP received: nothing is reloadable yet; ignored");
+async fn reload_on_hangup(hangups: std::io::Result<tokio::signal::unix::Signal>, engine: Engine) {
+    let mut hangups = match hangups {
+        Ok(hangups) => hangups,
+        Err(err) => {
+            tracing::warn!("cannot watch SIGHUP ({err}); a SIGHUP would stop the daemon");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        let Some(certificate) = engine.tls_identity() else {
+            tracing::warn!("SIGHUP received: nothing to reload (TLS is off); ignored");
+            continue;
+        };
+        if certificate.is_self_signed() {
+            tracing::warn!(
+                "SIGHUP received: the TLS certificate is the one generated at start (no \
+                 --tls-cert); kept, nothing else is reloadable"
+            );
+            continue;
+        }
+        match certificate.reload() {
+            Ok(fingerprint) => info!(%fingerprint, "SIGHUP: TLS certificate reloaded"),
+            Err(err) => {
+                tracing::warn!(%err, "SIGHUP: TLS certificate not reloaded; the old one stays")
             }
         }
-        Err(err) => tracing::warn!("cannot watch SIGHUP ({err}); a SIGHUP would stop the daemon"),
     }
 }
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use control_api::pb;
-use msrp_test_support::{ControlServer, sdp_offer, start_engine};
+use msrp_test_support::{ControlServer, create_one_to_one, sdp_offer, start_engine};
 
 /// Log output gathered in memory.
 #[derive(Clone, Default)]
@@ -47,15 +47,7 @@ async fn state_changing_control_calls_are_audited_and_reads_are_not() {
     let engine = start_engine(1, |_| {});
     let server = ControlServer::start(&engine, None).await;
     let mut client = server.client().await;
-    let session = client
-        .create_session(pb::CreateSessionRequest {
-            kind: pb::SessionKind::OneToOne as i32,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .session_id;
+    let session = create_one_to_one(&mut client).await;
     let added = client
         .add_participant(pb::AddParticipantRequest {
             session_id: session.clone(),

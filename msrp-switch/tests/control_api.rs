@@ -638,16 +638,7 @@ async fn a_group_needs_its_identity_and_reads_back_as_a_group() {
     assert_eq!(list.sessions[0].kind(), pb::SessionKind::Group);
 
     // A 1:1 session needs no identity and stays ONE_TO_ONE.
-    let one_to_one = rig
-        .client
-        .create_session(pb::CreateSessionRequest {
-            kind: pb::SessionKind::OneToOne as i32,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .session_id;
+    let one_to_one = create_one_to_one(&mut rig.client).await;
     assert_eq!(
         get_session(&mut rig.client, &one_to_one).await.kind(),
         pb::SessionKind::OneToOne
@@ -901,22 +892,21 @@ async fn a_token_is_required_when_configured_and_health_and_reflection_answer() 
 }
 
 #[test]
-fn the_daemon_refuses_an_exposed_control_api_without_a_token() {
+fn the_daemon_refuses_an_exposed_control_api_without_a_token_or_client_ca() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_msrp-switch"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--control-listen",
-            "0.0.0.0:0",
-        ])
+        .args(daemon::EPHEMERAL_PORTS)
+        .args(["--control-listen", "0.0.0.0:0"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("refusing to serve the control API on 0.0.0.0:0 without authentication"),
+        "{err}"
+    );
+    // Either one would do: the message names both.
+    assert!(
+        err.contains("--control-token") && err.contains("--control-client-ca"),
         "{err}"
     );
 }

@@ -2,7 +2,9 @@
 //! real TCP on loopback, exact bytes back.
 
 use std::process::Stdio;
+use std::time::Duration;
 
+use msrp_test_support::daemon::EPHEMERAL_PORTS;
 use msrp_test_support::{LIMIT, TestEngine, start_engine};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -124,16 +126,8 @@ async fn lost_framing_closes_the_connection_without_an_answer() {
 fn daemon_command() -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_msrp-switch"));
     command
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--control-listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "text",
-        ])
+        .args(EPHEMERAL_PORTS)
+        .args(["--control-listen", "127.0.0.1:0", "--log-format", "text"])
         .env("RUST_LOG", "info")
         .env_remove("NO_COLOR")
         .stdout(Stdio::piped())
@@ -277,30 +271,40 @@ async fn a_piped_daemon_logs_plain_text_and_survives_sighup() {
         .status()
         .unwrap();
     assert!(sent.success());
-    let logged = timeout(LIMIT, lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert!(logged.contains("SIGHUP"), "{logged}");
+    // Start-up may log more lines (the TLS fingerprint); the SIGHUP line follows.
+    let logged = timeout(LIMIT, async {
+        loop {
+            let line = lines.next_line().await.unwrap().unwrap();
+            if line.contains("SIGHUP") {
+                return line;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(logged.contains("generated at start"), "{logged}");
     assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
     child.start_kill().unwrap();
     timeout(LIMIT, child.wait()).await.unwrap().unwrap();
 }
 
-/// Out of descriptors, accept errors are counted and logged at warn, the listener
-/// does not spin, and once descriptors are free again it accepts as before. The
-/// daemon runs under `ulimit -n 64` with one shard; the test holds connections
-/// until accepts fail.
-#[tokio::test]
-async fn accept_errors_are_counted_and_the_daemon_recovers() {
+/// The daemon on ephemeral loopback ports with one shard, under `ulimit -n
+/// nofile`, with `extra` flags; its log lines and the first of them.
+async fn under_ulimit(
+    nofile: u32,
+    extra: &str,
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    String,
+) {
     let daemon = env!("CARGO_BIN_EXE_msrp-switch");
     let mut child = tokio::process::Command::new("sh")
         .args([
             "-c",
             &format!(
-                "ulimit -n 64 && exec {daemon} --shards 1 --listen 127.0.0.1:0 \
-                 --metrics-listen 127.0.0.1:0 --control-listen 127.0.0.1:0 --log-format text"
+                "ulimit -n {nofile} && exec {daemon} --shards 1 --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 \
+                 --metrics-listen 127.0.0.1:0 --control-listen 127.0.0.1:0 --log-format text {extra}"
             ),
         ])
         .env("RUST_LOG", "info")
@@ -316,6 +320,17 @@ async fn accept_errors_are_counted_and_the_daemon_recovers() {
         .unwrap()
         .unwrap()
         .unwrap();
+    (child, lines, line)
+}
+
+/// Out of descriptors, accept errors are counted and logged at warn, the listener
+/// does not spin, and once descriptors are free again it accepts as before. The
+/// daemon runs under `ulimit -n 64` with one shard and no descriptor reserve
+/// (`--fd-reserve 0`: with one, the connection cap keeps accepts from failing);
+/// the test holds connections until accepts fail.
+#[tokio::test]
+async fn accept_errors_are_counted_and_the_daemon_recovers() {
+    let (mut child, mut lines, line) = under_ulimit(64, "--fd-reserve 0").await;
     let (addr, metrics_addr) = addresses(&line);
 
     // More connections than the daemon has descriptors: the rest wait in the
@@ -351,4 +366,107 @@ async fn accept_errors_are_counted_and_the_daemon_recovers() {
     assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
     child.start_kill().unwrap();
     timeout(LIMIT, child.wait()).await.unwrap().unwrap();
+}
+
+/// With the descriptor reserve (the default), a flood of MSRP connections under
+/// `ulimit -n 256` meets the connection cap, not the descriptor limit: the excess
+/// is closed at once and counted, and meanwhile the metrics port scrapes and the
+/// control port answers (the reserve is theirs).
+#[tokio::test]
+async fn the_descriptor_reserve_keeps_the_other_ports_serving_under_a_flood() {
+    let (mut child, _lines, line) = under_ulimit(256, "").await;
+    assert!(line.contains("max_connections=128"), "{line}");
+    let (addr, metrics_addr) = addresses(&line);
+    let control_at = line.find("control API on ").unwrap() + "control API on ".len();
+    let control = line[control_at..].split(',').next().unwrap().to_owned();
+
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        held.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // The kernel completes connects from the backlog before the daemon accepts
+    // them, so the refusals are counted a moment after the last connect returns.
+    let refused_of = |scrape: &str| -> u64 {
+        scrape
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("msrp_switch_connections_refused_total{reason=\"connections\"} ")
+            })
+            .unwrap_or_else(|| panic!("no refusal count in {scrape}"))
+            .parse()
+            .unwrap()
+    };
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    let scrape = loop {
+        let scrape = scrape(&metrics_addr).await;
+        if refused_of(&scrape) >= 172 || tokio::time::Instant::now() > deadline {
+            break scrape;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let refused = refused_of(&scrape);
+    assert!(refused >= 172, "{refused} refused of 300 over a cap of 128");
+    assert_eq!(
+        scrape
+            .lines()
+            .find_map(|l| l.strip_prefix("msrp_switch_accept_errors_total "))
+            .unwrap(),
+        "0",
+        "the descriptor limit was reached"
+    );
+    let mut client = control_api::pb::switch_control_client::SwitchControlClient::connect(format!(
+        "http://{control}"
+    ))
+    .await
+    .unwrap();
+    let stats = timeout(LIMIT, client.stats(control_api::pb::StatsRequest {}))
+        .await
+        .unwrap()
+        .unwrap()
+        .into_inner();
+    assert!(stats.connections <= 128, "{stats:?}");
+    drop(held);
+    child.start_kill().unwrap();
+    timeout(LIMIT, child.wait()).await.unwrap().unwrap();
+}
+
+/// The layers on the real binary: the environment wins over the file, a flag
+/// over the environment, and a bad environment value is named as the variable
+/// it came from, not as its flag.
+#[test]
+fn environment_beats_file_and_a_bad_variable_is_named_as_such() {
+    let dir = std::env::temp_dir().join(format!("msrp-switch-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("switch.toml");
+    std::fs::write(&file, "queue_bytes = 2048\nshards = 3\n").unwrap();
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_msrp-switch"))
+            .arg("--config")
+            .arg(&file)
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, printed, _) = run(
+        &[
+            ("MSRP_SWITCH_QUEUE_BYTES", "4096"),
+            ("MSRP_SWITCH_SHARDS", "5"),
+        ],
+        &["--print-config", "--shards", "2"],
+    );
+    assert_eq!(code, Some(0));
+    assert!(printed.contains("queue_bytes = 4096\n"), "{printed}");
+    assert!(printed.contains("shards = 2\n"), "{printed}");
+    let (code, _, err) = run(&[("MSRP_SWITCH_QUEUE_BYTES", "10")], &[]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err.trim(),
+        "msrp-switch: invalid MSRP_SWITCH_QUEUE_BYTES (environment variable): must be at least 1024"
+    );
 }

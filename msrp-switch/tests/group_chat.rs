@@ -643,15 +643,51 @@ async fn a_member_whose_accept_wrapped_types_lack_the_inner_type_is_skipped() {
 // sender's task would write its burst before any reader ran.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_5_mib_message_in_64_kib_chunks_streams_to_every_member_intact() {
-    const PAYLOAD: usize = 5 * 1024 * 1024;
+    let rig = rig(1, |_| {}).await;
+    stream_to_members(
+        rig,
+        5 * 1024 * 1024,
+        &["alice", "bob", "carol", "dave", "erin"],
+        Duration::ZERO,
+    )
+    .await;
+}
+
+/// Issue 13's file transfer: 20 MiB in 64 KiB chunks to three members who keep
+/// reading, each slower than the sender (10 ms per chunk: over 3 s for the
+/// message, three times the 1 s grace period). With the default drop policy none
+/// is a slow consumer: they pace the sender, and each gets every byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_20_mib_file_reaches_three_members_who_keep_reading_slowly() {
+    let rig = rig(1, |config| {
+        config.slow_consumer_grace = Duration::from_secs(1);
+    })
+    .await;
+    stream_to_members(
+        rig,
+        20 * 1024 * 1024,
+        &["alice", "bob", "carol", "dave"],
+        Duration::from_millis(10),
+    )
+    .await;
+}
+
+/// The first of `names` sends a `payload_len`-byte message in 64 KiB chunks; each
+/// other member reads it, pausing `pause` after each chunk, and must get it whole
+/// (contiguous ranges, same hash) and never be dropped.
+async fn stream_to_members(
+    mut rig: Rig,
+    payload_len: usize,
+    names: &[&'static str],
+    pause: Duration,
+) {
     const CHUNK: usize = 64 * 1024;
-    let mut rig = rig(1, |_| {}).await;
     let session = rig.group(policy()).await;
     let mut m = Vec::new();
-    for name in ["alice", "bob", "carol", "dave", "erin"] {
+    for name in names {
         m.push(rig.join(&session, spec(name)).await);
     }
-    let payload: Vec<u8> = (0..PAYLOAD).map(|i| (i * 31 % 251) as u8).collect();
+    let payload: Vec<u8> = (0..payload_len).map(|i| (i * 31 % 251) as u8).collect();
     let body = cpim(&m[0].address, ROOM, "application/octet-stream", &payload);
     let total = body.len();
     let chunks: Vec<&[u8]> = body.chunks(CHUNK).collect();
@@ -742,6 +778,9 @@ async fn a_5_mib_message_in_64_kib_chunks_streams_to_every_member_intact() {
                         ContinuationFlag::More => {}
                         ContinuationFlag::End => break,
                         ContinuationFlag::Abort => panic!("aborted after {} bytes", message.len()),
+                    }
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
                     }
                 }
                 Ok((message.len(), hash(&message), chunks))

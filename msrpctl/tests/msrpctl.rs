@@ -7,8 +7,11 @@
 use std::net::SocketAddr;
 use std::process::Stdio;
 
+use control_api::auth::Auth;
+use control_api::port::PortLimits;
 use msrp_test_support::{
-    ControlServer, LIMIT, PATH_A as A, PATH_B as B, TestEngine, sdp_offer as sdp, start_engine,
+    ControlServer, LIMIT, PATH_A as A, PATH_B as B, Pki, TempDir, TestEngine, sdp_offer as sdp,
+    start_engine,
 };
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -45,6 +48,9 @@ fn command(args: &[&str]) -> Command {
         .args(args)
         .env_remove("MSRPCTL_SERVER")
         .env_remove("MSRPCTL_TOKEN")
+        .env_remove("MSRPCTL_TLS_CA")
+        .env_remove("MSRPCTL_TLS_CERT")
+        .env_remove("MSRPCTL_TLS_KEY")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -145,29 +151,6 @@ impl Switch {
     }
 }
 
-/// A file in a per-test temporary directory, removed with it.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("msrpctl-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A proto3 JSON bool: absent is false.
 fn flag(value: &Value) -> bool {
     value.as_bool().unwrap_or(false)
@@ -229,7 +212,15 @@ async fn help_lists_every_subcommand_and_the_exit_codes() {
             run.stdout
         );
     }
-    for flag in ["--server", "--token", "--json", "--timeout-seconds"] {
+    for flag in [
+        "--server",
+        "--token",
+        "--tls-ca",
+        "--tls-cert",
+        "--tls-key",
+        "--json",
+        "--timeout-seconds",
+    ] {
         assert!(run.stdout.contains(flag), "{flag} missing");
     }
 }
@@ -318,7 +309,7 @@ async fn no_switch_at_the_address_exits_7_and_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_from_create_to_release() {
     let switch = Switch::start(None).await;
-    let dir = TempDir::new("lifecycle");
+    let dir = TempDir::new("msrpctl-lifecycle");
 
     switch.ctl(&["health"]).await.expect_code(0);
     let run = switch.ctl(&["--json", "health"]).await;
@@ -594,7 +585,7 @@ async fn a_session_from_create_to_release() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_and_unacceptable_media_exit_4_and_5_naming_the_field_or_reason() {
     let switch = Switch::start(None).await;
-    let dir = TempDir::new("media");
+    let dir = TempDir::new("msrpctl-media");
     let run = switch
         .ctl(&[
             "--json",
@@ -686,6 +677,116 @@ async fn a_wrong_or_missing_token_exits_6() {
     run.expect_code(0);
     // No sessions: proto3 JSON leaves the empty list out.
     assert!(run.json().get("sessions").is_none(), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn tls_options_name_the_missing_or_bad_file_and_exit_2_before_connecting() {
+    let pki = Pki::new("msrpctl-tls-usage");
+    let garbage = pki.dir.file("garbage.pem", "not PEM at all");
+    // Nothing listens there: a usage error is found before any connection.
+    let closed = format!("http://{}", closed_port().await);
+    let good = pki.client_flags();
+    /// The trusted client's flags with the value at `at` replaced.
+    fn but<'a>(good: [&'a str; 6], at: usize, value: &'a str) -> Vec<&'a str> {
+        let mut flags = good.to_vec();
+        flags[at] = value;
+        flags
+    }
+    for (flags, expected) in [
+        (
+            but(good, 1, "/nonexistent/ca.pem"),
+            "--tls-ca /nonexistent/ca.pem: cannot read it: ".to_owned(),
+        ),
+        (
+            but(good, 1, &garbage),
+            format!("--tls-ca {garbage}: no PEM certificate (BEGIN CERTIFICATE) in it"),
+        ),
+        (
+            but(good, 3, "/nonexistent/client.pem"),
+            "--tls-cert /nonexistent/client.pem: cannot read it: ".to_owned(),
+        ),
+        (
+            but(good, 5, "/nonexistent/client-key.pem"),
+            "--tls-key /nonexistent/client-key.pem: cannot read it: ".to_owned(),
+        ),
+        (
+            but(good, 5, &pki.stranger_key),
+            format!("--tls-key {}: not the key of --tls-cert", pki.stranger_key),
+        ),
+        (
+            good[..4].to_vec(),
+            "--tls-cert and --tls-key go together".to_owned(),
+        ),
+        (
+            good[2..].to_vec(),
+            "--tls-cert needs TLS: give --tls-ca".to_owned(),
+        ),
+    ] {
+        let args = [&["--server", closed.as_str()][..], &flags, &["stats"]].concat();
+        let run = msrpctl(&args).await;
+        run.expect_code(2);
+        assert!(
+            run.stderr
+                .starts_with(&format!("msrpctl: get stats: {expected}")),
+            "{args:?}: {run:#?}"
+        );
+    }
+    let run = msrpctl(&["--server", "https://127.0.0.1:1", "stats"]).await;
+    run.expect_code(2);
+    assert!(
+        run.stderr.starts_with(
+            "msrpctl: get stats: --server https://127.0.0.1:1 needs --tls-ca (MSRPCTL_TLS_CA)"
+        ),
+        "{run:#?}"
+    );
+
+    // From the environment, named the same way.
+    let mut command = command(&["--server", &closed, "--json", "stats"]);
+    command.env("MSRPCTL_TLS_CA", "/nonexistent/env-ca.pem");
+    let run = finish(command.spawn().unwrap()).await;
+    run.expect_code(2);
+    let error = run.json();
+    assert_eq!(error["error"]["code"], "USAGE", "{error:#}");
+    assert!(
+        str_of(&error, "/error/message")
+            .contains("--tls-ca /nonexistent/env-ca.pem: cannot read it"),
+        "{error:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mtls_switch_is_reached_with_the_options_from_the_environment() {
+    let pki = Pki::new("msrpctl-tls-env");
+    let engine = start_engine(1, |_| {});
+    let auth = pki.auth(Auth::none(), true);
+    let control = ControlServer::start_with(&engine, auth, PortLimits::default()).await;
+    let with_env = |cert: bool| {
+        let mut command = command(&["list-sessions"]);
+        command
+            .env("MSRPCTL_SERVER", control.url())
+            .env("MSRPCTL_TLS_CA", &pki.ca);
+        if cert {
+            command
+                .env("MSRPCTL_TLS_CERT", &pki.client_cert)
+                .env("MSRPCTL_TLS_KEY", &pki.client_key);
+        }
+        command
+    };
+    let run = finish(with_env(true).spawn().unwrap()).await;
+    run.expect_code(0);
+    assert_eq!(run.stdout, "(no sessions)\n");
+
+    // No client certificate: refused by the switch, exit 6, and msrpctl says
+    // which options to check.
+    let run = finish(with_env(false).spawn().unwrap()).await;
+    run.expect_code(6);
+    assert!(
+        run.stderr
+            .starts_with("msrpctl: list sessions: the switch refused the client certificate: "),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("CertificateRequired"), "{run:#?}");
+    assert!(run.stdout.is_empty(), "{run:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -965,7 +1066,7 @@ async fn group_participants_get_the_chatroom_tokens_in_their_answer() {
 #[tokio::test]
 async fn an_offer_first_session_from_the_command_line() {
     let switch = Switch::start(None).await;
-    let dir = TempDir::new("offer");
+    let dir = TempDir::new("msrpctl-offer");
     let run = switch
         .ctl(&[
             "--json",
@@ -1117,12 +1218,12 @@ async fn the_readme_b2bua_block_runs_as_written() {
         as_written,
         &format!(r#"ctl() {{ {BIN} --server {} "$@"; }}"#, switch.server),
     );
-    let dir = TempDir::new("readme");
+    let dir = TempDir::new("msrpctl-readme");
     let out = timeout(
         LIMIT,
         tokio::process::Command::new("bash")
             .args(["-euo", "pipefail", "-c", &script])
-            .current_dir(&dir.0)
+            .current_dir(dir.path())
             .output(),
     )
     .await

@@ -1,10 +1,14 @@
 //! The gRPC control API served for a test engine, as the daemon serves it
-//! (`msrp_switch::control::serve_control`), on 127.0.0.1:0.
+//! (`msrp_switch::control::serve_control_with`), on 127.0.0.1:0.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use control_api::auth::Auth;
 use control_api::pb;
 use control_api::pb::switch_control_client::SwitchControlClient;
+use control_api::port::PortLimits;
+use msrp_switch::lifecycle::Lifecycle;
 use msrp_switch::transport::Engine;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -17,6 +21,7 @@ use crate::LIMIT;
 /// (the dropped sender ends the server's shutdown future).
 pub struct ControlServer {
     addr: SocketAddr,
+    tls: bool,
     _stop: oneshot::Sender<()>,
 }
 
@@ -25,18 +30,32 @@ impl ControlServer {
     /// given. The listener is bound before this returns, so a client may connect at
     /// once: its connection waits in the backlog until the server task runs.
     pub async fn start(engine: &Engine, token: Option<&str>) -> ControlServer {
+        let auth = token.map_or_else(Auth::none, Auth::bearer);
+        Self::start_with(engine, auth, PortLimits::default()).await
+    }
+
+    /// Serves the control API for `engine` with `auth` (token, TLS, client
+    /// certificates) within `limits`.
+    pub async fn start_with(engine: &Engine, auth: Auth, limits: PortLimits) -> ControlServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let tls = auth.tls().is_some();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(msrp_switch::control::serve_control(
+        tokio::spawn(msrp_switch::control::serve_control_with(
             engine.clone(),
             listener,
-            token.map(str::to_owned),
+            auth,
+            Lifecycle::new(Duration::from_secs(30)),
+            limits,
             async {
                 let _ = stopped.await;
             },
         ));
-        ControlServer { addr, _stop: stop }
+        ControlServer {
+            addr,
+            tls,
+            _stop: stop,
+        }
     }
 
     /// The address the service listens on.
@@ -44,12 +63,14 @@ impl ControlServer {
         self.addr
     }
 
-    /// The URL a client is given: `http://127.0.0.1:<port>`.
+    /// The URL a client is given: `http://127.0.0.1:<port>`, or `https://` over
+    /// TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
-    /// A connected channel, within [`LIMIT`].
+    /// A connected channel, within [`LIMIT`] (plain HTTP/2 only).
     pub async fn channel(&self) -> Channel {
         timeout(LIMIT, Channel::from_shared(self.url()).unwrap().connect())
             .await
@@ -78,4 +99,42 @@ pub fn sdp_offer(path: &str, accept_types: &str) -> String {
 pub fn switch_uri(added: &pb::AddParticipantResponse) -> String {
     let local = added.local.as_ref().expect("an answer");
     local.structured.as_ref().expect("structured media").path[0].clone()
+}
+
+/// Creates a 1:1 session with the default policy; its id.
+pub async fn create_one_to_one(client: &mut SwitchControlClient<Channel>) -> String {
+    client
+        .create_session(pb::CreateSessionRequest {
+            kind: pb::SessionKind::OneToOne as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .session_id
+}
+
+/// Adds a participant to `session` whose offer is `sdp` (the switch answers);
+/// the response with the switch's answer.
+pub async fn add_with_sdp(
+    client: &mut SwitchControlClient<Channel>,
+    session: &str,
+    sdp: String,
+) -> pb::AddParticipantResponse {
+    client
+        .add_participant(pb::AddParticipantRequest {
+            session_id: session.to_owned(),
+            remote: Some(sdp_media(sdp)),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Remote media given as an SDP body.
+pub fn sdp_media(sdp: String) -> pb::RemoteMedia {
+    pb::RemoteMedia {
+        media: Some(pb::remote_media::Media::Sdp(sdp)),
+    }
 }

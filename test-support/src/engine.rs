@@ -9,6 +9,8 @@ use msrp_proto::session::SessionKind;
 use msrp_switch::codec::MsrpUri;
 use msrp_switch::transport::{Engine, EngineConfig};
 
+use crate::Peer;
+
 /// An engine on 127.0.0.1:0; stopped when dropped. Derefs to [`Engine`].
 pub struct TestEngine {
     /// The running engine.
@@ -30,26 +32,31 @@ impl std::ops::Deref for TestEngine {
 
 /// Starts an engine on 127.0.0.1:0 with `shards` unpinned shards, after `tune` has
 /// changed the default switch settings (shorter timers, smaller queues).
-///
-/// `MSRP_TEST_LOG=1` prints the switch's trace logs for the test.
 pub fn start_engine(shards: usize, tune: impl FnOnce(&mut EndpointConfig)) -> TestEngine {
-    if std::env::var("MSRP_TEST_LOG").is_ok() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("msrp_switch=trace")
-            .with_test_writer()
-            .try_init();
-    }
     let mut switch = EndpointConfig::default();
     tune(&mut switch);
-    let engine = Engine::start(EngineConfig {
+    start_engine_with(EngineConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         shards,
         pin_cores: false,
         switch,
         ..EngineConfig::default()
     })
-    .unwrap();
-    TestEngine { engine }
+}
+
+/// Starts an engine with the whole `config` (connection caps, for one).
+///
+/// `MSRP_TEST_LOG=1` prints the switch's trace logs for the test.
+pub fn start_engine_with(config: EngineConfig) -> TestEngine {
+    if std::env::var("MSRP_TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("msrp_switch=trace,msrp_proto=trace")
+            .with_test_writer()
+            .try_init();
+    }
+    TestEngine {
+        engine: Engine::start(config).unwrap(),
+    }
 }
 
 /// Remote media for a participant whose path is `path`, accepting any type; it
@@ -62,6 +69,7 @@ pub fn remote(path: &str) -> RemoteMedia {
         max_size: None,
         setup: SetupRole::Passive,
         cema: false,
+        ..Default::default()
     }
 }
 
@@ -75,6 +83,21 @@ pub async fn one_to_one(
     let pa = engine.add_participant(session, remote(a)).await.unwrap();
     let pb = engine.add_participant(session, remote(b)).await.unwrap();
     (session, pa, pb)
+}
+
+/// A 1:1 session with participants whose paths are `a` and `b`, each connected
+/// to the engine by a [`Peer`] whose bind SEND was answered 200.
+pub async fn bound_one_to_one(
+    engine: &Engine,
+    a: &str,
+    b: &str,
+) -> (ParticipantInfo, ParticipantInfo, Peer, Peer) {
+    let (_, pa, pb) = one_to_one(engine, a, b).await;
+    let mut peer_a = Peer::connect(engine.local_addr(), a, &pa.local_uri).await;
+    let mut peer_b = Peer::connect(engine.local_addr(), b, &pb.local_uri).await;
+    peer_a.bind().await;
+    peer_b.bind().await;
+    (pa, pb, peer_a, peer_b)
 }
 
 /// The value of one `/metrics` series (name and labels, as rendered), read from the

@@ -6,30 +6,43 @@
 //! - [`engine`]: a real engine on `127.0.0.1:0` ([`start_engine`]), stopped on drop,
 //!   and sessions set up on it directly ([`one_to_one`]); its metrics ([`metric`]).
 //! - [`control`]: the gRPC control API served for that engine ([`ControlServer`]),
-//!   an SDP offer to add participants with ([`sdp_offer`]) and the switch's URI
-//!   read back from an answer ([`switch_uri`]).
+//!   an SDP offer to add participants with ([`sdp_offer`], [`add_with_sdp`]) and
+//!   the switch's URI read back from an answer ([`switch_uri`]).
+//! - [`daemon`]: the daemon binary on loopback, its addresses and log lines.
 //! - [`frame`]: [`Frame`], one decoded frame, and [`FrameReader`], which reads
 //!   whole frames off any byte stream with the switch's own decoder.
 //! - [`wire`]: the literal frames a test peer writes (a SEND chunk, the bind SEND,
 //!   a response), so each is spelled once.
-//! - [`peer`]: [`Peer`], an MSRP endpoint on one TCP connection.
+//! - [`peer`]: [`Peer`], an MSRP endpoint on one TCP (or TLS) connection.
+//! - [`tls`]: certificates, a rustls client pinning the switch's fingerprint, a
+//!   TLS engine and the acceptor of a listening TLS peer.
+//! - [`pki`]: a test CA and the certificates signed by it, as PEM files in a
+//!   [`TempDir`], for the control port's TLS.
 //!
 //! Every wait is bounded by [`LIMIT`]: a test that hangs fails instead.
 
 #![forbid(unsafe_code)]
 
 pub mod control;
+pub mod daemon;
 pub mod engine;
 pub mod frame;
 pub mod peer;
+pub mod pki;
+pub mod tls;
 pub mod wire;
 
 use std::time::Duration;
 
-pub use control::{ControlServer, sdp_offer, switch_uri};
-pub use engine::{TestEngine, metric, one_to_one, remote, start_engine};
+pub use control::{
+    ControlServer, add_with_sdp, create_one_to_one, sdp_media, sdp_offer, switch_uri,
+};
+pub use engine::{
+    TestEngine, bound_one_to_one, metric, one_to_one, remote, start_engine, start_engine_with,
+};
 pub use frame::{Frame, FrameReader};
 pub use peer::Peer;
+pub use pki::{Pki, TempDir};
 
 /// Every wait in the integration tests is bounded by this.
 pub const LIMIT: Duration = Duration::from_secs(20);

@@ -1,11 +1,11 @@
-//! An MSRP endpoint on one TCP connection: it writes literal frames and reads what
-//! arrives with the switch's decoder.
+//! An MSRP endpoint on one connection (TCP, or TLS over TCP): it writes literal
+//! frames and reads what arrives with the switch's decoder.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use msrp_switch::codec::MsrpUri;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
@@ -14,13 +14,13 @@ use crate::frame::{Frame, FrameReader};
 use crate::wire::{SendChunk, bind_frame, response_frame};
 
 /// An MSRP endpoint: `me` is its own URI (its From-Path), `switch` the switch's URI
-/// for it (its To-Path).
-pub struct Peer {
+/// for it (its To-Path). `S` is its connection: TCP unless a test says otherwise.
+pub struct Peer<S = TcpStream> {
     /// The peer's own URI.
     pub me: String,
     /// The switch's URI for this peer.
     pub switch: String,
-    conn: FrameReader<TcpStream>,
+    conn: FrameReader<S>,
     seq: u32,
 }
 
@@ -37,12 +37,7 @@ impl Peer {
     /// A peer on a connection made elsewhere (for example one the switch made).
     pub fn over(stream: TcpStream, me: &str, switch: &str) -> Peer {
         stream.set_nodelay(true).unwrap();
-        Peer {
-            me: me.into(),
-            switch: switch.into(),
-            conn: FrameReader::new(stream),
-            seq: 0,
-        }
+        Peer::on(stream, me, switch)
     }
 
     /// Its connection.
@@ -53,6 +48,23 @@ impl Peer {
     /// Its connection, for a test that takes the socket over.
     pub fn into_stream(self) -> TcpStream {
         self.conn.into_inner()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Peer<S> {
+    /// A peer on any byte stream (a TLS session, for one), already set up.
+    pub fn on(stream: S, me: &str, switch: &str) -> Peer<S> {
+        Peer {
+            me: me.into(),
+            switch: switch.into(),
+            conn: FrameReader::new(stream),
+            seq: 0,
+        }
+    }
+
+    /// Its stream.
+    pub fn io(&self) -> &S {
+        self.conn.get_ref()
     }
 
     /// A fresh transaction id: `t0000001`, `t0000002`, …
@@ -83,17 +95,7 @@ impl Peer {
     /// The head of an empty one-chunk `text/plain` SEND from this peer
     /// (`Byte-Range: 1-0/0`, flag `$`); a test sets the fields its chunk differs in.
     pub fn chunk_head<'a>(&'a self, tid: &'a str, message_id: &'a str) -> SendChunk<'a> {
-        SendChunk {
-            to_path: &self.switch,
-            from_path: &self.me,
-            tid,
-            message_id,
-            start: 1,
-            total: 0,
-            extra_headers: "",
-            content_type: "text/plain",
-            flag: '$',
-        }
+        SendChunk::text(&self.switch, &self.me, tid, message_id)
     }
 
     /// The bodiless SEND that binds a connection (RFC 4975 §5.4); waits for its 200.

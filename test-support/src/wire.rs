@@ -24,7 +24,24 @@ pub struct SendChunk<'a> {
     pub flag: char,
 }
 
-impl SendChunk<'_> {
+impl<'a> SendChunk<'a> {
+    /// The head of an empty one-chunk `text/plain` SEND from `from_path` to
+    /// `to_path` (`Byte-Range: 1-0/0`, flag `$`); a test sets the fields its
+    /// chunk differs in.
+    pub fn text(to_path: &'a str, from_path: &'a str, tid: &'a str, message_id: &'a str) -> Self {
+        SendChunk {
+            to_path,
+            from_path,
+            tid,
+            message_id,
+            start: 1,
+            total: 0,
+            extra_headers: "",
+            content_type: "text/plain",
+            flag: '$',
+        }
+    }
+
     /// The frame with `body`: `Byte-Range: start-end/total` where `end` is the
     /// last byte of this body (`1-0/0` for an empty first chunk).
     pub fn encode(&self, body: &[u8]) -> Vec<u8> {

@@ -52,6 +52,33 @@ enum Command {
     /// Load the control API: create a session, add two participants, release it,
     /// from --concurrency callers; report cycles and calls per second.
     Control(ControlArgs),
+    /// TLS handshakes per second: connect, handshake (pinning the switch's
+    /// fingerprint, presenting a client certificate), close, from --concurrency
+    /// workers.
+    Handshakes(HandshakeArgs),
+}
+
+#[derive(Args, Debug)]
+struct HandshakeArgs {
+    /// The switch's TLS listener (--tls-listen).
+    #[arg(long, default_value = "127.0.0.1:2856")]
+    addr: SocketAddr,
+    /// The switch's certificate fingerprint, as its start-up log line gives it
+    /// (`sha-256 AB:CD:...`).
+    #[arg(long)]
+    fingerprint: String,
+    /// Workers, each one handshake at a time.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Seconds to run (at most 600).
+    #[arg(long, default_value_t = 5.0)]
+    duration_seconds: f64,
+    /// Worker threads of the flooder.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -142,6 +169,10 @@ struct RunArgs {
     /// Worker threads of the flooder (1 leaves the other cores to the target).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Every participant over TLS (target switch): `TCP/TLS/MSRP` media with a
+    /// self-signed flooder certificate, the switch's pinned by its answer.
+    #[arg(long)]
+    tls: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -246,6 +277,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Send(args) => runtime(1)?.block_on(send(args)),
         Command::Recv(args) => runtime(1)?.block_on(recv(args)),
         Command::Control(args) => runtime(1)?.block_on(control(args)),
+        Command::Handshakes(args) => runtime(args.threads)?.block_on(handshakes(args)),
     }
 }
 
@@ -265,12 +297,25 @@ fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
         .map_err(|_| anyhow::anyhow!("{flag} must be a number of seconds, 0 or more"))
 }
 
+/// `--duration-seconds` of the control and handshake loads: more than 0, at most
+/// 600.
+fn run_length(value: f64) -> anyhow::Result<Duration> {
+    if !(value > 0.0 && value <= 600.0) {
+        bail!("--duration-seconds must be more than 0 and at most 600");
+    }
+    seconds(value, "--duration-seconds")
+}
+
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if args.tls && args.target != TargetKind::Switch {
+        bail!("--tls needs --target switch (the raw forwarder and relays speak TCP)");
+    }
     let target = match args.target {
         TargetKind::Switch => TargetSpec::Switch {
             control: args.control,
             token: args.token,
             msrp_addr: args.addr,
+            tls: args.tls,
         },
         TargetKind::Raw => TargetSpec::Raw {
             addr: args
@@ -394,15 +439,12 @@ async fn recv(args: RecvArgs) -> anyhow::Result<ExitCode> {
 
 async fn control(args: ControlArgs) -> anyhow::Result<ExitCode> {
     use msrp_benches::flood::control_load::{self, CALLS_PER_CYCLE, ControlLoad};
-    if !(args.duration_seconds > 0.0 && args.duration_seconds <= 600.0) {
-        bail!("--duration-seconds must be more than 0 and at most 600");
-    }
     let before = args.pid.map(control_load::rss_kib).transpose()?;
     let load = ControlLoad {
         control: args.control,
         token: args.token,
         concurrency: args.concurrency,
-        duration: seconds(args.duration_seconds, "--duration-seconds")?,
+        duration: run_length(args.duration_seconds)?,
     };
     let report = control_load::run(&load).await?;
     println!(
@@ -425,4 +467,37 @@ async fn control(args: ControlArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn handshakes(args: HandshakeArgs) -> anyhow::Result<ExitCode> {
+    use msrp_benches::flood::handshakes::{self, HandshakeLoad};
+    let load = HandshakeLoad {
+        addr: args.addr,
+        fingerprint: args.fingerprint,
+        concurrency: args.concurrency,
+        duration: run_length(args.duration_seconds)?,
+    };
+    let report = handshakes::run(&load).await?;
+    if args.json {
+        println!(
+            "{{\"handshakes\":{},\"failures\":{},\"seconds\":{:.3},\"per_second\":{:.1}}}",
+            report.handshakes,
+            report.failures,
+            report.seconds,
+            report.per_second()
+        );
+    } else {
+        println!(
+            "{} TLS handshakes in {:.2} s: {:.0}/s ({} failed)",
+            report.handshakes,
+            report.seconds,
+            report.per_second(),
+            report.failures
+        );
+    }
+    Ok(if report.failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

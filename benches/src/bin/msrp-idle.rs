@@ -9,7 +9,12 @@
 //! ```sh
 //! msrp-switch --shards 1 & PID=$!
 //! msrp-idle --pid $PID --participants 10000
+//! msrp-idle --pid $PID --participants 10000 --tls   # msrps participants
 //! ```
+//!
+//! With `--tls` every participant is `TCP/TLS/MSRP`: the flooder's certificate
+//! fingerprint goes into its media, and it connects to the switch's `msrps` URI
+//! (the TLS listener), pinning the fingerprint of the answer.
 //! Each participant is a socket on both sides: `ulimit -n` must allow it.
 
 #![forbid(unsafe_code)]
@@ -20,9 +25,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use msrp_benches::flood::control_load::rss_kib;
-use msrp_benches::flood::target::switch::{control_client, create_one_to_one};
+use msrp_benches::flood::stream::{FloodStream, FloodTls, handshake};
+use msrp_benches::flood::target::address_of;
+use msrp_benches::flood::target::switch::{control_client, create_one_to_one_over};
 use msrp_benches::flood::wire::{Paths, Tid, put_bind};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Measures the switch's memory per bound idle participant.
@@ -38,7 +45,7 @@ struct Cli {
     /// The control API's bearer token, when the switch requires one.
     #[arg(long, env = "MSRP_FLOOD_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// The switch's MSRP address.
+    /// The switch's MSRP address (TCP; with --tls, the URIs' TLS address is used).
     #[arg(long, default_value = "127.0.0.1:2855")]
     addr: SocketAddr,
     /// Participants to bind (two per session).
@@ -47,14 +54,22 @@ struct Cli {
     /// Seconds to wait before each RSS reading, for the switch to settle.
     #[arg(long, default_value_t = 2)]
     settle_seconds: u64,
+    /// Participants over TLS, connecting to the TLS listener of their `msrps` URI.
+    #[arg(long)]
+    tls: bool,
 }
 
-/// Connects, sends the bind SEND and waits for its 200; the socket stays open.
-async fn bind(addr: SocketAddr, switch_uri: &str, own: &str, n: u64) -> anyhow::Result<TcpStream> {
-    let mut stream = TcpStream::connect(addr).await?;
+/// Sends the bind SEND and waits for its 200; the connection stays open.
+async fn bind<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    switch_uri: &str,
+    own: &str,
+    n: u64,
+) -> anyhow::Result<S> {
     let mut frame = Vec::new();
     put_bind(&mut frame, Tid(1_000_000 + n), &Paths::new(switch_uri, own));
     stream.write_all(&frame).await?;
+    stream.flush().await?;
     let mut got = Vec::new();
     let mut buf = [0u8; 512];
     while !got.windows(4).any(|w| w == b" 200") {
@@ -77,14 +92,26 @@ async fn main() -> anyhow::Result<()> {
     let settle = Duration::from_secs(cli.settle_seconds);
     tokio::time::sleep(settle).await;
     let before = rss_kib(cli.pid)?;
+    let tls = cli.tls.then(FloodTls::generate).transpose()?;
+    let scheme = if tls.is_some() { "msrps" } else { "msrp" };
     let mut sockets = Vec::with_capacity(sessions * 2);
     for s in 0..sessions {
-        let a = format!("msrp://127.0.0.1:9/idle{s:06}a;tcp");
-        let b = format!("msrp://127.0.0.1:9/idle{s:06}b;tcp");
-        let session = create_one_to_one(&mut client, &a, &b).await?;
+        let a = format!("{scheme}://127.0.0.1:9/idle{s:06}a;tcp");
+        let b = format!("{scheme}://127.0.0.1:9/idle{s:06}b;tcp");
+        let fingerprint = tls.as_ref().map(FloodTls::fingerprint);
+        let session = create_one_to_one_over(&mut client, &a, &b, fingerprint).await?;
         for (i, p) in [&session.a, &session.b].into_iter().enumerate() {
             let n = (s * 2 + i) as u64;
-            sockets.push(bind(cli.addr, &p.switch_uri, &p.path, n).await?);
+            let stream = match (&tls, &p.fingerprint) {
+                (Some(tls), Some(pinned)) => {
+                    let addr = address_of(&p.switch_uri).await?;
+                    let tcp = TcpStream::connect(addr).await?;
+                    let host = addr.ip().to_string();
+                    handshake(&tls.connector(pinned)?, tcp, &host).await?
+                }
+                _ => FloodStream::Tcp(TcpStream::connect(cli.addr).await?),
+            };
+            sockets.push(bind(stream, &p.switch_uri, &p.path, n).await?);
         }
     }
     tokio::time::sleep(settle).await;

@@ -20,6 +20,9 @@ pub enum TargetSpec {
         token: Option<String>,
         /// Where to connect for MSRP instead of the URIs' host:port.
         msrp_addr: Option<SocketAddr>,
+        /// Every participant over TLS (`TCP/TLS/MSRP`, `msrps` paths), the
+        /// switch's certificate pinned by the fingerprint of its answer.
+        tls: bool,
     },
     /// A raw TCP forwarder (`msrp-flood forward`): no signalling, connections are
     /// paired in the order they are accepted, bytes are copied unparsed.
@@ -238,6 +241,7 @@ mod tests {
             control: "http://127.0.0.1:1".into(),
             token: None,
             msrp_addr: None,
+            tls: false,
         };
         assert!(c.validate().is_ok());
         c.group = Some(GroupShape {

@@ -17,11 +17,13 @@
 //! - [`cpim`]: the CPIM headers in front of every group message (RFC 7701 §7).
 //! - [`wire`]: frames written straight into batch buffers, frames read with the
 //!   switch's decoder.
+//! - [`stream`]: a connection over TCP or TLS (`--tls`), split for the tasks.
 //! - [`run()`]: the run itself: setup, tasks, progress, drain, stall, report.
 //! - [`report`]: the figures, as a table and as JSON.
 //! - [`forward`]: the raw TCP forwarder (`msrp-flood forward`).
 //! - [`oneshot`]: `send`, `recv` and `session`, to carry one message by hand.
 //! - [`control_load`]: the control plane under load (`msrp-flood control`).
+//! - [`handshakes`]: TLS handshakes per second (`msrp-flood handshakes`).
 //! - [`clock`]: the process-wide time base both ends of a message share.
 
 pub mod body;
@@ -31,12 +33,14 @@ pub mod control_load;
 pub mod cpim;
 pub mod forward;
 mod gate;
+pub mod handshakes;
 pub mod oneshot;
 mod receiver;
 pub mod report;
 mod run;
 mod sender;
 mod stalled;
+pub mod stream;
 pub mod target;
 pub mod wire;
 

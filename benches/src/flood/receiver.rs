@@ -9,10 +9,10 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::stream::{FloodRead, FloodWrite};
 use hdrhistogram::Histogram;
 use msrp_switch::codec::{ContinuationFlag, Head, Item, MessageId, Method};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 
 use super::body::BodyCheck;
@@ -123,9 +123,9 @@ enum Current {
 
 /// Receives on `read`, answers on `write`, until `stop` is raised.
 pub(crate) async fn run_receiver(
-    mut read: OwnedReadHalf,
+    mut read: FloodRead,
     mut reader: FrameReader,
-    mut write: OwnedWriteHalf,
+    mut write: FloodWrite,
     plan: ReceiverPlan,
     counters: Arc<SessionCounters>,
     mut stop: watch::Receiver<bool>,
@@ -254,7 +254,12 @@ pub(crate) async fn run_receiver(
             }
         }
         if !out.is_empty() {
-            match write.write_all(&out).await {
+            // TLS keeps the last records until flushed; TCP has nothing to flush.
+            let written = match write.write_all(&out).await {
+                Ok(()) => write.flush().await,
+                Err(err) => Err(err),
+            };
+            match written {
                 Err(_) if *stop.borrow() => break,
                 result => result?,
             }

@@ -27,6 +27,7 @@ use super::receiver::{ReceiverPlan, ReceiverStats, latency_histogram, run_receiv
 use super::report::{Errors, GroupReport, Latency, Report};
 use super::sender::{End, Pace, SenderPlan, SenderStats, run_acks, run_sender};
 use super::stalled::run_stalled;
+use super::stream::FloodTls;
 use super::target::raw::RawTarget;
 use super::target::relay::RelayTarget;
 use super::target::switch::SwitchTarget;
@@ -65,10 +66,16 @@ pub async fn run(config: &FloodConfig) -> anyhow::Result<Report> {
             control,
             token,
             msrp_addr,
+            tls,
         } => {
+            let identity = match tls {
+                true => Some(FloodTls::generate()?),
+                false => None,
+            };
             let target = SwitchTarget::connect(control, token.as_deref(), *msrp_addr)
                 .await?
-                .with_group(config.group);
+                .with_group(config.group)
+                .with_tls(identity);
             run_on(target, config).await
         }
         TargetSpec::Raw { addr } => run_on(RawTarget::new(*addr), config).await,

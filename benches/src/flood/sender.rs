@@ -11,9 +11,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::stream::{FloodRead, FloodWrite};
 use msrp_switch::codec::{ContinuationFlag, Item, Method, StatusCode};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Semaphore, watch};
 
 use super::body::{self, BodyHeader, FLAG_MEASURED};
@@ -87,7 +87,7 @@ struct Outgoing {
 /// Writes SENDs on `write` until the plan ends, then holds the connection open
 /// until `stop` is raised (or stops early when it is).
 pub(crate) async fn run_sender(
-    mut write: OwnedWriteHalf,
+    mut write: FloodWrite,
     paths: Paths,
     plan: SenderPlan,
     window: Arc<Semaphore>,
@@ -287,7 +287,7 @@ fn put_body_range(
 /// Writes the batch and only then counts what it held as sent, so that a receiver
 /// can never have delivered more than the counters say was sent.
 async fn flush(
-    write: &mut OwnedWriteHalf,
+    write: &mut FloodWrite,
     batch: &mut Vec<u8>,
     counters: &SessionCounters,
     messages: &mut u64,
@@ -297,6 +297,8 @@ async fn flush(
         return Ok(());
     }
     write.write_all(batch).await?;
+    // TLS keeps the last records until flushed; TCP has nothing to flush.
+    write.flush().await?;
     batch.clear();
     counters.sent.fetch_add(*messages, Ordering::Release);
     counters.chunks_sent.fetch_add(*chunks, Ordering::Release);
@@ -308,7 +310,7 @@ async fn flush(
 /// Reads the sender connection: a response per SEND (each gives a window permit
 /// back), and REPORTs if the path reports a failure.
 pub(crate) async fn run_acks(
-    mut read: OwnedReadHalf,
+    mut read: FloodRead,
     mut reader: FrameReader,
     window: Arc<Semaphore>,
     counters: Arc<SessionCounters>,

@@ -12,7 +12,8 @@ use msrp_switch::codec::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::stream::{FloodRead, FloodStream, FloodWrite};
 
 /// The Content-Type of flood bodies: binary, so nothing on the path may touch them.
 pub const FLOOD_CONTENT_TYPE: &str = "application/octet-stream";
@@ -236,7 +237,7 @@ pub struct WholeFrame {
 /// A connected MSRP endpoint, before its two halves go to separate tasks.
 #[derive(Debug)]
 pub struct MsrpConn {
-    stream: TcpStream,
+    stream: FloodStream,
     reader: FrameReader,
     tid: Tid,
     /// Frames that arrived before the answer to the binding SEND.
@@ -253,8 +254,13 @@ impl MsrpConn {
         Ok(Self::over(stream))
     }
 
-    /// Wraps an established stream.
+    /// Wraps an established TCP stream.
     pub fn over(stream: TcpStream) -> Self {
+        Self::over_stream(FloodStream::Tcp(stream))
+    }
+
+    /// Wraps an established stream (TCP, or TLS after its handshake).
+    pub fn over_stream(stream: FloodStream) -> Self {
         Self {
             stream,
             reader: FrameReader::new(),
@@ -268,9 +274,10 @@ impl MsrpConn {
         self.tid.advance()
     }
 
-    /// Writes all of `bytes`.
+    /// Writes all of `bytes` (and flushes what TLS holds back).
     pub async fn write_all(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
         self.stream.write_all(bytes).await?;
+        self.stream.flush().await?;
         Ok(())
     }
 
@@ -340,7 +347,7 @@ impl MsrpConn {
     /// Splits into the read half with its decoder state, and the write half. Fails
     /// if frames arrived before the binding answer: the flood tasks read items, not
     /// whole frames, and a flood receiver binds before its sender sends anything.
-    pub fn into_split(self) -> anyhow::Result<(OwnedReadHalf, FrameReader, OwnedWriteHalf)> {
+    pub fn into_split(self) -> anyhow::Result<(FloodRead, FrameReader, FloodWrite)> {
         if !self.early.is_empty() {
             bail!(
                 "{} frame(s) arrived before the binding answer",

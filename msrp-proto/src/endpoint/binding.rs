@@ -5,19 +5,23 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::codec::{ByteRange, ContinuationFlag, HeaderName};
-use crate::conn::{Bind, Conn, Inbound, State};
+use crate::codec::{ByteRange, ContinuationFlag, HeaderName, StatusCode};
+use crate::conn::{Bind, Conn, Inbound, Members, State};
 use crate::control::Event;
 use crate::ids::{ConnId, ParticipantId};
 use crate::session::Link;
 use crate::transaction::Sent;
 
-use super::{Action, Endpoint};
+use crate::media::Transport;
+use crate::security::BindRefusal;
+use crate::stats::Stats;
+
+use super::{Action, Endpoint, TlsTarget};
 
 impl Endpoint {
     /// A connection's state, new, in `state`.
     pub(crate) fn new_conn(&self, state: State) -> Conn {
-        Conn::new(&self.config.limits, &self.metrics, state)
+        Conn::new(&self.config.limits, &self.metrics, state, self.now)
     }
 
     pub(crate) fn set_inbound(&mut self, conn: ConnId, inbound: Inbound) {
@@ -51,9 +55,19 @@ impl Endpoint {
         if let Some(c) = self.conns.get_mut(&conn)
             && let State::Binding(id, _) = c.state
         {
-            c.state = State::Bound(id);
+            c.state = State::Bound(Members::one(id));
             // Frames queued while it was unbound can go now.
             self.wake(Some(conn));
+        }
+    }
+
+    /// Our bind SEND for `to` was answered 200 on `conn`: its leg may be written,
+    /// whether `conn` is its own or one it joined.
+    pub(crate) fn bind_send_answered(&mut self, conn: ConnId, to: ParticipantId) {
+        if self.is_joining(conn, to) {
+            self.join_complete(conn, to);
+        } else {
+            self.bind_answered(conn);
         }
     }
 
@@ -68,9 +82,14 @@ impl Endpoint {
         }
         p.link = link;
         // Half-written frames cannot continue on another connection; what was
-        // queued is dropped and its transactions time out into REPORTs.
+        // queued is dropped. No response can come for what was sent on the
+        // connection either: the senders get their REPORTs now rather than at
+        // the transaction timeout (chunks still arriving are answered 481 to
+        // their senders instead, see `one_to_one::refusal`).
         p.leg.clear();
         let session = p.session;
+        self.report_unacknowledged(Some(id), StatusCode::TRANSACTION_DID_NOT_COMPLETE);
+        self.forget_unfinished(id);
         self.emit(Event::ConnectionLost {
             session,
             participant: id,
@@ -100,6 +119,20 @@ impl Endpoint {
         }
     }
 
+    /// Participant `id` is going: the chunk it is sending on `conn`, if the frame
+    /// being read is one, ends with `#` for its receivers (another session's
+    /// frame on a shared connection is left alone).
+    pub(crate) fn abort_inbound_from(&mut self, conn: ConnId, id: ParticipantId) {
+        let from_it = self.conns.get(&conn).is_some_and(|c| match &c.inbound {
+            Inbound::Forward(f) => f.from == id,
+            Inbound::Fanout(f) => f.from == id,
+            _ => false,
+        });
+        if from_it {
+            self.abort_inbound(conn);
+        }
+    }
+
     /// Closes a connection now: nothing more is written to it, what waits is
     /// discarded. It no longer belongs to any participant.
     pub(crate) fn abort_conn(&mut self, conn: ConnId) {
@@ -119,20 +152,63 @@ impl Endpoint {
 
     /// The active setup role: the switch connects to the participant's path and
     /// binds with a bodiless SEND (RFC 4975 §5.4) written before anything else.
-    pub(crate) fn connect_out(&mut self, id: ParticipantId, now: Instant) {
+    /// With `a=connection:existing` and a connection to the same hop bound on
+    /// this shard, the bind SEND goes on that one instead (RFC 6135) and nothing
+    /// is dialled; returns true then.
+    pub(crate) fn connect_out(&mut self, id: ParticipantId, now: Instant) -> bool {
+        let Some(p) = self.participants.get(&id) else {
+            return false;
+        };
+        if let Some(conn) = self.reuse_target(&p.remote, Some(id)) {
+            let Some(frame) = self.bind_send(id, conn, now) else {
+                return false;
+            };
+            self.join(conn, id, Bind::Awaiting);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.out.push(frame, true);
+            }
+            self.wake(Some(conn));
+            return true;
+        }
+        let Some((host, port)) = p.remote.connect_target() else {
+            return false;
+        };
+        let tls = (p.remote.transport == Transport::Tls).then(|| TlsTarget {
+            server_name: p
+                .remote
+                .path
+                .first()
+                .map(|uri| uri.host().to_string())
+                .unwrap_or_default(),
+            fingerprints: p.remote.strongest_fingerprints().cloned().collect(),
+        });
         let conn = ConnId(self.next_seq());
+        let Some(frame) = self.bind_send(id, conn, now) else {
+            return false;
+        };
+        if let Some(p) = self.participants.get_mut(&id) {
+            p.link = Link::Connected(conn);
+        }
+        let mut c = self.new_conn(State::Connecting(id));
+        c.out.push(frame, true);
+        self.conns.insert(conn, c);
+        self.actions.push_back(Action::Connect {
+            conn,
+            host,
+            port,
+            tls,
+        });
+        false
+    }
+
+    /// The bodiless SEND that binds `id` (RFC 4975 §5.4: the active side sends a
+    /// SEND at once, bodiless if it has nothing to say, so the passive side can
+    /// bind the connection), to go on `conn`; its transaction is tracked from
+    /// `now`.
+    fn bind_send(&mut self, id: ParticipantId, conn: ConnId, now: Instant) -> Option<Bytes> {
         let tid = self.ids.transaction_id();
         let message_id = self.ids.message_id();
-        let Some(p) = self.participants.get_mut(&id) else {
-            return;
-        };
-        let Some(target) = p.remote.path.first() else {
-            return;
-        };
-        let (host, port) = (target.host().to_string(), target.port().unwrap_or(2855));
-        p.link = Link::Connected(conn);
-        // RFC 4975 §5.4: the active side sends a SEND at once, bodiless if it has
-        // nothing to say, so the passive side can bind the connection.
+        let p = self.participants.get(&id)?;
         let head = self
             .encoder
             .request(&tid, "SEND")
@@ -142,12 +218,39 @@ impl Endpoint {
             .byte_range(&ByteRange::whole(0))
             .finish(false);
         let end = self.encoder.end_line(&tid, ContinuationFlag::End, false);
-        let mut c = self.new_conn(State::Connecting(id));
-        c.out.push(Bytes::from([head, end].concat()), true);
-        self.conns.insert(conn, c);
-        self.transactions.insert(tid, Sent::Bind { to: id });
+        self.transactions.insert(tid, Sent::Bind { to: id, conn });
         self.transactions
             .arm(tid, now + self.config.transaction_timeout);
-        self.actions.push_back(Action::Connect { conn, host, port });
+        Some(Bytes::from([head, end].concat()))
+    }
+
+    /// The connection asked for by [`Action::Connect`] could not be opened (the
+    /// transport tried as often as it may): the control plane hears why, then
+    /// the participant's connection is lost as if it had closed.
+    pub fn connect_failed(&mut self, conn: ConnId, reason: String, now: Instant) {
+        if let Some(id) = self.conns.get(&conn).and_then(Conn::participant)
+            && let Some(session) = self.participants.get(&id).map(|p| p.session)
+        {
+            Stats::add(&self.metrics.connect_failures, 1);
+            self.emit(Event::ConnectFailed {
+                session,
+                participant: id,
+                reason,
+            });
+        }
+        self.handle_close(conn, now);
+    }
+
+    /// A connection may not bind to `id`: the participant's media ask for TLS
+    /// or a certificate it does not have. Counted, and the control plane told.
+    pub(crate) fn bind_refused(&mut self, id: ParticipantId, refusal: BindRefusal) {
+        Stats::add(&self.metrics.bind_refusals[refusal.index()], 1);
+        if let Some(session) = self.participants.get(&id).map(|p| p.session) {
+            self.emit(Event::BindRefused {
+                session,
+                participant: id,
+                reason: refusal,
+            });
+        }
     }
 }

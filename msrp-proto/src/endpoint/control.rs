@@ -9,24 +9,23 @@ use tracing::debug;
 use smallvec::SmallVec;
 
 use crate::codec::{ContinuationFlag, MsrpUri, Scheme, StatusCode};
-use crate::conn::Inbound;
 use crate::control::{
     ControlError, Counters, Event, Negotiation, ParticipantInfo, SessionFilter, SessionInfo,
     SessionOptions,
 };
-use crate::ids::{ConnId, ParticipantId, SessionKey};
+use crate::ids::{ParticipantId, SessionKey};
 use crate::leg::Leg;
 use crate::media::{
-    Identity, LocalMedia, Negotiated, Policy, RemoteMedia, SetupRole, answer_from_both,
-    answer_media, chatroom, check_answer, check_remote, offer_media,
+    Identity, LocalMedia, Negotiated, Policy, RemoteMedia, SetupRole, Transport, answer_connection,
+    answer_from_both, answer_media, chatroom, check_answer, check_remote, offer_media,
 };
-use crate::report::Reply;
+use crate::report::Withheld;
 use crate::session::group::takes_any_cpim;
 use crate::session::{Link, Participant, Session, SessionKind, SessionLimits, Staged};
 use crate::stats::Stats;
 use crate::transaction::Timer;
 
-use super::{Action, Endpoint};
+use super::Endpoint;
 
 impl Endpoint {
     /// Creates an empty session with no policy restrictions. With no `now`, its
@@ -149,7 +148,7 @@ impl Endpoint {
             .sessions
             .get(&session)
             .ok_or(ControlError::NoSuchSession(session))?;
-        let (remote, negotiated, setup) = match negotiation {
+        let (remote, negotiated, setup, transport) = match negotiation {
             Negotiation::Answer { offer, answer_with } => {
                 check_remote(&offer)?;
                 let negotiated = match answer_with {
@@ -160,17 +159,25 @@ impl Endpoint {
                     }
                 };
                 let setup = offer.setup;
-                (offer, negotiated, Some(setup))
+                let transport = offer.transport;
+                (offer, negotiated, Some(setup), transport)
             }
-            Negotiation::Offer { offer_from } => {
+            Negotiation::Offer {
+                offer_from,
+                transport,
+            } => {
                 let forwarded = match offer_from {
                     Some(other) => Some(&self.answered_peer(session, other, "offer_from")?.remote),
                     None => None,
                 };
                 let negotiated = offer_media(&entry.policy, forwarded)?;
-                (RemoteMedia::not_answered(), negotiated, None)
+                let transport = transport
+                    .or(forwarded.map(|f| f.transport))
+                    .unwrap_or_default();
+                (RemoteMedia::not_answered(), negotiated, None, transport)
             }
         };
+        let (scheme, port) = self.local_address(transport)?;
         // The session kind decides who may join and what it keeps for them.
         let member = entry.kind.admit(session, entry, &identity, &remote)?;
         let Negotiated {
@@ -181,11 +188,10 @@ impl Endpoint {
         let chatroom = chatroom(entry.kind, &entry.policy);
         let id = ParticipantId::new(self.shard, self.next_seq());
         let session_id = self.ids.session_id(self.shard);
-        let scheme = remote.path.first().map_or(Scheme::Msrp, MsrpUri::scheme);
         let local_uri = MsrpUri::from_parts(
             scheme,
             &self.config.local_host,
-            Some(self.config.local_port),
+            Some(port),
             Some(&session_id),
             "tcp",
         )
@@ -200,6 +206,8 @@ impl Endpoint {
             max_size,
             chatroom,
             setup,
+            transport,
+            connection: answer_connection(&remote, false),
         };
         let link = match setup {
             Some(_) => Link::Waiting,
@@ -225,6 +233,7 @@ impl Endpoint {
                 counters: Counters::default(),
                 stopped: None,
                 member,
+                withheld: Withheld::new(&self.metrics),
             },
         );
         self.by_session_id.insert(session_id, id);
@@ -234,9 +243,35 @@ impl Endpoint {
         let kind = self.sessions.get(&session).map(|s| s.kind);
         Stats::shift(participants_gauge(&self.metrics, kind), 1);
         if setup == Some(SetupRole::Active) {
-            self.connect_out(id, now);
+            let reused = self.connect_out(id, now);
+            self.answer_connection_with(id, reused);
         }
         self.participant_info(id)
+    }
+
+    /// The switch's `a=connection` for `id` once it knows whether it reuses a
+    /// connection as the active side (RFC 6135): `existing` only then.
+    fn answer_connection_with(&mut self, id: ParticipantId, reused: bool) {
+        if let Some(p) = self.participants.get_mut(&id) {
+            p.local.connection = answer_connection(&p.remote, reused);
+        }
+    }
+
+    /// The scheme and port of the switch's URIs for `transport`: TLS only when
+    /// the daemon listens for it.
+    fn local_address(&self, transport: Transport) -> Result<(Scheme, u16), ControlError> {
+        match transport {
+            Transport::Tcp => Ok((Scheme::Msrp, self.config.local_port)),
+            Transport::Tls => self
+                .config
+                .tls_port
+                .map(|port| (Scheme::Msrps, port))
+                .ok_or_else(|| {
+                    ControlError::NotAcceptable(
+                        "MSRP over TLS (msrps, TCP/TLS/MSRP) is not enabled on this switch".into(),
+                    )
+                }),
+        }
     }
 
     /// Another participant of `session` that has remote media of its own (not a
@@ -279,6 +314,7 @@ impl Endpoint {
         }
         check_remote(&answer)?;
         check_answer(&p.local, &answer)?;
+        check_transport(&p.local, &answer)?;
         let Some(p) = self.participants.get_mut(&id) else {
             return Err(ControlError::NoSuchParticipant(id));
         };
@@ -374,10 +410,11 @@ impl Endpoint {
         let conn = participant.conn();
         if path_changed {
             match conn {
-                // The old connection leaves the participant before it is unbound,
-                // so its close later changes nothing.
+                // The participant leaves the old connection before it is unbound
+                // (which closes unless other sessions share it), so its close
+                // later changes nothing.
                 Some(conn) => {
-                    self.close_conn(conn);
+                    self.leave(conn, id, false);
                     self.unbind(id, Link::Waiting);
                 }
                 // A new path for a participant whose connection was lost: it is
@@ -388,7 +425,8 @@ impl Endpoint {
         // The switch is now the active party and has no connection to the (new)
         // path: it connects out, as AddParticipant would have.
         if setup == SetupRole::Active && (path_changed || conn.is_none()) {
-            self.connect_out(id, now);
+            let reused = self.connect_out(id, now);
+            self.answer_connection_with(id, reused);
         }
         self.participant_info(id)
     }
@@ -479,6 +517,7 @@ impl Endpoint {
                 let offer = local.clone();
                 check_remote(&answer)?;
                 check_answer(&offer, &answer)?;
+                check_transport(&offer, &answer)?;
                 self.modify_participant(id, answer, now)?;
                 if let Some(p) = self.participants.get_mut(&id) {
                     p.local.accept_types = offer.accept_types;
@@ -531,6 +570,7 @@ impl Endpoint {
     ) -> Result<LocalMedia, ControlError> {
         check_remote(remote)?;
         let (participant, session) = self.answered_with_session(id)?;
+        check_transport(&participant.local, remote)?;
         let Negotiated {
             accept_types,
             accept_wrapped_types,
@@ -543,6 +583,10 @@ impl Endpoint {
             max_size,
             chatroom: chatroom(session.kind, &session.policy),
             setup: Some(remote.setup),
+            transport: participant.local.transport,
+            // As the active side the switch keeps (or joins) a connection to the
+            // same hop if one is bound.
+            connection: answer_connection(remote, self.reuse_target(remote, None).is_some()),
         })
     }
 
@@ -564,29 +608,11 @@ impl Endpoint {
         }
         // A chunk being forwarded *to* it: end it with '#', discard the rest, and
         // tell its sender the session is gone when its end-line comes.
-        let feeding: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| matches!(&c.inbound, Inbound::Forward(f) if f.to == id))
-            .map(|(id, _)| *id)
-            .collect();
-        for conn in feeding {
-            if let Some(c) = self.conns.get_mut(&conn)
-                && let Inbound::Forward(mut f) = std::mem::replace(&mut c.inbound, Inbound::Idle)
-            {
-                self.end_chunk(&mut f, ContinuationFlag::Abort, None);
-                let reply = f.reply.map(|r| Reply {
-                    status: StatusCode::SESSION_DOES_NOT_EXIST,
-                    ..r
-                });
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.inbound = Inbound::Answer(reply);
-                }
-            }
-        }
-        // A chunk being forwarded *from* it: end it with '#'.
+        self.end_chunks_to(id, ContinuationFlag::Abort, true);
+        // A chunk being forwarded *from* it: end it with '#' (on a shared
+        // connection the frame being read may be another session's).
         if let Some(conn) = self.participants.get(&id).and_then(Participant::conn) {
-            self.abort_inbound(conn);
+            self.abort_inbound_from(conn, id);
         }
         // Whoever its queue held back reads again, and learns it is gone.
         if let Some(session) = self.participants.get(&id).map(|p| p.session) {
@@ -598,20 +624,15 @@ impl Endpoint {
                 });
             }
         }
-        let Some(mut participant) = self.participants.remove(&id) else {
+        // Flush what is queued for it (ending with the '#' above); the
+        // connection is no longer the participant's, and closes unless other
+        // sessions share it.
+        if let Some(conn) = self.participants.get(&id).and_then(Participant::conn) {
+            self.leave(conn, id, true);
+        }
+        let Some(participant) = self.participants.remove(&id) else {
             return Err(ControlError::NoSuchParticipant(id));
         };
-        if let Some(conn) = participant.conn()
-            && let Some(c) = self.conns.get_mut(&conn)
-        {
-            // Flush what is queued (ending with the '#' above) and close; the
-            // connection is no longer the participant's.
-            if c.bound() == Some(id) {
-                participant.leg.drain_into(&mut c.out);
-            }
-            c.close();
-            self.actions.push_back(Action::Wake(conn));
-        }
         // What could not be written goes (and off the queue gauge) with the leg.
         drop(participant.leg);
         if let Some(sid) = participant.local_uri.session_id() {
@@ -620,6 +641,9 @@ impl Endpoint {
         if let Some(session) = self.sessions.get_mut(&participant.session) {
             session.participants.retain(|p| *p != id);
         }
+        // What was sent to it and not acknowledged will never be: its senders get
+        // the REPORTs they asked for (the session is gone for that leg: 481).
+        self.report_unacknowledged(Some(id), StatusCode::SESSION_DOES_NOT_EXIST);
         self.transactions.forget_participant(id);
         let kind = self.sessions.get(&participant.session).map(|s| s.kind);
         Stats::shift(participants_gauge(&self.metrics, kind), -1);
@@ -696,7 +720,7 @@ impl Endpoint {
             bound: p
                 .conn()
                 .and_then(|conn| self.conns.get(&conn))
-                .is_some_and(|c| c.bound() == Some(id)),
+                .is_some_and(|c| c.is_writable(id)),
             counters: p.counters,
             identity: p.identity.clone(),
             local: p.local.clone(),
@@ -808,4 +832,22 @@ fn participants_gauge(metrics: &Stats, kind: Option<SessionKind>) -> &std::sync:
         Some(SessionKind::Group) => &metrics.participants_group,
         _ => &metrics.participants_one_to_one,
     }
+}
+
+/// The remote media keep the transport of the switch's side: the switch's URI
+/// (its scheme and port) is fixed for a participant, so a change of transport
+/// is a new participant (a new MSRP session, RFC 4975 §8.4).
+fn check_transport(local: &LocalMedia, remote: &RemoteMedia) -> Result<(), ControlError> {
+    if local.transport == remote.transport {
+        return Ok(());
+    }
+    let name = |t: Transport| match t {
+        Transport::Tcp => "TCP/MSRP",
+        Transport::Tls => "TCP/TLS/MSRP",
+    };
+    Err(ControlError::NotAcceptable(format!(
+        "the media change the transport from {} to {}: add a new participant for that",
+        name(local.transport),
+        name(remote.transport)
+    )))
 }

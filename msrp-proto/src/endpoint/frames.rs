@@ -15,6 +15,7 @@ use crate::conn::{Bind, Conn, Inbound, State};
 use crate::control::Event;
 use crate::ids::{ConnId, ParticipantId};
 use crate::report::{Reply, is_owed, owed_reply, reply_to};
+use crate::security::check_bind;
 use crate::session::{Link, SessionKind};
 use crate::stats::{Stats, frame_kind};
 use crate::transaction::Sent;
@@ -74,22 +75,54 @@ impl Endpoint {
     pub(crate) fn route(&mut self, conn: ConnId, head: &Head) -> Result<Route, StatusCode> {
         let route = match self.route_as_given(head) {
             Some(route) => route,
-            None => self.route_parsed(head)?,
+            None => self.route_parsed(head).inspect_err(|_| {
+                if self.conns.get(&conn).is_some_and(|c| !c.bound().is_empty()) {
+                    let to = head.to_path().next();
+                    self.explain_other_shard(conn, to.as_ref().and_then(MsrpUri::session_id));
+                }
+            })?,
         };
         let Some(p) = self.participants.get(&route.id) else {
             return Err(StatusCode::SESSION_DOES_NOT_EXIST);
         };
-        match (p.conn(), self.conns.get(&conn).and_then(Conn::participant)) {
+        let on_conn = self.conns.get(&conn).and_then(Conn::participant);
+        match (p.conn(), on_conn) {
             (Some(bound), _) if bound == conn => Ok(route),
             (Some(_), _) => Err(StatusCode::SESSION_ALREADY_IN_USE),
-            // One session per connection: sharing is not offered yet, and keeping
-            // sessions apart keeps TCP flow control per session.
-            (None, Some(_)) => Err(StatusCode::ACTION_NOT_ALLOWED),
+            // RFC 6135: its media say a=connection:existing, so it may share the
+            // connection with the sessions already on it.
+            (None, Some(_)) if self.may_join(conn, route.id) => {
+                self.check_security(conn, route.id)?;
+                self.join(conn, route.id, Bind::Answering);
+                Ok(route)
+            }
+            // RFC 4975 §7.3: the To-Path must map to a session associated with the
+            // connection it arrived on, else 481. Sharing is only for participants
+            // whose media ask for it (a=connection:existing): a connection of its
+            // own keeps TCP flow control per session.
+            (None, Some(_)) => Err(StatusCode::SESSION_DOES_NOT_EXIST),
             (None, None) => {
+                self.check_security(conn, route.id)?;
                 self.bind(conn, route.id);
                 Ok(route)
             }
         }
+    }
+
+    /// May `conn`'s security bind participant `id` (RFC 4975 §14.2, RFC 8122)?
+    /// A refusal is counted and reported; the request gets 403, as for a
+    /// From-Path that is not the participant's (§7.3), and the connection stays
+    /// as it was.
+    fn check_security(&mut self, conn: ConnId, id: ParticipantId) -> Result<(), StatusCode> {
+        let allowed = match (self.conns.get(&conn), self.participants.get(&id)) {
+            (Some(c), Some(p)) => check_bind(&c.security, &p.remote),
+            _ => Ok(()),
+        };
+        allowed.map_err(|refusal| {
+            debug!(conn = conn.0, participant = %id, reason = refusal.label(), "bind refused");
+            self.bind_refused(id, refusal);
+            StatusCode::ACTION_NOT_ALLOWED
+        })
     }
 
     /// The common case, without parsing a URI: To-Path is exactly the switch's URI
@@ -118,10 +151,15 @@ impl Endpoint {
     }
 
     pub(crate) fn route_parsed(&self, head: &Head) -> Result<Route, StatusCode> {
-        let to = head
-            .to_path()
-            .next()
-            .ok_or(StatusCode::SESSION_DOES_NOT_EXIST)?;
+        let mut to_path = head.to_path();
+        let to = to_path.next().ok_or(StatusCode::SESSION_DOES_NOT_EXIST)?;
+        // RFC 4975 §7.3: at the final hop the To-Path holds exactly one URI, which
+        // must map to a session; anything else is 481. The switch is every
+        // participant's final hop (it relays nothing yet), so a longer To-Path is
+        // refused rather than routed on its first URI with the rest dropped.
+        if to_path.next().is_some() {
+            return Err(StatusCode::SESSION_DOES_NOT_EXIST);
+        }
         let id = to
             .session_id()
             .and_then(|sid| self.by_session_id.get(sid))
@@ -219,6 +257,13 @@ impl Endpoint {
                     self.send_reply(conn, Some(reply));
                 }
             }
+            // A request refused at its head whose body then broke a limit: the
+            // decoder's error has no address of its own (the head was handed out
+            // already), so the answer the refusal addressed goes, with the decoder's
+            // status, as a forwarded chunk's does.
+            Inbound::Answer(Some(reply)) if err.answer().is_none() => {
+                self.send_reply(conn, Some(Reply { status, ..reply }));
+            }
             _ => match (err.answer(), err.status()) {
                 (Some(answer), Some(status)) => {
                     let from = answer.responder.clone().or_else(|| self.own_uri());
@@ -242,14 +287,13 @@ impl Endpoint {
     }
 
     /// A frame is over and its answer (if any) is queued: a connection whose first
-    /// request bound it may now carry its participant's leg.
+    /// request bound it may now carry its participant's leg, and so may a
+    /// participant that joined a shared connection with it.
     fn frame_done(&mut self, conn: ConnId) {
-        if self
-            .conns
-            .get(&conn)
-            .is_some_and(|c| matches!(c.state, State::Binding(_, Bind::Answering)))
-        {
-            self.bind_answered(conn);
+        match self.conns.get(&conn).map(|c| &c.state) {
+            Some(State::Binding(_, Bind::Answering)) => self.bind_answered(conn),
+            Some(State::Bound(m)) if !m.joining.is_empty() => self.joins_answered(conn),
+            _ => {}
         }
     }
 
@@ -263,7 +307,7 @@ impl Endpoint {
             None => {
                 trace!(conn = conn.0, tid = %head.transaction_id(), "response to nothing outstanding")
             }
-            Some(Sent::Bind { to }) => {
+            Some(Sent::Bind { to, .. }) => {
                 if code.is_success() {
                     if let Some(p) = self.participants.get(&to) {
                         let event = Event::ParticipantBound {
@@ -272,10 +316,10 @@ impl Endpoint {
                         };
                         self.emit(event);
                     }
-                    self.bind_answered(conn);
+                    self.bind_send_answered(conn, to);
                 } else {
                     debug!(conn = conn.0, %code, "bind SEND refused");
-                    self.close_conn(conn);
+                    self.bind_send_failed(conn, to);
                 }
             }
             Some(Sent::Chunk {

@@ -18,19 +18,23 @@ use rustc_hash::FxHashMap as HashMap;
 use smallvec::SmallVec;
 use tracing::debug;
 
-use crate::codec::{ByteRange, Decoder, Encoder, FailureReport, Framing, Item, Limits, StatusCode};
+use crate::codec::{Decoder, Encoder, Framing, Item, Limits};
 use crate::conn::{Bind, Conn, Inbound, State};
 use crate::control::{Event, TaggedEvent};
 use crate::ids::{ConnId, ParticipantId, SessionKey, WireIds};
-use crate::leg::Transmits;
+use crate::media::Fingerprint;
+use crate::security::Security;
 use crate::session::{Link, Participant, Session, SessionKind, SessionLimits};
 use crate::stats::Stats;
 use crate::transaction::{Sent, Timer, Transactions};
 
 mod binding;
 mod control;
+mod delivery;
 pub(crate) mod frames;
 mod idle;
+mod output;
+mod sharing;
 
 /// The settings one shard's switch runs with.
 #[derive(Debug, Clone)]
@@ -41,6 +45,9 @@ pub struct EndpointConfig {
     pub local_host: String,
     /// Port written into participants' local URIs.
     pub local_port: u16,
+    /// Port written into the `msrps:` URIs of TLS participants; `None`: the
+    /// daemon has no TLS listener, and TLS media are not acceptable.
+    pub tls_port: Option<u16>,
     /// How long a request the switch wrote may wait for its response (RFC 4975
     /// §7.1.1 suggests 30 s).
     pub transaction_timeout: Duration,
@@ -59,9 +66,9 @@ pub struct EndpointConfig {
     /// go out. A longer chunk goes out to each leg cut into chunks of this size
     /// (ended with `+`, RFC 4975 §7.1), so memory per sender stays bounded.
     pub fanout_chunk_bytes: usize,
-    /// Group chats: a leg whose socket takes nothing is dropped at once when this
-    /// much is queued for it, before its grace period ends (memory stays bounded
-    /// while the others go on without it). At least `queue_bytes`.
+    /// Group chats: the most bytes queued for a leg whose socket takes nothing
+    /// while the others go on without it; past it its senders wait again until it
+    /// reads or its grace period ends (it is then dropped). At least `queue_bytes`.
     pub slow_consumer_max_bytes: usize,
     /// The first sequence number of session and participant ids. The daemon
     /// derives it from the wall clock at start, so ids of a new run never repeat a
@@ -80,6 +87,7 @@ impl Default for EndpointConfig {
             limits: Limits::default(),
             local_host: "127.0.0.1".into(),
             local_port: 2855,
+            tls_port: None,
             transaction_timeout: Duration::from_secs(30),
             bind_timeout: Duration::from_secs(30),
             queue_bytes: 1024 * 1024,
@@ -110,8 +118,9 @@ pub enum Readiness {
 /// What the transport must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Open a TCP connection for `conn` (active setup role), then report it with
-    /// [`Endpoint::connected`] or [`Endpoint::handle_close`].
+    /// Open a connection for `conn` (active setup role), then report it with
+    /// [`Endpoint::connected`], or [`Endpoint::connect_failed`] once the
+    /// transport gives up.
     Connect {
         /// The connection id to use.
         conn: ConnId,
@@ -119,9 +128,22 @@ pub enum Action {
         host: String,
         /// Port to connect to.
         port: u16,
+        /// `Some` to run TLS over it, checking the peer's certificate.
+        tls: Option<TlsTarget>,
     },
     /// The connection has output, may read again, or should close.
     Wake(ConnId),
+}
+
+/// What a TLS connection the switch opens must check (RFC 4975 §14.2, RFC 8122).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsTarget {
+    /// The name sent as SNI: the host of the participant's first path URI
+    /// (a DNS name; an IP address sends none).
+    pub server_name: String,
+    /// The certificates the peer may present: the strongest-hash fingerprints
+    /// of its media (never empty: the media are refused without one).
+    pub fingerprints: Vec<Fingerprint>,
 }
 
 /// The state of one shard. See the module docs for the data flow.
@@ -198,10 +220,19 @@ impl Endpoint {
         self.next_seq
     }
 
-    /// A connection was accepted; it must bind within the bind timeout.
+    /// A TCP connection was accepted; it must bind within the bind timeout.
     pub fn open_connection(&mut self, now: Instant) -> ConnId {
+        self.open_connection_with(Security::Plain, now)
+    }
+
+    /// A connection was accepted (a TLS one after its handshake, with what the
+    /// peer presented); it must bind within the bind timeout, and binds only
+    /// participants its security satisfies.
+    pub fn open_connection_with(&mut self, security: Security, now: Instant) -> ConnId {
         let id = ConnId(self.next_seq());
-        self.conns.insert(id, self.new_conn(State::Accepted));
+        let mut conn = self.new_conn(State::Accepted);
+        conn.security = security;
+        self.conns.insert(id, conn);
         self.transactions
             .schedule(now + self.config.bind_timeout, Timer::Bind(id));
         Stats::shift(&self.metrics.connections, 1);
@@ -212,9 +243,17 @@ impl Endpoint {
     /// The outgoing connection asked for by [`Action::Connect`] is up; its bind SEND
     /// is already queued.
     pub fn connected(&mut self, conn: ConnId) {
+        self.connected_with(conn, Security::Plain);
+    }
+
+    /// [`Endpoint::connected`], with what the peer presented over TLS: a later
+    /// participant may share the connection (`a=connection:existing`) only if
+    /// its media accept that certificate.
+    pub fn connected_with(&mut self, conn: ConnId, security: Security) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        c.security = security;
         if let State::Connecting(id) = c.state {
             c.state = State::Binding(id, Bind::Awaiting);
             Stats::shift(&self.metrics.connections, 1);
@@ -265,15 +304,17 @@ impl Endpoint {
         if !matches!(c.state, State::Connecting(_)) {
             Stats::shift(&self.metrics.connections, -1);
         }
-        // Only if it is still this connection's: a participant moved to a new path
-        // (or bound again) may already have its next one.
-        if let Some(id) = c.participant()
-            && self
+        // Every participant on it is lost. Only those still on this connection: a
+        // participant moved to a new path (or bound again) may already have its
+        // next one.
+        for id in c.all_participants() {
+            if self
                 .participants
                 .get(&id)
                 .is_some_and(|p| p.conn() == Some(conn))
-        {
-            self.unbind(id, Link::Lost);
+            {
+                self.unbind(id, Link::Lost);
+            }
         }
     }
 
@@ -282,43 +323,14 @@ impl Endpoint {
         self.now = now;
         while let Some((timer, sent)) = self.transactions.expire(now) {
             match (timer, sent) {
-                (
-                    Timer::Transaction(tid),
-                    Some(Sent::Chunk {
-                        sender,
-                        message_id,
-                        start,
-                        end,
-                        total,
-                        failure_report,
-                        to,
-                    }),
-                ) => {
-                    let _ = to;
-                    // With `partial` (and group copies) the receiver answers errors
-                    // only: silence is no failure (RFC 4975 §7.1.2), so only `yes`
-                    // times out and gets a 408.
-                    if failure_report == FailureReport::Yes {
-                        debug!(%tid, "transaction timed out");
-                        Stats::add(&self.metrics.transaction_timeouts, 1);
-                        let range = ByteRange {
-                            start,
-                            end: Some(end.unwrap_or(start.saturating_sub(1))),
-                            total,
-                        };
-                        self.report(
-                            sender,
-                            &message_id,
-                            range,
-                            StatusCode::TRANSACTION_DID_NOT_COMPLETE,
-                        );
-                    }
+                (Timer::Transaction(tid), Some(sent @ Sent::Chunk { .. })) => {
+                    self.chunk_overdue(tid, sent, now);
                 }
-                (Timer::Transaction(_), Some(Sent::Bind { to })) => {
-                    // The peer never answered our bind SEND: the connection is useless.
-                    if let Some(conn) = self.participants.get(&to).and_then(Participant::conn) {
-                        self.close_conn(conn);
-                    }
+                (Timer::Transaction(_), Some(Sent::Bind { conn, to })) => {
+                    // The peer never answered our bind SEND: the connection it went
+                    // on is useless to it. Only that one: by now the participant may
+                    // have dialled in, or been given a new path, on another.
+                    self.bind_send_failed(conn, to);
                 }
                 (Timer::Idle(key), _) => self.check_idle(key, now),
                 (Timer::Release(key), _) => self.check_release(key, now),
@@ -381,53 +393,6 @@ impl Endpoint {
         });
     }
 
-    /// Moves up to `max_bytes` of output for `conn` into `into` (for one vectored
-    /// write, or, with frame ends, one message per frame); returns the bytes moved.
-    pub fn take_output(
-        &mut self,
-        conn: ConnId,
-        into: &mut impl Transmits,
-        max_bytes: usize,
-    ) -> usize {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return 0;
-        };
-        // Its own frames first; the participant's leg only once it is bound (the
-        // answer to the bind always goes first).
-        let mut taken = c.out.take(into, max_bytes);
-        if let Some(id) = c.bound()
-            && taken < max_bytes
-            && let Some(p) = self.participants.get_mut(&id)
-        {
-            let limit = self.config.queue_bytes;
-            let was_full = p.leg.queued_bytes() >= limit;
-            let from_leg = p.leg.take(into, max_bytes - taken);
-            taken += from_leg;
-            let full = p.leg.queued_bytes() >= limit;
-            if !full && let Some(g) = p.group_mut() {
-                g.over_since = None;
-            }
-            // Whoever feeds this leg was held back while it was full: let them read
-            // again. Only then, or writers would wake each other forever (and a
-            // group's every member on each write).
-            if was_full && !full {
-                let session = p.session;
-                self.wake_session(session, id);
-            }
-        }
-        taken
-    }
-
-    /// True if output is waiting for `conn`.
-    pub fn has_output(&self, conn: ConnId) -> bool {
-        self.conns.get(&conn).is_some_and(|c| {
-            !c.out.is_empty()
-                || c.bound()
-                    .and_then(|p| self.participants.get(&p))
-                    .is_some_and(|p| p.leg.has_output())
-        })
-    }
-
     /// True while no request has named a participant on `conn` (state
     /// `Accepted`): a request refused so far (481, 403) left it free, so its next
     /// request may still bind it, to a session of this endpoint or another's.
@@ -435,6 +400,13 @@ impl Endpoint {
         self.conns
             .get(&conn)
             .is_some_and(|c| c.state == State::Accepted)
+    }
+
+    /// The session and participant `conn` is bound or binding to, if any (for
+    /// the transport's log lines).
+    pub fn conn_participant(&self, conn: ConnId) -> Option<(SessionKey, ParticipantId)> {
+        let id = self.conns.get(&conn)?.participant()?;
+        Some((self.participants.get(&id)?.session, id))
     }
 
     /// True once the connection should close (after its output is written).
@@ -450,13 +422,22 @@ impl Endpoint {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        // A full socket that takes bytes again is a live reader's: progress, as
+        // much as a batch taken (a slow group member must not look stalled while
+        // the transport still holds its last batch).
+        if c.write_blocked && !blocked {
+            c.progress.taken = c.progress.taken.wrapping_add(1);
+        }
         c.write_blocked = blocked;
-        if blocked
-            && let Some(id) = c.participant()
-            && let Some(session) = self.participants.get(&id).map(|p| p.session)
-            && self.drops_slow_consumers(session)
-        {
-            self.wake_session(session, id);
+        if !blocked {
+            return;
+        }
+        for id in c.all_participants() {
+            if let Some(session) = self.participants.get(&id).map(|p| p.session)
+                && self.drops_slow_consumers(session)
+            {
+                self.wake_session(session, id);
+            }
         }
     }
 
@@ -472,6 +453,10 @@ impl Endpoint {
     /// the queue bound (a peer's leg), or while its own answers pile up unread.
     /// Its own leg is not counted: a peer that reads only between writing its
     /// answers would never get to read it down (see [`Endpoint::readiness`]).
+    ///
+    /// A connection shared by several sessions cannot stop for one of them: it is
+    /// read on, its sessions are paced by their answers (`sharing.rs`), and it
+    /// stops only inside a chunk whose receiver's leg holds twice the bound.
     pub fn wants_read(&self, conn: ConnId) -> bool {
         let Some(c) = self.conns.get(&conn) else {
             return false;
@@ -480,20 +465,37 @@ impl Endpoint {
         if c.is_closing() || c.out.bytes() >= limit {
             return false;
         }
-        let Some(p) = c.participant().and_then(|id| self.participants.get(&id)) else {
-            return true;
+        if c.is_shared() {
+            let hard = limit.saturating_mul(2);
+            return match &c.inbound {
+                Inbound::Forward(f) => self
+                    .participants
+                    .get(&f.to)
+                    .is_none_or(|q| q.leg.queued_bytes() < hard),
+                Inbound::Fanout(f) => !self.feeds_full_leg(f.from, hard),
+                _ => true,
+            };
+        }
+        c.participant()
+            .is_none_or(|id| !self.feeds_full_leg(id, limit))
+    }
+
+    /// True if a leg `id`'s requests feed (its peers') holds `limit` bytes or
+    /// more. A group that drops slow consumers does not wait for a stalled one
+    /// (its socket takes nothing and it has taken nothing since it went over the
+    /// bound) until `slow_consumer_max_bytes` wait for it; then its senders wait
+    /// again until it reads or its grace period ends and it is dropped. A member
+    /// still reading, however slowly, paces its senders.
+    pub(crate) fn feeds_full_leg(&self, id: ParticipantId, limit: usize) -> bool {
+        let Some(p) = self.participants.get(&id) else {
+            return false;
         };
-        // A group that drops slow consumers never waits for one: a leg whose
-        // socket takes nothing does not count (it is dropped after the grace
-        // period, or at once past `slow_consumer_max_bytes`).
         let drops = self.drops_slow_consumers(p.session);
-        self.peers(p.session, c.participant()).all(|q| {
-            self.participants.get(&q).is_none_or(|q| {
-                q.leg.queued_bytes() < limit
-                    || (drops
-                        && q.conn()
-                            .and_then(|qc| self.conns.get(&qc))
-                            .is_none_or(|qc| qc.write_blocked))
+        let most = self.config.slow_consumer_max_bytes.max(limit);
+        !self.peers(p.session, Some(id)).all(|q| {
+            self.participants.get(&q).is_none_or(|qp| {
+                let queued = qp.leg.queued_bytes();
+                queued < limit || (drops && queued < most && self.is_stalled(q))
             })
         })
     }
@@ -576,5 +578,7 @@ impl Endpoint {
         for conn in conns {
             self.actions.push_back(Action::Wake(conn));
         }
+        // On a shared connection they were paced by their answers instead.
+        self.release_session_withheld(session, except);
     }
 }

@@ -71,6 +71,9 @@ pub(crate) struct GroupMember {
     pub(crate) sending: Vec<GroupMessage>,
     /// Since when its leg has been over the queue bound.
     pub(crate) over_since: Option<Instant>,
+    /// Bytes its connection had taken (`Progress::taken`) at `over_since`: a
+    /// member whose count moves on is reading, however slowly.
+    pub(crate) over_taken: u64,
     /// Its media take every CPIM message, whatever it wraps (worked out once per
     /// media, not per member per message).
     pub(crate) takes_any_cpim: bool,
@@ -83,6 +86,7 @@ impl GroupMember {
             nickname: None,
             sending: Vec::new(),
             over_since: None,
+            over_taken: 0,
             takes_any_cpim: takes_any_cpim(remote),
         }
     }
@@ -286,11 +290,14 @@ impl Endpoint {
                     status,
                     ..f.reply.clone()
                 };
-                self.send_reply(conn, Some(reply));
+                self.answer_sender(conn, f.from, Some(reply));
             }
-            // RFC 7701 §7.3: a success report can only say the switch has it all.
+            // RFC 7701 §7.3: a success report can only say the switch has it all,
+            // and it says nothing true when no member took the message (every
+            // other member dropped or unbound by its last chunk).
             if status.is_success()
                 && flag == ContinuationFlag::End
+                && !self.fanout_targets.is_empty()
                 && head.success_report() == Some(SuccessReport::Yes)
             {
                 let size = f.position.saturating_sub(1);
@@ -605,20 +612,50 @@ impl Endpoint {
         if queued < limit || !drops {
             return;
         }
-        // Far over the bound: no need to wait for the grace period to end. Only a
-        // leg whose socket takes nothing gets this far (the others hold their
-        // senders back at the bound).
-        if queued >= self.config.slow_consumer_max_bytes.max(limit) {
-            self.drop_slow_consumer(id);
-            return;
-        }
+        let taken = p
+            .conn()
+            .and_then(|conn| self.conns.get(&conn))
+            .map_or(0, |c| c.progress.taken);
         if let Some(g) = p.group_mut()
             && g.over_since.is_none()
         {
             g.over_since = Some(now);
+            g.over_taken = taken;
+            // Looked at again once it could count as stalled (its senders may
+            // then go on without it), and at the end of the grace period.
+            self.transactions
+                .schedule(now + stall_after(grace), Timer::SlowConsumer(id));
             self.transactions
                 .schedule(now + grace, Timer::SlowConsumer(id));
         }
+        // No drop before the grace period ends, however much is queued: a live
+        // reader's socket may look full for longer than `stall_after` (the kernel
+        // reports it writable only once a good part of its buffer drains), and a
+        // member that reads is never dropped. Memory stays bounded all the same:
+        // past `slow_consumer_max_bytes` a stalled leg holds its senders back again
+        // (`feeds_full_leg`) until it reads or its grace period ends.
+    }
+
+    /// True if `id`'s socket takes nothing (the transport found it full) and its
+    /// connection has taken nothing since its leg went over the bound: it is not
+    /// reading, so neither its senders wait for it nor does it stay.
+    pub(crate) fn is_stalled(&self, id: ParticipantId) -> bool {
+        let Some(p) = self.participants.get(&id) else {
+            return true;
+        };
+        let Some(c) = p.conn().and_then(|conn| self.conns.get(&conn)) else {
+            return true;
+        };
+        let Some(g) = p.group() else {
+            return false;
+        };
+        let Some(since) = g.over_since else {
+            return false;
+        };
+        c.write_blocked
+            && c.progress.taken == g.over_taken
+            && self.now.saturating_duration_since(since)
+                >= stall_after(self.config.slow_consumer_grace)
     }
 
     /// The slow-consumer timer of `id` is due.
@@ -631,12 +668,35 @@ impl Endpoint {
         let Some(since) = p.group().and_then(|g| g.over_since) else {
             return;
         };
+        let taken = p
+            .conn()
+            .and_then(|conn| self.conns.get(&conn))
+            .map_or(0, |c| c.progress.taken);
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
         if p.leg.queued_bytes() < limit {
             if let Some(g) = p.group_mut() {
                 g.over_since = None;
             }
         } else if now >= since + grace {
-            self.drop_slow_consumer(id);
+            // Over the bound for the whole grace period: dropped only if it took
+            // nothing in it. A member still reading is slow, not stalled: it
+            // paces its senders, and is looked at again a grace period on.
+            match p.group_mut() {
+                Some(g) if g.over_taken != taken => {
+                    g.over_since = Some(now);
+                    g.over_taken = taken;
+                    self.transactions
+                        .schedule(now + grace, Timer::SlowConsumer(id));
+                }
+                _ => self.drop_slow_consumer(id),
+            }
+        } else if self.is_stalled(id) {
+            // Its senders no longer wait for it: let them read again.
+            if let Some(session) = self.participants.get(&id).map(|p| p.session) {
+                self.wake_session(session, id);
+            }
         } else {
             // It caught up and fell behind again since this timer was set.
             self.transactions
@@ -669,8 +729,14 @@ impl Endpoint {
             participant: id,
             queued_bytes: queued,
         });
-        if let Some(conn) = conn {
-            self.abort_conn(conn);
+        match conn {
+            // Other sessions share its connection: it alone goes (the rest of a
+            // frame of its half written first), the connection stays for them.
+            Some(conn) if self.conns.get(&conn).is_some_and(|c| c.is_shared()) => {
+                self.leave(conn, id, false);
+            }
+            Some(conn) => self.abort_conn(conn),
+            None => {}
         }
         self.unbind(id, Link::Lost);
     }
@@ -749,4 +815,12 @@ fn is_cpim(content_type: &str) -> bool {
         .split(';')
         .next()
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("message/cpim"))
+}
+
+/// How long a member over the queue bound whose socket takes nothing is waited
+/// for before its senders go on without it: long enough for a live reader's full
+/// socket buffer to drain a little (the transport then reports progress), short
+/// enough that a stalled member costs the others a moment, not the grace period.
+fn stall_after(grace: std::time::Duration) -> std::time::Duration {
+    grace.min(std::time::Duration::from_millis(250))
 }

@@ -15,6 +15,7 @@ use crate::control::{ControlError, Counters};
 use crate::ids::{ConnId, ParticipantId, SessionKey};
 use crate::leg::Leg;
 use crate::media::{Identity, LocalMedia, Policy, RemoteMedia};
+use crate::report::Withheld;
 
 pub mod cpim;
 pub(crate) mod group;
@@ -120,6 +121,11 @@ pub(crate) struct Participant {
     pub(crate) stopped: Option<MessageId>,
     /// What its session kind keeps for it.
     pub(crate) member: Member,
+    /// 200s owed for its chunks, held while it sends on a shared connection and
+    /// a leg it feeds is over the queue bound: the per-session hold-back of a
+    /// connection that cannot stop being read for one session (see
+    /// `endpoint/sharing.rs`). Each with the connection it is owed on.
+    pub(crate) withheld: Withheld,
 }
 
 /// A modification the IM Server offered, until its 200 OK (commit) or failure

@@ -134,7 +134,7 @@ impl Endpoint {
             .reply
             .take()
             .filter(|_| f.failure_report == FailureReport::Yes);
-        self.send_reply(conn, reply);
+        self.answer_sender(conn, f.from, reply);
         f.head = None;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.spare = Some(f);
@@ -243,6 +243,15 @@ impl Endpoint {
             }
         }
         let failure_report = head.failure_report().unwrap_or(FailureReport::Yes);
+        // Addressed now for whatever the end brings: with `partial` no 200 is
+        // owed, but an error is (RFC 4975 §7.1.2), so the reply is kept unless
+        // the sender wants none; `end_forward` sends a 200 only for `yes`.
+        let reply = reply.or_else(|| {
+            answer(&head, StatusCode::SESSION_DOES_NOT_EXIST).map(|r| Reply {
+                status: StatusCode::OK,
+                ..r
+            })
+        });
         let forward = Forward {
             from,
             to,
@@ -379,26 +388,59 @@ impl Endpoint {
     }
 
     /// RFC 4975 §7.1: when the sender stalls mid-chunk and whole frames wait for the
-    /// receiving leg, end the outgoing chunk with `+` so they can go; the rest of the
+    /// receiving leg (or, on a connection shared with other sessions, for the
+    /// connection), end the outgoing chunk with `+` so they can go; the rest of the
     /// chunk follows later as a new chunk from the position reached.
     pub(crate) fn interrupt_if_waited_on(&mut self, conn: ConnId, now: Instant) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get(&conn) else {
             return;
         };
         let Inbound::Forward(f) = &c.inbound else {
             return;
         };
-        let waited_on = f.out.is_some()
-            && self
-                .participants
-                .get(&f.to)
-                .is_some_and(|q| q.leg.has_held());
-        if !waited_on {
+        if f.out.is_none() || !self.is_waited_on(f.to) {
             return;
         }
-        if let Inbound::Forward(mut f) = std::mem::replace(&mut c.inbound, Inbound::Idle) {
-            self.end_chunk(&mut f, ContinuationFlag::More, Some(now));
-            self.set_inbound(conn, Inbound::Forward(f));
+        self.now = now;
+        let to = f.to;
+        self.interrupt_chunk_to(to);
+    }
+
+    /// True if frames wait behind the chunk open on `id`'s leg: on the leg
+    /// itself, or on the connection it shares with other sessions.
+    fn is_waited_on(&self, id: ParticipantId) -> bool {
+        let Some(q) = self.participants.get(&id) else {
+            return false;
+        };
+        q.leg.has_held()
+            || q.conn().is_some_and(|conn| {
+                self.conns.get(&conn).is_some_and(|c| c.is_shared()) && self.others_wait(conn, id)
+            })
+    }
+
+    /// Ends the chunk open on `id`'s leg with `+` (its sender has nothing more
+    /// for now); true if there was one. Its transaction's clock starts now.
+    pub(crate) fn interrupt_chunk_to(&mut self, id: ParticipantId) -> bool {
+        let Some(feeder) = self
+            .participants
+            .get(&id)
+            .filter(|q| q.leg.open)
+            .and_then(|q| q.leg.feeder)
+        else {
+            return false;
+        };
+        let Some(c) = self.conns.get_mut(&feeder) else {
+            return false;
+        };
+        if !matches!(&c.inbound, Inbound::Forward(f) if f.to == id && f.out.is_some()) {
+            return false;
         }
+        let Inbound::Forward(mut f) = std::mem::replace(&mut c.inbound, Inbound::Idle) else {
+            return false;
+        };
+        let now = self.now;
+        self.end_chunk(&mut f, ContinuationFlag::More, Some(now));
+        self.set_inbound(feeder, Inbound::Forward(f));
+        true
     }
 }

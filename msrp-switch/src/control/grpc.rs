@@ -15,6 +15,7 @@ use control_api::error as api;
 use control_api::limits;
 use control_api::pb;
 use control_api::pb::switch_control_server::SwitchControl;
+use control_api::port::PortLimits;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -22,43 +23,96 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use crate::codec::MsrpUri;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Colocate, Engine, EngineError};
+use crate::lifecycle::Lifecycle;
 use msrp_proto::control::{
     ControlError, Counters, Event, Negotiation, ParticipantInfo, ReleaseReason, SessionFilter,
     SessionInfo, SessionOptions, TaggedEvent,
 };
 use msrp_proto::ids::{ParticipantId, SessionKey};
 use msrp_proto::media::{
-    self, Identity, LocalMedia, Offered, OfferedSetup, OfferedTransport, Policy, RemoteMedia,
-    SetupRole, SlowConsumer,
+    self, ConnectionReuse, Identity, LocalMedia, Offered, OfferedSetup, OfferedTransport, Policy,
+    RemoteMedia, SetupRole, SlowConsumer, Transport,
 };
 use msrp_proto::session::{SessionKind, SessionLimits};
 
-/// Serves the control API for `engine` on `listener` until `shutdown`. Refuses to
-/// serve beyond loopback without a token.
+/// Serves the control API for `engine` on `listener` until `shutdown`, over plain
+/// HTTP/2. Refuses to serve beyond loopback without a token.
 pub async fn serve_control(
     engine: Engine,
     listener: TcpListener,
     token: Option<String>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let auth = token.map_or_else(Auth::none, Auth::bearer);
+    let lifecycle = Lifecycle::new(DEFAULT_DRAIN);
+    serve_control_with(
+        engine,
+        listener,
+        token.map_or_else(Auth::none, Auth::bearer),
+        lifecycle,
+        PortLimits::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve_control`] with the daemon's `auth` (token, TLS, client certificates)
+/// and `limits`, within its `lifecycle`: the Drain call requests a drain there,
+/// and once one begins health reports NOT_SERVING and every event stream ends.
+/// Refuses to serve beyond loopback unless `auth` requires a token or client
+/// certificates.
+pub async fn serve_control_with(
+    engine: Engine,
+    listener: TcpListener,
+    auth: Auth,
+    lifecycle: Lifecycle,
+    limits: PortLimits,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     auth.check_exposure(listener.local_addr()?)
         .map_err(anyhow::Error::msg)?;
-    control_api::server::serve(listener, ControlService::new(engine), auth, shutdown).await?;
+    let draining = lifecycle.draining();
+    let service = ControlService::with_lifecycle(engine, lifecycle);
+    control_api::server::serve_with(
+        listener,
+        service,
+        auth,
+        limits,
+        async move {
+            draining.await;
+        },
+        shutdown,
+    )
+    .await?;
     Ok(())
 }
 
-/// The service: a handle on the engine, nothing else.
+/// The drain deadline of a service made without a lifecycle.
+const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
+
+/// The longest drain the Drain call accepts.
+const MAX_DRAIN_SECONDS: u32 = 3600;
+
+/// Events a watcher may fall behind by before they are dropped for it (it is
+/// told how many): the engine's broadcast channel holds the rest.
+const WATCH_BUFFER: usize = 64;
+
+/// The service: a handle on the engine and on the daemon's lifecycle.
 #[derive(Clone)]
 pub struct ControlService {
     engine: Engine,
+    lifecycle: Lifecycle,
 }
 
 impl ControlService {
-    /// A service driving `engine`.
+    /// A service driving `engine`, with a lifecycle of its own.
     pub fn new(engine: Engine) -> Self {
-        Self { engine }
+        Self::with_lifecycle(engine, Lifecycle::new(DEFAULT_DRAIN))
+    }
+
+    /// A service driving `engine` within the daemon's `lifecycle`.
+    pub fn with_lifecycle(engine: Engine, lifecycle: Lifecycle) -> Self {
+        Self { engine, lifecycle }
     }
 }
 
@@ -116,9 +170,10 @@ impl SwitchControl for ControlService {
                 idle_release: seconds(request.idle_release_seconds),
             },
         };
+        let beside = colocate(&request.colocate_with)?;
         let key = self
             .engine
-            .create_session_opts(kind, options)
+            .create_session_beside(kind, options, beside)
             .await
             .map_err(status)?;
         audit("CreateSession", peer, &key.to_string(), "");
@@ -170,7 +225,21 @@ impl SwitchControl for ControlService {
                         "an answer needs the remote side's offer in remote",
                     ));
                 }
-                (Negotiation::Offer { offer_from }, false)
+                let transport = match pb::Transport::try_from(request.transport) {
+                    Ok(pb::Transport::Unspecified) => None,
+                    Ok(pb::Transport::Tcp) => Some(Transport::Tcp),
+                    Ok(pb::Transport::Tls) => Some(Transport::Tls),
+                    Err(_) => {
+                        return Err(api::invalid_argument("transport", "unknown transport"));
+                    }
+                };
+                (
+                    Negotiation::Offer {
+                        offer_from,
+                        transport,
+                    },
+                    false,
+                )
             }
         };
         let info = self
@@ -186,7 +255,11 @@ impl SwitchControl for ControlService {
         );
         Ok(Response::new(pb::AddParticipantResponse {
             participant_id: info.id.to_string(),
-            local: Some(local_media(&info.local, remote_cema)),
+            local: Some(local_media(
+                &info.local,
+                remote_cema,
+                self.fingerprint().as_deref(),
+            )),
             pending: info.pending,
         }))
     }
@@ -211,7 +284,11 @@ impl SwitchControl for ControlService {
             &id.to_string(),
         );
         Ok(Response::new(pb::SetRemoteAnswerResponse {
-            local: Some(local_media(&info.local, cema)),
+            local: Some(local_media(
+                &info.local,
+                cema,
+                self.fingerprint().as_deref(),
+            )),
         }))
     }
 
@@ -235,7 +312,11 @@ impl SwitchControl for ControlService {
             &id.to_string(),
         );
         Ok(Response::new(pb::AnswerFromBothResponse {
-            local: Some(local_media(&info.local, false)),
+            local: Some(local_media(
+                &info.local,
+                false,
+                self.fingerprint().as_deref(),
+            )),
         }))
     }
 
@@ -259,7 +340,7 @@ impl SwitchControl for ControlService {
                 &id.to_string(),
             );
             return Ok(Response::new(pb::ModifyParticipantResponse {
-                local: Some(local_media(&staged, false)),
+                local: Some(local_media(&staged, false, self.fingerprint().as_deref())),
                 staged: true,
             }));
         }
@@ -284,7 +365,11 @@ impl SwitchControl for ControlService {
         };
         audit("ModifyParticipant", peer, "", &id.to_string());
         Ok(Response::new(pb::ModifyParticipantResponse {
-            local: Some(local_media(&local, remote_cema)),
+            local: Some(local_media(
+                &local,
+                remote_cema,
+                self.fingerprint().as_deref(),
+            )),
             staged,
         }))
     }
@@ -312,7 +397,11 @@ impl SwitchControl for ControlService {
             &id.to_string(),
         );
         Ok(Response::new(pb::ModifyParticipantResponse {
-            local: Some(local_media(&info.local, false)),
+            local: Some(local_media(
+                &info.local,
+                false,
+                self.fingerprint().as_deref(),
+            )),
             staged: false,
         }))
     }
@@ -366,7 +455,10 @@ impl SwitchControl for ControlService {
     ) -> Result<Response<pb::Session>, Status> {
         let key = session_key(&request.into_inner().session_id)?;
         let info = self.engine.session(key).await.map_err(status)?;
-        Ok(Response::new(session_to(&info)))
+        Ok(Response::new(session_to(
+            &info,
+            self.fingerprint().as_deref(),
+        )))
     }
 
     async fn get_participant(
@@ -398,7 +490,10 @@ impl SwitchControl for ControlService {
             }
         };
         let info = self.engine.participant(id).await.map_err(status)?;
-        Ok(Response::new(participant_to(&info)))
+        Ok(Response::new(participant_to(
+            &info,
+            self.fingerprint().as_deref(),
+        )))
     }
 
     async fn list_sessions(
@@ -452,7 +547,10 @@ impl SwitchControl for ControlService {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListSessionsResponse {
-            sessions: page.iter().map(session_to).collect(),
+            sessions: page
+                .iter()
+                .map(|info| session_to(info, self.fingerprint().as_deref()))
+                .collect(),
             next_page_token: next.map(|key| key.to_string()).unwrap_or_default(),
         }))
     }
@@ -502,8 +600,69 @@ impl SwitchControl for ControlService {
                 ..pb::Event::default()
             })),
         });
-        Ok(Response::new(Box::pin(events)))
+        // A drain ends every stream, after telling it why: a stream left open
+        // would hold the server's graceful stop for ever.
+        let (sender, stream) = tokio::sync::mpsc::channel(WATCH_BUFFER);
+        tokio::spawn(forward_until_drain(
+            Box::pin(events),
+            sender,
+            self.lifecycle.draining(),
+        ));
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(stream),
+        )))
     }
+
+    async fn drain(
+        &self,
+        request: Request<pb::DrainRequest>,
+    ) -> Result<Response<pb::DrainResponse>, Status> {
+        let peer = request.remote_addr();
+        let seconds = request.into_inner().deadline_seconds;
+        if seconds > MAX_DRAIN_SECONDS {
+            return Err(api::invalid_argument(
+                "deadline_seconds",
+                format!("{seconds} is over the limit of {MAX_DRAIN_SECONDS}"),
+            ));
+        }
+        let wanted = (seconds > 0).then(|| Duration::from_secs(u64::from(seconds)));
+        let deadline = self.lifecycle.request_drain(wanted);
+        audit("Drain", peer, "", "");
+        Ok(Response::new(pb::DrainResponse {
+            deadline_seconds: u32::try_from(deadline.as_secs()).unwrap_or(u32::MAX),
+        }))
+    }
+}
+
+/// Copies `events` to a watcher until the stream or the watcher ends, or a drain
+/// begins: then the watcher gets a `Draining` event and its stream ends.
+async fn forward_until_drain(
+    mut events: EventStream,
+    sender: tokio::sync::mpsc::Sender<Result<pb::Event, Status>>,
+    draining: impl Future<Output = Duration>,
+) {
+    tokio::pin!(draining);
+    let deadline = loop {
+        tokio::select! {
+            deadline = &mut draining => break deadline,
+            event = events.next() => {
+                let Some(event) = event else { return };
+                tokio::select! {
+                    sent = sender.send(event) => if sent.is_err() { return },
+                    deadline = &mut draining => break deadline,
+                }
+            }
+        }
+    };
+    let event = pb::Event {
+        timestamp_ms: now_ms(),
+        kind: Some(pb::event::Kind::Draining(pb::Draining {
+            deadline_seconds: u32::try_from(deadline.as_secs()).unwrap_or(u32::MAX),
+        })),
+        ..pb::Event::default()
+    };
+    // A watcher too far behind to take even this is ended without it.
+    let _ = sender.try_send(Ok(event));
 }
 
 /// The audit line of a control call that changed state: which call, from where,
@@ -549,6 +708,9 @@ fn status(err: EngineError) -> Status {
         }
         EngineError::UnknownShard => api::not_found("resource", "(id names no shard here)"),
         EngineError::Stopped => api::unavailable("the switch is shutting down"),
+        EngineError::Draining => api::unavailable(
+            "the switch is draining before it stops: no new sessions or participants",
+        ),
     }
 }
 
@@ -578,6 +740,26 @@ fn session_key(text: &str) -> Result<SessionKey, Status> {
     })
 }
 
+/// CreateSession's `colocate_with`: a session or participant id, or nothing.
+fn colocate(text: &str) -> Result<Option<Colocate>, Status> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(key) = SessionKey::from_str(text) {
+        return Ok(Some(Colocate::Session(key)));
+    }
+    if let Ok(id) = ParticipantId::from_str(text) {
+        return Ok(Some(Colocate::Participant(id)));
+    }
+    Err(api::invalid_argument(
+        "colocate_with",
+        format!(
+            "{} is neither a session id (s-...) nor a participant id (p-...)",
+            limits::quote(text)
+        ),
+    ))
+}
+
 fn participant_id(text: &str) -> Result<ParticipantId, Status> {
     participant_id_in("participant_id", text)
 }
@@ -599,6 +781,13 @@ impl ControlService {
             .await
             .map_err(status)?
             .ok_or_else(|| api::not_found("participant", &format!("with {field} {sid}")))
+    }
+
+    /// The switch's certificate fingerprint (`sha-256 AB:...`), with TLS.
+    fn fingerprint(&self) -> Option<String> {
+        self.engine
+            .tls_identity()
+            .map(|certificate| certificate.fingerprint().to_string())
     }
 
     /// The remote side's media, from structured fields or SDP text, checked (the
@@ -720,7 +909,8 @@ fn remote_media(
         path.push(uri);
     }
     let transport = match pb::Transport::try_from(media.transport) {
-        Ok(pb::Transport::Tcp | pb::Transport::Unspecified) => OfferedTransport::Tcp,
+        Ok(pb::Transport::Unspecified) => OfferedTransport::Unspecified,
+        Ok(pb::Transport::Tcp) => OfferedTransport::Tcp,
         Ok(pb::Transport::Tls) => OfferedTransport::Tls,
         Err(_) => {
             return Err(api::invalid_argument(
@@ -737,6 +927,9 @@ fn remote_media(
         Ok(pb::Setup::Holdconn) => OfferedSetup::Holdconn,
         Err(_) => return Err(api::invalid_argument("remote.setup", "unknown setup value")),
     };
+    let connection = ConnectionReuse::from_sdp(&media.connection).ok_or_else(|| {
+        api::invalid_argument("remote.connection", "must be new or existing (RFC 4145 §5)")
+    })?;
     let cema = media.cema;
     let offered = Offered {
         path,
@@ -746,6 +939,19 @@ fn remote_media(
         setup,
         transport,
         cema,
+        // The SDP reader keeps the strongest a=fingerprint line; the API carries one.
+        fingerprints: (!media.fingerprint.is_empty())
+            .then(|| media.fingerprint.clone())
+            .into_iter()
+            .collect(),
+        media_address: (!media.connection_address.is_empty() && media.port > 0)
+            .then(|| {
+                u16::try_from(media.port)
+                    .ok()
+                    .map(|port| (media.connection_address.clone(), port))
+            })
+            .flatten(),
+        connection,
     };
     let checked = match side {
         Side::Offer => media::remote_media(offered),
@@ -762,7 +968,7 @@ fn remote_media(
 }
 
 /// The switch's answer, structured and as SDP lines.
-fn local_media(local: &LocalMedia, cema: bool) -> pb::LocalMedia {
+fn local_media(local: &LocalMedia, cema: bool, fingerprint: Option<&str>) -> pb::LocalMedia {
     let structured = pb::Media {
         path: vec![local.uri.to_string()],
         accept_types: local.accept_types.clone(),
@@ -774,9 +980,18 @@ fn local_media(local: &LocalMedia, cema: bool) -> pb::LocalMedia {
             // The switch's own offer (RFC 6135): the answer decides.
             None => pb::Setup::Actpass,
         } as i32,
-        connection: "new".into(),
+        // `existing` only when the switch reuses a connection (media.rs).
+        connection: local.connection.as_sdp().into(),
         cema,
-        transport: pb::Transport::Tcp as i32,
+        transport: match local.transport {
+            Transport::Tcp => pb::Transport::Tcp,
+            Transport::Tls => pb::Transport::Tls,
+        } as i32,
+        // RFC 8122: a TLS participant pins the switch's certificate.
+        fingerprint: match local.transport {
+            Transport::Tls => fingerprint.unwrap_or_default().to_owned(),
+            Transport::Tcp => String::new(),
+        },
         connection_address: local.uri.host().to_string(),
         port: u32::from(local.uri.port().unwrap_or(2855)),
         chatroom: local.chatroom.clone(),
@@ -798,7 +1013,7 @@ fn counters_to(counters: Counters) -> pb::Counters {
     }
 }
 
-fn participant_to(info: &ParticipantInfo) -> pb::Participant {
+fn participant_to(info: &ParticipantInfo, fingerprint: Option<&str>) -> pb::Participant {
     pb::Participant {
         participant_id: info.id.to_string(),
         identity: Some(pb::Identity {
@@ -811,12 +1026,12 @@ fn participant_to(info: &ParticipantInfo) -> pb::Participant {
         modification_staged: info.staged.is_some(),
         pending: info.pending,
         correlation_tag: info.correlation_tag.to_string(),
-        local: Some(local_media(&info.local, false)),
+        local: Some(local_media(&info.local, false, fingerprint)),
         session_id: info.session.to_string(),
     }
 }
 
-fn session_to(info: &SessionInfo) -> pb::Session {
+fn session_to(info: &SessionInfo, fingerprint: Option<&str>) -> pb::Session {
     pb::Session {
         session_id: info.key.to_string(),
         kind: match info.kind {
@@ -824,7 +1039,11 @@ fn session_to(info: &SessionInfo) -> pb::Session {
             SessionKind::Group => pb::SessionKind::Group,
         } as i32,
         group_identity: info.group_identity.clone(),
-        participants: info.participants.iter().map(participant_to).collect(),
+        participants: info
+            .participants
+            .iter()
+            .map(|p| participant_to(p, fingerprint))
+            .collect(),
         policy: Some(policy_to(&info.policy)),
         correlation_tag: info.correlation_tag.to_string(),
         max_duration_seconds: info.limits.max_duration.map_or(0, |d| d.as_secs()),
@@ -904,6 +1123,28 @@ fn event_to(tagged: &TaggedEvent) -> pb::Event {
             session,
             Some(participant),
             Kind::OfferExpired(pb::OfferExpired {}),
+        ),
+        Event::BindRefused {
+            session,
+            participant,
+            reason,
+        } => (
+            session,
+            Some(participant),
+            Kind::BindRefused(pb::BindRefused {
+                reason: reason.label().to_owned(),
+            }),
+        ),
+        Event::ConnectFailed {
+            session,
+            participant,
+            reason,
+        } => (
+            session,
+            Some(participant),
+            Kind::ConnectFailed(pb::ConnectFailed {
+                reason: reason.clone(),
+            }),
         ),
         Event::SessionReleased { session, reason } => {
             use pb::session_released::Reason;

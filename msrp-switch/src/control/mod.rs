@@ -4,4 +4,4 @@
 
 mod grpc;
 
-pub use grpc::{ControlService, serve_control};
+pub use grpc::{ControlService, serve_control, serve_control_with};

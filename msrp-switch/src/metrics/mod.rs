@@ -22,6 +22,25 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use tracing::error;
 
+use crate::transport::admission::REFUSAL_LABELS;
+use crate::transport::tls::HandshakeFailure;
+use msrp_proto::security::BindRefusal;
+
+/// `reason` labels of the TLS handshake failures, in counter order.
+const HANDSHAKE_FAILURE_LABELS: [&str; 4] = [
+    HandshakeFailure::ALL[0].label(),
+    HandshakeFailure::ALL[1].label(),
+    HandshakeFailure::ALL[2].label(),
+    HandshakeFailure::ALL[3].label(),
+];
+
+/// `reason` labels of the bind refusals, in counter order.
+const BIND_REFUSAL_LABELS: [&str; 3] = [
+    BindRefusal::ALL[0].label(),
+    BindRefusal::ALL[1].label(),
+    BindRefusal::ALL[2].label(),
+];
+
 pub use http::{HttpLimits, serve_metrics, serve_metrics_with};
 pub use msrp_proto::stats::{
     FRAME_KINDS, STATUS_SLOTS, STATUSES, Stats as ShardMetrics, frame_kind,
@@ -102,9 +121,10 @@ impl Collector for ShardCollector {
         for family in FAMILIES {
             let metric_type = match family.values {
                 Values::Gauge(_) | Values::GaugeByKind(_) => MetricType::Gauge,
-                Values::Counter(_) | Values::CounterByMethod(_) | Values::CounterByStatus(_) => {
-                    MetricType::Counter
-                }
+                Values::Counter(_)
+                | Values::CounterByMethod(_)
+                | Values::CounterByStatus(_)
+                | Values::CounterByReason(..) => MetricType::Counter,
             };
             let mut metric =
                 encoder.encode_descriptor(family.name, family.help, None, metric_type)?;
@@ -123,6 +143,18 @@ impl Collector for ShardCollector {
                     for (slot, method) in METHOD_LABELS.iter().enumerate() {
                         let counter = self.counter(|shard| &read(shard)[slot]);
                         counter.encode(metric.encode_family(&[("method", *method)])?)?;
+                    }
+                }
+                Values::CounterByReason(read, reasons) => {
+                    for (slot, reason) in reasons.iter().enumerate() {
+                        // A label without its counter is skipped, not a panic.
+                        let counter = ConstCounter::new(
+                            self.shards
+                                .iter()
+                                .map(|shard| read(shard).get(slot).map_or(0, load))
+                                .sum::<u64>(),
+                        );
+                        counter.encode(metric.encode_family(&[("reason", *reason)])?)?;
                     }
                 }
                 Values::CounterByStatus(read) => {
@@ -157,6 +189,8 @@ enum Values {
     CounterByMethod(fn(&ShardMetrics) -> &[AtomicU64; 6]),
     /// One counter per [`STATUS_LABELS`] slot, label `status`.
     CounterByStatus(fn(&ShardMetrics) -> &[AtomicU64; STATUS_SLOTS]),
+    /// One counter per label of the list, label `reason`.
+    CounterByReason(fn(&ShardMetrics) -> &[AtomicU64], &'static [&'static str]),
 }
 
 const FAMILIES: &[Family] = &[
@@ -194,6 +228,11 @@ const FAMILIES: &[Family] = &[
         name: "msrp_switch_connections_accepted",
         help: "MSRP connections accepted.",
         values: Values::Counter(|m| &m.connections_accepted),
+    },
+    Family {
+        name: "msrp_switch_connections_refused",
+        help: "MSRP connections accepted and closed at once for being over a cap, by reason (connections: --max-connections; unbound: --max-unbound-connections; source: --max-connections-per-source).",
+        values: Values::CounterByReason(|m| &m.connections_refused, &REFUSAL_LABELS),
     },
     Family {
         name: "msrp_switch_accept_errors",
@@ -246,6 +285,16 @@ const FAMILIES: &[Family] = &[
         values: Values::Gauge(|m| &m.queue_bytes),
     },
     Family {
+        name: "msrp_switch_answers_withheld",
+        help: "200s owed to senders on shared connections, held back while a leg they feed is over its queue bound (per-session backpressure).",
+        values: Values::Gauge(|m| &m.answers_withheld),
+    },
+    Family {
+        name: "msrp_switch_connection_joins",
+        help: "Participants that bound on a connection already carrying another session (a=connection:existing).",
+        values: Values::Counter(|m| &m.connection_joins),
+    },
+    Family {
         name: "msrp_switch_shard_handovers",
         help: "Connections handed to the shard that owns their session.",
         values: Values::Counter(|m| &m.handovers),
@@ -259,6 +308,31 @@ const FAMILIES: &[Family] = &[
         name: "msrp_switch_bind_timeouts",
         help: "Accepted connections closed because no request bound them in time.",
         values: Values::Counter(|m| &m.bind_timeouts),
+    },
+    Family {
+        name: "msrp_switch_tls_handshakes",
+        help: "TLS handshakes completed, accepted and opened.",
+        values: Values::Counter(|m| &m.tls_handshakes),
+    },
+    Family {
+        name: "msrp_switch_tls_handshake_failures",
+        help: "TLS handshakes that failed, by reason (timeout: --tls-handshake-timeout-seconds; closed: the peer went away; certificate: expired, not yet valid or not the pinned one; protocol: not TLS 1.2/1.3).",
+        values: Values::CounterByReason(|m| &m.tls_handshake_failures, &HANDSHAKE_FAILURE_LABELS),
+    },
+    Family {
+        name: "msrp_switch_bind_refusals",
+        help: "Requests refused 403 because their connection may not bind the participant they name, by reason (not_tls: the media say TCP/TLS/MSRP; no_certificate and fingerprint_mismatch: a=fingerprint).",
+        values: Values::CounterByReason(|m| &m.bind_refusals, &BIND_REFUSAL_LABELS),
+    },
+    Family {
+        name: "msrp_switch_connect_failures",
+        help: "Connections the switch could not open as the active party, after its retries.",
+        values: Values::Counter(|m| &m.connect_failures),
+    },
+    Family {
+        name: "msrp_switch_stalled_receivers",
+        help: "Receivers' connections aborted for taking nothing for a whole transaction timeout while output waited (what they had not acknowledged was reported 408).",
+        values: Values::Counter(|m| &m.stalled_receivers),
     },
 ];
 

@@ -15,8 +15,9 @@ use tracing::debug;
 
 use crate::metrics::ShardMetrics;
 use msrp_proto::endpoint::Readiness;
-use msrp_proto::ids::ConnId;
+use msrp_proto::ids::{ConnId, ParticipantId, SessionKey};
 
+use super::admission::Ticket;
 use super::handover::{self, FrameLen, MAX_HANDOVERS, NextHead, Unowned};
 use super::shard::Local;
 use super::stream::{CloseWatch, READ_BYTES, ReadHalf, ReadSide, Stream, WriteHalf, give_back};
@@ -46,16 +47,18 @@ const WRITE_BATCH_BYTES: usize = 256 * 1024;
 const MAX_IOVECS: usize = 64;
 
 /// Runs the connection until the peer goes away, the switch closes it, or it moves
-/// to the shard that owns the session its next request names. `moves` is `Some`
-/// (the moves so far) for an accepted connection, which may move until it binds.
+/// to the shard that owns the session its next request names. `accepted` is
+/// `Some` for an accepted connection: the moves so far (it may move until it
+/// binds) and its admission ticket, held until the socket closes.
 pub(crate) async fn drive(
     local: Rc<Local>,
     conn: ConnId,
     stream: Stream,
     mut buf: BytesMut,
     notify: Rc<Notify>,
-    moves: Option<u8>,
+    accepted: Option<(u8, Ticket)>,
 ) {
+    let (moves, mut ticket) = accepted.unzip();
     let (reader, writer) = stream.into_split();
     let stop = Rc::new(Cell::new(false));
     let mut writer_task = tokio::task::spawn_local(write_loop(
@@ -66,6 +69,13 @@ pub(crate) async fn drive(
         Rc::clone(&stop),
     ));
     let movable = moves.filter(|&moves| moves < MAX_HANDOVERS);
+    let mut placement = Placement {
+        movable,
+        ticket: ticket.take(),
+        bound: None,
+        // Asked now: once the peer has gone the socket may no longer know it.
+        peer: reader.peer_addr(),
+    };
     let end = read_loop(
         &local,
         conn,
@@ -73,13 +83,33 @@ pub(crate) async fn drive(
         &mut buf,
         &notify,
         &mut writer_task,
-        movable,
+        &mut placement,
     )
     .await;
-    let End::MoveTo(owner) = end else {
-        writer_task.abort();
-        close(&local, conn);
-        return;
+    let (ticket, bound, peer) = (placement.ticket, placement.bound, placement.peer);
+    let owner = match end {
+        End::MoveTo(owner) => owner,
+        End::Closed(why) => {
+            writer_task.abort();
+            log_drop(conn, peer, bound, why);
+            close(&local, conn);
+            return;
+        }
+        End::Written => {
+            log_drop(
+                conn,
+                peer,
+                bound,
+                "closed by the switch after its last bytes",
+            );
+            close(&local, conn);
+            // A drain waits for lingering connections too: exiting with their
+            // input unread would reset them.
+            local.lingering.set(local.lingering.get() + 1);
+            linger(&reader).await;
+            local.lingering.set(local.lingering.get() - 1);
+            return;
+        }
     };
     // Write what the switch owes the peer (the refusal of its last request) and
     // take the socket back from the writer.
@@ -93,21 +123,77 @@ pub(crate) async fn drive(
     // Counted until the owner's switch opens it; the switch here forgets it.
     let counted = Unowned::count(&local.metrics);
     close(&local, conn);
-    match writer.and_then(|writer| Stream::reunite(reader, writer)) {
-        Some(stream) => {
+    match (
+        writer.and_then(|writer| Stream::reunite(reader, writer)),
+        ticket,
+    ) {
+        (Some(stream), Some(ticket)) => {
             let moves = movable.unwrap_or(0).saturating_add(1);
-            handover::send(&local, owner, stream, buf, moves, counted);
+            handover::send(&local, owner, stream, buf, moves, counted, ticket);
         }
-        None => debug!(conn = conn.0, "connection broke before it could move"),
+        _ => debug!(conn = conn.0, "connection broke before it could move"),
     }
+}
+
+/// Where an accepted connection stands while it runs.
+struct Placement {
+    /// `Some` (the moves so far) while it may still move to another shard.
+    movable: Option<u8>,
+    /// Its admission slots (`None` for a connection the switch opened).
+    ticket: Option<Ticket>,
+    /// The session and participant it bound to, once it has.
+    bound: Option<(SessionKey, ParticipantId)>,
+    /// The peer's address, for the log lines.
+    peer: Option<std::net::SocketAddr>,
 }
 
 /// Why [`read_loop`] returned.
 enum End {
-    /// The connection is over.
-    Closed,
+    /// The connection is over, for this reason.
+    Closed(&'static str),
+    /// The switch closed it and everything it owed is written (and the write
+    /// side shut down): close gently, see [`linger`].
+    Written,
     /// The next request names a session of this shard: hand the connection over.
     MoveTo(u8),
+}
+
+/// The operator's line for a participant's connection that ends (target
+/// `msrp_switch::sessions`, info): peer address, session, participant, why. A
+/// connection that never bound is a debug line only: strangers must not be able
+/// to fill the log.
+fn log_drop(
+    conn: ConnId,
+    peer: Option<std::net::SocketAddr>,
+    bound: Option<(SessionKey, ParticipantId)>,
+    why: &'static str,
+) {
+    let Some((session, participant)) = bound else {
+        debug!(conn = conn.0, why, "unbound connection closed");
+        return;
+    };
+    tracing::info!(
+        target: "msrp_switch::sessions",
+        peer = %peer.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+        %session,
+        %participant,
+        why,
+        "connection dropped"
+    );
+}
+
+/// The operator's line for a connection that bound to a participant.
+fn log_bound(
+    peer: Option<std::net::SocketAddr>,
+    (session, participant): (SessionKey, ParticipantId),
+) {
+    tracing::info!(
+        target: "msrp_switch::sessions",
+        peer = %peer.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+        %session,
+        %participant,
+        "connection bound"
+    );
 }
 
 /// Tells the switch the connection is gone and forgets its notifier.
@@ -128,26 +214,40 @@ async fn read_loop(
     buf: &mut BytesMut,
     notify: &Notify,
     writer_task: &mut JoinHandle<Option<WriteHalf>>,
-    mut movable: Option<u8>,
+    placement: &mut Placement,
 ) -> End {
     // Bytes read before this task started (a handover) are input too.
     let mut unprocessed = !buf.is_empty();
     let mut reads_in_a_row = 0;
     // Set while the connection is not read, to see the peer go all the same.
     let mut close_watch: Option<CloseWatch> = None;
+    // The peer shut its side: what it sent is still handled, then the switch is
+    // told (once) and the connection closes after what it is owed.
+    let mut peer_done = false;
+    let mut told = false;
     loop {
         // A dropped slow consumer: close now, without writing what is left.
         if local.switch.borrow().is_aborted(conn) {
-            return End::Closed;
+            return End::Closed("aborted by the switch (slow consumer or stalled receiver)");
+        }
+        // Bound (or closing): no longer a stranger under the unbound cap.
+        if placement.bound.is_none() && !local.switch.borrow().is_unbound(conn) {
+            if let Some(ticket) = placement.ticket.as_mut() {
+                ticket.bound();
+            }
+            placement.bound = local.switch.borrow().conn_participant(conn);
+            if let Some(bound) = placement.bound {
+                log_bound(placement.peer, bound);
+            }
         }
         let readiness = local.switch.borrow().readiness(conn);
         if readiness != Readiness::Nothing && unprocessed {
             unprocessed = false;
-            if movable.is_some() {
+            if placement.movable.is_some() {
                 match feed_unbound(local, conn, buf) {
                     Unbound::MoveTo(owner) => return End::MoveTo(owner),
                     Unbound::Wait => continue,
-                    Unbound::Settled => movable = None,
+                    Unbound::Settled => placement.movable = None,
                 }
             }
             local
@@ -157,10 +257,22 @@ async fn read_loop(
             local.pump();
             continue;
         }
+        // Everything the peer sent that can be handled has been: a frame still
+        // incomplete will never be.
+        if peer_done && !told && (buf.is_empty() || readiness == Readiness::Everything) {
+            told = true;
+            local
+                .switch
+                .borrow_mut()
+                .handle_end_of_input(conn, std::time::Instant::now());
+            local.pump();
+            continue;
+        }
         if local.switch.borrow().is_closing(conn) && writer_task.is_finished() {
-            return End::Closed;
+            return End::Written;
         }
         let wants_read = match readiness {
+            _ if peer_done => false,
             Readiness::Everything => true,
             Readiness::ResponsesOnly => buf.len() < RESPONSES_ONLY_BYTES,
             Readiness::Nothing => false,
@@ -170,8 +282,13 @@ async fn read_loop(
             buf.reserve(READ_BYTES);
             match reader.try_read_buf(buf) {
                 Ok(0) => {
-                    debug!(conn = conn.0, "peer closed");
-                    return End::Closed;
+                    // The peer is done sending; what it sent is still handled
+                    // and what it is owed (answers, REPORTs) written before the
+                    // connection closes.
+                    debug!(conn = conn.0, "peer closed its side");
+                    peer_done = true;
+                    unprocessed = !buf.is_empty();
+                    continue;
                 }
                 Ok(n) => {
                     ShardMetrics::add(&local.metrics.received_bytes, n as u64);
@@ -194,10 +311,10 @@ async fn read_loop(
                 }
                 Err(err) => {
                     debug!(conn = conn.0, %err, "read failed");
-                    return End::Closed;
+                    return End::Closed("read error (reset)");
                 }
             }
-        } else if close_watch.is_none() {
+        } else if close_watch.is_none() && !peer_done {
             // Not read, so an end of stream or a reset would never be seen: a dead
             // client would stay bound for ever (its peer may never read again).
             match reader.watch_close() {
@@ -226,20 +343,46 @@ async fn read_loop(
         match wake {
             Wake::Readable(Err(err)) | Wake::PeerGone(Err(err)) => {
                 debug!(conn = conn.0, %err, "read failed");
-                return End::Closed;
+                return End::Closed("read error (reset)");
             }
             Wake::PeerGone(Ok(())) => {
                 debug!(conn = conn.0, "peer closed or reset while not read");
-                return End::Closed;
+                return End::Closed("closed or reset by the peer while held back");
             }
             // The read is tried at the top of the loop.
             Wake::Readable(Ok(())) => {}
             // Backpressure may have eased, or the switch wants this connection
             // closed: look again.
             Wake::Notified => unprocessed = !buf.is_empty(),
-            Wake::WriterDone => return End::Closed,
+            // The writer ends after the last byte of a closing connection (or on
+            // a write error, when the switch has not closed it).
+            Wake::WriterDone if local.switch.borrow().is_closing(conn) => return End::Written,
+            Wake::WriterDone => return End::Closed("write error (the peer is gone)"),
         }
     }
+}
+
+/// How long a connection the switch closed stays open after the last byte it
+/// was owed, at most, waiting for the peer to close its side. A socket closed
+/// with unread input is reset, and a reset discards whatever the peer had not
+/// yet taken of the switch's last bytes (the REPORTs and `#` of a drain or a
+/// removal): held open, not read, the peer gets them all, and its close (or
+/// this timeout) ends the wait.
+const LINGER: Duration = Duration::from_secs(5);
+
+/// The lingering close: the write side is shut (FIN sent after the last
+/// byte); with input waiting unread, the connection is held, its input left unread (the peer's sends stop
+/// once the window closes: no CPU, and memory only in the kernel's bounded
+/// buffers), until the peer closes or resets it, or [`LINGER`].
+async fn linger(reader: &ReadHalf) {
+    // Nothing unread: closing sends a FIN after the last byte, no reset.
+    if !reader.has_unread_input() {
+        return;
+    }
+    let Ok(mut watch) = reader.watch_close() else {
+        return;
+    };
+    let _ = tokio::time::timeout(LINGER, watch.closed()).await;
 }
 
 /// What [`feed_unbound`] decided.
@@ -265,7 +408,9 @@ fn feed_unbound(local: &Rc<Local>, conn: ConnId, buf: &mut BytesMut) -> Unbound 
         let sid = match handover::next_head(buf, &local.limits) {
             NextHead::Names(sid) => sid,
             NextHead::Incomplete => return Unbound::Wait,
-            NextHead::Malformed => return Unbound::Settled,
+            // Refused here, whoever owns it: if its length is known (its framing
+            // is intact), it is answered and the next request may still move.
+            NextHead::Malformed => None,
         };
         let sid = sid.as_deref();
         if let Some(owner) = handover::other_shard(sid, local.index, local.peers.len()) {
@@ -343,6 +488,16 @@ async fn write_loop(
     None
 }
 
+/// Tells the switch when a writer turns blocked (the socket or the TLS records take
+/// nothing more) or free again; only changes are reported.
+fn report_blocked(local: &Rc<Local>, conn: ConnId, blocked: &mut bool, pending: bool) {
+    if pending != *blocked {
+        *blocked = pending;
+        local.switch.borrow_mut().set_write_blocked(conn, pending);
+        local.pump();
+    }
+}
+
 /// Writes every piece, up to [`MAX_IOVECS`] per vectored write.
 /// While the socket takes nothing (its buffer is full: the peer does not read), the
 /// switch is told: a group that drops slow consumers does not hold its senders back
@@ -367,11 +522,7 @@ async fn write_all(
                 .map(|piece| IoSlice::new(piece))
                 .collect();
             let poll = std::pin::Pin::new(&mut *writer).poll_write_vectored(cx, &slices);
-            if poll.is_pending() != blocked {
-                blocked = poll.is_pending();
-                local.switch.borrow_mut().set_write_blocked(conn, blocked);
-                local.pump();
-            }
+            report_blocked(local, conn, &mut blocked, poll.is_pending());
             poll
         })
         .await?;
@@ -390,6 +541,13 @@ async fn write_all(
             }
         }
     }
+    // TLS holds the last records until flushed (TCP has nothing to flush).
+    std::future::poll_fn(|cx| {
+        let poll = std::pin::Pin::new(&mut *writer).poll_flush(cx);
+        report_blocked(local, conn, &mut blocked, poll.is_pending());
+        poll
+    })
+    .await?;
     batch.clear();
     Ok(total)
 }

@@ -12,10 +12,11 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use tracing::debug;
 
-use crate::codec::{Decoder, Item, Limits};
+use crate::codec::{Decoder, Framing, Item, Limits};
 use crate::metrics::ShardMetrics;
 use msrp_proto::ids::shard_of_session_id;
 
+use super::admission::Ticket;
 use super::shard::{Local, ShardMsg};
 use super::stream::{Detached, Stream};
 
@@ -60,6 +61,8 @@ pub(crate) struct Handover {
     pub(crate) moves: u8,
     /// Keeps it counted until the receiving switch opens it.
     pub(crate) counted: Unowned,
+    /// Its admission slots.
+    pub(crate) ticket: Ticket,
 }
 
 /// What the frame at the start of a buffer says about where it should run.
@@ -108,15 +111,40 @@ pub(crate) enum FrameLen {
     Malformed,
 }
 
-/// How many bytes the frame `buf` starts with takes, decoding a copy.
+/// How many bytes the frame `buf` starts with takes, decoding a copy. A frame
+/// refused with its framing intact (answered 400 or the like) is measured too:
+/// it ends where the decoder is between frames again.
 pub(crate) fn frame_len(buf: &[u8], limits: &Limits) -> FrameLen {
     let mut probe = BytesMut::from(buf);
     let mut decoder = Decoder::new(limits.clone());
+    let mut refused = false;
     loop {
+        let consumed = |probe: &BytesMut| buf.len() - probe.len();
         match decoder.decode(&mut probe) {
-            Ok(Some(Item::End(_))) => return FrameLen::Whole(buf.len() - probe.len()),
+            Ok(Some(Item::End(_))) => return FrameLen::Whole(consumed(&probe)),
+            // After a refused frame the decoder may hand out the next head in
+            // the same call: the refused frame ended where that head began.
+            Ok(Some(Item::Head(head))) if refused => {
+                // A bodiless head comes with its end-line already read
+                // ("-------" tid flag CRLF), which its bytes do not include.
+                let end_line = if decoder.is_at_end_line() {
+                    7 + head.transaction_id().as_str().len() + 3
+                } else {
+                    0
+                };
+                return FrameLen::Whole(consumed(&probe) - head.as_bytes().len() - end_line);
+            }
             Ok(Some(_)) => {}
+            Ok(None) if refused && decoder.is_between_frames() => {
+                return FrameLen::Whole(consumed(&probe));
+            }
             Ok(None) => return FrameLen::Incomplete,
+            Err(err) if err.framing() == Framing::Kept => {
+                refused = true;
+                if decoder.is_between_frames() && probe.is_empty() {
+                    return FrameLen::Whole(consumed(&probe));
+                }
+            }
             Err(_) => return FrameLen::Malformed,
         }
     }
@@ -130,6 +158,7 @@ pub(crate) fn send(
     buf: BytesMut,
     moves: u8,
     counted: Unowned,
+    ticket: Ticket,
 ) {
     let Some(peer) = local.peers.get(usize::from(owner)) else {
         debug!(owner, "no such shard");
@@ -147,6 +176,7 @@ pub(crate) fn send(
         buf,
         moves,
         counted,
+        ticket,
     });
     if peer.send(msg).is_err() {
         debug!(owner, "owner shard gone");
@@ -161,9 +191,10 @@ pub(crate) fn receive(local: &std::rc::Rc<Local>, handover: Handover) {
         buf,
         moves,
         counted,
+        ticket,
     } = handover;
     match stream.attach() {
-        Ok(stream) => super::shard::start_accepted(local, stream, buf, moves, counted),
+        Ok(stream) => super::shard::start_accepted(local, stream, buf, moves, counted, ticket),
         Err(err) => debug!(%err, "handed-over connection unusable"),
     }
 }
@@ -191,6 +222,34 @@ mod tests {
         assert_eq!(
             next_head(&BIND_TO_SHARD_1[..20], &limits),
             NextHead::Incomplete
+        );
+    }
+
+    /// A refused frame whose framing is intact is measured too, so the next
+    /// request on an unbound connection can still move it.
+    #[test]
+    fn a_refused_frame_is_measured_to_its_end_line() {
+        let limits = Limits::default();
+        let bad: &[u8] = b"MSRP bad1 SEND\r\n\
+            To-Path: msrp://127.0.0.1:2855/1SessionOnShard1;tcp\r\n\
+            From-Path: msrp://127.0.0.1:9/peer;tcp\r\n\
+            Message-ID: bad1\r\nByte-Range: 9-1/5\r\nContent-Type: text/plain\r\n\r\n\
+            oops!\r\n-------bad1$\r\n";
+        assert_eq!(next_head(bad, &limits), NextHead::Malformed);
+        assert_eq!(frame_len(bad, &limits), FrameLen::Whole(bad.len()));
+        let mut two = bad.to_vec();
+        two.extend_from_slice(BIND_TO_SHARD_1);
+        assert_eq!(frame_len(&two, &limits), FrameLen::Whole(bad.len()));
+        let mut with_body = bad.to_vec();
+        with_body.extend_from_slice(
+            b"MSRP tid2 SEND\r\nTo-Path: msrp://127.0.0.1:2855/x;tcp\r\n\
+              From-Path: msrp://127.0.0.1:9/peer;tcp\r\nContent-Type: text/plain\r\n\r\n\
+              hi\r\n-------tid2$\r\n",
+        );
+        assert_eq!(frame_len(&with_body, &limits), FrameLen::Whole(bad.len()));
+        assert_eq!(
+            frame_len(&bad[..bad.len() - 4], &limits),
+            FrameLen::Incomplete
         );
     }
 

@@ -9,33 +9,60 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::net::TcpListener;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::metrics::ShardMetrics;
 
+use super::admission::{Refusal, Ticket};
 use super::handover::{self, NextHead, Unowned};
 use super::shard::{Local, start_accepted};
 use super::stream::{ReadSide, Stream, read_more};
+use super::tls::HandshakeFailure;
+use super::tls_stream::TlsConn;
 
 /// Pause after a failed accept (EMFILE and friends) before the next one, so a
 /// shard out of descriptors keeps serving the connections it has instead of
 /// spinning on the error.
 const ACCEPT_RETRY: Duration = Duration::from_millis(10);
 
+/// Which of the shard's ports a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Port {
+    /// MSRP over TCP.
+    Tcp,
+    /// MSRP over TLS: each connection's handshake comes first.
+    Tls,
+}
+
 /// Accepts connections for ever; each one is placed by its own task.
-pub(crate) async fn accept_loop(local: Rc<Local>, listener: TcpListener) {
+pub(crate) async fn accept_loop(local: Rc<Local>, listener: TcpListener, port: Port) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let ticket = match local.admission.admit(peer.ip()) {
+                    Ok(ticket) => ticket,
+                    Err(refusal) => {
+                        refuse(&local, peer, refusal);
+                        continue;
+                    }
+                };
                 // Counted from accept: an open connection is one whether or not
                 // it has sent anything yet.
                 let counted = Unowned::count(&local.metrics);
                 let _ = stream.set_nodelay(true);
                 let local = Rc::clone(&local);
                 let span = info_span!("conn", %peer, shard = local.index);
-                tokio::task::spawn_local(
-                    place(local, Stream::Tcp(stream), peer, counted).instrument(span),
-                );
+                let task = async move {
+                    let stream = match port {
+                        Port::Tcp => Stream::Tcp(stream),
+                        Port::Tls => match handshake(&local, stream).await {
+                            Some(stream) => stream,
+                            None => return,
+                        },
+                    };
+                    place(local, stream, peer, counted, ticket).await;
+                };
+                tokio::task::spawn_local(task.instrument(span));
             }
             Err(err) => {
                 let before = local.metrics.accept_errors.fetch_add(1, Ordering::Relaxed);
@@ -50,16 +77,79 @@ pub(crate) async fn accept_loop(local: Rc<Local>, listener: TcpListener) {
     }
 }
 
+/// The TLS handshake of an accepted connection, within the handshake timeout;
+/// a failure is counted by reason and closes the connection (it cost the shard
+/// one handshake's CPU, bounded by the admission caps and the timeout).
+async fn handshake(local: &Local, tcp: tokio::net::TcpStream) -> Option<Stream> {
+    let tls = local.tls.as_ref()?;
+    let timeout = tls.identity.handshake_timeout();
+    // The socket outlives the failure until it is counted (the fallible accept
+    // hands it back; on a timeout the pinned future still holds it): a peer that
+    // sees the close finds the metric already moved.
+    let mut accepting = std::pin::pin!(tls.acceptor.accept(tcp).into_fallible());
+    let accepted = tokio::time::timeout(timeout, &mut accepting).await;
+    let mut failed_socket = None;
+    let why = match accepted {
+        Ok(Ok(stream)) => {
+            let (tcp, server) = stream.into_inner();
+            match TlsConn::new(tcp, rustls::Connection::Server(server)) {
+                Ok(conn) => {
+                    local.metrics.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+                    return Some(Stream::Tls(Rc::new(conn)));
+                }
+                Err(err) => {
+                    debug!(%err, "TLS connection failed right after its handshake");
+                    HandshakeFailure::Protocol
+                }
+            }
+        }
+        Ok(Err((err, tcp))) => {
+            debug!(%err, "TLS handshake failed");
+            failed_socket = Some(tcp);
+            HandshakeFailure::of(&err)
+        }
+        Err(_) => {
+            debug!("TLS handshake timed out");
+            HandshakeFailure::Timeout
+        }
+    };
+    local.metrics.tls_handshake_failures[why.index()].fetch_add(1, Ordering::Relaxed);
+    drop(failed_socket);
+    None
+}
+
+/// A connection over a cap: closed at once (dropping the stream), counted by
+/// reason, and logged at info: the first refusal, then every 1,000th, so that a
+/// flood cannot flood the log.
+fn refuse(local: &Local, peer: SocketAddr, refusal: Refusal) {
+    let before =
+        local.metrics.connections_refused[refusal as usize].fetch_add(1, Ordering::Relaxed);
+    if before % 1000 == 0 {
+        info!(
+            %peer,
+            reason = refusal.label(),
+            refused = before + 1,
+            "MSRP connection refused: over the cap"
+        );
+    }
+}
+
 /// Reads until the first head names its session, then runs the connection here or
 /// hands it, with the bytes read, to the shard that owns the session.
-async fn place(local: Rc<Local>, stream: Stream, peer: SocketAddr, counted: Unowned) {
+async fn place(
+    local: Rc<Local>,
+    stream: Stream,
+    peer: SocketAddr,
+    counted: Unowned,
+    ticket: Ticket,
+) {
     // Empty until the socket is readable (see `read_more`).
     let mut buf = BytesMut::new();
     let owner =
         tokio::time::timeout(local.bind_timeout, first_owner(&local, &stream, &mut buf)).await;
     match owner {
-        Ok(Ok(Some(owner))) => handover::send(&local, owner, stream, buf, 1, counted),
-        Ok(Ok(None)) => start_accepted(&local, stream, buf, 0, counted),
+        Ok(Ok(Some(owner))) => handover::send(&local, owner, stream, buf, 1, counted, ticket),
+        Ok(Ok(None)) => start_accepted(&local, stream, buf, 0, counted, ticket),
         Ok(Err(())) => debug!(%peer, "closed before its first request"),
         Err(_) => {
             ShardMetrics::add(&local.metrics.bind_timeouts, 1);

@@ -7,14 +7,20 @@
 //! - `handover`: moves a connection with its unread bytes to another shard.
 //! - `shard`: one shard's thread, its switch, its inbox and its timers.
 //! - `driver`: the connection's reader and writer tasks.
-//! - `stream`: the byte stream they run over (TCP; TLS and WebSocket later).
+//! - `stream`: the byte stream they run over (TCP or TLS; WebSocket later).
+//! - `tls`: the switch's certificate, rustls configurations, fingerprint checks.
+//! - `tls_stream`: a TLS connection's rustls state over the shard's socket.
 //! - `metrics_http`: the Prometheus scrape endpoint.
 
+pub mod admission;
+mod connect;
 mod driver;
 mod handover;
 mod listener;
 pub(crate) mod shard;
 mod stream;
+pub mod tls;
+mod tls_stream;
 
 // The engine moved to `crate::engine`; this keeps `transport::Engine` working.
-pub use crate::engine::{Engine, EngineConfig, EngineError, EngineStats};
+pub use crate::engine::{Colocate, Engine, EngineConfig, EngineError, EngineStats, TlsListen};

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info_span, warn};
@@ -25,10 +25,13 @@ use msrp_proto::control::TaggedEvent;
 use msrp_proto::endpoint::{Action, Endpoint};
 use msrp_proto::ids::ConnId;
 
+use super::admission::{Admission, Ticket};
+use super::connect;
 use super::driver;
 use super::handover::{self, Handover, Unowned};
 use super::listener;
 use super::stream::Stream;
+use super::tls::SwitchCertificate;
 
 /// A control call: runs on the shard's thread against its switch.
 pub(crate) type ControlCall = Box<dyn FnOnce(&mut Endpoint, std::time::Instant) + Send>;
@@ -40,9 +43,34 @@ pub(crate) enum ShardMsg {
     /// A connection whose next request names a session of this shard, with the
     /// bytes already read from it.
     Handover(Handover),
+    /// Stop accepting and drain (see [`drain`]); the outcome goes to `done`.
+    Drain {
+        /// When to stop waiting for quiet and finish the drain.
+        finish_by: std::time::Instant,
+        /// When to stop waiting for connections to write what they owe.
+        exit_by: std::time::Instant,
+        /// Where the outcome goes.
+        done: oneshot::Sender<DrainOutcome>,
+    },
     /// Stop accepting, close every connection, end the thread.
     Shutdown,
 }
+
+/// What one shard's drain did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainOutcome {
+    /// Nothing was in flight when the drain finished (rather than the deadline
+    /// cutting it short).
+    pub quiescent: bool,
+    /// REPORTs sent for accepted messages not acknowledged downstream.
+    pub reports: usize,
+    /// Connections still open at the exit deadline (their peers did not read what
+    /// they were owed).
+    pub unflushed: usize,
+}
+
+/// How often a draining shard looks for quiet and for closed connections.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
 
 /// The shard's state, shared by its tasks on its one thread.
 pub(crate) struct Local {
@@ -61,6 +89,20 @@ pub(crate) struct Local {
     pub(crate) limits: Limits,
     /// How long an accepted connection may take to send its first request.
     pub(crate) bind_timeout: Duration,
+    /// Connections closed by the switch and held open until their peers close
+    /// (see `driver::linger`).
+    pub(crate) lingering: std::cell::Cell<usize>,
+    /// The connection caps, shared by every shard.
+    pub(crate) admission: Arc<Admission>,
+    /// The switch's TLS certificate and the acceptor's configuration, with TLS.
+    pub(crate) tls: Option<ShardTls>,
+}
+
+/// One shard's TLS: the certificate (shared by every shard) and the
+/// configuration of accepted connections built on it.
+pub(crate) struct ShardTls {
+    pub(crate) identity: Arc<SwitchCertificate>,
+    pub(crate) acceptor: tokio_rustls::TlsAcceptor,
 }
 
 impl Local {
@@ -77,9 +119,14 @@ impl Local {
                         notify.notify_one();
                     }
                 }
-                Some(Action::Connect { conn, host, port }) => {
+                Some(Action::Connect {
+                    conn,
+                    host,
+                    port,
+                    tls,
+                }) => {
                     let local = Rc::clone(self);
-                    tokio::task::spawn_local(connect(local, conn, host, port));
+                    tokio::task::spawn_local(connect::run(local, conn, host, port, tls));
                 }
             }
         }
@@ -87,7 +134,10 @@ impl Local {
             let event = self.switch.borrow_mut().poll_tagged_event();
             match event {
                 // No subscriber is not an error: events are for whoever watches.
-                Some(event) => drop(self.events.send(event)),
+                Some(event) => {
+                    log_event(&event);
+                    drop(self.events.send(event));
+                }
                 None => break,
             }
         }
@@ -100,11 +150,15 @@ pub(crate) struct ShardSetup {
     pub(crate) index: u8,
     pub(crate) switch: Endpoint,
     pub(crate) listener: std::net::TcpListener,
+    /// The TLS listener and the switch's certificate, with TLS.
+    pub(crate) tls: Option<(std::net::TcpListener, Arc<SwitchCertificate>)>,
     pub(crate) inbox: mpsc::UnboundedReceiver<ShardMsg>,
     pub(crate) peers: Vec<mpsc::UnboundedSender<ShardMsg>>,
     pub(crate) metrics: Arc<ShardMetrics>,
     pub(crate) events: broadcast::Sender<TaggedEvent>,
     pub(crate) core: Option<core_affinity::CoreId>,
+    /// The connection caps, shared by every shard.
+    pub(crate) admission: Arc<Admission>,
 }
 
 /// The body of a shard thread.
@@ -134,12 +188,30 @@ async fn serve(setup: ShardSetup) {
         index,
         switch,
         listener,
+        tls,
         mut inbox,
         peers,
         metrics,
         events,
+        admission,
         ..
     } = setup;
+    let (tls_listener, tls) = match tls {
+        Some((listener, identity)) => match identity.server_config() {
+            Ok(config) => (
+                Some(listener),
+                Some(ShardTls {
+                    identity,
+                    acceptor: tokio_rustls::TlsAcceptor::from(config),
+                }),
+            ),
+            Err(err) => {
+                warn!(%err, "TLS configuration refused; no TLS on this shard");
+                (None, None)
+            }
+        },
+        None => (None, None),
+    };
     let limits = switch.config().limits.clone();
     let bind_timeout = switch.config().bind_timeout;
     let local = Rc::new(Local {
@@ -152,6 +224,9 @@ async fn serve(setup: ShardSetup) {
         events,
         limits,
         bind_timeout,
+        lingering: std::cell::Cell::new(0),
+        admission,
+        tls,
     });
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
@@ -160,7 +235,23 @@ async fn serve(setup: ShardSetup) {
             return;
         }
     };
-    let acceptor = tokio::task::spawn_local(listener::accept_loop(Rc::clone(&local), listener));
+    let acceptor = tokio::task::spawn_local(listener::accept_loop(
+        Rc::clone(&local),
+        listener,
+        listener::Port::Tcp,
+    ));
+    let tls_acceptor = match tls_listener.map(TcpListener::from_std) {
+        Some(Ok(listener)) => Some(tokio::task::spawn_local(listener::accept_loop(
+            Rc::clone(&local),
+            listener,
+            listener::Port::Tls,
+        ))),
+        Some(Err(err)) => {
+            warn!(%err, "shard TLS listener unusable");
+            None
+        }
+        None => None,
+    };
     let timers = tokio::task::spawn_local(timer_loop(Rc::clone(&local)));
     while let Some(msg) = inbox.recv().await {
         match msg {
@@ -169,10 +260,29 @@ async fn serve(setup: ShardSetup) {
                 local.pump();
             }
             ShardMsg::Handover(handover) => handover::receive(&local, handover),
+            ShardMsg::Drain {
+                finish_by,
+                exit_by,
+                done,
+            } => {
+                // Dropping the listener closes this shard's share of the port: new
+                // connections are refused by the kernel, not accepted and dropped.
+                acceptor.abort();
+                if let Some(tls) = &tls_acceptor {
+                    tls.abort();
+                }
+                let local = Rc::clone(&local);
+                tokio::task::spawn_local(async move {
+                    let _ = done.send(drain(local, finish_by, exit_by).await);
+                });
+            }
             ShardMsg::Shutdown => break,
         }
     }
     acceptor.abort();
+    if let Some(tls) = &tls_acceptor {
+        tls.abort();
+    }
     timers.abort();
 }
 
@@ -184,25 +294,28 @@ pub(crate) fn start_accepted(
     buf: BytesMut,
     moves: u8,
     counted: Unowned,
+    ticket: Ticket,
 ) {
+    let security = stream.security();
     let conn = local
         .switch
         .borrow_mut()
-        .open_connection(std::time::Instant::now());
+        .open_connection_with(security, std::time::Instant::now());
     // The switch counts it from here on.
     drop(counted);
-    spawn_conn(local, conn, stream, buf, Some(moves));
+    spawn_conn(local, conn, stream, buf, Some((moves, ticket)));
 }
 
 /// Runs a connection's reader and writer tasks.
-/// `moves` is `Some` for an accepted connection, which may still move to another
-/// shard until it binds, and `None` for one the switch opened.
+/// `accepted` is `Some` for an accepted connection, with the moves so far (it may
+/// still move to another shard until it binds) and its admission ticket, and
+/// `None` for one the switch opened.
 pub(crate) fn spawn_conn(
     local: &Rc<Local>,
     conn: ConnId,
     stream: Stream,
     buf: BytesMut,
-    moves: Option<u8>,
+    accepted: Option<(u8, Ticket)>,
 ) {
     let notify = Rc::new(Notify::new());
     local.conns.borrow_mut().insert(conn, Rc::clone(&notify));
@@ -212,34 +325,10 @@ pub(crate) fn spawn_conn(
         stream,
         buf,
         notify,
-        moves,
+        accepted,
     ));
     drop(task);
     local.pump();
-}
-
-/// Active setup role: connect, then run the connection (its bind SEND is queued).
-async fn connect(local: Rc<Local>, conn: ConnId, host: String, port: u16) {
-    let now = std::time::Instant::now;
-    let timeout = local.bind_timeout;
-    let dialed = tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), port))).await;
-    match dialed {
-        Ok(Ok(stream)) => {
-            let _ = stream.set_nodelay(true);
-            local.switch.borrow_mut().connected(conn);
-            spawn_conn(&local, conn, Stream::Tcp(stream), BytesMut::new(), None);
-        }
-        Ok(Err(err)) => {
-            debug!(%host, port, %err, "connect failed");
-            local.switch.borrow_mut().handle_close(conn, now());
-            local.pump();
-        }
-        Err(_) => {
-            debug!(%host, port, "connect timed out");
-            local.switch.borrow_mut().handle_close(conn, now());
-            local.pump();
-        }
-    }
 }
 
 /// Sleeps until the switch's next deadline, fires it, repeats.
@@ -259,5 +348,92 @@ async fn timer_loop(local: Rc<Local>) {
             }
             None => local.timer.notified().await,
         }
+    }
+}
+
+/// Drains the shard: forwarding goes on until nothing accepted is in flight (or
+/// `finish_by`), then the switch REPORTs what was not acknowledged, ends open
+/// chunks with `#` and closes every connection after its output; the shard waits
+/// for them to close until `exit_by`.
+async fn drain(
+    local: Rc<Local>,
+    finish_by: std::time::Instant,
+    exit_by: std::time::Instant,
+) -> DrainOutcome {
+    let quiescent = loop {
+        if local.switch.borrow().is_quiescent() {
+            break true;
+        }
+        if std::time::Instant::now() >= finish_by {
+            break false;
+        }
+        tokio::time::sleep(DRAIN_POLL).await;
+    };
+    let reports = local
+        .switch
+        .borrow_mut()
+        .finish_drain(std::time::Instant::now());
+    local.pump();
+    let open = || local.conns.borrow().len() + local.lingering.get();
+    while open() > 0 && std::time::Instant::now() < exit_by {
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+    DrainOutcome {
+        quiescent,
+        reports,
+        unflushed: open(),
+    }
+}
+
+/// The operator's log line of a switch event: at info under the target
+/// `msrp_switch::sessions`, with the session, participant and correlation tag.
+/// Session creation and control-plane releases are the audit lines of their
+/// calls, binds and drops the driver's lines (they know the peer's address);
+/// these are what the switch did by its own rules and timers.
+fn log_event(tagged: &TaggedEvent) {
+    use msrp_proto::control::Event;
+    let tag = &*tagged.correlation_tag;
+    match &tagged.event {
+        Event::ParticipantRemoved {
+            session,
+            participant,
+        } => {
+            tracing::info!(target: "msrp_switch::sessions", %session, %participant, tag, "participant removed")
+        }
+        Event::SlowConsumerDropped {
+            session,
+            participant,
+            queued_bytes,
+        } => {
+            tracing::info!(target: "msrp_switch::sessions", %session, %participant, tag, queued_bytes, "connection dropped: slow consumer")
+        }
+        Event::OfferExpired {
+            session,
+            participant,
+        } => {
+            tracing::info!(target: "msrp_switch::sessions", %session, %participant, tag, "participant removed: the offer expired")
+        }
+        Event::SessionReleased { session, reason } => {
+            tracing::info!(target: "msrp_switch::sessions", %session, tag, reason = ?reason, "session ended by the switch")
+        }
+        Event::BindRefused {
+            session,
+            participant,
+            reason,
+        } => {
+            tracing::info!(target: "msrp_switch::sessions", %session, %participant, tag, reason = reason.label(), "bind refused")
+        }
+        Event::ConnectFailed {
+            session,
+            participant,
+            reason,
+        } => {
+            tracing::info!(target: "msrp_switch::sessions", %session, %participant, tag, %reason, "connect failed")
+        }
+        // The driver logs binds and drops with the peer's address.
+        Event::ParticipantBound { .. }
+        | Event::ConnectionLost { .. }
+        | Event::SessionIdle { .. }
+        | Event::NicknameSet { .. } => {}
     }
 }

@@ -1,5 +1,5 @@
-//! The byte stream a connection runs over, as the driver sees it. Only TCP today;
-//! TLS and WebSocket become further variants, so the driver and the listener never
+//! The byte stream a connection runs over, as the driver sees it: TCP or TLS
+//! (WebSocket becomes a further variant), so the driver and the listener never
 //! name a socket type.
 //!
 //! The driver reads and writes from two tasks, so a [`Stream`] splits into a
@@ -8,12 +8,15 @@
 
 use std::io;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncWrite, Interest};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::tls_stream::{DetachedTls, TlsConn};
 
 /// Bytes asked of the socket per read.
 pub(crate) const READ_BYTES: usize = 64 * 1024;
@@ -28,6 +31,8 @@ const COMPACT_BELOW_BYTES: usize = 4 * 1024;
 pub(crate) enum Stream {
     /// Plain TCP (RFC 4975 `msrp:` URIs with `;tcp`).
     Tcp(TcpStream),
+    /// TLS over TCP (`msrps:`), after the handshake. Its halves share it.
+    Tls(Rc<TlsConn>),
 }
 
 /// The reading side of a split [`Stream`].
@@ -35,6 +40,8 @@ pub(crate) enum Stream {
 pub(crate) enum ReadHalf {
     /// Plain TCP.
     Tcp(OwnedReadHalf),
+    /// TLS.
+    Tls(Rc<TlsConn>),
 }
 
 /// The writing side of a split [`Stream`].
@@ -42,6 +49,8 @@ pub(crate) enum ReadHalf {
 pub(crate) enum WriteHalf {
     /// Plain TCP.
     Tcp(OwnedWriteHalf),
+    /// TLS.
+    Tls(Rc<TlsConn>),
 }
 
 /// A stream taken off its shard's runtime, to be sent to another shard's thread.
@@ -49,6 +58,8 @@ pub(crate) enum WriteHalf {
 pub(crate) enum Detached {
     /// Plain TCP.
     Tcp(std::net::TcpStream),
+    /// TLS, with its rustls state.
+    Tls(DetachedTls),
 }
 
 /// Waits for a peer to close or reset a connection that is not being read (see
@@ -68,6 +79,7 @@ impl Stream {
                 let (read, write) = stream.into_split();
                 (ReadHalf::Tcp(read), WriteHalf::Tcp(write))
             }
+            Self::Tls(conn) => (ReadHalf::Tls(Rc::clone(&conn)), WriteHalf::Tls(conn)),
         }
     }
 
@@ -75,6 +87,11 @@ impl Stream {
     pub(crate) fn reunite(read: ReadHalf, write: WriteHalf) -> Option<Self> {
         match (read, write) {
             (ReadHalf::Tcp(read), WriteHalf::Tcp(write)) => read.reunite(write).ok().map(Self::Tcp),
+            (ReadHalf::Tls(read), WriteHalf::Tls(write)) if Rc::ptr_eq(&read, &write) => {
+                drop(write);
+                Some(Self::Tls(read))
+            }
+            _ => None,
         }
     }
 
@@ -82,6 +99,23 @@ impl Stream {
     pub(crate) fn detach(self) -> io::Result<Detached> {
         match self {
             Self::Tcp(stream) => stream.into_std().map(Detached::Tcp),
+            Self::Tls(conn) => Rc::try_unwrap(conn)
+                .map_err(|_| io::Error::other("the TLS connection is still shared"))?
+                .detach()
+                .map(Detached::Tls),
+        }
+    }
+}
+
+impl Stream {
+    /// What the switch is told of the stream's security when it opens the
+    /// connection: plain, or TLS with the peer's certificate digests.
+    pub(crate) fn security(&self) -> msrp_proto::security::Security {
+        match self {
+            Self::Tcp(_) => msrp_proto::security::Security::Plain,
+            Self::Tls(conn) => msrp_proto::security::Security::Tls(super::tls::peer_certificate(
+                conn.peer_certificates().as_deref(),
+            )),
         }
     }
 }
@@ -91,6 +125,7 @@ impl Detached {
     pub(crate) fn attach(self) -> io::Result<Stream> {
         match self {
             Self::Tcp(stream) => TcpStream::from_std(stream).map(Stream::Tcp),
+            Self::Tls(tls) => tls.attach().map(|conn| Stream::Tls(Rc::new(conn))),
         }
     }
 }
@@ -108,12 +143,14 @@ impl ReadSide for Stream {
     async fn readable(&self) -> io::Result<()> {
         match self {
             Self::Tcp(stream) => stream.readable().await,
+            Self::Tls(conn) => conn.readable().await,
         }
     }
 
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
             Self::Tcp(stream) => stream.try_read_buf(buf),
+            Self::Tls(conn) => conn.try_read_buf(buf),
         }
     }
 }
@@ -122,12 +159,14 @@ impl ReadSide for ReadHalf {
     async fn readable(&self) -> io::Result<()> {
         match self {
             Self::Tcp(read) => read.readable().await,
+            Self::Tls(conn) => conn.readable().await,
         }
     }
 
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
             Self::Tcp(read) => read.try_read_buf(buf),
+            Self::Tls(conn) => conn.try_read_buf(buf),
         }
     }
 }
@@ -159,19 +198,39 @@ pub(crate) fn give_back(buf: &mut BytesMut) {
 }
 
 impl ReadHalf {
+    /// The peer's address, if the socket still knows it.
+    pub(crate) fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Self::Tcp(read) => read.peer_addr().ok(),
+            Self::Tls(conn) => conn.tcp().peer_addr().ok(),
+        }
+    }
+
+    /// The socket under the stream.
+    fn socket(&self) -> socket2::SockRef<'_> {
+        match self {
+            Self::Tcp(read) => socket2::SockRef::from(read.as_ref()),
+            Self::Tls(conn) => socket2::SockRef::from(conn.tcp()),
+        }
+    }
+
+    /// True if input waits unread in the kernel (a peek, consuming nothing). A
+    /// socket closed with unread input is reset rather than closed with a FIN.
+    pub(crate) fn has_unread_input(&self) -> bool {
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+        // Non-blocking (tokio's sockets are): nothing waiting is WouldBlock.
+        matches!(self.socket().peek(&mut byte), Ok(n) if n > 0)
+    }
+
     /// A watch that completes when the peer closes or resets the connection,
     /// without consuming its input: for a connection the switch holds back (its
     /// input is left in the kernel), whose close would otherwise go unseen until
     /// it is read again, which may be never.
     pub(crate) fn watch_close(&self) -> io::Result<CloseWatch> {
-        match self {
-            Self::Tcp(read) => {
-                let dup = socket2::SockRef::from(read.as_ref()).try_clone()?;
-                // A duplicate shares the original's non-blocking file status.
-                let dup = TcpStream::from_std(std::net::TcpStream::from(dup))?;
-                Ok(CloseWatch { dup })
-            }
-        }
+        let dup = self.socket().try_clone()?;
+        // A duplicate shares the original's non-blocking file status.
+        let dup = TcpStream::from_std(std::net::TcpStream::from(dup))?;
+        Ok(CloseWatch { dup })
     }
 }
 
@@ -202,6 +261,7 @@ impl AsyncWrite for WriteHalf {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Self::Tcp(write) => Pin::new(write).poll_write(cx, buf),
+            Self::Tls(conn) => conn.poll_write_vectored(cx, &[io::IoSlice::new(buf)]),
         }
     }
 
@@ -212,24 +272,28 @@ impl AsyncWrite for WriteHalf {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Self::Tcp(write) => Pin::new(write).poll_write_vectored(cx, bufs),
+            Self::Tls(conn) => conn.poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
             Self::Tcp(write) => write.is_write_vectored(),
+            Self::Tls(_) => true,
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Tcp(write) => Pin::new(write).poll_flush(cx),
+            Self::Tls(conn) => conn.poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Tcp(write) => Pin::new(write).poll_shutdown(cx),
+            Self::Tls(conn) => conn.poll_shutdown(cx),
         }
     }
 }

@@ -26,6 +26,7 @@ use tonic::transport::Channel;
 use super::{LOCAL_HOST, Leg, SessionLegs, Target, address_of, endpoint_uri, member_uri, run_tag};
 use crate::flood::config::GroupShape;
 use crate::flood::cpim::{CPIM_CONTENT_TYPE, Envelope};
+use crate::flood::stream::{FloodTls, handshake};
 use crate::flood::wire::{MsrpConn, Paths};
 
 /// How long one leg may take to bind.
@@ -40,6 +41,8 @@ pub struct Participant {
     pub switch_uri: String,
     /// The participant's own URI: the From-Path its requests carry.
     pub path: String,
+    /// Over TLS: the switch's certificate fingerprint from the answer, to pin.
+    pub fingerprint: Option<String>,
 }
 
 /// A 1:1 session created through the control API.
@@ -93,6 +96,18 @@ pub async fn create_one_to_one(
     a_path: &str,
     b_path: &str,
 ) -> anyhow::Result<OneToOne> {
+    create_one_to_one_over(client, a_path, b_path, None).await
+}
+
+/// Creates a 1:1 session as [`create_one_to_one`] does; with `tls` (the flooder's
+/// certificate fingerprint) both participants are `TCP/TLS/MSRP` with
+/// `msrps` paths.
+pub async fn create_one_to_one_over(
+    client: &mut Control,
+    a_path: &str,
+    b_path: &str,
+    tls: Option<&str>,
+) -> anyhow::Result<OneToOne> {
     let session_id = client
         .create_session(pb::CreateSessionRequest {
             kind: pb::SessionKind::OneToOne as i32,
@@ -102,8 +117,8 @@ pub async fn create_one_to_one(
         .context("CreateSession")?
         .into_inner()
         .session_id;
-    let a = add_participant(client, &session_id, a_path, None).await?;
-    let b = add_participant(client, &session_id, b_path, None).await?;
+    let a = add_participant(client, &session_id, a_path, None, tls).await?;
+    let b = add_participant(client, &session_id, b_path, None, tls).await?;
     Ok(OneToOne { session_id, a, b })
 }
 
@@ -113,6 +128,7 @@ pub async fn create_group(
     client: &mut Control,
     group_identity: &str,
     members: &[MemberSpec],
+    tls: Option<&str>,
 ) -> anyhow::Result<Group> {
     let session_id = client
         .create_session(pb::CreateSessionRequest {
@@ -134,7 +150,8 @@ pub async fn create_group(
             im_address: member.im_address.clone(),
             privacy_alias: String::new(),
         };
-        added.push(add_participant(client, &session_id, &member.path, Some(identity)).await?);
+        let member = add_participant(client, &session_id, &member.path, Some(identity), tls);
+        added.push(member.await?);
     }
     Ok(Group {
         session_id,
@@ -145,11 +162,13 @@ pub async fn create_group(
 
 /// Adds a participant that connects in; one with an identity is a group member
 /// (CPIM messages, any type inside), one without a 1:1 participant (any type).
+/// With `tls` (the flooder's fingerprint) its media are `TCP/TLS/MSRP`.
 async fn add_participant(
     client: &mut Control,
     session_id: &str,
     path: &str,
     identity: Option<pb::Identity>,
+    tls: Option<&str>,
 ) -> anyhow::Result<Participant> {
     let (accept_types, accept_wrapped_types) = match identity {
         Some(_) => (vec![CPIM_CONTENT_TYPE.into()], vec!["*".into()]),
@@ -160,7 +179,11 @@ async fn add_participant(
         accept_types,
         accept_wrapped_types,
         setup: pb::Setup::Active as i32,
-        transport: pb::Transport::Tcp as i32,
+        transport: match tls {
+            Some(_) => pb::Transport::Tls as i32,
+            None => pb::Transport::Tcp as i32,
+        },
+        fingerprint: tls.unwrap_or_default().to_owned(),
         ..Default::default()
     };
     let response = client
@@ -175,15 +198,27 @@ async fn add_participant(
         .await
         .with_context(|| format!("AddParticipant {path}"))?
         .into_inner();
-    let switch_uri = response
+    let local = response
         .local
         .and_then(|local| local.structured)
-        .and_then(|media| media.path.into_iter().next())
+        .context("AddParticipant answered without local.structured")?;
+    let switch_uri = local
+        .path
+        .into_iter()
+        .next()
         .context("AddParticipant answered without local.structured.path")?;
+    let fingerprint = match tls {
+        Some(_) if local.fingerprint.is_empty() => {
+            anyhow::bail!("AddParticipant answered TLS media without a fingerprint")
+        }
+        Some(_) => Some(local.fingerprint),
+        None => None,
+    };
     Ok(Participant {
         participant_id: response.participant_id,
         switch_uri,
         path: path.to_string(),
+        fingerprint,
     })
 }
 
@@ -195,6 +230,7 @@ pub struct SwitchTarget {
     tag: String,
     sessions: Vec<String>,
     group: Option<GroupShape>,
+    tls: Option<FloodTls>,
 }
 
 impl SwitchTarget {
@@ -211,7 +247,27 @@ impl SwitchTarget {
             tag: run_tag(),
             sessions: Vec::new(),
             group: None,
+            tls: None,
         })
+    }
+
+    /// Runs every participant over TLS (`msrps`), presenting `identity`.
+    pub fn with_tls(mut self, identity: Option<FloodTls>) -> Self {
+        self.tls = identity;
+        self
+    }
+
+    /// The flooder's fingerprint when the run is over TLS.
+    fn tls_fingerprint(&self) -> Option<&str> {
+        self.tls.as_ref().map(FloodTls::fingerprint)
+    }
+
+    /// An own URI in the scheme of the run's transport.
+    fn own_uri(&self, uri: String) -> String {
+        match self.tls {
+            Some(_) => uri.replacen("msrp://", "msrps://", 1),
+            None => uri,
+        }
     }
 
     /// Makes every session a group of this shape instead of a 1:1 session.
@@ -225,7 +281,17 @@ impl SwitchTarget {
             Some(addr) => addr,
             None => address_of(&participant.switch_uri).await?,
         };
-        let mut conn = MsrpConn::connect(addr).await?;
+        let mut conn = match (&self.tls, &participant.fingerprint) {
+            (Some(tls), Some(pinned)) => {
+                let tcp = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .with_context(|| format!("connecting to {addr}"))?;
+                tcp.set_nodelay(true)?;
+                let host = addr.ip().to_string();
+                MsrpConn::over_stream(handshake(&tls.connector(pinned)?, tcp, &host).await?)
+            }
+            _ => MsrpConn::connect(addr).await?,
+        };
         let paths = Paths::new(participant.switch_uri.clone(), participant.path.clone());
         conn.bind(&paths, BIND_LIMIT).await?;
         Ok(Leg { conn, paths })
@@ -240,10 +306,11 @@ impl SwitchTarget {
         let members: Vec<MemberSpec> = (0..shape.size.saturating_add(shape.stalled))
             .map(|k| MemberSpec {
                 im_address: format!("sip:member{k}@example.com"),
-                path: member_uri(LOCAL_HOST, &self.tag, index, k),
+                path: self.own_uri(member_uri(LOCAL_HOST, &self.tag, index, k)),
             })
             .collect();
-        let group = create_group(&mut self.client, &room, &members).await?;
+        let tls = self.tls_fingerprint().map(str::to_owned);
+        let group = create_group(&mut self.client, &room, &members, tls.as_deref()).await?;
         self.sessions.push(group.session_id.clone());
         let (sender, others) = group
             .members
@@ -288,9 +355,10 @@ impl Target for SwitchTarget {
         if let Some(shape) = self.group {
             return self.open_group(index, shape).await;
         }
-        let a = endpoint_uri(LOCAL_HOST, &self.tag, index, 'a');
-        let b = endpoint_uri(LOCAL_HOST, &self.tag, index, 'b');
-        let session = create_one_to_one(&mut self.client, &a, &b).await?;
+        let a = self.own_uri(endpoint_uri(LOCAL_HOST, &self.tag, index, 'a'));
+        let b = self.own_uri(endpoint_uri(LOCAL_HOST, &self.tag, index, 'b'));
+        let tls = self.tls_fingerprint().map(str::to_owned);
+        let session = create_one_to_one_over(&mut self.client, &a, &b, tls.as_deref()).await?;
         self.sessions.push(session.session_id.clone());
         // The receiver binds first, so nothing the sender sends waits for it.
         let receiver = self.leg(&session.b).await?;

@@ -1,0 +1,100 @@
+//! The daemon binary on ephemeral loopback ports, for tests of what only the
+//! process shows: signals, exit, log lines. The binary's path comes from the
+//! calling test (`env!("CARGO_BIN_EXE_msrp-switch")`).
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout};
+use tokio::time::timeout;
+
+use crate::LIMIT;
+
+/// The flags that put the MSRP, MSRP over TLS and metrics ports on ephemeral
+/// loopback ports (the control API's is the caller's).
+pub const EPHEMERAL_PORTS: [&str; 6] = [
+    "--listen",
+    "127.0.0.1:0",
+    "--tls-listen",
+    "127.0.0.1:0",
+    "--metrics-listen",
+    "127.0.0.1:0",
+];
+
+/// A running daemon, its log lines and the addresses its first line names.
+pub struct Daemon {
+    /// The process (killed when dropped).
+    pub child: Child,
+    /// Its standard output, line by line.
+    pub log: Lines<BufReader<ChildStdout>>,
+    /// Where it accepts MSRP.
+    pub msrp: SocketAddr,
+    /// The control API's URL (`http://127.0.0.1:<port>`).
+    pub control: String,
+    /// Where it accepts MSRP over TLS (`None`: `tls=off`).
+    pub tls: Option<SocketAddr>,
+}
+
+impl Daemon {
+    /// Starts `binary` with one shard on ephemeral loopback ports, text logs at
+    /// `info` on stdout, and `extra` flags; waits for its first log line.
+    pub async fn spawn(binary: &str, extra: &[&str]) -> Daemon {
+        let mut child = tokio::process::Command::new(binary)
+            .args(EPHEMERAL_PORTS)
+            .args(["--control-listen", "127.0.0.1:0", "--shards", "1"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut log = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = timeout(LIMIT, log.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let after = |marker: &str| {
+            let at = line
+                .find(marker)
+                .unwrap_or_else(|| panic!("no {marker:?} in {line:?}"));
+            let rest = &line[at + marker.len()..];
+            rest[..rest.find([' ', ',']).unwrap_or(rest.len())].to_owned()
+        };
+        Daemon {
+            msrp: after("listening for MSRP on ").parse().unwrap(),
+            control: format!("http://{}", after("control API on ")),
+            tls: after("tls=").parse().ok(),
+            child,
+            log,
+        }
+    }
+
+    /// The log lines until the process closes its output (it exited), or
+    /// [`LIMIT`] without a line.
+    pub async fn rest_of_log(&mut self) -> String {
+        let mut log = String::new();
+        while let Ok(Ok(Some(line))) = timeout(LIMIT, self.log.next_line()).await {
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log
+    }
+
+    /// Reads log lines until one contains `needle`; returns it. Panics after
+    /// [`LIMIT`] or when the log ends first.
+    pub async fn log_line_with(&mut self, needle: &str) -> String {
+        timeout(LIMIT, async {
+            while let Some(line) = self.log.next_line().await.unwrap() {
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+            panic!("the log ended without {needle:?}");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no log line with {needle:?} in time"))
+    }
+}
