@@ -10,6 +10,7 @@ use smallvec::{SmallVec, smallvec};
 use crate::codec::{Decoder, Head, Limits};
 use crate::ids::ParticipantId;
 use crate::leg::Queue;
+use crate::relay::RelayForward;
 use crate::report::Reply;
 use crate::security::Security;
 use crate::session::group::Fanout;
@@ -40,6 +41,10 @@ use crate::stats::Stats;
 ///   Bound({p, q}) ── q removed, q's new path, q dropped ──▶ Bound({p})
 ///                    (the rest of a frame of q's half written goes first)
 ///
+///   Accepted ── an AUTH granted, or a request through the relay ──▶ Relay
+///   RelayConnecting (to a next hop) ── connected ──────────────────▶ Relay
+///               (RFC 4976: relay traffic only, see `relay/`; closes as below)
+///
 ///   removal of its last participant, a new path, bind timeout, refused bind,
 ///   framing lost
 ///                                    ▼
@@ -66,6 +71,13 @@ pub(crate) enum State {
     /// Carries the legs of its participants: one, or several sessions of this
     /// shard sharing it (`a=connection:existing`, RFC 6135).
     Bound(Members),
+    /// The relay is connecting out to a next hop (RFC 4976 §7.4); what it
+    /// relays there waits in the connection's own queue.
+    RelayConnecting,
+    /// Carries RFC 4976 relay traffic only: a client authenticated on it, a
+    /// request through the relay came on it, or the relay opened it to a next hop
+    /// (see `relay/`).
+    Relay,
     /// Writes what it has, then closes.
     Closing,
     /// Closes now without writing the rest.
@@ -161,6 +173,16 @@ pub(crate) enum Inbound {
     },
     /// A group chunk being gathered for fan-out.
     Fanout(Box<Fanout>),
+    /// A request going through the relay (RFC 4976).
+    Relay(Box<RelayForward>),
+    /// A whole frame to write at the end-line (an AUTH answer); with `close` the
+    /// connection then closes.
+    Respond {
+        /// The frame.
+        frame: bytes::Bytes,
+        /// Close once it is written.
+        close: bool,
+    },
 }
 
 /// One connection's state in the endpoint.
@@ -235,7 +257,11 @@ impl Conn {
         match &self.state {
             State::Connecting(p) | State::Binding(p, _) => Some(*p),
             State::Bound(m) => m.bound.first().copied(),
-            State::Accepted | State::Closing | State::Aborted => None,
+            State::Accepted
+            | State::RelayConnecting
+            | State::Relay
+            | State::Closing
+            | State::Aborted => None,
         }
     }
 
@@ -249,7 +275,11 @@ impl Conn {
                 .copied()
                 .chain(m.joining.iter().map(|(p, _)| *p))
                 .collect(),
-            State::Accepted | State::Closing | State::Aborted => SmallVec::new(),
+            State::Accepted
+            | State::RelayConnecting
+            | State::Relay
+            | State::Closing
+            | State::Aborted => SmallVec::new(),
         }
     }
 

@@ -36,6 +36,7 @@ pub mod endpoint;
 pub mod ids;
 mod leg;
 pub mod media;
+pub mod relay;
 mod report;
 pub mod security;
 pub mod session;

@@ -107,6 +107,49 @@ pub struct Stats {
     /// Receivers' connections aborted for taking nothing for a whole
     /// transaction timeout while output waited for them.
     pub stalled_receivers: AtomicU64,
+    /// RFC 4976 AUTHs answered by the relay, by [`RelayAuthResult`].
+    pub relay_auths: [AtomicU64; 4],
+    /// Frames the relay sent on (requests, once per outgoing chunk).
+    pub relayed_frames: AtomicU64,
+    /// Bytes of those frames, heads and end-lines included.
+    pub relayed_bytes: AtomicU64,
+    /// Relay URIs granted and not yet gone (with their connection, or replaced
+    /// once expired).
+    pub relay_bindings: AtomicI64,
+}
+
+/// How the relay answered an AUTH (the `result` label of
+/// `msrp_switch_relay_auths_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayAuthResult {
+    /// 401 with a challenge.
+    Challenged,
+    /// 200 with a Use-Path.
+    Granted,
+    /// 423: Expires out of bounds.
+    ExpiresOutOfBounds,
+    /// 403: too many failures or grants.
+    Refused,
+}
+
+impl RelayAuthResult {
+    /// Every result, in `relay_auths` order.
+    pub const ALL: [RelayAuthResult; 4] = [
+        RelayAuthResult::Challenged,
+        RelayAuthResult::Granted,
+        RelayAuthResult::ExpiresOutOfBounds,
+        RelayAuthResult::Refused,
+    ];
+
+    /// The label value.
+    pub const fn label(self) -> &'static str {
+        match self {
+            RelayAuthResult::Challenged => "challenged",
+            RelayAuthResult::Granted => "granted",
+            RelayAuthResult::ExpiresOutOfBounds => "expires_out_of_bounds",
+            RelayAuthResult::Refused => "refused",
+        }
+    }
 }
 
 impl Stats {
@@ -129,6 +172,11 @@ impl Stats {
     /// Counts a response the switch received.
     pub fn response_received(&self, code: StatusCode) {
         Self::add(&self.responses_received[status_slot(code)], 1);
+    }
+
+    /// Counts an AUTH the relay answered.
+    pub fn relay_auth(&self, result: RelayAuthResult) {
+        Self::add(&self.relay_auths[result as usize], 1);
     }
 
     /// Counts a REPORT the switch generated.

@@ -7,7 +7,9 @@ use std::collections::BinaryHeap;
 use rustc_hash::FxHashMap as HashMap;
 use std::time::Instant;
 
-use crate::codec::{FailureReport, MessageId, TransactionId};
+use std::sync::Arc;
+
+use crate::codec::{FailureReport, MessageId, MsrpUri, TransactionId};
 
 use crate::ids::{ConnId, ParticipantId, SessionKey};
 
@@ -29,6 +31,23 @@ pub(crate) enum Sent {
     },
     /// Our bodiless bind SEND after connecting out (RFC 4975 §5.4), on `conn`.
     Bind { to: ParticipantId, conn: ConnId },
+    /// A SEND chunk the relay sent on (RFC 4976 §6.4.1): on failure its sender,
+    /// on `back`, may get a REPORT.
+    Relayed {
+        /// The connection it went out on.
+        to: ConnId,
+        /// The connection its sender is on.
+        back: ConnId,
+        /// The REPORT's To-Path (the request's From-Path as received) and
+        /// From-Path (the relay's URI it was sent to).
+        report_to: Arc<[MsrpUri]>,
+        us: MsrpUri,
+        message_id: MessageId,
+        start: u64,
+        end: u64,
+        total: Option<u64>,
+        failure_report: FailureReport,
+    },
 }
 
 /// Something due at a time.
@@ -137,6 +156,7 @@ impl Transactions {
     pub(crate) fn forget_participant(&mut self, to: ParticipantId) {
         self.sent.retain(|_, sent| match sent {
             Sent::Chunk { to: t, .. } | Sent::Bind { to: t, .. } => *t != to,
+            Sent::Relayed { .. } => true,
         });
     }
 
@@ -155,6 +175,9 @@ impl Transactions {
         });
         picked.sort_by_key(|sent| match sent {
             Sent::Chunk {
+                message_id, start, ..
+            }
+            | Sent::Relayed {
                 message_id, start, ..
             } => (message_id.as_bytes().to_vec(), *start),
             Sent::Bind { .. } => (Vec::new(), 0),

@@ -19,6 +19,7 @@ use crate::transport::{EngineConfig, TlsListen};
 use control_api::port::PortLimits;
 use control_api::tls::{PemFile, ServerTlsFiles};
 use msrp_proto::endpoint::EndpointConfig;
+use msrp_proto::relay::{RelayAuth, RelayConfig};
 use msrp_proto::session::SessionLimits;
 
 /// The settings, as flags; each is also a key of the TOML file (`--config`) and
@@ -333,6 +334,82 @@ pub struct Args {
     /// Environment: `MSRP_SWITCH_LOG_FORMAT`.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// RFC 4976 relay: how AUTH is checked. `digest` challenges with HTTP
+    /// Digest (MD5, SHA-256) against --relay-credentials; `none` grants every
+    /// AUTH without a challenge (trusted networks, benchmarks; logged as a
+    /// warning at start).
+    ///
+    /// Environment: `MSRP_SWITCH_RELAY_AUTH`.
+    #[arg(long, value_enum, default_value_t = RelayAuthMode::Digest)]
+    pub relay_auth: RelayAuthMode,
+
+    /// RFC 4976 relay: who may AUTH, one `user:realm:HA1` per line (HA1 in hex
+    /// as htdigest writes it: 32 digits for MD5, 64 for SHA-256; `#` comments).
+    /// Re-read on SIGHUP. Without it no digest AUTH succeeds.
+    ///
+    /// Environment: `MSRP_SWITCH_RELAY_CREDENTIALS`.
+    #[arg(long, value_name = "PATH")]
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub relay_credentials: Option<String>,
+
+    /// RFC 4976 relay: the Digest realm of its challenges.
+    ///
+    /// Environment: `MSRP_SWITCH_RELAY_REALM`.
+    #[arg(long, default_value_t = RelayConfig::default().realm)]
+    pub relay_realm: String,
+
+    /// RFC 4976 relay: the shortest grant an AUTH may ask for in Expires (a
+    /// shorter one gets 423 with Min-Expires).
+    ///
+    /// Environment: `MSRP_SWITCH_RELAY_MIN_EXPIRES_SECONDS`.
+    #[arg(long, default_value_t = RelayConfig::default().min_expires.as_secs())]
+    pub relay_min_expires_seconds: u64,
+
+    /// RFC 4976 relay: the longest grant (a longer one gets 423 with
+    /// Max-Expires).
+    ///
+    /// Environment: `MSRP_SWITCH_RELAY_MAX_EXPIRES_SECONDS`.
+    #[arg(long, default_value_t = RelayConfig::default().max_expires.as_secs())]
+    pub relay_max_expires_seconds: u64,
+
+    /// RFC 4976 relay: the grant when an AUTH asks for none (between the
+    /// minimum and the maximum).
+    ///
+    /// Environment: `MSRP_SWITCH_RELAY_DEFAULT_EXPIRES_SECONDS`.
+    #[arg(long, default_value_t = RelayConfig::default().default_expires.as_secs())]
+    pub relay_default_expires_seconds: u64,
+
+    /// RFC 4976 relay: how long a Digest nonce may be answered (then the client
+    /// is challenged again with stale=true).
+    ///
+    /// Environment: `MSRP_SWITCH_RELAY_NONCE_SECONDS`.
+    #[arg(long, default_value_t = RelayConfig::default().nonce_lifetime.as_secs_f64())]
+    pub relay_nonce_seconds: f64,
+
+    /// RFC 4976 relay: failed AUTH answers on one connection before it gets 403
+    /// and is closed.
+    ///
+    /// Environment: `MSRP_SWITCH_RELAY_MAX_AUTH_FAILURES`.
+    #[arg(long, default_value_t = RelayConfig::default().max_auth_failures)]
+    pub relay_max_auth_failures: u32,
+
+    /// RFC 4976 relay: relay URIs one connection may hold at once (expired ones
+    /// make room); an AUTH beyond gets 403.
+    ///
+    /// Environment: `MSRP_SWITCH_RELAY_MAX_BINDINGS_PER_CONNECTION`.
+    #[arg(long, default_value_t = RelayConfig::default().max_bindings_per_connection)]
+    pub relay_max_bindings_per_connection: usize,
+}
+
+/// How the RFC 4976 relay checks AUTH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayAuthMode {
+    /// HTTP Digest against --relay-credentials.
+    Digest,
+    /// Every AUTH granted without a challenge.
+    None,
 }
 
 /// How log lines are written.
@@ -367,6 +444,8 @@ pub struct Config {
     pub control_limits: PortLimits,
     /// The metrics port's limits.
     pub metrics_limits: HttpLimits,
+    /// The RFC 4976 relay's credentials file (read at start and on SIGHUP).
+    pub relay_credentials: Option<String>,
 }
 
 impl Default for Config {
@@ -382,6 +461,7 @@ impl Default for Config {
             drain_deadline: Duration::from_secs(30),
             control_limits: PortLimits::default(),
             metrics_limits: HttpLimits::default(),
+            relay_credentials: None,
         }
     }
 }
@@ -671,6 +751,67 @@ fn fanout_chunk_bytes(value: Option<usize>, limits: &Limits) -> Result<usize, Co
 }
 
 impl Args {
+    /// The RFC 4976 relay's settings.
+    fn relay_config(&self) -> Result<RelayConfig, ConfigError> {
+        let whole_seconds = |flag: &'static str, value: u64| {
+            if (1..=31_536_000).contains(&value) {
+                Ok(Duration::from_secs(value))
+            } else {
+                Err(ConfigError::Invalid {
+                    flag,
+                    reason: "must be at least 1 and at most 31536000 seconds",
+                })
+            }
+        };
+        let min_expires =
+            whole_seconds("relay-min-expires-seconds", self.relay_min_expires_seconds)?;
+        let max_expires =
+            whole_seconds("relay-max-expires-seconds", self.relay_max_expires_seconds)?;
+        let default_expires = whole_seconds(
+            "relay-default-expires-seconds",
+            self.relay_default_expires_seconds,
+        )?;
+        if max_expires < min_expires {
+            return Err(ConfigError::Invalid {
+                flag: "relay-max-expires-seconds",
+                reason: "must be at least --relay-min-expires-seconds",
+            });
+        }
+        if !(min_expires..=max_expires).contains(&default_expires) {
+            return Err(ConfigError::Invalid {
+                flag: "relay-default-expires-seconds",
+                reason: "must be between --relay-min-expires-seconds and \
+                         --relay-max-expires-seconds",
+            });
+        }
+        if self.relay_realm.is_empty() || self.relay_realm.contains(['"', '\\']) {
+            return Err(ConfigError::Invalid {
+                flag: "relay-realm",
+                reason: "must not be empty or hold a quote or a backslash",
+            });
+        }
+        Ok(RelayConfig {
+            auth: match self.relay_auth {
+                RelayAuthMode::Digest => RelayAuth::Digest,
+                RelayAuthMode::None => RelayAuth::None,
+            },
+            realm: self.relay_realm.clone(),
+            min_expires,
+            max_expires,
+            default_expires,
+            nonce_lifetime: seconds("relay-nonce-seconds", self.relay_nonce_seconds)?,
+            max_auth_failures: positive(
+                "relay-max-auth-failures",
+                self.relay_max_auth_failures as usize,
+            )? as u32,
+            max_bindings_per_connection: positive(
+                "relay-max-bindings-per-connection",
+                self.relay_max_bindings_per_connection,
+            )?,
+            ..RelayConfig::default()
+        })
+    }
+
     /// The TLS listener's settings, unless `--tls false`. The certificate files
     /// are read when the engine starts.
     fn tls_listen(&self) -> Result<Option<TlsListen>, ConfigError> {
@@ -809,9 +950,11 @@ impl Args {
                     self.session_idle_release_seconds,
                 )?,
             },
+            relay: self.relay_config()?,
             ..EndpointConfig::default()
         };
         Ok(Config {
+            relay_credentials: self.relay_credentials.clone(),
             engine: EngineConfig {
                 listen: self.listen,
                 advertise_host: self.advertise_host,

@@ -21,6 +21,7 @@ use msrp_proto::control::{
 use msrp_proto::endpoint::{Endpoint, EndpointConfig};
 use msrp_proto::ids::{ParticipantId, SessionKey, WireIds};
 use msrp_proto::media::{Identity, Policy, RemoteMedia};
+use msrp_proto::relay::{Credentials, RELAY_SHARD};
 use msrp_proto::session::SessionKind;
 
 use crate::transport::admission::Admission;
@@ -282,6 +283,21 @@ impl Engine {
     /// Number of shards.
     pub fn shards(&self) -> usize {
         self.inner.inboxes.len()
+    }
+
+    /// Who may AUTH to the RFC 4976 relay: replaces the relay shard's credentials
+    /// (grants already made stay).
+    pub async fn set_relay_credentials(&self, credentials: Credentials) -> Result<(), EngineError> {
+        self.on_shard(RELAY_SHARD, move |switch, _| {
+            switch.set_relay_credentials(credentials)
+        })
+        .await
+    }
+
+    /// Relay URIs granted and held (RFC 4976).
+    pub async fn relay_bindings(&self) -> Result<usize, EngineError> {
+        self.on_shard(RELAY_SHARD, |switch, _| switch.relay_bindings())
+            .await
     }
 
     /// Runs `call` on `shard`'s thread against its switch.

@@ -12,6 +12,7 @@
 //! - [`metrics`]: every metric, its OpenMetrics exposition, and the HTTP port
 //!   serving it with `/healthz` and `/readyz`.
 //! - [`config`]: the daemon's settings, defaults and validation.
+//! - [`relay_credentials`]: the RFC 4976 relay's credentials file.
 //!
 //! `msrp_proto` knows nothing of sockets or clocks: the transport feeds it
 //! bytes and the time, and `transport/driver.rs` is the only place where bytes meet
@@ -25,5 +26,6 @@ pub mod control;
 pub mod engine;
 pub mod lifecycle;
 pub mod metrics;
+pub mod relay_credentials;
 pub use msrp_proto;
 pub mod transport;

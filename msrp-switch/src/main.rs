@@ -20,6 +20,8 @@ use msrp_switch::control::serve_control_with;
 use msrp_switch::engine::Engine;
 use msrp_switch::lifecycle::Lifecycle;
 use msrp_switch::metrics::serve_metrics_with;
+use msrp_switch::msrp_proto::relay::RelayAuth;
+use msrp_switch::relay_credentials;
 
 fn main() -> anyhow::Result<()> {
     let loaded = match load(std::env::args_os()) {
@@ -41,6 +43,19 @@ fn main() -> anyhow::Result<()> {
     let control_auth = match control_auth(&config) {
         Ok(auth) => auth,
         Err(err) => {
+            eprintln!("msrp-switch: {err}");
+            std::process::exit(2);
+        }
+    };
+    // The relay's credentials likewise: a file that cannot be read stops start-up.
+    let relay_credentials = match config
+        .relay_credentials
+        .as_deref()
+        .map(relay_credentials::read)
+    {
+        None => None,
+        Some(Ok(credentials)) => Some(credentials),
+        Some(Err(err)) => {
             eprintln!("msrp-switch: {err}");
             std::process::exit(2);
         }
@@ -69,11 +84,20 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the control runtime")?;
     let result = runtime.block_on(async {
+        // Handed over before the first line says the daemon is up; logged after it.
+        let relay_entries = relay_credentials.as_ref().map(|c| c.len());
+        if let Some(credentials) = relay_credentials {
+            engine
+                .set_relay_credentials(credentials)
+                .await
+                .context("handing the relay its credentials")?;
+        }
         // Watched before the daemon says it is up, so no SIGHUP can kill it after.
         #[cfg(unix)]
         tokio::spawn(reload_on_hangup(
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()),
             engine.clone(),
+            config.relay_credentials.clone(),
         ));
         let metrics = TcpListener::bind(config.metrics_listen)
             .await
@@ -108,6 +132,20 @@ fn main() -> anyhow::Result<()> {
                 self_signed = certificate.is_self_signed(),
                 "MSRP over TLS presents the certificate with this fingerprint (a=fingerprint of msrps media)"
             );
+        }
+        match config.engine.switch.relay.auth {
+            RelayAuth::None => tracing::warn!(
+                "--relay-auth none: the RFC 4976 relay grants every AUTH without a challenge; \
+                 anyone who reaches the MSRP port may relay through it"
+            ),
+            RelayAuth::Digest if config.relay_credentials.is_none() => info!(
+                "RFC 4976 relay: no --relay-credentials, so no AUTH can succeed (requests to \
+                 other clients' relay URIs need none)"
+            ),
+            RelayAuth::Digest => {}
+        }
+        if let Some(entries) = relay_entries {
+            info!(entries, "RFC 4976 relay credentials loaded");
         }
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
@@ -197,9 +235,14 @@ fn control_auth(config: &Config) -> Result<Auth, PemError> {
 
 /// SIGHUP must not kill the daemon (its default action would): it re-reads the
 /// TLS certificate files (new handshakes present the new certificate; open
-/// connections keep theirs). Log level and limits are read at start only.
+/// connections keep theirs) and the relay's credentials file (a bad one leaves
+/// the old credentials in force). Log level and limits are read at start only.
 #[cfg(unix)]
-async fn reload_on_hangup(hangups: std::io::Result<tokio::signal::unix::Signal>, engine: Engine) {
+async fn reload_on_hangup(
+    hangups: std::io::Result<tokio::signal::unix::Signal>,
+    engine: Engine,
+    relay_credentials_file: Option<String>,
+) {
     let mut hangups = match hangups {
         Ok(hangups) => hangups,
         Err(err) => {
@@ -208,8 +251,26 @@ async fn reload_on_hangup(hangups: std::io::Result<tokio::signal::unix::Signal>,
         }
     };
     while hangups.recv().await.is_some() {
+        if let Some(path) = &relay_credentials_file {
+            match relay_credentials::read(path) {
+                Ok(credentials) => {
+                    let entries = credentials.len();
+                    match engine.set_relay_credentials(credentials).await {
+                        Ok(()) => info!(entries, "SIGHUP: relay credentials reloaded"),
+                        Err(err) => {
+                            tracing::warn!(%err, "SIGHUP: relay credentials not handed over")
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "SIGHUP: relay credentials not reloaded; the old ones stay")
+                }
+            }
+        }
         let Some(certificate) = engine.tls_identity() else {
-            tracing::warn!("SIGHUP received: nothing to reload (TLS is off); ignored");
+            if relay_credentials_file.is_none() {
+                tracing::warn!("SIGHUP received: nothing to reload (TLS is off); ignored");
+            }
             continue;
         };
         if certificate.is_self_signed() {

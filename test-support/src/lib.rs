@@ -14,6 +14,7 @@
 //! - [`wire`]: the literal frames a test peer writes (a SEND chunk, the bind SEND,
 //!   a response), so each is spelled once.
 //! - [`peer`]: [`Peer`], an MSRP endpoint on one TCP (or TLS) connection.
+//! - [`relay`]: an RFC 4976 relay client's AUTH (the Digest answer to a 401).
 //! - [`tls`]: certificates, a rustls client pinning the switch's fingerprint, a
 //!   TLS engine and the acceptor of a listening TLS peer.
 //! - [`pki`]: a test CA and the certificates signed by it, as PEM files in a
@@ -29,6 +30,7 @@ pub mod engine;
 pub mod frame;
 pub mod peer;
 pub mod pki;
+pub mod relay;
 pub mod tls;
 pub mod wire;
 

@@ -245,6 +245,26 @@ impl Encoder {
         self.buf.split().freeze()
     }
 
+    /// Starts a response head with headers beyond the paths (an RFC 4976 AUTH
+    /// answer: `WWW-Authenticate`, `Use-Path`, `Expires`): write To-Path, From-Path
+    /// and the rest through the returned writer, `finish(false)`, then the end-line
+    /// with flag `$`.
+    pub fn response_head(
+        &mut self,
+        transaction_id: &TransactionId,
+        status: StatusCode,
+    ) -> HeadWriter<'_> {
+        self.reserve(512);
+        self.buf.put_slice(b"MSRP ");
+        self.buf.put_slice(transaction_id.as_bytes());
+        self.buf.put_u8(b' ');
+        self.buf.put_slice(&status.digits());
+        self.buf.put_u8(b' ');
+        self.buf.put_slice(status.reason().as_bytes());
+        self.buf.put_slice(b"\r\n");
+        HeadWriter { encoder: self }
+    }
+
     /// Starts a request head the switch originates (a REPORT, a bind SEND): write the
     /// headers through the returned writer, then `finish`.
     pub fn request(&mut self, transaction_id: &TransactionId, method: &str) -> HeadWriter<'_> {

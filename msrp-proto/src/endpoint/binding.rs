@@ -115,6 +115,7 @@ impl Endpoint {
         match inbound {
             Inbound::Fanout(f) => self.abort_fanout(f, self.now),
             Inbound::Forward(mut f) => self.end_chunk(&mut f, ContinuationFlag::Abort, None),
+            Inbound::Relay(f) => self.relay_abort(conn, f, None),
             _ => {}
         }
     }
@@ -228,6 +229,15 @@ impl Endpoint {
     /// transport tried as often as it may): the control plane hears why, then
     /// the participant's connection is lost as if it had closed.
     pub fn connect_failed(&mut self, conn: ConnId, reason: String, now: Instant) {
+        if self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.state == State::RelayConnecting)
+        {
+            // A relay's next hop: what waited for it is REPORTed as it closes.
+            Stats::add(&self.metrics.connect_failures, 1);
+            tracing::debug!(conn = conn.0, %reason, "relay next hop unreachable");
+        }
         if let Some(id) = self.conns.get(&conn).and_then(Conn::participant)
             && let Some(session) = self.participants.get(&id).map(|p| p.session)
         {

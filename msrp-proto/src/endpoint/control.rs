@@ -811,7 +811,7 @@ impl Endpoint {
 
     /// True if `session_id` names a participant of this shard.
     pub fn owns_session_id(&self, session_id: &str) -> bool {
-        self.by_session_id.contains_key(session_id)
+        self.by_session_id.contains_key(session_id) || self.is_relay_session_id(session_id)
     }
 }
 

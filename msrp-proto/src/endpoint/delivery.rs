@@ -132,11 +132,19 @@ impl Endpoint {
                     && end.is_some()
                     && *failure_report != FailureReport::No
             }
+            // Relayed chunks: only when every receiver's are (a drain).
+            Sent::Relayed { failure_report, .. } => {
+                to.is_none() && *failure_report != FailureReport::No
+            }
             Sent::Bind { .. } => false,
         });
         let count = failed.len();
         for sent in failed {
-            self.report_failed(sent, status);
+            if matches!(sent, Sent::Relayed { .. }) {
+                self.relay_answered(sent, Some(status));
+            } else {
+                self.report_failed(sent, status);
+            }
         }
         count
     }

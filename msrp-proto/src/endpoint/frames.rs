@@ -8,8 +8,8 @@ use bytes::Bytes;
 use tracing::{debug, trace};
 
 use crate::codec::{
-    ByteRange, ContinuationFlag, DecodeError, FailureReport, Head, HeaderName, MsrpUri, Scheme,
-    StatusCode,
+    ByteRange, ContinuationFlag, DecodeError, FailureReport, Head, HeaderName, Method, MsrpUri,
+    Scheme, StatusCode,
 };
 use crate::conn::{Bind, Conn, Inbound, State};
 use crate::control::Event;
@@ -31,6 +31,15 @@ impl Endpoint {
             return;
         };
         trace!(conn = conn.0, tid = %head.transaction_id(), ?method, "request");
+        // RFC 4976: an AUTH to the relay, or a request for a URI it granted. Looked
+        // at only while the relay has grants (or for an AUTH): switch traffic
+        // pays nothing for relay mode otherwise.
+        if (method == Method::Auth || !self.relay.bindings.is_empty())
+            && let Some(inbound) = self.relay_request(conn, &head, method, now)
+        {
+            self.set_inbound(conn, inbound);
+            return;
+        }
         let inbound = match self.route(conn, &head) {
             Err(status) => Inbound::Answer(reply_to(&head, status)),
             Ok(route) => {
@@ -214,6 +223,7 @@ impl Endpoint {
         match std::mem::replace(&mut c.inbound, Inbound::Idle) {
             Inbound::Fanout(f) => self.fanout_body(conn, f, piece, now),
             Inbound::Forward(f) => self.forward_body(conn, f, piece),
+            Inbound::Relay(f) => self.relay_body(conn, f, piece),
             other => c.inbound = other,
         }
     }
@@ -230,6 +240,17 @@ impl Endpoint {
             Inbound::Report { to, head } => self.map_report(to, &head, flag),
             Inbound::Fanout(f) => self.end_fanout(conn, f, flag, now),
             Inbound::Forward(f) => self.end_forward(conn, f, flag, now),
+            Inbound::Relay(f) => self.relay_end(conn, f, flag),
+            Inbound::Respond { frame, close } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.out.push(frame, true);
+                }
+                if close {
+                    self.close_conn(conn);
+                } else {
+                    self.wake(Some(conn));
+                }
+            }
         }
         self.frame_done(conn);
     }
@@ -246,6 +267,7 @@ impl Endpoint {
             // A chunk over max_chunk_bytes after its head was taken: end what was
             // forwarded with '#', answer the sender with the error.
             Inbound::Forward(f) => self.refuse_forward(conn, f, status),
+            Inbound::Relay(f) => self.relay_abort(conn, f, Some(status)),
             Inbound::Fanout(f) => {
                 let reply = Reply {
                     status,
@@ -307,6 +329,7 @@ impl Endpoint {
             None => {
                 trace!(conn = conn.0, tid = %head.transaction_id(), "response to nothing outstanding")
             }
+            Some(sent @ Sent::Relayed { .. }) => self.relay_answered(sent, Some(code)),
             Some(Sent::Bind { to, .. }) => {
                 if code.is_success() {
                     if let Some(p) = self.participants.get(&to) {

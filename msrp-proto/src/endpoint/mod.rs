@@ -23,6 +23,7 @@ use crate::conn::{Bind, Conn, Inbound, State};
 use crate::control::{Event, TaggedEvent};
 use crate::ids::{ConnId, ParticipantId, SessionKey, WireIds};
 use crate::media::Fingerprint;
+use crate::relay::{Credentials, Relay, RelayConfig};
 use crate::security::Security;
 use crate::session::{Link, Participant, Session, SessionKind, SessionLimits};
 use crate::stats::Stats;
@@ -79,6 +80,8 @@ pub struct EndpointConfig {
     pub offer_timeout: Duration,
     /// When sessions end by themselves, unless a session sets its own.
     pub session_limits: SessionLimits,
+    /// RFC 4976 relay mode (used on shard [`crate::relay::RELAY_SHARD`]).
+    pub relay: RelayConfig,
 }
 
 impl Default for EndpointConfig {
@@ -99,6 +102,7 @@ impl Default for EndpointConfig {
             // SIP's INVITE transaction may ring for three minutes (RFC 3261 timer C).
             offer_timeout: Duration::from_secs(180),
             session_limits: SessionLimits::default(),
+            relay: RelayConfig::default(),
         }
     }
 }
@@ -175,6 +179,8 @@ pub struct Endpoint {
     pub(crate) fanout_targets: Vec<ParticipantId>,
     /// Group fan-out: recipient lists of finished messages, for the next ones.
     pub(crate) spare_targets: Vec<Vec<ParticipantId>>,
+    /// RFC 4976 relay mode: its grants and per-connection state.
+    pub(crate) relay: Relay,
 }
 
 impl Endpoint {
@@ -189,6 +195,7 @@ impl Endpoint {
     ) -> Self {
         Self {
             next_seq: config.id_base.max(1),
+            relay: Relay::new(config.relay.clone()),
             config,
             shard,
             ids,
@@ -213,6 +220,17 @@ impl Endpoint {
     /// The settings in force.
     pub fn config(&self) -> &EndpointConfig {
         &self.config
+    }
+
+    /// Who may AUTH to the relay (RFC 4976 Digest); replaced whole, e.g. when
+    /// the daemon reloads its credentials file. Grants already made stay.
+    pub fn set_relay_credentials(&mut self, credentials: Credentials) {
+        self.relay.credentials = credentials;
+    }
+
+    /// Relay URIs granted and not yet gone.
+    pub fn relay_bindings(&self) -> usize {
+        self.relay.bindings.len()
     }
 
     pub(crate) fn next_seq(&mut self) -> u64 {
@@ -254,10 +272,18 @@ impl Endpoint {
             return;
         };
         c.security = security;
-        if let State::Connecting(id) = c.state {
-            c.state = State::Binding(id, Bind::Awaiting);
-            Stats::shift(&self.metrics.connections, 1);
-            Stats::add(&self.metrics.connections_opened, 1);
+        match c.state {
+            State::Connecting(id) => {
+                c.state = State::Binding(id, Bind::Awaiting);
+                Stats::shift(&self.metrics.connections, 1);
+                Stats::add(&self.metrics.connections_opened, 1);
+            }
+            State::RelayConnecting => {
+                c.state = State::Relay;
+                Stats::shift(&self.metrics.connections, 1);
+                Stats::add(&self.metrics.connections_opened, 1);
+            }
+            _ => {}
         }
         self.actions.push_back(Action::Wake(conn));
     }
@@ -301,9 +327,10 @@ impl Endpoint {
             return;
         };
         // A connection that never came up was never counted.
-        if !matches!(c.state, State::Connecting(_)) {
+        if !matches!(c.state, State::Connecting(_) | State::RelayConnecting) {
             Stats::shift(&self.metrics.connections, -1);
         }
+        self.relay_conn_closed(conn);
         // Every participant on it is lost. Only those still on this connection: a
         // participant moved to a new path (or bound again) may already have its
         // next one.
@@ -325,6 +352,9 @@ impl Endpoint {
             match (timer, sent) {
                 (Timer::Transaction(tid), Some(sent @ Sent::Chunk { .. })) => {
                     self.chunk_overdue(tid, sent, now);
+                }
+                (Timer::Transaction(_), Some(sent @ Sent::Relayed { .. })) => {
+                    self.relay_answered(sent, None);
                 }
                 (Timer::Transaction(_), Some(Sent::Bind { conn, to })) => {
                     // The peer never answered our bind SEND: the connection it went
@@ -462,7 +492,7 @@ impl Endpoint {
             return false;
         };
         let limit = self.config.queue_bytes;
-        if c.is_closing() || c.out.bytes() >= limit {
+        if c.is_closing() || c.out.bytes() >= limit || self.relay_held_back(conn) {
             return false;
         }
         if c.is_shared() {

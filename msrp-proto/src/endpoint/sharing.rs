@@ -186,7 +186,11 @@ impl Endpoint {
                 members.len() == 0
             }
             State::Connecting(p) | State::Binding(p, _) => *p == id,
-            State::Accepted | State::Closing | State::Aborted => false,
+            State::Accepted
+            | State::RelayConnecting
+            | State::Relay
+            | State::Closing
+            | State::Aborted => false,
         };
         if last {
             c.close();

@@ -25,6 +25,7 @@ use tracing::error;
 use crate::transport::admission::REFUSAL_LABELS;
 use crate::transport::tls::HandshakeFailure;
 use msrp_proto::security::BindRefusal;
+use msrp_proto::stats::RelayAuthResult;
 
 /// `reason` labels of the TLS handshake failures, in counter order.
 const HANDSHAKE_FAILURE_LABELS: [&str; 4] = [
@@ -39,6 +40,14 @@ const BIND_REFUSAL_LABELS: [&str; 3] = [
     BindRefusal::ALL[0].label(),
     BindRefusal::ALL[1].label(),
     BindRefusal::ALL[2].label(),
+];
+
+/// `result` labels of the relay's AUTH answers, in counter order.
+const RELAY_AUTH_LABELS: [&str; 4] = [
+    RelayAuthResult::ALL[0].label(),
+    RelayAuthResult::ALL[1].label(),
+    RelayAuthResult::ALL[2].label(),
+    RelayAuthResult::ALL[3].label(),
 ];
 
 pub use http::{HttpLimits, serve_metrics, serve_metrics_with};
@@ -124,7 +133,7 @@ impl Collector for ShardCollector {
                 Values::Counter(_)
                 | Values::CounterByMethod(_)
                 | Values::CounterByStatus(_)
-                | Values::CounterByReason(..) => MetricType::Counter,
+                | Values::CounterBy(..) => MetricType::Counter,
             };
             let mut metric =
                 encoder.encode_descriptor(family.name, family.help, None, metric_type)?;
@@ -145,8 +154,8 @@ impl Collector for ShardCollector {
                         counter.encode(metric.encode_family(&[("method", *method)])?)?;
                     }
                 }
-                Values::CounterByReason(read, reasons) => {
-                    for (slot, reason) in reasons.iter().enumerate() {
+                Values::CounterBy(label, read, values) => {
+                    for (slot, value) in values.iter().enumerate() {
                         // A label without its counter is skipped, not a panic.
                         let counter = ConstCounter::new(
                             self.shards
@@ -154,7 +163,7 @@ impl Collector for ShardCollector {
                                 .map(|shard| read(shard).get(slot).map_or(0, load))
                                 .sum::<u64>(),
                         );
-                        counter.encode(metric.encode_family(&[("reason", *reason)])?)?;
+                        counter.encode(metric.encode_family(&[(label, *value)])?)?;
                     }
                 }
                 Values::CounterByStatus(read) => {
@@ -189,8 +198,12 @@ enum Values {
     CounterByMethod(fn(&ShardMetrics) -> &[AtomicU64; 6]),
     /// One counter per [`STATUS_LABELS`] slot, label `status`.
     CounterByStatus(fn(&ShardMetrics) -> &[AtomicU64; STATUS_SLOTS]),
-    /// One counter per label of the list, label `reason`.
-    CounterByReason(fn(&ShardMetrics) -> &[AtomicU64], &'static [&'static str]),
+    /// One counter per value of the list, under the label named first.
+    CounterBy(
+        &'static str,
+        fn(&ShardMetrics) -> &[AtomicU64],
+        &'static [&'static str],
+    ),
 }
 
 const FAMILIES: &[Family] = &[
@@ -232,7 +245,7 @@ const FAMILIES: &[Family] = &[
     Family {
         name: "msrp_switch_connections_refused",
         help: "MSRP connections accepted and closed at once for being over a cap, by reason (connections: --max-connections; unbound: --max-unbound-connections; source: --max-connections-per-source).",
-        values: Values::CounterByReason(|m| &m.connections_refused, &REFUSAL_LABELS),
+        values: Values::CounterBy("reason", |m| &m.connections_refused, &REFUSAL_LABELS),
     },
     Family {
         name: "msrp_switch_accept_errors",
@@ -317,12 +330,16 @@ const FAMILIES: &[Family] = &[
     Family {
         name: "msrp_switch_tls_handshake_failures",
         help: "TLS handshakes that failed, by reason (timeout: --tls-handshake-timeout-seconds; closed: the peer went away; certificate: expired, not yet valid or not the pinned one; protocol: not TLS 1.2/1.3).",
-        values: Values::CounterByReason(|m| &m.tls_handshake_failures, &HANDSHAKE_FAILURE_LABELS),
+        values: Values::CounterBy(
+            "reason",
+            |m| &m.tls_handshake_failures,
+            &HANDSHAKE_FAILURE_LABELS,
+        ),
     },
     Family {
         name: "msrp_switch_bind_refusals",
         help: "Requests refused 403 because their connection may not bind the participant they name, by reason (not_tls: the media say TCP/TLS/MSRP; no_certificate and fingerprint_mismatch: a=fingerprint).",
-        values: Values::CounterByReason(|m| &m.bind_refusals, &BIND_REFUSAL_LABELS),
+        values: Values::CounterBy("reason", |m| &m.bind_refusals, &BIND_REFUSAL_LABELS),
     },
     Family {
         name: "msrp_switch_connect_failures",
@@ -333,6 +350,26 @@ const FAMILIES: &[Family] = &[
         name: "msrp_switch_stalled_receivers",
         help: "Receivers' connections aborted for taking nothing for a whole transaction timeout while output waited (what they had not acknowledged was reported 408).",
         values: Values::Counter(|m| &m.stalled_receivers),
+    },
+    Family {
+        name: "msrp_switch_relay_auths",
+        help: "RFC 4976 AUTH requests the relay answered, by result (challenged: 401; granted: 200 with a Use-Path; expires_out_of_bounds: 423; refused: 403 after --relay-max-auth-failures failures or with too many grants on the connection).",
+        values: Values::CounterBy("result", |m| &m.relay_auths, &RELAY_AUTH_LABELS),
+    },
+    Family {
+        name: "msrp_switch_relayed_frames",
+        help: "Requests the RFC 4976 relay sent on (one per outgoing chunk).",
+        values: Values::Counter(|m| &m.relayed_frames),
+    },
+    Family {
+        name: "msrp_switch_relayed_bytes",
+        help: "Bytes of the frames the relay sent on, heads and end-lines included.",
+        values: Values::Counter(|m| &m.relayed_bytes),
+    },
+    Family {
+        name: "msrp_switch_relay_bindings",
+        help: "Relay URIs granted by AUTH (Use-Path) and held by a connection.",
+        values: Values::Gauge(|m| &m.relay_bindings),
     },
 ];
 

@@ -405,17 +405,19 @@ fn feed_unbound(local: &Rc<Local>, conn: ConnId, buf: &mut BytesMut) -> Unbound 
         if buf.is_empty() {
             return Unbound::Wait;
         }
-        let sid = match handover::next_head(buf, &local.limits) {
+        let next = handover::next_head(buf, &local.limits);
+        if let Some(owner) = handover::owner(&next, local.index, local.peers.len()) {
+            return Unbound::MoveTo(owner);
+        }
+        let sid = match next {
             NextHead::Names(sid) => sid,
             NextHead::Incomplete => return Unbound::Wait,
             // Refused here, whoever owns it: if its length is known (its framing
             // is intact), it is answered and the next request may still move.
-            NextHead::Malformed => None,
+            // An AUTH to the relay is answered here, the relay's shard.
+            NextHead::Malformed | NextHead::RelayAuth => None,
         };
         let sid = sid.as_deref();
-        if let Some(owner) = handover::other_shard(sid, local.index, local.peers.len()) {
-            return Unbound::MoveTo(owner);
-        }
         let owned = sid.is_some_and(|sid| local.switch.borrow().owns_session_id(sid));
         let len = match handover::frame_len(buf, &local.limits) {
             FrameLen::Whole(len) => len,

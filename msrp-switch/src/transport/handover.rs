@@ -14,7 +14,9 @@ use tracing::debug;
 
 use crate::codec::{Decoder, Framing, Item, Limits};
 use crate::metrics::ShardMetrics;
+use msrp_proto::codec::Method;
 use msrp_proto::ids::shard_of_session_id;
+use msrp_proto::relay::RELAY_SHARD;
 
 use super::admission::Ticket;
 use super::shard::{Local, ShardMsg};
@@ -72,6 +74,9 @@ pub(crate) enum NextHead {
     Incomplete,
     /// The head is in; its first To-Path URI's session-id, if it has one.
     Names(Option<String>),
+    /// The head is in: an RFC 4976 AUTH to the relay's own URI (no session-id),
+    /// which the relay's shard answers.
+    RelayAuth,
     /// The bytes are not a valid frame: the local switch answers them (400) or
     /// closes the connection.
     Malformed,
@@ -82,13 +87,31 @@ pub(crate) enum NextHead {
 pub(crate) fn next_head(buf: &[u8], limits: &Limits) -> NextHead {
     let mut probe = BytesMut::from(buf);
     match Decoder::new(limits.clone()).decode(&mut probe) {
-        Ok(Some(Item::Head(head))) => NextHead::Names(
-            head.to_path()
+        Ok(Some(Item::Head(head))) => {
+            let sid = head
+                .to_path()
                 .next()
-                .and_then(|uri| uri.session_id().map(str::to_owned)),
-        ),
+                .and_then(|uri| uri.session_id().map(str::to_owned));
+            if sid.is_none() && head.method() == Some(Method::Auth) {
+                NextHead::RelayAuth
+            } else {
+                NextHead::Names(sid)
+            }
+        }
         Ok(_) => NextHead::Incomplete,
         Err(_) => NextHead::Malformed,
+    }
+}
+
+/// The shard other than `here` that should run the request `next` describes:
+/// the relay's for an AUTH to the relay, else the one its session-id names.
+pub(crate) fn owner(next: &NextHead, here: u8, shards: usize) -> Option<u8> {
+    match next {
+        NextHead::RelayAuth => {
+            Some(RELAY_SHARD).filter(|&shard| shard != here && usize::from(shard) < shards)
+        }
+        NextHead::Names(sid) => other_shard(sid.as_deref(), here, shards),
+        NextHead::Incomplete | NextHead::Malformed => None,
     }
 }
 

@@ -168,12 +168,8 @@ async fn first_owner(
         if !buf.is_empty() {
             match handover::next_head(buf, &local.limits) {
                 NextHead::Incomplete => {}
-                NextHead::Names(sid) => {
-                    return Ok(handover::other_shard(
-                        sid.as_deref(),
-                        local.index,
-                        local.peers.len(),
-                    ));
+                next @ (NextHead::Names(_) | NextHead::RelayAuth) => {
+                    return Ok(handover::owner(&next, local.index, local.peers.len()));
                 }
                 NextHead::Malformed => return Ok(None),
             }

@@ -1,0 +1,455 @@
+//! Requests through the relay (RFC 4976 §6.3, §7): the first To-Path URI is one
+//! the relay granted. The relay takes it off To-Path and puts it in front of
+//! From-Path (msrplib checks From-Path exactly), and sends the request on:
+//!
+//! ```text
+//!  from the client that holds the URI ──▶ to the next To-Path URI: ours again
+//!                                          (both ends use this relay: take it too),
+//!                                          else the next hop, on the connection the
+//!                                          relay has there or opens (TCP)
+//!  from anyone else ────────────────────▶ on the client's connection (§5.1: a
+//!                                          sender need not have AUTHed)
+//! ```
+//!
+//! A SEND is answered hop by hop (200, or the error, per its Failure-Report) and
+//! goes on as a new transaction: its own transaction id, the rest of the head as
+//! received. Its body is held until the end-line or `rechunk_bytes`, whichever
+//! comes first; a longer chunk goes on as several, with exact Byte-Ranges and `+`
+//! (§7.1 lets a relay re-chunk), so the relay holds a bounded amount per sender
+//! and whole frames never interleave on the connection they go out on. An error
+//! response from the next hop, no response within the transaction timeout, or the
+//! next hop's connection closing with the chunk unanswered, gives the sender a
+//! REPORT when its Failure-Report asks (§6.4.1). REPORTs go on unanswered.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+use tracing::debug;
+
+use crate::codec::{
+    ByteRange, ContinuationFlag, FailureReport, Head, HeaderName, MessageId, Method, MsrpUri,
+    Rewrite, Scheme, StatusCode,
+};
+use crate::conn::{Inbound, State};
+use crate::endpoint::{Action, Endpoint};
+use crate::ids::ConnId;
+use crate::report::{Reply, is_owed};
+use crate::stats::Stats;
+use crate::transaction::Sent;
+
+use super::Hop;
+
+/// A request being relayed, from its head to its end-line.
+pub(crate) struct RelayForward {
+    /// The connection it goes out on.
+    pub(crate) to: ConnId,
+    pub(crate) head: Head,
+    pub(crate) method: Method,
+    /// The next hop's To-Path and From-Path.
+    pub(crate) to_path: SmallVec<[MsrpUri; 2]>,
+    pub(crate) from_path: SmallVec<[MsrpUri; 3]>,
+    /// Where a REPORT about it goes: the From-Path as received, from our URI.
+    pub(crate) report_to: Arc<[MsrpUri]>,
+    pub(crate) us: MsrpUri,
+    pub(crate) message_id: Option<MessageId>,
+    pub(crate) failure_report: FailureReport,
+    /// The received Byte-Range's start and total, and the message position of
+    /// the first body byte held.
+    pub(crate) start: u64,
+    pub(crate) total: Option<u64>,
+    /// Body held for the next chunk out.
+    pub(crate) pieces: Vec<Bytes>,
+    pub(crate) held: usize,
+    /// True once part of the chunk went on (its ranges are then rewritten).
+    pub(crate) split: bool,
+    /// The hop-by-hop answer owed at the end-line.
+    pub(crate) reply: Option<Reply>,
+}
+
+/// Where a relayed request goes: a connection here, or a next hop elsewhere.
+enum Next {
+    Conn(ConnId),
+    Hop(MsrpUri),
+}
+
+/// Where a relayed request goes with its next To-Path and From-Path, or the
+/// status that refuses it.
+type Target = Result<(Next, SmallVec<[MsrpUri; 2]>, SmallVec<[MsrpUri; 3]>), StatusCode>;
+
+impl Endpoint {
+    /// The relay's handling of a request, or `None` if the request is the
+    /// switch's (its first To-Path URI is no relay URI).
+    pub(crate) fn relay_request(
+        &mut self,
+        conn: ConnId,
+        head: &Head,
+        method: Method,
+        now: Instant,
+    ) -> Option<Inbound> {
+        let first = head.to_path().next()?;
+        if first.session_id().is_none() && method == Method::Auth {
+            return Some(self.relay_auth(conn, head, now));
+        }
+        if !self.relay.bindings.contains_key(first.session_id()?) {
+            return None;
+        }
+        let previous_hop = head.from_path().next()?;
+        let answer = |status| {
+            Inbound::Answer(is_owed(head, status).then(|| Reply {
+                tid: *head.transaction_id(),
+                status,
+                to: previous_hop.clone(),
+                from: first.clone(),
+            }))
+        };
+        // Requests that are not SEND or REPORT: AUTH through this relay to
+        // another one, NICKNAME, extensions. Not relayed (yet): refused plainly.
+        match method {
+            Method::Send | Method::Report => {}
+            Method::Auth | Method::Nickname => {
+                return Some(answer(StatusCode::ACTION_NOT_ALLOWED));
+            }
+            Method::Other => return Some(answer(StatusCode::METHOD_NOT_UNDERSTOOD)),
+        }
+        let target = self
+            .relay_target(conn, head, now)
+            .and_then(|(next, to_path, from_path)| {
+                let to = match next {
+                    Next::Conn(to) => to,
+                    Next::Hop(uri) => self.relay_hop(&uri)?,
+                };
+                Ok((to, to_path, from_path))
+            });
+        let (to, to_path, from_path) = match target {
+            Ok(target) => target,
+            Err(status) => return Some(answer(status)),
+        };
+        if let Some(c) = self.conns.get_mut(&conn)
+            && c.state == State::Accepted
+        {
+            c.state = State::Relay;
+        }
+        let reply = (method == Method::Send)
+            .then(|| {
+                is_owed(head, StatusCode::OK).then(|| Reply {
+                    tid: *head.transaction_id(),
+                    status: StatusCode::OK,
+                    to: previous_hop.clone(),
+                    from: first.clone(),
+                })
+            })
+            .flatten();
+        let range = head.byte_range();
+        Some(Inbound::Relay(Box::new(RelayForward {
+            to,
+            method,
+            to_path,
+            from_path,
+            report_to: head.from_path().collect::<Vec<_>>().into(),
+            us: first,
+            message_id: head.message_id(),
+            failure_report: head.failure_report().unwrap_or(FailureReport::Yes),
+            start: range.as_ref().map_or(1, |r| r.start),
+            total: range.and_then(|r| r.total),
+            pieces: Vec::new(),
+            held: 0,
+            split: false,
+            reply,
+            head: head.clone(),
+        })))
+    }
+
+    /// The connection a request goes out on, with its next To-Path and From-Path.
+    fn relay_target(&self, conn: ConnId, head: &Head, now: Instant) -> Target {
+        let mut to_path: SmallVec<[MsrpUri; 2]> = head.to_path().collect();
+        let mut from_path: SmallVec<[MsrpUri; 3]> = head.from_path().collect();
+        if from_path.is_empty() {
+            return Err(StatusCode::UNINTELLIGIBLE);
+        }
+        loop {
+            let ours = to_path.remove(0);
+            let binding = ours
+                .session_id()
+                .and_then(|sid| self.relay.binding(sid, now))
+                .ok_or(StatusCode::SESSION_DOES_NOT_EXIST)?;
+            let client = binding.conn;
+            from_path.insert(0, ours);
+            let Some(next) = to_path.first() else {
+                // Nobody beyond the relay.
+                return Err(StatusCode::SESSION_DOES_NOT_EXIST);
+            };
+            if conn != client {
+                // Toward the client that holds the URI: on its connection.
+                return Ok((Next::Conn(client), to_path, from_path));
+            }
+            // From the client: the next hop. Ours too (both ends use this relay)?
+            // Then it must be a live grant: the relay never connects to itself.
+            if !self.is_own_authority(next) {
+                let next = next.clone();
+                return Ok((Next::Hop(next), to_path, from_path));
+            }
+        }
+    }
+
+    /// True if `uri` names this relay's host and one of its ports.
+    fn is_own_authority(&self, uri: &MsrpUri) -> bool {
+        let port = uri.port().unwrap_or(2855);
+        uri.host().eq_ignore_ascii_case(&self.config.local_host)
+            && (port == self.config.local_port || Some(port) == self.config.tls_port)
+    }
+
+    /// The connection to next hop `uri`: the one the relay has open there, or a
+    /// new one it asks the transport to open (over TCP; what is relayed waits in
+    /// its queue meanwhile).
+    fn relay_hop(&mut self, uri: &MsrpUri) -> Result<ConnId, StatusCode> {
+        if uri.scheme() == Scheme::Msrps {
+            debug!(%uri, "481: the relay opens no TLS connections to next hops yet");
+            return Err(StatusCode::SESSION_DOES_NOT_EXIST);
+        }
+        let hop: Hop = (uri.host().to_ascii_lowercase(), uri.port().unwrap_or(2855));
+        if let Some(&conn) = self.relay.hops.get(&hop)
+            && self.conns.get(&conn).is_some_and(|c| !c.is_closing())
+        {
+            return Ok(conn);
+        }
+        if self.relay.hops.len() >= self.relay.config.max_hop_connections {
+            debug!(%uri, "481: the relay has as many next-hop connections as it may");
+            return Err(StatusCode::SESSION_DOES_NOT_EXIST);
+        }
+        let conn = ConnId(self.next_seq());
+        let c = self.new_conn(State::RelayConnecting);
+        self.conns.insert(conn, c);
+        self.relay.hops.insert(hop.clone(), conn);
+        self.relay.conns.entry(conn).or_default().hop = Some(hop.clone());
+        self.actions.push_back(Action::Connect {
+            conn,
+            host: hop.0,
+            port: hop.1,
+            tls: None,
+        });
+        Ok(conn)
+    }
+
+    /// A body piece of a relayed request: held, and sent on once enough is.
+    pub(crate) fn relay_body(&mut self, conn: ConnId, mut f: Box<RelayForward>, piece: Bytes) {
+        f.held += piece.len();
+        f.pieces.push(piece);
+        if f.held >= self.relay.config.rechunk_bytes {
+            f.split = true;
+            self.relay_emit(conn, &mut f, ContinuationFlag::More);
+        }
+        self.set_inbound(conn, Inbound::Relay(f));
+    }
+
+    /// The end-line of a relayed request: the rest goes on with the same flag,
+    /// and the sender gets its answer.
+    pub(crate) fn relay_end(
+        &mut self,
+        conn: ConnId,
+        mut f: Box<RelayForward>,
+        flag: ContinuationFlag,
+    ) {
+        self.relay_emit(conn, &mut f, flag);
+        self.send_reply(conn, f.reply.take());
+    }
+
+    /// The sender's connection went, or its chunk broke a limit: what is held goes
+    /// on ended with `#`; with `status` the sender is answered it.
+    pub(crate) fn relay_abort(
+        &mut self,
+        conn: ConnId,
+        mut f: Box<RelayForward>,
+        status: Option<StatusCode>,
+    ) {
+        if f.split || f.held > 0 {
+            self.relay_emit(conn, &mut f, ContinuationFlag::Abort);
+        }
+        if let Some(status) = status {
+            let reply = f.reply.take().map(|r| Reply { status, ..r });
+            let owed = reply.filter(|_| is_owed(&f.head, status));
+            self.send_reply(conn, owed);
+        }
+    }
+
+    /// Writes what `f` holds as one whole frame on its outgoing connection.
+    fn relay_emit(&mut self, conn: ConnId, f: &mut RelayForward, flag: ContinuationFlag) {
+        let tid = self.ids.transaction_id();
+        let has_body = f.head.has_body();
+        let held = f.held as u64;
+        // Kept as received unless the chunk was cut.
+        let byte_range = f.split.then(|| ByteRange {
+            start: f.start,
+            end: Some((f.start + held).saturating_sub(1)),
+            total: f.total,
+        });
+        let head = self.encoder.forward(
+            &f.head,
+            &Rewrite {
+                transaction_id: tid,
+                to_path: &f.to_path,
+                from_path: &f.from_path,
+                message_id: None,
+                byte_range,
+            },
+        );
+        let end = self.encoder.end_line(&tid, flag, has_body);
+        let Some(out) = self.conns.get_mut(&f.to) else {
+            f.pieces.clear();
+            f.held = 0;
+            return;
+        };
+        let bytes = head.len() + f.held + end.len();
+        out.out.push(head, false);
+        for piece in f.pieces.drain(..) {
+            out.out.push(piece, false);
+        }
+        out.out.push(end, true);
+        let over = out.out.bytes() >= self.config.queue_bytes;
+        Stats::add(&self.metrics.relayed_frames, 1);
+        Stats::add(&self.metrics.relayed_bytes, bytes as u64);
+        if f.method == Method::Send {
+            let message_id = f.message_id.unwrap_or_else(|| self.ids.message_id());
+            self.transactions.insert(
+                tid,
+                Sent::Relayed {
+                    to: f.to,
+                    back: conn,
+                    report_to: Arc::clone(&f.report_to),
+                    us: f.us.clone(),
+                    message_id,
+                    start: f.start,
+                    end: (f.start + held).saturating_sub(1),
+                    total: f.total,
+                    failure_report: f.failure_report,
+                },
+            );
+            self.transactions
+                .arm(tid, self.now + self.config.transaction_timeout);
+        }
+        f.start += held;
+        f.held = 0;
+        let state = self.relay.conns.entry(conn).or_default();
+        state.feeding = Some(f.to);
+        if over {
+            let waiting = self.relay.waiting.entry(f.to).or_default();
+            if !waiting.contains(&conn) {
+                waiting.push(conn);
+            }
+        }
+        self.wake(Some(f.to));
+    }
+
+    /// A response to a relayed request (hop by hop: it stops here), or none
+    /// within the timeout (`None`): the sender gets a REPORT if it asked.
+    pub(crate) fn relay_answered(&mut self, sent: Sent, code: Option<StatusCode>) {
+        let Sent::Relayed {
+            back,
+            report_to,
+            us,
+            message_id,
+            start,
+            end,
+            total,
+            failure_report,
+            ..
+        } = sent
+        else {
+            return;
+        };
+        let status = match code {
+            Some(code) if code.is_success() => return,
+            Some(code) => code,
+            None => {
+                Stats::add(&self.metrics.transaction_timeouts, 1);
+                StatusCode::TRANSACTION_DID_NOT_COMPLETE
+            }
+        };
+        // `partial` asks for failures only, and silence is none (RFC 4975 §7.1.2).
+        let wanted = match failure_report {
+            FailureReport::No => false,
+            FailureReport::Partial => code.is_some(),
+            FailureReport::Yes => true,
+        };
+        if !wanted {
+            return;
+        }
+        let tid = self.ids.transaction_id();
+        let head = self
+            .encoder
+            .request(&tid, "REPORT")
+            .path(HeaderName::ToPath, &report_to)
+            .path(HeaderName::FromPath, std::slice::from_ref(&us))
+            .message_id(&message_id)
+            .byte_range(&ByteRange {
+                start,
+                end: Some(end),
+                total,
+            })
+            .status(0, status, Some(status.reason()))
+            .finish(false);
+        let end_line = self.encoder.end_line(&tid, ContinuationFlag::End, false);
+        self.metrics.report_generated(status);
+        debug!(conn = back.0, %status, "relay REPORT to the sender");
+        if let Some(c) = self.conns.get_mut(&back) {
+            c.out.push(Bytes::from([head, end_line].concat()), true);
+            self.wake(Some(back));
+        }
+    }
+
+    /// `conn` is gone: its grants end, requests relayed to it and unanswered get
+    /// their REPORTs, and whoever waited for it reads again.
+    pub(crate) fn relay_conn_closed(&mut self, conn: ConnId) {
+        if let Some(state) = self.relay.conns.remove(&conn) {
+            if let Some(hop) = &state.hop
+                && self.relay.hops.get(hop) == Some(&conn)
+            {
+                self.relay.hops.remove(hop);
+            }
+            for sid in &state.bindings {
+                if self.relay.bindings.remove(sid.as_str()).is_some() {
+                    Stats::shift(&self.metrics.relay_bindings, -1);
+                }
+            }
+        }
+        if let Some(waiting) = self.relay.waiting.remove(&conn) {
+            for feeder in waiting {
+                self.wake(Some(feeder));
+            }
+        }
+        let lost = self
+            .transactions
+            .take_chunks(|sent| matches!(sent, Sent::Relayed { to, .. } if *to == conn));
+        for sent in lost {
+            self.relay_answered(sent, Some(StatusCode::SESSION_DOES_NOT_EXIST));
+        }
+    }
+
+    /// `conn`'s queue went below its bound: the connections relaying to it read
+    /// again.
+    pub(crate) fn relay_drained(&mut self, conn: ConnId) {
+        if let Some(waiting) = self.relay.waiting.remove(&conn) {
+            for feeder in waiting {
+                self.wake(Some(feeder));
+            }
+        }
+    }
+
+    /// True if `conn` relays to a connection whose queue is over its bound: it is
+    /// not read until that one drains.
+    pub(crate) fn relay_held_back(&self, conn: ConnId) -> bool {
+        let Some(target) = self.relay.conns.get(&conn).and_then(|s| s.feeding) else {
+            return false;
+        };
+        self.conns
+            .get(&target)
+            .is_some_and(|t| t.out.bytes() >= self.config.queue_bytes)
+    }
+
+    /// True if `session_id` names a relay URI granted here (the transport keeps a
+    /// connection whose first request names one on this shard).
+    pub(crate) fn is_relay_session_id(&self, session_id: &str) -> bool {
+        self.relay.bindings.contains_key(session_id)
+    }
+}

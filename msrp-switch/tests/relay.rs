@@ -1,0 +1,307 @@
+//! RFC 4976 relay mode over real TCP, beside the switch on the same listener:
+//! clients AUTH through a real Digest challenge and send to each other through
+//! the relay (a 5 MiB message in 64 KiB chunks, both ways, bodies hashed); 423,
+//! a wrong password, a replayed nonce and an expired grant are refused; a
+//! silent receiver gets its sender a REPORT 408; the metrics count all of it.
+
+use std::time::Duration;
+
+use msrp_switch::codec::ContinuationFlag;
+use msrp_switch::msrp_proto::relay::{Credentials, RelayConfig};
+use msrp_test_support::relay::{auth_frame, authenticate, authorization, header_values, use_path};
+use msrp_test_support::wire::SendChunk;
+use msrp_test_support::{Peer, TestEngine, hash, metric, start_engine};
+use tokio::net::TcpStream;
+
+const REALM: &str = "relay.test";
+
+/// An engine with `shards` shards (AUTHs go to the relay's shard whichever
+/// accepted them) whose relay knows alice, bob and carol (password `pw`).
+async fn relay_engine(shards: usize, tune: impl FnOnce(&mut RelayConfig)) -> TestEngine {
+    let engine = start_engine(shards, |config| {
+        config.relay.realm = REALM.into();
+        tune(&mut config.relay);
+    });
+    let mut credentials = Credentials::new();
+    for user in ["alice", "bob", "carol"] {
+        credentials.insert_password(user, REALM, "pw");
+    }
+    engine.set_relay_credentials(credentials).await.unwrap();
+    engine
+}
+
+/// The relay's own URI on `engine` (To-Path of an AUTH).
+fn relay_uri(engine: &TestEngine) -> String {
+    format!("msrp://127.0.0.1:{};tcp", engine.local_addr().port())
+}
+
+/// A client named `name` connected to the relay, not yet authenticated.
+async fn client(engine: &TestEngine, name: &str, port: u16) -> Peer {
+    let stream = TcpStream::connect(engine.local_addr()).await.unwrap();
+    Peer::over(
+        stream,
+        &format!("msrp://127.0.0.1:{port}/{name}0001;tcp"),
+        "",
+    )
+}
+
+/// `sender` streams `body` in 64 KiB chunks to `receiver` through the relay
+/// (To-Path `to_path`); the receiver checks each chunk's range, answers it, and
+/// must hold the whole body; the sender gets a 200 for every chunk.
+async fn stream(sender: &mut Peer, receiver: &mut Peer, to_path: &str, body: &[u8], mid: &str) {
+    const CHUNK: usize = 64 * 1024;
+    let mut got = Vec::new();
+    let chunks: Vec<&[u8]> = body.chunks(CHUNK).collect();
+    for (i, part) in chunks.iter().enumerate() {
+        let tid = sender.next_tid();
+        let flag = if i + 1 == chunks.len() { '$' } else { '+' };
+        let frame = SendChunk {
+            start: i * CHUNK + 1,
+            total: body.len(),
+            flag,
+            ..SendChunk::text(to_path, &sender.me, &tid, mid)
+        }
+        .encode(part);
+        sender.write(&frame).await;
+        let chunk = receiver.read_frame().await;
+        assert_eq!(chunk.method().as_deref(), Some("SEND"));
+        assert_eq!(chunk.target_path(), [receiver.me.as_str()]);
+        let range = chunk.head.byte_range().unwrap();
+        assert_eq!(range.start as usize, got.len() + 1, "contiguous");
+        assert_eq!(range.total, Some(body.len() as u64));
+        got.extend_from_slice(&chunk.body);
+        receiver.answer(&chunk, "200 OK").await;
+        let ok = sender.read_frame().await;
+        assert_eq!((ok.tid(), ok.status()), (tid, Some(200)));
+        if i + 1 == chunks.len() {
+            assert_eq!(chunk.flag, ContinuationFlag::End);
+        }
+    }
+    assert_eq!(got.len(), body.len());
+    assert_eq!(hash(&got), hash(body), "the body arrived intact");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_exchange_5_mib_through_the_relay_both_ways() {
+    let engine = relay_engine(2, |_| {}).await;
+    let relay = relay_uri(&engine);
+    let mut alice = client(&engine, "alice", 41001).await;
+    let mut bob = client(&engine, "bob", 41002).await;
+    let relay_a = use_path(&authenticate(&mut alice, &relay, "alice", "pw", None).await);
+    let relay_b = use_path(&authenticate(&mut bob, &relay, "bob", "pw", Some(600)).await);
+    assert_ne!(relay_a, relay_b);
+
+    let body: Vec<u8> = (0..5 * 1024 * 1024).map(|i| (i * 31 % 251) as u8).collect();
+    let to_bob = format!("{relay_a} {relay_b} {}", bob.me);
+    stream(&mut alice, &mut bob, &to_bob, &body, "fivemib1").await;
+    // Bob sees the path back to alice in From-Path: both relay URIs, then alice.
+    let tid = alice.next_tid();
+    alice
+        .write(
+            &SendChunk {
+                total: 10,
+                ..SendChunk::text(&to_bob, &alice.me, &tid, "paths001")
+            }
+            .encode(b"which way?"),
+        )
+        .await;
+    let got = bob.read_frame().await;
+    assert_eq!(
+        got.sender_path(),
+        [relay_b.clone(), relay_a.clone(), alice.me.clone()]
+    );
+    bob.answer(&got, "200 OK").await;
+    assert_eq!(alice.read_frame().await.status(), Some(200));
+
+    let back: Vec<u8> = body.iter().rev().copied().collect();
+    let to_alice = format!("{relay_b} {relay_a} {}", alice.me);
+    stream(&mut bob, &mut alice, &to_alice, &back, "fivemib2").await;
+
+    assert_eq!(
+        metric(
+            &engine,
+            "msrp_switch_relay_auths_total{result=\"challenged\"}"
+        ),
+        2
+    );
+    assert_eq!(
+        metric(&engine, "msrp_switch_relay_auths_total{result=\"granted\"}"),
+        2
+    );
+    assert_eq!(metric(&engine, "msrp_switch_relay_bindings"), 2);
+    // 80 chunks each way and the one between.
+    assert_eq!(metric(&engine, "msrp_switch_relayed_frames_total"), 161);
+    assert!(metric(&engine, "msrp_switch_relayed_bytes_total") > 10 * 1024 * 1024);
+    drop(alice);
+    // The grants go with their connection.
+    for _ in 0..100 {
+        if metric(&engine, "msrp_switch_relay_bindings") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(metric(&engine, "msrp_switch_relay_bindings"), 1);
+}
+
+#[tokio::test]
+async fn wrong_passwords_replays_and_expires_out_of_bounds_are_refused() {
+    let engine = relay_engine(1, |_| {}).await;
+    let relay = relay_uri(&engine);
+
+    // 423 with the bounds.
+    let mut alice = client(&engine, "alice", 41001).await;
+    let answer = authenticate(&mut alice, &relay, "alice", "pw", Some(5)).await;
+    assert_eq!(answer.status(), Some(423));
+    assert_eq!(header_values(&answer, "Min-Expires"), ["60"]);
+    assert_eq!(header_values(&answer, "Max-Expires"), ["3600"]);
+
+    // A wrong password: challenged again.
+    let mut carol = client(&engine, "carol", 41003).await;
+    let answer = authenticate(&mut carol, &relay, "carol", "guess", None).await;
+    assert_eq!(answer.status(), Some(401));
+
+    // A replay of a good answer (same nonce, same count): refused.
+    let mut bob = client(&engine, "bob", 41002).await;
+    let me = bob.me.clone();
+    bob.write(auth_frame("replay01", &relay, &me, "").as_bytes())
+        .await;
+    let challenge = bob.read_frame().await;
+    let www = header_values(&challenge, "WWW-Authenticate");
+    let good = authorization(&www[0], "bob", "pw", 1, &relay);
+    bob.write(auth_frame("replay02", &relay, &me, &good).as_bytes())
+        .await;
+    assert_eq!(bob.read_frame().await.status(), Some(200));
+    bob.write(auth_frame("replay03", &relay, &me, &good).as_bytes())
+        .await;
+    assert_eq!(bob.read_frame().await.status(), Some(401), "a replay");
+
+    // Three failures on one connection: 403 and it is closed.
+    let mut mallory = client(&engine, "carol", 41004).await;
+    let me = mallory.me.clone();
+    mallory
+        .write(auth_frame("guess000", &relay, &me, "").as_bytes())
+        .await;
+    let mut www = header_values(&mallory.read_frame().await, "WWW-Authenticate").remove(0);
+    for n in 1..=2 {
+        let wrong = authorization(&www, "carol", "wrong", 1, &relay);
+        mallory
+            .write(auth_frame(&format!("guess{n:03}"), &relay, &me, &wrong).as_bytes())
+            .await;
+        let answer = mallory.read_frame().await;
+        assert_eq!(answer.status(), Some(401), "failure {n}");
+        www = header_values(&answer, "WWW-Authenticate").remove(0);
+    }
+    let wrong = authorization(&www, "carol", "wrong", 1, &relay);
+    mallory
+        .write(auth_frame("guess003", &relay, &me, &wrong).as_bytes())
+        .await;
+    assert_eq!(mallory.read_frame().await.status(), Some(403));
+    assert!(mallory.closed_within(Duration::from_secs(5)).await);
+    assert_eq!(
+        metric(&engine, "msrp_switch_relay_auths_total{result=\"refused\"}"),
+        1
+    );
+    assert_eq!(
+        metric(
+            &engine,
+            "msrp_switch_relay_auths_total{result=\"expires_out_of_bounds\"}"
+        ),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_expired_grant_gets_481_and_a_silent_receiver_gets_the_sender_a_408() {
+    let engine = start_engine(1, |config| {
+        config.relay.realm = REALM.into();
+        config.relay.min_expires = Duration::from_secs(1);
+        config.transaction_timeout = Duration::from_millis(500);
+    });
+    let mut credentials = Credentials::new();
+    for user in ["alice", "bob"] {
+        credentials.insert_password(user, REALM, "pw");
+    }
+    engine.set_relay_credentials(credentials).await.unwrap();
+    let relay = relay_uri(&engine);
+    let mut alice = client(&engine, "alice", 41001).await;
+    let mut bob = client(&engine, "bob", 41002).await;
+    let relay_a = use_path(&authenticate(&mut alice, &relay, "alice", "pw", None).await);
+    let relay_b = use_path(&authenticate(&mut bob, &relay, "bob", "pw", Some(1)).await);
+    let to_bob = format!("{relay_a} {relay_b} {}", bob.me);
+
+    // Bob reads but never answers: alice's 200 is the relay's, then a REPORT.
+    let tid = alice.next_tid();
+    let send = SendChunk {
+        total: 5,
+        extra_headers: "Failure-Report: yes\r\n",
+        ..SendChunk::text(&to_bob, &alice.me, &tid, "silent01")
+    }
+    .encode(b"hello");
+    alice.write(&send).await;
+    assert_eq!(alice.read_frame().await.status(), Some(200));
+    assert_eq!(bob.read_frame().await.body, b"hello");
+    let report = alice.read_frame().await;
+    assert_eq!(report.method().as_deref(), Some("REPORT"));
+    assert_eq!(report.target_path(), [alice.me.clone()]);
+    assert_eq!(report.sender_path(), [relay_a.as_str()]);
+    assert_eq!(header_values(&report, "Message-ID"), ["silent01"]);
+    assert_eq!(header_values(&report, "Byte-Range"), ["1-5/5"]);
+    let status = header_values(&report, "Status");
+    assert!(status[0].starts_with("000 408"), "{status:?}");
+
+    // Bob's grant was for one second.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let tid = alice.next_tid();
+    alice
+        .write(
+            &SendChunk {
+                total: 4,
+                ..SendChunk::text(&to_bob, &alice.me, &tid, "toolate1")
+            }
+            .encode(b"late"),
+        )
+        .await;
+    assert_eq!(alice.read_frame().await.status(), Some(481));
+}
+
+/// Two relays in a row (RFC 4976 §6.3): alice uses relay A, bob relay B. A
+/// connects to B for alice's requests, B to A for bob's; each end sees every
+/// relay URI of the way in From-Path; a 1 MiB message goes each way intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_in_a_row_carry_messages_both_ways() {
+    let a = relay_engine(1, |_| {}).await;
+    let b = relay_engine(1, |_| {}).await;
+    let mut alice = client(&a, "alice", 41001).await;
+    let mut bob = client(&b, "bob", 41002).await;
+    let relay_a = use_path(&authenticate(&mut alice, &relay_uri(&a), "alice", "pw", None).await);
+    let relay_b = use_path(&authenticate(&mut bob, &relay_uri(&b), "bob", "pw", None).await);
+
+    let body: Vec<u8> = (0..1024 * 1024).map(|i| (i * 7 % 253) as u8).collect();
+    let to_bob = format!("{relay_a} {relay_b} {}", bob.me);
+    let tid = alice.next_tid();
+    alice
+        .write(
+            &SendChunk {
+                total: 2,
+                ..SendChunk::text(&to_bob, &alice.me, &tid, "hops0001")
+            }
+            .encode(b"hi"),
+        )
+        .await;
+    assert_eq!(alice.read_frame().await.status(), Some(200));
+    let got = bob.read_frame().await;
+    assert_eq!(
+        got.sender_path(),
+        [relay_b.clone(), relay_a.clone(), alice.me.clone()]
+    );
+    assert_eq!(got.body, b"hi");
+    bob.answer(&got, "200 OK").await;
+    stream(&mut alice, &mut bob, &to_bob, &body, "hops0002").await;
+
+    let to_alice = format!("{relay_b} {relay_a} {}", alice.me);
+    let back: Vec<u8> = body.iter().rev().copied().collect();
+    stream(&mut bob, &mut alice, &to_alice, &back, "hops0003").await;
+    // Each relay opened one connection to the other.
+    assert_eq!(metric(&a, "msrp_switch_connections_opened_total"), 1);
+    assert_eq!(metric(&b, "msrp_switch_connections_opened_total"), 1);
+}

@@ -1,0 +1,81 @@
+//! An RFC 4976 relay client's side of AUTH: the AUTH frame, the Digest answer to
+//! a 401's challenge (computed with the relay crate's client function, as any
+//! client computes it), and the whole exchange on a [`Peer`].
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use msrp_proto::relay::digest::{Algorithm, challenge_param, client_response};
+
+use crate::frame::Frame;
+use crate::peer::Peer;
+
+/// A bodiless AUTH from `me` to the relay URI `relay`, with `extra` header lines.
+pub fn auth_frame(tid: &str, relay: &str, me: &str, extra: &str) -> String {
+    format!("MSRP {tid} AUTH\r\nTo-Path: {relay}\r\nFrom-Path: {me}\r\n{extra}-------{tid}$\r\n")
+}
+
+/// The values of a header, by name (any case), in order.
+pub fn header_values(frame: &Frame, name: &str) -> Vec<String> {
+    frame
+        .head
+        .headers()
+        .filter(|(_, n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, _, v)| v.to_owned())
+        .collect()
+}
+
+/// The `Authorization` header line answering `challenge` (a `WWW-Authenticate`
+/// value) for `user` with `password`, nonce count `nc`, against relay URI `uri`.
+pub fn authorization(challenge: &str, user: &str, password: &str, nc: u32, uri: &str) -> String {
+    let realm = challenge_param(challenge, "realm").unwrap_or_default();
+    let nonce = challenge_param(challenge, "nonce").unwrap_or_default();
+    let algorithm = challenge_param(challenge, "algorithm")
+        .and_then(Algorithm::from_name)
+        .unwrap_or(Algorithm::Md5);
+    let nc = format!("{nc:08x}");
+    let cnonce = format!("c{}", nonce.len() * 7 + 13);
+    let response = client_response(algorithm, user, realm, password, nonce, &nc, &cnonce, uri);
+    format!(
+        "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", \
+         uri=\"{uri}\", response=\"{response}\", qop=auth, nc={nc}, cnonce=\"{cnonce}\", \
+         algorithm={}\r\n",
+        algorithm.name()
+    )
+}
+
+/// AUTHs `peer` (its `me` as From-Path) to the relay URI `relay` as `user` with
+/// `password`, asking for `expires` seconds if given: the 401, then the answer
+/// to its first challenge. Returns the final answer (200 with Use-Path, 401,
+/// 403 or 423).
+pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
+    peer: &mut Peer<S>,
+    relay: &str,
+    user: &str,
+    password: &str,
+    expires: Option<u32>,
+) -> Frame {
+    let tid = peer.next_tid();
+    let me = peer.me.clone();
+    peer.write(auth_frame(&tid, relay, &me, "").as_bytes())
+        .await;
+    let challenge = peer.read_frame().await;
+    assert_eq!(challenge.status(), Some(401), "{challenge:?}");
+    let www = header_values(&challenge, "WWW-Authenticate");
+    let answer = authorization(&www[0], user, password, 1, relay);
+    let extra = match expires {
+        Some(seconds) => format!("{answer}Expires: {seconds}\r\n"),
+        None => answer,
+    };
+    let tid = peer.next_tid();
+    peer.write(auth_frame(&tid, relay, &me, &extra).as_bytes())
+        .await;
+    peer.read_frame().await
+}
+
+/// The one Use-Path URI of a 200 to AUTH.
+pub fn use_path(answer: &Frame) -> String {
+    assert_eq!(answer.status(), Some(200), "AUTH answered {answer:?}");
+    let uris: Vec<String> = answer.head.use_path().map(|u| u.to_string()).collect();
+    assert_eq!(uris.len(), 1, "{answer:?}");
+    uris[0].clone()
+}
