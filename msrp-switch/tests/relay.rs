@@ -6,11 +6,12 @@
 
 use std::time::Duration;
 
-use msrp_switch::codec::ContinuationFlag;
 use msrp_switch::msrp_proto::relay::{Credentials, RelayConfig};
-use msrp_test_support::relay::{auth_frame, authenticate, authorization, header_values, use_path};
+use msrp_test_support::relay::{
+    auth_frame, authenticate, authorization, header_values, stream_chunks, use_path,
+};
 use msrp_test_support::wire::SendChunk;
-use msrp_test_support::{Peer, TestEngine, hash, metric, start_engine};
+use msrp_test_support::{Peer, TestEngine, metric, start_engine};
 use tokio::net::TcpStream;
 
 const REALM: &str = "relay.test";
@@ -46,39 +47,9 @@ async fn client(engine: &TestEngine, name: &str, port: u16) -> Peer {
 }
 
 /// `sender` streams `body` in 64 KiB chunks to `receiver` through the relay
-/// (To-Path `to_path`); the receiver checks each chunk's range, answers it, and
-/// must hold the whole body; the sender gets a 200 for every chunk.
+/// (To-Path `to_path`), every chunk answered and checked, the whole hashed.
 async fn stream(sender: &mut Peer, receiver: &mut Peer, to_path: &str, body: &[u8], mid: &str) {
-    const CHUNK: usize = 64 * 1024;
-    let mut got = Vec::new();
-    let chunks: Vec<&[u8]> = body.chunks(CHUNK).collect();
-    for (i, part) in chunks.iter().enumerate() {
-        let tid = sender.next_tid();
-        let flag = if i + 1 == chunks.len() { '$' } else { '+' };
-        let frame = SendChunk {
-            start: i * CHUNK + 1,
-            total: body.len(),
-            flag,
-            ..SendChunk::text(to_path, &sender.me, &tid, mid)
-        }
-        .encode(part);
-        sender.write(&frame).await;
-        let chunk = receiver.read_frame().await;
-        assert_eq!(chunk.method().as_deref(), Some("SEND"));
-        assert_eq!(chunk.target_path(), [receiver.me.as_str()]);
-        let range = chunk.head.byte_range().unwrap();
-        assert_eq!(range.start as usize, got.len() + 1, "contiguous");
-        assert_eq!(range.total, Some(body.len() as u64));
-        got.extend_from_slice(&chunk.body);
-        receiver.answer(&chunk, "200 OK").await;
-        let ok = sender.read_frame().await;
-        assert_eq!((ok.tid(), ok.status()), (tid, Some(200)));
-        if i + 1 == chunks.len() {
-            assert_eq!(chunk.flag, ContinuationFlag::End);
-        }
-    }
-    assert_eq!(got.len(), body.len());
-    assert_eq!(hash(&got), hash(body), "the body arrived intact");
+    stream_chunks(sender, receiver, to_path, body, 64 * 1024, mid, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

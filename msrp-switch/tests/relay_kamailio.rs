@@ -12,14 +12,15 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use msrp_switch::codec::ContinuationFlag;
 use msrp_switch::msrp_proto::relay::Credentials;
-use msrp_test_support::relay::{auth_frame, authenticate, use_path};
-use msrp_test_support::wire::SendChunk;
-use msrp_test_support::{Peer, TempDir, hash, start_engine};
+use msrp_test_support::relay::{auth_frame, authenticate, stream_chunks, use_path};
+use msrp_test_support::{Peer, TempDir, start_engine};
 use tokio::net::TcpStream;
 
 const REALM: &str = "relay.test";
+
+/// Kamailio relays no frame over about 11 KiB.
+const CHUNK: usize = 8 * 1024;
 
 /// Kamailio running the benchmark's relay config; killed (by its PID) on drop.
 struct Kamailio {
@@ -100,45 +101,6 @@ impl Kamailio {
     }
 }
 
-/// `sender` sends `body` in 8 KiB chunks along `to_path`; `receiver` answers
-/// each, checks ranges and `via` (the From-Path it must see), and gets it whole.
-async fn through(
-    sender: &mut Peer,
-    receiver: &mut Peer,
-    to_path: &str,
-    via: &[String],
-    body: &[u8],
-) {
-    const CHUNK: usize = 8 * 1024;
-    let mut got = Vec::new();
-    let chunks: Vec<&[u8]> = body.chunks(CHUNK).collect();
-    for (i, part) in chunks.iter().enumerate() {
-        let tid = sender.next_tid();
-        let flag = if i + 1 == chunks.len() { '$' } else { '+' };
-        let frame = SendChunk {
-            start: i * CHUNK + 1,
-            total: body.len(),
-            flag,
-            ..SendChunk::text(to_path, &sender.me, &tid, "kamailio0001")
-        }
-        .encode(part);
-        sender.write(&frame).await;
-        assert_eq!(sender.read_frame().await.status(), Some(200), "chunk {i}");
-        let chunk = receiver.read_frame().await;
-        assert_eq!(chunk.method().as_deref(), Some("SEND"), "{chunk:?}");
-        assert_eq!(chunk.target_path(), [receiver.me.as_str()]);
-        assert_eq!(chunk.sender_path(), via);
-        let range = chunk.head.byte_range().unwrap();
-        assert_eq!(range.start as usize, got.len() + 1, "contiguous");
-        got.extend_from_slice(&chunk.body);
-        receiver.answer(&chunk, "200 OK").await;
-        if i + 1 == chunks.len() {
-            assert_eq!(chunk.flag, ContinuationFlag::End);
-        }
-    }
-    assert_eq!(hash(&got), hash(body));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_relay_and_kamailio_carry_a_conversation_both_ways() {
     let Some(binary) = kamailio_binary() else {
@@ -176,10 +138,28 @@ async fn our_relay_and_kamailio_carry_a_conversation_both_ways() {
     let body: Vec<u8> = (0..100 * 1024).map(|i| (i * 13 % 241) as u8).collect();
     let to_bob = format!("{relay_a} {relay_b} {}", bob.me);
     let via = [relay_b.clone(), relay_a.clone(), alice.me.clone()];
-    through(&mut alice, &mut bob, &to_bob, &via, &body).await;
+    stream_chunks(
+        &mut alice,
+        &mut bob,
+        &to_bob,
+        &body,
+        CHUNK,
+        "kamailio0001",
+        Some(&via),
+    )
+    .await;
 
     let to_alice = format!("{relay_b} {relay_a} {}", alice.me);
     let via = [relay_a.clone(), relay_b.clone(), bob.me.clone()];
     let back: Vec<u8> = body.iter().rev().copied().collect();
-    through(&mut bob, &mut alice, &to_alice, &via, &back).await;
+    stream_chunks(
+        &mut bob,
+        &mut alice,
+        &to_alice,
+        &back,
+        CHUNK,
+        "kamailio0002",
+        Some(&via),
+    )
+    .await;
 }

@@ -6,8 +6,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use msrp_proto::relay::digest::{Algorithm, challenge_param, client_response};
 
+use msrp_switch::codec::ContinuationFlag;
+
 use crate::frame::Frame;
+use crate::hash;
 use crate::peer::Peer;
+use crate::wire::SendChunk;
 
 /// A bodiless AUTH from `me` to the relay URI `relay`, with `extra` header lines.
 pub fn auth_frame(tid: &str, relay: &str, me: &str, extra: &str) -> String {
@@ -78,4 +82,52 @@ pub fn use_path(answer: &Frame) -> String {
     let uris: Vec<String> = answer.head.use_path().map(|u| u.to_string()).collect();
     assert_eq!(uris.len(), 1, "{answer:?}");
     uris[0].clone()
+}
+
+/// `sender` sends `body` to `receiver` along `to_path` (relay URIs, then the
+/// receiver's) in chunks of `chunk` bytes, one at a time: each gets its 200 from
+/// the first relay; the receiver checks that the chunk is for it, that the
+/// ranges are contiguous and, with `via`, the From-Path it arrived with, and
+/// answers it; the bytes it got must hash as `body`'s.
+pub async fn stream_chunks(
+    sender: &mut Peer,
+    receiver: &mut Peer,
+    to_path: &str,
+    body: &[u8],
+    chunk: usize,
+    message_id: &str,
+    via: Option<&[String]>,
+) {
+    let mut got = Vec::new();
+    let chunks: Vec<&[u8]> = body.chunks(chunk).collect();
+    for (i, part) in chunks.iter().enumerate() {
+        let tid = sender.next_tid();
+        let last = i + 1 == chunks.len();
+        let frame = SendChunk {
+            start: i * chunk + 1,
+            total: body.len(),
+            flag: if last { '$' } else { '+' },
+            ..SendChunk::text(to_path, &sender.me, &tid, message_id)
+        }
+        .encode(part);
+        sender.write(&frame).await;
+        let ok = sender.read_frame().await;
+        assert_eq!((ok.tid(), ok.status()), (tid, Some(200)), "chunk {i}");
+        let got_chunk = receiver.read_frame().await;
+        assert_eq!(got_chunk.method().as_deref(), Some("SEND"), "{got_chunk:?}");
+        assert_eq!(got_chunk.target_path(), [receiver.me.as_str()]);
+        if let Some(via) = via {
+            assert_eq!(got_chunk.sender_path(), via);
+        }
+        let range = got_chunk.head.byte_range().unwrap();
+        assert_eq!(range.start as usize, got.len() + 1, "contiguous");
+        assert_eq!(range.total, Some(body.len() as u64));
+        got.extend_from_slice(&got_chunk.body);
+        receiver.answer(&got_chunk, "200 OK").await;
+        if last {
+            assert_eq!(got_chunk.flag, ContinuationFlag::End);
+        }
+    }
+    assert_eq!(got.len(), body.len());
+    assert_eq!(hash(&got), hash(body), "the body arrived intact");
 }

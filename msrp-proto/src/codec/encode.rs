@@ -230,13 +230,7 @@ impl Encoder {
         self.reserve(
             to.as_bytes().len() + from.as_bytes().len() + 2 * Limits::TRANSACTION_ID_CAPACITY + 128,
         );
-        self.buf.put_slice(b"MSRP ");
-        self.buf.put_slice(transaction_id.as_bytes());
-        self.buf.put_u8(b' ');
-        self.buf.put_slice(&status.digits());
-        self.buf.put_u8(b' ');
-        self.buf.put_slice(status.reason().as_bytes());
-        self.buf.put_slice(b"\r\n");
+        self.status_line(transaction_id, status);
         self.path_line("To-Path", std::slice::from_ref(to));
         self.path_line("From-Path", std::slice::from_ref(from));
         self.buf.put_slice(b"-------");
@@ -255,6 +249,12 @@ impl Encoder {
         status: StatusCode,
     ) -> HeadWriter<'_> {
         self.reserve(512);
+        self.status_line(transaction_id, status);
+        HeadWriter { encoder: self }
+    }
+
+    /// `MSRP <tid> <code> <reason>` CRLF: a response's start line.
+    fn status_line(&mut self, transaction_id: &TransactionId, status: StatusCode) {
         self.buf.put_slice(b"MSRP ");
         self.buf.put_slice(transaction_id.as_bytes());
         self.buf.put_u8(b' ');
@@ -262,7 +262,6 @@ impl Encoder {
         self.buf.put_u8(b' ');
         self.buf.put_slice(status.reason().as_bytes());
         self.buf.put_slice(b"\r\n");
-        HeadWriter { encoder: self }
     }
 
     /// Starts a request head the switch originates (a REPORT, a bind SEND): write the
