@@ -273,10 +273,10 @@ jnum() { python3 "$WORK/flood_json.py" "$1" "$2" 2>/dev/null || true; }
 SW_PORT='' SW_TLS='' SW_CTL='' SW_MET='' RAW_PORT='' KAM_PORT=''
 for var in SW_PORT SW_TLS SW_CTL SW_MET RAW_PORT KAM_PORT; do free_port "$var"; done
 
-log "starting msrp-switch on 127.0.0.1:$SW_PORT (TLS $SW_TLS, control $SW_CTL, metrics $SW_MET, 1 shard)"
+log "starting msrp-switch on 127.0.0.1:$SW_PORT (TLS $SW_TLS, control $SW_CTL, metrics $SW_MET, 1 shard; also the RFC 4976 relay, AUTH without a challenge as Kamailio's config)"
 "$SWITCH_BIN" --listen "127.0.0.1:$SW_PORT" --tls-listen "127.0.0.1:$SW_TLS" \
 	--control-listen "127.0.0.1:$SW_CTL" --metrics-listen "127.0.0.1:$SW_MET" --shards 1 \
-	>"$WORK/switch.log" 2>&1 &
+	--relay-auth none >"$WORK/switch.log" 2>&1 &
 SW_PID=$!
 PIDS+=("$SW_PID")
 
@@ -358,6 +358,11 @@ flood() {
 		addr=127.0.0.1:$KAM_PORT
 		pid=$KAM_PID
 		;;
+	switch-relay) # the same switch as an RFC 4976 relay, driven exactly as Kamailio is
+		target=relay
+		addr=127.0.0.1:$SW_PORT
+		pid=$SW_PID
+		;;
 	esac
 	log "run $name: --target $target $*"
 	before=$(cpu_ticks "$pid")
@@ -387,6 +392,7 @@ flood() {
 flood switch_1k switch --size 1024
 flood raw_1k raw --size 1024
 if [ "$RUN_RELAY" = 1 ]; then flood kam_1k relay --size 1024; fi
+if [ "$HAVE_RELAY" = 1 ]; then flood swrelay_1k switch-relay --size 1024; fi
 
 # 2. 64 KiB messages: in one 64 KiB chunk (switch, raw), and in 8 KiB chunks (all
 #    three: Kamailio relays no frame of 11239 bytes or more, see benches/kamailio/README.md)
@@ -396,6 +402,10 @@ if [ "$HAVE_CHUNK" = 1 ]; then
 	flood switch_64k8 switch --size 65536 --chunk-size 8192
 	flood raw_64k8 raw --size 65536 --chunk-size 8192
 	if [ "$RUN_RELAY" = 1 ]; then flood kam_64k8 relay --size 65536 --chunk-size 8192; fi
+	if [ "$HAVE_RELAY" = 1 ]; then
+		flood swrelay_64k switch-relay --size 65536 --chunk-size 65536
+		flood swrelay_64k8 switch-relay --size 65536 --chunk-size 8192
+	fi
 else
 	log "msrp-flood run has no --chunk-size: skipping the 64 KiB runs"
 fi
@@ -539,11 +549,30 @@ sw_c, raw_c, kam_c = cpu_per_million("switch_1k"), cpu_per_million("raw_1k"), cp
 rows.append(("server CPU s per million 1 KiB msgs", fmt(sw_c), fmt(raw_c), fmt(kam_c), ratio(sw_c, raw_c),
              ratio(sw_c, kam_c), "lower is better"))
 
-head = ("measure", "switch", "raw", "kamailio", "switch/raw", "switch/kamailio", "design target")
+# The switch as an RFC 4976 relay, driven exactly as Kamailio is: its own column,
+# and its ratio to Kamailio, on the rows where Kamailio runs the same load.
+rl_1k, rl_64k, rl_64k8 = (j("swrelay_1k", "msgs_per_sec"), j("swrelay_64k", "mb_per_sec"),
+                          j("swrelay_64k8", "mb_per_sec"))
+rl_c = cpu_per_million("swrelay_1k")
+relay_cells = {
+    "1:1, 1 KiB, msgs/s": (fmt(rl_1k), ratio(rl_1k, kam_1k), "relay >= 8x kamailio"),
+    "1:1, 64 KiB chunks, MB/s": (fmt(rl_64k), "-", "relay: one frame (kamailio cannot)"),
+    "1:1, 64 KiB in 8 KiB chunks, MB/s": (fmt(rl_64k8), ratio(rl_64k8, j("kam_64k8", "mb_per_sec")), ""),
+    "server CPU s per million 1 KiB msgs": (fmt(rl_c), ratio(kam_c, rl_c) + " less",
+                                            "relay >= 6x kamailio's msgs per CPU s"),
+}
+def widen(r):
+    value, vs_kam, target = relay_cells.get(r[0], ("-", "-", ""))
+    goal = "; ".join(t for t in (r[6], target) if t)
+    return (r[0], r[1], value, r[2], r[3], r[4], r[5], vs_kam, goal)
+rows = [widen(r) for r in rows]
+head = ("measure", "switch", "switch relay", "raw", "kamailio", "switch/raw", "switch/kamailio",
+        "relay vs kamailio", "design target")
 widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
 line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
 print()
-print(f"msrp-switch vs raw forwarder vs Kamailio msrp relay: loopback, {sessions} session(s), "
+print(f"msrp-switch (as a switch and as an RFC 4976 relay) vs raw forwarder vs Kamailio msrp relay: "
+      f"loopback, {sessions} session(s), "
       f"window {window}, {duration} s per run after {warmup:g} s warm-up, switch --shards 1, "
       f"kamailio {kworkers} workers")
 print(line(head))

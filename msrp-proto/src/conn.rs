@@ -203,6 +203,8 @@ pub(crate) struct Conn {
     pub(crate) spare: Option<Box<Forward>>,
     /// Likewise for group chunks.
     pub(crate) spare_fanout: Option<Box<Fanout>>,
+    /// Likewise for requests through the relay.
+    pub(crate) spare_relay: Option<Box<RelayForward>>,
     /// The socket took nothing on the last write (its peer is not reading). A fact
     /// the transport reports, not a lifecycle state.
     pub(crate) write_blocked: bool,
@@ -240,6 +242,7 @@ impl Conn {
             inbound: Inbound::Idle,
             spare: None,
             spare_fanout: None,
+            spare_relay: None,
             write_blocked: false,
             progress: Progress {
                 taken: 0,

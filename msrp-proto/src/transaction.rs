@@ -7,9 +7,10 @@ use std::collections::BinaryHeap;
 use rustc_hash::FxHashMap as HashMap;
 use std::time::Instant;
 
+use crate::codec::{FailureReport, MessageId, TransactionId};
 use std::sync::Arc;
 
-use crate::codec::{FailureReport, MessageId, MsrpUri, TransactionId};
+use crate::relay::ReportTo;
 
 use crate::ids::{ConnId, ParticipantId, SessionKey};
 
@@ -38,10 +39,9 @@ pub(crate) enum Sent {
         to: ConnId,
         /// The connection its sender is on.
         back: ConnId,
-        /// The REPORT's To-Path (the request's From-Path as received) and
-        /// From-Path (the relay's URI it was sent to).
-        report_to: Arc<[MsrpUri]>,
-        us: MsrpUri,
+        /// The REPORT's paths (shared: rarely used, the same for a client's
+        /// requests, and the map's entries stay small).
+        report_to: Arc<ReportTo>,
         message_id: MessageId,
         start: u64,
         end: u64,

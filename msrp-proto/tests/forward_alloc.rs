@@ -1,7 +1,8 @@
 //! Steady-state allocations of the sans-IO forwarding path: a [`Endpoint`] driven with
 //! no sockets and no clock, A sending 10,000 pipelined 1 KiB SENDs to B through a
-//! 1:1 session, B answering every forwarded SEND with a 200. The first 1,000 messages
-//! warm up; allocations are counted over the rest.
+//! 1:1 session (or through the RFC 4976 relay, both clients AUTHed: [`Mode`]), B
+//! answering every forwarded SEND with a 200. The first 1,000 messages warm up;
+//! allocations are counted over the rest.
 //!
 //! The workload and its correctness checks (every body arrives unchanged, A gets
 //! 10,000 200s, no transaction is left outstanding) run on every `cargo test`.
@@ -38,6 +39,7 @@ use msrp_proto::codec::{ContinuationFlag, Decoder, Item, Limits, MsrpUri, Transa
 use msrp_proto::endpoint::{Endpoint, EndpointConfig};
 use msrp_proto::ids::{ConnId, WireIds};
 use msrp_proto::media::{RemoteMedia, SetupRole};
+use msrp_proto::relay::{RelayAuth, RelayConfig};
 use msrp_proto::session::SessionKind;
 use msrp_proto::stats::Stats as ShardMetrics;
 
@@ -77,6 +79,17 @@ fn remote(path: &str) -> RemoteMedia {
     }
 }
 
+/// A bodiless AUTH from `from` to the relay (RFC 4976).
+fn auth_frame(tid: &str, from: &str) -> BytesMut {
+    BytesMut::from(
+        format!(
+            "MSRP {tid} AUTH\r\nTo-Path: msrp://127.0.0.1:2855;tcp\r\nFrom-Path: {from}\r\n\
+             -------{tid}$\r\n"
+        )
+        .as_bytes(),
+    )
+}
+
 fn bind_frame(tid: &str, to: &MsrpUri, from: &str) -> BytesMut {
     BytesMut::from(
         format!(
@@ -113,6 +126,16 @@ impl Reader {
     }
 }
 
+/// What carries A's messages to B.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// A 1:1 session of the switch.
+    Switch,
+    /// The RFC 4976 relay: A and B each AUTH, A's To-Path is A's relay URI, B's
+    /// relay URI and B.
+    Relay,
+}
+
 struct Rig {
     switch: Endpoint,
     a: ConnId,
@@ -133,22 +156,23 @@ struct Rig {
     got: Vec<(u64, usize)>,
     /// The message whose body B is receiving.
     current: Option<usize>,
+    /// The Use-Path of the last AUTH answered (relay mode).
+    use_path: Option<String>,
 }
 
 impl Rig {
-    fn new() -> (Self, MsrpUri) {
+    /// The rig and A's To-Path.
+    fn new(mode: Mode) -> (Self, String) {
         let now = Instant::now();
         let metrics = Arc::new(ShardMetrics::default());
-        let mut switch = Endpoint::new(
-            EndpointConfig::default(),
-            0,
-            WireIds::seeded(7),
-            metrics,
-            Instant::now(),
-        );
-        let session = switch.create_session(SessionKind::OneToOne);
-        let pa = switch.add_participant(session, remote(A), now).unwrap();
-        let pb = switch.add_participant(session, remote(B), now).unwrap();
+        let config = EndpointConfig {
+            relay: RelayConfig {
+                auth: RelayAuth::None,
+                ..RelayConfig::default()
+            },
+            ..EndpointConfig::default()
+        };
+        let mut switch = Endpoint::new(config, 0, WireIds::seeded(7), metrics, Instant::now());
         let a = switch.open_connection(now);
         let b = switch.open_connection(now);
         let mut rig = Self {
@@ -161,22 +185,45 @@ impl Rig {
             b_reader: Reader::new(),
             answers: BytesMut::with_capacity(256 * 1024),
             to_answer: Vec::with_capacity(1024),
-            b_switch_uri: pb.local_uri.to_string(),
+            b_switch_uri: String::new(),
             a_200s: 0,
             got: vec![(FNV_START, 0); MESSAGES],
             current: None,
+            use_path: None,
         };
-        rig.switch
-            .handle_input(a, &mut bind_frame("bindA", &pa.local_uri, A), now);
-        rig.switch
-            .handle_input(b, &mut bind_frame("bindB", &pb.local_uri, B), now);
+        let a_to_path = match mode {
+            Mode::Switch => {
+                let session = rig.switch.create_session(SessionKind::OneToOne);
+                let pa = rig.switch.add_participant(session, remote(A), now).unwrap();
+                let pb = rig.switch.add_participant(session, remote(B), now).unwrap();
+                rig.b_switch_uri = pb.local_uri.to_string();
+                rig.switch
+                    .handle_input(a, &mut bind_frame("bindA", &pa.local_uri, A), now);
+                rig.switch
+                    .handle_input(b, &mut bind_frame("bindB", &pb.local_uri, B), now);
+                pa.local_uri.to_string()
+            }
+            Mode::Relay => {
+                rig.switch.handle_input(b, &mut auth_frame("bindB", B), now);
+                rig.drain_b();
+                let relay_b = rig.use_path.take().expect("B's Use-Path");
+                rig.switch.handle_input(a, &mut auth_frame("bindA", A), now);
+                rig.drain_a();
+                rig.a_200s = 0;
+                let relay_a = rig.use_path.take().expect("A's Use-Path");
+                rig.b_switch_uri = relay_b.clone();
+                // A's answer was read already: count it as the bind's.
+                rig.a_200s = 1;
+                format!("{relay_a} {relay_b} {B}")
+            }
+        };
         rig.drain_actions();
         rig.drain_a();
         assert_eq!(rig.a_200s, 1, "A's bind answered");
         rig.a_200s = 0;
         rig.drain_b();
         assert!(rig.to_answer.is_empty());
-        (rig, pa.local_uri)
+        (rig, a_to_path)
     }
 
     /// What a driver does after each call: act on wakes (here, nothing to do).
@@ -197,6 +244,9 @@ impl Rig {
             match self.a_reader.decoder.decode(&mut self.a_reader.buf) {
                 Ok(Some(Item::Head(head))) => {
                     assert_eq!(head.response_status().map(|s| s.as_u16()), Some(200));
+                    if let Some(uri) = head.use_path().next() {
+                        self.use_path = Some(uri.to_string());
+                    }
                     self.a_200s += 1;
                 }
                 Ok(Some(Item::Body(_))) => panic!("a response with a body"),
@@ -218,8 +268,11 @@ impl Rig {
         loop {
             match self.b_reader.decoder.decode(&mut self.b_reader.buf) {
                 Ok(Some(Item::Head(head))) if head.response_status().is_some() => {
-                    // Only B's own bind SEND is answered on B's leg.
+                    // Only B's own bind SEND (or AUTH) is answered on B's leg.
                     assert_eq!(head.transaction_id().as_str(), "bindB");
+                    if let Some(uri) = head.use_path().next() {
+                        self.use_path = Some(uri.to_string());
+                    }
                     self.current = None;
                 }
                 Ok(Some(Item::Head(head))) => {
@@ -330,9 +383,9 @@ impl Input {
     }
 }
 
-/// A's 10,000 pipelined SENDs (unique tids and Message-IDs), built up front, and the
-/// hash of each body.
-fn a_stream(a_switch_uri: &MsrpUri) -> (Vec<u8>, Vec<u64>) {
+/// A's 10,000 pipelined SENDs (unique tids and Message-IDs) along `a_to_path`,
+/// built up front, and the hash of each body.
+fn a_stream(a_to_path: &str) -> (Vec<u8>, Vec<u64>) {
     let mut stream = Vec::with_capacity(MESSAGES * (BODY + 256));
     let mut hashes = Vec::with_capacity(MESSAGES);
     for i in 0..MESSAGES {
@@ -340,7 +393,7 @@ fn a_stream(a_switch_uri: &MsrpUri) -> (Vec<u8>, Vec<u64>) {
         let tid = format!("a{i:07}");
         stream.extend_from_slice(
             format!(
-                "MSRP {tid} SEND\r\nTo-Path: {a_switch_uri}\r\nFrom-Path: {A}\r\n\
+                "MSRP {tid} SEND\r\nTo-Path: {a_to_path}\r\nFrom-Path: {A}\r\n\
                  Message-ID: m{i:07}\r\nByte-Range: 1-{BODY}/{BODY}\r\n\
                  Content-Type: text/plain\r\n\r\n"
             )
@@ -355,9 +408,9 @@ fn a_stream(a_switch_uri: &MsrpUri) -> (Vec<u8>, Vec<u64>) {
 
 /// Runs the workload; asserts delivery; returns the allocations counted after the
 /// warm-up (if counting), the messages and the reads they span.
-fn forward_10k(reads: Reads) -> (Option<u64>, usize, usize) {
-    let (mut rig, a_switch_uri) = Rig::new();
-    let (stream, sent) = a_stream(&a_switch_uri);
+fn forward_10k(mode: Mode, reads: Reads) -> (Option<u64>, usize, usize) {
+    let (mut rig, a_to_path) = Rig::new(mode);
+    let (stream, sent) = a_stream(&a_to_path);
 
     let mut input = Input::new(reads);
     let mut counted_from = None;
@@ -385,7 +438,7 @@ fn forward_10k(reads: Reads) -> (Option<u64>, usize, usize) {
     let measured = MESSAGES - counted_from.unwrap();
     match allocations {
         Some(n) => println!(
-            "forward_alloc ({reads:?} read buffer): {n} allocations over {measured} forwarded \
+            "forward_alloc ({mode:?}, {reads:?} read buffer): {n} allocations over {measured} forwarded \
              1 KiB messages in {measured_reads} reads of 64 KiB ({:.4} per message)",
             n as f64 / measured as f64
         ),
@@ -396,7 +449,7 @@ fn forward_10k(reads: Reads) -> (Option<u64>, usize, usize) {
 
 #[test]
 fn recycled_read_buffers() {
-    let (allocations, measured, _) = forward_10k(Reads::Recycled);
+    let (allocations, measured, _) = forward_10k(Mode::Switch, Reads::Recycled);
     if let Some(n) = allocations {
         assert!(
             n <= MAX_ALLOCS,
@@ -407,13 +460,26 @@ fn recycled_read_buffers() {
 
 #[test]
 fn one_read_buffer_reserved_per_read() {
-    let (allocations, measured, reads) = forward_10k(Reads::One);
+    let (allocations, measured, reads) = forward_10k(Mode::Switch, Reads::One);
     if let Some(n) = allocations {
         // Each read allocates a new buffer and its shared header (see the docs).
         let bound = MAX_ALLOCS + 2 * reads as u64;
         assert!(
             n <= bound,
             "{n} allocations over {measured} messages in {reads} reads (bound {bound})"
+        );
+    }
+}
+
+/// The same through the RFC 4976 relay: zero allocations per relayed message in
+/// steady state too (the request's box is reused, the REPORT paths shared).
+#[test]
+fn relayed_messages_with_recycled_read_buffers() {
+    let (allocations, measured, _) = forward_10k(Mode::Relay, Reads::Recycled);
+    if let Some(n) = allocations {
+        assert!(
+            n <= MAX_ALLOCS,
+            "{n} allocations over {measured} relayed messages (bound {MAX_ALLOCS})"
         );
     }
 }

@@ -151,3 +151,44 @@ fn the_mtls_grpcurl_block_runs_as_written() {
     assert!(stdout.contains("\"status\": \"SERVING\""), "{stdout}");
     assert!(stdout.contains("\"sessionId\""), "{stdout}");
 }
+
+/// The relay section's block: the credentials file it makes is the one the
+/// daemon it starts reads, and alice's password gets her a relay URI through
+/// the Digest challenge (a wrong one does not).
+#[tokio::test]
+async fn the_relay_credentials_block_runs_as_written() {
+    use msrp_test_support::relay::authenticate;
+    use msrp_test_support::{Peer, TempDir};
+
+    let dir = TempDir::new("readme-relay");
+    let block = block_after("control API: clients authenticate themselves");
+    let (start, setup): (Vec<&str>, Vec<&str>) = block
+        .lines()
+        .partition(|line| line.starts_with("msrp-switch "));
+    let (ok, out, err) = run(&setup.join("\n"), dir.path());
+    assert!(ok, "the block failed:\n{out}\n{err}");
+    let flags: Vec<String> = start[0]
+        .split_whitespace()
+        .skip(1)
+        .map(|arg| match std::path::Path::new(arg) {
+            file if dir.path().join(file).exists() => {
+                dir.path().join(file).to_string_lossy().into_owned()
+            }
+            _ => arg.to_owned(),
+        })
+        .collect();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let daemon =
+        msrp_test_support::daemon::Daemon::spawn(env!("CARGO_BIN_EXE_msrp-switch"), &flags).await;
+    let relay = format!("msrp://{};tcp", daemon.msrp);
+    for (password, status) in [("secret", 200), ("guess", 401)] {
+        let stream = tokio::net::TcpStream::connect(daemon.msrp).await.unwrap();
+        let mut alice = Peer::over(stream, "msrp://127.0.0.1:40001/alice001;tcp", "");
+        let answer = authenticate(&mut alice, &relay, "alice", password, None).await;
+        assert_eq!(
+            answer.status(),
+            Some(status),
+            "password {password}: {answer:?}"
+        );
+    }
+}

@@ -5,7 +5,8 @@
 use std::net::SocketAddr;
 use std::process::Stdio;
 
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStdout};
 use tokio::time::timeout;
 
@@ -34,6 +35,8 @@ pub struct Daemon {
     pub control: String,
     /// Where it accepts MSRP over TLS (`None`: `tls=off`).
     pub tls: Option<SocketAddr>,
+    /// Where it serves `/metrics`.
+    pub metrics: SocketAddr,
 }
 
 impl Daemon {
@@ -67,9 +70,29 @@ impl Daemon {
             msrp: after("listening for MSRP on ").parse().unwrap(),
             control: format!("http://{}", after("control API on ")),
             tls: after("tls=").parse().ok(),
+            metrics: after("metrics on http://")
+                .trim_end_matches("/metrics")
+                .parse()
+                .unwrap(),
             child,
             log,
         }
+    }
+
+    /// The value of one series of its `/metrics` (name and labels as rendered).
+    pub async fn metric(&self, series: &str) -> i64 {
+        let mut http = TcpStream::connect(self.metrics).await.unwrap();
+        http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut text = String::new();
+        timeout(LIMIT, http.read_to_string(&mut text))
+            .await
+            .unwrap()
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {text}"))
     }
 
     /// The log lines until the process closes its output (it exited), or

@@ -368,6 +368,13 @@ impl HeadWriter<'_> {
         self
     }
 
+    /// A header whose value is written as the bytes given (copied from a head
+    /// that was decoded, so already valid).
+    pub fn header_bytes(self, name: &str, value: &[u8]) -> Self {
+        self.encoder.line(name, value);
+        self
+    }
+
     /// `Message-ID: id`.
     pub fn message_id(self, id: &MessageId) -> Self {
         self.encoder.line("Message-ID", id.as_bytes());

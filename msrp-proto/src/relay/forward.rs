@@ -41,18 +41,21 @@ use crate::transaction::Sent;
 
 use super::Hop;
 
-/// A request being relayed, from its head to its end-line.
+/// A request being relayed, from its head to its end-line. Its box is kept by
+/// the connection between frames and reused (`Conn::spare_relay`), so relaying
+/// allocates nothing per frame once warm; its URIs and head are dropped at the
+/// end-line so that it pins no read buffer.
 pub(crate) struct RelayForward {
     /// The connection it goes out on.
     pub(crate) to: ConnId,
-    pub(crate) head: Head,
-    pub(crate) method: Method,
-    /// The next hop's To-Path and From-Path.
-    pub(crate) to_path: SmallVec<[MsrpUri; 2]>,
-    pub(crate) from_path: SmallVec<[MsrpUri; 3]>,
-    /// Where a REPORT about it goes: the From-Path as received, from our URI.
-    pub(crate) report_to: Arc<[MsrpUri]>,
-    pub(crate) us: MsrpUri,
+    pub(crate) head: Option<Head>,
+    pub(crate) method: Option<Method>,
+    /// The next hop's To-Path and From-Path (inline up to four URIs each: two
+    /// relays and the endpoint on each side, without allocating).
+    pub(crate) to_path: SmallVec<[MsrpUri; 4]>,
+    pub(crate) from_path: SmallVec<[MsrpUri; 4]>,
+    /// Where a REPORT about it goes, copied out of the head (see [`ReportTo`]).
+    pub(crate) report_to: Arc<ReportTo>,
     pub(crate) message_id: Option<MessageId>,
     pub(crate) failure_report: FailureReport,
     /// The received Byte-Range's start and total, and the message position of
@@ -68,15 +71,21 @@ pub(crate) struct RelayForward {
     pub(crate) reply: Option<Reply>,
 }
 
+/// A REPORT's paths for a relayed SEND: To-Path is the request's From-Path as
+/// received, From-Path the relay URI it was sent to. Copied (inline up to a
+/// typical length) rather than kept as URIs, which would pin the read buffer
+/// they slice until the next hop answers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReportTo {
+    pub(crate) to_path: SmallVec<[u8; 96]>,
+    pub(crate) from_path: SmallVec<[u8; 64]>,
+}
+
 /// Where a relayed request goes: a connection here, or a next hop elsewhere.
 enum Next {
     Conn(ConnId),
     Hop(MsrpUri),
 }
-
-/// Where a relayed request goes with its next To-Path and From-Path, or the
-/// status that refuses it.
-type Target = Result<(Next, SmallVec<[MsrpUri; 2]>, SmallVec<[MsrpUri; 3]>), StatusCode>;
 
 impl Endpoint {
     /// The relay's handling of a request, or `None` if the request is the
@@ -88,86 +97,120 @@ impl Endpoint {
         method: Method,
         now: Instant,
     ) -> Option<Inbound> {
-        let first = head.to_path().next()?;
+        let mut to_path: SmallVec<[MsrpUri; 4]> = head.to_path().collect();
+        let first = to_path.first()?.clone();
         if first.session_id().is_none() && method == Method::Auth {
             return Some(self.relay_auth(conn, head, now));
         }
         if !self.relay.bindings.contains_key(first.session_id()?) {
             return None;
         }
-        let previous_hop = head.from_path().next()?;
-        let answer = |status| {
-            Inbound::Answer(is_owed(head, status).then(|| Reply {
+        let mut from_path: SmallVec<[MsrpUri; 4]> = head.from_path().collect();
+        let previous_hop = from_path.first()?.clone();
+        let reply = |status| {
+            is_owed(head, status).then(|| Reply {
                 tid: *head.transaction_id(),
                 status,
                 to: previous_hop.clone(),
                 from: first.clone(),
-            }))
+            })
         };
         // Requests that are not SEND or REPORT: AUTH through this relay to
         // another one, NICKNAME, extensions. Not relayed (yet): refused plainly.
         match method {
             Method::Send | Method::Report => {}
             Method::Auth | Method::Nickname => {
-                return Some(answer(StatusCode::ACTION_NOT_ALLOWED));
+                return Some(Inbound::Answer(reply(StatusCode::ACTION_NOT_ALLOWED)));
             }
-            Method::Other => return Some(answer(StatusCode::METHOD_NOT_UNDERSTOOD)),
+            Method::Other => {
+                return Some(Inbound::Answer(reply(StatusCode::METHOD_NOT_UNDERSTOOD)));
+            }
         }
+        let report_to = self.report_to(conn, head, &first);
         let target = self
-            .relay_target(conn, head, now)
-            .and_then(|(next, to_path, from_path)| {
-                let to = match next {
-                    Next::Conn(to) => to,
-                    Next::Hop(uri) => self.relay_hop(&uri)?,
-                };
-                Ok((to, to_path, from_path))
+            .relay_target(conn, &mut to_path, &mut from_path, now)
+            .and_then(|next| match next {
+                Next::Conn(to) => Ok(to),
+                Next::Hop(uri) => self.relay_hop(&uri),
             });
-        let (to, to_path, from_path) = match target {
-            Ok(target) => target,
-            Err(status) => return Some(answer(status)),
+        let to = match target {
+            Ok(to) => to,
+            Err(status) => return Some(Inbound::Answer(reply(status))),
         };
-        if let Some(c) = self.conns.get_mut(&conn)
-            && c.state == State::Accepted
-        {
-            c.state = State::Relay;
-        }
-        let reply = (method == Method::Send)
-            .then(|| {
-                is_owed(head, StatusCode::OK).then(|| Reply {
-                    tid: *head.transaction_id(),
-                    status: StatusCode::OK,
-                    to: previous_hop.clone(),
-                    from: first.clone(),
-                })
-            })
-            .flatten();
+        let owed = if method == Method::Send {
+            reply(StatusCode::OK)
+        } else {
+            None
+        };
         let range = head.byte_range();
-        Some(Inbound::Relay(Box::new(RelayForward {
+        let spare = self.conns.get_mut(&conn).and_then(|c| {
+            if c.state == State::Accepted {
+                c.state = State::Relay;
+            }
+            c.spare_relay.take()
+        });
+        let mut spare = spare;
+        let pieces = spare
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.pieces))
+            .unwrap_or_default();
+        let value = RelayForward {
             to,
-            method,
+            method: Some(method),
             to_path,
             from_path,
-            report_to: head.from_path().collect::<Vec<_>>().into(),
-            us: first,
+            report_to,
             message_id: head.message_id(),
             failure_report: head.failure_report().unwrap_or(FailureReport::Yes),
             start: range.as_ref().map_or(1, |r| r.start),
             total: range.and_then(|r| r.total),
-            pieces: Vec::new(),
+            pieces,
             held: 0,
             split: false,
-            reply,
-            head: head.clone(),
-        })))
+            reply: owed,
+            head: Some(head.clone()),
+        };
+        let f = match spare {
+            Some(mut f) => {
+                *f = value;
+                f
+            }
+            None => Box::new(value),
+        };
+        Some(Inbound::Relay(f))
     }
 
-    /// The connection a request goes out on, with its next To-Path and From-Path.
-    fn relay_target(&self, conn: ConnId, head: &Head, now: Instant) -> Target {
-        let mut to_path: SmallVec<[MsrpUri; 2]> = head.to_path().collect();
-        let mut from_path: SmallVec<[MsrpUri; 3]> = head.from_path().collect();
-        if from_path.is_empty() {
-            return Err(StatusCode::UNINTELLIGIBLE);
+    /// The REPORT paths of a request from `conn`: the ones its last request had
+    /// when they are the same (a client's requests mostly are), so that steady
+    /// relaying allocates none.
+    fn report_to(&mut self, conn: ConnId, head: &Head, first: &MsrpUri) -> Arc<ReportTo> {
+        let to_path = head.value_bytes(HeaderName::FromPath).unwrap_or_default();
+        let from_path = first.as_bytes();
+        let state = self.relay.conns.entry(conn).or_default();
+        match &state.last_report_to {
+            Some(last) if last.to_path[..] == *to_path && last.from_path[..] == *from_path => {
+                Arc::clone(last)
+            }
+            _ => {
+                let fresh = Arc::new(ReportTo {
+                    to_path: to_path.into(),
+                    from_path: from_path.into(),
+                });
+                state.last_report_to = Some(Arc::clone(&fresh));
+                fresh
+            }
         }
+    }
+
+    /// Where a request goes, with `to_path` and `from_path` rewritten for the
+    /// next hop (each relay URI of ours taken off the one, put on the other).
+    fn relay_target(
+        &self,
+        conn: ConnId,
+        to_path: &mut SmallVec<[MsrpUri; 4]>,
+        from_path: &mut SmallVec<[MsrpUri; 4]>,
+        now: Instant,
+    ) -> Result<Next, StatusCode> {
         loop {
             let ours = to_path.remove(0);
             let binding = ours
@@ -182,13 +225,12 @@ impl Endpoint {
             };
             if conn != client {
                 // Toward the client that holds the URI: on its connection.
-                return Ok((Next::Conn(client), to_path, from_path));
+                return Ok(Next::Conn(client));
             }
             // From the client: the next hop. Ours too (both ends use this relay)?
             // Then it must be a live grant: the relay never connects to itself.
             if !self.is_own_authority(next) {
-                let next = next.clone();
-                return Ok((Next::Hop(next), to_path, from_path));
+                return Ok(Next::Hop(next.clone()));
             }
         }
     }
@@ -253,6 +295,20 @@ impl Endpoint {
     ) {
         self.relay_emit(conn, &mut f, flag);
         self.send_reply(conn, f.reply.take());
+        self.relay_spare(conn, f);
+    }
+
+    /// Keeps `f`'s box (and its pieces' capacity) for the connection's next
+    /// relayed frame, holding nothing of this one.
+    fn relay_spare(&mut self, conn: ConnId, mut f: Box<RelayForward>) {
+        f.head = None;
+        f.to_path.clear();
+        f.from_path.clear();
+        f.pieces.clear();
+        f.reply = None;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.spare_relay = Some(f);
+        }
     }
 
     /// The sender's connection went, or its chunk broke a limit: what is held goes
@@ -268,15 +324,19 @@ impl Endpoint {
         }
         if let Some(status) = status {
             let reply = f.reply.take().map(|r| Reply { status, ..r });
-            let owed = reply.filter(|_| is_owed(&f.head, status));
+            let owed = reply.filter(|_| f.head.as_ref().is_some_and(|h| is_owed(h, status)));
             self.send_reply(conn, owed);
         }
+        self.relay_spare(conn, f);
     }
 
     /// Writes what `f` holds as one whole frame on its outgoing connection.
     fn relay_emit(&mut self, conn: ConnId, f: &mut RelayForward, flag: ContinuationFlag) {
+        let Some(received) = f.head.as_ref() else {
+            return;
+        };
         let tid = self.ids.transaction_id();
-        let has_body = f.head.has_body();
+        let has_body = received.has_body();
         let held = f.held as u64;
         // Kept as received unless the chunk was cut.
         let byte_range = f.split.then(|| ByteRange {
@@ -285,7 +345,7 @@ impl Endpoint {
             total: f.total,
         });
         let head = self.encoder.forward(
-            &f.head,
+            received,
             &Rewrite {
                 transaction_id: tid,
                 to_path: &f.to_path,
@@ -309,7 +369,7 @@ impl Endpoint {
         let over = out.out.bytes() >= self.config.queue_bytes;
         Stats::add(&self.metrics.relayed_frames, 1);
         Stats::add(&self.metrics.relayed_bytes, bytes as u64);
-        if f.method == Method::Send {
+        if f.method == Some(Method::Send) {
             let message_id = f.message_id.unwrap_or_else(|| self.ids.message_id());
             self.transactions.insert(
                 tid,
@@ -317,7 +377,6 @@ impl Endpoint {
                     to: f.to,
                     back: conn,
                     report_to: Arc::clone(&f.report_to),
-                    us: f.us.clone(),
                     message_id,
                     start: f.start,
                     end: (f.start + held).saturating_sub(1),
@@ -347,7 +406,6 @@ impl Endpoint {
         let Sent::Relayed {
             back,
             report_to,
-            us,
             message_id,
             start,
             end,
@@ -379,8 +437,8 @@ impl Endpoint {
         let head = self
             .encoder
             .request(&tid, "REPORT")
-            .path(HeaderName::ToPath, &report_to)
-            .path(HeaderName::FromPath, std::slice::from_ref(&us))
+            .header_bytes("To-Path", &report_to.to_path)
+            .header_bytes("From-Path", &report_to.from_path)
             .message_id(&message_id)
             .byte_range(&ByteRange {
                 start,

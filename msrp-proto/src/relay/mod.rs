@@ -29,6 +29,7 @@
 //! whose first request is an AUTH to the relay's URI there, and the session-ids of
 //! its URIs name that shard, so frames for them arrive there too.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap as HashMap;
@@ -41,7 +42,7 @@ pub mod digest;
 mod forward;
 
 pub use digest::{Algorithm, Credentials, CredentialsError};
-pub(crate) use forward::RelayForward;
+pub(crate) use forward::{RelayForward, ReportTo};
 
 /// The shard the relay runs on.
 pub const RELAY_SHARD: u8 = 0;
@@ -133,6 +134,8 @@ pub(crate) struct RelayConn {
     pub(crate) feeding: Option<ConnId>,
     /// The next hop the relay opened it to, if it did.
     pub(crate) hop: Option<Hop>,
+    /// The REPORT paths of its last relayed request, reused while they repeat.
+    pub(crate) last_report_to: Option<Arc<ReportTo>>,
 }
 
 /// A next hop's address: host (lower case) and port.
