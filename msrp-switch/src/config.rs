@@ -353,6 +353,16 @@ pub struct Args {
     #[serde(default, deserialize_with = "scalar_text")]
     pub relay_credentials: Option<String>,
 
+    /// RFC 4976 relay: PEM CA bundle that next hops' certificates are verified
+    /// against when the relay connects to an `msrps:` next hop (for the host in
+    /// the hop's URI); the switch's TLS certificate is presented as the client's.
+    /// Without it a request to an `msrps:` next hop gets a REPORT 481.
+    ///
+    /// Environment: `MSRP_SWITCH_RELAY_TLS_CA`.
+    #[arg(long, value_name = "PATH")]
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub relay_tls_ca: Option<String>,
+
     /// RFC 4976 relay: the Digest realm of its challenges.
     ///
     /// Environment: `MSRP_SWITCH_RELAY_REALM`.
@@ -816,6 +826,13 @@ impl Args {
     /// are read when the engine starts.
     fn tls_listen(&self) -> Result<Option<TlsListen>, ConfigError> {
         if !self.tls {
+            if self.relay_tls_ca.is_some() {
+                return Err(ConfigError::Invalid {
+                    flag: "relay-tls-ca",
+                    reason: "needs TLS (--tls true): the relay's TLS connections present \
+                             its certificate",
+                });
+            }
             return Ok(None);
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
@@ -853,6 +870,7 @@ impl Args {
                     self.tls_handshake_timeout_seconds,
                 )?,
                 self_signed_names: names,
+                relay_ca: self.relay_tls_ca.clone().map(Into::into),
             },
         }))
     }

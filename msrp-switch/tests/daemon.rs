@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use msrp_test_support::daemon::EPHEMERAL_PORTS;
+use msrp_test_support::daemon::{EPHEMERAL_PORTS, scrape};
 use msrp_test_support::{LIMIT, TestEngine, start_engine};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -161,20 +161,6 @@ async fn answers_481(addr: std::net::SocketAddr, tid: &str) {
         .await
         .unwrap();
     expect(&mut peer, &response(tid, "481 Session does not exist")).await;
-}
-
-/// The whole HTTP response of `GET /metrics` at `metrics_addr`.
-async fn scrape(metrics_addr: &str) -> String {
-    let mut http = TcpStream::connect(metrics_addr).await.unwrap();
-    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut scrape = String::new();
-    timeout(LIMIT, http.read_to_string(&mut scrape))
-        .await
-        .unwrap()
-        .unwrap();
-    scrape
 }
 
 #[tokio::test]

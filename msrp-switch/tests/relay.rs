@@ -276,3 +276,109 @@ async fn two_relays_in_a_row_carry_messages_both_ways() {
     assert_eq!(metric(&a, "msrp_switch_connections_opened_total"), 1);
     assert_eq!(metric(&b, "msrp_switch_connections_opened_total"), 1);
 }
+
+/// Relays reach each other over TLS (RFC 4976 §9.2): bob AUTHs to B over TLS,
+/// so his relay URI is `msrps:`; A connects to it over TLS, verifying B's
+/// certificate against `--relay-tls-ca` for the address in the URI and
+/// presenting its own. A relay without a CA bundle cannot, and the sender gets
+/// a REPORT instead of silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_reach_each_other_over_tls_verified_against_a_ca() {
+    use msrp_switch::transport::tls::TlsSettings;
+    use msrp_switch::transport::{EngineConfig, TlsListen};
+    use msrp_test_support::tls::connect_tls;
+    use msrp_test_support::{Pki, start_engine_with};
+
+    let pki = Pki::new("relay-tls");
+    let engine = |ca: bool| {
+        let mut switch = msrp_switch::msrp_proto::endpoint::EndpointConfig::default();
+        switch.relay.realm = REALM.into();
+        start_engine_with(EngineConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            shards: 1,
+            pin_cores: false,
+            switch,
+            tls: Some(TlsListen {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                settings: TlsSettings {
+                    cert: Some(pki.server_cert.clone().into()),
+                    key: Some(pki.server_key.clone().into()),
+                    relay_ca: ca.then(|| pki.ca.clone().into()),
+                    ..TlsSettings::default()
+                },
+            }),
+            ..EngineConfig::default()
+        })
+    };
+    let (a, b, lone) = (engine(true), engine(true), engine(false));
+    for relay in [&a, &b, &lone] {
+        let mut credentials = Credentials::new();
+        for user in ["alice", "bob", "carol"] {
+            credentials.insert_password(user, REALM, "pw");
+        }
+        relay.set_relay_credentials(credentials).await.unwrap();
+    }
+    let mut alice = client(&a, "alice", 41001).await;
+    let relay_a = use_path(&authenticate(&mut alice, &relay_uri(&a), "alice", "pw", None).await);
+    let b_tls = b.tls_addr().unwrap();
+    let pinned = b.tls_identity().unwrap().fingerprint().to_string();
+    let stream = connect_tls(b_tls, &pinned, None).await.unwrap();
+    let mut bob = Peer::on(stream, "msrps://127.0.0.1:41002/bob00001;tcp", "");
+    let b_uri = format!("msrps://127.0.0.1:{};tcp", b_tls.port());
+    let relay_b = use_path(&authenticate(&mut bob, &b_uri, "bob", "pw", None).await);
+    assert!(
+        relay_b.starts_with(&format!("msrps://127.0.0.1:{}/", b_tls.port())),
+        "{relay_b}"
+    );
+
+    let body: Vec<u8> = (0..256 * 1024).map(|i| (i * 11 % 239) as u8).collect();
+    let to_bob = format!("{relay_a} {relay_b} {}", bob.me);
+    let via = [relay_b.clone(), relay_a.clone(), alice.me.clone()];
+    stream_chunks(
+        &mut alice,
+        &mut bob,
+        &to_bob,
+        &body,
+        64 * 1024,
+        "overtls1",
+        Some(&via),
+    )
+    .await;
+    let to_alice = format!("{relay_b} {relay_a} {}", alice.me);
+    stream_chunks(
+        &mut bob,
+        &mut alice,
+        &to_alice,
+        &body,
+        64 * 1024,
+        "overtls2",
+        None,
+    )
+    .await;
+    assert_eq!(
+        metric(&a, "msrp_switch_tls_handshakes_total"),
+        1,
+        "A dialled B over TLS"
+    );
+
+    // Without a CA bundle: the 200 is the relay's, then a REPORT says it failed.
+    let mut carol = client(&lone, "carol", 41003).await;
+    let relay_c = use_path(&authenticate(&mut carol, &relay_uri(&lone), "carol", "pw", None).await);
+    let tid = carol.next_tid();
+    let send = SendChunk {
+        total: 2,
+        ..SendChunk::text(
+            &format!("{relay_c} {relay_b} {}", bob.me),
+            &carol.me,
+            &tid,
+            "noca0001",
+        )
+    }
+    .encode(b"hi");
+    carol.write(&send).await;
+    assert_eq!(carol.read_frame().await.status(), Some(200));
+    let report = carol.read_frame().await;
+    assert_eq!(report.method().as_deref(), Some("REPORT"));
+    assert!(header_values(&report, "Status")[0].starts_with("000 481"));
+    assert_eq!(metric(&lone, "msrp_switch_connect_failures_total"), 1);
+}

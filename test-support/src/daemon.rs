@@ -81,15 +81,7 @@ impl Daemon {
 
     /// The value of one series of its `/metrics` (name and labels as rendered).
     pub async fn metric(&self, series: &str) -> i64 {
-        let mut http = TcpStream::connect(self.metrics).await.unwrap();
-        http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut text = String::new();
-        timeout(LIMIT, http.read_to_string(&mut text))
-            .await
-            .unwrap()
-            .unwrap();
+        let text = scrape(&self.metrics.to_string()).await;
         text.lines()
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
             .unwrap_or_else(|| panic!("no {series} in {text}"))
@@ -120,4 +112,18 @@ impl Daemon {
         .await
         .unwrap_or_else(|_| panic!("no log line with {needle:?} in time"))
     }
+}
+
+/// The whole HTTP response of `GET /metrics` at `metrics_addr` (`ip:port`).
+pub async fn scrape(metrics_addr: &str) -> String {
+    let mut http = TcpStream::connect(metrics_addr).await.unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    timeout(LIMIT, http.read_to_string(&mut text))
+        .await
+        .unwrap()
+        .unwrap();
+    text
 }

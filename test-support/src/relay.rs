@@ -89,15 +89,18 @@ pub fn use_path(answer: &Frame) -> String {
 /// the first relay; the receiver checks that the chunk is for it, that the
 /// ranges are contiguous and, with `via`, the From-Path it arrived with, and
 /// answers it; the bytes it got must hash as `body`'s.
-pub async fn stream_chunks(
-    sender: &mut Peer,
-    receiver: &mut Peer,
+pub async fn stream_chunks<A, B>(
+    sender: &mut Peer<A>,
+    receiver: &mut Peer<B>,
     to_path: &str,
     body: &[u8],
     chunk: usize,
     message_id: &str,
     via: Option<&[String]>,
-) {
+) where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
     let mut got = Vec::new();
     let chunks: Vec<&[u8]> = body.chunks(chunk).collect();
     for (i, part) in chunks.iter().enumerate() {

@@ -146,7 +146,9 @@ pub struct TlsTarget {
     /// (a DNS name; an IP address sends none).
     pub server_name: String,
     /// The certificates the peer may present: the strongest-hash fingerprints
-    /// of its media (never empty: the media are refused without one).
+    /// of a participant's media (the media are refused without one). Empty for
+    /// an RFC 4976 relay's next hop, whose certificate the transport verifies
+    /// against its CA bundle for `server_name`.
     pub fingerprints: Vec<Fingerprint>,
 }
 

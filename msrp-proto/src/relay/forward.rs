@@ -33,7 +33,7 @@ use crate::codec::{
     Rewrite, Scheme, StatusCode,
 };
 use crate::conn::{Inbound, State};
-use crate::endpoint::{Action, Endpoint};
+use crate::endpoint::{Action, Endpoint, TlsTarget};
 use crate::ids::ConnId;
 use crate::report::{Reply, is_owed};
 use crate::stats::Stats;
@@ -243,14 +243,15 @@ impl Endpoint {
     }
 
     /// The connection to next hop `uri`: the one the relay has open there, or a
-    /// new one it asks the transport to open (over TCP; what is relayed waits in
-    /// its queue meanwhile).
+    /// new one it asks the transport to open (TCP for `msrp:`, TLS for `msrps:`;
+    /// what is relayed waits in its queue meanwhile).
     fn relay_hop(&mut self, uri: &MsrpUri) -> Result<ConnId, StatusCode> {
-        if uri.scheme() == Scheme::Msrps {
-            debug!(%uri, "481: the relay opens no TLS connections to next hops yet");
-            return Err(StatusCode::SESSION_DOES_NOT_EXIST);
-        }
-        let hop: Hop = (uri.host().to_ascii_lowercase(), uri.port().unwrap_or(2855));
+        let tls = uri.scheme() == Scheme::Msrps;
+        let hop: Hop = (
+            uri.host().to_ascii_lowercase(),
+            uri.port().unwrap_or(2855),
+            tls,
+        );
         if let Some(&conn) = self.relay.hops.get(&hop)
             && self.conns.get(&conn).is_some_and(|c| !c.is_closing())
         {
@@ -265,11 +266,17 @@ impl Endpoint {
         self.conns.insert(conn, c);
         self.relay.hops.insert(hop.clone(), conn);
         self.relay.conns.entry(conn).or_default().hop = Some(hop.clone());
+        // Over TLS the hop's certificate is checked against the relay's CA for
+        // the host of its URI (no fingerprint: see `TlsTarget`).
+        let tls = tls.then(|| TlsTarget {
+            server_name: hop.0.clone(),
+            fingerprints: Vec::new(),
+        });
         self.actions.push_back(Action::Connect {
             conn,
             host: hop.0,
             port: hop.1,
-            tls: None,
+            tls,
         });
         Ok(conn)
     }

@@ -138,8 +138,8 @@ pub(crate) struct RelayConn {
     pub(crate) last_report_to: Option<Arc<ReportTo>>,
 }
 
-/// A next hop's address: host (lower case) and port.
-pub(crate) type Hop = (String, u16);
+/// A next hop: host (lower case), port, and TLS (`msrps`) or not.
+pub(crate) type Hop = (String, u16, bool);
 
 /// The relay's state in one endpoint.
 #[derive(Debug)]

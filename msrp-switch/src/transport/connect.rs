@@ -114,13 +114,19 @@ async fn open(
             retry: false,
         });
     };
-    let config = shard_tls
-        .identity
-        .client_config(target.fingerprints.clone())
-        .map_err(|err| Failed {
-            reason: err.to_string(),
-            retry: false,
-        })?;
+    // Pinned fingerprints (a participant's media), or, with none, a relay's
+    // next hop verified against --relay-tls-ca.
+    let config = if target.fingerprints.is_empty() {
+        shard_tls.identity.relay_client_config()
+    } else {
+        shard_tls
+            .identity
+            .client_config(target.fingerprints.clone())
+    };
+    let config = config.map_err(|err| Failed {
+        reason: err.to_string(),
+        retry: false,
+    })?;
     // SNI names the path's host; an address (or a name rustls will not send)
     // goes as the peer's IP, which sends no SNI.
     let name = ServerName::try_from(target.server_name.clone())

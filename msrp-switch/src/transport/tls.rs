@@ -18,7 +18,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{
-    ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
+    ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
+    SignatureScheme,
 };
 use sha1::Digest as _;
 
@@ -38,6 +39,10 @@ pub struct TlsSettings {
     pub handshake_timeout: Duration,
     /// Names (DNS or IP) a generated certificate is issued for.
     pub self_signed_names: Vec<String>,
+    /// PEM CA bundle the RFC 4976 relay verifies next hops' certificates
+    /// against (WebPKI, the name or address of the hop's URI); `None`: the relay
+    /// opens no TLS connections to next hops.
+    pub relay_ca: Option<PathBuf>,
 }
 
 impl Default for TlsSettings {
@@ -47,6 +52,7 @@ impl Default for TlsSettings {
             key: None,
             handshake_timeout: Duration::from_secs(10),
             self_signed_names: vec!["localhost".into(), "127.0.0.1".into()],
+            relay_ca: None,
         }
     }
 }
@@ -79,6 +85,17 @@ pub enum TlsError {
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Config(#[from] rustls::Error),
+    /// The relay's CA bundle cannot be read or holds no usable certificate.
+    #[error("--relay-tls-ca {}: {reason}", path.display())]
+    RelayCa {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A TLS next hop, and no CA bundle to verify it with.
+    #[error("no --relay-tls-ca: the relay cannot verify a TLS next hop")]
+    NoRelayCa,
 }
 
 /// The switch's certificate and key as handshakes use them now.
@@ -96,6 +113,8 @@ pub struct SwitchCertificate {
     /// Read at each handshake (not on the forwarding path); written on reload.
     current: RwLock<Arc<Current>>,
     provider: Arc<CryptoProvider>,
+    /// The relay's trust anchors for next hops (`--relay-tls-ca`).
+    relay_roots: Option<Arc<RootCertStore>>,
 }
 
 impl fmt::Debug for SwitchCertificate {
@@ -111,10 +130,15 @@ impl SwitchCertificate {
     pub fn load(settings: TlsSettings) -> Result<Self, TlsError> {
         let provider = ring_provider();
         let current = load_current(&settings, &provider)?;
+        let relay_roots = match &settings.relay_ca {
+            None => None,
+            Some(path) => Some(Arc::new(read_roots(path)?)),
+        };
         Ok(Self {
             settings,
             current: RwLock::new(Arc::new(current)),
             provider,
+            relay_roots,
         })
     }
 
@@ -187,6 +211,36 @@ impl SwitchCertificate {
             .with_client_cert_resolver(Arc::new(Resolver(Arc::clone(self))));
         Ok(Arc::new(config))
     }
+
+    /// The configuration of a connection the RFC 4976 relay opens to a next hop
+    /// (RFC 4976 §9.2: relays authenticate each other): the hop's certificate
+    /// verified against `--relay-tls-ca` for the name or address in its URI, the
+    /// switch's certificate presented as the client's.
+    pub fn relay_client_config(self: &Arc<Self>) -> Result<Arc<ClientConfig>, TlsError> {
+        let roots = self.relay_roots.clone().ok_or(TlsError::NoRelayCa)?;
+        let config = ClientConfig::builder_with_provider(Arc::clone(&self.provider))
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+            .with_root_certificates(roots)
+            .with_client_cert_resolver(Arc::new(Resolver(Arc::clone(self))));
+        Ok(Arc::new(config))
+    }
+}
+
+/// The CA bundle in `path`, as trust anchors.
+fn read_roots(path: &Path) -> Result<RootCertStore, TlsError> {
+    let error = |reason: String| TlsError::RelayCa {
+        path: path.to_owned(),
+        reason,
+    };
+    let certificates = PemFile::new("--relay-tls-ca", path)
+        .certificates()
+        .map_err(|err| error(err.reason))?;
+    let mut roots = RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(certificates);
+    if added == 0 {
+        return Err(error("no usable CA certificate in it".into()));
+    }
+    Ok(roots)
 }
 
 fn load_current(settings: &TlsSettings, provider: &CryptoProvider) -> Result<Current, TlsError> {
