@@ -504,3 +504,52 @@ fn an_expired_or_orphaned_relay_uri_gets_481() {
     );
     assert_eq!(carol.read(&mut switch)[0].status(), Some(481));
 }
+
+/// Cut-through: what each read brings of a long chunk goes on at the end of the
+/// read (once it is `flush_bytes` or more), ended `+`, so the receiver has it
+/// before the sender has sent the rest; ranges stay exact and the body whole.
+#[test]
+fn a_long_chunk_streams_through_read_by_read() {
+    let (mut switch, t0) = relay(RelayConfig {
+        flush_bytes: 2000,
+        ..RelayConfig::default()
+    });
+    let mut alice = Client::new(&mut switch, "alice", 1, t0);
+    let mut bob = Client::new(&mut switch, "bob", 2, t0);
+    let relay_a = alice.authenticate(&mut switch, t0);
+    let relay_b = bob.authenticate(&mut switch, t0);
+    let body: Vec<u8> = (0..12_000u32).map(|i| (i % 249) as u8).collect();
+    let send = alice.send(
+        "cut1",
+        &format!("{relay_a} {relay_b} {}", bob.uri),
+        "Message-ID: msgcut0000\r\nByte-Range: 1-12000/12000\r\n",
+        &body,
+        '$',
+    );
+    let (first, rest) = send.split_at(send.len() / 2);
+    alice.feed(&mut switch, first, t0);
+    let early = bob.read(&mut switch);
+    assert_eq!(
+        early.len(),
+        1,
+        "half the chunk went on before the rest came"
+    );
+    assert_eq!(early[0].flag, ContinuationFlag::More);
+    let early_len = early[0].body.len();
+    assert!(early_len >= 2000, "{early_len}");
+    assert_eq!(early[0].byte_range(), format!("1-{early_len}/12000"));
+    alice.feed(&mut switch, rest, t0);
+    let late = bob.read(&mut switch);
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].flag, ContinuationFlag::End);
+    assert_eq!(
+        late[0].byte_range(),
+        format!("{}-12000/12000", early_len + 1)
+    );
+    let whole: Vec<u8> = early
+        .iter()
+        .chain(&late)
+        .flat_map(|f| f.body.clone())
+        .collect();
+    assert_eq!(whole, body);
+}

@@ -382,3 +382,58 @@ async fn relays_reach_each_other_over_tls_verified_against_a_ca() {
     assert!(header_values(&report, "Status")[0].starts_with("000 481"));
     assert_eq!(metric(&lone, "msrp_switch_connect_failures_total"), 1);
 }
+
+/// The credentials file is re-read on SIGHUP: a user added to it can AUTH
+/// afterwards, without a restart; and `--relay-auth none` says at start that
+/// anyone may relay.
+#[tokio::test]
+async fn sighup_reloads_the_relay_credentials_and_auth_none_is_logged() {
+    use msrp_switch::msrp_proto::relay::Algorithm;
+    use msrp_test_support::TempDir;
+    use msrp_test_support::daemon::Daemon;
+
+    let dir = TempDir::new("relay-sighup");
+    let line = |user: &str| {
+        let ha1 = Algorithm::Md5.hex(&[user.as_bytes(), REALM.as_bytes(), b"pw"]);
+        format!("{user}:{REALM}:{ha1}\n")
+    };
+    let file = dir.file("users", &line("alice"));
+    let mut daemon = Daemon::spawn(
+        env!("CARGO_BIN_EXE_msrp-switch"),
+        &["--relay-realm", REALM, "--relay-credentials", &file],
+    )
+    .await;
+    let addr = daemon.msrp;
+    let relay = format!("msrp://{addr};tcp");
+    let auth_as = |user: &'static str| {
+        let relay = relay.clone();
+        async move {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let mut peer = Peer::over(
+                stream,
+                &format!("msrp://127.0.0.1:41009/{user}0001;tcp"),
+                "",
+            );
+            authenticate(&mut peer, &relay, user, "pw", None)
+                .await
+                .status()
+        }
+    };
+    assert_eq!(auth_as("alice").await, Some(200));
+    assert_eq!(
+        auth_as("bob").await,
+        Some(401),
+        "bob is not in the file yet"
+    );
+
+    std::fs::write(&file, line("alice") + &line("bob")).unwrap();
+    let pid = rustix::process::Pid::from_raw(daemon.child.id().unwrap() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    daemon.log_line_with("relay credentials reloaded").await;
+    assert_eq!(auth_as("bob").await, Some(200), "bob after SIGHUP");
+
+    let mut open =
+        Daemon::spawn(env!("CARGO_BIN_EXE_msrp-switch"), &["--relay-auth", "none"]).await;
+    let warning = open.log_line_with("--relay-auth none").await;
+    assert!(warning.contains("WARN"), "{warning}");
+}

@@ -318,6 +318,7 @@ impl Endpoint {
         }
         self.interrupt_if_waited_on(conn, now);
         self.interrupt_held(now);
+        self.relay_flush(conn);
     }
 
     /// The connection closed (by the peer, an I/O error, or after `closing`).

@@ -13,10 +13,12 @@
 //!
 //! A SEND is answered hop by hop (200, or the error, per its Failure-Report) and
 //! goes on as a new transaction: its own transaction id, the rest of the head as
-//! received. Its body is held until the end-line or `rechunk_bytes`, whichever
-//! comes first; a longer chunk goes on as several, with exact Byte-Ranges and `+`
-//! (§7.1 lets a relay re-chunk), so the relay holds a bounded amount per sender
-//! and whole frames never interleave on the connection they go out on. An error
+//! received. Its body goes on cut-through, in whole frames: what a read brought
+//! is sent on at the end of the read once it is `flush_bytes` or more, and at
+//! the latest at `rechunk_bytes` or the end-line, a longer chunk thus going on
+//! as several with exact Byte-Ranges and `+` (§7.1 lets a relay re-chunk). So
+//! the relay holds a bounded amount per sender, short messages go on whole,
+//! and frames never interleave on the connection they go out on. An error
 //! response from the next hop, no response within the transaction timeout, or the
 //! next hop's connection closing with the chunk unanswered, gives the sender a
 //! REPORT when its Failure-Report asks (§6.4.1). REPORTs go on unanswered.
@@ -289,6 +291,25 @@ impl Endpoint {
             f.split = true;
             self.relay_emit(conn, &mut f, ContinuationFlag::More);
         }
+        self.set_inbound(conn, Inbound::Relay(f));
+    }
+
+    /// The end of a read on `conn`: a relayed chunk holding `flush_bytes` or
+    /// more sends them on now, ended `+` (cut-through; RFC 4975 §7.1 lets the
+    /// rest follow as the next chunk, with its exact Byte-Range).
+    pub(crate) fn relay_flush(&mut self, conn: ConnId) {
+        let flush_bytes = self.relay.config.flush_bytes;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if !matches!(&c.inbound, Inbound::Relay(f) if f.held >= flush_bytes) {
+            return;
+        }
+        let Inbound::Relay(mut f) = std::mem::replace(&mut c.inbound, Inbound::Idle) else {
+            return;
+        };
+        f.split = true;
+        self.relay_emit(conn, &mut f, ContinuationFlag::More);
         self.set_inbound(conn, Inbound::Relay(f));
     }
 

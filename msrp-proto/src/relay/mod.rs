@@ -78,6 +78,11 @@ pub struct RelayConfig {
     /// Connections the relay may have open to next hops (other relays,
     /// endpoints); a request needing one more gets 481.
     pub max_hop_connections: usize,
+    /// At the end of each read, a relayed chunk holding at least this many body
+    /// bytes sends them on at once (ended `+`, the rest follows as the next
+    /// chunk): long chunks stream through with at most one read's delay, short
+    /// messages go on whole.
+    pub flush_bytes: usize,
     /// A relayed chunk is written on once this many of its body bytes are in (and
     /// the rest follows as the next chunk, RFC 4976 §7.1 allows re-chunking), so a
     /// relay holds at most this much per sending connection.
@@ -97,6 +102,7 @@ impl Default for RelayConfig {
             max_auth_failures: 3,
             max_bindings_per_connection: 16,
             max_hop_connections: 1024,
+            flush_bytes: 16 * 1024,
             rechunk_bytes: 256 * 1024,
         }
     }
