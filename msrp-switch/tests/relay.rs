@@ -100,8 +100,9 @@ async fn two_clients_exchange_5_mib_through_the_relay_both_ways() {
         2
     );
     assert_eq!(metric(&engine, "msrp_switch_relay_bindings"), 2);
-    // 80 chunks each way and the one between.
-    assert_eq!(metric(&engine, "msrp_switch_relayed_frames_total"), 161);
+    // 80 chunks each way and the one between, each passed on in one frame or
+    // (cut-through, as reads split them) several.
+    assert!(metric(&engine, "msrp_switch_relayed_frames_total") >= 161);
     assert!(metric(&engine, "msrp_switch_relayed_bytes_total") > 10 * 1024 * 1024);
     drop(alice);
     // The grants go with their connection.
