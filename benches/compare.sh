@@ -141,14 +141,23 @@ listening() {
 		/proc/net/tcp
 }
 
-# free_port VAR: sets VAR to a port nobody listens on and no earlier call returned
+# Is 127.0.0.1:$1 (or 0.0.0.0) any socket's local port, listening or connected? An
+# outgoing connection's ephemeral port cannot be bound by a listener either.
+port_used() {
+	local hex
+	hex=$(printf '%04X' "$1")
+	awk -v h=":$hex" 'substr($2, length($2) - 4) == h { f = 1 } END { exit !f }' \
+		/proc/net/tcp
+}
+
+# free_port VAR: sets VAR to a port no socket uses and no earlier call returned
 USED_PORTS=" "
 free_port() {
 	local p _
 	for _ in $(seq 500); do
 		p=$((20000 + RANDOM % 40000))
 		case "$USED_PORTS" in *" $p "*) continue ;; esac
-		if ! listening "$p"; then
+		if ! port_used "$p"; then
 			USED_PORTS="$USED_PORTS$p "
 			printf -v "$1" '%s' "$p"
 			return 0
