@@ -187,6 +187,22 @@ fn auth_is_challenged_then_granted_a_use_path_and_expires() {
     let ok = alice.read(&mut switch).remove(0);
     assert_eq!(ok.status(), Some(200));
     assert_eq!(ok.head.value_of("Expires").as_deref(), Some("900"));
+    // RFC 7616 §3.5: rspauth is the response with an empty method in A2.
+    let nonce = challenge_param(&offers[1], "nonce").unwrap();
+    let ha1 = Algorithm::Sha256.hex(&[b"alice", REALM.as_bytes(), b"pw"]);
+    let ha2 = Algorithm::Sha256.hex(&[b"", RELAY.as_bytes()]);
+    let rspauth = Algorithm::Sha256.hex(&[
+        ha1.as_bytes(),
+        nonce.as_bytes(),
+        b"00000001",
+        b"cn0nce",
+        b"auth",
+        ha2.as_bytes(),
+    ]);
+    assert_eq!(
+        ok.head.value_of("Authentication-Info").as_deref(),
+        Some(format!("qop=auth, rspauth=\"{rspauth}\", cnonce=\"cn0nce\", nc=00000001").as_str())
+    );
     let use_path: Vec<String> = ok.head.use_path().map(|u| u.to_string()).collect();
     assert_eq!(use_path.len(), 1);
     let uri = &use_path[0];

@@ -24,8 +24,8 @@ use super::{Binding, Nonce, RelayAuth};
 enum Outcome {
     /// Challenge (again): 401 with a fresh nonce; `stale` if the old one expired.
     Challenge { stale: bool },
-    /// Granted for this long.
-    Grant(Duration),
+    /// Granted for this long, with the `Authentication-Info` of a Digest answer.
+    Grant(Duration, Option<String>),
     /// Expires out of bounds.
     OutOfBounds,
     /// Too many failures, or too many grants on the connection: 403, and with
@@ -46,10 +46,10 @@ impl Endpoint {
         // A grant the connection has no room for is refused.
         let mut granted = None;
         let outcome = match outcome {
-            Outcome::Grant(expires) => match self.grant(conn, expires, now) {
+            Outcome::Grant(expires, info) => match self.grant(conn, expires, now) {
                 Some(uri) => {
                     granted = Some(uri);
-                    Outcome::Grant(expires)
+                    Outcome::Grant(expires, info)
                 }
                 None => Outcome::Refuse { close: false },
             },
@@ -58,13 +58,13 @@ impl Endpoint {
         let tid = *head.transaction_id();
         let (status, close) = match &outcome {
             Outcome::Challenge { .. } => (StatusCode::UNAUTHORIZED, false),
-            Outcome::Grant(_) => (StatusCode::OK, false),
+            Outcome::Grant(..) => (StatusCode::OK, false),
             Outcome::OutOfBounds => (StatusCode::PARAMETER_OUT_OF_BOUNDS, false),
             Outcome::Refuse { close } => (StatusCode::ACTION_NOT_ALLOWED, *close),
         };
         let result = match &outcome {
             Outcome::Challenge { .. } => RelayAuthResult::Challenged,
-            Outcome::Grant(_) => RelayAuthResult::Granted,
+            Outcome::Grant(..) => RelayAuthResult::Granted,
             Outcome::OutOfBounds => RelayAuthResult::ExpiresOutOfBounds,
             Outcome::Refuse { .. } => RelayAuthResult::Refused,
         };
@@ -101,11 +101,17 @@ impl Endpoint {
                 }
                 writer.finish(false)
             }
-            Outcome::Grant(expires) => match &granted {
-                Some(uri) => writer
-                    .path(HeaderName::UsePath, std::slice::from_ref(uri))
-                    .header("Expires", itoa::Buffer::new().format(expires.as_secs()))
-                    .finish(false),
+            Outcome::Grant(expires, info) => match &granted {
+                Some(uri) => {
+                    let writer = writer
+                        .path(HeaderName::UsePath, std::slice::from_ref(uri))
+                        .header("Expires", itoa::Buffer::new().format(expires.as_secs()));
+                    match &info {
+                        Some(info) => writer.header("Authentication-Info", info),
+                        None => writer,
+                    }
+                    .finish(false)
+                }
                 None => writer.finish(false),
             },
             Outcome::OutOfBounds => {
@@ -130,6 +136,7 @@ impl Endpoint {
         };
         let lifetime = self.relay.config.nonce_lifetime;
         let realm = self.relay.config.realm.clone();
+        let mut info = None;
         let checked = match digest::parse_authorization(value) {
             Err(why) => Err(why),
             Ok(auth) => {
@@ -148,7 +155,11 @@ impl Endpoint {
                             // Spent whether or not the answer is right.
                             n.last_nc = nc;
                             match digest::verify(&self.relay.credentials, &auth) {
-                                Ok(()) => Ok(()),
+                                Ok(()) => {
+                                    info =
+                                        digest::authentication_info(&self.relay.credentials, &auth);
+                                    Ok(())
+                                }
                                 Err(Refusal::UnknownUser) => Err("unknown user"),
                                 Err(Refusal::WrongResponse) => Err("wrong response"),
                                 Err(Refusal::Algorithm) => Err("an algorithm not offered"),
@@ -164,7 +175,10 @@ impl Endpoint {
                 if let Some(state) = self.relay.conns.get_mut(&conn) {
                     state.failures = 0;
                 }
-                self.expires_outcome(head)
+                match self.expires_outcome(head) {
+                    Outcome::Grant(expires, _) => Outcome::Grant(expires, info),
+                    other => other,
+                }
             }
             Err(why) => {
                 let max = self.relay.config.max_auth_failures;
@@ -189,13 +203,13 @@ impl Endpoint {
     fn expires_outcome(&self, head: &Head) -> Outcome {
         let config = &self.relay.config;
         match head.expires() {
-            None => Outcome::Grant(config.default_expires),
+            None => Outcome::Grant(config.default_expires, None),
             Some(asked) => {
                 let asked = Duration::from_secs(u64::from(asked));
                 if asked < config.min_expires || asked > config.max_expires {
                     Outcome::OutOfBounds
                 } else {
-                    Outcome::Grant(asked)
+                    Outcome::Grant(asked, None)
                 }
             }
         }

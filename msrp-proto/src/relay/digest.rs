@@ -330,6 +330,34 @@ pub(crate) fn verify(credentials: &Credentials, auth: &Authorization) -> Result<
     }
 }
 
+/// The `Authentication-Info` value of the 200 to an AUTH whose `auth` was
+/// accepted (RFC 7616 §3.5): `rspauth` proves the relay knows the credentials
+/// too; it is the response with an empty method in A2.
+pub(crate) fn authentication_info(
+    credentials: &Credentials,
+    auth: &Authorization,
+) -> Option<String> {
+    let algorithm = match &auth.algorithm {
+        None => Algorithm::Md5,
+        Some(name) => Algorithm::from_name(name)?,
+    };
+    let ha1 = credentials.ha1(&auth.username, &auth.realm, algorithm)?;
+    let ha2 = algorithm.hex(&[b"", auth.uri.as_bytes()]);
+    let rspauth = algorithm.hex(&[
+        ha1.as_bytes(),
+        auth.nonce.as_bytes(),
+        auth.nc.as_bytes(),
+        auth.cnonce.as_bytes(),
+        b"auth",
+        ha2.as_bytes(),
+    ]);
+    Some(format!(
+        "qop=auth, rspauth=\"{rspauth}\", cnonce=\"{}\", nc={}",
+        quote(&auth.cnonce),
+        auth.nc
+    ))
+}
+
 /// Compares without an early exit, so the time taken says nothing of how much of
 /// a guessed response was right.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
