@@ -569,3 +569,58 @@ fn a_long_chunk_streams_through_read_by_read() {
         .collect();
     assert_eq!(whole, body);
 }
+
+/// Backpressure through the relay: while what waits for the receiver is over
+/// `queue_bytes`, the sender's connection is not read (TCP then slows it); once
+/// the receiver reads, the sender is woken and read again. Nothing is dropped.
+#[test]
+fn a_receiver_that_does_not_read_holds_its_sender_back_until_it_does() {
+    let t0 = Instant::now();
+    let mut switch = Endpoint::new(
+        EndpointConfig {
+            queue_bytes: 4096,
+            relay: RelayConfig {
+                realm: REALM.into(),
+                ..RelayConfig::default()
+            },
+            ..EndpointConfig::default()
+        },
+        0,
+        WireIds::seeded(5),
+        Arc::new(Stats::default()),
+        t0,
+    );
+    let mut credentials = Credentials::new();
+    credentials.insert_password("alice", REALM, "pw");
+    credentials.insert_password("bob", REALM, "pw");
+    switch.set_relay_credentials(credentials);
+    let mut alice = Client::new(&mut switch, "alice", 1, t0);
+    let mut bob = Client::new(&mut switch, "bob", 2, t0);
+    let relay_a = alice.authenticate(&mut switch, t0);
+    let relay_b = bob.authenticate(&mut switch, t0);
+    let to_bob = format!("{relay_a} {relay_b} {}", bob.uri);
+    let mut sent = 0;
+    while switch.wants_read(alice.conn) && sent < 100 {
+        let send = alice.send(
+            &format!("bp{sent:03}"),
+            &to_bob,
+            &format!("Message-ID: msgbp{sent:05}\r\n"),
+            &[b'x'; 1000],
+            '$',
+        );
+        alice.feed(&mut switch, &send, t0);
+        sent += 1;
+    }
+    assert!(sent < 100, "alice was held back");
+    assert!(sent >= 4, "not before 4096 bytes waited: {sent}");
+    while switch.poll_action().is_some() {}
+    // Bob reads: alice may go on, and is woken to.
+    let got = bob.read(&mut switch);
+    assert_eq!(got.len(), sent, "every message waited for bob");
+    assert!(switch.wants_read(alice.conn));
+    let mut woken = false;
+    while let Some(action) = switch.poll_action() {
+        woken |= action == msrp_proto::endpoint::Action::Wake(alice.conn);
+    }
+    assert!(woken, "alice's connection is woken to be read again");
+}
