@@ -32,6 +32,16 @@ pub(crate) enum Sent {
     },
     /// Our bodiless bind SEND after connecting out (RFC 4975 §5.4), on `conn`.
     Bind { to: ParticipantId, conn: ConnId },
+    /// A request the relay sent on whose response goes back to its sender (RFC
+    /// 4976 §6.4.2, §6.4.3: AUTH to an outer relay, NICKNAME, other methods).
+    EndToEnd {
+        /// The connection its sender is on.
+        back: ConnId,
+        /// The sender's transaction id, which the response goes back under.
+        tid: TransactionId,
+        /// How many of the relay's URIs led the request's To-Path.
+        ours: u8,
+    },
     /// A SEND chunk the relay sent on (RFC 4976 §6.4.1): on failure its sender,
     /// on `back`, may get a REPORT.
     Relayed {
@@ -156,7 +166,7 @@ impl Transactions {
     pub(crate) fn forget_participant(&mut self, to: ParticipantId) {
         self.sent.retain(|_, sent| match sent {
             Sent::Chunk { to: t, .. } | Sent::Bind { to: t, .. } => *t != to,
-            Sent::Relayed { .. } => true,
+            Sent::Relayed { .. } | Sent::EndToEnd { .. } => true,
         });
     }
 
@@ -180,7 +190,7 @@ impl Transactions {
             | Sent::Relayed {
                 message_id, start, ..
             } => (message_id.as_bytes().to_vec(), *start),
-            Sent::Bind { .. } => (Vec::new(), 0),
+            Sent::Bind { .. } | Sent::EndToEnd { .. } => (Vec::new(), 0),
         });
         picked
     }

@@ -438,3 +438,98 @@ async fn sighup_reloads_the_relay_credentials_and_auth_none_is_logged() {
     let warning = open.log_line_with("--relay-auth none").await;
     assert!(warning.contains("WARN"), "{warning}");
 }
+
+/// A client with two relays (RFC 4976 §5.1): alice AUTHs to A (inner), then
+/// through A to B (outer). A passes the AUTH on and B's 401 and 200 back end to
+/// end (§6.4.2, §6.4.3), under alice's transaction ids, with the paths turned
+/// hop by hop; B's Use-Path names both relays. Then a message goes alice -> A ->
+/// B -> bob and back, and a NICKNAME through both relays gets bob's answer
+/// back, not one of the relays'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_behind_two_relays_authenticates_through_the_inner_one() {
+    use msrp_test_support::relay::{authenticate_through, use_paths};
+
+    let a = relay_engine(1, |_| {}).await;
+    let b = relay_engine(1, |_| {}).await;
+    let mut alice = client(&a, "alice", 41001).await;
+    let inner = use_path(&authenticate(&mut alice, &relay_uri(&a), "alice", "pw", None).await);
+    let outer_uri = relay_uri(&b);
+    let through = format!("{inner} {outer_uri}");
+    let ok = authenticate_through(&mut alice, &through, &outer_uri, "alice", "pw", None).await;
+    assert_eq!(ok.target_path(), [alice.me.as_str()]);
+    let uses = use_paths(&ok);
+    assert_eq!(uses.len(), 2, "{uses:?}");
+    assert_eq!(
+        uses[0], inner,
+        "the inner relay first, as alice puts it in To-Path"
+    );
+    assert!(uses[1].starts_with(&format!("msrp://127.0.0.1:{}/", b.local_addr().port())));
+    assert_eq!(ok.sender_path(), [inner.clone(), outer_uri.clone()]);
+    assert_eq!(header_values(&ok, "Authentication-Info").len(), 1);
+
+    let mut bob = client(&b, "bob", 41002).await;
+    let bobs = use_path(&authenticate(&mut bob, &relay_uri(&b), "bob", "pw", None).await);
+    let to_bob = format!("{} {} {bobs} {}", uses[0], uses[1], bob.me);
+    let via = [
+        bobs.clone(),
+        uses[1].clone(),
+        uses[0].clone(),
+        alice.me.clone(),
+    ];
+    let body: Vec<u8> = (0..200_000).map(|i| (i * 3 % 251) as u8).collect();
+    stream_chunks(
+        &mut alice,
+        &mut bob,
+        &to_bob,
+        &body,
+        64 * 1024,
+        "twohops1",
+        Some(&via),
+    )
+    .await;
+    let to_alice = format!("{bobs} {} {} {}", uses[1], uses[0], alice.me);
+    stream_chunks(
+        &mut bob,
+        &mut alice,
+        &to_alice,
+        &body,
+        64 * 1024,
+        "twohops2",
+        None,
+    )
+    .await;
+
+    // NICKNAME (RFC 7701) through both relays: neither answers it; bob's answer
+    // comes back end to end.
+    let tid = alice.next_tid();
+    let nickname = format!(
+        "MSRP {tid} NICKNAME\r\nTo-Path: {to_bob}\r\nFrom-Path: {}\r\n\
+         Use-Nickname: \"al\"\r\n-------{tid}$\r\n",
+        alice.me
+    );
+    alice.write(nickname.as_bytes()).await;
+    let at_bob = bob.read_frame().await;
+    assert_eq!(at_bob.method().as_deref(), Some("NICKNAME"));
+    assert_eq!(at_bob.sender_path(), via);
+    // Bob answers along the whole From-Path, as a non-SEND response goes.
+    let answer = format!(
+        "MSRP {} 425 Nickname in use\r\nTo-Path: {}\r\nFrom-Path: {}\r\n-------{}$\r\n",
+        at_bob.tid(),
+        via.join(" "),
+        bob.me,
+        at_bob.tid()
+    );
+    bob.write(answer.as_bytes()).await;
+    let back = alice.read_frame().await;
+    assert_eq!((back.tid(), back.status()), (tid, Some(425)));
+    assert_eq!(back.target_path(), [alice.me.as_str()]);
+    assert_eq!(
+        back.sender_path(),
+        [
+            uses[0].clone(),
+            uses[1].clone(),
+            bobs.clone(),
+            bob.me.clone()
+        ]
+    );
+}

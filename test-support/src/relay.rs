@@ -58,14 +58,33 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     password: &str,
     expires: Option<u32>,
 ) -> Frame {
+    authenticate_through(peer, relay, relay, user, password, expires).await
+}
+
+/// [`authenticate`] to the relay whose URI is `uri`, along `to_path`: the
+/// relays the client already has in front of it (RFC 4976 §5.1), then `uri`.
+pub async fn authenticate_through<S: AsyncRead + AsyncWrite + Unpin>(
+    peer: &mut Peer<S>,
+    to_path: &str,
+    uri: &str,
+    user: &str,
+    password: &str,
+    expires: Option<u32>,
+) -> Frame {
+    let relay = to_path;
     let tid = peer.next_tid();
     let me = peer.me.clone();
     peer.write(auth_frame(&tid, relay, &me, "").as_bytes())
         .await;
     let challenge = peer.read_frame().await;
     assert_eq!(challenge.status(), Some(401), "{challenge:?}");
+    assert_eq!(
+        challenge.tid(),
+        tid,
+        "the challenge under the AUTH's transaction id"
+    );
     let www = header_values(&challenge, "WWW-Authenticate");
-    let answer = authorization(&www[0], user, password, 1, relay);
+    let answer = authorization(&www[0], user, password, 1, uri);
     let extra = match expires {
         Some(seconds) => format!("{answer}Expires: {seconds}\r\n"),
         None => answer,
@@ -78,10 +97,15 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// The one Use-Path URI of a 200 to AUTH.
 pub fn use_path(answer: &Frame) -> String {
-    assert_eq!(answer.status(), Some(200), "AUTH answered {answer:?}");
-    let uris: Vec<String> = answer.head.use_path().map(|u| u.to_string()).collect();
+    let uris = use_paths(answer);
     assert_eq!(uris.len(), 1, "{answer:?}");
     uris[0].clone()
+}
+
+/// Every Use-Path URI of a 200 to AUTH, in order.
+pub fn use_paths(answer: &Frame) -> Vec<String> {
+    assert_eq!(answer.status(), Some(200), "AUTH answered {answer:?}");
+    answer.head.use_path().map(|u| u.to_string()).collect()
 }
 
 /// `sender` sends `body` to `receiver` along `to_path` (relay URIs, then the

@@ -136,7 +136,7 @@ impl Endpoint {
             Sent::Relayed { failure_report, .. } => {
                 to.is_none() && *failure_report != FailureReport::No
             }
-            Sent::Bind { .. } => false,
+            Sent::Bind { .. } | Sent::EndToEnd { .. } => false,
         });
         let count = failed.len();
         for sent in failed {

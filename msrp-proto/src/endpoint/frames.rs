@@ -330,6 +330,9 @@ impl Endpoint {
                 trace!(conn = conn.0, tid = %head.transaction_id(), "response to nothing outstanding")
             }
             Some(sent @ Sent::Relayed { .. }) => self.relay_answered(sent, Some(code)),
+            Some(Sent::EndToEnd { back, tid, ours }) => {
+                self.relay_response_back(head, back, tid, ours)
+            }
             Some(Sent::Bind { to, .. }) => {
                 if code.is_success() {
                     if let Some(p) = self.participants.get(&to) {

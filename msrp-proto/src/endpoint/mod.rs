@@ -359,6 +359,8 @@ impl Endpoint {
                 (Timer::Transaction(_), Some(sent @ Sent::Relayed { .. })) => {
                     self.relay_answered(sent, None);
                 }
+                // No response came back: nobody is owed one (§6.4.2).
+                (Timer::Transaction(_), Some(Sent::EndToEnd { .. })) => {}
                 (Timer::Transaction(_), Some(Sent::Bind { conn, to })) => {
                     // The peer never answered our bind SEND: the connection it went
                     // on is useless to it. Only that one: by now the participant may

@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 use tracing::debug;
 
 use crate::codec::{ContinuationFlag, Head, HeaderName, MsrpUri, Scheme, StatusCode};
@@ -36,9 +37,16 @@ enum Outcome {
 impl Endpoint {
     /// An AUTH to the relay's own URI (To-Path: that URI alone, no session-id).
     pub(crate) fn relay_auth(&mut self, conn: ConnId, head: &Head, now: Instant) -> Inbound {
-        let (Some(client), Some(us)) = (head.from_path().next(), head.to_path().next()) else {
+        // The answer goes back along the whole From-Path (RFC 4975 §7.2: a
+        // response to anything but SEND; relays in between pass it on, RFC 4976
+        // §6.4.3), so a client behind inner relays gets it through them.
+        let back: SmallVec<[MsrpUri; 4]> = head.from_path().collect();
+        let Some(us) = head.to_path().next() else {
             return Inbound::Answer(None);
         };
+        if back.is_empty() {
+            return Inbound::Answer(None);
+        }
         let outcome = match self.relay.config.auth {
             RelayAuth::None => self.expires_outcome(head),
             RelayAuth::Digest => self.digest_outcome(conn, head, now),
@@ -73,7 +81,7 @@ impl Endpoint {
         let writer = self
             .encoder
             .response_head(&tid, status)
-            .path(HeaderName::ToPath, std::slice::from_ref(&client))
+            .path(HeaderName::ToPath, &back)
             .path(HeaderName::FromPath, std::slice::from_ref(&us));
         let head_bytes = match outcome {
             Outcome::Challenge { stale } => {
@@ -103,8 +111,14 @@ impl Endpoint {
             }
             Outcome::Grant(expires, info) => match &granted {
                 Some(uri) => {
+                    // §5.1: the inner relays the AUTH came through (From-Path
+                    // without the client, in the order the client names them),
+                    // then this grant.
+                    let mut use_path: SmallVec<[MsrpUri; 4]> =
+                        back[..back.len() - 1].iter().rev().cloned().collect();
+                    use_path.push(uri.clone());
                     let writer = writer
-                        .path(HeaderName::UsePath, std::slice::from_ref(uri))
+                        .path(HeaderName::UsePath, &use_path)
                         .header("Expires", itoa::Buffer::new().format(expires.as_secs()));
                     match &info {
                         Some(info) => writer.header("Authentication-Info", info),

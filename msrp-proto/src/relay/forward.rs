@@ -22,6 +22,10 @@
 //! response from the next hop, no response within the transaction timeout, or the
 //! next hop's connection closing with the chunk unanswered, gives the sender a
 //! REPORT when its Failure-Report asks (§6.4.1). REPORTs go on unanswered.
+//! Other requests (AUTH through this relay to an outer one, NICKNAME, methods
+//! the relay does not know) go on the same way but are answered end to end
+//! (§6.4.2): the next hop's response comes back under the relay's transaction
+//! id, and goes back to the sender under the sender's (§6.4.3).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -52,6 +56,8 @@ pub(crate) struct RelayForward {
     pub(crate) to: ConnId,
     pub(crate) head: Option<Head>,
     pub(crate) method: Option<Method>,
+    /// How many URIs of this relay led its To-Path (two when both ends use it).
+    pub(crate) ours: u8,
     /// The next hop's To-Path and From-Path (inline up to four URIs each: two
     /// relays and the endpoint on each side, without allocating).
     pub(crate) to_path: SmallVec<[MsrpUri; 4]>,
@@ -117,18 +123,8 @@ impl Endpoint {
                 from: first.clone(),
             })
         };
-        // Requests that are not SEND or REPORT: AUTH through this relay to
-        // another one, NICKNAME, extensions. Not relayed (yet): refused plainly.
-        match method {
-            Method::Send | Method::Report => {}
-            Method::Auth | Method::Nickname => {
-                return Some(Inbound::Answer(reply(StatusCode::ACTION_NOT_ALLOWED)));
-            }
-            Method::Other => {
-                return Some(Inbound::Answer(reply(StatusCode::METHOD_NOT_UNDERSTOOD)));
-            }
-        }
         let report_to = self.report_to(conn, head, &first);
+        let received_hops = to_path.len();
         let target = self
             .relay_target(conn, &mut to_path, &mut from_path, now)
             .and_then(|next| match next {
@@ -144,6 +140,8 @@ impl Endpoint {
         } else {
             None
         };
+        // This relay's URIs taken off To-Path: as many come off the response.
+        let ours = u8::try_from(received_hops - to_path.len()).unwrap_or(u8::MAX);
         let range = head.byte_range();
         let spare = self.conns.get_mut(&conn).and_then(|c| {
             if c.state == State::Accepted {
@@ -159,6 +157,7 @@ impl Endpoint {
         let value = RelayForward {
             to,
             method: Some(method),
+            ours,
             to_path,
             from_path,
             report_to,
@@ -397,6 +396,22 @@ impl Endpoint {
         let over = out.out.bytes() >= self.config.queue_bytes;
         Stats::add(&self.metrics.relayed_frames, 1);
         Stats::add(&self.metrics.relayed_bytes, bytes as u64);
+        if let Some(method @ (Method::Auth | Method::Nickname | Method::Other)) = f.method {
+            // §6.4.2: answered end to end; the response comes back under this
+            // transaction id and goes back under the sender's (§6.4.3).
+            let original = *received.transaction_id();
+            self.transactions.insert(
+                tid,
+                Sent::EndToEnd {
+                    back: conn,
+                    tid: original,
+                    ours: f.ours,
+                },
+            );
+            self.transactions
+                .arm(tid, self.now + self.config.transaction_timeout);
+            debug!(?method, %tid, "relayed end to end");
+        }
         if f.method == Some(Method::Send) {
             let message_id = f.message_id.unwrap_or_else(|| self.ids.message_id());
             self.transactions.insert(
@@ -480,6 +495,45 @@ impl Endpoint {
         debug!(conn = back.0, %status, "relay REPORT to the sender");
         if let Some(c) = self.conns.get_mut(&back) {
             c.out.push(Bytes::from([head, end_line].concat()), true);
+            self.wake(Some(back));
+        }
+    }
+
+    /// A response to a request relayed end to end (§6.4.3): its leading To-Path
+    /// URIs (ours, as many as the request's) move to the front of its From-Path, and it goes back on the
+    /// connection the request came from, under the request's transaction id.
+    pub(crate) fn relay_response_back(
+        &mut self,
+        head: &Head,
+        back: ConnId,
+        tid: crate::codec::TransactionId,
+        ours: u8,
+    ) {
+        let mut to_path: SmallVec<[MsrpUri; 4]> = head.to_path().collect();
+        let mut from_path: SmallVec<[MsrpUri; 4]> = head.from_path().collect();
+        if to_path.len() <= usize::from(ours) {
+            debug!("a relayed response with nobody beyond us in To-Path: dropped");
+            return;
+        }
+        // Each URI of ours the request lost comes off, to the front of From-Path.
+        for _ in 0..ours {
+            let uri = to_path.remove(0);
+            from_path.insert(0, uri);
+        }
+        let frame = self.encoder.forward(
+            head,
+            &Rewrite {
+                transaction_id: tid,
+                to_path: &to_path,
+                from_path: &from_path,
+                message_id: None,
+                byte_range: None,
+            },
+        );
+        let end = self.encoder.end_line(&tid, ContinuationFlag::End, false);
+        if let Some(c) = self.conns.get_mut(&back) {
+            c.out.push(Bytes::from([frame, end].concat()), true);
+            Stats::add(&self.metrics.relayed_frames, 1);
             self.wake(Some(back));
         }
     }
