@@ -14,7 +14,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
@@ -206,6 +206,15 @@ impl ServerTlsFiles {
     /// certificate's, or a CA bundle without a usable certificate: named with
     /// its setting.
     pub fn load(&self) -> Result<ServerTls, PemError> {
+        Ok(ServerTls {
+            acceptor: Arc::new(RwLock::new(TlsAcceptor::from(self.config()?))),
+            client_certificates: self.client_ca.is_some(),
+            files: self.clone(),
+        })
+    }
+
+    /// The handshake configuration the files make.
+    fn config(&self) -> Result<Arc<ServerConfig>, PemError> {
         let provider = ring_provider();
         let key = certified_key(&self.cert, &self.key, &provider)?;
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
@@ -226,19 +235,19 @@ impl ServerTlsFiles {
         };
         let mut config = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(key)));
         config.alpn_protocols = vec![ALPN_H2.to_vec()];
-        Ok(ServerTls {
-            acceptor: TlsAcceptor::from(Arc::new(config)),
-            client_certificates: self.client_ca.is_some(),
-        })
+        Ok(Arc::new(config))
     }
 }
 
 /// The control port's TLS, loaded: what [`port::incoming`](crate::port::incoming)
-/// runs each handshake with.
+/// runs each handshake with. Clones share it, so a [`ServerTls::reload`] through
+/// any of them reaches the port.
 #[derive(Clone)]
 pub struct ServerTls {
-    acceptor: TlsAcceptor,
+    /// Swapped whole on reload; read once per accepted connection.
+    acceptor: Arc<RwLock<TlsAcceptor>>,
     client_certificates: bool,
+    files: ServerTlsFiles,
 }
 
 impl fmt::Debug for ServerTls {
@@ -256,8 +265,27 @@ impl ServerTls {
     }
 
     /// Runs the handshakes of accepted connections.
-    pub(crate) fn acceptor(&self) -> &TlsAcceptor {
-        &self.acceptor
+    pub(crate) fn acceptor(&self) -> TlsAcceptor {
+        match self.acceptor.read() {
+            Ok(acceptor) => acceptor.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reads the files again (SIGHUP): the certificate, its key and the client
+    /// CA bundle. New connections get them; open ones keep theirs. On an error
+    /// the old ones stay.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServerTlsFiles::load`]: the file and what is wrong with it.
+    pub fn reload(&self) -> Result<(), PemError> {
+        let acceptor = TlsAcceptor::from(self.files.config()?);
+        match self.acceptor.write() {
+            Ok(mut slot) => *slot = acceptor,
+            Err(poisoned) => *poisoned.into_inner() = acceptor,
+        }
+        Ok(())
     }
 }
 

@@ -98,6 +98,7 @@ fn main() -> anyhow::Result<()> {
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()),
             engine.clone(),
             config.relay_credentials.clone(),
+            control_auth.tls().cloned(),
         ));
         let metrics = TcpListener::bind(config.metrics_listen)
             .await
@@ -234,14 +235,16 @@ fn control_auth(config: &Config) -> Result<Auth, PemError> {
 }
 
 /// SIGHUP must not kill the daemon (its default action would): it re-reads the
-/// TLS certificate files (new handshakes present the new certificate; open
-/// connections keep theirs) and the relay's credentials file (a bad one leaves
-/// the old credentials in force). Log level and limits are read at start only.
+/// TLS certificate files of MSRP and of the control API, with its client CA
+/// (new handshakes present the new certificate; open connections keep theirs),
+/// and the relay's credentials file (a bad file leaves the old in force). Log
+/// level and limits are read at start only.
 #[cfg(unix)]
 async fn reload_on_hangup(
     hangups: std::io::Result<tokio::signal::unix::Signal>,
     engine: Engine,
     relay_credentials_file: Option<String>,
+    control_tls: Option<control_api::tls::ServerTls>,
 ) {
     let mut hangups = match hangups {
         Ok(hangups) => hangups,
@@ -251,6 +254,15 @@ async fn reload_on_hangup(
         }
     };
     while hangups.recv().await.is_some() {
+        if let Some(tls) = &control_tls {
+            match tls.reload() {
+                Ok(()) => info!("SIGHUP: control API certificate and client CA reloaded"),
+                Err(err) => tracing::warn!(
+                    %err,
+                    "SIGHUP: control API certificate not reloaded; the old one stays"
+                ),
+            }
+        }
         if let Some(path) = &relay_credentials_file {
             match relay_credentials::read(path) {
                 Ok(credentials) => {
@@ -268,7 +280,7 @@ async fn reload_on_hangup(
             }
         }
         let Some(certificate) = engine.tls_identity() else {
-            if relay_credentials_file.is_none() {
+            if relay_credentials_file.is_none() && control_tls.is_none() {
                 tracing::warn!("SIGHUP received: nothing to reload (TLS is off); ignored");
             }
             continue;

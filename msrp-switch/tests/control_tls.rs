@@ -332,6 +332,17 @@ async fn the_daemon_serves_mtls_from_its_flags() {
     // Without the client certificate.
     let failure = refused(ctl(&[&mtls[..4], &["health"]].concat()).await);
     assert_eq!(failure.exit_code(), exit::AUTH, "{}", failure.message());
+
+    // SIGHUP re-reads the control port's files (what they then hold is the
+    // in-process reload test's business) and the daemon goes on serving.
+    let mut daemon = daemon;
+    let pid = rustix::process::Pid::from_raw(daemon.child.id().unwrap() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    daemon
+        .log_line_with("control API certificate and client CA reloaded")
+        .await;
+    let health = ctl(&[&mtls[..], &["health"]].concat()).await.unwrap();
+    assert!(health.contains("SERVING"), "{health}");
 }
 
 /// The daemon binary with `args` on ephemeral loopback ports but the control
@@ -386,5 +397,79 @@ fn the_daemon_refuses_exposure_without_token_or_client_ca_and_names_bad_files() 
             pki.client_key
         )),
         "{err}"
+    );
+}
+
+/// SIGHUP's reload of the control port's TLS (in process, the call the daemon
+/// makes): the certificate, key and client CA files are read again, so after
+/// they are replaced by another CA's, clients trusting the old CA fail and
+/// clients of the new one get through; open calls are not disturbed.
+#[tokio::test]
+async fn a_reload_puts_new_certificate_and_client_ca_files_in_force() {
+    let old = Pki::new("control-reload-old");
+    let new = Pki::new("control-reload-new");
+    let engine = start_engine(1, |_| {});
+    let auth = old.auth(Auth::none(), true);
+    let tls = auth.tls().cloned().unwrap();
+    let limits = PortLimits {
+        first_bytes_timeout: HANDSHAKE,
+        ..PortLimits::default()
+    };
+    let control = ControlServer::start_with(&engine, auth, limits).await;
+    let url = control.url();
+    let call = |pki: &Pki| {
+        let args: Vec<String> = [
+            "--server",
+            url.as_str(),
+            "--tls-ca",
+            pki.ca.as_str(),
+            "--tls-cert",
+            pki.client_cert.as_str(),
+            "--tls-key",
+            pki.client_key.as_str(),
+            "list-sessions",
+        ]
+        .iter()
+        .map(|arg| (*arg).to_owned())
+        .collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            ctl(&args).await
+        }
+    };
+    assert!(
+        call(&old).await.is_ok(),
+        "the old CA's client before the reload"
+    );
+    assert!(
+        call(&new).await.is_err(),
+        "the new CA's client before the reload"
+    );
+
+    for (from, to) in [
+        (&new.server_cert, &old.server_cert),
+        (&new.server_key, &old.server_key),
+        (&new.ca, &old.ca),
+    ] {
+        std::fs::copy(from, to).unwrap();
+    }
+    tls.reload().unwrap();
+    assert!(
+        call(&new).await.is_ok(),
+        "the new CA's client after the reload"
+    );
+    assert!(
+        call(&old).await.is_err(),
+        "the old CA's client after the reload"
+    );
+
+    // A file that no longer holds a key: the reload fails, naming it, and the
+    // certificate in force stays.
+    std::fs::write(&old.server_key, "not a key").unwrap();
+    let err = tls.reload().unwrap_err();
+    assert!(err.to_string().contains("--control-tls-key"), "{err}");
+    assert!(
+        call(&new).await.is_ok(),
+        "still served after a failed reload"
     );
 }

@@ -38,8 +38,21 @@ struct Daemon {
 }
 
 impl Daemon {
-    /// On ephemeral ports, with `extra` flags.
+    /// On ephemeral ports, with `extra` flags. A port picked free may be taken
+    /// before the daemon binds it (other tests start daemons on port 0 at the
+    /// same time): then the daemon stops at once, and is started again on
+    /// other ports.
     fn start(extra: &[&str]) -> Daemon {
+        for _ in 0..5 {
+            if let Some(daemon) = Self::try_start(extra) {
+                return daemon;
+            }
+        }
+        panic!("the daemon did not start in five tries");
+    }
+
+    /// One try: `None` if the daemon's first line is not its listening line.
+    fn try_start(extra: &[&str]) -> Option<Daemon> {
         let control = format!("127.0.0.1:{}", free_port());
         let mut child = Command::new(env!("CARGO_BIN_EXE_msrp-switch"))
             .args([
@@ -63,8 +76,8 @@ impl Daemon {
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
-        assert!(line.contains("listening"), "{line}");
-        Daemon { child, control }
+        let daemon = Daemon { child, control };
+        line.contains("listening").then_some(daemon)
     }
 }
 
