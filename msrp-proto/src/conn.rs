@@ -214,6 +214,9 @@ pub(crate) struct Conn {
     /// TCP or TLS, and the TLS peer's certificate: what a bind is checked
     /// against (see `security.rs`).
     pub(crate) security: Security,
+    /// MSRP over WebSocket (RFC 7977): only WebSocket participants' media ask
+    /// for it (see `security.rs`).
+    pub(crate) websocket: bool,
     /// The participants on it when it began to close: when it is gone, each
     /// that still has it as its connection is lost.
     pub(crate) parting: SmallVec<[ParticipantId; 1]>,
@@ -250,6 +253,7 @@ impl Conn {
                 seen_at: now,
             },
             security: Security::Plain,
+            websocket: false,
             parting: SmallVec::new(),
         }
     }

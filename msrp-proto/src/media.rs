@@ -257,6 +257,11 @@ pub struct RemoteMedia {
     /// a connection the switch already carries other sessions on (see
     /// [`answer_connection`]).
     pub connection: ConnectionReuse,
+    /// RFC 7977: the participant's own URI (the path's first) has transport
+    /// `ws`: it connects over WebSocket (secure with `msrps:`), always itself
+    /// (§5.1: nobody connects to a WebSocket client), and binds only a
+    /// WebSocket connection. Its host is often an `.invalid` name.
+    pub websocket: bool,
 }
 
 /// What a session allows; empty lists mean no restriction.
@@ -344,6 +349,7 @@ impl RemoteMedia {
             fingerprints: Vec::new(),
             media_address: None,
             connection: ConnectionReuse::New,
+            websocket: false,
         }
     }
 
@@ -738,6 +744,10 @@ fn remote(offered: Offered, side: Side) -> Result<RemoteMedia, MediaError> {
             ));
         }
     };
+    let websocket = offered
+        .path
+        .first()
+        .is_some_and(|uri| uri.transport().eq_ignore_ascii_case("ws"));
     let mut fingerprints = Vec::with_capacity(offered.fingerprints.len());
     for text in &offered.fingerprints {
         let fingerprint = Fingerprint::parse(text).map_err(|reason| MediaError {
@@ -764,7 +774,15 @@ fn remote(offered: Offered, side: Side) -> Result<RemoteMedia, MediaError> {
             ));
         }
     };
+    if websocket && setup == SetupRole::Active {
+        return Err(refused(
+            "remote.setup",
+            "a WebSocket client (transport ws in a=path) connects itself: the switch \
+             cannot connect to it (RFC 7977 §5.1), so its setup must let it be active",
+        ));
+    }
     Ok(RemoteMedia {
+        websocket,
         path: offered.path,
         accept_types: offered.accept_types,
         accept_wrapped_types: offered.accept_wrapped_types,

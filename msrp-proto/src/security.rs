@@ -67,11 +67,19 @@ pub enum BindRefusal {
     NoCertificate,
     /// The peer's certificate is none of the participant's fingerprints.
     FingerprintMismatch,
+    /// The participant is a WebSocket client (RFC 7977); the connection is not
+    /// a WebSocket one.
+    NotWebSocket,
 }
 
 impl BindRefusal {
     /// Every refusal, in the order of [`BindRefusal::index`].
-    pub const ALL: [Self; 3] = [Self::NotTls, Self::NoCertificate, Self::FingerprintMismatch];
+    pub const ALL: [Self; 4] = [
+        Self::NotTls,
+        Self::NoCertificate,
+        Self::FingerprintMismatch,
+        Self::NotWebSocket,
+    ];
 
     /// The metric label and event reason.
     pub const fn label(self) -> &'static str {
@@ -79,6 +87,7 @@ impl BindRefusal {
             Self::NotTls => "not_tls",
             Self::NoCertificate => "no_certificate",
             Self::FingerprintMismatch => "fingerprint_mismatch",
+            Self::NotWebSocket => "not_websocket",
         }
     }
 
@@ -88,8 +97,16 @@ impl BindRefusal {
     }
 }
 
-/// May a connection with `security` bind to a participant with media `remote`?
-pub(crate) fn check_bind(security: &Security, remote: &RemoteMedia) -> Result<(), BindRefusal> {
+/// May a connection with `security` (a WebSocket one with `websocket`) bind to
+/// a participant with media `remote`?
+pub(crate) fn check_bind(
+    security: &Security,
+    websocket: bool,
+    remote: &RemoteMedia,
+) -> Result<(), BindRefusal> {
+    if remote.websocket && !websocket {
+        return Err(BindRefusal::NotWebSocket);
+    }
     if remote.transport == Transport::Tcp {
         // A TCP participant that came over TLS anyway loses nothing.
         return Ok(());
@@ -128,24 +145,43 @@ mod tests {
         let own = cert(7);
         let pinned = tls(&[own.fingerprint(HashFunction::Sha256).unwrap().clone()]);
         let tls_with = |c: PeerCertificate| Security::Tls(Some(Box::new(c)));
-        assert_eq!(check_bind(&tls_with(own.clone()), &pinned), Ok(()));
+        assert_eq!(check_bind(&tls_with(own.clone()), false, &pinned), Ok(()));
         assert_eq!(
-            check_bind(&tls_with(cert(8)), &pinned),
+            check_bind(&tls_with(cert(8)), false, &pinned),
             Err(BindRefusal::FingerprintMismatch)
         );
         assert_eq!(
-            check_bind(&Security::Tls(None), &pinned),
+            check_bind(&Security::Tls(None), false, &pinned),
             Err(BindRefusal::NoCertificate)
         );
         assert_eq!(
-            check_bind(&Security::Plain, &pinned),
+            check_bind(&Security::Plain, false, &pinned),
             Err(BindRefusal::NotTls)
         );
         // No fingerprint: any TLS peer; a TCP participant: anything.
-        assert_eq!(check_bind(&Security::Tls(None), &tls(&[])), Ok(()));
+        assert_eq!(check_bind(&Security::Tls(None), false, &tls(&[])), Ok(()));
         assert_eq!(
-            check_bind(&Security::Plain, &RemoteMedia::default()),
+            check_bind(&Security::Plain, false, &RemoteMedia::default()),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn a_websocket_participant_binds_only_a_websocket_connection() {
+        let browser = RemoteMedia {
+            transport: Transport::Tls,
+            websocket: true,
+            ..RemoteMedia::default()
+        };
+        assert_eq!(
+            check_bind(&Security::Tls(None), false, &browser),
+            Err(BindRefusal::NotWebSocket)
+        );
+        assert_eq!(check_bind(&Security::Tls(None), true, &browser), Ok(()));
+        assert_eq!(
+            check_bind(&Security::Plain, true, &browser),
+            Err(BindRefusal::NotTls),
+            "secure WebSocket media need TLS under the WebSocket"
         );
     }
 

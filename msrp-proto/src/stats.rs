@@ -95,7 +95,7 @@ pub struct Stats {
     pub bind_timeouts: AtomicU64,
     /// Binds refused for the connection's security, by
     /// [`crate::security::BindRefusal::index`].
-    pub bind_refusals: [AtomicU64; 3],
+    pub bind_refusals: [AtomicU64; 4],
     /// Connections the switch could not open (active setup role), after its
     /// retries.
     pub connect_failures: AtomicU64,

@@ -177,7 +177,7 @@ impl Endpoint {
                 (RemoteMedia::not_answered(), negotiated, None, transport)
             }
         };
-        let (scheme, port) = self.local_address(transport)?;
+        let (scheme, port, uri_transport) = self.local_address(transport, remote.websocket)?;
         // The session kind decides who may join and what it keeps for them.
         let member = entry.kind.admit(session, entry, &identity, &remote)?;
         let Negotiated {
@@ -193,7 +193,7 @@ impl Endpoint {
             &self.config.local_host,
             Some(port),
             Some(&session_id),
-            "tcp",
+            uri_transport,
         )
         .map_err(|err| ControlError::InvalidArgument {
             field: "local_host",
@@ -257,19 +257,35 @@ impl Endpoint {
         }
     }
 
-    /// The scheme and port of the switch's URIs for `transport`: TLS only when
-    /// the daemon listens for it.
-    fn local_address(&self, transport: Transport) -> Result<(Scheme, u16), ControlError> {
-        match transport {
-            Transport::Tcp => Ok((Scheme::Msrp, self.config.local_port)),
-            Transport::Tls => self
+    /// The scheme, port and URI transport of the switch's URIs for `transport`
+    /// (over WebSocket with `websocket`, RFC 7977): each only when the daemon
+    /// listens for it.
+    fn local_address(
+        &self,
+        transport: Transport,
+        websocket: bool,
+    ) -> Result<(Scheme, u16, &'static str), ControlError> {
+        let not_enabled = |what: &str| {
+            ControlError::NotAcceptable(format!("{what} is not enabled on this switch"))
+        };
+        match (transport, websocket) {
+            (Transport::Tcp, false) => Ok((Scheme::Msrp, self.config.local_port, "tcp")),
+            (Transport::Tls, false) => self
                 .config
                 .tls_port
-                .map(|port| (Scheme::Msrps, port))
+                .map(|port| (Scheme::Msrps, port, "tcp"))
+                .ok_or_else(|| not_enabled("MSRP over TLS (msrps, TCP/TLS/MSRP)")),
+            (Transport::Tcp, true) => self
+                .config
+                .ws_port
+                .map(|port| (Scheme::Msrp, port, "ws"))
+                .ok_or_else(|| not_enabled("MSRP over WebSocket (msrp: with transport ws)")),
+            (Transport::Tls, true) => self
+                .config
+                .wss_port
+                .map(|port| (Scheme::Msrps, port, "ws"))
                 .ok_or_else(|| {
-                    ControlError::NotAcceptable(
-                        "MSRP over TLS (msrps, TCP/TLS/MSRP) is not enabled on this switch".into(),
-                    )
+                    not_enabled("MSRP over secure WebSocket (msrps: with transport ws)")
                 }),
         }
     }
@@ -838,6 +854,16 @@ fn participants_gauge(metrics: &Stats, kind: Option<SessionKind>) -> &std::sync:
 /// (its scheme and port) is fixed for a participant, so a change of transport
 /// is a new participant (a new MSRP session, RFC 4975 §8.4).
 fn check_transport(local: &LocalMedia, remote: &RemoteMedia) -> Result<(), ControlError> {
+    // The switch's URI says how it is reached: a WebSocket client needs a ws
+    // one, anybody else a tcp one (RFC 7977 §5.2.1).
+    let local_websocket = local.uri.transport().eq_ignore_ascii_case("ws");
+    if local_websocket != remote.websocket {
+        return Err(ControlError::NotAcceptable(format!(
+            "the media change {} WebSocket (transport ws in a=path): add a new participant \
+             for that",
+            if remote.websocket { "to" } else { "from" }
+        )));
+    }
     if local.transport == remote.transport {
         return Ok(());
     }

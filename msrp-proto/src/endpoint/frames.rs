@@ -124,7 +124,7 @@ impl Endpoint {
     /// as it was.
     fn check_security(&mut self, conn: ConnId, id: ParticipantId) -> Result<(), StatusCode> {
         let allowed = match (self.conns.get(&conn), self.participants.get(&id)) {
-            (Some(c), Some(p)) => check_bind(&c.security, &p.remote),
+            (Some(c), Some(p)) => check_bind(&c.security, c.websocket, &p.remote),
             _ => Ok(()),
         };
         allowed.map_err(|refusal| {

@@ -49,6 +49,12 @@ pub struct EndpointConfig {
     /// Port written into the `msrps:` URIs of TLS participants; `None`: the
     /// daemon has no TLS listener, and TLS media are not acceptable.
     pub tls_port: Option<u16>,
+    /// Port written into the `msrp:...;ws` URIs of participants over plain
+    /// WebSocket (RFC 7977); `None`: no WebSocket listener, and such media are
+    /// not acceptable.
+    pub ws_port: Option<u16>,
+    /// Likewise for secure WebSocket (`msrps:...;ws`, WSS).
+    pub wss_port: Option<u16>,
     /// How long a request the switch wrote may wait for its response (RFC 4975
     /// §7.1.1 suggests 30 s).
     pub transaction_timeout: Duration,
@@ -91,6 +97,8 @@ impl Default for EndpointConfig {
             local_host: "127.0.0.1".into(),
             local_port: 2855,
             tls_port: None,
+            ws_port: None,
+            wss_port: None,
             transaction_timeout: Duration::from_secs(30),
             bind_timeout: Duration::from_secs(30),
             queue_bytes: 1024 * 1024,
@@ -257,6 +265,17 @@ impl Endpoint {
             .schedule(now + self.config.bind_timeout, Timer::Bind(id));
         Stats::shift(&self.metrics.connections, 1);
         Stats::add(&self.metrics.connections_accepted, 1);
+        id
+    }
+
+    /// A WebSocket connection (RFC 7977) was accepted and upgraded, over TLS or
+    /// not as `security` says: as [`Endpoint::open_connection_with`], and it may
+    /// bind WebSocket participants (whose paths say transport `ws`).
+    pub fn open_websocket_connection(&mut self, security: Security, now: Instant) -> ConnId {
+        let id = self.open_connection_with(security, now);
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.websocket = true;
+        }
         id
     }
 

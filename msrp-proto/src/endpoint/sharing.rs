@@ -155,7 +155,7 @@ impl Endpoint {
         self.conns
             .iter()
             .filter(|(_, c)| matches!(c.state, State::Bound(_)))
-            .filter(|(_, c)| check_bind(&c.security, remote).is_ok())
+            .filter(|(_, c)| check_bind(&c.security, c.websocket, remote).is_ok())
             .find(|(_, c)| {
                 c.bound().iter().any(|&q| {
                     Some(q) != except

@@ -36,10 +36,11 @@ const HANDSHAKE_FAILURE_LABELS: [&str; 4] = [
 ];
 
 /// `reason` labels of the bind refusals, in counter order.
-const BIND_REFUSAL_LABELS: [&str; 3] = [
+const BIND_REFUSAL_LABELS: [&str; 4] = [
     BindRefusal::ALL[0].label(),
     BindRefusal::ALL[1].label(),
     BindRefusal::ALL[2].label(),
+    BindRefusal::ALL[3].label(),
 ];
 
 /// `result` labels of the relay's AUTH answers, in counter order.
@@ -338,7 +339,7 @@ const FAMILIES: &[Family] = &[
     },
     Family {
         name: "msrp_switch_bind_refusals",
-        help: "Requests refused 403 because their connection may not bind the participant they name, by reason (not_tls: the media say TCP/TLS/MSRP; no_certificate and fingerprint_mismatch: a=fingerprint).",
+        help: "Requests refused 403 because their connection may not bind the participant they name, by reason (not_tls: the media say TCP/TLS/MSRP; no_certificate and fingerprint_mismatch: a=fingerprint; not_websocket: the path says transport ws, RFC 7977).",
         values: Values::CounterBy("reason", |m| &m.bind_refusals, &BIND_REFUSAL_LABELS),
     },
     Family {
