@@ -107,6 +107,9 @@ pub struct Stats {
     /// Receivers' connections aborted for taking nothing for a whole
     /// transaction timeout while output waited for them.
     pub stalled_receivers: AtomicU64,
+    /// WebSocket upgrades refused, by the transport's reason (bad request,
+    /// subprotocol, origin, too large, timeout).
+    pub websocket_upgrades_refused: [AtomicU64; 5],
     /// RFC 4976 AUTHs answered by the relay, by [`RelayAuthResult`].
     pub relay_auths: [AtomicU64; 4],
     /// Frames the relay sent on (requests, once per outgoing chunk).

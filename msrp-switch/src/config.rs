@@ -15,7 +15,8 @@ use crate::codec::{Limits, LimitsError};
 use crate::metrics::HttpLimits;
 use crate::transport::admission::ConnectionLimits;
 use crate::transport::tls::TlsSettings;
-use crate::transport::{EngineConfig, TlsListen};
+use crate::transport::ws::WsSettings;
+use crate::transport::{EngineConfig, TlsListen, WsListen};
 use control_api::port::PortLimits;
 use control_api::tls::{PemFile, ServerTlsFiles};
 use msrp_proto::endpoint::EndpointConfig;
@@ -334,6 +335,36 @@ pub struct Args {
     /// Environment: `MSRP_SWITCH_LOG_FORMAT`.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Accept MSRP over WebSocket (RFC 7977, subprotocol `msrp`) on this
+    /// address: browsers' `;ws` participants connect here. Off when not given.
+    ///
+    /// Environment: `MSRP_SWITCH_WS_LISTEN`.
+    #[arg(long, value_name = "ADDR")]
+    #[serde(default)]
+    pub ws_listen: Option<SocketAddr>,
+
+    /// WebSocket: the `Origin`s a browser's upgrade may come from, comma
+    /// separated (exactly as browsers send them, `https://chat.example.com`);
+    /// others get 403. Not given: any origin. Requests without `Origin` (not
+    /// from a browser) are always let in.
+    ///
+    /// Environment: `MSRP_SWITCH_WS_ORIGINS`.
+    #[arg(long, value_name = "LIST")]
+    #[serde(default, deserialize_with = "scalar_text")]
+    pub ws_origins: Option<String>,
+
+    /// WebSocket: the longest upgrade request head, in bytes (more: 431).
+    ///
+    /// Environment: `MSRP_SWITCH_WS_MAX_REQUEST_BYTES`.
+    #[arg(long, default_value_t = WsSettings::default().max_request_bytes)]
+    pub ws_max_request_bytes: usize,
+
+    /// WebSocket: seconds an accepted connection has to complete its upgrade.
+    ///
+    /// Environment: `MSRP_SWITCH_WS_HANDSHAKE_TIMEOUT_SECONDS`.
+    #[arg(long, default_value_t = WsSettings::default().handshake_timeout.as_secs_f64())]
+    pub ws_handshake_timeout_seconds: f64,
 
     /// RFC 4976 relay: how AUTH is checked. `digest` challenges with HTTP
     /// Digest (MD5, SHA-256) against --relay-credentials; `none` grants every
@@ -761,6 +792,39 @@ fn fanout_chunk_bytes(value: Option<usize>, limits: &Limits) -> Result<usize, Co
 }
 
 impl Args {
+    /// The WebSocket listener's settings, with `--ws-listen`.
+    fn ws_listen(&self) -> Result<Option<WsListen>, ConfigError> {
+        let Some(listen) = self.ws_listen else {
+            return Ok(None);
+        };
+        if !(256..=65_536).contains(&self.ws_max_request_bytes) {
+            return Err(ConfigError::Invalid {
+                flag: "ws-max-request-bytes",
+                reason: "must be at least 256 and at most 65536",
+            });
+        }
+        let origins: Vec<String> = self
+            .ws_origins
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(Some(WsListen {
+            listen,
+            settings: WsSettings {
+                origins,
+                max_request_bytes: self.ws_max_request_bytes,
+                handshake_timeout: seconds(
+                    "ws-handshake-timeout-seconds",
+                    self.ws_handshake_timeout_seconds,
+                )?,
+            },
+        }))
+    }
+
     /// The RFC 4976 relay's settings.
     fn relay_config(&self) -> Result<RelayConfig, ConfigError> {
         let whole_seconds = |flag: &'static str, value: u64| {
@@ -939,6 +1003,7 @@ impl Args {
             });
         }
         let tls = self.tls_listen()?;
+        let ws = self.ws_listen()?;
         let control_tls = self.control_tls()?;
         let switch = EndpointConfig {
             limits,
@@ -980,6 +1045,7 @@ impl Args {
                 shards: self.shards,
                 pin_cores: self.pin_cores,
                 switch,
+                ws,
                 connections: ConnectionLimits {
                     max_connections: self.max_connections,
                     max_unbound: positive("max-unbound-connections", self.max_unbound_connections)?,

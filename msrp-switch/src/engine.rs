@@ -29,6 +29,7 @@ pub use crate::transport::admission::ConnectionLimits;
 pub use crate::transport::shard::DrainOutcome;
 use crate::transport::shard::{self, ShardMsg, ShardSetup};
 use crate::transport::tls::{SwitchCertificate, TlsSettings};
+use crate::transport::ws::WsSettings;
 
 /// How the engine runs.
 #[derive(Debug, Clone)]
@@ -47,6 +48,18 @@ pub struct EngineConfig {
     pub connections: ConnectionLimits,
     /// MSRP over TLS (`msrps`): its listener and certificate; `None`: TCP only.
     pub tls: Option<TlsListen>,
+    /// MSRP over WebSocket (RFC 7977, `;ws` URIs): its listener and upgrade
+    /// rules; `None`: no WebSocket.
+    pub ws: Option<WsListen>,
+}
+
+/// Where and how MSRP over WebSocket is accepted.
+#[derive(Debug, Clone)]
+pub struct WsListen {
+    /// The WebSocket listener's address (port 0 picks one).
+    pub listen: SocketAddr,
+    /// The upgrade's rules and bounds.
+    pub settings: WsSettings,
 }
 
 /// Where and with what certificate MSRP over TLS is accepted.
@@ -68,6 +81,7 @@ impl Default for EngineConfig {
             switch: EndpointConfig::default(),
             connections: ConnectionLimits::default(),
             tls: None,
+            ws: None,
         }
     }
 }
@@ -144,6 +158,8 @@ struct Inner {
     local_addr: SocketAddr,
     /// The TLS listener's address and the switch's certificate, with TLS.
     tls: Option<(SocketAddr, Arc<SwitchCertificate>)>,
+    /// Where MSRP over WebSocket is accepted, if it is.
+    ws: Option<SocketAddr>,
     next_shard: AtomicUsize,
     /// Set once [`Engine::drain`] starts.
     draining: AtomicBool,
@@ -186,6 +202,13 @@ impl Engine {
             Some((addr, identity, listeners)) => (Some(addr), Some(identity), listeners),
             None => (None, None, Vec::new()),
         };
+        let (ws_addr, mut ws_listeners) = match &config.ws {
+            Some(ws) => {
+                let (addr, listeners) = port_listeners(ws.listen, count)?;
+                (Some(addr), listeners)
+            }
+            None => (None, Vec::new()),
+        };
         let host = config
             .advertise_host
             .clone()
@@ -209,6 +232,7 @@ impl Engine {
                 local_host: host.clone(),
                 local_port: local_addr.port(),
                 tls_port: tls_addr.map(|addr| addr.port()),
+                ws_port: ws_addr.map(|addr| addr.port()),
                 id_base,
                 ..config.switch.clone()
             };
@@ -227,6 +251,10 @@ impl Engine {
                 tls: tls_identity.as_ref().and_then(|identity| {
                     let listener = tls_listeners.pop()?;
                     Some((std::net::TcpListener::from(listener), Arc::clone(identity)))
+                }),
+                ws: config.ws.as_ref().and_then(|ws| {
+                    let listener = ws_listeners.pop()?;
+                    Some((std::net::TcpListener::from(listener), ws.settings.clone()))
                 }),
                 inbox,
                 peers: senders.clone(),
@@ -251,6 +279,7 @@ impl Engine {
                 max_uris_per_path,
                 local_addr,
                 tls: tls_addr.zip(tls_identity),
+                ws: ws_addr,
                 next_shard: AtomicUsize::new(0),
                 draining: AtomicBool::new(false),
                 max_connections: admission.max_connections(),
@@ -267,6 +296,11 @@ impl Engine {
     /// Where MSRP over TLS is accepted, if it is.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.inner.tls.as_ref().map(|(addr, _)| *addr)
+    }
+
+    /// Where MSRP over WebSocket is accepted, if it is.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.inner.ws
     }
 
     /// The switch's TLS certificate (its fingerprint, reloading it), with TLS.
@@ -716,6 +750,21 @@ fn tls_listeners(
         listeners.push(reuse_port_listener(probed)?);
     }
     Ok((probed, Arc::new(identity), listeners))
+}
+
+/// A further port's listeners (WebSocket), one per shard, bound as the TCP
+/// port's are: exclusively probed, then `SO_REUSEPORT`.
+fn port_listeners(listen: SocketAddr, count: usize) -> std::io::Result<(SocketAddr, Vec<Socket>)> {
+    let probe = exclusive_probe(listen)?;
+    let probed = probe.local_addr()?.as_socket().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "listen address is not IP")
+    })?;
+    drop(probe);
+    let mut listeners = Vec::with_capacity(count);
+    for _ in 0..count {
+        listeners.push(reuse_port_listener(probed)?);
+    }
+    Ok((probed, listeners))
 }
 
 fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<Socket> {

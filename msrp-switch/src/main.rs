@@ -112,6 +112,9 @@ fn main() -> anyhow::Result<()> {
         let tls = engine
             .tls_addr()
             .map_or_else(|| "off".to_owned(), |addr| addr.to_string());
+        let ws = engine
+            .ws_addr()
+            .map_or_else(|| "off".to_owned(), |addr| addr.to_string());
         let control_tls = match control_auth.tls() {
             None => "off",
             Some(tls) if tls.requires_client_certificates() => "client certificates required",
@@ -122,6 +125,7 @@ fn main() -> anyhow::Result<()> {
             max_unbound = caps.max_unbound,
             max_per_source = caps.max_per_source,
             tls = %tls,
+            ws = %ws,
             control_tls,
             "msrp-switch listening for MSRP on {} ({} shards), control API on {control_addr}, metrics on http://{metrics_addr}/metrics",
             engine.local_addr(),

@@ -14,6 +14,7 @@
 //! - [`wire`]: the literal frames a test peer writes (a SEND chunk, the bind SEND,
 //!   a response), so each is spelled once.
 //! - [`peer`]: [`Peer`], an MSRP endpoint on one TCP (or TLS) connection.
+//! - [`ws`]: a browser's side of MSRP over WebSocket (RFC 7977).
 //! - [`relay`]: an RFC 4976 relay client's AUTH (the Digest answer to a 401).
 //! - [`tls`]: certificates, a rustls client pinning the switch's fingerprint, a
 //!   TLS engine and the acceptor of a listening TLS peer.
@@ -33,6 +34,7 @@ pub mod pki;
 pub mod relay;
 pub mod tls;
 pub mod wire;
+pub mod ws;
 
 use std::time::Duration;
 

@@ -24,6 +24,7 @@ use tracing::error;
 
 use crate::transport::admission::REFUSAL_LABELS;
 use crate::transport::tls::HandshakeFailure;
+use crate::transport::ws::UpgradeRefusal;
 use msrp_proto::security::BindRefusal;
 use msrp_proto::stats::RelayAuthResult;
 
@@ -41,6 +42,15 @@ const BIND_REFUSAL_LABELS: [&str; 4] = [
     BindRefusal::ALL[1].label(),
     BindRefusal::ALL[2].label(),
     BindRefusal::ALL[3].label(),
+];
+
+/// `reason` labels of refused WebSocket upgrades, in counter order.
+const UPGRADE_REFUSAL_LABELS: [&str; 5] = [
+    UpgradeRefusal::ALL[0].label(),
+    UpgradeRefusal::ALL[1].label(),
+    UpgradeRefusal::ALL[2].label(),
+    UpgradeRefusal::ALL[3].label(),
+    UpgradeRefusal::ALL[4].label(),
 ];
 
 /// `result` labels of the relay's AUTH answers, in counter order.
@@ -351,6 +361,15 @@ const FAMILIES: &[Family] = &[
         name: "msrp_switch_stalled_receivers",
         help: "Receivers' connections aborted for taking nothing for a whole transaction timeout while output waited (what they had not acknowledged was reported 408).",
         values: Values::Counter(|m| &m.stalled_receivers),
+    },
+    Family {
+        name: "msrp_switch_websocket_upgrades_refused",
+        help: "WebSocket upgrades refused, by reason (bad_request: not a WebSocket upgrade, 400; subprotocol: no msrp, 400; origin: not in --ws-origins, 403; too_large: over --ws-max-request-bytes, 431; timeout: not done within --ws-handshake-timeout-seconds, or the peer left).",
+        values: Values::CounterBy(
+            "reason",
+            |m| &m.websocket_upgrades_refused,
+            &UPGRADE_REFUSAL_LABELS,
+        ),
     },
     Family {
         name: "msrp_switch_relay_auths",

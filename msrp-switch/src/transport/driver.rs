@@ -21,6 +21,7 @@ use super::admission::Ticket;
 use super::handover::{self, FrameLen, MAX_HANDOVERS, NextHead, Unowned};
 use super::shard::Local;
 use super::stream::{CloseWatch, READ_BYTES, ReadHalf, ReadSide, Stream, WriteHalf, give_back};
+use super::ws::Framer;
 
 /// Most unprocessed input held while only responses may be read: enough to reach
 /// the answers queued behind a request the switch is holding back, bounded so that
@@ -280,7 +281,12 @@ async fn read_loop(
         if wants_read {
             close_watch = None;
             buf.reserve(READ_BYTES);
-            match reader.try_read_buf(buf) {
+            let read = reader.try_read_buf(buf);
+            // A WebSocket peer's ping or close is answered by the writer.
+            if reader.owes_control() {
+                notify.notify_one();
+            }
+            match read {
                 Ok(0) => {
                     // The peer is done sending; what it sent is still handled
                     // and what it is owed (answers, REPORTs) written before the
@@ -457,13 +463,29 @@ async fn write_loop(
 ) -> Option<WriteHalf> {
     // Grows on first use: an idle connection's writer holds no batch.
     let mut batch: Vec<Bytes> = Vec::new();
+    // WebSocket (RFC 7977): each MSRP frame into one message, control frames
+    // owed to the peer between them.
+    let mut framer = writer.is_websocket().then(Framer::default);
     loop {
         let closing = {
             let mut switch = local.switch.borrow_mut();
             if switch.is_aborted(conn) {
                 return None;
             }
-            switch.take_output(conn, &mut batch, WRITE_BATCH_BYTES);
+            match framer.as_mut() {
+                Some(framer) => {
+                    let control = writer.take_control();
+                    if !control.is_empty() {
+                        batch.push(Bytes::from(control));
+                    }
+                    switch.take_output(conn, framer, WRITE_BATCH_BYTES);
+                    framer.finish();
+                    batch.append(&mut framer.out);
+                }
+                None => {
+                    switch.take_output(conn, &mut batch, WRITE_BATCH_BYTES);
+                }
+            }
             switch.is_closing(conn)
         };
         // Taking output frees queue room: senders held back may read again.

@@ -19,6 +19,8 @@ use super::shard::{Local, start_accepted};
 use super::stream::{ReadSide, Stream, read_more};
 use super::tls::HandshakeFailure;
 use super::tls_stream::TlsConn;
+use super::ws;
+use super::ws_stream::WsConn;
 
 /// Pause after a failed accept (EMFILE and friends) before the next one, so a
 /// shard out of descriptors keeps serving the connections it has instead of
@@ -32,6 +34,8 @@ pub(crate) enum Port {
     Tcp,
     /// MSRP over TLS: each connection's handshake comes first.
     Tls,
+    /// MSRP over WebSocket (RFC 7977): each connection's upgrade comes first.
+    Ws,
 }
 
 /// Accepts connections for ever; each one is placed by its own task.
@@ -56,6 +60,10 @@ pub(crate) async fn accept_loop(local: Rc<Local>, listener: TcpListener, port: P
                     let stream = match port {
                         Port::Tcp => Stream::Tcp(stream),
                         Port::Tls => match handshake(&local, stream).await {
+                            Some(stream) => stream,
+                            None => return,
+                        },
+                        Port::Ws => match upgrade(&local, stream).await {
                             Some(stream) => stream,
                             None => return,
                         },
@@ -116,6 +124,24 @@ async fn handshake(local: &Local, tcp: tokio::net::TcpStream) -> Option<Stream> 
     local.metrics.tls_handshake_failures[why.index()].fetch_add(1, Ordering::Relaxed);
     drop(failed_socket);
     None
+}
+
+/// The WebSocket upgrade of an accepted connection (see `ws::upgrade`); a
+/// refusal is counted by reason and closes the connection.
+async fn upgrade(local: &Local, mut tcp: tokio::net::TcpStream) -> Option<Stream> {
+    let settings = local.ws.as_ref()?;
+    match ws::upgrade(&mut tcp, settings).await {
+        Ok(early) => {
+            // A frame's payload is at most a chunk and its head.
+            let max_payload = local.limits.max_chunk_bytes + local.limits.max_head_bytes as u64;
+            Some(Stream::Ws(Rc::new(WsConn::new(tcp, early, max_payload))))
+        }
+        Err(refusal) => {
+            local.metrics.websocket_upgrades_refused[refusal.index()]
+                .fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
 }
 
 /// A connection over a cap: closed at once (dropping the stream), counted by

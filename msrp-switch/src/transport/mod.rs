@@ -7,9 +7,11 @@
 //! - `handover`: moves a connection with its unread bytes to another shard.
 //! - `shard`: one shard's thread, its switch, its inbox and its timers.
 //! - `driver`: the connection's reader and writer tasks.
-//! - `stream`: the byte stream they run over (TCP or TLS; WebSocket later).
+//! - `stream`: the byte stream they run over (TCP, TLS or WebSocket).
 //! - `tls`: the switch's certificate, rustls configurations, fingerprint checks.
 //! - `tls_stream`: a TLS connection's rustls state over the shard's socket.
+//! - `ws`: the WebSocket upgrade and the framing of what the switch writes.
+//! - `ws_stream`: a WebSocket connection's frames over the shard's socket.
 //! - `metrics_http`: the Prometheus scrape endpoint.
 
 pub mod admission;
@@ -21,6 +23,10 @@ pub(crate) mod shard;
 mod stream;
 pub mod tls;
 mod tls_stream;
+pub mod ws;
+mod ws_stream;
 
 // The engine moved to `crate::engine`; this keeps `transport::Engine` working.
-pub use crate::engine::{Colocate, Engine, EngineConfig, EngineError, EngineStats, TlsListen};
+pub use crate::engine::{
+    Colocate, Engine, EngineConfig, EngineError, EngineStats, TlsListen, WsListen,
+};

@@ -32,6 +32,7 @@ use super::handover::{self, Handover, Unowned};
 use super::listener;
 use super::stream::Stream;
 use super::tls::SwitchCertificate;
+use super::ws::WsSettings;
 
 /// A control call: runs on the shard's thread against its switch.
 pub(crate) type ControlCall = Box<dyn FnOnce(&mut Endpoint, std::time::Instant) + Send>;
@@ -96,6 +97,8 @@ pub(crate) struct Local {
     pub(crate) admission: Arc<Admission>,
     /// The switch's TLS certificate and the acceptor's configuration, with TLS.
     pub(crate) tls: Option<ShardTls>,
+    /// The WebSocket upgrade's rules, with a WebSocket listener.
+    pub(crate) ws: Option<WsSettings>,
 }
 
 /// One shard's TLS: the certificate (shared by every shard) and the
@@ -152,6 +155,8 @@ pub(crate) struct ShardSetup {
     pub(crate) listener: std::net::TcpListener,
     /// The TLS listener and the switch's certificate, with TLS.
     pub(crate) tls: Option<(std::net::TcpListener, Arc<SwitchCertificate>)>,
+    /// The WebSocket listener and its upgrade rules, with WebSocket.
+    pub(crate) ws: Option<(std::net::TcpListener, WsSettings)>,
     pub(crate) inbox: mpsc::UnboundedReceiver<ShardMsg>,
     pub(crate) peers: Vec<mpsc::UnboundedSender<ShardMsg>>,
     pub(crate) metrics: Arc<ShardMetrics>,
@@ -189,6 +194,7 @@ async fn serve(setup: ShardSetup) {
         switch,
         listener,
         tls,
+        ws,
         mut inbox,
         peers,
         metrics,
@@ -214,6 +220,10 @@ async fn serve(setup: ShardSetup) {
     };
     let limits = switch.config().limits.clone();
     let bind_timeout = switch.config().bind_timeout;
+    let (ws_listener, ws) = match ws {
+        Some((listener, settings)) => (Some(listener), Some(settings)),
+        None => (None, None),
+    };
     let local = Rc::new(Local {
         index,
         switch: RefCell::new(switch),
@@ -227,6 +237,7 @@ async fn serve(setup: ShardSetup) {
         lingering: std::cell::Cell::new(0),
         admission,
         tls,
+        ws,
     });
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
@@ -252,6 +263,18 @@ async fn serve(setup: ShardSetup) {
         }
         None => None,
     };
+    let ws_acceptor = match ws_listener.map(TcpListener::from_std) {
+        Some(Ok(listener)) => Some(tokio::task::spawn_local(listener::accept_loop(
+            Rc::clone(&local),
+            listener,
+            listener::Port::Ws,
+        ))),
+        Some(Err(err)) => {
+            warn!(%err, "shard WebSocket listener unusable");
+            None
+        }
+        None => None,
+    };
     let timers = tokio::task::spawn_local(timer_loop(Rc::clone(&local)));
     while let Some(msg) = inbox.recv().await {
         match msg {
@@ -271,6 +294,9 @@ async fn serve(setup: ShardSetup) {
                 if let Some(tls) = &tls_acceptor {
                     tls.abort();
                 }
+                if let Some(ws) = &ws_acceptor {
+                    ws.abort();
+                }
                 let local = Rc::clone(&local);
                 tokio::task::spawn_local(async move {
                     let _ = done.send(drain(local, finish_by, exit_by).await);
@@ -282,6 +308,9 @@ async fn serve(setup: ShardSetup) {
     acceptor.abort();
     if let Some(tls) = &tls_acceptor {
         tls.abort();
+    }
+    if let Some(ws) = &ws_acceptor {
+        ws.abort();
     }
     timers.abort();
 }
@@ -297,10 +326,18 @@ pub(crate) fn start_accepted(
     ticket: Ticket,
 ) {
     let security = stream.security();
-    let conn = local
-        .switch
-        .borrow_mut()
-        .open_connection_with(security, std::time::Instant::now());
+    let now = std::time::Instant::now();
+    let conn = if stream.is_websocket() {
+        local
+            .switch
+            .borrow_mut()
+            .open_websocket_connection(security, now)
+    } else {
+        local
+            .switch
+            .borrow_mut()
+            .open_connection_with(security, now)
+    };
     // The switch counts it from here on.
     drop(counted);
     spawn_conn(local, conn, stream, buf, Some((moves, ticket)));

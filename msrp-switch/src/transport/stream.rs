@@ -1,6 +1,5 @@
-//! The byte stream a connection runs over, as the driver sees it: TCP or TLS
-//! (WebSocket becomes a further variant), so the driver and the listener never
-//! name a socket type.
+//! The byte stream a connection runs over, as the driver sees it: TCP, TLS or
+//! WebSocket, so the driver and the listener never name a socket type.
 //!
 //! The driver reads and writes from two tasks, so a [`Stream`] splits into a
 //! [`ReadHalf`] and a [`WriteHalf`], and the two reunite when a connection moves to
@@ -17,6 +16,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::tls_stream::{DetachedTls, TlsConn};
+use super::ws_stream::{DetachedWs, WsConn};
 
 /// Bytes asked of the socket per read.
 pub(crate) const READ_BYTES: usize = 64 * 1024;
@@ -33,6 +33,8 @@ pub(crate) enum Stream {
     Tcp(TcpStream),
     /// TLS over TCP (`msrps:`), after the handshake. Its halves share it.
     Tls(Rc<TlsConn>),
+    /// WebSocket (RFC 7977, `;ws` URIs), after the upgrade. Its halves share it.
+    Ws(Rc<WsConn>),
 }
 
 /// The reading side of a split [`Stream`].
@@ -42,6 +44,8 @@ pub(crate) enum ReadHalf {
     Tcp(OwnedReadHalf),
     /// TLS.
     Tls(Rc<TlsConn>),
+    /// WebSocket.
+    Ws(Rc<WsConn>),
 }
 
 /// The writing side of a split [`Stream`].
@@ -51,6 +55,8 @@ pub(crate) enum WriteHalf {
     Tcp(OwnedWriteHalf),
     /// TLS.
     Tls(Rc<TlsConn>),
+    /// WebSocket.
+    Ws(Rc<WsConn>),
 }
 
 /// A stream taken off its shard's runtime, to be sent to another shard's thread.
@@ -60,6 +66,8 @@ pub(crate) enum Detached {
     Tcp(std::net::TcpStream),
     /// TLS, with its rustls state.
     Tls(DetachedTls),
+    /// WebSocket, with what it had not decoded.
+    Ws(DetachedWs),
 }
 
 /// Waits for a peer to close or reset a connection that is not being read (see
@@ -80,6 +88,7 @@ impl Stream {
                 (ReadHalf::Tcp(read), WriteHalf::Tcp(write))
             }
             Self::Tls(conn) => (ReadHalf::Tls(Rc::clone(&conn)), WriteHalf::Tls(conn)),
+            Self::Ws(conn) => (ReadHalf::Ws(Rc::clone(&conn)), WriteHalf::Ws(conn)),
         }
     }
 
@@ -90,6 +99,10 @@ impl Stream {
             (ReadHalf::Tls(read), WriteHalf::Tls(write)) if Rc::ptr_eq(&read, &write) => {
                 drop(write);
                 Some(Self::Tls(read))
+            }
+            (ReadHalf::Ws(read), WriteHalf::Ws(write)) if Rc::ptr_eq(&read, &write) => {
+                drop(write);
+                Some(Self::Ws(read))
             }
             _ => None,
         }
@@ -103,16 +116,25 @@ impl Stream {
                 .map_err(|_| io::Error::other("the TLS connection is still shared"))?
                 .detach()
                 .map(Detached::Tls),
+            Self::Ws(conn) => Rc::try_unwrap(conn)
+                .map_err(|_| io::Error::other("the WebSocket connection is still shared"))?
+                .detach()
+                .map(Detached::Ws),
         }
     }
 }
 
 impl Stream {
+    /// True for a WebSocket connection (RFC 7977).
+    pub(crate) fn is_websocket(&self) -> bool {
+        matches!(self, Self::Ws(_))
+    }
+
     /// What the switch is told of the stream's security when it opens the
     /// connection: plain, or TLS with the peer's certificate digests.
     pub(crate) fn security(&self) -> msrp_proto::security::Security {
         match self {
-            Self::Tcp(_) => msrp_proto::security::Security::Plain,
+            Self::Tcp(_) | Self::Ws(_) => msrp_proto::security::Security::Plain,
             Self::Tls(conn) => msrp_proto::security::Security::Tls(super::tls::peer_certificate(
                 conn.peer_certificates().as_deref(),
             )),
@@ -126,6 +148,7 @@ impl Detached {
         match self {
             Self::Tcp(stream) => TcpStream::from_std(stream).map(Stream::Tcp),
             Self::Tls(tls) => tls.attach().map(|conn| Stream::Tls(Rc::new(conn))),
+            Self::Ws(ws) => ws.attach().map(|conn| Stream::Ws(Rc::new(conn))),
         }
     }
 }
@@ -144,6 +167,7 @@ impl ReadSide for Stream {
         match self {
             Self::Tcp(stream) => stream.readable().await,
             Self::Tls(conn) => conn.readable().await,
+            Self::Ws(conn) => conn.readable().await,
         }
     }
 
@@ -151,6 +175,7 @@ impl ReadSide for Stream {
         match self {
             Self::Tcp(stream) => stream.try_read_buf(buf),
             Self::Tls(conn) => conn.try_read_buf(buf),
+            Self::Ws(conn) => conn.try_read_buf(buf),
         }
     }
 }
@@ -160,6 +185,7 @@ impl ReadSide for ReadHalf {
         match self {
             Self::Tcp(read) => read.readable().await,
             Self::Tls(conn) => conn.readable().await,
+            Self::Ws(conn) => conn.readable().await,
         }
     }
 
@@ -167,6 +193,7 @@ impl ReadSide for ReadHalf {
         match self {
             Self::Tcp(read) => read.try_read_buf(buf),
             Self::Tls(conn) => conn.try_read_buf(buf),
+            Self::Ws(conn) => conn.try_read_buf(buf),
         }
     }
 }
@@ -198,11 +225,18 @@ pub(crate) fn give_back(buf: &mut BytesMut) {
 }
 
 impl ReadHalf {
+    /// A WebSocket connection's control frames owed (pong, close), if any wait:
+    /// the writer is woken to send them.
+    pub(crate) fn owes_control(&self) -> bool {
+        matches!(self, Self::Ws(conn) if conn.owes_control())
+    }
+
     /// The peer's address, if the socket still knows it.
     pub(crate) fn peer_addr(&self) -> Option<std::net::SocketAddr> {
         match self {
             Self::Tcp(read) => read.peer_addr().ok(),
             Self::Tls(conn) => conn.tcp().peer_addr().ok(),
+            Self::Ws(conn) => conn.tcp().peer_addr().ok(),
         }
     }
 
@@ -211,6 +245,7 @@ impl ReadHalf {
         match self {
             Self::Tcp(read) => socket2::SockRef::from(read.as_ref()),
             Self::Tls(conn) => socket2::SockRef::from(conn.tcp()),
+            Self::Ws(conn) => socket2::SockRef::from(conn.tcp()),
         }
     }
 
@@ -253,6 +288,22 @@ impl CloseWatch {
     }
 }
 
+impl WriteHalf {
+    /// True for a WebSocket connection: its output is framed per MSRP frame.
+    pub(crate) fn is_websocket(&self) -> bool {
+        matches!(self, Self::Ws(_))
+    }
+
+    /// A WebSocket connection's control frames owed (pong, close), to write
+    /// before the next messages; empty for other streams.
+    pub(crate) fn take_control(&self) -> Vec<u8> {
+        match self {
+            Self::Ws(conn) => conn.take_control(),
+            Self::Tcp(_) | Self::Tls(_) => Vec::new(),
+        }
+    }
+}
+
 impl AsyncWrite for WriteHalf {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -262,6 +313,7 @@ impl AsyncWrite for WriteHalf {
         match self.get_mut() {
             Self::Tcp(write) => Pin::new(write).poll_write(cx, buf),
             Self::Tls(conn) => conn.poll_write_vectored(cx, &[io::IoSlice::new(buf)]),
+            Self::Ws(conn) => conn.poll_write_vectored(cx, &[io::IoSlice::new(buf)]),
         }
     }
 
@@ -273,13 +325,14 @@ impl AsyncWrite for WriteHalf {
         match self.get_mut() {
             Self::Tcp(write) => Pin::new(write).poll_write_vectored(cx, bufs),
             Self::Tls(conn) => conn.poll_write_vectored(cx, bufs),
+            Self::Ws(conn) => conn.poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
             Self::Tcp(write) => write.is_write_vectored(),
-            Self::Tls(_) => true,
+            Self::Tls(_) | Self::Ws(_) => true,
         }
     }
 
@@ -287,6 +340,7 @@ impl AsyncWrite for WriteHalf {
         match self.get_mut() {
             Self::Tcp(write) => Pin::new(write).poll_flush(cx),
             Self::Tls(conn) => conn.poll_flush(cx),
+            Self::Ws(conn) => conn.poll_flush(cx),
         }
     }
 
@@ -294,6 +348,7 @@ impl AsyncWrite for WriteHalf {
         match self.get_mut() {
             Self::Tcp(write) => Pin::new(write).poll_shutdown(cx),
             Self::Tls(conn) => conn.poll_shutdown(cx),
+            Self::Ws(conn) => conn.poll_shutdown(cx),
         }
     }
 }

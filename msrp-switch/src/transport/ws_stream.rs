@@ -1,0 +1,252 @@
+//! A WebSocket connection after its upgrade, as the driver's reader and writer
+//! use it: the client's frames (masked, RFC 6455 §5.3) are decoded into the
+//! MSRP byte stream the switch reads, pings are answered, a close ends the
+//! stream; what the switch writes comes already framed ([`super::ws::Framer`])
+//! and goes to the socket as it is. Control frames the reader owes (pong,
+//! close) wait in [`WsConn::take_control`] until the writer is between
+//! messages' frames.
+//!
+//! RFC 7977 §5.1 puts each chunk in one message; the switch does not rely on
+//! it when reading (the MSRP decoder finds frames in the byte stream), so a
+//! client that splits a chunk is still understood.
+
+use std::cell::{Cell, RefCell};
+use std::io::{self, IoSlice};
+use std::task::{Context, Poll};
+
+use bytes::{Buf, BytesMut};
+use tokio::net::TcpStream;
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+
+use super::stream::READ_BYTES;
+
+/// One WebSocket connection: its socket, the client's bytes not yet decoded,
+/// and the control frames owed to it.
+#[derive(Debug)]
+pub(crate) struct WsConn {
+    tcp: TcpStream,
+    raw: RefCell<BytesMut>,
+    control: RefCell<Vec<u8>>,
+    /// The client closed (a close frame) or broke the protocol.
+    ended: Cell<bool>,
+    /// The largest frame payload taken from the client.
+    max_payload: u64,
+}
+
+/// A WebSocket connection taken off its shard (a move to another shard).
+#[derive(Debug)]
+pub(crate) struct DetachedWs {
+    tcp: std::net::TcpStream,
+    raw: BytesMut,
+    control: Vec<u8>,
+    max_payload: u64,
+}
+
+impl DetachedWs {
+    /// Registers it with the current (receiving) shard's runtime.
+    pub(crate) fn attach(self) -> io::Result<WsConn> {
+        Ok(WsConn {
+            tcp: TcpStream::from_std(self.tcp)?,
+            raw: RefCell::new(self.raw),
+            control: RefCell::new(self.control),
+            ended: Cell::new(false),
+            max_payload: self.max_payload,
+        })
+    }
+}
+
+impl WsConn {
+    /// A connection whose upgrade is done; `early` is what the client sent
+    /// after its request (frames already).
+    pub(crate) fn new(tcp: TcpStream, early: BytesMut, max_payload: u64) -> Self {
+        Self {
+            tcp,
+            raw: RefCell::new(early),
+            control: RefCell::new(Vec::new()),
+            ended: Cell::new(false),
+            max_payload,
+        }
+    }
+
+    /// The socket.
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    /// Takes the connection off this runtime.
+    pub(crate) fn detach(self) -> io::Result<DetachedWs> {
+        Ok(DetachedWs {
+            tcp: self.tcp.into_std()?,
+            raw: self.raw.into_inner(),
+            control: self.control.into_inner(),
+            max_payload: self.max_payload,
+        })
+    }
+
+    /// True if control frames wait to be written (the writer should be woken).
+    pub(crate) fn owes_control(&self) -> bool {
+        !self.control.borrow().is_empty()
+    }
+
+    /// The control frames owed, for the writer to send between messages.
+    pub(crate) fn take_control(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.control.borrow_mut())
+    }
+
+    /// Waits until a read may return something.
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        if self.ended.get() || self.has_frame() {
+            return Ok(());
+        }
+        self.tcp.readable().await
+    }
+
+    /// True if a whole frame waits undecoded.
+    fn has_frame(&self) -> bool {
+        let raw = self.raw.borrow();
+        let mut cursor = io::Cursor::new(&raw[..]);
+        match FrameHeader::parse(&mut cursor) {
+            Ok(Some((_, len))) => (raw.len() as u64).saturating_sub(cursor.position()) >= len,
+            _ => false,
+        }
+    }
+
+    /// Appends the MSRP bytes of every whole frame to `buf`, reading the socket
+    /// once; `Ok(0)` at the end of the stream, `WouldBlock` if no MSRP byte came.
+    pub(crate) fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        if self.ended.get() {
+            return Ok(0);
+        }
+        let mut socket_done = false;
+        {
+            let mut raw = self.raw.borrow_mut();
+            raw.reserve(READ_BYTES.min(64 * 1024));
+            match self.tcp.try_read_buf(&mut *raw) {
+                Ok(0) => socket_done = true,
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) => return Err(err),
+            }
+        }
+        let appended = self.decode(buf)?;
+        if appended > 0 {
+            return Ok(appended);
+        }
+        if self.ended.get() || socket_done {
+            self.ended.set(true);
+            return Ok(0);
+        }
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+
+    /// Decodes the whole frames in `raw`; their data goes to `buf`.
+    fn decode(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        let mut raw = self.raw.borrow_mut();
+        let mut appended = 0;
+        loop {
+            let mut cursor = io::Cursor::new(&raw[..]);
+            let (header, len) = match FrameHeader::parse(&mut cursor) {
+                Ok(Some(parsed)) => parsed,
+                Ok(None) => break,
+                Err(err) => return Err(self.protocol_error(CloseCode::Protocol, err)),
+            };
+            let start = cursor.position() as usize;
+            if len > self.max_payload {
+                return Err(self.protocol_error(CloseCode::Size, "frame too large"));
+            }
+            let Some(mask) = header.mask else {
+                // RFC 6455 §5.1: a client's frames are masked.
+                return Err(self.protocol_error(CloseCode::Protocol, "unmasked client frame"));
+            };
+            if header.rsv1 || header.rsv2 || header.rsv3 {
+                return Err(self.protocol_error(CloseCode::Protocol, "reserved bits set"));
+            }
+            let len = len as usize;
+            if raw.len() < start + len {
+                break;
+            }
+            raw.advance(start);
+            let mut payload = raw.split_to(len);
+            unmask(&mut payload, mask);
+            match header.opcode {
+                OpCode::Data(Data::Text | Data::Binary | Data::Continue) => {
+                    appended += payload.len();
+                    buf.extend_from_slice(&payload);
+                }
+                OpCode::Control(Control::Ping) => {
+                    self.queue_control(OpCode::Control(Control::Pong), &payload);
+                }
+                OpCode::Control(Control::Pong) => {}
+                OpCode::Control(Control::Close) => {
+                    // Echo the code (RFC 6455 §5.5.1), then the stream ends.
+                    let code = payload.get(..2).map(<[u8]>::to_vec).unwrap_or_default();
+                    self.queue_control(OpCode::Control(Control::Close), &code);
+                    self.ended.set(true);
+                    break;
+                }
+                _ => return Err(self.protocol_error(CloseCode::Protocol, "unknown opcode")),
+            }
+        }
+        Ok(appended)
+    }
+
+    /// Queues a close with `code` and ends the stream: the error the read fails with.
+    fn protocol_error(&self, code: CloseCode, why: impl std::fmt::Display) -> io::Error {
+        let code: u16 = code.into();
+        self.queue_control(OpCode::Control(Control::Close), &code.to_be_bytes());
+        self.ended.set(true);
+        io::Error::new(io::ErrorKind::InvalidData, format!("WebSocket: {why}"))
+    }
+
+    fn queue_control(&self, opcode: OpCode, payload: &[u8]) {
+        let header = FrameHeader {
+            is_final: true,
+            opcode,
+            ..FrameHeader::default()
+        };
+        let mut control = self.control.borrow_mut();
+        // Into a Vec: cannot fail.
+        let _ = header.format(payload.len() as u64, &mut *control);
+        control.extend_from_slice(payload);
+    }
+
+    /// Writes already framed bytes.
+    pub(crate) fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            match self.tcp.try_write_vectored(bufs) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    match self.tcp.poll_write_ready(cx) {
+                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                done => return Poll::Ready(done),
+            }
+        }
+    }
+
+    /// Nothing is buffered here.
+    pub(crate) fn poll_flush(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Shuts the socket's sending side.
+    pub(crate) fn poll_shutdown(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // `&TcpStream` has no shutdown of its own; the socket closes with the
+        // connection, after the last write.
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// RFC 6455 §5.3: XOR with the four-byte key, cycled.
+fn unmask(payload: &mut [u8], mask: [u8; 4]) {
+    for (i, byte) in payload.iter_mut().enumerate() {
+        *byte ^= mask[i % 4];
+    }
+}

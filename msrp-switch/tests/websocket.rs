@@ -1,0 +1,228 @@
+//! MSRP over WebSocket (RFC 7977) end to end: the engine's WebSocket listener,
+//! a browser's side played by tokio-tungstenite, and a TCP participant. A 1:1
+//! session carries a 5 MiB message each way in 64 KiB chunks, every MSRP frame
+//! in exactly one WebSocket message; bad upgrades are refused with the HTTP
+//! status that says why, counted, and disturb nobody.
+
+use std::time::Duration;
+
+use msrp_switch::codec::{ContinuationFlag, MsrpUri};
+use msrp_switch::msrp_proto::endpoint::EndpointConfig;
+use msrp_switch::msrp_proto::session::SessionKind;
+use msrp_switch::transport::ws::WsSettings;
+use msrp_switch::transport::{EngineConfig, WsListen};
+use msrp_test_support::wire::{SendChunk, bind_frame};
+use msrp_test_support::ws::{WsPeer, connect_ws};
+use msrp_test_support::{Peer, TestEngine, hash, metric, remote, start_engine_with};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+/// The browser's path (RFC 7977 §9 style: an `.invalid` host, transport ws).
+const BROWSER: &str = "msrp://df7jal23ls0d.invalid:2855/98cjs;ws";
+const DESK: &str = "msrp://127.0.0.1:41002/desk0001;tcp";
+
+fn engine(origins: &[&str]) -> TestEngine {
+    start_engine_with(EngineConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        shards: 1,
+        pin_cores: false,
+        switch: EndpointConfig::default(),
+        ws: Some(WsListen {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            settings: WsSettings {
+                origins: origins.iter().map(|o| (*o).to_owned()).collect(),
+                handshake_timeout: Duration::from_secs(2),
+                ..WsSettings::default()
+            },
+        }),
+        ..EngineConfig::default()
+    })
+}
+
+/// A 1:1 session between the browser (over WebSocket) and the desk (TCP), both
+/// bound; the browser's and the desk's URIs of the switch.
+async fn session(engine: &TestEngine) -> (WsPeer, Peer, MsrpUri, MsrpUri) {
+    let session = engine.create_session(SessionKind::OneToOne).await.unwrap();
+    let mut browser_media = remote(BROWSER);
+    browser_media.websocket = true;
+    let browser_info = engine
+        .add_participant(session, browser_media)
+        .await
+        .unwrap();
+    let desk_info = engine.add_participant(session, remote(DESK)).await.unwrap();
+    let to_browser = browser_info.local_uri.clone();
+    assert_eq!(to_browser.transport(), "ws", "{to_browser}");
+    assert_eq!(
+        to_browser.port(),
+        engine.ws_addr().map(|a| a.port()),
+        "the switch's URI for the browser is on its WebSocket port"
+    );
+    let mut browser = WsPeer::connect(engine.ws_addr().unwrap(), BROWSER).await;
+    let tid = browser.next_tid();
+    browser
+        .send(bind_frame(&tid, to_browser.as_str(), BROWSER).as_bytes())
+        .await;
+    assert_eq!(browser.read_frame().await.status(), Some(200));
+    let mut desk = Peer::connect(engine.local_addr(), DESK, &desk_info.local_uri).await;
+    desk.bind().await;
+    (browser, desk, to_browser, desk_info.local_uri)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_and_a_tcp_client_exchange_5_mib_each_way() {
+    const CHUNK: usize = 64 * 1024;
+    let engine = engine(&[]);
+    let (mut browser, mut desk, to_browser, _) = session(&engine).await;
+    let body: Vec<u8> = (0..5 * 1024 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+
+    // Browser -> desk: each chunk one WebSocket message.
+    let mut got = Vec::new();
+    for (i, part) in body.chunks(CHUNK).enumerate() {
+        let tid = browser.next_tid();
+        let last = (i + 1) * CHUNK >= body.len();
+        let frame = SendChunk {
+            start: i * CHUNK + 1,
+            total: body.len(),
+            flag: if last { '$' } else { '+' },
+            ..SendChunk::text(to_browser.as_str(), BROWSER, &tid, "fromweb1")
+        }
+        .encode(part);
+        browser.send(&frame).await;
+        assert_eq!(browser.read_frame().await.status(), Some(200), "chunk {i}");
+        while got.len() < (i * CHUNK + part.len()) {
+            let chunk = desk.read_frame().await;
+            got.extend_from_slice(&chunk.body);
+            desk.answer(&chunk, "200 OK").await;
+        }
+    }
+    assert_eq!(
+        hash(&got),
+        hash(&body),
+        "the desk got the browser's 5 MiB intact"
+    );
+
+    // Desk -> browser: whatever the switch cut, each message one whole frame.
+    let back: Vec<u8> = body.iter().rev().copied().collect();
+    let writer_body = back.clone();
+    let desk_me = desk.me.clone();
+    let mut frames_in = 0;
+    let mut got = Vec::new();
+    for (i, part) in writer_body.chunks(CHUNK).enumerate() {
+        let tid = desk.next_tid();
+        let last = (i + 1) * CHUNK >= writer_body.len();
+        let frame = SendChunk {
+            start: i * CHUNK + 1,
+            total: writer_body.len(),
+            flag: if last { '$' } else { '+' },
+            ..SendChunk::text(&desk.switch, &desk_me, &tid, "toweb001")
+        }
+        .encode(part);
+        desk.write(&frame).await;
+        assert_eq!(desk.read_frame().await.status(), Some(200));
+        while got.len() < (i * CHUNK + part.len()) {
+            let chunk = browser.read_frame().await;
+            frames_in += 1;
+            assert_eq!(chunk.target_path(), [BROWSER]);
+            let range = chunk.head.byte_range().unwrap();
+            assert_eq!(range.start as usize, got.len() + 1, "contiguous");
+            got.extend_from_slice(&chunk.body);
+            browser.answer(&chunk, "200 OK").await;
+            if got.len() == back.len() {
+                assert_eq!(chunk.flag, ContinuationFlag::End);
+            }
+        }
+    }
+    assert_eq!(
+        hash(&got),
+        hash(&back),
+        "the browser got the desk's 5 MiB intact"
+    );
+    assert!(frames_in >= 80, "{frames_in} frames");
+    // Responses are UTF-8 text frames; the binary body chunks binary ones.
+    assert!(browser.text_messages > 0 && browser.binary_messages > 0);
+}
+
+/// Raw upgrade requests: without `msrp`, from a foreign origin, or too large,
+/// each gets its HTTP status and is counted; a session carries on meanwhile.
+#[tokio::test]
+async fn bad_upgrades_are_refused_by_reason_and_disturb_nobody() {
+    let engine = engine(&["https://chat.example.com"]);
+    let (mut browser, mut desk, to_browser, _) = session(&engine).await;
+    let ws = engine.ws_addr().unwrap();
+    let request = |extra: &str| {
+        format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             {extra}\r\n"
+        )
+    };
+    let status_of = |raw: String| async move {
+        let mut tcp = TcpStream::connect(ws).await.unwrap();
+        tcp.write_all(raw.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+        String::from_utf8_lossy(&answer)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        status_of(request("Sec-WebSocket-Protocol: sip\r\n")).await,
+        "HTTP/1.1 400 Bad Request"
+    );
+    assert_eq!(
+        status_of(request(
+            "Sec-WebSocket-Protocol: msrp\r\nOrigin: https://evil.example\r\n"
+        ))
+        .await,
+        "HTTP/1.1 403 Forbidden"
+    );
+    let padding = format!("X-Padding: {}\r\n", "p".repeat(9000));
+    assert_eq!(
+        status_of(request(&format!(
+            "Sec-WebSocket-Protocol: msrp\r\n{padding}"
+        )))
+        .await,
+        "HTTP/1.1 431 Request Header Fields Too Large"
+    );
+    // A stranger that never finishes its upgrade is closed at the timeout.
+    let mut silent = TcpStream::connect(ws).await.unwrap();
+    let mut byte = [0u8; 1];
+    let closed = timeout(Duration::from_secs(5), silent.read(&mut byte)).await;
+    assert!(matches!(closed, Ok(Ok(0) | Err(_))), "{closed:?}");
+    // And a real upgrade from another origin than the allowed one fails too.
+    assert!(
+        connect_ws(ws, "msrp", Some("https://evil.example"))
+            .await
+            .is_err()
+    );
+
+    // The session never noticed.
+    let tid = browser.next_tid();
+    let frame = SendChunk {
+        total: 5,
+        ..SendChunk::text(to_browser.as_str(), BROWSER, &tid, "stillok1")
+    }
+    .encode(b"hello");
+    browser.send(&frame).await;
+    assert_eq!(browser.read_frame().await.status(), Some(200));
+    assert_eq!(desk.read_frame().await.body, b"hello");
+
+    for (reason, count) in [
+        ("subprotocol", 1),
+        ("origin", 2),
+        ("too_large", 1),
+        ("timeout", 1),
+    ] {
+        assert_eq!(
+            metric(
+                &engine,
+                &format!("msrp_switch_websocket_upgrades_refused_total{{reason=\"{reason}\"}}")
+            ),
+            count,
+            "{reason}"
+        );
+    }
+}
