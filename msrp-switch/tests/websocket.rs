@@ -226,3 +226,28 @@ async fn bad_upgrades_are_refused_by_reason_and_disturb_nobody() {
         );
     }
 }
+
+/// WebSocket keep-alive and close (RFC 7977 §6, RFC 6455 §5.5): a ping is
+/// answered with a pong carrying its data; a close is echoed and ends the
+/// participant's connection, which the control plane hears as lost.
+#[tokio::test]
+async fn pings_are_answered_and_a_close_ends_the_participant() {
+    use msrp_switch::msrp_proto::control::Event;
+
+    let engine = engine(&[]);
+    let mut events = engine.subscribe();
+    let (mut browser, _desk, _, _) = session(&engine).await;
+    assert_eq!(browser.ping(b"keep me").await, b"keep me");
+    browser.close().await;
+    let lost = timeout(Duration::from_secs(5), async {
+        loop {
+            let tagged = events.recv().await.unwrap();
+            if matches!(tagged.event, Event::ConnectionLost { .. }) {
+                return tagged.event;
+            }
+        }
+    })
+    .await
+    .expect("connection_lost for the browser");
+    assert!(matches!(lost, Event::ConnectionLost { .. }));
+}

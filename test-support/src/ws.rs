@@ -127,9 +127,30 @@ impl WsPeer {
         self.send(frame.as_bytes()).await;
     }
 
-    /// The WebSocket, for a test that sends something else (a ping, a close).
-    pub fn socket(&mut self) -> &mut WebSocketStream<MaybeTlsStream<TcpStream>> {
-        &mut self.ws
+    /// Sends a ping with `data`; the data of the pong that answers it.
+    pub async fn ping(&mut self, data: &[u8]) -> Vec<u8> {
+        timeout(LIMIT, self.ws.send(Message::Ping(data.to_vec().into())))
+            .await
+            .unwrap()
+            .unwrap();
+        loop {
+            let message = timeout(LIMIT, self.ws.next())
+                .await
+                .expect("a pong in time")
+                .expect("the connection is open")
+                .expect("a well-formed message");
+            if let Message::Pong(data) = message {
+                return data.to_vec();
+            }
+        }
+    }
+
+    /// Starts the closing handshake (no code).
+    pub async fn close(&mut self) {
+        timeout(LIMIT, self.ws.send(Message::Close(None)))
+            .await
+            .unwrap()
+            .unwrap();
     }
 }
 

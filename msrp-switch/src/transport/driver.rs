@@ -281,12 +281,7 @@ async fn read_loop(
         if wants_read {
             close_watch = None;
             buf.reserve(READ_BYTES);
-            let read = reader.try_read_buf(buf);
-            // A WebSocket peer's ping or close is answered by the writer.
-            if reader.owes_control() {
-                notify.notify_one();
-            }
-            match read {
+            match reader.try_read_buf(buf) {
                 Ok(0) => {
                     // The peer is done sending; what it sent is still handled
                     // and what it is owed (answers, REPORTs) written before the
@@ -497,7 +492,17 @@ async fn write_loop(
             if stop.get() {
                 return Some(writer);
             }
-            notify.notified().await;
+            // A WebSocket peer's ping or close is answered from here: its own
+            // signal, not the connection's (which the reader waits on too).
+            match writer.control_owed() {
+                Some(owed) => {
+                    tokio::select! {
+                        () = notify.notified() => {}
+                        () = owed.notified() => {}
+                    }
+                }
+                None => notify.notified().await,
+            }
             continue;
         }
         match write_all(&local, conn, &mut writer, &mut batch).await {

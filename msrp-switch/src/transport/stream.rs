@@ -225,12 +225,6 @@ pub(crate) fn give_back(buf: &mut BytesMut) {
 }
 
 impl ReadHalf {
-    /// A WebSocket connection's control frames owed (pong, close), if any wait:
-    /// the writer is woken to send them.
-    pub(crate) fn owes_control(&self) -> bool {
-        matches!(self, Self::Ws(conn) if conn.owes_control())
-    }
-
     /// The peer's address, if the socket still knows it.
     pub(crate) fn peer_addr(&self) -> Option<std::net::SocketAddr> {
         match self {
@@ -292,6 +286,15 @@ impl WriteHalf {
     /// True for a WebSocket connection: its output is framed per MSRP frame.
     pub(crate) fn is_websocket(&self) -> bool {
         matches!(self, Self::Ws(_))
+    }
+
+    /// What signals that a WebSocket connection owes its peer a control frame
+    /// (its reader answered a ping or a close); `None` for other streams.
+    pub(crate) fn control_owed(&self) -> Option<Rc<WsConn>> {
+        match self {
+            Self::Ws(conn) => Some(Rc::clone(conn)),
+            Self::Tcp(_) | Self::Tls(_) => None,
+        }
     }
 
     /// A WebSocket connection's control frames owed (pong, close), to write

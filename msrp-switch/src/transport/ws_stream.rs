@@ -3,8 +3,8 @@
 //! MSRP byte stream the switch reads, pings are answered, a close ends the
 //! stream; what the switch writes comes already framed ([`super::ws::Framer`])
 //! and goes to the socket as it is. Control frames the reader owes (pong,
-//! close) wait in [`WsConn::take_control`] until the writer is between
-//! messages' frames.
+//! close) wait in [`WsConn::take_control`] until the writer, signalled on
+//! its own [`WsConn::notified`], is between frames.
 //!
 //! RFC 7977 §5.1 puts each chunk in one message; the switch does not rely on
 //! it when reading (the MSRP decoder finds frames in the byte stream), so a
@@ -16,6 +16,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 
@@ -32,6 +33,8 @@ pub(crate) struct WsConn {
     ended: Cell<bool>,
     /// The largest frame payload taken from the client.
     max_payload: u64,
+    /// Signalled when a control frame is queued: the writer sends it.
+    control_owed: Notify,
 }
 
 /// A WebSocket connection taken off its shard (a move to another shard).
@@ -52,6 +55,7 @@ impl DetachedWs {
             control: RefCell::new(self.control),
             ended: Cell::new(false),
             max_payload: self.max_payload,
+            control_owed: Notify::new(),
         })
     }
 }
@@ -66,6 +70,7 @@ impl WsConn {
             control: RefCell::new(Vec::new()),
             ended: Cell::new(false),
             max_payload,
+            control_owed: Notify::new(),
         }
     }
 
@@ -84,9 +89,10 @@ impl WsConn {
         })
     }
 
-    /// True if control frames wait to be written (the writer should be woken).
-    pub(crate) fn owes_control(&self) -> bool {
-        !self.control.borrow().is_empty()
+    /// Completes once a control frame has been queued since the last take
+    /// (a permit is kept if nobody waits).
+    pub(crate) async fn notified(&self) {
+        self.control_owed.notified().await;
     }
 
     /// The control frames owed, for the writer to send between messages.
@@ -209,6 +215,7 @@ impl WsConn {
         // Into a Vec: cannot fail.
         let _ = header.format(payload.len() as u64, &mut *control);
         control.extend_from_slice(payload);
+        self.control_owed.notify_one();
     }
 
     /// Writes already framed bytes.
