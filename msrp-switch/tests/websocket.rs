@@ -23,11 +23,15 @@ const BROWSER: &str = "msrp://df7jal23ls0d.invalid:2855/98cjs;ws";
 const DESK: &str = "msrp://127.0.0.1:41002/desk0001;tcp";
 
 fn engine(origins: &[&str]) -> TestEngine {
+    engine_with(origins, EndpointConfig::default())
+}
+
+fn engine_with(origins: &[&str], switch: EndpointConfig) -> TestEngine {
     start_engine_with(EngineConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         shards: 1,
         pin_cores: false,
-        switch: EndpointConfig::default(),
+        switch,
         ws: Some(WsListen {
             listen: "127.0.0.1:0".parse().unwrap(),
             settings: WsSettings {
@@ -250,4 +254,205 @@ async fn pings_are_answered_and_a_close_ends_the_participant() {
     .await
     .expect("connection_lost for the browser");
     assert!(matches!(lost, Event::ConnectionLost { .. }));
+}
+
+/// A group (RFC 7701) with two browsers over WebSocket and one TCP member: a
+/// message from a browser reaches the other browser and the desk, one from the
+/// desk reaches both browsers, each copy one whole frame per WebSocket message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_mixes_websocket_and_tcp_members() {
+    use msrp_switch::msrp_proto::media::{Identity, Policy};
+
+    const ROOM: &str = "sip:room@chat.example.com";
+    let engine = engine(&[]);
+    let session = engine
+        .create_session_with(SessionKind::Group, ROOM.into(), Policy::default())
+        .await
+        .unwrap();
+    let member = |name: &str, path: &str, websocket: bool| {
+        let mut media = remote(path);
+        media.accept_types = vec!["message/cpim".into()];
+        media.accept_wrapped_types = vec!["*".into()];
+        media.websocket = websocket;
+        let identity = Identity {
+            im_address: format!("sip:{name}@example.com"),
+            privacy_alias: None,
+        };
+        (identity, media)
+    };
+    let mut uris = Vec::new();
+    for (name, path, websocket) in [
+        ("ann", "msrp://ann.invalid:2855/ann00001;ws", true),
+        ("ben", "msrp://ben.invalid:2855/ben00001;ws", true),
+        ("dee", DESK, false),
+    ] {
+        let (identity, media) = member(name, path, websocket);
+        let info = engine
+            .add_participant_as(session, identity, media)
+            .await
+            .unwrap();
+        uris.push((path, info.local_uri));
+    }
+    let ws = engine.ws_addr().unwrap();
+    let mut browsers = Vec::new();
+    for (path, uri) in &uris[..2] {
+        let mut browser = WsPeer::connect(ws, path).await;
+        let tid = browser.next_tid();
+        browser
+            .send(bind_frame(&tid, uri.as_str(), path).as_bytes())
+            .await;
+        assert_eq!(browser.read_frame().await.status(), Some(200));
+        browsers.push((browser, uri.clone()));
+    }
+    let mut desk = Peer::connect(engine.local_addr(), DESK, &uris[2].1).await;
+    desk.bind().await;
+
+    let cpim = |from: &str, text: &str| {
+        format!(
+            "From: <sip:{from}@example.com>\r\nTo: <{ROOM}>\r\n\r\nContent-Type: text/plain\r\n\r\n{text}"
+        )
+    };
+    // Ann speaks: Ben (WebSocket) and Dee (TCP) hear it.
+    let body = cpim("ann", "hello room");
+    let (ann, ann_uri) = &mut browsers[0];
+    let tid = ann.next_tid();
+    let frame = SendChunk {
+        total: body.len(),
+        content_type: "message/cpim",
+        ..SendChunk::text(ann_uri.as_str(), uris[0].0, &tid, "annmsg01")
+    }
+    .encode(body.as_bytes());
+    ann.send(&frame).await;
+    assert_eq!(ann.read_frame().await.status(), Some(200));
+    let at_ben = browsers[1].0.read_frame().await;
+    assert_eq!(at_ben.body, body.as_bytes());
+    assert_eq!(at_ben.target_path(), [uris[1].0]);
+    browsers[1].0.answer(&at_ben, "200 OK").await;
+    let at_dee = desk.read_frame().await;
+    assert_eq!(at_dee.body, body.as_bytes());
+    desk.answer(&at_dee, "200 OK").await;
+
+    // Dee speaks: both browsers hear it.
+    let body = cpim("dee", "hi browsers");
+    let tid = desk.next_tid();
+    let frame = SendChunk {
+        total: body.len(),
+        content_type: "message/cpim",
+        ..SendChunk::text(&desk.switch, DESK, &tid, "deemsg01")
+    }
+    .encode(body.as_bytes());
+    desk.write(&frame).await;
+    assert_eq!(desk.read_frame().await.status(), Some(200));
+    for (browser, _) in &mut browsers {
+        let got = browser.read_frame().await;
+        assert_eq!(got.body, body.as_bytes());
+        browser.answer(&got, "200 OK").await;
+    }
+}
+
+/// A WebSocket member that stops reading is a slow consumer like any other
+/// (RFC 7701 policy drop): the desk's 1,000 messages of 8 KiB all reach the
+/// browser that reads, and the one that does not is dropped (its event says
+/// so) instead of holding the desk back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_member_that_stalls_is_dropped_and_the_others_go_on() {
+    use msrp_switch::msrp_proto::control::Event;
+    use msrp_switch::msrp_proto::media::{Identity, Policy};
+
+    const ROOM: &str = "sip:room@chat.example.com";
+    const MESSAGES: usize = 1000;
+    let engine = engine_with(
+        &[],
+        EndpointConfig {
+            queue_bytes: 64 * 1024,
+            slow_consumer_grace: Duration::from_secs(1),
+            ..EndpointConfig::default()
+        },
+    );
+    let mut events = engine.subscribe();
+    let session = engine
+        .create_session_with(SessionKind::Group, ROOM.into(), Policy::default())
+        .await
+        .unwrap();
+    let mut uris = Vec::new();
+    for (name, path, websocket) in [
+        ("ann", "msrp://ann.invalid:2855/ann00001;ws", true),
+        ("ben", "msrp://ben.invalid:2855/ben00001;ws", true),
+        ("dee", DESK, false),
+    ] {
+        let mut media = remote(path);
+        media.accept_types = vec!["message/cpim".into()];
+        media.accept_wrapped_types = vec!["*".into()];
+        media.websocket = websocket;
+        let identity = Identity {
+            im_address: format!("sip:{name}@example.com"),
+            privacy_alias: None,
+        };
+        let info = engine
+            .add_participant_as(session, identity, media)
+            .await
+            .unwrap();
+        uris.push((path, info.local_uri, info.id));
+    }
+    let ws = engine.ws_addr().unwrap();
+    let mut browsers = Vec::new();
+    for (path, uri, _) in &uris[..2] {
+        let mut browser = WsPeer::connect(ws, path).await;
+        let tid = browser.next_tid();
+        browser
+            .send(bind_frame(&tid, uri.as_str(), path).as_bytes())
+            .await;
+        assert_eq!(browser.read_frame().await.status(), Some(200));
+        browsers.push(browser);
+    }
+    let stalled = browsers.remove(0);
+    let mut reader = browsers.remove(0);
+    let mut desk = Peer::connect(engine.local_addr(), DESK, &uris[2].1).await;
+    desk.bind().await;
+
+    let payload = "z".repeat(8 * 1024);
+    let body = format!(
+        "From: <sip:dee@example.com>\r\nTo: <{ROOM}>\r\n\r\nContent-Type: text/plain\r\n\r\n{payload}"
+    );
+    let switch_uri = desk.switch.clone();
+    let want = body.len();
+    let reading = tokio::spawn(async move {
+        for _ in 0..MESSAGES {
+            let got = reader.read_frame().await;
+            assert_eq!(got.body.len(), want);
+            reader.answer(&got, "200 OK").await;
+        }
+    });
+    for i in 0..MESSAGES {
+        let tid = desk.next_tid();
+        let frame = SendChunk {
+            total: body.len(),
+            content_type: "message/cpim",
+            extra_headers: "Failure-Report: no\r\n",
+            ..SendChunk::text(&switch_uri, DESK, &tid, &format!("flood{i:05}"))
+        }
+        .encode(body.as_bytes());
+        desk.write(&frame).await;
+    }
+    timeout(Duration::from_secs(30), reading)
+        .await
+        .expect("the reading browser got every message")
+        .unwrap();
+    let stalled_id = uris[0].2;
+    let dropped = timeout(Duration::from_secs(10), async {
+        loop {
+            let tagged = events.recv().await.unwrap();
+            if let Event::SlowConsumerDropped { participant, .. } = tagged.event
+                && participant == stalled_id
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        dropped.is_ok(),
+        "the stalled browser was dropped as a slow consumer"
+    );
+    drop(stalled);
 }
