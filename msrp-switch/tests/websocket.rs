@@ -256,20 +256,30 @@ async fn pings_are_answered_and_a_close_ends_the_participant() {
     assert!(matches!(lost, Event::ConnectionLost { .. }));
 }
 
-/// A group (RFC 7701) with two browsers over WebSocket and one TCP member: a
-/// message from a browser reaches the other browser and the desk, one from the
-/// desk reaches both browsers, each copy one whole frame per WebSocket message.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_mixes_websocket_and_tcp_members() {
+const ROOM: &str = "sip:room@chat.example.com";
+
+/// A group (RFC 7701) with browsers Ann and Ben over WebSocket and Dee at the
+/// desk over TCP, all bound: the two browsers, the desk, and each member's
+/// participant id (Ann, Ben, Dee).
+async fn group_of_three(
+    engine: &TestEngine,
+) -> (
+    Vec<WsPeer>,
+    Peer,
+    Vec<msrp_switch::msrp_proto::ids::ParticipantId>,
+) {
     use msrp_switch::msrp_proto::media::{Identity, Policy};
 
-    const ROOM: &str = "sip:room@chat.example.com";
-    let engine = engine(&[]);
     let session = engine
         .create_session_with(SessionKind::Group, ROOM.into(), Policy::default())
         .await
         .unwrap();
-    let member = |name: &str, path: &str, websocket: bool| {
+    let mut members = Vec::new();
+    for (name, path, websocket) in [
+        ("ann", "msrp://ann.invalid:2855/ann00001;ws", true),
+        ("ben", "msrp://ben.invalid:2855/ben00001;ws", true),
+        ("dee", DESK, false),
+    ] {
         let mut media = remote(path);
         media.accept_types = vec!["message/cpim".into()];
         media.accept_wrapped_types = vec!["*".into()];
@@ -278,56 +288,62 @@ async fn a_group_mixes_websocket_and_tcp_members() {
             im_address: format!("sip:{name}@example.com"),
             privacy_alias: None,
         };
-        (identity, media)
-    };
-    let mut uris = Vec::new();
-    for (name, path, websocket) in [
-        ("ann", "msrp://ann.invalid:2855/ann00001;ws", true),
-        ("ben", "msrp://ben.invalid:2855/ben00001;ws", true),
-        ("dee", DESK, false),
-    ] {
-        let (identity, media) = member(name, path, websocket);
         let info = engine
             .add_participant_as(session, identity, media)
             .await
             .unwrap();
-        uris.push((path, info.local_uri));
+        members.push((path, info.local_uri, info.id));
     }
     let ws = engine.ws_addr().unwrap();
     let mut browsers = Vec::new();
-    for (path, uri) in &uris[..2] {
+    for (path, uri, _) in &members[..2] {
         let mut browser = WsPeer::connect(ws, path).await;
+        browser.switch = uri.to_string();
         let tid = browser.next_tid();
         browser
             .send(bind_frame(&tid, uri.as_str(), path).as_bytes())
             .await;
         assert_eq!(browser.read_frame().await.status(), Some(200));
-        browsers.push((browser, uri.clone()));
+        browsers.push(browser);
     }
-    let mut desk = Peer::connect(engine.local_addr(), DESK, &uris[2].1).await;
+    let mut desk = Peer::connect(engine.local_addr(), DESK, &members[2].1).await;
     desk.bind().await;
+    let ids = members.iter().map(|(_, _, id)| *id).collect();
+    (browsers, desk, ids)
+}
 
-    let cpim = |from: &str, text: &str| {
-        format!(
-            "From: <sip:{from}@example.com>\r\nTo: <{ROOM}>\r\n\r\nContent-Type: text/plain\r\n\r\n{text}"
-        )
-    };
+/// A CPIM message from `from` to the room.
+fn cpim(from: &str, text: &str) -> String {
+    format!(
+        "From: <sip:{from}@example.com>\r\nTo: <{ROOM}>\r\n\r\nContent-Type: text/plain\r\n\r\n{text}"
+    )
+}
+
+/// A group (RFC 7701) with two browsers over WebSocket and one TCP member: a
+/// message from a browser reaches the other browser and the desk, one from the
+/// desk reaches both browsers, each copy one whole frame per WebSocket message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_mixes_websocket_and_tcp_members() {
+    let engine = engine(&[]);
+    let (mut browsers, mut desk, _) = group_of_three(&engine).await;
+
     // Ann speaks: Ben (WebSocket) and Dee (TCP) hear it.
     let body = cpim("ann", "hello room");
-    let (ann, ann_uri) = &mut browsers[0];
+    let ann = &mut browsers[0];
     let tid = ann.next_tid();
     let frame = SendChunk {
         total: body.len(),
         content_type: "message/cpim",
-        ..SendChunk::text(ann_uri.as_str(), uris[0].0, &tid, "annmsg01")
+        ..SendChunk::text(&ann.switch, &ann.me, &tid, "annmsg01")
     }
     .encode(body.as_bytes());
     ann.send(&frame).await;
     assert_eq!(ann.read_frame().await.status(), Some(200));
-    let at_ben = browsers[1].0.read_frame().await;
+    let ben = &mut browsers[1];
+    let at_ben = ben.read_frame().await;
     assert_eq!(at_ben.body, body.as_bytes());
-    assert_eq!(at_ben.target_path(), [uris[1].0]);
-    browsers[1].0.answer(&at_ben, "200 OK").await;
+    assert_eq!(at_ben.target_path(), [ben.me.as_str()]);
+    ben.answer(&at_ben, "200 OK").await;
     let at_dee = desk.read_frame().await;
     assert_eq!(at_dee.body, body.as_bytes());
     desk.answer(&at_dee, "200 OK").await;
@@ -343,7 +359,7 @@ async fn a_group_mixes_websocket_and_tcp_members() {
     .encode(body.as_bytes());
     desk.write(&frame).await;
     assert_eq!(desk.read_frame().await.status(), Some(200));
-    for (browser, _) in &mut browsers {
+    for browser in &mut browsers {
         let got = browser.read_frame().await;
         assert_eq!(got.body, body.as_bytes());
         browser.answer(&got, "200 OK").await;
@@ -357,9 +373,7 @@ async fn a_group_mixes_websocket_and_tcp_members() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_member_that_stalls_is_dropped_and_the_others_go_on() {
     use msrp_switch::msrp_proto::control::Event;
-    use msrp_switch::msrp_proto::media::{Identity, Policy};
 
-    const ROOM: &str = "sip:room@chat.example.com";
     const MESSAGES: usize = 1000;
     let engine = engine_with(
         &[],
@@ -370,50 +384,12 @@ async fn a_websocket_member_that_stalls_is_dropped_and_the_others_go_on() {
         },
     );
     let mut events = engine.subscribe();
-    let session = engine
-        .create_session_with(SessionKind::Group, ROOM.into(), Policy::default())
-        .await
-        .unwrap();
-    let mut uris = Vec::new();
-    for (name, path, websocket) in [
-        ("ann", "msrp://ann.invalid:2855/ann00001;ws", true),
-        ("ben", "msrp://ben.invalid:2855/ben00001;ws", true),
-        ("dee", DESK, false),
-    ] {
-        let mut media = remote(path);
-        media.accept_types = vec!["message/cpim".into()];
-        media.accept_wrapped_types = vec!["*".into()];
-        media.websocket = websocket;
-        let identity = Identity {
-            im_address: format!("sip:{name}@example.com"),
-            privacy_alias: None,
-        };
-        let info = engine
-            .add_participant_as(session, identity, media)
-            .await
-            .unwrap();
-        uris.push((path, info.local_uri, info.id));
-    }
-    let ws = engine.ws_addr().unwrap();
-    let mut browsers = Vec::new();
-    for (path, uri, _) in &uris[..2] {
-        let mut browser = WsPeer::connect(ws, path).await;
-        let tid = browser.next_tid();
-        browser
-            .send(bind_frame(&tid, uri.as_str(), path).as_bytes())
-            .await;
-        assert_eq!(browser.read_frame().await.status(), Some(200));
-        browsers.push(browser);
-    }
+    let (mut browsers, mut desk, ids) = group_of_three(&engine).await;
+    let mut reader = browsers.remove(1);
     let stalled = browsers.remove(0);
-    let mut reader = browsers.remove(0);
-    let mut desk = Peer::connect(engine.local_addr(), DESK, &uris[2].1).await;
-    desk.bind().await;
 
     let payload = "z".repeat(8 * 1024);
-    let body = format!(
-        "From: <sip:dee@example.com>\r\nTo: <{ROOM}>\r\n\r\nContent-Type: text/plain\r\n\r\n{payload}"
-    );
+    let body = cpim("dee", &payload);
     let switch_uri = desk.switch.clone();
     let want = body.len();
     let reading = tokio::spawn(async move {
@@ -438,7 +414,7 @@ async fn a_websocket_member_that_stalls_is_dropped_and_the_others_go_on() {
         .await
         .expect("the reading browser got every message")
         .unwrap();
-    let stalled_id = uris[0].2;
+    let stalled_id = ids[0];
     let dropped = timeout(Duration::from_secs(10), async {
         loop {
             let tagged = events.recv().await.unwrap();

@@ -21,6 +21,8 @@ use crate::frame::Frame;
 pub struct WsPeer {
     /// Its own URI.
     pub me: String,
+    /// The switch's URI for it (its To-Path), once the test sets it.
+    pub switch: String,
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     seq: u32,
     /// Messages that were text frames, and binary ones.
@@ -69,6 +71,7 @@ impl WsPeer {
             .unwrap();
         WsPeer {
             me: me.into(),
+            switch: String::new(),
             ws,
             seq: 0,
             text_messages: 0,
