@@ -344,6 +344,15 @@ pub struct Args {
     #[serde(default)]
     pub ws_listen: Option<SocketAddr>,
 
+    /// Accept MSRP over secure WebSocket (WSS: TLS with the --tls-cert
+    /// certificate, then the upgrade) on this address: browsers' `msrps:...;ws`
+    /// participants connect here. Needs TLS; off when not given.
+    ///
+    /// Environment: `MSRP_SWITCH_WSS_LISTEN`.
+    #[arg(long, value_name = "ADDR")]
+    #[serde(default)]
+    pub wss_listen: Option<SocketAddr>,
+
     /// WebSocket: the `Origin`s a browser's upgrade may come from, comma
     /// separated (exactly as browsers send them, `https://chat.example.com`);
     /// others get 403. Not given: any origin. Requests without `Origin` (not
@@ -794,7 +803,23 @@ fn fanout_chunk_bytes(value: Option<usize>, limits: &Limits) -> Result<usize, Co
 impl Args {
     /// The WebSocket listener's settings, with `--ws-listen`.
     fn ws_listen(&self) -> Result<Option<WsListen>, ConfigError> {
-        let Some(listen) = self.ws_listen else {
+        self.websocket(self.ws_listen)
+    }
+
+    /// The secure WebSocket listener's settings, with `--wss-listen` (and TLS).
+    fn wss_listen(&self) -> Result<Option<WsListen>, ConfigError> {
+        if self.wss_listen.is_some() && !self.tls {
+            return Err(ConfigError::Invalid {
+                flag: "wss-listen",
+                reason: "needs TLS (--tls true): WSS presents the TLS certificate",
+            });
+        }
+        self.websocket(self.wss_listen)
+    }
+
+    /// A WebSocket listener on `listen`, with the upgrade settings.
+    fn websocket(&self, listen: Option<SocketAddr>) -> Result<Option<WsListen>, ConfigError> {
+        let Some(listen) = listen else {
             return Ok(None);
         };
         if !(256..=65_536).contains(&self.ws_max_request_bytes) {
@@ -1004,6 +1029,7 @@ impl Args {
         }
         let tls = self.tls_listen()?;
         let ws = self.ws_listen()?;
+        let wss = self.wss_listen()?;
         let control_tls = self.control_tls()?;
         let switch = EndpointConfig {
             limits,
@@ -1046,6 +1072,7 @@ impl Args {
                 pin_cores: self.pin_cores,
                 switch,
                 ws,
+                wss,
                 connections: ConnectionLimits {
                     max_connections: self.max_connections,
                     max_unbound: positive("max-unbound-connections", self.max_unbound_connections)?,

@@ -51,6 +51,9 @@ pub struct EngineConfig {
     /// MSRP over WebSocket (RFC 7977, `;ws` URIs): its listener and upgrade
     /// rules; `None`: no WebSocket.
     pub ws: Option<WsListen>,
+    /// MSRP over secure WebSocket (`msrps:...;ws`): TLS with the switch's
+    /// certificate (needs `tls`), then the upgrade; `None`: none.
+    pub wss: Option<WsListen>,
 }
 
 /// Where and how MSRP over WebSocket is accepted.
@@ -82,6 +85,7 @@ impl Default for EngineConfig {
             connections: ConnectionLimits::default(),
             tls: None,
             ws: None,
+            wss: None,
         }
     }
 }
@@ -160,6 +164,8 @@ struct Inner {
     tls: Option<(SocketAddr, Arc<SwitchCertificate>)>,
     /// Where MSRP over WebSocket is accepted, if it is.
     ws: Option<SocketAddr>,
+    /// Where MSRP over secure WebSocket is accepted, if it is.
+    wss: Option<SocketAddr>,
     next_shard: AtomicUsize,
     /// Set once [`Engine::drain`] starts.
     draining: AtomicBool,
@@ -209,6 +215,19 @@ impl Engine {
             }
             None => (None, Vec::new()),
         };
+        if config.wss.is_some() && tls_identity.is_none() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "secure WebSocket needs TLS (its certificate is the TLS listener's)",
+            ));
+        }
+        let (wss_addr, mut wss_listeners) = match &config.wss {
+            Some(wss) => {
+                let (addr, listeners) = port_listeners(wss.listen, count)?;
+                (Some(addr), listeners)
+            }
+            None => (None, Vec::new()),
+        };
         let host = config
             .advertise_host
             .clone()
@@ -233,6 +252,7 @@ impl Engine {
                 local_port: local_addr.port(),
                 tls_port: tls_addr.map(|addr| addr.port()),
                 ws_port: ws_addr.map(|addr| addr.port()),
+                wss_port: wss_addr.map(|addr| addr.port()),
                 id_base,
                 ..config.switch.clone()
             };
@@ -255,6 +275,10 @@ impl Engine {
                 ws: config.ws.as_ref().and_then(|ws| {
                     let listener = ws_listeners.pop()?;
                     Some((std::net::TcpListener::from(listener), ws.settings.clone()))
+                }),
+                wss: config.wss.as_ref().and_then(|wss| {
+                    let listener = wss_listeners.pop()?;
+                    Some((std::net::TcpListener::from(listener), wss.settings.clone()))
                 }),
                 inbox,
                 peers: senders.clone(),
@@ -280,6 +304,7 @@ impl Engine {
                 local_addr,
                 tls: tls_addr.zip(tls_identity),
                 ws: ws_addr,
+                wss: wss_addr,
                 next_shard: AtomicUsize::new(0),
                 draining: AtomicBool::new(false),
                 max_connections: admission.max_connections(),
@@ -301,6 +326,11 @@ impl Engine {
     /// Where MSRP over WebSocket is accepted, if it is.
     pub fn ws_addr(&self) -> Option<SocketAddr> {
         self.inner.ws
+    }
+
+    /// Where MSRP over secure WebSocket is accepted, if it is.
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.inner.wss
     }
 
     /// The switch's TLS certificate (its fingerprint, reloading it), with TLS.

@@ -115,6 +115,9 @@ fn main() -> anyhow::Result<()> {
         let ws = engine
             .ws_addr()
             .map_or_else(|| "off".to_owned(), |addr| addr.to_string());
+        let wss = engine
+            .wss_addr()
+            .map_or_else(|| "off".to_owned(), |addr| addr.to_string());
         let control_tls = match control_auth.tls() {
             None => "off",
             Some(tls) if tls.requires_client_certificates() => "client certificates required",
@@ -126,6 +129,7 @@ fn main() -> anyhow::Result<()> {
             max_per_source = caps.max_per_source,
             tls = %tls,
             ws = %ws,
+            wss = %wss,
             control_tls,
             "msrp-switch listening for MSRP on {} ({} shards), control API on {control_addr}, metrics on http://{metrics_addr}/metrics",
             engine.local_addr(),

@@ -432,3 +432,77 @@ async fn a_websocket_member_that_stalls_is_dropped_and_the_others_go_on() {
     );
     drop(stalled);
 }
+
+/// Secure WebSocket (WSS, RFC 7977 §5.1): TLS with the switch's certificate,
+/// then the upgrade; the browser's `msrps:...;ws` participant gets the switch's
+/// `msrps` URI on the WSS port, binds only over it, and talks to a TCP member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_over_secure_websocket_talks_to_a_tcp_member() {
+    use msrp_switch::msrp_proto::media::Transport;
+    use msrp_switch::transport::TlsListen;
+    use msrp_switch::transport::tls::TlsSettings;
+
+    const SECURE: &str = "msrps://df7jal23ls0d.invalid:2855/98cjs;ws";
+    let engine = start_engine_with(EngineConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        shards: 1,
+        pin_cores: false,
+        tls: Some(TlsListen {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            settings: TlsSettings::default(),
+        }),
+        wss: Some(WsListen {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            settings: WsSettings::default(),
+        }),
+        ..EngineConfig::default()
+    });
+    let session = engine.create_session(SessionKind::OneToOne).await.unwrap();
+    let mut media = remote(SECURE);
+    media.websocket = true;
+    media.transport = Transport::Tls;
+    let browser_info = engine.add_participant(session, media).await.unwrap();
+    let desk_info = engine.add_participant(session, remote(DESK)).await.unwrap();
+    let to_browser = browser_info.local_uri.to_string();
+    let wss = engine.wss_addr().unwrap();
+    assert!(
+        to_browser.starts_with(&format!("msrps://127.0.0.1:{}/", wss.port()))
+            && to_browser.ends_with(";ws"),
+        "{to_browser}"
+    );
+
+    let pinned = engine.tls_identity().unwrap().fingerprint().to_string();
+    let mut browser = WsPeer::connect_secure(wss, &pinned, SECURE).await;
+    let tid = browser.next_tid();
+    browser
+        .send(bind_frame(&tid, &to_browser, SECURE).as_bytes())
+        .await;
+    assert_eq!(browser.read_frame().await.status(), Some(200));
+    let mut desk = Peer::connect(engine.local_addr(), DESK, &desk_info.local_uri).await;
+    desk.bind().await;
+
+    let tid = browser.next_tid();
+    let frame = SendChunk {
+        total: 11,
+        ..SendChunk::text(&to_browser, SECURE, &tid, "secure01")
+    }
+    .encode(b"over wss ok");
+    browser.send(&frame).await;
+    assert_eq!(browser.read_frame().await.status(), Some(200));
+    let got = desk.read_frame().await;
+    assert_eq!(got.body, b"over wss ok");
+    desk.answer(&got, "200 OK").await;
+
+    let desk_me = desk.me.clone();
+    let tid = desk.next_tid();
+    let frame = SendChunk {
+        total: 5,
+        ..SendChunk::text(&desk.switch, &desk_me, &tid, "secure02")
+    }
+    .encode(b"hello");
+    desk.write(&frame).await;
+    assert_eq!(desk.read_frame().await.status(), Some(200));
+    let got = browser.read_frame().await;
+    assert_eq!(got.body, b"hello");
+    assert_eq!(got.target_path(), [SECURE]);
+}

@@ -7,15 +7,24 @@ use std::net::SocketAddr;
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use msrp_switch::codec::{Decoder, Item, Limits};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::LIMIT;
 use crate::frame::Frame;
+
+/// The byte stream under a test WebSocket: TCP, or TLS over it (`wss`).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A test WebSocket over either.
+pub type Ws = WebSocketStream<Box<dyn Io>>;
 
 /// A WebSocket MSRP client: `me` is its own URI (its From-Path).
 pub struct WsPeer {
@@ -23,7 +32,7 @@ pub struct WsPeer {
     pub me: String,
     /// The switch's URI for it (its To-Path), once the test sets it.
     pub switch: String,
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    ws: Ws,
     seq: u32,
     /// Messages that were text frames, and binary ones.
     pub text_messages: usize,
@@ -37,8 +46,36 @@ pub async fn connect_ws(
     addr: SocketAddr,
     protocols: &str,
     origin: Option<&str>,
-) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>, tokio_tungstenite::tungstenite::Error> {
-    let mut request = format!("ws://{addr}/").into_client_request()?;
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let tcp = timeout(LIMIT, TcpStream::connect(addr)).await.unwrap()?;
+    upgrade(Box::new(tcp), &format!("ws://{addr}/"), protocols, origin).await
+}
+
+/// [`connect_ws`] over TLS (`wss`), pinning the switch's certificate
+/// (`sha-256 AB:...`).
+pub async fn connect_wss(
+    addr: SocketAddr,
+    pinned: &str,
+    origin: Option<&str>,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let tls = crate::tls::connect_tls(addr, pinned, None).await?;
+    upgrade(
+        Box::new(tls),
+        &format!("wss://localhost:{}/", addr.port()),
+        "msrp",
+        origin,
+    )
+    .await
+}
+
+/// The upgrade of `stream` to a WebSocket, asking for `protocols` from `origin`.
+async fn upgrade(
+    stream: Box<dyn Io>,
+    url: &str,
+    protocols: &str,
+    origin: Option<&str>,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let mut request = url.into_client_request()?;
     let headers = request.headers_mut();
     if !protocols.is_empty() {
         headers.insert(
@@ -49,7 +86,7 @@ pub async fn connect_ws(
     if let Some(origin) = origin {
         headers.insert("Origin", HeaderValue::from_str(origin).unwrap());
     }
-    let (ws, response) = timeout(LIMIT, tokio_tungstenite::connect_async(request))
+    let (ws, response) = timeout(LIMIT, tokio_tungstenite::client_async(request, stream))
         .await
         .unwrap()?;
     assert_eq!(
@@ -69,6 +106,19 @@ impl WsPeer {
         let ws = connect_ws(addr, "msrp", Some("https://chat.example.com"))
             .await
             .unwrap();
+        Self::on(ws, me)
+    }
+
+    /// Connects over TLS to the switch's secure WebSocket listener at `addr`,
+    /// pinning its certificate (`sha-256 AB:...`), and upgrades.
+    pub async fn connect_secure(addr: SocketAddr, pinned: &str, me: &str) -> WsPeer {
+        let ws = connect_wss(addr, pinned, Some("https://chat.example.com"))
+            .await
+            .unwrap();
+        Self::on(ws, me)
+    }
+
+    fn on(ws: Ws, me: &str) -> WsPeer {
         WsPeer {
             me: me.into(),
             switch: String::new(),

@@ -20,7 +20,7 @@ use super::stream::{ReadSide, Stream, read_more};
 use super::tls::HandshakeFailure;
 use super::tls_stream::TlsConn;
 use super::ws;
-use super::ws_stream::WsConn;
+use super::ws_stream::{Carrier, WsConn};
 
 /// Pause after a failed accept (EMFILE and friends) before the next one, so a
 /// shard out of descriptors keeps serving the connections it has instead of
@@ -36,6 +36,8 @@ pub(crate) enum Port {
     Tls,
     /// MSRP over WebSocket (RFC 7977): each connection's upgrade comes first.
     Ws,
+    /// MSRP over secure WebSocket: the TLS handshake, then the upgrade.
+    Wss,
 }
 
 /// Accepts connections for ever; each one is placed by its own task.
@@ -63,10 +65,23 @@ pub(crate) async fn accept_loop(local: Rc<Local>, listener: TcpListener, port: P
                             Some(stream) => stream,
                             None => return,
                         },
-                        Port::Ws => match upgrade(&local, stream).await {
+                        Port::Ws => match upgrade(&local, Carrier::Tcp(stream)).await {
                             Some(stream) => stream,
                             None => return,
                         },
+                        // TLS first, then the upgrade inside it.
+                        Port::Wss => {
+                            let Some(Stream::Tls(tls)) = handshake(&local, stream).await else {
+                                return;
+                            };
+                            let Ok(tls) = Rc::try_unwrap(tls) else {
+                                return;
+                            };
+                            match upgrade(&local, Carrier::Tls(Box::new(tls))).await {
+                                Some(stream) => stream,
+                                None => return,
+                            }
+                        }
                     };
                     place(local, stream, peer, counted, ticket).await;
                 };
@@ -128,13 +143,17 @@ async fn handshake(local: &Local, tcp: tokio::net::TcpStream) -> Option<Stream> 
 
 /// The WebSocket upgrade of an accepted connection (see `ws::upgrade`); a
 /// refusal is counted by reason and closes the connection.
-async fn upgrade(local: &Local, mut tcp: tokio::net::TcpStream) -> Option<Stream> {
+async fn upgrade(local: &Local, carrier: Carrier) -> Option<Stream> {
     let settings = local.ws.as_ref()?;
-    match ws::upgrade(&mut tcp, settings).await {
+    match ws::upgrade(&carrier, settings).await {
         Ok(early) => {
             // A frame's payload is at most a chunk and its head.
             let max_payload = local.limits.max_chunk_bytes + local.limits.max_head_bytes as u64;
-            Some(Stream::Ws(Rc::new(WsConn::new(tcp, early, max_payload))))
+            Some(Stream::Ws(Rc::new(WsConn::new(
+                carrier,
+                early,
+                max_payload,
+            ))))
         }
         Err(refusal) => {
             local.metrics.websocket_upgrades_refused[refusal.index()]

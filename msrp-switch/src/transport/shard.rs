@@ -157,6 +157,8 @@ pub(crate) struct ShardSetup {
     pub(crate) tls: Option<(std::net::TcpListener, Arc<SwitchCertificate>)>,
     /// The WebSocket listener and its upgrade rules, with WebSocket.
     pub(crate) ws: Option<(std::net::TcpListener, WsSettings)>,
+    /// The secure WebSocket listener and its upgrade rules (TLS from `tls`).
+    pub(crate) wss: Option<(std::net::TcpListener, WsSettings)>,
     pub(crate) inbox: mpsc::UnboundedReceiver<ShardMsg>,
     pub(crate) peers: Vec<mpsc::UnboundedSender<ShardMsg>>,
     pub(crate) metrics: Arc<ShardMetrics>,
@@ -195,6 +197,7 @@ async fn serve(setup: ShardSetup) {
         listener,
         tls,
         ws,
+        wss,
         mut inbox,
         peers,
         metrics,
@@ -220,10 +223,16 @@ async fn serve(setup: ShardSetup) {
     };
     let limits = switch.config().limits.clone();
     let bind_timeout = switch.config().bind_timeout;
-    let (ws_listener, ws) = match ws {
+    let (ws_listener, ws_settings) = match ws {
         Some((listener, settings)) => (Some(listener), Some(settings)),
         None => (None, None),
     };
+    let (wss_listener, wss_settings) = match wss {
+        Some((listener, settings)) => (Some(listener), Some(settings)),
+        None => (None, None),
+    };
+    // One set of upgrade rules serves both ports (the plain port's, if both).
+    let ws = ws_settings.or(wss_settings);
     let local = Rc::new(Local {
         index,
         switch: RefCell::new(switch),
@@ -275,6 +284,20 @@ async fn serve(setup: ShardSetup) {
         }
         None => None,
     };
+    let wss_acceptor = match wss_listener.map(TcpListener::from_std) {
+        Some(Ok(listener)) if local.tls.is_some() => Some(tokio::task::spawn_local(
+            listener::accept_loop(Rc::clone(&local), listener, listener::Port::Wss),
+        )),
+        Some(Ok(_)) => {
+            warn!("secure WebSocket without TLS on this shard: not served");
+            None
+        }
+        Some(Err(err)) => {
+            warn!(%err, "shard secure WebSocket listener unusable");
+            None
+        }
+        None => None,
+    };
     let timers = tokio::task::spawn_local(timer_loop(Rc::clone(&local)));
     while let Some(msg) = inbox.recv().await {
         match msg {
@@ -294,7 +317,7 @@ async fn serve(setup: ShardSetup) {
                 if let Some(tls) = &tls_acceptor {
                     tls.abort();
                 }
-                if let Some(ws) = &ws_acceptor {
+                for ws in ws_acceptor.iter().chain(&wss_acceptor) {
                     ws.abort();
                 }
                 let local = Rc::clone(&local);
@@ -309,7 +332,7 @@ async fn serve(setup: ShardSetup) {
     if let Some(tls) = &tls_acceptor {
         tls.abort();
     }
-    if let Some(ws) = &ws_acceptor {
+    for ws in ws_acceptor.iter().chain(&wss_acceptor) {
         ws.abort();
     }
     timers.abort();

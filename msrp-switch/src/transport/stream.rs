@@ -134,7 +134,13 @@ impl Stream {
     /// connection: plain, or TLS with the peer's certificate digests.
     pub(crate) fn security(&self) -> msrp_proto::security::Security {
         match self {
-            Self::Tcp(_) | Self::Ws(_) => msrp_proto::security::Security::Plain,
+            Self::Tcp(_) => msrp_proto::security::Security::Plain,
+            Self::Ws(conn) => match conn.tls() {
+                None => msrp_proto::security::Security::Plain,
+                Some(tls) => msrp_proto::security::Security::Tls(super::tls::peer_certificate(
+                    tls.peer_certificates().as_deref(),
+                )),
+            },
             Self::Tls(conn) => msrp_proto::security::Security::Tls(super::tls::peer_certificate(
                 conn.peer_certificates().as_deref(),
             )),

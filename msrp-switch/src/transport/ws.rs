@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use msrp_proto::Transmits;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tracing::debug;
 use tungstenite::protocol::frame::FrameHeader;
+
+use super::ws_stream::Carrier;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 /// How a WebSocket listener admits upgrades.
@@ -108,7 +108,7 @@ impl UpgradeRefusal {
 /// after it (frames already on their way), or why it was refused (answered with
 /// an HTTP error where one can be given). Bounded by the settings' time and size.
 pub(crate) async fn upgrade(
-    tcp: &mut TcpStream,
+    tcp: &Carrier,
     settings: &WsSettings,
 ) -> Result<BytesMut, UpgradeRefusal> {
     let read = tokio::time::timeout(settings.handshake_timeout, read_request(tcp, settings)).await;
@@ -128,7 +128,7 @@ pub(crate) async fn upgrade(
     }
 }
 
-async fn answer(tcp: &mut TcpStream, refusal: UpgradeRefusal) -> UpgradeRefusal {
+async fn answer(tcp: &Carrier, refusal: UpgradeRefusal) -> UpgradeRefusal {
     debug!(reason = refusal.label(), "WebSocket upgrade refused");
     if let Some(response) = refusal.response() {
         let _ =
@@ -139,7 +139,7 @@ async fn answer(tcp: &mut TcpStream, refusal: UpgradeRefusal) -> UpgradeRefusal 
 
 /// Reads until the request head is complete: the head and what followed it.
 async fn read_request(
-    tcp: &mut TcpStream,
+    tcp: &Carrier,
     settings: &WsSettings,
 ) -> Result<(BytesMut, BytesMut), UpgradeRefusal> {
     let mut buf = BytesMut::with_capacity(1024);

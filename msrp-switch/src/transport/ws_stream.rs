@@ -21,12 +21,89 @@ use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 
 use super::stream::READ_BYTES;
+use super::tls_stream::{DetachedTls, TlsConn};
+
+/// What a WebSocket connection runs over: the socket itself (`ws`), or TLS on
+/// it (`wss`).
+#[derive(Debug)]
+pub(crate) enum Carrier {
+    /// Plain TCP.
+    Tcp(TcpStream),
+    /// TLS after its handshake (boxed: its state is large).
+    Tls(Box<TlsConn>),
+}
+
+/// A carrier taken off its shard.
+#[derive(Debug)]
+enum DetachedCarrier {
+    Tcp(std::net::TcpStream),
+    Tls(DetachedTls),
+}
+
+impl Carrier {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Self::Tcp(tcp) => tcp,
+            Self::Tls(tls) => tls.tcp(),
+        }
+    }
+
+    /// Waits until a read may return something.
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        match self {
+            Self::Tcp(tcp) => tcp.readable().await,
+            Self::Tls(tls) => tls.readable().await,
+        }
+    }
+
+    /// Reads what is there (decrypted over TLS) without waiting.
+    pub(crate) fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Self::Tcp(tcp) => tcp.try_read_buf(buf),
+            Self::Tls(tls) => tls.try_read_buf(buf),
+        }
+    }
+
+    /// Writes all of `bytes` (the upgrade's answer), flushed.
+    pub(crate) async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Tcp(tcp) => {
+                while !bytes.is_empty() {
+                    tcp.writable().await?;
+                    match tcp.try_write(bytes) {
+                        Ok(n) => bytes = &bytes[n..],
+                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+                Ok(())
+            }
+            Self::Tls(tls) => {
+                while !bytes.is_empty() {
+                    let n = std::future::poll_fn(|cx| {
+                        tls.poll_write_vectored(cx, &[IoSlice::new(bytes)])
+                    })
+                    .await?;
+                    bytes = &bytes[n..];
+                }
+                std::future::poll_fn(|cx| tls.poll_flush(cx)).await
+            }
+        }
+    }
+
+    fn detach(self) -> io::Result<DetachedCarrier> {
+        match self {
+            Self::Tcp(tcp) => tcp.into_std().map(DetachedCarrier::Tcp),
+            Self::Tls(tls) => tls.detach().map(DetachedCarrier::Tls),
+        }
+    }
+}
 
 /// One WebSocket connection: its socket, the client's bytes not yet decoded,
 /// and the control frames owed to it.
 #[derive(Debug)]
 pub(crate) struct WsConn {
-    tcp: TcpStream,
+    tcp: Carrier,
     raw: RefCell<BytesMut>,
     control: RefCell<Vec<u8>>,
     /// The client closed (a close frame) or broke the protocol.
@@ -40,7 +117,7 @@ pub(crate) struct WsConn {
 /// A WebSocket connection taken off its shard (a move to another shard).
 #[derive(Debug)]
 pub(crate) struct DetachedWs {
-    tcp: std::net::TcpStream,
+    tcp: DetachedCarrier,
     raw: BytesMut,
     control: Vec<u8>,
     max_payload: u64,
@@ -49,8 +126,12 @@ pub(crate) struct DetachedWs {
 impl DetachedWs {
     /// Registers it with the current (receiving) shard's runtime.
     pub(crate) fn attach(self) -> io::Result<WsConn> {
+        let tcp = match self.tcp {
+            DetachedCarrier::Tcp(tcp) => Carrier::Tcp(TcpStream::from_std(tcp)?),
+            DetachedCarrier::Tls(tls) => Carrier::Tls(Box::new(tls.attach()?)),
+        };
         Ok(WsConn {
-            tcp: TcpStream::from_std(self.tcp)?,
+            tcp,
             raw: RefCell::new(self.raw),
             control: RefCell::new(self.control),
             ended: Cell::new(false),
@@ -63,7 +144,7 @@ impl DetachedWs {
 impl WsConn {
     /// A connection whose upgrade is done; `early` is what the client sent
     /// after its request (frames already).
-    pub(crate) fn new(tcp: TcpStream, early: BytesMut, max_payload: u64) -> Self {
+    pub(crate) fn new(tcp: Carrier, early: BytesMut, max_payload: u64) -> Self {
         Self {
             tcp,
             raw: RefCell::new(early),
@@ -76,13 +157,21 @@ impl WsConn {
 
     /// The socket.
     pub(crate) fn tcp(&self) -> &TcpStream {
-        &self.tcp
+        self.tcp.tcp()
+    }
+
+    /// The TLS under it, for `wss`.
+    pub(crate) fn tls(&self) -> Option<&TlsConn> {
+        match &self.tcp {
+            Carrier::Tls(tls) => Some(tls),
+            Carrier::Tcp(_) => None,
+        }
     }
 
     /// Takes the connection off this runtime.
     pub(crate) fn detach(self) -> io::Result<DetachedWs> {
         Ok(DetachedWs {
-            tcp: self.tcp.into_std()?,
+            tcp: self.tcp.detach()?,
             raw: self.raw.into_inner(),
             control: self.control.into_inner(),
             max_payload: self.max_payload,
@@ -128,7 +217,7 @@ impl WsConn {
         {
             let mut raw = self.raw.borrow_mut();
             raw.reserve(READ_BYTES.min(64 * 1024));
-            match self.tcp.try_read_buf(&mut *raw) {
+            match self.tcp.try_read_buf(&mut raw) {
                 Ok(0) => socket_done = true,
                 Ok(_) => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
@@ -224,10 +313,14 @@ impl WsConn {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        let tcp = match &self.tcp {
+            Carrier::Tcp(tcp) => tcp,
+            Carrier::Tls(tls) => return tls.poll_write_vectored(cx, bufs),
+        };
         loop {
-            match self.tcp.try_write_vectored(bufs) {
+            match tcp.try_write_vectored(bufs) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    match self.tcp.poll_write_ready(cx) {
+                    match tcp.poll_write_ready(cx) {
                         Poll::Ready(Ok(())) => continue,
                         Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
                         Poll::Pending => return Poll::Pending,
@@ -238,16 +331,21 @@ impl WsConn {
         }
     }
 
-    /// Nothing is buffered here.
-    pub(crate) fn poll_flush(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    /// Writes what TLS holds (nothing is buffered over plain TCP).
+    pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &self.tcp {
+            Carrier::Tcp(_) => Poll::Ready(Ok(())),
+            Carrier::Tls(tls) => tls.poll_flush(cx),
+        }
     }
 
-    /// Shuts the socket's sending side.
-    pub(crate) fn poll_shutdown(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // `&TcpStream` has no shutdown of its own; the socket closes with the
-        // connection, after the last write.
-        Poll::Ready(Ok(()))
+    /// Ends the sending side: TLS's close_notify; over TCP the socket closes
+    /// with the connection, after the last write.
+    pub(crate) fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &self.tcp {
+            Carrier::Tcp(_) => Poll::Ready(Ok(())),
+            Carrier::Tls(tls) => tls.poll_shutdown(cx),
+        }
     }
 }
 
