@@ -31,16 +31,20 @@ impl Endpoint {
             return;
         };
         trace!(conn = conn.0, tid = %head.transaction_id(), ?method, "request");
+        // A request for a participant, exactly as the switch gave its URI: the
+        // switch's own traffic, found without parsing a URI.
+        let given = self.route_as_given(&head);
         // RFC 4976: an AUTH to the relay, or a request for a URI it granted. Looked
-        // at only while the relay has grants (or for an AUTH): switch traffic
-        // pays nothing for relay mode otherwise.
-        if (method == Method::Auth || !self.relay.bindings.is_empty())
+        // at only for what the fast path did not take, and only while the relay
+        // has grants (or for an AUTH): switch traffic pays nothing for relay mode.
+        if given.is_none()
+            && (method == Method::Auth || !self.relay.bindings.is_empty())
             && let Some(inbound) = self.relay_request(conn, &head, method, now)
         {
             self.set_inbound(conn, inbound);
             return;
         }
-        let inbound = match self.route(conn, &head) {
+        let inbound = match self.route(conn, &head, given) {
             Err(status) => Inbound::Answer(reply_to(&head, status)),
             Ok(route) => {
                 let id = route.id;
@@ -79,10 +83,16 @@ impl Endpoint {
         .ok()
     }
 
-    /// Finds the participant a request is for and binds the connection to it
-    /// (RFC 4975 §7.3), or the status that refuses it.
-    pub(crate) fn route(&mut self, conn: ConnId, head: &Head) -> Result<Route, StatusCode> {
-        let route = match self.route_as_given(head) {
+    /// Finds the participant a request is for (`given`: what
+    /// [`Endpoint::route_as_given`] found) and binds the connection to it (RFC
+    /// 4975 §7.3), or the status that refuses it.
+    pub(crate) fn route(
+        &mut self,
+        conn: ConnId,
+        head: &Head,
+        given: Option<Route>,
+    ) -> Result<Route, StatusCode> {
+        let route = match given {
             Some(route) => route,
             None => self.route_parsed(head).inspect_err(|_| {
                 if self.conns.get(&conn).is_some_and(|c| !c.bound().is_empty()) {
