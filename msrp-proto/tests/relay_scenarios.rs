@@ -158,6 +158,16 @@ fn relay(config: RelayConfig) -> (Endpoint, Instant) {
     (switch, t0)
 }
 
+/// Alice and Bob connected and granted a relay URI each: the two clients and
+/// their URIs (Alice's, Bob's).
+fn alice_and_bob(switch: &mut Endpoint, t0: Instant) -> (Client, Client, String, String) {
+    let mut alice = Client::new(switch, "alice", 1, t0);
+    let mut bob = Client::new(switch, "bob", 2, t0);
+    let relay_a = alice.authenticate(switch, t0);
+    let relay_b = bob.authenticate(switch, t0);
+    (alice, bob, relay_a, relay_b)
+}
+
 #[test]
 fn auth_is_challenged_then_granted_a_use_path_and_expires() {
     let (mut switch, t0) = relay(RelayConfig::default());
@@ -307,10 +317,7 @@ fn with_auth_none_every_auth_is_granted_without_a_challenge() {
 #[test]
 fn a_send_through_the_relay_reaches_the_other_client_with_its_paths_rewritten() {
     let (mut switch, t0) = relay(RelayConfig::default());
-    let mut alice = Client::new(&mut switch, "alice", 1, t0);
-    let mut bob = Client::new(&mut switch, "bob", 2, t0);
-    let relay_a = alice.authenticate(&mut switch, t0);
-    let relay_b = bob.authenticate(&mut switch, t0);
+    let (mut alice, mut bob, relay_a, relay_b) = alice_and_bob(&mut switch, t0);
 
     let to_bob = format!("{relay_a} {relay_b} {}", bob.uri);
     let send = alice.send(
@@ -390,10 +397,7 @@ fn a_long_chunk_goes_on_as_several_with_exact_byte_ranges() {
         rechunk_bytes: 4096,
         ..RelayConfig::default()
     });
-    let mut alice = Client::new(&mut switch, "alice", 1, t0);
-    let mut bob = Client::new(&mut switch, "bob", 2, t0);
-    let relay_a = alice.authenticate(&mut switch, t0);
-    let relay_b = bob.authenticate(&mut switch, t0);
+    let (mut alice, mut bob, relay_a, relay_b) = alice_and_bob(&mut switch, t0);
     let body: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
     let send = alice.send(
         "big1",
@@ -433,10 +437,7 @@ fn a_long_chunk_goes_on_as_several_with_exact_byte_ranges() {
 #[test]
 fn error_responses_and_silence_downstream_become_reports_to_the_sender() {
     let (mut switch, t0) = relay(RelayConfig::default());
-    let mut alice = Client::new(&mut switch, "alice", 1, t0);
-    let mut bob = Client::new(&mut switch, "bob", 2, t0);
-    let relay_a = alice.authenticate(&mut switch, t0);
-    let relay_b = bob.authenticate(&mut switch, t0);
+    let (mut alice, mut bob, relay_a, relay_b) = alice_and_bob(&mut switch, t0);
     let to_bob = format!("{relay_a} {relay_b} {}", bob.uri);
     for (tid, message) in [("r1", "msgA0000"), ("r2", "msgB0000")] {
         let send = alice.send(
@@ -491,10 +492,7 @@ fn error_responses_and_silence_downstream_become_reports_to_the_sender() {
 #[test]
 fn an_expired_or_orphaned_relay_uri_gets_481() {
     let (mut switch, t0) = relay(RelayConfig::default());
-    let mut alice = Client::new(&mut switch, "alice", 1, t0);
-    let mut bob = Client::new(&mut switch, "bob", 2, t0);
-    let relay_a = alice.authenticate(&mut switch, t0);
-    let relay_b = bob.authenticate(&mut switch, t0);
+    let (mut alice, mut bob, relay_a, relay_b) = alice_and_bob(&mut switch, t0);
     let to_bob = format!("{relay_a} {relay_b} {}", bob.uri);
     let later = t0 + Duration::from_secs(1801);
     alice.feed(
@@ -530,10 +528,7 @@ fn a_long_chunk_streams_through_read_by_read() {
         flush_bytes: 2000,
         ..RelayConfig::default()
     });
-    let mut alice = Client::new(&mut switch, "alice", 1, t0);
-    let mut bob = Client::new(&mut switch, "bob", 2, t0);
-    let relay_a = alice.authenticate(&mut switch, t0);
-    let relay_b = bob.authenticate(&mut switch, t0);
+    let (alice, mut bob, relay_a, relay_b) = alice_and_bob(&mut switch, t0);
     let body: Vec<u8> = (0..12_000u32).map(|i| (i % 249) as u8).collect();
     let send = alice.send(
         "cut1",
@@ -594,10 +589,7 @@ fn a_receiver_that_does_not_read_holds_its_sender_back_until_it_does() {
     credentials.insert_password("alice", REALM, "pw");
     credentials.insert_password("bob", REALM, "pw");
     switch.set_relay_credentials(credentials);
-    let mut alice = Client::new(&mut switch, "alice", 1, t0);
-    let mut bob = Client::new(&mut switch, "bob", 2, t0);
-    let relay_a = alice.authenticate(&mut switch, t0);
-    let relay_b = bob.authenticate(&mut switch, t0);
+    let (alice, mut bob, relay_a, relay_b) = alice_and_bob(&mut switch, t0);
     let to_bob = format!("{relay_a} {relay_b} {}", bob.uri);
     let mut sent = 0;
     while switch.wants_read(alice.conn) && sent < 100 {
@@ -623,4 +615,36 @@ fn a_receiver_that_does_not_read_holds_its_sender_back_until_it_does() {
         woken |= action == msrp_proto::endpoint::Action::Wake(alice.conn);
     }
     assert!(woken, "alice's connection is woken to be read again");
+}
+
+/// A 200 is a promise (§6.4.1): when the receiver's connection goes with a
+/// relayed chunk unanswered, the sender gets its REPORT at once, not after the
+/// transaction timeout.
+#[test]
+fn a_receiver_that_goes_with_a_chunk_unanswered_gets_its_sender_a_report() {
+    let (mut switch, t0) = relay(RelayConfig::default());
+    let (mut alice, mut bob, relay_a, relay_b) = alice_and_bob(&mut switch, t0);
+    let send = alice.send(
+        "gone1",
+        &format!("{relay_a} {relay_b} {}", bob.uri),
+        "Message-ID: msggone00001\r\nByte-Range: 1-4/4\r\n",
+        b"lost",
+        '$',
+    );
+    alice.feed(&mut switch, &send, t0);
+    assert_eq!(alice.read(&mut switch)[0].status(), Some(200));
+    assert_eq!(bob.read(&mut switch)[0].body, b"lost");
+    switch.handle_close(bob.conn, t0);
+    let report = alice.read(&mut switch).remove(0);
+    assert_eq!(report.method(), Some("REPORT"));
+    assert_eq!(report.message_id(), "msggone00001");
+    assert_eq!(report.byte_range(), "1-4/4");
+    assert!(
+        report
+            .head
+            .value_of("Status")
+            .unwrap()
+            .starts_with("000 481")
+    );
+    assert_eq!(switch.outstanding_transactions(), 0);
 }

@@ -46,6 +46,26 @@ async fn client(engine: &TestEngine, name: &str, port: u16) -> Peer {
     )
 }
 
+/// Writes a one-chunk text SEND of `body` from `peer` along `to_path`; its
+/// transaction id.
+async fn send_whole(
+    peer: &mut Peer,
+    to_path: &str,
+    message_id: &str,
+    body: &[u8],
+    extra: &str,
+) -> String {
+    let tid = peer.next_tid();
+    let frame = SendChunk {
+        total: body.len(),
+        extra_headers: extra,
+        ..SendChunk::text(to_path, &peer.me, &tid, message_id)
+    }
+    .encode(body);
+    peer.write(&frame).await;
+    tid
+}
+
 /// `sender` streams `body` in 64 KiB chunks to `receiver` through the relay
 /// (To-Path `to_path`), every chunk answered and checked, the whole hashed.
 async fn stream(sender: &mut Peer, receiver: &mut Peer, to_path: &str, body: &[u8], mid: &str) {
@@ -66,16 +86,7 @@ async fn two_clients_exchange_5_mib_through_the_relay_both_ways() {
     let to_bob = format!("{relay_a} {relay_b} {}", bob.me);
     stream(&mut alice, &mut bob, &to_bob, &body, "fivemib1").await;
     // Bob sees the path back to alice in From-Path: both relay URIs, then alice.
-    let tid = alice.next_tid();
-    alice
-        .write(
-            &SendChunk {
-                total: 10,
-                ..SendChunk::text(&to_bob, &alice.me, &tid, "paths001")
-            }
-            .encode(b"which way?"),
-        )
-        .await;
+    send_whole(&mut alice, &to_bob, "paths001", b"which way?", "").await;
     let got = bob.read_frame().await;
     assert_eq!(
         got.sender_path(),
@@ -202,14 +213,14 @@ async fn an_expired_grant_gets_481_and_a_silent_receiver_gets_the_sender_a_408()
     let to_bob = format!("{relay_a} {relay_b} {}", bob.me);
 
     // Bob reads but never answers: alice's 200 is the relay's, then a REPORT.
-    let tid = alice.next_tid();
-    let send = SendChunk {
-        total: 5,
-        extra_headers: "Failure-Report: yes\r\n",
-        ..SendChunk::text(&to_bob, &alice.me, &tid, "silent01")
-    }
-    .encode(b"hello");
-    alice.write(&send).await;
+    send_whole(
+        &mut alice,
+        &to_bob,
+        "silent01",
+        b"hello",
+        "Failure-Report: yes\r\n",
+    )
+    .await;
     assert_eq!(alice.read_frame().await.status(), Some(200));
     assert_eq!(bob.read_frame().await.body, b"hello");
     let report = alice.read_frame().await;
@@ -223,16 +234,7 @@ async fn an_expired_grant_gets_481_and_a_silent_receiver_gets_the_sender_a_408()
 
     // Bob's grant was for one second.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let tid = alice.next_tid();
-    alice
-        .write(
-            &SendChunk {
-                total: 4,
-                ..SendChunk::text(&to_bob, &alice.me, &tid, "toolate1")
-            }
-            .encode(b"late"),
-        )
-        .await;
+    send_whole(&mut alice, &to_bob, "toolate1", b"late", "").await;
     assert_eq!(alice.read_frame().await.status(), Some(481));
 }
 
@@ -250,16 +252,7 @@ async fn two_relays_in_a_row_carry_messages_both_ways() {
 
     let body: Vec<u8> = (0..1024 * 1024).map(|i| (i * 7 % 253) as u8).collect();
     let to_bob = format!("{relay_a} {relay_b} {}", bob.me);
-    let tid = alice.next_tid();
-    alice
-        .write(
-            &SendChunk {
-                total: 2,
-                ..SendChunk::text(&to_bob, &alice.me, &tid, "hops0001")
-            }
-            .encode(b"hi"),
-        )
-        .await;
+    send_whole(&mut alice, &to_bob, "hops0001", b"hi", "").await;
     assert_eq!(alice.read_frame().await.status(), Some(200));
     let got = bob.read_frame().await;
     assert_eq!(
@@ -365,18 +358,8 @@ async fn relays_reach_each_other_over_tls_verified_against_a_ca() {
     // Without a CA bundle: the 200 is the relay's, then a REPORT says it failed.
     let mut carol = client(&lone, "carol", 41003).await;
     let relay_c = use_path(&authenticate(&mut carol, &relay_uri(&lone), "carol", "pw", None).await);
-    let tid = carol.next_tid();
-    let send = SendChunk {
-        total: 2,
-        ..SendChunk::text(
-            &format!("{relay_c} {relay_b} {}", bob.me),
-            &carol.me,
-            &tid,
-            "noca0001",
-        )
-    }
-    .encode(b"hi");
-    carol.write(&send).await;
+    let to_bob = format!("{relay_c} {relay_b} {}", bob.me);
+    send_whole(&mut carol, &to_bob, "noca0001", b"hi", "").await;
     assert_eq!(carol.read_frame().await.status(), Some(200));
     let report = carol.read_frame().await;
     assert_eq!(report.method().as_deref(), Some("REPORT"));

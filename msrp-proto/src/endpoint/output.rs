@@ -139,7 +139,10 @@ impl Endpoint {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.progress.taken += taken as u64;
             // Relay senders held back while this queue was over its bound.
-            if c.out.bytes() < self.config.queue_bytes && self.relay.waiting.contains_key(&conn) {
+            if !self.relay.waiting.is_empty()
+                && c.out.bytes() < self.config.queue_bytes
+                && self.relay.waiting.contains_key(&conn)
+            {
                 self.relay_drained(conn);
             }
         }

@@ -297,6 +297,9 @@ impl Endpoint {
     /// more sends them on now, ended `+` (cut-through; RFC 4975 §7.1 lets the
     /// rest follow as the next chunk, with its exact Byte-Range).
     pub(crate) fn relay_flush(&mut self, conn: ConnId) {
+        if self.relay.conns.is_empty() {
+            return;
+        }
         let flush_bytes = self.relay.config.flush_bytes;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -434,6 +437,9 @@ impl Endpoint {
         f.held = 0;
         let state = self.relay.conns.entry(conn).or_default();
         state.feeding = Some(f.to);
+        // The target has relay state too (a grant or a hop, usually): its close
+        // must find the chunks relayed to it (`relay_conn_closed`).
+        self.relay.conns.entry(f.to).or_default();
         if over {
             let waiting = self.relay.waiting.entry(f.to).or_default();
             if !waiting.contains(&conn) {
@@ -541,16 +547,20 @@ impl Endpoint {
     /// `conn` is gone: its grants end, requests relayed to it and unanswered get
     /// their REPORTs, and whoever waited for it reads again.
     pub(crate) fn relay_conn_closed(&mut self, conn: ConnId) {
-        if let Some(state) = self.relay.conns.remove(&conn) {
-            if let Some(hop) = &state.hop
-                && self.relay.hops.get(hop) == Some(&conn)
-            {
-                self.relay.hops.remove(hop);
-            }
-            for sid in &state.bindings {
-                if self.relay.bindings.remove(sid.as_str()).is_some() {
-                    Stats::shift(&self.metrics.relay_bindings, -1);
-                }
+        // Every connection the relay sent to, read from or granted on has its
+        // state here: the switch's own connections close without a look at the
+        // transactions.
+        let Some(state) = self.relay.conns.remove(&conn) else {
+            return;
+        };
+        if let Some(hop) = &state.hop
+            && self.relay.hops.get(hop) == Some(&conn)
+        {
+            self.relay.hops.remove(hop);
+        }
+        for sid in &state.bindings {
+            if self.relay.bindings.remove(sid.as_str()).is_some() {
+                Stats::shift(&self.metrics.relay_bindings, -1);
             }
         }
         if let Some(waiting) = self.relay.waiting.remove(&conn) {
