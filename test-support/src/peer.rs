@@ -73,12 +73,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Peer<S> {
         format!("t{:07}", self.seq)
     }
 
-    /// Writes `bytes` as they are, within [`LIMIT`].
+    /// Writes `bytes` as they are, within [`LIMIT`], and flushes them: over TLS
+    /// the last records may otherwise wait in the client's buffer while the
+    /// socket is full, and nothing sends them if the peer then only reads.
     pub async fn write(&mut self, bytes: &[u8]) {
-        timeout(LIMIT, self.conn.get_mut().write_all(bytes))
-            .await
-            .unwrap()
-            .unwrap();
+        let io = self.conn.get_mut();
+        timeout(LIMIT, async {
+            io.write_all(bytes).await?;
+            io.flush().await
+        })
+        .await
+        .unwrap()
+        .unwrap();
     }
 
     /// A whole `text/plain` SEND frame (one chunk) from this peer, with `extra`
