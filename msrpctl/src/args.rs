@@ -111,7 +111,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// One subcommand per RPC.
+/// One subcommand per RPC, and `webchat`, the browser example's helper.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create an empty session (CreateSession); prints its id.
@@ -154,6 +154,34 @@ pub enum Command {
     /// Drain the switch and stop it, as SIGTERM does (Drain): prints the
     /// deadline in force.
     Drain(DrainArgs),
+    /// The browser chat example (examples/webchat): create a group chat, add each
+    /// --member as a WebSocket participant, serve the page and print each
+    /// member's URL; Ctrl-C releases the session. Not one RPC but a few: the
+    /// switch needs --ws-listen (or --wss-listen with --secure).
+    Webchat(WebchatArgs),
+}
+
+/// `webchat`'s options.
+#[derive(Debug, Args)]
+pub struct WebchatArgs {
+    /// The chat room's URI: the group identity, the CPIM To of public messages.
+    #[arg(long, default_value = "sip:chat@example.com", value_name = "URI")]
+    pub room: String,
+    /// A browser member's IM address (its CPIM From); repeat for each member.
+    #[arg(long = "member", required = true, value_name = "URI")]
+    pub members: Vec<String>,
+    /// Another member's IM address, one that joins by other means (a desk
+    /// client over TCP added with add-participant): listed beside the browser
+    /// members in each page's menu of private-message recipients; repeatable.
+    #[arg(long = "roster", value_name = "URI")]
+    pub roster: Vec<String>,
+    /// Where to serve the page over HTTP.
+    #[arg(long, default_value = "127.0.0.1:8090", value_name = "ADDR")]
+    pub serve: std::net::SocketAddr,
+    /// The members connect over secure WebSocket (wss, the switch's
+    /// --wss-listen): their URIs are msrps.
+    #[arg(long)]
+    pub secure: bool,
 }
 
 /// `drain`'s options.

@@ -11,6 +11,7 @@
 pub mod args;
 pub mod failure;
 pub mod render;
+mod webchat;
 
 use std::future::Future;
 use std::io::Write;
@@ -84,6 +85,7 @@ pub fn describe(command: &Command) -> String {
         Command::Watch(_) => "watch events".to_owned(),
         Command::Health => "check health".to_owned(),
         Command::Drain(_) => "drain the switch".to_owned(),
+        Command::Webchat(_) => "set up the web chat".to_owned(),
     }
 }
 
@@ -605,6 +607,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             )
         }
         Command::Watch(a) => watch(&conn, out, json, a).await,
+        Command::Webchat(a) => webchat::run(&conn, out, json, a).await,
         Command::Health => health(&conn, out, json).await,
         Command::Drain(a) => {
             let drained = conn

@@ -7,7 +7,8 @@ use msrp_proto::ids::SessionKey;
 use msrp_proto::media::{RemoteMedia, SetupRole};
 use msrp_proto::session::SessionKind;
 use msrp_switch::codec::MsrpUri;
-use msrp_switch::transport::{Engine, EngineConfig};
+use msrp_switch::transport::ws::WsSettings;
+use msrp_switch::transport::{Engine, EngineConfig, WsListen};
 
 use crate::Peer;
 
@@ -40,6 +41,22 @@ pub fn start_engine(shards: usize, tune: impl FnOnce(&mut EndpointConfig)) -> Te
         shards,
         pin_cores: false,
         switch,
+        ..EngineConfig::default()
+    })
+}
+
+/// Starts an engine with one unpinned shard on 127.0.0.1:0 and a WebSocket
+/// listener (RFC 7977) on another ephemeral port with the default upgrade
+/// settings: [`Engine::ws_addr`] says where.
+pub fn start_ws_engine() -> TestEngine {
+    start_engine_with(EngineConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        shards: 1,
+        pin_cores: false,
+        ws: Some(WsListen {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            settings: WsSettings::default(),
+        }),
         ..EngineConfig::default()
     })
 }

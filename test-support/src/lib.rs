@@ -43,6 +43,7 @@ pub use control::{
 };
 pub use engine::{
     TestEngine, bound_one_to_one, metric, one_to_one, remote, start_engine, start_engine_with,
+    start_ws_engine,
 };
 pub use frame::{Frame, FrameReader};
 pub use peer::Peer;
