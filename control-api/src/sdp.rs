@@ -40,7 +40,7 @@ pub enum SdpError {
     #[error("malformed m= line {}", quote(.0))]
     BadMediaLine(String),
     /// The `m=message` protocol is neither `TCP/MSRP` nor `TCP/TLS/MSRP`.
-    #[error("unsupported MSRP transport {} (expected TCP/MSRP or TCP/TLS/MSRP)", quote(.0))]
+    #[error("unsupported MSRP transport {} (expected TCP/MSRP, TCP/TLS/MSRP, TCP/WS/MSRP or TCP/WSS/MSRP)", quote(.0))]
     UnknownTransport(String),
     /// The `m=message` port is 0: the stream is rejected or disabled.
     #[error("m=message port is 0: the stream is rejected")]
@@ -272,6 +272,10 @@ fn parse_media_line(line: &str, value: &str) -> Result<(pb::Transport, u32), Sdp
         pb::Transport::Tcp
     } else if proto.eq_ignore_ascii_case("TCP/TLS/MSRP") {
         pb::Transport::Tls
+    } else if proto.eq_ignore_ascii_case("TCP/WS/MSRP") {
+        pb::Transport::Ws
+    } else if proto.eq_ignore_ascii_case("TCP/WSS/MSRP") {
+        pb::Transport::Wss
     } else {
         return Err(SdpError::UnknownTransport(proto.to_owned()));
     };
@@ -470,6 +474,8 @@ pub fn format_media_section(media: &pb::Media) -> String {
     let mut out = String::new();
     let proto = match pb::Transport::try_from(media.transport) {
         Ok(pb::Transport::Tls) => "TCP/TLS/MSRP",
+        Ok(pb::Transport::Ws) => "TCP/WS/MSRP",
+        Ok(pb::Transport::Wss) => "TCP/WSS/MSRP",
         _ => "TCP/MSRP",
     };
     line(&mut out, format_args!("m=message {} {proto} *", media.port));
@@ -899,11 +905,28 @@ mod tests {
     fn error_unknown_transport() {
         let sdp = section("").replace("TCP/MSRP", "UDP/MSRP");
         assert_eq!(err(&sdp), SdpError::UnknownTransport("UDP/MSRP".into()));
-        let sdp = section("").replace("TCP/MSRP", "TCP/WS/MSRP");
-        assert_eq!(err(&sdp), SdpError::UnknownTransport("TCP/WS/MSRP".into()));
+        let sdp = section("").replace("TCP/MSRP", "TCP/WS/RTP");
+        assert_eq!(err(&sdp), SdpError::UnknownTransport("TCP/WS/RTP".into()));
         // The transport is checked before the port.
         let sdp = section("").replace("7394 TCP/MSRP", "0 UDP/MSRP");
         assert_eq!(err(&sdp), SdpError::UnknownTransport("UDP/MSRP".into()));
+    }
+
+    #[test]
+    fn websocket_spellings_are_read_and_written_back() {
+        for (proto, transport) in [
+            ("TCP/WS/MSRP", pb::Transport::Ws),
+            ("tcp/wss/msrp", pb::Transport::Wss),
+        ] {
+            let sdp = section("").replace("TCP/MSRP", proto);
+            let media = parse_media_section(&sdp).unwrap();
+            assert_eq!(media.transport(), transport);
+            let written = format_media_section(&media);
+            assert!(
+                written.starts_with(&format!("m=message 7394 {} *\r\n", proto.to_uppercase())),
+                "{written}"
+            );
+        }
     }
 
     #[test]

@@ -261,6 +261,8 @@ fn remote(media: &pb::Media, side: Side) -> Option<RemoteMedia> {
         Ok(pb::Transport::Unspecified) => OfferedTransport::Unspecified,
         Ok(pb::Transport::Tcp) => OfferedTransport::Tcp,
         Ok(pb::Transport::Tls) => OfferedTransport::Tls,
+        Ok(pb::Transport::Ws) => OfferedTransport::WebSocket,
+        Ok(pb::Transport::Wss) => OfferedTransport::SecureWebSocket,
         Err(_) => return None,
     };
     let setup = match pb::Setup::try_from(media.setup) {
@@ -490,6 +492,8 @@ fn negotiate(
     let forwarded = Negotiation::Offer {
         offer_from: Some(first.id),
         transport: None,
+        websocket: false,
+        ws_proto: false,
     };
     if let Ok(second) = switch.add(
         one_to_one,

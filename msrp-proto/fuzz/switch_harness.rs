@@ -732,6 +732,8 @@ impl Run {
             Negotiation::Offer {
                 offer_from: None,
                 transport: None,
+                websocket: media & 32 != 0,
+                ws_proto: media & 64 != 0,
             }
         } else {
             Negotiation::Answer {

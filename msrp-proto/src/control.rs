@@ -88,6 +88,13 @@ pub enum Negotiation {
         offer_from: Option<ParticipantId>,
         /// The transport offered; `None`: `offer_from`'s, or TCP.
         transport: Option<Transport>,
+        /// Offer over WebSocket (RFC 7977): a `;ws` URI on the switch's
+        /// WebSocket listener (secure with TLS), the switch passive, since a
+        /// WebSocket client always connects. Never taken from `offer_from`.
+        websocket: bool,
+        /// With `websocket`, spell the transport `TCP/WS/MSRP` or
+        /// `TCP/WSS/MSRP` (see [`crate::media::RemoteMedia::ws_proto`]).
+        ws_proto: bool,
     },
 }
 

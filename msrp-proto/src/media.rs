@@ -262,6 +262,11 @@ pub struct RemoteMedia {
     /// (§5.1: nobody connects to a WebSocket client), and binds only a
     /// WebSocket connection. Its host is often an `.invalid` name.
     pub websocket: bool,
+    /// The media line spelled the transport `TCP/WS/MSRP` or `TCP/WSS/MSRP`,
+    /// as some WebSocket clients write it (RFC 7977 §5.2.2 itself keeps
+    /// `TCP/MSRP` and `TCP/TLS/MSRP`): the switch's SDP for this participant is
+    /// spelled the same way.
+    pub ws_proto: bool,
 }
 
 /// What a session allows; empty lists mean no restriction.
@@ -332,6 +337,10 @@ pub struct LocalMedia {
     /// `a=connection`: `existing` only when the switch reuses a connection for
     /// this participant or lets it bind on one (see [`answer_connection`]).
     pub connection: ConnectionReuse,
+    /// Spell the transport `TCP/WS/MSRP` (`TCP/WSS/MSRP` over TLS) in SDP: the
+    /// participant's offer did, or the IM Server asked the switch to offer so
+    /// (see [`RemoteMedia::ws_proto`]).
+    pub ws_proto: bool,
 }
 
 impl RemoteMedia {
@@ -350,6 +359,7 @@ impl RemoteMedia {
             media_address: None,
             connection: ConnectionReuse::New,
             websocket: false,
+            ws_proto: false,
         }
     }
 
@@ -631,6 +641,11 @@ pub enum OfferedTransport {
     Tcp,
     /// `TCP/TLS/MSRP`.
     Tls,
+    /// `TCP/WS/MSRP`: MSRP over WebSocket as some clients spell it; the path's
+    /// URI must say transport `ws` with an `msrp:` scheme.
+    WebSocket,
+    /// `TCP/WSS/MSRP`: the same over secure WebSocket (`msrps:`).
+    SecureWebSocket,
 }
 
 /// The media an offer or answer states, parsed but not yet checked: what a control
@@ -729,8 +744,22 @@ fn remote(offered: Offered, side: Side) -> Result<RemoteMedia, MediaError> {
     };
     let transport = match (offered.transport, by_path) {
         (OfferedTransport::Unspecified, t) => t,
-        (OfferedTransport::Tcp, Transport::Tcp) => Transport::Tcp,
-        (OfferedTransport::Tls, Transport::Tls) => Transport::Tls,
+        (OfferedTransport::Tcp | OfferedTransport::WebSocket, Transport::Tcp) => Transport::Tcp,
+        (OfferedTransport::Tls | OfferedTransport::SecureWebSocket, Transport::Tls) => {
+            Transport::Tls
+        }
+        (OfferedTransport::WebSocket, Transport::Tls) => {
+            return Err(malformed(
+                "remote.transport",
+                "TCP/WS/MSRP with an msrps: URI in a=path (secure WebSocket is TCP/WSS/MSRP)",
+            ));
+        }
+        (OfferedTransport::SecureWebSocket, Transport::Tcp) => {
+            return Err(malformed(
+                "remote.transport",
+                "TCP/WSS/MSRP with an msrp: URI in a=path (secure WebSocket needs msrps)",
+            ));
+        }
         (OfferedTransport::Tcp, Transport::Tls) => {
             return Err(malformed(
                 "remote.transport",
@@ -748,6 +777,17 @@ fn remote(offered: Offered, side: Side) -> Result<RemoteMedia, MediaError> {
         .path
         .first()
         .is_some_and(|uri| uri.transport().eq_ignore_ascii_case("ws"));
+    let ws_proto = matches!(
+        offered.transport,
+        OfferedTransport::WebSocket | OfferedTransport::SecureWebSocket
+    );
+    if ws_proto && !websocket {
+        return Err(malformed(
+            "remote.transport",
+            "TCP/WS/MSRP and TCP/WSS/MSRP are MSRP over WebSocket: the a=path URI needs \
+             transport ws (RFC 7977 §5.2.1)",
+        ));
+    }
     let mut fingerprints = Vec::with_capacity(offered.fingerprints.len());
     for text in &offered.fingerprints {
         let fingerprint = Fingerprint::parse(text).map_err(|reason| MediaError {
@@ -783,6 +823,7 @@ fn remote(offered: Offered, side: Side) -> Result<RemoteMedia, MediaError> {
     }
     Ok(RemoteMedia {
         websocket,
+        ws_proto,
         path: offered.path,
         accept_types: offered.accept_types,
         accept_wrapped_types: offered.accept_wrapped_types,

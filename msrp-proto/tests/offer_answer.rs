@@ -67,6 +67,8 @@ fn offer(from: Option<msrp_proto::ids::ParticipantId>) -> Negotiation {
     Negotiation::Offer {
         offer_from: from,
         transport: None,
+        websocket: false,
+        ws_proto: false,
     }
 }
 

@@ -377,6 +377,10 @@ pub struct AddParticipantArgs {
     /// switch offers its types under the session policy.
     #[arg(long, value_name = "PARTICIPANT_ID", requires = "offer")]
     pub offer_from: Option<String>,
+    /// With --offer: offer over WebSocket (RFC 7977), to a browser: a `;ws` URI
+    /// on the switch's WebSocket listener, a=setup:passive.
+    #[arg(long, requires = "offer")]
+    pub websocket: bool,
     /// With the remote offer: the participant whose answer joins this answer
     /// (types in both).
     #[arg(long, value_name = "PARTICIPANT_ID", conflicts_with = "offer")]

@@ -392,6 +392,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
                 correlation_tag: a.tag.clone().unwrap_or_default(),
                 // An offer's transport follows offer_from (or TCP).
                 transport: pb::Transport::Unspecified as i32,
+                websocket: a.websocket,
             };
             let reply = conn
                 .call(conn.client().add_participant(conn.request(request)))

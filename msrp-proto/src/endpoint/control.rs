@@ -148,7 +148,7 @@ impl Endpoint {
             .sessions
             .get(&session)
             .ok_or(ControlError::NoSuchSession(session))?;
-        let (remote, negotiated, setup, transport) = match negotiation {
+        let (remote, negotiated, setup, transport, ws_proto) = match negotiation {
             Negotiation::Answer { offer, answer_with } => {
                 check_remote(&offer)?;
                 let negotiated = match answer_with {
@@ -160,11 +160,14 @@ impl Endpoint {
                 };
                 let setup = offer.setup;
                 let transport = offer.transport;
-                (offer, negotiated, Some(setup), transport)
+                let ws_proto = offer.ws_proto;
+                (offer, negotiated, Some(setup), transport, ws_proto)
             }
             Negotiation::Offer {
                 offer_from,
                 transport,
+                websocket,
+                ws_proto,
             } => {
                 let forwarded = match offer_from {
                     Some(other) => Some(&self.answered_peer(session, other, "offer_from")?.remote),
@@ -174,7 +177,11 @@ impl Endpoint {
                 let transport = transport
                     .or(forwarded.map(|f| f.transport))
                     .unwrap_or_default();
-                (RemoteMedia::not_answered(), negotiated, None, transport)
+                let remote = RemoteMedia {
+                    websocket,
+                    ..RemoteMedia::not_answered()
+                };
+                (remote, negotiated, None, transport, websocket && ws_proto)
             }
         };
         let (scheme, port, uri_transport) = self.local_address(transport, remote.websocket)?;
@@ -208,6 +215,7 @@ impl Endpoint {
             setup,
             transport,
             connection: answer_connection(&remote, false),
+            ws_proto,
         };
         let link = match setup {
             Some(_) => Link::Waiting,
@@ -603,6 +611,7 @@ impl Endpoint {
             // As the active side the switch keeps (or joins) a connection to the
             // same hop if one is bound.
             connection: answer_connection(remote, self.reuse_target(remote, None).is_some()),
+            ws_proto: remote.ws_proto,
         })
     }
 

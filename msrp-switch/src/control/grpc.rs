@@ -225,18 +225,24 @@ impl SwitchControl for ControlService {
                         "an answer needs the remote side's offer in remote",
                     ));
                 }
-                let transport = match pb::Transport::try_from(request.transport) {
-                    Ok(pb::Transport::Unspecified) => None,
-                    Ok(pb::Transport::Tcp) => Some(Transport::Tcp),
-                    Ok(pb::Transport::Tls) => Some(Transport::Tls),
-                    Err(_) => {
-                        return Err(api::invalid_argument("transport", "unknown transport"));
-                    }
-                };
+                // (transport, over WebSocket, spelled TCP/WS(S)/MSRP)
+                let (transport, websocket, ws_proto) =
+                    match pb::Transport::try_from(request.transport) {
+                        Ok(pb::Transport::Unspecified) => (None, request.websocket, false),
+                        Ok(pb::Transport::Tcp) => (Some(Transport::Tcp), request.websocket, false),
+                        Ok(pb::Transport::Tls) => (Some(Transport::Tls), request.websocket, false),
+                        Ok(pb::Transport::Ws) => (Some(Transport::Tcp), true, true),
+                        Ok(pb::Transport::Wss) => (Some(Transport::Tls), true, true),
+                        Err(_) => {
+                            return Err(api::invalid_argument("transport", "unknown transport"));
+                        }
+                    };
                 (
                     Negotiation::Offer {
                         offer_from,
                         transport,
+                        websocket,
+                        ws_proto,
                     },
                     false,
                 )
@@ -912,6 +918,8 @@ fn remote_media(
         Ok(pb::Transport::Unspecified) => OfferedTransport::Unspecified,
         Ok(pb::Transport::Tcp) => OfferedTransport::Tcp,
         Ok(pb::Transport::Tls) => OfferedTransport::Tls,
+        Ok(pb::Transport::Ws) => OfferedTransport::WebSocket,
+        Ok(pb::Transport::Wss) => OfferedTransport::SecureWebSocket,
         Err(_) => {
             return Err(api::invalid_argument(
                 "remote.transport",
@@ -969,6 +977,7 @@ fn remote_media(
 
 /// The switch's answer, structured and as SDP lines.
 fn local_media(local: &LocalMedia, cema: bool, fingerprint: Option<&str>) -> pb::LocalMedia {
+    let websocket = local.uri.transport().eq_ignore_ascii_case("ws");
     let structured = pb::Media {
         path: vec![local.uri.to_string()],
         accept_types: local.accept_types.clone(),
@@ -977,15 +986,20 @@ fn local_media(local: &LocalMedia, cema: bool, fingerprint: Option<&str>) -> pb:
         setup: match local.setup {
             Some(SetupRole::Passive) => pb::Setup::Passive,
             Some(SetupRole::Active) => pb::Setup::Active,
+            // The switch's own offer to a WebSocket client: it connects
+            // (RFC 7977 §5.3), so the switch only listens.
+            None if websocket => pb::Setup::Passive,
             // The switch's own offer (RFC 6135): the answer decides.
             None => pb::Setup::Actpass,
         } as i32,
         // `existing` only when the switch reuses a connection (media.rs).
         connection: local.connection.as_sdp().into(),
         cema,
-        transport: match local.transport {
-            Transport::Tcp => pb::Transport::Tcp,
-            Transport::Tls => pb::Transport::Tls,
+        transport: match (local.transport, local.ws_proto) {
+            (Transport::Tcp, false) => pb::Transport::Tcp,
+            (Transport::Tls, false) => pb::Transport::Tls,
+            (Transport::Tcp, true) => pb::Transport::Ws,
+            (Transport::Tls, true) => pb::Transport::Wss,
         } as i32,
         // RFC 8122: a TLS participant pins the switch's certificate.
         fingerprint: match local.transport {
