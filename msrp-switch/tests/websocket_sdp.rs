@@ -10,7 +10,8 @@ use msrp_switch::codec::MsrpUri;
 use msrp_test_support::wire::bind_frame;
 use msrp_test_support::ws::WsPeer;
 use msrp_test_support::{
-    ControlServer, PATH_B, Peer, add_with_sdp, sdp_media, sdp_offer, start_ws_engine, switch_uri,
+    ControlServer, PATH_B, Peer, TestEngine, add_with_sdp, sdp_media, sdp_offer, start_ws_engine,
+    switch_uri,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -41,6 +42,31 @@ fn lines_of(sdp: &str) -> (String, String) {
     (find("m=message "), find("a=setup:"))
 }
 
+/// The switch's SDP puts it on `port` with `proto`, passive (a browser connects).
+#[track_caller]
+fn assert_passive_on(media: &pb::LocalMedia, port: u16, proto: &str) {
+    assert_eq!(
+        lines_of(&media.sdp),
+        (
+            format!("m=message {port} {proto} *"),
+            "a=setup:passive".to_owned()
+        ),
+        "{}",
+        media.sdp
+    );
+}
+
+/// A browser that connects over WebSocket and binds to `to_browser`.
+async fn bound_browser(engine: &TestEngine, to_browser: &str) -> WsPeer {
+    let mut browser = WsPeer::connect(engine.ws_addr().unwrap(), BROWSER).await;
+    let tid = browser.next_tid();
+    browser
+        .send(bind_frame(&tid, to_browser, BROWSER).as_bytes())
+        .await;
+    assert_eq!(browser.read_frame().await.status(), Some(200));
+    browser
+}
+
 #[tokio::test]
 async fn an_offer_spelled_tcp_ws_msrp_is_answered_in_kind_and_binds() {
     let engine = start_ws_engine();
@@ -50,16 +76,7 @@ async fn an_offer_spelled_tcp_ws_msrp_is_answered_in_kind_and_binds() {
     let ws_port = engine.ws_addr().unwrap().port();
 
     let added = add_with_sdp(&mut client, &session, browser_offer("TCP/WS/MSRP", BROWSER)).await;
-    let local = added.local.as_ref().unwrap();
-    assert_eq!(
-        lines_of(&local.sdp),
-        (
-            format!("m=message {ws_port} TCP/WS/MSRP *"),
-            "a=setup:passive".to_owned()
-        ),
-        "{}",
-        local.sdp
-    );
+    assert_passive_on(added.local.as_ref().unwrap(), ws_port, "TCP/WS/MSRP");
     let to_browser = switch_uri(&added);
     assert!(
         to_browser.starts_with(&format!("msrp://127.0.0.1:{ws_port}/"))
@@ -81,12 +98,7 @@ async fn an_offer_spelled_tcp_ws_msrp_is_answered_in_kind_and_binds() {
         "GetParticipant spells it as the answer did"
     );
 
-    let mut browser = WsPeer::connect(engine.ws_addr().unwrap(), BROWSER).await;
-    let tid = browser.next_tid();
-    browser
-        .send(bind_frame(&tid, &to_browser, BROWSER).as_bytes())
-        .await;
-    assert_eq!(browser.read_frame().await.status(), Some(200));
+    bound_browser(&engine, &to_browser).await;
 
     // RFC 7977's own spelling is answered in RFC 7977's spelling.
     let session = one_to_one(&mut client).await;
@@ -158,16 +170,7 @@ async fn the_switch_offers_to_a_browser_which_answers_binds_and_talks_to_a_tcp_m
         .unwrap()
         .into_inner();
     assert!(offered.pending);
-    let offer = offered.local.as_ref().unwrap();
-    assert_eq!(
-        lines_of(&offer.sdp),
-        (
-            format!("m=message {ws_port} TCP/MSRP *"),
-            "a=setup:passive".to_owned()
-        ),
-        "{}",
-        offer.sdp
-    );
+    assert_passive_on(offered.local.as_ref().unwrap(), ws_port, "TCP/MSRP");
     let to_browser = switch_uri(&offered);
     assert!(to_browser.ends_with(";ws"), "{to_browser}");
 
@@ -202,12 +205,7 @@ async fn the_switch_offers_to_a_browser_which_answers_binds_and_talks_to_a_tcp_m
         })
         .await
         .unwrap();
-    let mut browser = WsPeer::connect(engine.ws_addr().unwrap(), BROWSER).await;
-    let tid = browser.next_tid();
-    browser
-        .send(bind_frame(&tid, &to_browser, BROWSER).as_bytes())
-        .await;
-    assert_eq!(browser.read_frame().await.status(), Some(200));
+    let mut browser = bound_browser(&engine, &to_browser).await;
 
     let desk_uri = MsrpUri::parse(switch_uri(&desk).into()).unwrap();
     let mut desk = Peer::connect(engine.local_addr(), PATH_B, &desk_uri).await;
