@@ -12,6 +12,7 @@ use control_api::pb;
 use control_api::pb::switch_control_client::SwitchControlClient;
 use msrp_test_support::daemon::Daemon;
 use msrp_test_support::wire::{SendChunk, bind_frame};
+use msrp_test_support::ws::WsPeer;
 use msrp_test_support::{FrameReader, LIMIT, create_one_to_one, sdp_offer, switch_uri};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -108,6 +109,15 @@ async fn draining_told(watcher: &mut tonic::Streaming<pb::Event>) -> u32 {
 
 const A: &str = "msrp://127.0.0.1:40001/aaaa1111;tcp";
 const B: &str = "msrp://127.0.0.1:40002/bbbb2222;tcp";
+/// B as a browser (RFC 7977): it connects over WebSocket.
+const B_BROWSER: &str = "msrp://b7rq2.invalid:9/bbbb2222;ws";
+
+/// How the stalled receiver B is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Receiver {
+    Tcp,
+    WebSocket,
+}
 
 /// A sends B 4 KiB messages as fast as the switch reads them; B bound and then
 /// never reads again (stalled), so the switch answers A 200 for what it queued and
@@ -118,16 +128,43 @@ const B: &str = "msrp://127.0.0.1:40002/bbbb2222;tcp";
 /// them, and the process exits within the deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_reports_every_200_a_stalled_receiver_never_acknowledged() {
-    let mut daemon = daemon(&["--queue-bytes", "65536"]).await;
+    drain_with_a_stalled_receiver(Receiver::Tcp).await;
+}
+
+/// The same with B a browser over WebSocket (RFC 7977): its connection is
+/// drained and closed exactly as a TCP one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_reports_every_200_a_stalled_websocket_receiver_never_acknowledged() {
+    drain_with_a_stalled_receiver(Receiver::WebSocket).await;
+}
+
+async fn drain_with_a_stalled_receiver(receiver: Receiver) {
+    let mut daemon = daemon(&["--queue-bytes", "65536", "--ws-listen", "127.0.0.1:0"]).await;
     let addrs = Addrs::of(&daemon);
     let mut control = client(&addrs.control).await;
-    let [to_a, to_b] = session(&mut control, A, B).await;
+    let b_path = match receiver {
+        Receiver::Tcp => B,
+        Receiver::WebSocket => B_BROWSER,
+    };
+    let [to_a, to_b] = session(&mut control, A, b_path).await;
     let mut watcher = control
         .watch_events(pb::WatchEventsRequest::default())
         .await
         .unwrap()
         .into_inner();
-    let _b = bound(addrs.msrp, &to_b, B).await;
+    // B binds, then never reads again.
+    let _b: Box<dyn std::any::Any + Send> = match receiver {
+        Receiver::Tcp => Box::new(bound(addrs.msrp, &to_b, B).await),
+        Receiver::WebSocket => {
+            let ws = daemon.ws.expect("the daemon names its WebSocket listener");
+            let mut browser = WsPeer::connect(ws, B_BROWSER).await;
+            browser
+                .send(bind_frame("bind0002", &to_b, B_BROWSER).as_bytes())
+                .await;
+            assert_eq!(browser.read_frame().await.status(), Some(200));
+            Box::new(browser)
+        }
+    };
     let a = bound(addrs.msrp, &to_a, A).await;
     let (read_a, mut write_a) = a.into_inner().into_split();
 

@@ -37,6 +37,8 @@ pub struct Daemon {
     pub tls: Option<SocketAddr>,
     /// Where it serves `/metrics`.
     pub metrics: SocketAddr,
+    /// Where it accepts MSRP over WebSocket (`None`: no `--ws-listen`).
+    pub ws: Option<SocketAddr>,
 }
 
 impl Daemon {
@@ -70,6 +72,7 @@ impl Daemon {
             msrp: after("listening for MSRP on ").parse().unwrap(),
             control: format!("http://{}", after("control API on ")),
             tls: after("tls=").parse().ok(),
+            ws: after(" ws=").parse().ok(),
             metrics: after("metrics on http://")
                 .trim_end_matches("/metrics")
                 .parse()
