@@ -2,7 +2,8 @@
 # Side by side on loopback: msrp-switch (release build), the raw TCP forwarder
 # (`msrp-flood forward`, the ceiling of any user-space hop) and Kamailio's msrp module
 # as an RFC 4976 relay (benches/kamailio/). The same loads run against each, and one
-# table with ratios is printed.
+# table with ratios is printed. The switch's 1:1 loads also run over TLS and over
+# WebSocket (RFC 7977, --ws-listen), as ratios of the same switch over TCP.
 #
 #   benches/compare.sh                 # as root on Debian 12: installs kamailio if missing
 #
@@ -279,11 +280,22 @@ PY
 jnum() { python3 "$WORK/flood_json.py" "$1" "$2" 2>/dev/null || true; }
 
 # ---------------------------------------------------------------- servers
-SW_PORT='' SW_TLS='' SW_CTL='' SW_MET='' RAW_PORT='' KAM_PORT=''
-for var in SW_PORT SW_TLS SW_CTL SW_MET RAW_PORT KAM_PORT; do free_port "$var"; done
+SW_PORT='' SW_TLS='' SW_WS='' SW_CTL='' SW_MET='' RAW_PORT='' KAM_PORT=''
+for var in SW_PORT SW_TLS SW_WS SW_CTL SW_MET RAW_PORT KAM_PORT; do free_port "$var"; done
 
-log "starting msrp-switch on 127.0.0.1:$SW_PORT (TLS $SW_TLS, control $SW_CTL, metrics $SW_MET, 1 shard; also the RFC 4976 relay, AUTH without a challenge as Kamailio's config)"
-"$SWITCH_BIN" --listen "127.0.0.1:$SW_PORT" --tls-listen "127.0.0.1:$SW_TLS" \
+# MSRP over WebSocket (RFC 7977): when both the switch (--ws-listen) and the flooder
+# (--transport ws) have it
+HAVE_WS=0
+WS_FLAGS=()
+if "$SWITCH_BIN" --help 2>&1 | grep -q -- '--ws-listen' &&
+	grep -q -- '--transport' <<<"$RUN_HELP" &&
+	grep -Eqi '^ *- ws:|possible values:.*\bws\b' <<<"$RUN_HELP"; then
+	HAVE_WS=1
+	WS_FLAGS=(--ws-listen "127.0.0.1:$SW_WS")
+fi
+
+log "starting msrp-switch on 127.0.0.1:$SW_PORT (TLS $SW_TLS, WebSocket ${WS_FLAGS[1]:-off}, control $SW_CTL, metrics $SW_MET, 1 shard; also the RFC 4976 relay, AUTH without a challenge as Kamailio's config)"
+"$SWITCH_BIN" --listen "127.0.0.1:$SW_PORT" --tls-listen "127.0.0.1:$SW_TLS" "${WS_FLAGS[@]}" \
 	--control-listen "127.0.0.1:$SW_CTL" --metrics-listen "127.0.0.1:$SW_MET" --shards 1 \
 	--relay-auth none >"$WORK/switch.log" 2>&1 &
 SW_PID=$!
@@ -314,6 +326,9 @@ fi
 wait_listen "$SW_PID" "$SW_PORT" msrp-switch "$WORK/switch.log"
 wait_listen "$SW_PID" "$SW_CTL" "msrp-switch control API" "$WORK/switch.log"
 wait_listen "$SW_PID" "$SW_TLS" "msrp-switch TLS" "$WORK/switch.log"
+if [ "$HAVE_WS" = 1 ]; then
+	wait_listen "$SW_PID" "$SW_WS" "msrp-switch WebSocket" "$WORK/switch.log"
+fi
 # The certificate the switch generated at start, for the handshake run.
 SW_FINGERPRINT=$(grep -oE 'fingerprint=sha-256 [0-9A-F:]+' "$WORK/switch.log" | head -n1 | cut -d= -f2- || true)
 wait_listen "$RAW_PID" "$RAW_PORT" "raw forwarder" "$WORK/raw.log"
@@ -358,6 +373,12 @@ flood() {
 		addr=127.0.0.1:$SW_TLS
 		pid=$SW_PID
 		extra=(--control "http://127.0.0.1:$SW_CTL" --tls)
+		;;
+	switch-ws) # the same switch, every participant over WebSocket (RFC 7977)
+		target=switch
+		addr=127.0.0.1:$SW_WS
+		pid=$SW_PID
+		extra=(--control "http://127.0.0.1:$SW_CTL" --transport ws)
 		;;
 	raw)
 		addr=127.0.0.1:$RAW_PORT
@@ -438,7 +459,16 @@ if grep -q -- '--tls' <<<"$RUN_HELP"; then
 	fi
 fi
 
-# 2b. group fan-out (RFC 7701): one sender, 99 receivers, 1 KiB; deliveries/s set
+# 2b. over WebSocket (RFC 7977: `;ws` participants on --ws-listen, one message per
+#     MSRP frame; same switch and cores): 1 KiB rate and 64 KiB throughput
+if [ "$HAVE_WS" = 1 ]; then
+	flood switch_ws_1k switch-ws --size 1024
+	if [ "$HAVE_CHUNK" = 1 ]; then flood switch_ws_64k switch-ws --size 65536 --chunk-size 65536; fi
+else
+	log "no WebSocket in msrp-switch (--ws-listen) or msrp-flood (--transport ws): skipping its runs"
+fi
+
+# 2c. group fan-out (RFC 7701): one sender, 99 receivers, 1 KiB; deliveries/s set
 #     against Kamailio's 1:1 msgs/s (it has no group fan-out to compare with)
 if grep -q -- '--group-size' <<<"$RUN_HELP"; then
 	flood switch_group switch --size 1024 --group-size 100
@@ -545,6 +575,12 @@ rows.append(("1:1 over TLS, 1 KiB, msgs/s", fmt(tls), "-", "-", ratio(tls, tcp) 
 tls, tcp = j("switch_tls_64k", "mb_per_sec"), j("switch_64k", "mb_per_sec")
 rows.append(("1:1 over TLS, 64 KiB chunks, MB/s", fmt(tls), "-", "-", ratio(tls, tcp) + " of TCP", "-",
              ""))
+ws, tcp = j("switch_ws_1k", "msgs_per_sec"), j("switch_1k", "msgs_per_sec")
+rows.append(("1:1 over WebSocket, 1 KiB, msgs/s", fmt(ws), "-", "-", ratio(ws, tcp) + " of TCP", "-",
+             ""))
+ws, tcp = j("switch_ws_64k", "mb_per_sec"), j("switch_64k", "mb_per_sec")
+rows.append(("1:1 over WebSocket, 64 KiB chunks, MB/s", fmt(ws), "-", "-", ratio(ws, tcp) + " of TCP",
+             "-", ""))
 try:
     import json
     hs = json.loads(open(os.path.join(work, "handshakes.out")).read().strip().splitlines()[-1])

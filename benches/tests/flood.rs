@@ -1,14 +1,14 @@
 //! msrp-flood end to end: the library's run against a real engine and control API
 //! started in-process (1:1 and group sessions), and against the in-process raw
-//! forwarder, over real TCP.
+//! forwarder, over real TCP (and TLS and WebSocket to the switch).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use msrp_benches::flood::oneshot::{self, Endpoint};
-use msrp_benches::flood::{self, Bound, FloodConfig, GroupShape, Report, TargetSpec};
+use msrp_benches::flood::{self, Bound, FloodConfig, GroupShape, Report, TargetSpec, Transport};
 use msrp_proto::endpoint::EndpointConfig;
-use msrp_test_support::{ControlServer, TestEngine, start_engine};
+use msrp_test_support::{ControlServer, TestEngine, start_engine, start_ws_engine};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot as signal;
 use tokio::time::timeout;
@@ -70,11 +70,26 @@ fn counted(
 }
 
 fn switch_target(switch: &Switch) -> TargetSpec {
+    switch_over(&switch.control, Transport::Tcp)
+}
+
+/// The switch whose control API is at `control`, every participant over
+/// `transport`.
+fn switch_over(control: &str, transport: Transport) -> TargetSpec {
     TargetSpec::Switch {
-        control: switch.control.clone(),
+        control: control.to_owned(),
         token: None,
         msrp_addr: None,
-        tls: false,
+        transport,
+    }
+}
+
+/// A group session's shape: `size` members that read, `stalled` that never do.
+fn group(size: u32, stalled: u32, delivery_window: usize) -> GroupShape {
+    GroupShape {
+        size,
+        stalled,
+        delivery_window,
     }
 }
 
@@ -118,12 +133,7 @@ async fn two_sessions_of_1k_messages_through_the_switch_all_arrive_intact() {
 async fn a_flood_over_tls_arrives_intact() {
     let engine = msrp_test_support::tls::start_tls_engine(Duration::from_secs(10));
     let server = ControlServer::start(&engine, None).await;
-    let tls = TargetSpec::Switch {
-        control: server.url(),
-        token: None,
-        msrp_addr: None,
-        tls: true,
-    };
+    let tls = switch_over(&server.url(), Transport::Tls);
     let report = run(&counted(tls.clone(), 2, 1024, 1024, 2000)).await;
     assert_clean(&report, 2000);
     let report = run(&counted(tls, 1, 64 * 1024, 16 * 1024, 50)).await;
@@ -131,6 +141,37 @@ async fn a_flood_over_tls_arrives_intact() {
     assert_eq!(
         msrp_test_support::metric(&engine, "msrp_switch_tls_handshakes_total"),
         6
+    );
+    assert_eq!(engine.stats().sessions, 0);
+}
+
+/// The same flood over WebSocket (RFC 7977): the flooder's participants have
+/// `;ws` paths, so the switch binds them only over a WebSocket connection (a TCP
+/// one would be refused 403), and every frame each way is one message. 1 KiB
+/// messages, 64 KiB ones whole (the switch forwards those cut-through, as
+/// fragments of one message) and in 16 KiB chunks, and a group of three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_over_websocket_arrives_intact() {
+    let engine = start_ws_engine();
+    let server = ControlServer::start(&engine, None).await;
+    let ws = switch_over(&server.url(), Transport::Ws);
+    let report = run(&counted(ws.clone(), 2, 1024, 1024, 2000)).await;
+    assert_clean(&report, 2000);
+    let report = run(&counted(ws.clone(), 1, 64 * 1024, 64 * 1024, 20)).await;
+    assert_clean(&report, 20);
+    let report = run(&counted(ws.clone(), 1, 64 * 1024, 16 * 1024, 50)).await;
+    assert_clean(&report, 50);
+    let mut three = counted(ws, 1, 1024, 1024, 100);
+    three.group = Some(group(3, 0, 32));
+    let report = run(&three).await;
+    assert_eq!(report.deliveries, 100 * 2, "{report:?}");
+    assert!(report.errors.is_clean(), "{report:?}");
+    assert_eq!(
+        msrp_test_support::metric(
+            &engine,
+            "msrp_switch_bind_refusals_total{reason=\"not_websocket\"}"
+        ),
+        0
     );
     assert_eq!(engine.stats().sessions, 0);
 }
@@ -179,11 +220,7 @@ async fn handshakes_are_counted_on_both_sides_and_a_wrong_pin_fails() {
 async fn a_group_of_five_delivers_every_message_intact_to_each_of_its_four_receivers() {
     let switch = switch().await;
     let mut config = counted(switch_target(&switch), 1, 1024, 1024, 200);
-    config.group = Some(GroupShape {
-        size: 5,
-        stalled: 0,
-        delivery_window: 32,
-    });
+    config.group = Some(group(5, 0, 32));
     let report = run(&config).await;
     assert_eq!(report.messages, 200, "{report:?}");
     assert_eq!(report.deliveries, 200 * 4, "{report:?}");
@@ -204,11 +241,7 @@ async fn a_chunked_group_message_is_reassembled_behind_its_cpim_headers() {
     // 100 KiB payloads in 30000-byte chunks: the CPIM headers and the payload
     // share the first chunk, and the switch copies every chunk with its exact range.
     let mut config = counted(switch_target(&switch), 2, 100 * 1024, 30_000, 10);
-    config.group = Some(GroupShape {
-        size: 3,
-        stalled: 0,
-        delivery_window: 4,
-    });
+    config.group = Some(group(3, 0, 4));
     let report = run(&config).await;
     assert_eq!(report.deliveries, 10 * 2, "{report:?}");
     assert!(report.errors.is_clean(), "{report:?}");
@@ -225,11 +258,7 @@ async fn a_stalled_member_is_dropped_and_the_others_get_everything() {
     })
     .await;
     let mut config = counted(switch_target(&switch), 1, 8 * 1024, 8 * 1024, 2000);
-    config.group = Some(GroupShape {
-        size: 3,
-        stalled: 1,
-        delivery_window: 32,
-    });
+    config.group = Some(group(3, 1, 32));
     let report = run(&config).await;
     assert_eq!(report.deliveries, 2000 * 2, "{report:?}");
     assert!(report.errors.is_clean(), "{report:?}");
@@ -243,11 +272,7 @@ async fn a_stalled_member_within_the_queue_bound_is_not_counted_as_dropped() {
     // 20 KiB for it in all: the socket buffers hold that, the switch never drops it.
     let switch = switch().await;
     let mut config = counted(switch_target(&switch), 1, 1024, 1024, 20);
-    config.group = Some(GroupShape {
-        size: 2,
-        stalled: 1,
-        delivery_window: 32,
-    });
+    config.group = Some(group(2, 1, 32));
     let report = run(&config).await;
     assert_eq!(report.deliveries, 20, "{report:?}");
     assert!(report.passed(), "{report:?}");

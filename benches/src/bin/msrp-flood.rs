@@ -4,6 +4,8 @@
 //! ```sh
 //! # Flood a running switch (control API on 127.0.0.1:50051) for 10 s:
 //! msrp-flood run --target switch --sessions 4 --size 1024
+//! # The same over WebSocket (RFC 7977; the switch runs with --ws-listen ADDR):
+//! msrp-flood run --target switch --transport ws --addr ADDR --size 1024
 //! # A group (RFC 7701) of 100: member 0 sends, 99 receive; plus one member that
 //! # never reads, which the switch should drop without slowing the others.
 //! msrp-flood run --target switch --group-size 100 --stalled 1 --duration-seconds 8
@@ -27,7 +29,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use msrp_benches::flood::oneshot::{self, Endpoint};
-use msrp_benches::flood::{self, Bound, FloodConfig, GroupShape, TargetSpec};
+use msrp_benches::flood::{self, Bound, FloodConfig, GroupShape, TargetSpec, Transport};
 
 /// Load generator and test tools for msrp-switch.
 #[derive(Parser, Debug)]
@@ -169,9 +171,16 @@ struct RunArgs {
     /// Worker threads of the flooder (1 leaves the other cores to the target).
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Every participant over TLS (target switch): `TCP/TLS/MSRP` media with a
-    /// self-signed flooder certificate, the switch's pinned by its answer.
-    #[arg(long)]
+    /// How every participant reaches the switch (target switch): tcp; tls
+    /// (`TCP/TLS/MSRP` media with a self-signed flooder certificate, the switch's
+    /// pinned by its answer); ws (RFC 7977: `;ws` paths, each participant connects
+    /// to the switch's WebSocket listener, --ws-listen, and upgrades with
+    /// subprotocol msrp; one message per MSRP frame). --addr then overrides the
+    /// WebSocket listener's address.
+    #[arg(long, value_enum)]
+    transport: Option<Transport>,
+    /// Same as --transport tls.
+    #[arg(long, conflicts_with = "transport")]
     tls: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
@@ -307,15 +316,22 @@ fn run_length(value: f64) -> anyhow::Result<Duration> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    if args.tls && args.target != TargetKind::Switch {
-        bail!("--tls needs --target switch (the raw forwarder and relays speak TCP)");
+    let transport = match args.tls {
+        true => Transport::Tls,
+        false => args.transport.unwrap_or_default(),
+    };
+    if transport != Transport::Tcp && args.target != TargetKind::Switch {
+        bail!(
+            "--transport {} needs --target switch (the raw forwarder and relays speak TCP)",
+            transport.as_str()
+        );
     }
     let target = match args.target {
         TargetKind::Switch => TargetSpec::Switch {
             control: args.control,
             token: args.token,
             msrp_addr: args.addr,
-            tls: args.tls,
+            transport,
         },
         TargetKind::Raw => TargetSpec::Raw {
             addr: args

@@ -9,12 +9,16 @@
 //! ```sh
 //! msrp-switch --shards 1 & PID=$!
 //! msrp-idle --pid $PID --participants 10000
-//! msrp-idle --pid $PID --participants 10000 --tls   # msrps participants
+//! msrp-idle --pid $PID --participants 10000 --transport tls   # msrps participants
+//! msrp-idle --pid $PID --participants 10000 --transport ws    # needs --ws-listen
 //! ```
 //!
-//! With `--tls` every participant is `TCP/TLS/MSRP`: the flooder's certificate
-//! fingerprint goes into its media, and it connects to the switch's `msrps` URI
-//! (the TLS listener), pinning the fingerprint of the answer.
+//! With `--transport tls` (or `--tls`) every participant is `TCP/TLS/MSRP`: the
+//! flooder's certificate fingerprint goes into its media, and it connects to the
+//! switch's `msrps` URI (the TLS listener), pinning the fingerprint of the answer.
+//! With `--transport ws` every participant's path ends in `;ws` (RFC 7977): it
+//! connects to the host and port of the switch's URI (the WebSocket listener) and
+//! upgrades with subprotocol `msrp` before it binds.
 //! Each participant is a socket on both sides: `ulimit -n` must allow it.
 
 #![forbid(unsafe_code)]
@@ -24,11 +28,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use msrp_benches::flood::Transport;
 use msrp_benches::flood::control_load::rss_kib;
 use msrp_benches::flood::stream::{FloodStream, FloodTls, handshake};
 use msrp_benches::flood::target::address_of;
 use msrp_benches::flood::target::switch::{control_client, create_one_to_one_over};
 use msrp_benches::flood::wire::{Paths, Tid, put_bind};
+use msrp_benches::flood::ws::{WsStream, idle_config};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -54,8 +60,13 @@ struct Cli {
     /// Seconds to wait before each RSS reading, for the switch to settle.
     #[arg(long, default_value_t = 2)]
     settle_seconds: u64,
-    /// Participants over TLS, connecting to the TLS listener of their `msrps` URI.
-    #[arg(long)]
+    /// How participants connect: tcp (to --addr); tls (`msrps`, to the TLS
+    /// listener of their URI); ws (`;ws` paths, to the WebSocket listener of
+    /// their URI).
+    #[arg(long, value_enum)]
+    transport: Option<Transport>,
+    /// Same as --transport tls.
+    #[arg(long, conflicts_with = "transport")]
     tls: bool,
 }
 
@@ -92,17 +103,32 @@ async fn main() -> anyhow::Result<()> {
     let settle = Duration::from_secs(cli.settle_seconds);
     tokio::time::sleep(settle).await;
     let before = rss_kib(cli.pid)?;
-    let tls = cli.tls.then(FloodTls::generate).transpose()?;
+    let transport = match cli.tls {
+        true => Transport::Tls,
+        false => cli.transport.unwrap_or_default(),
+    };
+    let tls = (transport == Transport::Tls)
+        .then(FloodTls::generate)
+        .transpose()?;
     let scheme = if tls.is_some() { "msrps" } else { "msrp" };
+    let uri_transport = if transport == Transport::Ws {
+        "ws"
+    } else {
+        "tcp"
+    };
     let mut sockets = Vec::with_capacity(sessions * 2);
     for s in 0..sessions {
-        let a = format!("{scheme}://127.0.0.1:9/idle{s:06}a;tcp");
-        let b = format!("{scheme}://127.0.0.1:9/idle{s:06}b;tcp");
+        let a = format!("{scheme}://127.0.0.1:9/idle{s:06}a;{uri_transport}");
+        let b = format!("{scheme}://127.0.0.1:9/idle{s:06}b;{uri_transport}");
         let fingerprint = tls.as_ref().map(FloodTls::fingerprint);
         let session = create_one_to_one_over(&mut client, &a, &b, fingerprint).await?;
         for (i, p) in [&session.a, &session.b].into_iter().enumerate() {
             let n = (s * 2 + i) as u64;
             let stream = match (&tls, &p.fingerprint) {
+                _ if transport == Transport::Ws => {
+                    let addr = address_of(&p.switch_uri).await?;
+                    FloodStream::Ws(Box::new(WsStream::connect(addr, idle_config()).await?))
+                }
                 (Some(tls), Some(pinned)) => {
                     let addr = address_of(&p.switch_uri).await?;
                     let tcp = TcpStream::connect(addr).await?;

@@ -20,9 +20,8 @@ pub enum TargetSpec {
         token: Option<String>,
         /// Where to connect for MSRP instead of the URIs' host:port.
         msrp_addr: Option<SocketAddr>,
-        /// Every participant over TLS (`TCP/TLS/MSRP`, `msrps` paths), the
-        /// switch's certificate pinned by the fingerprint of its answer.
-        tls: bool,
+        /// How every participant reaches the switch.
+        transport: Transport,
     },
     /// A raw TCP forwarder (`msrp-flood forward`): no signalling, connections are
     /// paired in the order they are accepted, bytes are copied unparsed.
@@ -45,6 +44,32 @@ impl TargetSpec {
             Self::Switch { .. } => "switch",
             Self::Raw { .. } => "raw",
             Self::Relay { .. } => "relay",
+        }
+    }
+}
+
+/// How the flooder's participants reach the switch (`--transport`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// Plain TCP (`TCP/MSRP`, `msrp` paths).
+    #[default]
+    Tcp,
+    /// TLS (`TCP/TLS/MSRP`, `msrps` paths), the switch's certificate pinned by the
+    /// fingerprint of its answer, the flooder's own self-signed one presented.
+    Tls,
+    /// WebSocket (RFC 7977, `;ws` paths): each participant connects to the
+    /// switch's `--ws-listen` and upgrades with subprotocol `msrp`, one message
+    /// per MSRP frame.
+    Ws,
+}
+
+impl Transport {
+    /// The name reports and flags use: `tcp`, `tls` or `ws`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+            Self::Ws => "ws",
         }
     }
 }
@@ -241,7 +266,7 @@ mod tests {
             control: "http://127.0.0.1:1".into(),
             token: None,
             msrp_addr: None,
-            tls: false,
+            transport: Transport::Tcp,
         };
         assert!(c.validate().is_ok());
         c.group = Some(GroupShape {

@@ -17,7 +17,8 @@
 //! - [`cpim`]: the CPIM headers in front of every group message (RFC 7701 §7).
 //! - [`wire`]: frames written straight into batch buffers, frames read with the
 //!   switch's decoder.
-//! - [`stream`]: a connection over TCP or TLS (`--tls`), split for the tasks.
+//! - [`stream`]: a connection over TCP, TLS or WebSocket (`--transport`), split for
+//!   the tasks; [`ws`]: the WebSocket one, one message per MSRP frame.
 //! - [`run()`]: the run itself: setup, tasks, progress, drain, stall, report.
 //! - [`report`]: the figures, as a table and as JSON.
 //! - [`forward`]: the raw TCP forwarder (`msrp-flood forward`).
@@ -43,8 +44,9 @@ mod stalled;
 pub mod stream;
 pub mod target;
 pub mod wire;
+pub mod ws;
 
-pub use config::{Bound, FloodConfig, GroupShape, TargetSpec};
+pub use config::{Bound, FloodConfig, GroupShape, TargetSpec, Transport};
 pub use report::{Errors, GroupReport, Latency, Report};
 pub use run::{run, run_on};
 pub use target::Target;

@@ -20,7 +20,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use super::clock::{self, nanos};
-use super::config::{Bound, FloodConfig, TargetSpec};
+use super::config::{Bound, FloodConfig, TargetSpec, Transport};
 use super::cpim::CPIM_CONTENT_TYPE;
 use super::gate::DeliveryGate;
 use super::receiver::{ReceiverPlan, ReceiverStats, latency_histogram, run_receiver};
@@ -66,16 +66,17 @@ pub async fn run(config: &FloodConfig) -> anyhow::Result<Report> {
             control,
             token,
             msrp_addr,
-            tls,
+            transport,
         } => {
-            let identity = match tls {
-                true => Some(FloodTls::generate()?),
-                false => None,
+            let identity = match transport {
+                Transport::Tls => Some(FloodTls::generate()?),
+                Transport::Tcp | Transport::Ws => None,
             };
             let target = SwitchTarget::connect(control, token.as_deref(), *msrp_addr)
                 .await?
                 .with_group(config.group)
-                .with_tls(identity);
+                .with_tls(identity)
+                .with_websocket(*transport == Transport::Ws);
             run_on(target, config).await
         }
         TargetSpec::Raw { addr } => run_on(RawTarget::new(*addr), config).await,

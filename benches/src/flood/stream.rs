@@ -1,9 +1,10 @@
-//! The flooder's connections: TCP, or TLS over TCP (`msrp-flood run --tls`), split
-//! into the halves the sender and receiver tasks own.
+//! The flooder's connections: TCP, TLS over TCP (`msrp-flood run --transport tls`)
+//! or WebSocket (`--transport ws`, see [`super::ws`]), split into the halves the
+//! sender and receiver tasks own.
 //!
-//! TCP splits into tokio's owned halves (no lock); TLS, whose one session state both
-//! directions share, through `tokio::io::split`. Both are boxed behind
-//! [`FloodRead`] / [`FloodWrite`], so the tasks are the same for either.
+//! TCP splits into tokio's owned halves (no lock); TLS and WebSocket, whose one
+//! state both directions share, through `tokio::io::split`. All are boxed behind
+//! [`FloodRead`] / [`FloodWrite`], so the tasks are the same for each.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsConnector, client};
 
+use super::ws::WsStream;
+
 /// The read half of a flood connection.
 pub type FloodRead = Box<dyn AsyncRead + Send + Unpin>;
 /// The write half of a flood connection.
@@ -30,6 +33,8 @@ pub enum FloodStream {
     Tcp(TcpStream),
     /// TLS, the client side.
     Tls(Box<client::TlsStream<TcpStream>>),
+    /// WebSocket (RFC 7977), a browser's side: one message per MSRP frame.
+    Ws(Box<WsStream>),
 }
 
 impl FloodStream {
@@ -44,6 +49,10 @@ impl FloodStream {
                 let (read, write) = tokio::io::split(*tls);
                 (Box::new(read), Box::new(write))
             }
+            Self::Ws(ws) => {
+                let (read, write) = tokio::io::split(*ws);
+                (Box::new(read), Box::new(write))
+            }
         }
     }
 
@@ -52,6 +61,7 @@ impl FloodStream {
         match self {
             Self::Tcp(tcp) => tcp.local_addr(),
             Self::Tls(tls) => tls.get_ref().0.local_addr(),
+            Self::Ws(ws) => ws.local_addr(),
         }
     }
 }
@@ -65,6 +75,7 @@ impl AsyncRead for FloodStream {
         match self.get_mut() {
             Self::Tcp(tcp) => Pin::new(tcp).poll_read(cx, buf),
             Self::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+            Self::Ws(ws) => Pin::new(ws.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -78,6 +89,7 @@ impl AsyncWrite for FloodStream {
         match self.get_mut() {
             Self::Tcp(tcp) => Pin::new(tcp).poll_write(cx, buf),
             Self::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+            Self::Ws(ws) => Pin::new(ws.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -85,6 +97,7 @@ impl AsyncWrite for FloodStream {
         match self.get_mut() {
             Self::Tcp(tcp) => Pin::new(tcp).poll_flush(cx),
             Self::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+            Self::Ws(ws) => Pin::new(ws.as_mut()).poll_flush(cx),
         }
     }
 
@@ -92,6 +105,7 @@ impl AsyncWrite for FloodStream {
         match self.get_mut() {
             Self::Tcp(tcp) => Pin::new(tcp).poll_shutdown(cx),
             Self::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+            Self::Ws(ws) => Pin::new(ws.as_mut()).poll_shutdown(cx),
         }
     }
 }

@@ -12,6 +12,12 @@
 //! `accept-wrapped-types: *`. Members bind in order: receivers, stalled members,
 //! then the sender, each waiting for the 200 to its binding SEND, so that every
 //! member is bound before the first message.
+//!
+//! Over TLS ([`SwitchTarget::with_tls`]) the own paths are `msrps` and the media
+//! `TCP/TLS/MSRP`; over WebSocket ([`SwitchTarget::with_websocket`]) the own paths
+//! end in `;ws` (RFC 7977 §5.2: that is what marks a WebSocket client), the
+//! switch answers with a URI on its WebSocket port, and each leg connects there
+//! and upgrades before it binds.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,8 +32,9 @@ use tonic::transport::Channel;
 use super::{LOCAL_HOST, Leg, SessionLegs, Target, address_of, endpoint_uri, member_uri, run_tag};
 use crate::flood::config::GroupShape;
 use crate::flood::cpim::{CPIM_CONTENT_TYPE, Envelope};
-use crate::flood::stream::{FloodTls, handshake};
+use crate::flood::stream::{FloodStream, FloodTls, handshake};
 use crate::flood::wire::{MsrpConn, Paths};
+use crate::flood::ws::{self, WsStream};
 
 /// How long one leg may take to bind.
 const BIND_LIMIT: Duration = Duration::from_secs(10);
@@ -231,6 +238,7 @@ pub struct SwitchTarget {
     sessions: Vec<String>,
     group: Option<GroupShape>,
     tls: Option<FloodTls>,
+    websocket: bool,
 }
 
 impl SwitchTarget {
@@ -248,6 +256,7 @@ impl SwitchTarget {
             sessions: Vec::new(),
             group: None,
             tls: None,
+            websocket: false,
         })
     }
 
@@ -262,11 +271,21 @@ impl SwitchTarget {
         self.tls.as_ref().map(FloodTls::fingerprint)
     }
 
-    /// An own URI in the scheme of the run's transport.
+    /// Runs every participant over WebSocket (`;ws` paths, RFC 7977).
+    pub fn with_websocket(mut self, websocket: bool) -> Self {
+        self.websocket = websocket;
+        self
+    }
+
+    /// An own URI in the scheme and transport of the run's transport.
     fn own_uri(&self, uri: String) -> String {
-        match self.tls {
+        let uri = match self.tls {
             Some(_) => uri.replacen("msrp://", "msrps://", 1),
             None => uri,
+        };
+        match uri.strip_suffix(";tcp") {
+            Some(base) if self.websocket => format!("{base};ws"),
+            _ => uri,
         }
     }
 
@@ -282,6 +301,9 @@ impl SwitchTarget {
             None => address_of(&participant.switch_uri).await?,
         };
         let mut conn = match (&self.tls, &participant.fingerprint) {
+            _ if self.websocket => MsrpConn::over_stream(FloodStream::Ws(Box::new(
+                WsStream::connect(addr, ws::flood_config()).await?,
+            ))),
             (Some(tls), Some(pinned)) => {
                 let tcp = tokio::net::TcpStream::connect(addr)
                     .await
