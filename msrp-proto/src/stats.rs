@@ -107,6 +107,8 @@ pub struct Stats {
     /// Receivers' connections aborted for taking nothing for a whole
     /// transaction timeout while output waited for them.
     pub stalled_receivers: AtomicU64,
+    /// WebSocket upgrades completed (101 sent): WebSocket connections opened.
+    pub websocket_upgrades: AtomicU64,
     /// WebSocket upgrades refused, by the transport's reason (bad request,
     /// subprotocol, origin, too large, timeout).
     pub websocket_upgrades_refused: [AtomicU64; 5],

@@ -214,6 +214,8 @@ async fn bad_upgrades_are_refused_by_reason_and_disturb_nobody() {
     assert_eq!(browser.read_frame().await.status(), Some(200));
     assert_eq!(desk.read_frame().await.body, b"hello");
 
+    // Of all these upgrades only the session's browser got its 101.
+    assert_eq!(metric(&engine, "msrp_switch_websocket_upgrades_total"), 1);
     for (reason, count) in [
         ("subprotocol", 1),
         ("origin", 2),

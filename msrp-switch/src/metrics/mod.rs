@@ -363,6 +363,11 @@ const FAMILIES: &[Family] = &[
         values: Values::Counter(|m| &m.stalled_receivers),
     },
     Family {
+        name: "msrp_switch_websocket_upgrades",
+        help: "WebSocket upgrades completed (101 Switching Protocols sent, subprotocol msrp): MSRP over WebSocket connections opened, over --ws-listen and --wss-listen.",
+        values: Values::Counter(|m| &m.websocket_upgrades),
+    },
+    Family {
         name: "msrp_switch_websocket_upgrades_refused",
         help: "WebSocket upgrades refused, by reason (bad_request: not a WebSocket upgrade, 400; subprotocol: no msrp, 400; origin: not in --ws-origins, 403; too_large: over --ws-max-request-bytes, 431; timeout: not done within --ws-handshake-timeout-seconds, or the peer left).",
         values: Values::CounterBy(

@@ -147,6 +147,10 @@ async fn upgrade(local: &Local, carrier: Carrier) -> Option<Stream> {
     let settings = local.ws.as_ref()?;
     match ws::upgrade(&carrier, settings).await {
         Ok(early) => {
+            local
+                .metrics
+                .websocket_upgrades
+                .fetch_add(1, Ordering::Relaxed);
             // A frame's payload is at most a chunk and its head.
             let max_payload = local.limits.max_chunk_bytes + local.limits.max_head_bytes as u64;
             Some(Stream::Ws(Rc::new(WsConn::new(
