@@ -78,6 +78,46 @@ impl Auth {
         ))
     }
 
+    /// Checks a call over HTTP (the daemon's HTTP port, see [`crate::http`]):
+    /// the `Authorization` header's value and the peer's address.
+    ///
+    /// - With a token, the header must be `Bearer <token>`, from anywhere.
+    /// - Without a token but with client certificates required on the gRPC
+    ///   port, no HTTP call is allowed: the HTTP port checks no certificate, so
+    ///   the operator must give a token to open it.
+    /// - With neither, only loopback peers may call, as the gRPC port allows
+    ///   only loopback then.
+    ///
+    /// # Errors
+    ///
+    /// UNAUTHENTICATED for a missing or wrong token, PERMISSION_DENIED for a
+    /// caller the configuration does not let in at all.
+    pub fn check_http(&self, authorization: Option<&str>, peer: SocketAddr) -> Result<(), Status> {
+        if let Some(expected) = &self.token {
+            return match authorization.and_then(|value| value.strip_prefix("Bearer ")) {
+                Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
+                Some(_) => Err(Status::unauthenticated("bad bearer token")),
+                None => Err(Status::unauthenticated(
+                    "missing Authorization: Bearer <token> header",
+                )),
+            };
+        }
+        if self.is_required() {
+            return Err(Status::permission_denied(
+                "the control API requires client certificates, which the HTTP port does not \
+                 check: set --control-token to call it over HTTP",
+            ));
+        }
+        if peer.ip().is_loopback() || peer.ip().to_canonical().is_loopback() {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(format!(
+                "{peer} is not on loopback: without --control-token the control API over \
+                 HTTP serves loopback callers only"
+            )))
+        }
+    }
+
     /// The interceptor that checks each request.
     pub fn check(&self, request: Request<()>) -> Result<Request<()>, Status> {
         let Some(expected) = &self.token else {
@@ -154,6 +194,31 @@ impl tonic::service::Interceptor for BearerToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_callers_need_the_token_or_loopback() {
+        let here: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let there: SocketAddr = "192.0.2.7:40000".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:40000".parse().unwrap();
+        let open = Auth::none();
+        assert!(open.check_http(None, here).is_ok());
+        assert!(open.check_http(None, mapped).is_ok());
+        let refused = open.check_http(None, there).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+        let token = Auth::bearer("s3cret");
+        assert!(token.check_http(Some("Bearer s3cret"), there).is_ok());
+        assert_eq!(
+            token
+                .check_http(Some("Bearer nope"), here)
+                .unwrap_err()
+                .code(),
+            tonic::Code::Unauthenticated
+        );
+        assert_eq!(
+            token.check_http(None, here).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+    }
 
     #[test]
     fn loopback_is_fine_without_a_token_and_nothing_else_is() {

@@ -14,6 +14,8 @@
 //!   PEM files they read.
 //! - [`port`]: the control port's connection limits, TLS handshakes included.
 //! - [`server`]: serves an implementation of the trait with health and reflection.
+//! - [`http`]: the same implementation as HTTP/JSON routes (proto3 JSON, errors
+//!   as `google.rpc.Status`), for the daemon's HTTP port.
 //!
 //! This crate knows nothing of MSRP internals: it defines the contract, and the
 //! daemon implements [`pb::switch_control_server::SwitchControl`] on its engine.
@@ -22,6 +24,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod http;
 pub mod limits;
 pub mod port;
 pub mod sdp;

@@ -16,10 +16,10 @@ use tracing_subscriber::EnvFilter;
 use control_api::auth::Auth;
 use control_api::tls::PemError;
 use msrp_switch::config::{Config, LoadError, LogFormat, load};
-use msrp_switch::control::serve_control_with;
+use msrp_switch::control::{ControlService, serve_control_with};
 use msrp_switch::engine::Engine;
 use msrp_switch::lifecycle::Lifecycle;
-use msrp_switch::metrics::serve_metrics_with;
+use msrp_switch::metrics::serve_http;
 use msrp_switch::msrp_proto::relay::RelayAuth;
 use msrp_switch::relay_credentials;
 
@@ -161,6 +161,7 @@ fn main() -> anyhow::Result<()> {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
         let lifecycle = Lifecycle::new(config.drain_deadline);
+        let http_auth = control_auth.clone();
         let mut control_task = tokio::spawn(serve_control_with(
             engine.clone(),
             control,
@@ -172,11 +173,19 @@ fn main() -> anyhow::Result<()> {
         // /readyz says 200 until the drain begins, so a balancer looking at it
         // stops sending work before the listeners close.
         let (ready, readiness) = tokio::sync::watch::channel(true);
-        let metrics_task = tokio::spawn(serve_metrics_with(
+        // The control API over HTTP/JSON on the same port as the metrics: the
+        // same service and lifecycle, the same token.
+        let control_http = control_api::http::router(
+            ControlService::with_lifecycle(engine.clone(), lifecycle.clone()),
+            http_auth,
+            config.control_limits.call_timeout,
+        );
+        let metrics_task = tokio::spawn(serve_http(
             metrics,
             engine.clone(),
             readiness,
             config.metrics_limits.clone(),
+            control_http,
             until_stopped(stopped),
         ));
         // SIGTERM or SIGINT asks for a drain; so does the control API's Drain.

@@ -199,7 +199,8 @@ async fn unknown_paths_are_404() {
         let (status, _, body) = get(port.addr, path).await;
         assert_eq!(status, 404, "{path}");
         assert_eq!(
-            body, "not found: try /metrics, /healthz or /readyz\n",
+            body,
+            "not found: try /metrics, /healthz, /readyz, or POST /msrpswitch.v1.SwitchControl/<Method>\n",
             "{path}"
         );
     }

@@ -35,6 +35,7 @@ fn free_port() -> u16 {
 struct Daemon {
     child: Child,
     control: String,
+    metrics: String,
 }
 
 impl Daemon {
@@ -54,6 +55,7 @@ impl Daemon {
     /// One try: `None` if the daemon's first line is not its listening line.
     fn try_start(extra: &[&str]) -> Option<Daemon> {
         let control = format!("127.0.0.1:{}", free_port());
+        let metrics = format!("127.0.0.1:{}", free_port());
         let mut child = Command::new(env!("CARGO_BIN_EXE_msrp-switch"))
             .args([
                 "--listen",
@@ -63,7 +65,7 @@ impl Daemon {
                 "--control-listen",
                 &control,
                 "--metrics-listen",
-                &format!("127.0.0.1:{}", free_port()),
+                &metrics,
                 "--shards",
                 "1",
             ])
@@ -76,7 +78,11 @@ impl Daemon {
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
-        let daemon = Daemon { child, control };
+        let daemon = Daemon {
+            child,
+            control,
+            metrics,
+        };
         line.contains("listening").then_some(daemon)
     }
 }
@@ -148,6 +154,24 @@ fn the_grpcurl_examples_run_as_written() {
         stderr.contains("google.rpc.BadRequest") && stderr.contains("session_id"),
         "{stderr}"
     );
+}
+
+/// The HTTP/JSON block, with curl: a session made, found by its tag, a
+/// missing one answered 404 with its ResourceInfo, and the counters.
+#[test]
+fn the_http_json_block_runs_as_written() {
+    let daemon = Daemon::start(&[]);
+    let script = block_after("### Over HTTP/JSON").replace("127.0.0.1:9464", &daemon.metrics);
+    let (ok, stdout, stderr) = run(&script, &std::env::temp_dir());
+    assert!(ok, "the block failed:\n{stdout}\n{stderr}");
+    for expected in [
+        "{\"sessionId\":\"s-",
+        "\"correlationTag\":\"call-2@example.net\"",
+        "\"@type\":\"type.googleapis.com/google.rpc.ResourceInfo\"",
+        "\"shards\":1",
+    ] {
+        assert!(stdout.contains(expected), "{expected} not in\n{stdout}");
+    }
 }
 
 #[test]

@@ -9,6 +9,8 @@
 //!   an SDP offer to add participants with ([`sdp_offer`], [`add_with_sdp`]) and
 //!   the switch's URI read back from an answer ([`switch_uri`]).
 //! - [`daemon`]: the daemon binary on loopback, its addresses and log lines.
+//! - [`http`]: the control API over HTTP/JSON on the HTTP port, and a script's
+//!   HTTP client.
 //! - [`frame`]: [`Frame`], one decoded frame, and [`FrameReader`], which reads
 //!   whole frames off any byte stream with the switch's own decoder.
 //! - [`wire`]: the literal frames a test peer writes (a SEND chunk, the bind SEND,
@@ -29,6 +31,7 @@ pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod frame;
+pub mod http;
 pub mod peer;
 pub mod pki;
 pub mod relay;

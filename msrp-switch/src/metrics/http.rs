@@ -1,6 +1,8 @@
-//! The metrics port over HTTP/1.1: `GET /metrics` (the scrape), `GET /healthz`
+//! The HTTP port over HTTP/1.1: `GET /metrics` (the scrape), `GET /healthz`
 //! (200 while the process runs), `GET /readyz` (200 while serving, 503 once the
-//! readiness handle says not serving) and 404 for every other path.
+//! readiness handle says not serving), the control API as HTTP/JSON when the
+//! daemon adds it (`POST /msrpswitch.v1.SwitchControl/<Method>`,
+//! `control_api::http`) and 404 for every other path.
 //!
 //! axum routes the requests; each connection is driven by hyper directly because
 //! that is where the limits live: a header read timeout, a cap on a connection's
@@ -12,11 +14,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use control_api::http::PeerAddr;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -49,6 +53,10 @@ pub const MAX_CONNECTIONS: usize = 32;
 /// Largest request head buffered, in bytes (hyper's smallest allowed buffer). A
 /// longer head is answered 431 and the connection is closed.
 pub const MAX_REQUEST_HEAD_BYTES: usize = 8 * 1024;
+
+/// Largest request body read, in bytes: a control call's JSON (SDP bodies are
+/// a few KiB). More is answered 413.
+pub const MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
 
 /// How long to wait before accepting again after `accept` failed: it fails
 /// repeatedly when the process is out of file descriptors, and retrying at once
@@ -101,13 +109,28 @@ pub async fn serve_metrics_with(
     limits: HttpLimits,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_http(listener, engine, ready, limits, Router::new(), shutdown).await;
+}
+
+/// [`serve_metrics_with`] with more routes on the same port: the daemon adds
+/// the control API over HTTP/JSON (`control_api::http::router`). Each request
+/// carries its peer's address as a [`PeerAddr`] extension.
+pub async fn serve_http(
+    listener: TcpListener,
+    engine: Engine,
+    ready: watch::Receiver<bool>,
+    limits: HttpLimits,
+    more: Router,
+    shutdown: impl Future<Output = ()>,
+) {
     let router = Router::new()
         .route("/metrics", get(scrape))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
-        .with_state(Port { engine, ready });
-    let service = TowerToHyperService::new(router);
+        .with_state(Port { engine, ready })
+        .merge(more)
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES));
     let slots = limits.max_connections.max(1);
     let permits = Arc::new(Semaphore::new(slots));
     // Tells open connections to finish once the server stops.
@@ -134,7 +157,8 @@ pub async fn serve_metrics_with(
                 continue;
             }
         };
-        let connection = serve_connection(stream, service.clone(), limits.clone(), closed.clone());
+        let service = TowerToHyperService::new(router.clone().layer(Extension(PeerAddr(peer))));
+        let connection = serve_connection(stream, service, limits.clone(), closed.clone());
         tokio::spawn(
             async move {
                 connection.await;
@@ -180,7 +204,7 @@ async fn readyz(State(port): State<Port>) -> (StatusCode, &'static str) {
 async fn not_found() -> (StatusCode, &'static str) {
     (
         StatusCode::NOT_FOUND,
-        "not found: try /metrics, /healthz or /readyz\n",
+        "not found: try /metrics, /healthz, /readyz, or POST /msrpswitch.v1.SwitchControl/<Method>\n",
     )
 }
 

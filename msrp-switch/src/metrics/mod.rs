@@ -61,7 +61,7 @@ const RELAY_AUTH_LABELS: [&str; 4] = [
     RelayAuthResult::ALL[3].label(),
 ];
 
-pub use http::{HttpLimits, serve_metrics, serve_metrics_with};
+pub use http::{HttpLimits, MAX_REQUEST_BODY_BYTES, serve_http, serve_metrics, serve_metrics_with};
 pub use msrp_proto::stats::{
     FRAME_KINDS, STATUS_SLOTS, STATUSES, Stats as ShardMetrics, frame_kind,
 };
