@@ -69,7 +69,7 @@ type Peer = Extension<PeerAddr>;
 /// The RPCs served, by method name, each at [`SERVICE_PATH`] + name. A test
 /// checks this against the service in the proto's descriptor, so a new RPC
 /// without a route fails the build's tests.
-pub const METHODS: [&str; 15] = [
+pub const METHODS: [&str; 16] = [
     "CreateSession",
     "AddParticipant",
     "SetRemoteAnswer",
@@ -85,6 +85,7 @@ pub const METHODS: [&str; 15] = [
     "Stats",
     "WatchEvents",
     "Drain",
+    "Anchor",
 ];
 
 /// The routes of every RPC over `service`, for the daemon's HTTP port. Each
@@ -129,6 +130,7 @@ where
         "ListSessions" => list_sessions,
         "Stats" => stats,
         "Drain" => drain,
+        "Anchor" => anchor,
     );
     router
         .route(

@@ -546,6 +546,90 @@ pub fn format_media_section(media: &pb::Media) -> String {
 }
 
 /// Appends one SDP line and its CRLF.
+/// `sdp`, a whole SIP body, with its first `m=message` section (its `m=` line
+/// and every line up to the next `m=` line) replaced by `section` (CRLF lines,
+/// as [`format_media_section`] writes them): what a SIP proxy forwards once the
+/// switch anchors the MSRP. The session level and every other media section
+/// stay as they were (an audio section keeps its lines for rtpengine). Lines
+/// end in CRLF. `None` if `sdp` has no `m=message` section.
+pub fn replace_message_section(sdp: &str, section: &str) -> Option<String> {
+    let mut out = String::with_capacity(sdp.len() + section.len());
+    let mut state = Replace::Before;
+    for raw in sdp.lines() {
+        let is_media = raw.trim_start().starts_with("m=");
+        state = match (state, is_media) {
+            (Replace::Before, true) if is_message_line(raw) => {
+                out.push_str(section);
+                Replace::Inside
+            }
+            (Replace::Inside, false) => Replace::Inside,
+            (Replace::Inside, true) => Replace::After,
+            (other, _) => other,
+        };
+        if state != Replace::Inside {
+            out.push_str(raw.trim_end_matches('\r'));
+            out.push_str("\r\n");
+        }
+    }
+    (state != Replace::Before).then_some(out)
+}
+
+/// Where [`replace_message_section`] is in the body.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Replace {
+    Before,
+    Inside,
+    After,
+}
+
+/// True for an `m=message ...` line.
+fn is_message_line(line: &str) -> bool {
+    line.trim_start()
+        .strip_prefix("m=")
+        .and_then(|value| value.split_ascii_whitespace().next())
+        .is_some_and(|media| media.eq_ignore_ascii_case("message"))
+}
+
+/// The answer a conference focus sends to `offer` when the switch is its MSRP
+/// end (RFC 3264 §6): a session level of its own (`o=` at `address`, with
+/// `session_id` and `version`), `section` in place of the offer's first
+/// `m=message` section, and every other offered section refused with port 0
+/// (its media type, protocol and formats kept, as §6 asks). Lines end in CRLF.
+pub fn answer_with_message_section(
+    offer: &str,
+    section: &str,
+    address: &str,
+    session_id: u64,
+    version: u64,
+) -> String {
+    let family = if address.contains(':') { "IP6" } else { "IP4" };
+    let mut out = String::with_capacity(256 + section.len());
+    line(&mut out, format_args!("v=0"));
+    line(
+        &mut out,
+        format_args!("o=msrp-switch {session_id} {version} IN {family} {address}"),
+    );
+    line(&mut out, format_args!("s=-"));
+    line(&mut out, format_args!("t=0 0"));
+    let mut answered = false;
+    for raw in offer.lines() {
+        let Some(value) = raw.trim().strip_prefix("m=") else {
+            continue;
+        };
+        if !answered && is_message_line(raw) {
+            out.push_str(section);
+            answered = true;
+            continue;
+        }
+        let mut tokens = value.split_ascii_whitespace();
+        let media = tokens.next().unwrap_or("-");
+        let _port = tokens.next();
+        let rest: Vec<&str> = tokens.collect();
+        line(&mut out, format_args!("m={media} 0 {}", rest.join(" ")));
+    }
+    out
+}
+
 fn line(out: &mut String, text: std::fmt::Arguments<'_>) {
     // Writing to a String cannot fail.
     let _ = out.write_fmt(text);
@@ -927,6 +1011,51 @@ mod tests {
                 "{written}"
             );
         }
+    }
+
+    /// An INVITE's body with audio before the message section and video
+    /// after it, LF line ends.
+    const CALL: &str = "v=0\no=alice 2890844526 2890844527 IN IP4 10.0.0.1\ns=-\n\
+                        c=IN IP4 10.0.0.1\nt=0 0\nm=audio 49170 RTP/AVP 0\n\
+                        a=rtpmap:0 PCMU/8000\nm=message 7394 TCP/MSRP *\n\
+                        a=path:msrp://10.0.0.1:7394/s1;tcp\na=accept-types:text/plain\n\
+                        m=video 51372 RTP/AVP 31\na=rtpmap:31 H261/90000\n";
+
+    const SWITCH: &str = "m=message 2855 TCP/MSRP *\r\nc=IN IP4 192.0.2.9\r\n\
+                          a=path:msrp://192.0.2.9:2855/x;tcp\r\na=accept-types:text/plain\r\n";
+
+    #[test]
+    fn the_message_section_is_replaced_and_the_rest_kept() {
+        let out = replace_message_section(CALL, SWITCH).unwrap();
+        assert_eq!(
+            out,
+            "v=0\r\no=alice 2890844526 2890844527 IN IP4 10.0.0.1\r\ns=-\r\n\
+             c=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n\
+             a=rtpmap:0 PCMU/8000\r\nm=message 2855 TCP/MSRP *\r\nc=IN IP4 192.0.2.9\r\n\
+             a=path:msrp://192.0.2.9:2855/x;tcp\r\na=accept-types:text/plain\r\n\
+             m=video 51372 RTP/AVP 31\r\n\
+             a=rtpmap:31 H261/90000\r\n"
+        );
+        // What the other side reads from it is the switch's media.
+        let media = parse_media_section(&out).unwrap();
+        assert_eq!(media.path, ["msrp://192.0.2.9:2855/x;tcp"]);
+        assert_eq!(media.connection_address, "192.0.2.9");
+        assert_eq!(
+            replace_message_section("v=0\nm=audio 1 RTP/AVP 0\n", SWITCH),
+            None
+        );
+    }
+
+    #[test]
+    fn a_focus_answer_refuses_the_other_sections() {
+        let out = answer_with_message_section(CALL, SWITCH, "192.0.2.9", 7, 1);
+        assert_eq!(
+            out,
+            "v=0\r\no=msrp-switch 7 1 IN IP4 192.0.2.9\r\ns=-\r\nt=0 0\r\n\
+             m=audio 0 RTP/AVP 0\r\nm=message 2855 TCP/MSRP *\r\nc=IN IP4 192.0.2.9\r\n\
+             a=path:msrp://192.0.2.9:2855/x;tcp\r\na=accept-types:text/plain\r\n\
+             m=video 0 RTP/AVP 31\r\n"
+        );
     }
 
     #[test]

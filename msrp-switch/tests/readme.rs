@@ -174,6 +174,26 @@ fn the_http_json_block_runs_as_written() {
     }
 }
 
+/// The Anchor block: the INVITE's body comes back with the switch's offer in
+/// its message section.
+#[test]
+fn the_anchor_block_runs_as_written() {
+    let daemon = Daemon::start(&[]);
+    let script =
+        block_after("#### One call per SIP message").replace("127.0.0.1:9464", &daemon.metrics);
+    let (ok, stdout, stderr) = run(&script, &std::env::temp_dir());
+    assert!(ok, "the block failed:\n{stdout}\n{stderr}");
+    for expected in [
+        "{\"sdp\":\"v=0\\r\\no=- 1 1 IN IP4 10.0.0.1\\r\\n",
+        "\\r\\nm=message ",
+        "a=setup:actpass",
+        "\"sessionId\":\"s-",
+        "\"participantId\":\"p-",
+    ] {
+        assert!(stdout.contains(expected), "{expected} not in\n{stdout}");
+    }
+}
+
 #[test]
 fn the_mtls_grpcurl_block_runs_as_written() {
     grpcurl_on_path();

@@ -102,6 +102,8 @@ const WATCH_BUFFER: usize = 64;
 pub struct ControlService {
     engine: Engine,
     lifecycle: Lifecycle,
+    /// Anchor calls run one at a time (see `anchor.rs`).
+    anchor: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ControlService {
@@ -112,7 +114,16 @@ impl ControlService {
 
     /// A service driving `engine` within the daemon's `lifecycle`.
     pub fn with_lifecycle(engine: Engine, lifecycle: Lifecycle) -> Self {
-        Self { engine, lifecycle }
+        Self {
+            engine,
+            lifecycle,
+            anchor: std::sync::Arc::default(),
+        }
+    }
+
+    /// The lock Anchor calls take.
+    pub(super) fn anchor_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.anchor
     }
 }
 
@@ -617,6 +628,15 @@ impl SwitchControl for ControlService {
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(stream),
         )))
+    }
+
+    async fn anchor(
+        &self,
+        request: Request<pb::AnchorRequest>,
+    ) -> Result<Response<pb::AnchorResponse>, Status> {
+        let peer = request.remote_addr();
+        let response = self.anchor_call(peer, request.into_inner()).await?;
+        Ok(Response::new(response))
     }
 
     async fn drain(

@@ -1,7 +1,9 @@
-//! The control plane's fronts on the [`Engine`](crate::engine::Engine): the gRPC
-//! service (`msrpswitch.v1.SwitchControl`) today, an HTTP front later, each mapping
-//! its wire types onto the same engine calls.
+//! The control plane's front on the [`Engine`](crate::engine::Engine): the
+//! service `msrpswitch.v1.SwitchControl`, served over gRPC and, by
+//! `control_api::http`, over HTTP/JSON. `anchor` joins its calls into one step
+//! per SIP message for scripts.
 
+mod anchor;
 mod grpc;
 
 pub use grpc::{ControlService, serve_control, serve_control_with};
