@@ -29,7 +29,7 @@ use axum::Extension;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Serialize;
@@ -130,9 +130,20 @@ where
         "ListSessions" => list_sessions,
         "Stats" => stats,
         "Drain" => drain,
-        "Anchor" => anchor,
     );
     router
+        .route(
+            &format!("{SERVICE_PATH}Anchor"),
+            post(
+                |State(front): State<Arc<Front<S>>>,
+                 peer: Peer,
+                 uri: Uri,
+                 headers: HeaderMap,
+                 body: Bytes| async move {
+                    front.anchor(peer, &uri, &headers, &body).await
+                },
+            ),
+        )
         .route(
             &format!("{SERVICE_PATH}WatchEvents"),
             post(
@@ -177,6 +188,77 @@ impl<S: SwitchControl + Clone> Front<S> {
             Ok(response) => json_response(StatusCode::OK, &response.into_inner()),
             Err(status) => error_response(&status),
         }
+    }
+
+    /// `Anchor`: JSON as every call, or the SIP body itself, for scripts that
+    /// cannot build JSON around it: with `Content-Type: application/sdp` the
+    /// body is the request's `sdp` and the query string gives the other
+    /// fields by their JSON names (`?step=ANCHOR_STEP_OFFER&callId=...`);
+    /// the answer is then the response's `sdp` as `application/sdp`, with
+    /// `X-Msrp-Session-Id`, `X-Msrp-Participant-Id` and `X-Msrp-Released`
+    /// headers. Errors are the JSON statuses either way.
+    async fn anchor(&self, peer: Peer, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
+        let sdp_body = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.trim().starts_with("application/sdp"));
+        if !sdp_body {
+            return self
+                .unary(peer, headers, body, |service, request| async move {
+                    service.anchor(request).await
+                })
+                .await;
+        }
+        let request = match anchor_from_query(uri.query().unwrap_or_default(), body) {
+            Ok(request) => request,
+            Err(status) => return error_response(&status),
+        };
+        let json = match serde_json::to_vec(&request) {
+            Ok(json) => json,
+            Err(err) => return error_response(&Status::internal(err.to_string())),
+        };
+        let answered = self
+            .unary(peer, headers, &json, |service, request| async move {
+                service.anchor(request).await
+            })
+            .await;
+        if answered.status() != StatusCode::OK {
+            return answered;
+        }
+        let bytes = match axum::body::to_bytes(answered.into_body(), usize::MAX).await {
+            Ok(bytes) => bytes,
+            Err(err) => return error_response(&Status::internal(err.to_string())),
+        };
+        let response: pb::AnchorResponse = match serde_json::from_slice(&bytes) {
+            Ok(response) => response,
+            Err(err) => return error_response(&Status::internal(err.to_string())),
+        };
+        let header = |value: &str| {
+            HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""))
+        };
+        (
+            StatusCode::OK,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/sdp"),
+                ),
+                (
+                    header::HeaderName::from_static("x-msrp-session-id"),
+                    header(&response.session_id),
+                ),
+                (
+                    header::HeaderName::from_static("x-msrp-participant-id"),
+                    header(&response.participant_id),
+                ),
+                (
+                    header::HeaderName::from_static("x-msrp-released"),
+                    header(if response.released { "true" } else { "false" }),
+                ),
+            ],
+            response.sdp,
+        )
+            .into_response()
     }
 
     /// `WatchEvents` as NDJSON.
@@ -241,6 +323,35 @@ impl<S: SwitchControl + Clone> Front<S> {
         });
         Ok(request)
     }
+}
+
+/// An [`pb::AnchorRequest`] from a query string (the fields by their JSON
+/// names, percent-encoded) and the SIP body.
+fn anchor_from_query(query: &str, body: &[u8]) -> Result<pb::AnchorRequest, Status> {
+    let mut fields = serde_json::Map::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |text: &str| {
+            percent_encoding::percent_decode_str(&text.replace('+', " "))
+                .decode_utf8()
+                .map(|text| text.into_owned())
+                .map_err(|_| crate::error::invalid_argument("query", format!("{name}: not UTF-8")))
+        };
+        let (name, value) = (decode(name)?, decode(value)?);
+        if name == "sdp" || name == "policy" {
+            return Err(crate::error::invalid_argument(
+                "query",
+                format!("{name} cannot be given in the query of an application/sdp request"),
+            ));
+        }
+        fields.insert(name, serde_json::Value::String(value));
+    }
+    let sdp = std::str::from_utf8(body)
+        .map_err(|_| crate::error::invalid_argument("sdp", "the SDP body is not UTF-8"))?;
+    fields.insert("sdp".to_owned(), serde_json::Value::String(sdp.to_owned()));
+    serde_json::from_value(serde_json::Value::Object(fields)).map_err(|err| {
+        crate::error::invalid_argument("query", format!("not an AnchorRequest: {err}"))
+    })
 }
 
 /// `value` as a JSON response with `status`.

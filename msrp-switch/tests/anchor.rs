@@ -8,7 +8,7 @@
 use control_api::auth::Auth;
 use control_api::sdp::parse_media_section;
 use msrp_switch::codec::MsrpUri;
-use msrp_test_support::http::HttpFront;
+use msrp_test_support::http::{HttpFront, post_raw};
 use msrp_test_support::wire::SendChunk;
 use msrp_test_support::{Peer, TestEngine, start_engine};
 use serde_json::{Value, json};
@@ -297,4 +297,38 @@ async fn bad_anchor_calls_are_refused_by_field_and_leave_nothing() {
     assert_eq!(not_here.json["details"][0]["reason"], "not_acceptable_here");
     let stats = http.ok("Stats", json!({})).await;
     assert_eq!(stats["sessions"], Value::Null, "no session left: {stats}");
+}
+
+/// A script that cannot build JSON posts the SIP body itself
+/// (`application/sdp`) with the other fields in the query, and gets the body
+/// to forward back as it is.
+#[tokio::test]
+async fn a_script_may_post_the_sdp_body_itself() {
+    let engine = start_engine(1, |_| {});
+    let http = setup(&engine).await;
+    let url = format!(
+        "{}?step=ANCHOR_STEP_OFFER&callId={}&fromTag={A_TAG}&imAddress=sip%3Aalice%40example.com",
+        http.url("Anchor"),
+        CALL.replace('@', "%40")
+    );
+    let offered = post_raw(url, "application/sdp", body(A, "text/plain", "active")).await;
+    assert_eq!(offered.status, 200, "{offered:?}");
+    assert_eq!(offered.header("content-type"), Some("application/sdp"));
+    assert!(
+        offered
+            .header("x-msrp-session-id")
+            .is_some_and(|id| id.starts_with("s-")),
+        "{offered:?}"
+    );
+    let media = parse_media_section(&offered.text).unwrap();
+    assert!(media.path[0].starts_with("msrp://127.0.0.1:"), "{media:?}");
+    assert!(
+        offered.text.contains("m=audio 49170 RTP/AVP 0\r\n"),
+        "{offered:?}"
+    );
+    // A field the query cannot name is refused by name, as JSON.
+    let url = format!("{}?step=ANCHOR_STEP_OFFER&callid=x", http.url("Anchor"));
+    let refused = post_raw(url, "application/sdp", body(A, "text/plain", "active")).await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(refused.text.contains("\"field\":\"query\""), "{refused:?}");
 }

@@ -140,3 +140,52 @@ pub async fn post(url: String, body: String, token: Option<String>) -> Answer {
     .await
     .unwrap()
 }
+
+/// An answer read as text, with its headers (lower-case names).
+#[derive(Debug)]
+pub struct RawAnswer {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The headers, by lower-case name.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub text: String,
+}
+
+impl RawAnswer {
+    /// The value of header `name` (lower case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// POSTs `body` as `content_type` to `url` on a blocking thread.
+pub async fn post_raw(url: String, content_type: &'static str, body: String) -> RawAnswer {
+    tokio::task::spawn_blocking(move || {
+        let mut response = agent()
+            .post(&url)
+            .header("Content-Type", content_type)
+            .send(body)
+            .unwrap();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_ascii_lowercase(),
+                    value.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        RawAnswer {
+            status: response.status().as_u16(),
+            headers,
+            text: response.body_mut().read_to_string().unwrap(),
+        }
+    })
+    .await
+    .unwrap()
+}
