@@ -9,7 +9,6 @@ use control_api::auth::Auth;
 use control_api::sdp::parse_media_section;
 use msrp_switch::codec::MsrpUri;
 use msrp_test_support::http::{HttpFront, post_raw};
-use msrp_test_support::wire::SendChunk;
 use msrp_test_support::{Peer, TestEngine, start_engine};
 use serde_json::{Value, json};
 
@@ -47,21 +46,6 @@ fn switch_path(forwarded: &Value) -> MsrpUri {
 
 async fn setup(engine: &TestEngine) -> HttpFront {
     HttpFront::start(engine, Auth::none(), "127.0.0.1:0").await
-}
-
-/// A SEND of `body` with `content_type`; its response's status.
-async fn send(peer: &mut Peer, message_id: &str, content_type: &str, body: &[u8]) -> u16 {
-    let tid = peer.next_tid();
-    let frame = SendChunk {
-        total: body.len(),
-        content_type,
-        ..peer.chunk_head(&tid, message_id)
-    }
-    .encode(body);
-    peer.write(&frame).await;
-    let answer = peer.read_frame().await;
-    assert_eq!(answer.tid(), tid);
-    answer.status().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,15 +95,12 @@ async fn a_call_is_anchored_modified_at_its_200_and_released_by_bye() {
     let mut b = Peer::connect(engine.local_addr(), B, &b_switch).await;
     a.bind().await;
     b.bind().await;
-    assert_eq!(send(&mut a, "msg00001", "text/plain", b"hi bob").await, 200);
+    assert_eq!(a.send_as("msg00001", "text/plain", b"hi bob").await, 200);
     let got = b.read_frame().await;
     assert_eq!(got.body, b"hi bob");
     b.answer(&got, "200 OK").await;
     // HTML is not in the call's media yet.
-    assert_eq!(
-        send(&mut a, "msg00002", "text/html", b"<b>hi</b>").await,
-        415
-    );
+    assert_eq!(a.send_as("msg00002", "text/html", b"<b>hi</b>").await, 415);
 
     // B re-INVITEs adding text/html: staged until its 200 OK.
     let re_offer = anchor(
@@ -135,10 +116,7 @@ async fn a_call_is_anchored_modified_at_its_200_and_released_by_bye() {
         a_switch,
         "the switch's offer goes to A, with A's URI"
     );
-    assert_eq!(
-        send(&mut a, "msg00003", "text/html", b"<b>hi</b>").await,
-        415
-    );
+    assert_eq!(a.send_as("msg00003", "text/html", b"<b>hi</b>").await, 415);
     let re_answer = anchor(
         &http,
         json!({
@@ -148,10 +126,7 @@ async fn a_call_is_anchored_modified_at_its_200_and_released_by_bye() {
     )
     .await;
     assert_eq!(switch_path(&re_answer), b_switch, "the answer goes to B");
-    assert_eq!(
-        send(&mut a, "msg00004", "text/html", b"<b>hi</b>").await,
-        200
-    );
+    assert_eq!(a.send_as("msg00004", "text/html", b"<b>hi</b>").await, 200);
     let got = b.read_frame().await;
     assert_eq!(got.body, b"<b>hi</b>");
     b.answer(&got, "200 OK").await;
@@ -166,7 +141,7 @@ async fn a_call_is_anchored_modified_at_its_200_and_released_by_bye() {
     assert!(a.closed_within(std::time::Duration::from_secs(5)).await);
     let mut late = Peer::connect(engine.local_addr(), A, &a_switch).await;
     assert_eq!(
-        send(&mut late, "msg00005", "text/plain", b"anyone?").await,
+        late.send_as("msg00005", "text/plain", b"anyone?").await,
         481
     );
     let again = anchor(
@@ -221,7 +196,9 @@ async fn three_members_join_a_group_by_invite_and_chat() {
     );
     let (_, alice) = &mut members[0];
     assert_eq!(
-        send(alice, "group001", "message/cpim", cpim.as_bytes()).await,
+        alice
+            .send_as("group001", "message/cpim", cpim.as_bytes())
+            .await,
         200
     );
     for (_, peer) in &mut members[1..] {

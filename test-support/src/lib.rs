@@ -17,6 +17,7 @@
 //!   a response), so each is spelled once.
 //! - [`peer`]: [`Peer`], an MSRP endpoint on one TCP (or TLS) connection.
 //! - [`ws`]: a browser's side of MSRP over WebSocket (RFC 7977).
+//! - [`sip`]: a small SIP user agent over UDP, for calls through a real proxy.
 //! - [`relay`]: an RFC 4976 relay client's AUTH (the Digest answer to a 401).
 //! - [`tls`]: certificates, a rustls client pinning the switch's fingerprint, a
 //!   TLS engine and the acceptor of a listening TLS peer.
@@ -35,6 +36,7 @@ pub mod http;
 pub mod peer;
 pub mod pki;
 pub mod relay;
+pub mod sip;
 pub mod tls;
 pub mod wire;
 pub mod ws;

@@ -123,6 +123,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Peer<S> {
         assert_eq!((answer.tid(), answer.status()), (tid, Some(200)));
     }
 
+    /// Sends `body` as one chunk of `content_type` and returns the status of
+    /// its response (which must answer it).
+    pub async fn send_as(&mut self, message_id: &str, content_type: &str, body: &[u8]) -> u16 {
+        let tid = self.next_tid();
+        let frame = SendChunk {
+            total: body.len(),
+            content_type,
+            ..self.chunk_head(&tid, message_id)
+        }
+        .encode(body);
+        self.write(&frame).await;
+        let answer = self.read_frame().await;
+        assert_eq!(answer.tid(), tid, "{answer:?}");
+        answer
+            .status()
+            .unwrap_or_else(|| panic!("not a response: {answer:?}"))
+    }
+
     /// Answers a request with `status` (`"200 OK"`), hop by hop.
     pub async fn answer(&mut self, request: &Frame, status: &str) {
         let frame = response_frame(&request.tid(), status, &request.sender_path()[0], &self.me);
