@@ -470,23 +470,33 @@ async fn a_body_changed_on_the_way_is_caught_and_fails_the_run() {
 }
 
 /// `msrp-flood control`: whole session lives through the control API from two
-/// callers; every session it made is released again.
+/// callers, over gRPC and over the HTTP/JSON front; every session it made is
+/// released again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_control_load_runs_whole_session_lives_and_leaves_nothing() {
-    use msrp_benches::flood::control_load::{self, ControlLoad};
+    use msrp_benches::flood::control_load::{self, ControlLoad, Front};
     let switch = switch().await;
-    let load = ControlLoad {
-        control: switch.control.clone(),
-        token: None,
-        concurrency: 2,
-        duration: Duration::from_millis(300),
-    };
-    let report = timeout(LIMIT, control_load::run(&load))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(report.cycles >= 2, "{report:?}");
-    assert!(report.p99_ms >= report.p50_ms, "{report:?}");
-    assert_eq!(switch.engine.stats().sessions, 0);
+    let http = msrp_test_support::http::HttpFront::start(
+        &switch.engine,
+        control_api::auth::Auth::none(),
+        "127.0.0.1:0",
+    )
+    .await;
+    for front in [Front::Grpc, Front::Http(http.addr().to_string())] {
+        let load = ControlLoad {
+            control: switch.control.clone(),
+            front: front.clone(),
+            token: None,
+            concurrency: 2,
+            duration: Duration::from_millis(300),
+        };
+        let report = timeout(LIMIT, control_load::run(&load))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(report.cycles >= 2, "{front:?}: {report:?}");
+        assert!(report.p99_ms >= report.p50_ms, "{report:?}");
+        assert_eq!(switch.engine.stats().sessions, 0, "{front:?}");
+    }
     assert_eq!(switch.engine.stats().participants, 0);
 }

@@ -85,9 +85,17 @@ struct HandshakeArgs {
 
 #[derive(Args, Debug)]
 struct ControlArgs {
-    /// The switch's control API.
+    /// The switch's control API (gRPC front).
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     control: String,
+    /// Which front the calls take: `grpc` (--control) or `http` (the
+    /// HTTP/JSON front on the switch's HTTP port, --http).
+    #[arg(long, default_value = "grpc", value_parser = ["grpc", "http"])]
+    front: String,
+    /// The switch's HTTP port (its --metrics-listen), `host:port`, for
+    /// `--front http`.
+    #[arg(long, value_name = "HOST:PORT")]
+    http: Option<String>,
     /// The control API's bearer token, when the switch requires one.
     #[arg(long, env = "MSRP_FLOOD_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -456,8 +464,17 @@ async fn recv(args: RecvArgs) -> anyhow::Result<ExitCode> {
 async fn control(args: ControlArgs) -> anyhow::Result<ExitCode> {
     use msrp_benches::flood::control_load::{self, CALLS_PER_CYCLE, ControlLoad};
     let before = args.pid.map(control_load::rss_kib).transpose()?;
+    let front = match (args.front.as_str(), args.http) {
+        ("grpc", _) => control_load::Front::Grpc,
+        ("http", Some(http)) => control_load::Front::Http(http),
+        ("http", None) => {
+            anyhow::bail!("--front http needs --http HOST:PORT (the switch's --metrics-listen)")
+        }
+        (other, _) => anyhow::bail!("--front {other}: grpc or http"),
+    };
     let load = ControlLoad {
         control: args.control,
+        front,
         token: args.token,
         concurrency: args.concurrency,
         duration: run_length(args.duration_seconds)?,
