@@ -99,6 +99,10 @@ impl Carrier {
     }
 }
 
+/// The most read-buffer capacity a WebSocket connection keeps while nothing
+/// waits in it.
+const IDLE_RAW_BYTES: usize = 256;
+
 /// One WebSocket connection: its socket, the client's bytes not yet decoded,
 /// and the control frames owed to it.
 #[derive(Debug)]
@@ -225,6 +229,14 @@ impl WsConn {
             }
         }
         let appended = self.decode(buf)?;
+        {
+            // An idle connection keeps no read buffer (as TCP's driver gives
+            // its own back): the next read reserves one again.
+            let mut raw = self.raw.borrow_mut();
+            if raw.is_empty() && raw.capacity() > IDLE_RAW_BYTES {
+                *raw = BytesMut::new();
+            }
+        }
         if appended > 0 {
             return Ok(appended);
         }
@@ -351,7 +363,38 @@ impl WsConn {
 
 /// RFC 6455 §5.3: XOR with the four-byte key, cycled.
 fn unmask(payload: &mut [u8], mask: [u8; 4]) {
-    for (i, byte) in payload.iter_mut().enumerate() {
+    // Eight bytes at a time (the compiler widens it further): a byte loop
+    // with `i % 4` cost more CPU per 64 KiB chunk than the rest of the read.
+    let [a, b, c, d] = mask;
+    let wide = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let mut words = payload.chunks_exact_mut(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ wide).to_ne_bytes());
+    }
+    // The rest starts at a multiple of 8, so the mask starts over.
+    for (i, byte) in words.into_remainder().iter_mut().enumerate() {
         *byte ^= mask[i % 4];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unmask;
+
+    #[test]
+    fn unmasking_wide_matches_the_byte_rule_at_every_length() {
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        for len in 0..40 {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 13 + 5) as u8).collect();
+            let mut masked: Vec<u8> = plain
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ mask[i % 4])
+                .collect();
+            unmask(&mut masked, mask);
+            assert_eq!(masked, plain, "length {len}");
+        }
     }
 }
