@@ -270,7 +270,7 @@ async fn group_of_three(
     Peer,
     Vec<msrp_switch::msrp_proto::ids::ParticipantId>,
 ) {
-    use msrp_switch::msrp_proto::media::{Identity, Policy};
+    use msrp_switch::msrp_proto::media::Policy;
 
     let session = engine
         .create_session_with(SessionKind::Group, ROOM.into(), Policy::default())
@@ -282,18 +282,9 @@ async fn group_of_three(
         ("ben", "msrp://ben.invalid:2855/ben00001;ws", true),
         ("dee", DESK, false),
     ] {
-        let mut media = remote(path);
-        media.accept_types = vec!["message/cpim".into()];
-        media.accept_wrapped_types = vec!["*".into()];
+        let mut media = room_media(path);
         media.websocket = websocket;
-        let identity = Identity {
-            im_address: format!("sip:{name}@example.com"),
-            privacy_alias: None,
-        };
-        let info = engine
-            .add_participant_as(session, identity, media)
-            .await
-            .unwrap();
+        let info = join_room(engine, session, name, media).await;
         members.push((path, info.local_uri, info.id));
     }
     let ws = engine.ws_addr().unwrap();
@@ -312,6 +303,31 @@ async fn group_of_three(
     desk.bind().await;
     let ids = members.iter().map(|(_, _, id)| *id).collect();
     (browsers, desk, ids)
+}
+
+/// A room member's media at `path`: CPIM, anything inside it.
+fn room_media(path: &str) -> msrp_switch::msrp_proto::media::RemoteMedia {
+    let mut media = remote(path);
+    media.accept_types = vec!["message/cpim".into()];
+    media.accept_wrapped_types = vec!["*".into()];
+    media
+}
+
+/// Adds `name` (`sip:<name>@example.com`) to the group `session`.
+async fn join_room(
+    engine: &TestEngine,
+    session: msrp_switch::msrp_proto::ids::SessionKey,
+    name: &str,
+    media: msrp_switch::msrp_proto::media::RemoteMedia,
+) -> msrp_switch::msrp_proto::control::ParticipantInfo {
+    let identity = msrp_switch::msrp_proto::media::Identity {
+        im_address: format!("sip:{name}@example.com"),
+        privacy_alias: None,
+    };
+    engine
+        .add_participant_as(session, identity, media)
+        .await
+        .unwrap()
 }
 
 /// A CPIM message from `from` to the room.
@@ -507,4 +523,114 @@ async fn a_browser_over_secure_websocket_talks_to_a_tcp_member() {
     let got = browser.read_frame().await;
     assert_eq!(got.body, b"hello");
     assert_eq!(got.target_path(), [SECURE]);
+}
+
+/// One group with a member on every transport: Ann in a browser over
+/// WebSocket, Bea in a browser over secure WebSocket, Tia over TLS (her
+/// certificate pinned by a=fingerprint) and Dee at the desk over TCP. What
+/// one says, the three others get, whatever carries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_mixes_websocket_secure_websocket_tls_and_tcp_members() {
+    use msrp_switch::msrp_proto::media::{Fingerprint, Policy, Transport};
+    use msrp_switch::transport::TlsListen;
+    use msrp_switch::transport::tls::TlsSettings;
+    use msrp_test_support::tls::{Identity as Certificate, tls_peer};
+
+    const ANN: &str = "msrp://ann.invalid:2855/ann00001;ws";
+    const BEA: &str = "msrps://bea.invalid:2855/bea00001;ws";
+    const TIA: &str = "msrps://127.0.0.1:41004/tia00001;tcp";
+    let listen = |settings| WsListen {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        settings,
+    };
+    let engine = start_engine_with(EngineConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        shards: 1,
+        pin_cores: false,
+        tls: Some(TlsListen {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            settings: TlsSettings::default(),
+        }),
+        ws: Some(listen(WsSettings::default())),
+        wss: Some(listen(WsSettings::default())),
+        ..EngineConfig::default()
+    });
+    let tia_certificate = Certificate::new();
+    let session = engine
+        .create_session_with(SessionKind::Group, ROOM.into(), Policy::default())
+        .await
+        .unwrap();
+    let mut uris = Vec::new();
+    for (name, path) in [("ann", ANN), ("bea", BEA), ("tia", TIA), ("dee", DESK)] {
+        let mut media = room_media(path);
+        media.websocket = path.ends_with(";ws");
+        if path.starts_with("msrps:") {
+            media.transport = Transport::Tls;
+        }
+        if name == "tia" {
+            media.fingerprints = vec![Fingerprint::parse(&tia_certificate.fingerprint()).unwrap()];
+        }
+        let info = join_room(&engine, session, name, media).await;
+        uris.push(info.local_uri.to_string());
+    }
+    let pinned = engine.tls_identity().unwrap().fingerprint().to_string();
+    let bind = async |peer: &mut WsPeer, to: &str| {
+        peer.switch = to.to_owned();
+        let tid = peer.next_tid();
+        let me = peer.me.clone();
+        peer.send(bind_frame(&tid, to, &me).as_bytes()).await;
+        assert_eq!(peer.read_frame().await.status(), Some(200));
+    };
+    let mut ann = WsPeer::connect(engine.ws_addr().unwrap(), ANN).await;
+    bind(&mut ann, &uris[0]).await;
+    let mut bea = WsPeer::connect_secure(engine.wss_addr().unwrap(), &pinned, BEA).await;
+    bind(&mut bea, &uris[1]).await;
+    let mut tia = tls_peer(
+        engine.tls_addr().unwrap(),
+        &pinned,
+        &tia_certificate,
+        TIA,
+        &uris[2],
+    )
+    .await;
+    tia.bind().await;
+    let dee_uri = MsrpUri::parse_str(&uris[3]).unwrap();
+    let mut dee = Peer::connect(engine.local_addr(), DESK, &dee_uri).await;
+    dee.bind().await;
+
+    // Ann (WebSocket) speaks: Bea (WSS), Tia (TLS) and Dee (TCP) hear it.
+    let body = cpim("ann", "hello, every transport");
+    let tid = ann.next_tid();
+    let frame = SendChunk {
+        total: body.len(),
+        content_type: "message/cpim",
+        ..SendChunk::text(&uris[0], ANN, &tid, "annmix01")
+    }
+    .encode(body.as_bytes());
+    ann.send(&frame).await;
+    assert_eq!(ann.read_frame().await.status(), Some(200));
+    let got = bea.read_frame().await;
+    assert_eq!(got.body, body.as_bytes());
+    bea.answer(&got, "200 OK").await;
+    let got = dee.read_frame().await;
+    assert_eq!(got.body, body.as_bytes());
+    dee.answer(&got, "200 OK").await;
+    let got = tia.read_frame().await;
+    assert_eq!(got.body, body.as_bytes());
+    tia.answer(&got, "200 OK").await;
+
+    // Tia (TLS) answers: both browsers and the desk hear her.
+    let body = cpim("tia", "and back over TLS");
+    assert_eq!(
+        tia.send_as("tiamix01", "message/cpim", body.as_bytes())
+            .await,
+        200
+    );
+    for browser in [&mut ann, &mut bea] {
+        let got = browser.read_frame().await;
+        assert_eq!(got.body, body.as_bytes());
+        browser.answer(&got, "200 OK").await;
+    }
+    let got = dee.read_frame().await;
+    assert_eq!(got.body, body.as_bytes());
 }
