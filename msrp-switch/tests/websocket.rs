@@ -305,6 +305,29 @@ async fn group_of_three(
     (browsers, desk, ids)
 }
 
+/// An engine with TLS (its own certificate) and secure WebSocket listeners,
+/// and with `plain_ws` a plain WebSocket one too.
+fn secure_engine(plain_ws: bool) -> TestEngine {
+    use msrp_switch::transport::TlsListen;
+    use msrp_switch::transport::tls::TlsSettings;
+    let listen = || WsListen {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        settings: WsSettings::default(),
+    };
+    start_engine_with(EngineConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        shards: 1,
+        pin_cores: false,
+        tls: Some(TlsListen {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            settings: TlsSettings::default(),
+        }),
+        ws: plain_ws.then(listen),
+        wss: Some(listen()),
+        ..EngineConfig::default()
+    })
+}
+
 /// A room member's media at `path`: CPIM, anything inside it.
 fn room_media(path: &str) -> msrp_switch::msrp_proto::media::RemoteMedia {
     let mut media = remote(path);
@@ -457,24 +480,9 @@ async fn a_websocket_member_that_stalls_is_dropped_and_the_others_go_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_over_secure_websocket_talks_to_a_tcp_member() {
     use msrp_switch::msrp_proto::media::Transport;
-    use msrp_switch::transport::TlsListen;
-    use msrp_switch::transport::tls::TlsSettings;
 
     const SECURE: &str = "msrps://df7jal23ls0d.invalid:2855/98cjs;ws";
-    let engine = start_engine_with(EngineConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        shards: 1,
-        pin_cores: false,
-        tls: Some(TlsListen {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            settings: TlsSettings::default(),
-        }),
-        wss: Some(WsListen {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            settings: WsSettings::default(),
-        }),
-        ..EngineConfig::default()
-    });
+    let engine = secure_engine(false);
     let session = engine.create_session(SessionKind::OneToOne).await.unwrap();
     let mut media = remote(SECURE);
     media.websocket = true;
@@ -532,29 +540,12 @@ async fn a_browser_over_secure_websocket_talks_to_a_tcp_member() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_mixes_websocket_secure_websocket_tls_and_tcp_members() {
     use msrp_switch::msrp_proto::media::{Fingerprint, Policy, Transport};
-    use msrp_switch::transport::TlsListen;
-    use msrp_switch::transport::tls::TlsSettings;
     use msrp_test_support::tls::{Identity as Certificate, tls_peer};
 
     const ANN: &str = "msrp://ann.invalid:2855/ann00001;ws";
     const BEA: &str = "msrps://bea.invalid:2855/bea00001;ws";
     const TIA: &str = "msrps://127.0.0.1:41004/tia00001;tcp";
-    let listen = |settings| WsListen {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        settings,
-    };
-    let engine = start_engine_with(EngineConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        shards: 1,
-        pin_cores: false,
-        tls: Some(TlsListen {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            settings: TlsSettings::default(),
-        }),
-        ws: Some(listen(WsSettings::default())),
-        wss: Some(listen(WsSettings::default())),
-        ..EngineConfig::default()
-    });
+    let engine = secure_engine(true);
     let tia_certificate = Certificate::new();
     let session = engine
         .create_session_with(SessionKind::Group, ROOM.into(), Policy::default())
