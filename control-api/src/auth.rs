@@ -79,12 +79,14 @@ impl Auth {
     }
 
     /// Checks a call over HTTP (the daemon's HTTP port, see [`crate::http`]):
-    /// the `Authorization` header's value and the peer's address.
+    /// the `Authorization` header's value, the peer's address, and whether its
+    /// connection presented a client certificate from the client CA
+    /// (`certified`: the HTTP port over TLS, `--http-tls`).
     ///
     /// - With a token, the header must be `Bearer <token>`, from anywhere.
-    /// - Without a token but with client certificates required on the gRPC
-    ///   port, no HTTP call is allowed: the HTTP port checks no certificate, so
-    ///   the operator must give a token to open it.
+    /// - With client certificates required, the connection must have
+    ///   presented one (the HTTP port over TLS); with a token as well, both
+    ///   are needed, as on the gRPC port.
     /// - With neither, only loopback peers may call, as the gRPC port allows
     ///   only loopback then.
     ///
@@ -92,7 +94,22 @@ impl Auth {
     ///
     /// UNAUTHENTICATED for a missing or wrong token, PERMISSION_DENIED for a
     /// caller the configuration does not let in at all.
-    pub fn check_http(&self, authorization: Option<&str>, peer: SocketAddr) -> Result<(), Status> {
+    pub fn check_http(
+        &self,
+        authorization: Option<&str>,
+        peer: SocketAddr,
+        certified: bool,
+    ) -> Result<(), Status> {
+        let certificates = self
+            .tls
+            .as_ref()
+            .is_some_and(ServerTls::requires_client_certificates);
+        if certificates && !certified {
+            return Err(Status::permission_denied(
+                "the control API requires a client certificate: call it over the HTTP port \
+                 with --http-tls, presenting a certificate from --control-client-ca",
+            ));
+        }
         if let Some(expected) = &self.token {
             return match authorization.and_then(|value| value.strip_prefix("Bearer ")) {
                 Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
@@ -102,11 +119,8 @@ impl Auth {
                 )),
             };
         }
-        if self.is_required() {
-            return Err(Status::permission_denied(
-                "the control API requires client certificates, which the HTTP port does not \
-                 check: set --control-token to call it over HTTP",
-            ));
+        if certificates {
+            return Ok(());
         }
         if peer.ip().is_loopback() || peer.ip().to_canonical().is_loopback() {
             Ok(())
@@ -201,21 +215,25 @@ mod tests {
         let there: SocketAddr = "192.0.2.7:40000".parse().unwrap();
         let mapped: SocketAddr = "[::ffff:127.0.0.1]:40000".parse().unwrap();
         let open = Auth::none();
-        assert!(open.check_http(None, here).is_ok());
-        assert!(open.check_http(None, mapped).is_ok());
-        let refused = open.check_http(None, there).unwrap_err();
+        assert!(open.check_http(None, here, false).is_ok());
+        assert!(open.check_http(None, mapped, false).is_ok());
+        let refused = open.check_http(None, there, false).unwrap_err();
         assert_eq!(refused.code(), tonic::Code::PermissionDenied);
         let token = Auth::bearer("s3cret");
-        assert!(token.check_http(Some("Bearer s3cret"), there).is_ok());
+        assert!(
+            token
+                .check_http(Some("Bearer s3cret"), there, false)
+                .is_ok()
+        );
         assert_eq!(
             token
-                .check_http(Some("Bearer nope"), here)
+                .check_http(Some("Bearer nope"), here, false)
                 .unwrap_err()
                 .code(),
             tonic::Code::Unauthenticated
         );
         assert_eq!(
-            token.check_http(None, here).unwrap_err().code(),
+            token.check_http(None, here, false).unwrap_err().code(),
             tonic::Code::Unauthenticated
         );
     }

@@ -59,10 +59,16 @@ struct Front<S> {
     call_timeout: Duration,
 }
 
-/// The address of the peer on the other end of an HTTP connection, as the
-/// server that drives it knows it: it puts this in each request's extensions.
+/// The peer on the other end of an HTTP connection, as the server that
+/// drives it knows it: it puts this in each request's extensions.
 #[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub SocketAddr);
+pub struct PeerAddr {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// The connection is TLS and the client presented a certificate from the
+    /// control API's client CA (checked in the handshake).
+    pub certified: bool,
+}
 
 type Peer = Extension<PeerAddr>;
 
@@ -296,14 +302,17 @@ impl<S: SwitchControl + Clone> Front<S> {
     /// log looks for it.
     fn request<Req: DeserializeOwned>(
         &self,
-        Extension(PeerAddr(peer)): Peer,
+        Extension(PeerAddr {
+            addr: peer,
+            certified,
+        }): Peer,
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<tonic::Request<Req>, Status> {
         let authorization = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok());
-        self.auth.check_http(authorization, peer)?;
+        self.auth.check_http(authorization, peer, certified)?;
         // An empty body is the empty message, as `{}` is.
         let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
             b"{}"

@@ -264,6 +264,21 @@ impl ServerTls {
         self.client_certificates
     }
 
+    /// The TLS handshake of an accepted connection on another port that serves
+    /// with the same certificate and client CA (the daemon's HTTP port with
+    /// `--http-tls`); with a client CA the client's certificate is checked in
+    /// it.
+    ///
+    /// # Errors
+    ///
+    /// The handshake failed (a bad or missing client certificate among them).
+    pub async fn accept(
+        &self,
+        stream: tokio::net::TcpStream,
+    ) -> std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+        self.acceptor().accept(stream).await
+    }
+
     /// Runs the handshakes of accepted connections.
     pub(crate) fn acceptor(&self) -> TlsAcceptor {
         match self.acceptor.read() {

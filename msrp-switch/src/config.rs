@@ -139,6 +139,16 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub metrics_listen: SocketAddr,
 
+    /// Serve the HTTP port (--metrics-listen: /metrics, the probes and the
+    /// control API over HTTP/JSON) over TLS with the control API's certificate
+    /// (--control-tls-cert, --control-tls-key); with --control-client-ca every
+    /// client must present a certificate from it, as on the control port.
+    ///
+    /// Environment: `MSRP_SWITCH_HTTP_TLS`.
+    #[arg(long)]
+    #[serde(default)]
+    pub http_tls: bool,
+
     /// Pin each shard to its own core (`false` on shared hosts and containers
     /// with a CPU quota).
     ///
@@ -479,6 +489,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Where /metrics is served.
     pub metrics_listen: SocketAddr,
+    /// The HTTP port is served over TLS with `control_tls` (`--http-tls`).
+    pub http_tls: bool,
     /// Where the control API is served.
     pub control_listen: SocketAddr,
     /// The bearer token the control API requires, if any.
@@ -504,6 +516,7 @@ impl Default for Config {
         Self {
             engine: EngineConfig::default(),
             metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            http_tls: false,
             control_listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             control_token: None,
             control_tls: None,
@@ -1031,6 +1044,13 @@ impl Args {
         let ws = self.ws_listen()?;
         let wss = self.wss_listen()?;
         let control_tls = self.control_tls()?;
+        if self.http_tls && control_tls.is_none() {
+            return Err(ConfigError::Invalid {
+                flag: "http-tls",
+                reason: "needs --control-tls-cert and --control-tls-key (the HTTP port serves \
+                         the control API's certificate)",
+            });
+        }
         let switch = EndpointConfig {
             limits,
             queue_bytes: self.queue_bytes,
@@ -1105,6 +1125,7 @@ impl Args {
                 ..HttpLimits::default()
             },
             metrics_listen: self.metrics_listen,
+            http_tls: self.http_tls,
             control_listen: self.control_listen,
             control_token: self.control_token,
             control_tls,
@@ -1339,6 +1360,22 @@ mod tests {
              (client certificates are checked in the TLS handshake)"
         );
         assert_eq!(parse(&[]).unwrap().control_tls, None);
+        assert_eq!(
+            parse(&["--http-tls"]).unwrap_err(),
+            "invalid --http-tls: needs --control-tls-cert and --control-tls-key (the HTTP \
+             port serves the control API's certificate)"
+        );
+        assert!(
+            parse(&[
+                "--http-tls",
+                "--control-tls-cert",
+                "/c.pem",
+                "--control-tls-key",
+                "/k.pem"
+            ])
+            .unwrap()
+            .http_tls
+        );
 
         let flags = [
             "--control-tls-cert",

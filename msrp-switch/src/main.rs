@@ -162,6 +162,7 @@ fn main() -> anyhow::Result<()> {
         };
         let lifecycle = Lifecycle::new(config.drain_deadline);
         let http_auth = control_auth.clone();
+        let http_auth_tls = control_auth.tls().cloned();
         let mut control_task = tokio::spawn(serve_control_with(
             engine.clone(),
             control,
@@ -186,6 +187,10 @@ fn main() -> anyhow::Result<()> {
             readiness,
             config.metrics_limits.clone(),
             control_http,
+            config
+                .http_tls
+                .then(|| http_auth_tls.clone())
+                .flatten(),
             until_stopped(stopped),
         ));
         // SIGTERM or SIGINT asks for a drain; so does the control API's Drain.

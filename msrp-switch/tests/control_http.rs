@@ -273,3 +273,45 @@ async fn watch_events_streams_one_event_per_line() {
         "the bind, as a participantBound event: {event}"
     );
 }
+
+/// `--http-tls` with a client CA: the HTTP port is TLS with the control
+/// API's certificate, a client certificate from the CA lets a call in (and
+/// the scrape), and a client without one gets no HTTP at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_a_client_certificate_from_the_ca_is_required() {
+    use msrp_test_support::http::https;
+    let pki = msrp_test_support::Pki::new("http-tls");
+    let tls = pki.server_files(true).load().unwrap();
+    let engine = start_engine(1, |_| {});
+    let auth = Auth::none().with_tls(tls.clone());
+    let http = HttpFront::start_with_tls(&engine, auth, "127.0.0.1:0", Some(tls)).await;
+    let stats = https(
+        http.addr(),
+        &pki,
+        true,
+        "POST /msrpswitch.v1.SwitchControl/Stats",
+        "{}",
+    )
+    .await
+    .unwrap();
+    assert!(stats.starts_with("HTTP/1.1 200 OK\r\n"), "{stats}");
+    assert!(stats.ends_with("{\"shards\":1}"), "{stats}");
+    let scrape = https(http.addr(), &pki, true, "GET /metrics", "")
+        .await
+        .unwrap();
+    assert!(scrape.contains("msrp_switch_sessions"), "{scrape}");
+    // No client certificate: the handshake (or the first read, in TLS 1.3)
+    // fails, and no HTTP answer ever comes.
+    let refused = https(
+        http.addr(),
+        &pki,
+        false,
+        "POST /msrpswitch.v1.SwitchControl/Stats",
+        "{}",
+    )
+    .await;
+    assert!(
+        !refused.as_ref().is_ok_and(|text| text.starts_with("HTTP/")),
+        "{refused:?}"
+    );
+}

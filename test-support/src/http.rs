@@ -16,6 +16,7 @@ use msrp_switch::transport::Engine;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
+use tokio::time::timeout;
 
 use crate::LIMIT;
 
@@ -38,6 +39,16 @@ impl HttpFront {
     /// Serves the port for `engine` on `bind` (`127.0.0.1:0` in most tests)
     /// with `auth`.
     pub async fn start(engine: &Engine, auth: Auth, bind: &str) -> HttpFront {
+        Self::start_with_tls(engine, auth, bind, None).await
+    }
+
+    /// [`start`](Self::start) over TLS (`--http-tls`) with `tls`.
+    pub async fn start_with_tls(
+        engine: &Engine,
+        auth: Auth,
+        bind: &str,
+        tls: Option<control_api::tls::ServerTls>,
+    ) -> HttpFront {
         let listener = TcpListener::bind(bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -51,6 +62,7 @@ impl HttpFront {
             ready,
             HttpLimits::default(),
             routes,
+            tls,
             async {
                 let _ = stopped.await;
             },
@@ -188,4 +200,45 @@ pub async fn post_raw(url: String, content_type: &'static str, body: String) -> 
     })
     .await
     .unwrap()
+}
+
+/// One HTTP/1.1 request over TLS to `addr` (`Connection: close`), trusting
+/// `pki`'s CA and, with `client`, presenting its client certificate: the
+/// whole response as text, or the error of the handshake or the exchange.
+pub async fn https(
+    addr: SocketAddr,
+    pki: &crate::Pki,
+    client: bool,
+    request_line: &str,
+    body: &str,
+) -> std::io::Result<String> {
+    use control_api::tls::PemFile;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let roots = PemFile::new("ca", &pki.ca).roots().unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(control_api::tls::ring_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = if client {
+        let certs = PemFile::new("cert", &pki.client_cert)
+            .certificates()
+            .unwrap();
+        let key = PemFile::new("key", &pki.client_key).private_key().unwrap();
+        builder.with_client_auth_cert(certs, key).unwrap()
+    } else {
+        builder.with_no_client_auth()
+    };
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = timeout(LIMIT, connector.connect(name, tcp)).await??;
+    let request = format!(
+        "{request_line} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tls.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    timeout(LIMIT, tls.read_to_end(&mut response)).await??;
+    Ok(String::from_utf8_lossy(&response).into_owned())
 }

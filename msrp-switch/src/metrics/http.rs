@@ -21,10 +21,11 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use control_api::http::PeerAddr;
+use control_api::tls::ServerTls;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, debug, debug_span};
 
@@ -109,18 +110,31 @@ pub async fn serve_metrics_with(
     limits: HttpLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    serve_http(listener, engine, ready, limits, Router::new(), shutdown).await;
+    serve_http(
+        listener,
+        engine,
+        ready,
+        limits,
+        Router::new(),
+        None,
+        shutdown,
+    )
+    .await;
 }
 
 /// [`serve_metrics_with`] with more routes on the same port: the daemon adds
 /// the control API over HTTP/JSON (`control_api::http::router`). Each request
-/// carries its peer's address as a [`PeerAddr`] extension.
+/// carries its peer as a [`PeerAddr`] extension. With `tls` (`--http-tls`)
+/// every connection is TLS with the control API's certificate, and with its
+/// client CA a client certificate is required in the handshake, which must
+/// end within the header read timeout.
 pub async fn serve_http(
     listener: TcpListener,
     engine: Engine,
     ready: watch::Receiver<bool>,
     limits: HttpLimits,
     more: Router,
+    tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()>,
 ) {
     let router = Router::new()
@@ -157,11 +171,37 @@ pub async fn serve_http(
                 continue;
             }
         };
-        let service = TowerToHyperService::new(router.clone().layer(Extension(PeerAddr(peer))));
-        let connection = serve_connection(stream, service, limits.clone(), closed.clone());
+        let (router, limits, closed, tls) =
+            (router.clone(), limits.clone(), closed.clone(), tls.clone());
         tokio::spawn(
             async move {
-                connection.await;
+                match tls {
+                    None => {
+                        let peer = PeerAddr {
+                            addr: peer,
+                            certified: false,
+                        };
+                        let service = TowerToHyperService::new(router.layer(Extension(peer)));
+                        serve_connection(stream, service, limits, closed).await;
+                    }
+                    Some(tls) => {
+                        let handshake =
+                            tokio::time::timeout(limits.header_read_timeout, tls.accept(stream));
+                        match handshake.await {
+                            Ok(Ok(stream)) => {
+                                let peer = PeerAddr {
+                                    addr: peer,
+                                    certified: tls.requires_client_certificates(),
+                                };
+                                let service =
+                                    TowerToHyperService::new(router.layer(Extension(peer)));
+                                serve_connection(stream, service, limits, closed).await;
+                            }
+                            Ok(Err(err)) => debug!(%err, "HTTP port: TLS handshake failed"),
+                            Err(_) => debug!("HTTP port: TLS handshake timed out"),
+                        }
+                    }
+                }
                 drop(permit);
             }
             .instrument(debug_span!("metrics_conn", peer = %peer)),
@@ -210,12 +250,14 @@ async fn not_found() -> (StatusCode, &'static str) {
 
 /// Drives one connection until the client closes it, a limit ends it, or the
 /// server stops.
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S>(
+    stream: S,
     service: TowerToHyperService<Router>,
     limits: HttpLimits,
     mut closed: watch::Receiver<bool>,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
