@@ -88,6 +88,17 @@ async fn a_call_is_anchored_modified_at_its_200_and_released_by_bye() {
     .await;
     let a_switch = switch_path(&to_a);
     assert_ne!(a_switch, b_switch);
+    // The 200 after a reliable 183 repeats the answer: the caller gets the
+    // switch's answer again, never the callee's own path.
+    let repeated = anchor(
+        &http,
+        json!({
+            "step": "ANCHOR_STEP_ANSWER", "callId": CALL, "fromTag": A_TAG,
+            "sdp": body(B, "text/plain", "active"),
+        }),
+    )
+    .await;
+    assert_eq!(repeated["sdp"], to_a["sdp"]);
     assert_eq!(to_a["sessionId"], to_b["sessionId"]);
 
     // Each side talks to the path it was given: the switch.

@@ -15,6 +15,8 @@
 //!   ANSWER  SetRemoteAnswer(B, B's answer)
 //!           AnswerFromBoth(A, answer_with B)
 //!           -> the 200's body with the switch's answer for A
+//!           (again later, with no offer staged: a 200 after a reliable 18x
+//!           or a retransmission; the same answer for A, nothing changes)
 //! 1:1, a later offer from either side (its From tag says which)
 //!   OFFER   ModifyParticipant(offerer, its offer, staged)
 //!           ModifyParticipant(other, the switch's offer, staged)
@@ -251,13 +253,11 @@ impl ControlService {
         }
         let (offerer, other) = sides(&session, &request.call_id, from_tag)?;
         if !other.modification_staged {
-            return Err(api::failed_precondition(
-                "no_offer_pending",
-                format!(
-                    "no OFFER of Call-ID {} awaits an answer",
-                    limits::quote(&request.call_id)
-                ),
-            ));
+            // No offer awaits an answer: the 200 that repeats a reliable 18x's
+            // answer (RFC 3262), or a retransmitted 200. The answer in force
+            // is the one to forward again; never the callee's own body, which
+            // would take the MSRP around the switch.
+            return respond(body, &session.session_id, offerer, offerer.local.as_ref());
         }
         self.commit_modification(inner(
             peer,
