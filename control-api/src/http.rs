@@ -182,17 +182,23 @@ impl<S: SwitchControl + Clone> Front<S> {
             Ok(request) => request,
             Err(status) => return error_response(&status),
         };
-        let answered = tokio::time::timeout(self.call_timeout, call(self.service.clone(), request))
-            .await
-            .unwrap_or_else(|_| {
-                Err(Status::deadline_exceeded(format!(
-                    "no answer within the call timeout ({} s)",
-                    self.call_timeout.as_secs_f64()
-                )))
-            });
-        match answered {
-            Ok(response) => json_response(StatusCode::OK, &response.into_inner()),
+        match self.timed(call(self.service.clone(), request)).await {
+            Ok(response) => json_response(StatusCode::OK, &response),
             Err(status) => error_response(&status),
+        }
+    }
+
+    /// The service's answer within the call timeout.
+    async fn timed<Resp>(
+        &self,
+        call: impl Future<Output = Result<tonic::Response<Resp>, Status>>,
+    ) -> Result<Resp, Status> {
+        match tokio::time::timeout(self.call_timeout, call).await {
+            Ok(answered) => answered.map(tonic::Response::into_inner),
+            Err(_) => Err(Status::deadline_exceeded(format!(
+                "no answer within the call timeout ({} s)",
+                self.call_timeout.as_secs_f64()
+            ))),
         }
     }
 
@@ -215,29 +221,19 @@ impl<S: SwitchControl + Clone> Front<S> {
                 })
                 .await;
         }
-        let request = match anchor_from_query(uri.query().unwrap_or_default(), body) {
-            Ok(request) => request,
-            Err(status) => return error_response(&status),
+        let request = self.authorize(peer, headers).and_then(|peer| {
+            Ok(wrap(
+                peer,
+                anchor_from_query(uri.query().unwrap_or_default(), body)?,
+            ))
+        });
+        let response = match request {
+            Ok(request) => self.timed(self.service.anchor(request)).await,
+            Err(status) => Err(status),
         };
-        let json = match serde_json::to_vec(&request) {
-            Ok(json) => json,
-            Err(err) => return error_response(&Status::internal(err.to_string())),
-        };
-        let answered = self
-            .unary(peer, headers, &json, |service, request| async move {
-                service.anchor(request).await
-            })
-            .await;
-        if answered.status() != StatusCode::OK {
-            return answered;
-        }
-        let bytes = match axum::body::to_bytes(answered.into_body(), usize::MAX).await {
-            Ok(bytes) => bytes,
-            Err(err) => return error_response(&Status::internal(err.to_string())),
-        };
-        let response: pb::AnchorResponse = match serde_json::from_slice(&bytes) {
+        let response = match response {
             Ok(response) => response,
-            Err(err) => return error_response(&Status::internal(err.to_string())),
+            Err(status) => return error_response(&status),
         };
         let header = |value: &str| {
             HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -297,22 +293,28 @@ impl<S: SwitchControl + Clone> Front<S> {
         response
     }
 
-    /// The checked caller and the parsed request: a gRPC request as the
-    /// service expects it, with the peer's address where the service's audit
-    /// log looks for it.
-    fn request<Req: DeserializeOwned>(
+    /// The checked caller: its address, once `Auth::check_http` lets it in.
+    fn authorize(
         &self,
-        Extension(PeerAddr {
-            addr: peer,
-            certified,
-        }): Peer,
+        Extension(PeerAddr { addr, certified }): Peer,
         headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<tonic::Request<Req>, Status> {
+    ) -> Result<SocketAddr, Status> {
         let authorization = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok());
-        self.auth.check_http(authorization, peer, certified)?;
+        self.auth.check_http(authorization, addr, certified)?;
+        Ok(addr)
+    }
+
+    /// The checked caller and the parsed request: a gRPC request as the
+    /// service expects it.
+    fn request<Req: DeserializeOwned>(
+        &self,
+        peer: Peer,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<tonic::Request<Req>, Status> {
+        let peer = self.authorize(peer, headers)?;
         // An empty body is the empty message, as `{}` is.
         let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
             b"{}"
@@ -325,13 +327,19 @@ impl<S: SwitchControl + Clone> Front<S> {
                 format!("not a request in the proto3 JSON mapping: {err}"),
             )
         })?;
-        let mut request = tonic::Request::new(message);
-        request.extensions_mut().insert(TcpConnectInfo {
-            local_addr: None,
-            remote_addr: Some(peer),
-        });
-        Ok(request)
+        Ok(wrap(peer, message))
     }
+}
+
+/// `message` as a gRPC request from `peer`, where the service's audit log
+/// looks for the caller's address.
+fn wrap<Req>(peer: SocketAddr, message: Req) -> tonic::Request<Req> {
+    let mut request = tonic::Request::new(message);
+    request.extensions_mut().insert(TcpConnectInfo {
+        local_addr: None,
+        remote_addr: Some(peer),
+    });
+    request
 }
 
 /// An [`pb::AnchorRequest`] from a query string (the fields by their JSON
