@@ -13,6 +13,8 @@
 //!   serving it with `/healthz` and `/readyz`.
 //! - [`config`]: the daemon's settings, defaults and validation.
 //! - [`relay_credentials`]: the RFC 4976 relay's credentials file.
+//! - [`store`]: one large message's body, in memory up to a bound and spilled
+//!   to a file beyond it (Large Message Mode's late receivers).
 //!
 //! `msrp_proto` knows nothing of sockets or clocks: the transport feeds it
 //! bytes and the time, and `transport/driver.rs` is the only place where bytes meet
@@ -27,5 +29,6 @@ pub mod engine;
 pub mod lifecycle;
 pub mod metrics;
 pub mod relay_credentials;
+pub mod store;
 pub use msrp_proto;
 pub mod transport;
