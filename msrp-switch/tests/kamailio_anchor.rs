@@ -29,7 +29,7 @@ const HTTP_CLIENT: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/http_clien
 const A: &str = "msrp://127.0.0.1:41301/alice001;tcp";
 const B: &str = "msrp://127.0.0.1:41302/bob00002;tcp";
 
-/// Kamailio, stopped (by its pid) when dropped.
+/// Kamailio, stopped with its children (SIGTERM by its pid) when dropped.
 struct Kamailio {
     child: Child,
     addr: SocketAddr,
@@ -38,8 +38,7 @@ struct Kamailio {
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        msrp_test_support::process::stop(&mut self.child);
     }
 }
 

@@ -22,7 +22,7 @@ const REALM: &str = "relay.test";
 /// Kamailio relays no frame over about 11 KiB.
 const CHUNK: usize = 8 * 1024;
 
-/// Kamailio running the benchmark's relay config; killed (by its PID) on drop.
+/// Kamailio running the benchmark's relay config; stopped with its children on drop.
 struct Kamailio {
     child: Child,
     port: u16,
@@ -30,20 +30,8 @@ struct Kamailio {
 }
 
 impl Drop for Kamailio {
-    /// SIGTERM to the main process, which stops its children (SIGKILL would
-    /// leave them running); SIGKILL only if it has not exited within 5 s.
     fn drop(&mut self) {
-        let pid = rustix::process::Pid::from_child(&self.child);
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        msrp_test_support::process::stop(&mut self.child);
     }
 }
 

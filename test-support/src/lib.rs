@@ -21,6 +21,7 @@
 //! - [`relay`]: an RFC 4976 relay client's AUTH (the Digest answer to a 401).
 //! - [`tls`]: certificates, a rustls client pinning the switch's fingerprint, a
 //!   TLS engine and the acceptor of a listening TLS peer.
+//! - [`process`]: stopping a daemon a test started, its children with it.
 //! - [`pki`]: a test CA and the certificates signed by it, as PEM files in a
 //!   [`TempDir`], for the control port's TLS.
 //!
@@ -35,6 +36,7 @@ pub mod frame;
 pub mod http;
 pub mod peer;
 pub mod pki;
+pub mod process;
 pub mod relay;
 pub mod sip;
 pub mod tls;
