@@ -302,6 +302,21 @@ pub(crate) enum Refusal {
     Algorithm,
 }
 
+/// The digest `response` of RFC 7616 §3.4.1 with qop `auth`, for `auth`'s
+/// nonce, counts and URI and A2's `method` (`AUTH` for the client's response,
+/// empty for the server's `rspauth`, §3.5).
+fn response_digest(algorithm: Algorithm, ha1: &str, auth: &Authorization, method: &[u8]) -> String {
+    let ha2 = algorithm.hex(&[method, auth.uri.as_bytes()]);
+    algorithm.hex(&[
+        ha1.as_bytes(),
+        auth.nonce.as_bytes(),
+        auth.nc.as_bytes(),
+        auth.cnonce.as_bytes(),
+        b"auth",
+        ha2.as_bytes(),
+    ])
+}
+
 /// Checks `auth`'s response for an AUTH request against `credentials`.
 pub(crate) fn verify(credentials: &Credentials, auth: &Authorization) -> Result<(), Refusal> {
     let algorithm = match &auth.algorithm {
@@ -311,15 +326,7 @@ pub(crate) fn verify(credentials: &Credentials, auth: &Authorization) -> Result<
     let ha1 = credentials
         .ha1(&auth.username, &auth.realm, algorithm)
         .ok_or(Refusal::UnknownUser)?;
-    let ha2 = algorithm.hex(&[b"AUTH", auth.uri.as_bytes()]);
-    let expected = algorithm.hex(&[
-        ha1.as_bytes(),
-        auth.nonce.as_bytes(),
-        auth.nc.as_bytes(),
-        auth.cnonce.as_bytes(),
-        b"auth",
-        ha2.as_bytes(),
-    ]);
+    let expected = response_digest(algorithm, ha1, auth, b"AUTH");
     if constant_time_eq(
         expected.as_bytes(),
         auth.response.to_ascii_lowercase().as_bytes(),
@@ -342,15 +349,7 @@ pub(crate) fn authentication_info(
         Some(name) => Algorithm::from_name(name)?,
     };
     let ha1 = credentials.ha1(&auth.username, &auth.realm, algorithm)?;
-    let ha2 = algorithm.hex(&[b"", auth.uri.as_bytes()]);
-    let rspauth = algorithm.hex(&[
-        ha1.as_bytes(),
-        auth.nonce.as_bytes(),
-        auth.nc.as_bytes(),
-        auth.cnonce.as_bytes(),
-        b"auth",
-        ha2.as_bytes(),
-    ]);
+    let rspauth = response_digest(algorithm, ha1, auth, b"");
     Some(format!(
         "qop=auth, rspauth=\"{rspauth}\", cnonce=\"{}\", nc={}",
         quote(&auth.cnonce),
