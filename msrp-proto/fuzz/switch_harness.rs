@@ -272,6 +272,8 @@ pub struct Run {
     summary: Summary,
     /// Print every step to stderr (to read a failing input).
     trace: bool,
+    /// Large messages as the transport's store holds them, by session.
+    stores: BTreeMap<SessionKey, Vec<u8>>,
 }
 
 /// Runs one fuzz input; returns what it did.
@@ -409,6 +411,7 @@ impl Run {
             connects_fail: config_byte & 16 != 0,
             summary: Summary::default(),
             trace,
+            stores: BTreeMap::new(),
         };
         if trace {
             eprintln!(
@@ -418,11 +421,16 @@ impl Run {
         let kinds: &[SessionKind] = match config_byte >> 6 {
             0 => &[SessionKind::OneToOne],
             1 => &[SessionKind::Group],
-            _ => &[SessionKind::OneToOne, SessionKind::Group],
+            2 => &[SessionKind::OneToOne, SessionKind::Group],
+            _ => &[
+                SessionKind::OneToOne,
+                SessionKind::Group,
+                SessionKind::LargeMessage,
+            ],
         };
         for &kind in kinds {
             let policy = match kind {
-                SessionKind::OneToOne => Policy::default(),
+                SessionKind::OneToOne | SessionKind::LargeMessage => Policy::default(),
                 SessionKind::Group => group_policy(policy_byte),
             };
             let options = SessionOptions {
@@ -440,7 +448,7 @@ impl Run {
         for s in 0..run.sessions.len() {
             let count = match run.sessions[s].1 {
                 SessionKind::OneToOne => 2,
-                SessionKind::Group => 3,
+                SessionKind::Group | SessionKind::LargeMessage => 3,
             };
             for _ in 0..count {
                 let media = program.byte();
@@ -1132,6 +1140,40 @@ impl Run {
             if self.trace && !matches!(action, Action::Wake(_)) {
                 eprintln!("   action {action:?}");
             }
+            match &action {
+                // The store, as the transport keeps it: in order, at once.
+                Action::Store {
+                    session,
+                    offset,
+                    bytes,
+                } => {
+                    let store = self.stores.entry(*session).or_default();
+                    assert_eq!(*offset, store.len() as u64, "stored bytes follow each other");
+                    store.extend_from_slice(bytes);
+                    let upto = store.len() as u64;
+                    self.switch.large_message_stored(*session, upto, self.now);
+                }
+                Action::Replay {
+                    session,
+                    participant,
+                    offset,
+                    len,
+                } => {
+                    let store = self.stores.get(session).map(Vec::as_slice).unwrap_or_default();
+                    let from = *offset as usize;
+                    let bytes = store
+                        .get(from..from + len)
+                        .map(Bytes::copy_from_slice)
+                        .ok_or_else(|| format!("{len} bytes at {from} not stored"));
+                    assert!(bytes.is_ok(), "replay of bytes never stored");
+                    self.switch
+                        .large_message_replayed(*participant, *offset, bytes, self.now);
+                }
+                Action::ReleaseStore { session } => {
+                    self.stores.remove(session);
+                }
+                Action::Connect { .. } | Action::Wake(_) => {}
+            }
             if let Action::Connect { conn, .. } = action {
                 self.summary.connects += 1;
                 if self.connects_fail {
@@ -1165,26 +1207,35 @@ impl Run {
         let open = self.peers.iter().filter(|p| p.counted).count() as i64;
         assert_eq!(gauge(&s.connections), open, "connections gauge");
         let keys = self.switch.session_keys();
-        let mut sessions = [0i64; 2];
-        let mut participants = [0i64; 2];
+        let mut sessions = [0i64; 3];
+        let mut participants = [0i64; 3];
         for key in keys {
             let info = self
                 .switch
                 .session_info(key)
                 .unwrap_or_else(|err| panic!("listed session {key} has no info: {err}"));
-            let i = usize::from(info.kind == SessionKind::Group);
+            let i = match info.kind {
+                SessionKind::OneToOne => 0,
+                SessionKind::Group => 1,
+                SessionKind::LargeMessage => 2,
+            };
             sessions[i] += 1;
             participants[i] += info.participants.len() as i64;
         }
         assert_eq!(
-            [gauge(&s.sessions_one_to_one), gauge(&s.sessions_group)],
+            [
+                gauge(&s.sessions_one_to_one),
+                gauge(&s.sessions_group),
+                gauge(&s.sessions_large_message)
+            ],
             sessions,
             "sessions gauges"
         );
         assert_eq!(
             [
                 gauge(&s.participants_one_to_one),
-                gauge(&s.participants_group)
+                gauge(&s.participants_group),
+                gauge(&s.participants_large_message)
             ],
             participants,
             "participants gauges"

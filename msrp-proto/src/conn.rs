@@ -173,6 +173,8 @@ pub(crate) enum Inbound {
     },
     /// A group chunk being gathered for fan-out.
     Fanout(Box<Fanout>),
+    /// A large message's chunk from its sender (`large_message.rs`).
+    Large(Box<crate::session::large_message::LargeChunk>),
     /// A request going through the relay (RFC 4976).
     Relay(Box<RelayForward>),
     /// A whole frame to write at the end-line (an AUTH answer); with `close` the

@@ -236,6 +236,50 @@ pub enum Event {
         /// What went wrong, for the operator.
         reason: String,
     },
+    /// Large Message Mode: the switch has the whole message from its sender
+    /// (every byte stored), before any receiver need have it.
+    MessageReceived {
+        /// The session.
+        session: SessionKey,
+        /// The sender.
+        participant: ParticipantId,
+        /// The message's size in bytes.
+        bytes: u64,
+    },
+    /// Large Message Mode: a receiver has the whole message (every chunk
+    /// answered 200, and covered by success REPORTs when they were asked for).
+    MessageDelivered {
+        /// The session.
+        session: SessionKey,
+        /// The receiver.
+        participant: ParticipantId,
+        /// The message's size in bytes.
+        bytes: u64,
+    },
+    /// Large Message Mode: the message will not reach a receiver (its error
+    /// response, no response in time, its connection lost, the sender gone
+    /// mid-message, or the switch could not store the message).
+    MessageFailed {
+        /// The session.
+        session: SessionKey,
+        /// The receiver.
+        participant: ParticipantId,
+        /// The MSRP status that failed it.
+        status: u16,
+        /// What happened, for the operator.
+        reason: String,
+    },
+    /// Large Message Mode: every receiver has the message or failed; the IM
+    /// Server may send BYE (the switch releases the session itself after its
+    /// linger time otherwise).
+    LargeMessageComplete {
+        /// The session.
+        session: SessionKey,
+        /// Receivers that have the whole message.
+        delivered: u32,
+        /// Receivers that failed.
+        failed: u32,
+    },
     /// The switch released the session by itself (its participants are gone too,
     /// without an event each).
     SessionReleased {
@@ -253,6 +297,9 @@ pub enum ReleaseReason {
     MaxDuration,
     /// No participant sent a request for its idle release time.
     Idle,
+    /// A large message session was complete and nobody released it within
+    /// its linger time.
+    Complete,
 }
 
 impl Event {
@@ -268,6 +315,10 @@ impl Event {
             | Self::BindRefused { session, .. }
             | Self::ConnectFailed { session, .. }
             | Self::SessionReleased { session, .. }
+            | Self::MessageReceived { session, .. }
+            | Self::MessageDelivered { session, .. }
+            | Self::MessageFailed { session, .. }
+            | Self::LargeMessageComplete { session, .. }
             | Self::SessionIdle { session } => *session,
         }
     }
@@ -282,8 +333,13 @@ impl Event {
             | Self::SlowConsumerDropped { participant, .. }
             | Self::OfferExpired { participant, .. }
             | Self::BindRefused { participant, .. }
-            | Self::ConnectFailed { participant, .. } => Some(*participant),
-            Self::SessionReleased { .. } | Self::SessionIdle { .. } => None,
+            | Self::ConnectFailed { participant, .. }
+            | Self::MessageReceived { participant, .. }
+            | Self::MessageDelivered { participant, .. }
+            | Self::MessageFailed { participant, .. } => Some(*participant),
+            Self::SessionReleased { .. }
+            | Self::SessionIdle { .. }
+            | Self::LargeMessageComplete { .. } => None,
         }
     }
 }

@@ -48,6 +48,21 @@ pub struct Stats {
     pub sessions_group: AtomicI64,
     /// Participants in group sessions.
     pub participants_group: AtomicI64,
+    /// Open large message sessions.
+    pub sessions_large_message: AtomicI64,
+    /// Participants in large message sessions.
+    pub participants_large_message: AtomicI64,
+    /// Large messages the switch has whole from their senders.
+    pub large_messages_received: AtomicU64,
+    /// Large messages delivered: one per receiver that has the whole message.
+    pub large_message_deliveries: AtomicU64,
+    /// Large messages that failed: one per receiver that will not have it.
+    pub large_message_failures: AtomicU64,
+    /// Chunks of large messages written to receivers.
+    pub large_message_chunks: AtomicU64,
+    /// Of those, chunks read back from the message store (a receiver behind the
+    /// sender: bound late, or slower).
+    pub large_message_replays: AtomicU64,
     /// Chunks written to group legs: one per recipient per chunk.
     pub group_copies: AtomicU64,
     /// Group messages refused at their first chunk (CPIM checks), any status.

@@ -32,6 +32,14 @@ pub(crate) enum Sent {
     },
     /// Our bodiless bind SEND after connecting out (RFC 4975 §5.4), on `conn`.
     Bind { to: ParticipantId, conn: ConnId },
+    /// A chunk of a large message to one of its receivers (`large_message.rs`):
+    /// its answer decides the receiver's delivery.
+    Large {
+        /// The receiver.
+        to: ParticipantId,
+        /// Its session.
+        session: SessionKey,
+    },
     /// A request the relay sent on whose response goes back to its sender (RFC
     /// 4976 §6.4.2, §6.4.3: AUTH to an outer relay, NICKNAME, other methods).
     EndToEnd {
@@ -165,7 +173,9 @@ impl Transactions {
     /// Forgets every request sent to `to` (it was removed).
     pub(crate) fn forget_participant(&mut self, to: ParticipantId) {
         self.sent.retain(|_, sent| match sent {
-            Sent::Chunk { to: t, .. } | Sent::Bind { to: t, .. } => *t != to,
+            Sent::Chunk { to: t, .. } | Sent::Bind { to: t, .. } | Sent::Large { to: t, .. } => {
+                *t != to
+            }
             Sent::Relayed { .. } | Sent::EndToEnd { .. } => true,
         });
     }
@@ -190,7 +200,7 @@ impl Transactions {
             | Sent::Relayed {
                 message_id, start, ..
             } => (message_id.as_bytes().to_vec(), *start),
-            Sent::Bind { .. } | Sent::EndToEnd { .. } => (Vec::new(), 0),
+            Sent::Bind { .. } | Sent::EndToEnd { .. } | Sent::Large { .. } => (Vec::new(), 0),
         });
         picked
     }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{Limits, LimitsError};
 use crate::metrics::HttpLimits;
 use crate::transport::admission::ConnectionLimits;
+use crate::transport::large::LargeMessageSettings;
 use crate::transport::tls::TlsSettings;
 use crate::transport::ws::WsSettings;
 use crate::transport::{EngineConfig, TlsListen, WsListen};
@@ -260,6 +261,41 @@ pub struct Args {
     #[arg(long)]
     #[serde(default)]
     pub fanout_chunk_bytes: Option<usize>,
+
+    /// Large Message Mode: the directory each message's spill file is made in
+    /// (one file per message, removed when its session ends) [default: the
+    /// system's temporary directory].
+    ///
+    /// Environment: `MSRP_SWITCH_LARGE_MESSAGE_DIR`.
+    #[arg(long)]
+    #[serde(default)]
+    pub large_message_dir: Option<std::path::PathBuf>,
+
+    /// Large Message Mode: bytes of each message kept in memory for receivers
+    /// that bind late; the rest is spilled to its file.
+    ///
+    /// Environment: `MSRP_SWITCH_LARGE_MESSAGE_MEMORY_BYTES`.
+    #[arg(long, default_value_t = LargeMessageSettings::default().memory_bytes)]
+    pub large_message_memory_bytes: u64,
+
+    /// Large Message Mode: the most bytes all spill files together may hold;
+    /// a message that would need more fails (413 to its sender) as on a full
+    /// disk.
+    ///
+    /// Environment: `MSRP_SWITCH_LARGE_MESSAGE_DISK_BYTES`.
+    #[arg(long, default_value_t = LargeMessageSettings::default().disk.limit)]
+    pub large_message_disk_bytes: u64,
+
+    /// Large Message Mode: seconds a complete session (every receiver has the
+    /// message or failed) waits for the IM Server's BYE before the switch
+    /// releases it itself (a `session_released` event, reason complete).
+    ///
+    /// Environment: `MSRP_SWITCH_LARGE_MESSAGE_LINGER_SECONDS`.
+    #[arg(
+        long,
+        default_value_t = EndpointConfig::default().large_message_linger.as_secs_f64()
+    )]
+    pub large_message_linger_seconds: f64,
 
     /// Group chats: the most bytes queued for one participant whose socket takes
     /// nothing while the others go on without it; past it the senders wait again
@@ -762,6 +798,27 @@ impl Args {
 /// From-Path, Message-ID, Byte-Range: a few hundred bytes) outweighs the body.
 const MIN_FANOUT_CHUNK_BYTES: usize = 1024;
 
+impl Args {
+    /// Where and how large messages are stored: the directory must be one.
+    fn large_message(&self) -> Result<LargeMessageSettings, ConfigError> {
+        let dir = self
+            .large_message_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
+        if !dir.is_dir() {
+            return Err(ConfigError::Invalid {
+                flag: "large-message-dir",
+                reason: "must be an existing directory the switch may write in",
+            });
+        }
+        Ok(LargeMessageSettings {
+            dir,
+            memory_bytes: self.large_message_memory_bytes,
+            disk: crate::store::DiskQuota::new(self.large_message_disk_bytes),
+        })
+    }
+}
+
 fn positive(flag: &'static str, value: usize) -> Result<usize, ConfigError> {
     if value == 0 {
         return Err(ConfigError::Invalid {
@@ -1080,8 +1137,13 @@ impl Args {
                 )?,
             },
             relay: self.relay_config()?,
+            large_message_linger: seconds(
+                "large-message-linger-seconds",
+                self.large_message_linger_seconds,
+            )?,
             ..EndpointConfig::default()
         };
+        let large_message = self.large_message()?;
         Ok(Config {
             relay_credentials: self.relay_credentials.clone(),
             engine: EngineConfig {
@@ -1093,6 +1155,7 @@ impl Args {
                 switch,
                 ws,
                 wss,
+                large_message,
                 connections: ConnectionLimits {
                     max_connections: self.max_connections,
                     max_unbound: positive("max-unbound-connections", self.max_unbound_connections)?,

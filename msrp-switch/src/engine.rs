@@ -54,6 +54,8 @@ pub struct EngineConfig {
     /// MSRP over secure WebSocket (`msrps:...;ws`): TLS with the switch's
     /// certificate (needs `tls`), then the upgrade; `None`: none.
     pub wss: Option<WsListen>,
+    /// Where and how large messages are stored (Large Message Mode).
+    pub large_message: crate::transport::large::LargeMessageSettings,
 }
 
 /// Where and how MSRP over WebSocket is accepted.
@@ -86,6 +88,7 @@ impl Default for EngineConfig {
             tls: None,
             ws: None,
             wss: None,
+            large_message: crate::transport::large::LargeMessageSettings::default(),
         }
     }
 }
@@ -280,6 +283,7 @@ impl Engine {
                     let listener = wss_listeners.pop()?;
                     Some((std::net::TcpListener::from(listener), wss.settings.clone()))
                 }),
+                large_message: config.large_message.clone(),
                 inbox,
                 peers: senders.clone(),
                 metrics: shard_metrics,
@@ -616,10 +620,14 @@ impl Engine {
         EngineStats {
             // Every kind: the core keeps one gauge per session kind.
             sessions: load(|m| {
-                m.sessions_one_to_one.load(Relaxed) + m.sessions_group.load(Relaxed)
+                m.sessions_one_to_one.load(Relaxed)
+                    + m.sessions_group.load(Relaxed)
+                    + m.sessions_large_message.load(Relaxed)
             }),
             participants: load(|m| {
-                m.participants_one_to_one.load(Relaxed) + m.participants_group.load(Relaxed)
+                m.participants_one_to_one.load(Relaxed)
+                    + m.participants_group.load(Relaxed)
+                    + m.participants_large_message.load(Relaxed)
             }),
             connections: load(|m| m.connections.load(Relaxed)),
             frames_received: load(|m| {

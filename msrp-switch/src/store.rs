@@ -41,6 +41,15 @@ pub enum StoreError {
         /// What failed.
         source: std::io::Error,
     },
+    /// The spill files together would hold more than the daemon's disk quota
+    /// (`--large-message-disk-bytes`).
+    #[error(
+        "the spill files would hold more than the {limit}-byte disk quota (--large-message-disk-bytes)"
+    )]
+    Quota {
+        /// The quota.
+        limit: u64,
+    },
     /// A read past what was stored.
     #[error("bytes {offset}..{end} asked of a message of {len} stored bytes")]
     OutOfRange {
@@ -64,6 +73,41 @@ pub struct MessageStore {
     spill: Spill,
     /// Every byte stored.
     len: u64,
+    /// The daemon's disk quota, shared by every store.
+    quota: Option<DiskQuota>,
+    /// Bytes this store counted against the quota.
+    charged: u64,
+}
+
+/// The most bytes every spill file together may hold, and what they hold now
+/// (shared by every shard's stores).
+#[derive(Debug, Clone)]
+pub struct DiskQuota {
+    /// What the spill files hold.
+    pub used: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The most they may hold.
+    pub limit: u64,
+}
+
+impl DiskQuota {
+    /// A quota of `limit` bytes, none used.
+    pub fn new(limit: u64) -> Self {
+        Self {
+            used: std::sync::Arc::default(),
+            limit,
+        }
+    }
+
+    /// Takes `n` bytes of the quota, or says it is spent.
+    fn charge(&self, n: u64) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let before = self.used.fetch_add(n, Relaxed);
+        if before.saturating_add(n) > self.limit {
+            self.used.fetch_sub(n, Relaxed);
+            return Err(StoreError::Quota { limit: self.limit });
+        }
+        Ok(())
+    }
 }
 
 /// Where bytes past the memory bound go.
@@ -92,7 +136,16 @@ impl MessageStore {
                 path: dir.join(format!("{name}.spill")),
             },
             len: 0,
+            quota: None,
+            charged: 0,
         }
+    }
+
+    /// The same store, its spill file counted against `quota`.
+    #[must_use]
+    pub fn with_quota(mut self, quota: DiskQuota) -> Self {
+        self.quota = Some(quota);
+        self
     }
 
     /// Bytes stored.
@@ -129,6 +182,10 @@ impl MessageStore {
             return Ok(());
         }
         let written = bytes.len() as u64;
+        if let Some(quota) = &self.quota {
+            quota.charge(written)?;
+            self.charged += written;
+        }
         let file = self.spill_file().await?;
         // tokio's File takes a write into its buffer and does it in the
         // background: the flush is what reports a full disk, before the bytes
@@ -270,6 +327,11 @@ impl Drop for MessageStore {
     /// The spill file goes with the message (it was made for this store
     /// alone, with `create_new`).
     fn drop(&mut self) {
+        if let Some(quota) = &self.quota {
+            quota
+                .used
+                .fetch_sub(self.charged, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Spill::Open {
             path, owned: true, ..
         } = &self.spill

@@ -2,8 +2,9 @@
 //! attachment (`Content-Disposition: attachment`) and a message that only
 //! points at its content (`message/external-body`, OMA SIMPLE IM 7.1.3.2,
 //! RFC 4483) arrive with the same headers and body, in a 1:1 session and in a
-//! group (there inside CPIM, where the MIME headers are the CPIM body's own).
-//! Large Message Mode sessions get the same test once they exist (issue 18).
+//! group (there inside CPIM, where the MIME headers are the CPIM body's own),
+//! and in Large Message Mode, where every chunk of the receiver's copy carries
+//! them.
 
 use msrp_switch::msrp_proto::media::{Identity, Policy};
 use msrp_switch::msrp_proto::session::SessionKind;
@@ -135,5 +136,68 @@ async fn attachments_and_external_bodies_pass_a_group_untouched() {
             Some("attachment; filename=\"report.pdf\"; size=4096"),
             "{id}: the MSRP head's extension header too"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_and_external_bodies_pass_a_large_message_session_untouched() {
+    let engine = start_engine(1, |_| {});
+    for (id, extra, content_type, body) in [
+        (
+            "lmfile01",
+            ATTACHMENT,
+            "application/pdf",
+            (0..300_000)
+                .map(|i| (i * 31 % 256) as u8)
+                .collect::<Vec<u8>>(),
+        ),
+        (
+            "lmextern",
+            "",
+            EXTERNAL,
+            b"Content-Type: video/mp4\r\nContent-ID: <8f3a@files.example.com>\r\n\r\n".to_vec(),
+        ),
+    ] {
+        let session = engine
+            .create_session(SessionKind::LargeMessage)
+            .await
+            .unwrap();
+        let pa = engine.add_participant(session, remote(A)).await.unwrap();
+        let pb = engine.add_participant(session, remote(B)).await.unwrap();
+        let mut a = Peer::connect(engine.local_addr(), A, &pa.local_uri).await;
+        let mut b = Peer::connect(engine.local_addr(), B, &pb.local_uri).await;
+        a.bind().await;
+        b.bind().await;
+        let tid = a.next_tid();
+        let frame = SendChunk {
+            total: body.len(),
+            extra_headers: extra,
+            content_type,
+            ..a.chunk_head(&tid, id)
+        }
+        .encode(&body);
+        a.write(&frame).await;
+        assert_eq!(a.read_frame().await.status(), Some(200), "{id}");
+        // The receiver's copy comes in chunks of the switch's size: each one
+        // carries the sender's headers.
+        let mut got = Vec::new();
+        loop {
+            let frame = b.read_frame().await;
+            assert_eq!(frame.head.content_type(), Some(content_type), "{id}");
+            if !extra.is_empty() {
+                assert_eq!(
+                    header(&frame, "Content-Disposition"),
+                    Some("attachment; filename=\"report.pdf\"; size=4096"),
+                    "{id}"
+                );
+            }
+            got.extend_from_slice(&frame.body);
+            b.answer(&frame, "200 OK").await;
+            if frame.flag != msrp_switch::codec::ContinuationFlag::More {
+                break;
+            }
+        }
+        assert_eq!(hash(&got), hash(&body), "{id}");
+        engine.release_session(session).await.unwrap();
     }
 }

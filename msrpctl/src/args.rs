@@ -200,6 +200,9 @@ pub enum SessionKindArg {
     /// A chat room (RFC 7701): any number of participants, each message fanned out
     /// to the others; needs --group-identity.
     Group,
+    /// OMA SIMPLE IM Large Message Mode: one message from the first participant
+    /// added to every other one, then a large-message-complete event.
+    LargeMessage,
 }
 
 impl From<SessionKindArg> for pb::SessionKind {
@@ -207,6 +210,7 @@ impl From<SessionKindArg> for pb::SessionKind {
         match kind {
             SessionKindArg::OneToOne => pb::SessionKind::OneToOne,
             SessionKindArg::Group => pb::SessionKind::Group,
+            SessionKindArg::LargeMessage => pb::SessionKind::LargeMessage,
         }
     }
 }

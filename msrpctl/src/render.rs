@@ -58,6 +58,10 @@ pub fn event_kind_name(kind: Option<&pb::event::Kind>) -> &'static str {
         Some(pb::event::Kind::Draining(_)) => "draining",
         Some(pb::event::Kind::BindRefused(_)) => "bind-refused",
         Some(pb::event::Kind::ConnectFailed(_)) => "connect-failed",
+        Some(pb::event::Kind::MessageReceived(_)) => "message-received",
+        Some(pb::event::Kind::MessageDelivered(_)) => "message-delivered",
+        Some(pb::event::Kind::MessageFailed(_)) => "message-failed",
+        Some(pb::event::Kind::LargeMessageComplete(_)) => "large-message-complete",
         None => "unknown",
     }
 }
@@ -92,6 +96,22 @@ pub fn event_line(event: &pb::Event) -> String {
         Some(pb::event::Kind::ConnectFailed(failed)) => {
             let _ = write!(line, " reason={:?}", failed.reason);
         }
+        Some(pb::event::Kind::MessageReceived(received)) => {
+            let _ = write!(line, " bytes={}", received.bytes);
+        }
+        Some(pb::event::Kind::MessageDelivered(delivered)) => {
+            let _ = write!(line, " bytes={}", delivered.bytes);
+        }
+        Some(pb::event::Kind::MessageFailed(failed)) => {
+            let _ = write!(line, " status={} reason={:?}", failed.status, failed.reason);
+        }
+        Some(pb::event::Kind::LargeMessageComplete(complete)) => {
+            let _ = write!(
+                line,
+                " delivered={} failed={}",
+                complete.delivered, complete.failed
+            );
+        }
         _ => {}
     }
     line
@@ -102,6 +122,7 @@ pub fn kind_text(kind: i32) -> String {
     match pb::SessionKind::try_from(kind) {
         Ok(pb::SessionKind::OneToOne) => "one-to-one".to_owned(),
         Ok(pb::SessionKind::Group) => "group".to_owned(),
+        Ok(pb::SessionKind::LargeMessage) => "large-message".to_owned(),
         Ok(pb::SessionKind::Unspecified) => "unspecified".to_owned(),
         Err(_) => format!("unknown({kind})"),
     }

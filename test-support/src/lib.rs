@@ -74,6 +74,20 @@ pub fn hash(bytes: &[u8]) -> u64 {
     })
 }
 
+/// `len` bytes of xorshift noise: a body with no period, so a byte out of
+/// place shows in a comparison or a [`hash`].
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

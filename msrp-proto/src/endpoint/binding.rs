@@ -80,6 +80,12 @@ impl Endpoint {
         if p.conn().is_none() {
             return;
         }
+        // A large message's receiver fails, its sender fails it mid-message.
+        let now = self.now;
+        self.large_left(id, StatusCode::TRANSACTION_DID_NOT_COMPLETE, now);
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
         p.link = link;
         // Half-written frames cannot continue on another connection; what was
         // queued is dropped. No response can come for what was sent on the
@@ -116,6 +122,7 @@ impl Endpoint {
             Inbound::Fanout(f) => self.abort_fanout(f, self.now),
             Inbound::Forward(mut f) => self.end_chunk(&mut f, ContinuationFlag::Abort, None),
             Inbound::Relay(f) => self.relay_abort(conn, f, None),
+            Inbound::Large(f) => self.abort_large_chunk(conn, f, None, self.now),
             _ => {}
         }
     }
@@ -127,6 +134,7 @@ impl Endpoint {
         let from_it = self.conns.get(&conn).is_some_and(|c| match &c.inbound {
             Inbound::Forward(f) => f.from == id,
             Inbound::Fanout(f) => f.from == id,
+            Inbound::Large(f) => f.from == id,
             _ => false,
         });
         if from_it {

@@ -21,6 +21,7 @@ use crate::media::{
 };
 use crate::report::Withheld;
 use crate::session::group::takes_any_cpim;
+use crate::session::large_message::Transfer;
 use crate::session::{Link, Participant, Session, SessionKind, SessionLimits, Staged};
 use crate::stats::Stats;
 use crate::transaction::Timer;
@@ -99,6 +100,8 @@ impl Endpoint {
                 group_identity: options.group_identity,
                 policy: options.policy,
                 participants: SmallVec::new(),
+                transfer: (kind == SessionKind::LargeMessage)
+                    .then(|| Box::new(Transfer::new(self.ids.message_id()))),
             },
         );
         self.session_order.insert(key);
@@ -254,6 +257,10 @@ impl Endpoint {
             let reused = self.connect_out(id, now);
             self.answer_connection_with(id, reused);
         }
+        if kind == Some(SessionKind::LargeMessage) {
+            self.now = now;
+            self.large_joined(session, id);
+        }
         self.participant_info(id)
     }
 
@@ -349,9 +356,13 @@ impl Endpoint {
         p.remote = answer;
         p.local.setup = Some(setup);
         p.link = Link::Waiting;
+        let session = p.session;
         if setup == SetupRole::Active {
             self.connect_out(id, now);
         }
+        // A large message's receiver may now be fed what there is.
+        self.now = now;
+        self.feed_receiver(session, id, true, now);
         self.participant_info(id)
     }
 
@@ -631,6 +642,9 @@ impl Endpoint {
         if !self.participants.contains_key(&id) {
             return Err(ControlError::NoSuchParticipant(id));
         }
+        // A large message's receiver fails; its sender fails it mid-message.
+        let now = self.now;
+        self.large_left(id, StatusCode::SESSION_DOES_NOT_EXIST, now);
         // A chunk being forwarded *to* it: end it with '#', discard the rest, and
         // tell its sender the session is gone when its end-line comes.
         self.end_chunks_to(id, ContinuationFlag::Abort, true);
@@ -698,6 +712,7 @@ impl Endpoint {
         for id in members {
             counters.push((id, self.remove(id, announce)?));
         }
+        self.release_store(key);
         if let Some(session) = self.sessions.remove(&key) {
             Stats::shift(sessions_gauge(&self.metrics, session.kind), -1);
         }
@@ -848,6 +863,7 @@ fn sessions_gauge(metrics: &Stats, kind: SessionKind) -> &std::sync::atomic::Ato
     match kind {
         SessionKind::OneToOne => &metrics.sessions_one_to_one,
         SessionKind::Group => &metrics.sessions_group,
+        SessionKind::LargeMessage => &metrics.sessions_large_message,
     }
 }
 
@@ -855,6 +871,7 @@ fn sessions_gauge(metrics: &Stats, kind: SessionKind) -> &std::sync::atomic::Ato
 fn participants_gauge(metrics: &Stats, kind: Option<SessionKind>) -> &std::sync::atomic::AtomicI64 {
     match kind {
         Some(SessionKind::Group) => &metrics.participants_group,
+        Some(SessionKind::LargeMessage) => &metrics.participants_large_message,
         _ => &metrics.participants_one_to_one,
     }
 }

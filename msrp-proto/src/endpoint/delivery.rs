@@ -86,6 +86,21 @@ impl Endpoint {
         }
     }
 
+    /// For a large message's chunk whose response is overdue: when to look
+    /// again (its receiver's connection took bytes recently), or `None`: it
+    /// failed (a receiver that took nothing for a whole timeout is closed).
+    pub(crate) fn overdue_for(&mut self, to: ParticipantId, now: Instant) -> Option<Instant> {
+        match self.overdue(to, now) {
+            Overdue::HoldUntil(at) => Some(at),
+            Overdue::Stalled(conn) => {
+                Stats::add(&self.metrics.stalled_receivers, 1);
+                self.abort_conn(conn);
+                None
+            }
+            Overdue::Missing => None,
+        }
+    }
+
     /// Whether the receiver's connection explains a missing response.
     fn overdue(&mut self, to: ParticipantId, now: Instant) -> Overdue {
         let timeout = self.config.transaction_timeout;
@@ -136,7 +151,8 @@ impl Endpoint {
             Sent::Relayed { failure_report, .. } => {
                 to.is_none() && *failure_report != FailureReport::No
             }
-            Sent::Bind { .. } | Sent::EndToEnd { .. } => false,
+            // A large message's receivers fail on their own (`large_message.rs`).
+            Sent::Bind { .. } | Sent::EndToEnd { .. } | Sent::Large { .. } => false,
         });
         let count = failed.len();
         for sent in failed {
@@ -181,7 +197,8 @@ impl Endpoint {
     /// True when nothing accepted is in flight: no chunk half read, no output
     /// queued, no request of the switch's waiting for its response.
     pub fn is_quiescent(&self) -> bool {
-        self.transactions.len() == 0
+        !self.large_pending()
+            && self.transactions.len() == 0
             && self.conns.iter().all(|(&conn, c)| {
                 matches!(c.inbound, Inbound::Idle) && !c.write_blocked && !self.has_output(conn)
             })
@@ -194,6 +211,7 @@ impl Endpoint {
     pub fn finish_drain(&mut self, now: Instant) -> usize {
         self.now = now;
         self.release_all_withheld();
+        self.fail_pending_receivers(now);
         let reports = self.report_unacknowledged(None, StatusCode::TRANSACTION_DID_NOT_COMPLETE);
         let conns: Vec<ConnId> = self.conns.keys().copied().collect();
         for &conn in &conns {

@@ -59,6 +59,9 @@ impl Endpoint {
                         self.one_to_one_request(conn, route, method, head)
                     }
                     Some(SessionKind::Group) => self.group_request(conn, route, method, head),
+                    Some(SessionKind::LargeMessage) => {
+                        self.large_message_request(route, method, head)
+                    }
                     None => Inbound::Answer(owed_reply(
                         &head,
                         StatusCode::SESSION_DOES_NOT_EXIST,
@@ -234,6 +237,7 @@ impl Endpoint {
             Inbound::Fanout(f) => self.fanout_body(conn, f, piece, now),
             Inbound::Forward(f) => self.forward_body(conn, f, piece),
             Inbound::Relay(f) => self.relay_body(conn, f, piece),
+            Inbound::Large(f) => self.large_body(conn, f, piece),
             other => c.inbound = other,
         }
     }
@@ -251,6 +255,7 @@ impl Endpoint {
             Inbound::Fanout(f) => self.end_fanout(conn, f, flag, now),
             Inbound::Forward(f) => self.end_forward(conn, f, flag, now),
             Inbound::Relay(f) => self.relay_end(conn, f, flag),
+            Inbound::Large(f) => self.end_large_chunk(conn, f, flag, now),
             Inbound::Respond { frame, close } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.out.push(frame, true);
@@ -278,6 +283,7 @@ impl Endpoint {
             // forwarded with '#', answer the sender with the error.
             Inbound::Forward(f) => self.refuse_forward(conn, f, status),
             Inbound::Relay(f) => self.relay_abort(conn, f, Some(status)),
+            Inbound::Large(f) => self.abort_large_chunk(conn, f, Some(status), self.now),
             Inbound::Fanout(f) => {
                 let reply = Reply {
                     status,
@@ -340,6 +346,9 @@ impl Endpoint {
                 trace!(conn = conn.0, tid = %head.transaction_id(), "response to nothing outstanding")
             }
             Some(sent @ Sent::Relayed { .. }) => self.relay_answered(sent, Some(code)),
+            Some(Sent::Large { to, session }) => {
+                self.large_chunk_answered(to, session, code, self.now);
+            }
             Some(Sent::EndToEnd { back, tid, ours }) => {
                 self.relay_response_back(head, back, tid, ours)
             }

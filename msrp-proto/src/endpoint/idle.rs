@@ -58,6 +58,15 @@ impl Endpoint {
     /// The release timer of `key` fired: release it if a limit has passed, or wait
     /// for the next deadline (the idle release moves with every request).
     pub(crate) fn check_release(&mut self, key: SessionKey, now: Instant) {
+        if self.large_release_due(key, now) {
+            debug!(session = %key, "complete large message session released by the switch");
+            self.emit(Event::SessionReleased {
+                session: key,
+                reason: ReleaseReason::Complete,
+            });
+            let _ = self.release(key, false);
+            return;
+        }
         let Some(session) = self.sessions.get(&key) else {
             return;
         };

@@ -88,6 +88,10 @@ pub struct EndpointConfig {
     pub session_limits: SessionLimits,
     /// RFC 4976 relay mode (used on shard [`crate::relay::RELAY_SHARD`]).
     pub relay: RelayConfig,
+    /// Large Message Mode: how long a complete session (every receiver has the
+    /// message or failed) stays for the IM Server's BYE before the switch
+    /// releases it by itself.
+    pub large_message_linger: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -111,6 +115,7 @@ impl Default for EndpointConfig {
             offer_timeout: Duration::from_secs(180),
             session_limits: SessionLimits::default(),
             relay: RelayConfig::default(),
+            large_message_linger: Duration::from_secs(30),
         }
     }
 }
@@ -145,6 +150,37 @@ pub enum Action {
     },
     /// The connection has output, may read again, or should close.
     Wake(ConnId),
+    /// Large Message Mode: append `bytes` (at `offset`, right after what was
+    /// stored before) to the session's message store, creating it on the first
+    /// call; then report with [`Endpoint::large_message_stored`], or
+    /// [`Endpoint::large_message_store_failed`].
+    Store {
+        /// The session whose message it is.
+        session: SessionKey,
+        /// Where the bytes go in the message (0-based).
+        offset: u64,
+        /// The bytes (shared with the receivers' legs).
+        bytes: bytes::Bytes,
+    },
+    /// Large Message Mode: read `len` bytes at `offset` back from the session's
+    /// store for a receiver, after every `Store` asked before; report with
+    /// [`Endpoint::large_message_replayed`].
+    Replay {
+        /// The session whose message it is.
+        session: SessionKey,
+        /// The receiver the bytes are for.
+        participant: ParticipantId,
+        /// Where they start (0-based).
+        offset: u64,
+        /// How many.
+        len: usize,
+    },
+    /// Large Message Mode: the session's store is no longer needed (its file is
+    /// removed).
+    ReleaseStore {
+        /// The session.
+        session: SessionKey,
+    },
 }
 
 /// What a TLS connection the switch opens must check (RFC 4975 §14.2, RFC 8122).
@@ -375,6 +411,9 @@ impl Endpoint {
                 (Timer::Transaction(tid), Some(sent @ Sent::Chunk { .. })) => {
                     self.chunk_overdue(tid, sent, now);
                 }
+                (Timer::Transaction(tid), Some(sent @ Sent::Large { .. })) => {
+                    self.large_chunk_overdue(tid, sent, now);
+                }
                 (Timer::Transaction(_), Some(sent @ Sent::Relayed { .. })) => {
                     self.relay_answered(sent, None);
                 }
@@ -531,7 +570,7 @@ impl Endpoint {
             };
         }
         c.participant()
-            .is_none_or(|id| !self.feeds_full_leg(id, limit))
+            .is_none_or(|id| !self.feeds_full_leg(id, limit) && !self.large_store_behind(id))
     }
 
     /// True if a leg `id`'s requests feed (its peers') holds `limit` bytes or
@@ -544,6 +583,15 @@ impl Endpoint {
         let Some(p) = self.participants.get(&id) else {
             return false;
         };
+        // A large message's receivers are fed from its store as they drain:
+        // they never hold its sender back.
+        if self
+            .sessions
+            .get(&p.session)
+            .is_some_and(|s| s.kind == SessionKind::LargeMessage)
+        {
+            return false;
+        }
         let drops = self.drops_slow_consumers(p.session);
         let most = self.config.slow_consumer_max_bytes.max(limit);
         !self.peers(p.session, Some(id)).all(|q| {

@@ -148,6 +148,9 @@ impl Endpoint {
         }
         for (session, id) in drained {
             self.wake_session(session, id);
+            // A large message's receiver takes its next chunks as it drains.
+            let now = self.now;
+            self.feed_receiver(session, id, true, now);
         }
         taken
     }

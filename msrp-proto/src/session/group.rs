@@ -169,16 +169,10 @@ impl Endpoint {
         if !is_cpim(content_type) || !accepts(&p.local.accept_types, content_type) {
             return refuse(&head, StatusCode::MIME_NOT_UNDERSTOOD);
         }
-        let range = head.byte_range().unwrap_or(ByteRange {
-            start: 1,
-            end: None,
-            total: None,
-        });
-        if let (Some(max), Some(size)) = (p.local.max_size, range.total.or(range.end))
-            && size > max
-        {
-            return refuse(&head, StatusCode::STOP_SENDING_MESSAGE);
-        }
+        let range = match p.send_range(&head) {
+            Ok(range) => range,
+            Err(status) => return refuse(&head, status),
+        };
         // A later chunk follows its message's first; one whose first never came is
         // refused.
         let earlier = p

@@ -1,7 +1,8 @@
 //! Session kinds, each a type of its own that the endpoint calls through one enum
 //! arm: [`SessionKind::OneToOne`] (`one_to_one.rs`, the switch as a B2BUA in the
-//! media path) and [`SessionKind::Group`] (`group.rs`, the RFC 7701 chat switch,
-//! with `cpim.rs`). A new kind gets its own file and arm; it never adds a branch to
+//! media path), [`SessionKind::Group`] (`group.rs`, the RFC 7701 chat switch,
+//! with `cpim.rs`) and [`SessionKind::LargeMessage`] (`large_message.rs`, OMA
+//! SIMPLE IM Large Message Mode). A new kind gets its own file and arm; it never adds a branch to
 //! another kind's code.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -19,9 +20,11 @@ use crate::report::Withheld;
 
 pub mod cpim;
 pub(crate) mod group;
+pub(crate) mod large_message;
 pub(crate) mod one_to_one;
 
 use group::GroupMember;
+use large_message::{LargeMember, Transfer};
 
 /// What a session is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +34,10 @@ pub enum SessionKind {
     /// A chat room (RFC 7701): any number of participants, each message fanned out
     /// to the others, CPIM identities checked, private messages and nicknames.
     Group,
+    /// OMA SIMPLE IM Large Message Mode: one message from one sender (the first
+    /// participant added) to every other participant, streamed, stored for
+    /// receivers that bind late, and reported delivered per receiver.
+    LargeMessage,
 }
 
 impl SessionKind {
@@ -47,6 +54,7 @@ impl SessionKind {
         match self {
             Self::OneToOne => one_to_one::admit(key, session),
             Self::Group => group::admit(identity, remote),
+            Self::LargeMessage => Ok(large_message::admit(session)),
         }
     }
 
@@ -55,6 +63,7 @@ impl SessionKind {
         match self {
             Self::OneToOne => "one_to_one",
             Self::Group => "group",
+            Self::LargeMessage => "large_message",
         }
     }
 }
@@ -75,6 +84,8 @@ pub(crate) struct Session {
     pub(crate) group_identity: String,
     pub(crate) policy: Policy,
     pub(crate) participants: SmallVec<[ParticipantId; 2]>,
+    /// Large Message Mode only: the one message and where each receiver is in it.
+    pub(crate) transfer: Option<Box<Transfer>>,
 }
 
 /// When a session ends by itself (each `None`: never).
@@ -156,14 +167,35 @@ pub(crate) enum Member {
     OneToOne,
     /// A group member (`group.rs`).
     Group(Box<GroupMember>),
+    /// The sender or a receiver of a large message (`large_message.rs`).
+    LargeMessage(LargeMember),
 }
 
 impl Participant {
+    /// The Byte-Range of a SEND it sent (`1-*/*` if it has none), or 413 when
+    /// the message is larger than the switch's `a=max-size` for it.
+    pub(crate) fn send_range(
+        &self,
+        head: &crate::codec::Head,
+    ) -> Result<crate::codec::ByteRange, crate::codec::StatusCode> {
+        let range = head.byte_range().unwrap_or(crate::codec::ByteRange {
+            start: 1,
+            end: None,
+            total: None,
+        });
+        match (self.local.max_size, range.total.or(range.end)) {
+            (Some(max), Some(size)) if size > max => {
+                Err(crate::codec::StatusCode::STOP_SENDING_MESSAGE)
+            }
+            _ => Ok(range),
+        }
+    }
+
     /// Its group state, if it is in a group.
     pub(crate) fn group(&self) -> Option<&GroupMember> {
         match &self.member {
             Member::Group(g) => Some(g),
-            Member::OneToOne => None,
+            Member::OneToOne | Member::LargeMessage(_) => None,
         }
     }
 
@@ -171,7 +203,7 @@ impl Participant {
     pub(crate) fn group_mut(&mut self) -> Option<&mut GroupMember> {
         match &mut self.member {
             Member::Group(g) => Some(g),
-            Member::OneToOne => None,
+            Member::OneToOne | Member::LargeMessage(_) => None,
         }
     }
 

@@ -149,10 +149,12 @@ impl SwitchControl for ControlService {
                 }
                 SessionKind::Group
             }
+            Ok(pb::SessionKind::LargeMessage) => SessionKind::LargeMessage,
             _ => {
                 return Err(api::invalid_argument(
                     "kind",
-                    "must be SESSION_KIND_ONE_TO_ONE or SESSION_KIND_GROUP",
+                    "must be SESSION_KIND_ONE_TO_ONE, SESSION_KIND_GROUP or \
+                     SESSION_KIND_LARGE_MESSAGE",
                 ));
             }
         };
@@ -544,6 +546,7 @@ impl SwitchControl for ControlService {
             Ok(pb::SessionKind::Unspecified) => None,
             Ok(pb::SessionKind::OneToOne) => Some(SessionKind::OneToOne),
             Ok(pb::SessionKind::Group) => Some(SessionKind::Group),
+            Ok(pb::SessionKind::LargeMessage) => Some(SessionKind::LargeMessage),
             Err(_) => return Err(api::invalid_argument("kind", "unknown session kind")),
         };
         limits::check_text("im_address", &request.im_address, limits::MAX_ADDRESS_BYTES)?;
@@ -1071,6 +1074,7 @@ fn session_to(info: &SessionInfo, fingerprint: Option<&str>) -> pb::Session {
         kind: match info.kind {
             SessionKind::OneToOne => pb::SessionKind::OneToOne,
             SessionKind::Group => pb::SessionKind::Group,
+            SessionKind::LargeMessage => pb::SessionKind::LargeMessage,
         } as i32,
         group_identity: info.group_identity.clone(),
         participants: info
@@ -1180,11 +1184,55 @@ fn event_to(tagged: &TaggedEvent) -> pb::Event {
                 reason: reason.clone(),
             }),
         ),
+        Event::MessageReceived {
+            session,
+            participant,
+            bytes,
+        } => (
+            session,
+            Some(participant),
+            Kind::MessageReceived(pb::MessageReceived { bytes: *bytes }),
+        ),
+        Event::MessageDelivered {
+            session,
+            participant,
+            bytes,
+        } => (
+            session,
+            Some(participant),
+            Kind::MessageDelivered(pb::MessageDelivered { bytes: *bytes }),
+        ),
+        Event::MessageFailed {
+            session,
+            participant,
+            status,
+            reason,
+        } => (
+            session,
+            Some(participant),
+            Kind::MessageFailed(pb::MessageFailed {
+                status: u32::from(*status),
+                reason: reason.clone(),
+            }),
+        ),
+        Event::LargeMessageComplete {
+            session,
+            delivered,
+            failed,
+        } => (
+            session,
+            None,
+            Kind::LargeMessageComplete(pb::LargeMessageComplete {
+                delivered: *delivered,
+                failed: *failed,
+            }),
+        ),
         Event::SessionReleased { session, reason } => {
             use pb::session_released::Reason;
             let reason = match reason {
                 ReleaseReason::MaxDuration => Reason::MaxDuration,
                 ReleaseReason::Idle => Reason::Idle,
+                ReleaseReason::Complete => Reason::Complete,
             };
             (
                 session,

@@ -82,7 +82,7 @@ const STATUS_LABELS: [&str; STATUS_SLOTS] = [
 ];
 
 /// The `kind` label values of session gauges.
-const SESSION_KINDS: [&str; 2] = ["one_to_one", "group"];
+const SESSION_KINDS: [&str; 3] = ["one_to_one", "group", "large_message"];
 
 /// Renders every family, summed over the shards, as OpenMetrics text ending in
 /// `# EOF` (serve it as [`CONTENT_TYPE`]).
@@ -204,7 +204,7 @@ enum Values {
     Counter(fn(&ShardMetrics) -> &AtomicU64),
     Gauge(fn(&ShardMetrics) -> &AtomicI64),
     /// One gauge per [`SESSION_KINDS`] value, label `kind`.
-    GaugeByKind(fn(&ShardMetrics) -> [&AtomicI64; 2]),
+    GaugeByKind(fn(&ShardMetrics) -> [&AtomicI64; 3]),
     /// One counter per [`METHOD_LABELS`] slot, label `method`.
     CounterByMethod(fn(&ShardMetrics) -> &[AtomicU64; 6]),
     /// One counter per [`STATUS_LABELS`] slot, label `status`.
@@ -221,12 +221,49 @@ const FAMILIES: &[Family] = &[
     Family {
         name: "msrp_switch_sessions",
         help: "Open sessions, by kind.",
-        values: Values::GaugeByKind(|m| [&m.sessions_one_to_one, &m.sessions_group]),
+        values: Values::GaugeByKind(|m| {
+            [
+                &m.sessions_one_to_one,
+                &m.sessions_group,
+                &m.sessions_large_message,
+            ]
+        }),
     },
     Family {
         name: "msrp_switch_participants",
         help: "Participants of open sessions, by session kind.",
-        values: Values::GaugeByKind(|m| [&m.participants_one_to_one, &m.participants_group]),
+        values: Values::GaugeByKind(|m| {
+            [
+                &m.participants_one_to_one,
+                &m.participants_group,
+                &m.participants_large_message,
+            ]
+        }),
+    },
+    Family {
+        name: "msrp_switch_large_messages_received",
+        help: "Large messages the switch has whole from their senders (every byte stored).",
+        values: Values::Counter(|m| &m.large_messages_received),
+    },
+    Family {
+        name: "msrp_switch_large_message_deliveries",
+        help: "Large messages delivered: one per receiver that has the whole message.",
+        values: Values::Counter(|m| &m.large_message_deliveries),
+    },
+    Family {
+        name: "msrp_switch_large_message_failures",
+        help: "Large messages that failed: one per receiver that will not have it.",
+        values: Values::Counter(|m| &m.large_message_failures),
+    },
+    Family {
+        name: "msrp_switch_large_message_chunks",
+        help: "Chunks of large messages written to receivers.",
+        values: Values::Counter(|m| &m.large_message_chunks),
+    },
+    Family {
+        name: "msrp_switch_large_message_replays",
+        help: "Chunks of large messages read back from the message store for receivers behind the sender.",
+        values: Values::Counter(|m| &m.large_message_replays),
     },
     Family {
         name: "msrp_switch_group_copies",

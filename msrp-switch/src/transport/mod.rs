@@ -12,12 +12,14 @@
 //! - `tls_stream`: a TLS connection's rustls state over the shard's socket.
 //! - `ws`: the WebSocket upgrade and the framing of what the switch writes.
 //! - `ws_stream`: a WebSocket connection's frames over the shard's socket.
+//! - `large`: the stores of large messages (memory, spill files), one task each.
 //! - `metrics_http`: the Prometheus scrape endpoint.
 
 pub mod admission;
 mod connect;
 mod driver;
 mod handover;
+pub mod large;
 mod listener;
 pub(crate) mod shard;
 mod stream;

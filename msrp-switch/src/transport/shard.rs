@@ -29,6 +29,7 @@ use super::admission::{Admission, Ticket};
 use super::connect;
 use super::driver;
 use super::handover::{self, Handover, Unowned};
+use super::large::{self, LargeMessageSettings};
 use super::listener;
 use super::stream::Stream;
 use super::tls::SwitchCertificate;
@@ -99,6 +100,10 @@ pub(crate) struct Local {
     pub(crate) tls: Option<ShardTls>,
     /// The WebSocket upgrade's rules, with a WebSocket listener.
     pub(crate) ws: Option<WsSettings>,
+    /// Where large messages are stored.
+    pub(crate) large_message: LargeMessageSettings,
+    /// The store task of each large message session with bytes stored.
+    pub(crate) stores: RefCell<large::Stores>,
 }
 
 /// One shard's TLS: the certificate (shared by every shard) and the
@@ -122,6 +127,11 @@ impl Local {
                         notify.notify_one();
                     }
                 }
+                Some(
+                    action @ (Action::Store { .. }
+                    | Action::Replay { .. }
+                    | Action::ReleaseStore { .. }),
+                ) => large::handle(self, action),
                 Some(Action::Connect {
                     conn,
                     host,
@@ -166,6 +176,8 @@ pub(crate) struct ShardSetup {
     pub(crate) core: Option<core_affinity::CoreId>,
     /// The connection caps, shared by every shard.
     pub(crate) admission: Arc<Admission>,
+    /// Where large messages are stored.
+    pub(crate) large_message: LargeMessageSettings,
 }
 
 /// The body of a shard thread.
@@ -203,6 +215,7 @@ async fn serve(setup: ShardSetup) {
         metrics,
         events,
         admission,
+        large_message,
         ..
     } = setup;
     let (tls_listener, tls) = match tls {
@@ -247,6 +260,8 @@ async fn serve(setup: ShardSetup) {
         admission,
         tls,
         ws,
+        large_message,
+        stores: RefCell::default(),
     });
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
@@ -490,8 +505,25 @@ fn log_event(tagged: &TaggedEvent) {
         } => {
             tracing::info!(target: "msrp_switch::sessions", %session, %participant, tag, %reason, "connect failed")
         }
+        Event::MessageFailed {
+            session,
+            participant,
+            status,
+            reason,
+        } => {
+            tracing::info!(target: "msrp_switch::sessions", %session, %participant, tag, status, %reason, "large message failed for a receiver")
+        }
+        Event::LargeMessageComplete {
+            session,
+            delivered,
+            failed,
+        } => {
+            tracing::info!(target: "msrp_switch::sessions", %session, tag, delivered, failed, "large message complete")
+        }
         // The driver logs binds and drops with the peer's address.
-        Event::ParticipantBound { .. }
+        Event::MessageReceived { .. }
+        | Event::MessageDelivered { .. }
+        | Event::ParticipantBound { .. }
         | Event::ConnectionLost { .. }
         | Event::SessionIdle { .. }
         | Event::NicknameSet { .. } => {}
