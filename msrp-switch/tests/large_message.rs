@@ -8,8 +8,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use msrp_switch::codec::ContinuationFlag;
-use msrp_switch::msrp_proto::control::{Event, ParticipantInfo, ReleaseReason, TaggedEvent};
+use msrp_switch::msrp_proto::control::{
+    Event, Negotiation, ParticipantInfo, ReleaseReason, TaggedEvent,
+};
 use msrp_switch::msrp_proto::ids::{ParticipantId, SessionKey};
+use msrp_switch::msrp_proto::media::Identity;
 use msrp_switch::msrp_proto::session::SessionKind;
 use msrp_switch::store::DiskQuota;
 use msrp_switch::transport::EngineConfig;
@@ -599,4 +602,79 @@ async fn a_thousand_large_message_sessions_leave_nothing_behind() {
     let stats = engine.stats();
     assert_eq!(stats.sessions, 0);
     assert!(files(dir.path()).is_empty(), "no spill file left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receivers_offered_first_or_refusing_by_their_media_are_served_as_their_sdp_says() {
+    let dir = TempDir::new("lm-media");
+    let engine = engine(dir.path(), 1 << 20, 1 << 30, |_| {});
+    let mut events = engine.subscribe();
+    let key = engine
+        .create_session(SessionKind::LargeMessage)
+        .await
+        .unwrap();
+    let sender = engine.add_participant(key, remote(SENDER)).await.unwrap();
+    // Receiver 0 only takes text; receiver 1 at most 1 KiB; receiver 2 is
+    // offered to (OMA IM 7.2.1.2: the sender's offer forwarded) and answers
+    // after the message is in.
+    let mut text_only = remote(&receiver_path(0));
+    text_only.accept_types = vec!["text/plain".into()];
+    let r0 = engine.add_participant(key, text_only).await.unwrap();
+    let mut small = remote(&receiver_path(1));
+    small.max_size = Some(1024);
+    let r1 = engine.add_participant(key, small).await.unwrap();
+    let r2 = engine
+        .add(
+            key,
+            Identity::default(),
+            Negotiation::Offer {
+                offer_from: Some(sender.id),
+                transport: None,
+                websocket: false,
+                ws_proto: false,
+            },
+            "lm-r2".into(),
+        )
+        .await
+        .unwrap();
+    let message = body(700 * 1024);
+    let mut a = bound(&engine, SENDER, &sender).await;
+    let (statuses, mut reports) =
+        send_seeing_reports(&mut a, "lmmedia1", &message, 256 * 1024, "").await;
+    assert_eq!(statuses, [200, 200, 200]);
+    for (who, status) in [(r0.id, 415), (r1.id, 413)] {
+        let (got, reason) = event(&mut events, Duration::from_secs(10), |e| match e {
+            Event::MessageFailed {
+                participant,
+                status,
+                reason,
+                ..
+            } if *participant == who => Some((*status, reason.clone())),
+            _ => None,
+        })
+        .await;
+        assert_eq!(got, status, "{reason}");
+    }
+    let answered = engine
+        .set_remote_answer(r2.id, remote(&receiver_path(2)))
+        .await
+        .unwrap();
+    let mut peer = bound(&engine, &receiver_path(2), &answered).await;
+    let got = receive(&mut peer, message.len(), Duration::ZERO).await;
+    assert_eq!(hash(&got), hash(&message));
+    let complete = event(&mut events, Duration::from_secs(10), |e| match e {
+        Event::LargeMessageComplete {
+            delivered, failed, ..
+        } => Some((*delivered, *failed)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(complete, (1, 2));
+    // The sender asked for failure reports: it got one, with the first failure.
+    if reports.is_empty() {
+        reports.push(a.read_frame().await);
+    }
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].method().as_deref(), Some("REPORT"));
+    assert_eq!(reports[0].head.status().map(|s| s.code.as_u16()), Some(415));
 }

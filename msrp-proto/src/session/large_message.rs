@@ -236,6 +236,26 @@ impl Transfer {
     }
 }
 
+/// Why receiver media `remote` cannot take the message of `t` (RFC 4975
+/// §8.6: its a=accept-types, §8.7: its a=max-size), if they cannot.
+fn refusal_by(remote: &crate::media::RemoteMedia, t: &Transfer) -> Option<(StatusCode, String)> {
+    let content_type = t.head.as_ref()?.content_type().unwrap_or_default();
+    if !accepts(&remote.accept_types, content_type) {
+        return Some((
+            StatusCode::MIME_NOT_UNDERSTOOD,
+            format!("the receiver does not accept {content_type}"),
+        ));
+    }
+    let size = t.total?;
+    match remote.max_size {
+        Some(max) if size > max => Some((
+            StatusCode::STOP_SENDING_MESSAGE,
+            format!("the message's {size} bytes exceed the receiver's a=max-size {max}"),
+        )),
+        _ => None,
+    }
+}
+
 /// A sender's chunk being read.
 pub(crate) struct LargeChunk {
     pub(crate) from: ParticipantId,
@@ -625,6 +645,13 @@ impl Endpoint {
                 return;
             };
             if !t.is_live() {
+                return;
+            }
+            // Before its first chunk: does its media take this message?
+            if next == 0
+                && let Some((status, reason)) = refusal_by(&p.remote, t)
+            {
+                self.fail_receiver(q, status, &reason, now);
                 return;
             }
             let available = t.received - next;
