@@ -678,3 +678,33 @@ async fn receivers_offered_first_or_refusing_by_their_media_are_served_as_their_
     assert_eq!(reports[0].method().as_deref(), Some("REPORT"));
     assert_eq!(reports[0].head.status().map(|s| s.code.as_u16()), Some(415));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_fails_waiting_receivers_and_reports_to_the_sender() {
+    let dir = TempDir::new("lm-drain");
+    let engine = engine(dir.path(), 1 << 20, 1 << 30, |_| {});
+    let mut events = engine.subscribe();
+    let (_, sender, receivers) = session(&engine, 1).await;
+    let message = body(3 << 20);
+    let mut a = bound(&engine, SENDER, &sender).await;
+    let statuses = send(&mut a, "lmdrain1", &message, 1 << 20, "").await;
+    assert_eq!(statuses, [200, 200, 200], "accepted: a promise");
+    // Its receiver never binds; the switch stops.
+    let outcome = engine.drain(Duration::from_secs(2)).await;
+    assert!(!outcome.quiescent, "a receiver was still owed the message");
+    let report = a.read_frame().await;
+    assert_eq!(report.method().as_deref(), Some("REPORT"));
+    assert_eq!(report.head.status().map(|s| s.code.as_u16()), Some(408));
+    let range = report.head.byte_range().unwrap();
+    assert_eq!((range.start, range.end), (1, Some(message.len() as u64)));
+    let (who, status) = event(&mut events, Duration::from_secs(5), |e| match e {
+        Event::MessageFailed {
+            participant,
+            status,
+            ..
+        } => Some((*participant, *status)),
+        _ => None,
+    })
+    .await;
+    assert_eq!((who, status), (receivers[0].id, 408));
+}
