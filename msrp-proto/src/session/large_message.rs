@@ -216,7 +216,7 @@ impl Transfer {
     }
 
     /// The window's pieces covering `[from, from + len)`, as slices (shared).
-    fn slices(&self, from: u64, len: u64) -> SmallVec<[Bytes; 4]> {
+    fn slices(&self, from: u64, len: u64) -> SmallVec<[Bytes; 8]> {
         let mut out = SmallVec::new();
         let end = from + len;
         let mut at = self.window_start;
