@@ -362,7 +362,7 @@ impl Endpoint {
         }
         // A large message's receiver may now be fed what there is.
         self.now = now;
-        self.feed_receiver(session, id, true, now);
+        self.feed_receiver(session, id, now);
         self.participant_info(id)
     }
 

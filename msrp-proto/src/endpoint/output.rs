@@ -150,7 +150,7 @@ impl Endpoint {
             self.wake_session(session, id);
             // A large message's receiver takes its next chunks as it drains.
             let now = self.now;
-            self.feed_receiver(session, id, true, now);
+            self.feed_receiver(session, id, now);
         }
         taken
     }

@@ -416,7 +416,7 @@ impl Endpoint {
                 offset,
                 bytes: piece,
             });
-            self.feed_receivers(session, false);
+            self.feed_receivers(session);
         }
         self.set_inbound(conn, Inbound::Large(c));
     }
@@ -464,7 +464,7 @@ impl Endpoint {
             reply => self.answer_sender(conn, c.from, reply),
         }
         self.check_received(session);
-        self.feed_receivers(session, true);
+        self.feed_receivers(session);
         self.check_all_delivered(session, now);
     }
 
@@ -568,7 +568,7 @@ impl Endpoint {
                 return;
             }
         }
-        self.feed_receiver(session, receiver, true, now);
+        self.feed_receiver(session, receiver, now);
     }
 
     /// A receiver's state, if `id` is one.
@@ -594,9 +594,8 @@ impl Endpoint {
             .is_some_and(|t| (t.received - t.stored) as usize >= self.config.queue_bytes)
     }
 
-    /// Feeds every receiver of `session` what it can take; `flush`: send a
-    /// partial chunk too (the sender's chunk ended or the message is whole).
-    pub(crate) fn feed_receivers(&mut self, session: SessionKey, flush: bool) {
+    /// Feeds every receiver of `session` what it can take.
+    pub(crate) fn feed_receivers(&mut self, session: SessionKey) {
         let Some(s) = self.sessions.get(&session) else {
             return;
         };
@@ -612,19 +611,13 @@ impl Endpoint {
             .collect();
         let now = self.now;
         for q in receivers {
-            self.feed_receiver(session, q, flush, now);
+            self.feed_receiver(session, q, now);
         }
     }
 
     /// Writes chunks to receiver `q` while its leg is under the queue bound and
     /// there is something for it: from the window, or asks the store for it.
-    pub(crate) fn feed_receiver(
-        &mut self,
-        session: SessionKey,
-        q: ParticipantId,
-        flush: bool,
-        now: Instant,
-    ) {
+    pub(crate) fn feed_receiver(&mut self, session: SessionKey, q: ParticipantId, now: Instant) {
         let limit = self.config.queue_bytes;
         let chunk_bytes = self.config.fanout_chunk_bytes.max(1) as u64;
         loop {
@@ -656,8 +649,9 @@ impl Endpoint {
             }
             let available = t.received - next;
             let last = t.is_whole();
-            // Whole chunks while the sender streams; the rest when its chunk ends.
-            let flushing = flush || last || !t.inside_chunk;
+            // Whole chunks while the sender streams; the rest when its chunk
+            // ends (so a receiver draining fast never gets a chunk per piece).
+            let flushing = last || !t.inside_chunk;
             // (An empty last chunk still carries the `$` of a whole message.)
             if available == 0 && !last {
                 return;
@@ -1104,7 +1098,7 @@ impl Endpoint {
                 t.release_at = None;
             }
             let now = self.now;
-            self.feed_receiver(session, id, true, now);
+            self.feed_receiver(session, id, now);
         }
     }
 
