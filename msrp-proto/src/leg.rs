@@ -14,6 +14,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -193,6 +194,10 @@ pub(crate) struct Leg {
     pub(crate) open: bool,
     /// The connection whose input feeds the open chunk.
     pub(crate) feeder: Option<ConnId>,
+    /// The chunk being timed for the forwarding latency histogram: the bytes
+    /// queued ahead of its head, and when the head was queued. One at a time,
+    /// so timing costs a comparison per push and per take.
+    probe: Option<(usize, Instant)>,
 }
 
 impl Leg {
@@ -203,6 +208,15 @@ impl Leg {
             held: Queue::new(Arc::clone(stats)),
             open: false,
             feeder: None,
+            probe: None,
+        }
+    }
+
+    /// A chunk's head is about to be queued at `now`: timed, unless another
+    /// is (or it would wait behind an open chunk).
+    pub(crate) fn time_head(&mut self, now: Instant) {
+        if self.probe.is_none() && !self.open {
+            self.probe = Some((self.out.bytes(), now));
         }
     }
 
@@ -254,9 +268,27 @@ impl Leg {
         self.out.append(&mut self.held);
     }
 
-    /// Moves what `budget` allows into `into` (see [`Queue::take_frames`]).
-    pub(crate) fn take_frames(&mut self, into: &mut impl Transmits, budget: Budget) -> Taken {
-        self.out.take_frames(into, budget)
+    /// Moves what `budget` allows into `into` (see [`Queue::take_frames`]) at
+    /// `now`; a timed head that goes is observed.
+    pub(crate) fn take_frames(
+        &mut self,
+        into: &mut impl Transmits,
+        budget: Budget,
+        now: Instant,
+    ) -> Taken {
+        let taken = self.out.take_frames(into, budget);
+        if let Some((ahead, at)) = &mut self.probe {
+            if taken.bytes > *ahead {
+                self.out
+                    .stats
+                    .forward_latency
+                    .observe(now.saturating_duration_since(*at));
+                self.probe = None;
+            } else {
+                *ahead -= taken.bytes;
+            }
+        }
+        taken
     }
 
     /// True if the next piece ready continues a frame up to its end: the rest of
@@ -270,6 +302,7 @@ impl Leg {
     /// middle of one of the leg's frames) the rest of that frame goes first, ahead
     /// of what `queue` holds; with `all` every later frame follows at its end.
     pub(crate) fn hand_over(&mut self, queue: &mut Queue, mid_frame: bool, all: bool) {
+        self.probe = None;
         if mid_frame {
             self.out.move_rest_of_frame(queue);
         }
@@ -282,9 +315,45 @@ impl Leg {
     /// written frame cannot be continued on a new one.
     pub(crate) fn clear(&mut self) -> usize {
         let dropped = self.out.clear() + self.held.clear();
+        self.probe = None;
         self.open = false;
         self.feeder = None;
         dropped
+    }
+}
+
+#[cfg(test)]
+mod probe_tests {
+    use super::*;
+
+    #[test]
+    fn a_timed_head_is_observed_when_its_first_byte_is_taken() {
+        let stats = Arc::new(Stats::default());
+        let mut leg = Leg::new(&stats);
+        let t0 = Instant::now();
+        leg.push_frame(Bytes::from_static(b"ahead-of-it"));
+        leg.time_head(t0);
+        leg.push_frame(Bytes::from_static(b"timed"));
+        // A second head is not timed while the first is.
+        leg.time_head(t0 + std::time::Duration::from_secs(5));
+        leg.push_frame(Bytes::from_static(b"later"));
+        let mut out = Vec::new();
+        let mut counts = [0u64; crate::stats::LATENCY_BUCKETS.len() + 1];
+        let mut sum = 0.0;
+        // The bytes ahead go: nothing observed yet.
+        leg.take_frames(&mut out, Budget::bytes(11), t0);
+        stats.forward_latency.add_to(&mut counts, &mut sum);
+        assert_eq!(counts.iter().sum::<u64>(), 0);
+        leg.take_frames(
+            &mut out,
+            Budget::bytes(usize::MAX),
+            t0 + std::time::Duration::from_millis(3),
+        );
+        stats.forward_latency.add_to(&mut counts, &mut sum);
+        assert_eq!(counts.iter().sum::<u64>(), 1, "one chunk timed");
+        // 3 ms: the 5 ms bucket (index 8).
+        assert_eq!(counts[8], 1, "{counts:?}");
+        assert!((sum - 0.003).abs() < 1e-9, "{sum}");
     }
 }
 
@@ -304,7 +373,11 @@ mod tests {
         leg.push_chunk_end(Bytes::from_static(b"body"));
         leg.close_chunk();
         let mut out = Vec::new();
-        assert_eq!(leg.take_frames(&mut out, Budget::bytes(1 << 20)).bytes, 14);
+        assert_eq!(
+            leg.take_frames(&mut out, Budget::bytes(1 << 20), Instant::now())
+                .bytes,
+            14
+        );
         assert_eq!(out, ["head", "body", "report"]);
         assert_eq!(leg.queued_bytes(), 0);
         assert_eq!(stats.queue_bytes.load(Ordering::Relaxed), 0);
@@ -332,7 +405,7 @@ mod tests {
         leg.push_chunk_end(Bytes::from_static(b"end"));
         leg.close_chunk();
         let mut out = Framed(Vec::new());
-        leg.take_frames(&mut out, Budget::bytes(usize::MAX));
+        leg.take_frames(&mut out, Budget::bytes(usize::MAX), Instant::now());
         let shape: Vec<(&[u8], bool)> = out.0.iter().map(|(b, e)| (&b[..], *e)).collect();
         assert_eq!(
             shape,
@@ -391,6 +464,7 @@ mod tests {
                 one_frame: true,
                 ..Budget::bytes(usize::MAX)
             },
+            Instant::now(),
         );
         assert_eq!((taken.bytes, taken.mid_frame), (4, false));
         assert_eq!(pieces(&out), [(&b"h1"[..], false), (b"e1", true)]);
@@ -398,9 +472,9 @@ mod tests {
         leg.push_frame_part(Bytes::from_static(b"h3"), false);
         leg.push_frame_part(Bytes::from_static(b"e3"), true);
         let mut out = Framed(Vec::new());
-        let taken = leg.take_frames(&mut out, Budget::bytes(2));
+        let taken = leg.take_frames(&mut out, Budget::bytes(2), Instant::now());
         assert_eq!((taken.bytes, taken.mid_frame), (2, false), "f2 whole");
-        let taken = leg.take_frames(&mut out, Budget::bytes(2));
+        let taken = leg.take_frames(&mut out, Budget::bytes(2), Instant::now());
         assert_eq!((taken.bytes, taken.mid_frame), (2, true), "h3 of h3 e3");
         // The participant leaves: the rest of its frame goes before what the
         // connection holds, the frames after it behind.

@@ -37,6 +37,69 @@ pub fn status_slot(code: StatusCode) -> usize {
         .unwrap_or(STATUSES.len())
 }
 
+/// Upper bounds of the latency histograms' buckets, in seconds: 10 µs to 10 s,
+/// about three per decade (a forwarded chunk takes microseconds, a receiver's
+/// answer milliseconds, a stalled one seconds).
+pub const LATENCY_BUCKETS: [f64; 19] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// [`LATENCY_BUCKETS`] in nanoseconds, for the forwarding path.
+const LATENCY_BUCKETS_NANOS: [u64; 19] = [
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// A latency histogram one shard writes alone and the daemon reads at scrape
+/// time: a count per [`LATENCY_BUCKETS`] bucket (not cumulative; the last slot
+/// is `+Inf`), and the sum. An observation is a few relaxed atomic adds, no lock
+/// and no allocation.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    /// Counts one observation.
+    pub fn observe(&self, elapsed: std::time::Duration) {
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let slot = LATENCY_BUCKETS_NANOS
+            .iter()
+            .position(|&bound| nanos <= bound)
+            .unwrap_or(LATENCY_BUCKETS_NANOS.len());
+        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Adds this histogram's counts (per bucket, not cumulative; `+Inf` last)
+    /// and its sum in seconds into `counts` and `sum`, to sum several shards.
+    pub fn add_to(&self, counts: &mut [u64; LATENCY_BUCKETS.len() + 1], sum: &mut f64) {
+        for (total, bucket) in counts.iter_mut().zip(&self.buckets) {
+            *total = total.saturating_add(bucket.load(Ordering::Relaxed));
+        }
+        *sum += self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+    }
+}
+
 /// One shard's counters and gauges.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -48,6 +111,15 @@ pub struct Stats {
     pub sessions_group: AtomicI64,
     /// Participants in group sessions.
     pub participants_group: AtomicI64,
+    /// From the read that queued a chunk's head for a participant to the write
+    /// that took its first byte (sampled: each leg times one chunk at a time).
+    pub forward_latency: Histogram,
+    /// From the switch's request being queued whole (its end-line) to its
+    /// response: a receiver's answer time, queueing included.
+    pub response_latency: Histogram,
+    /// TLS handshakes, accepted and opened, from the first byte to done (the
+    /// transport's).
+    pub tls_handshake_latency: Histogram,
     /// Open large message sessions.
     pub sessions_large_message: AtomicI64,
     /// Participants in large message sessions.

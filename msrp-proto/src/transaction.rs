@@ -93,20 +93,36 @@ const COMPACT_ABOVE: usize = 1024;
 /// ignored.
 #[derive(Debug, Default)]
 pub(crate) struct Transactions {
-    sent: HashMap<TransactionId, Sent>,
+    /// Each request, and when it was queued whole (armed; `None` while a
+    /// chunk still streams).
+    sent: HashMap<TransactionId, (Sent, Option<Instant>)>,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    /// When the request [`Transactions::expire`] last gave out was armed, for
+    /// [`Transactions::hold`].
+    expired_armed: Option<Instant>,
 }
 
 impl Transactions {
     /// Records a request whose response is not yet due (a chunk still streaming).
     pub(crate) fn insert(&mut self, tid: TransactionId, sent: Sent) {
-        self.sent.insert(tid, sent);
+        self.sent.insert(tid, (sent, None));
     }
 
-    /// The request is on the wire whole: its response is due at `deadline`.
-    pub(crate) fn arm(&mut self, tid: TransactionId, deadline: Instant) {
+    /// The request was queued whole at `now`: its response is due `timeout`
+    /// later.
+    pub(crate) fn arm(&mut self, tid: TransactionId, now: Instant, timeout: std::time::Duration) {
+        if let Some((_, armed)) = self.sent.get_mut(&tid) {
+            *armed = Some(now);
+        }
         self.timers
-            .push(Reverse((deadline, Timer::Transaction(tid))));
+            .push(Reverse((now + timeout, Timer::Transaction(tid))));
+    }
+
+    /// Puts back the request [`Transactions::expire`] just gave out (its
+    /// receiver is slow, not gone), due again at `until`.
+    pub(crate) fn hold(&mut self, tid: TransactionId, sent: Sent, until: Instant) {
+        self.sent.insert(tid, (sent, self.expired_armed));
+        self.timers.push(Reverse((until, Timer::Transaction(tid))));
     }
 
     /// Schedules any other timer.
@@ -114,8 +130,9 @@ impl Transactions {
         self.timers.push(Reverse((deadline, timer)));
     }
 
-    /// The response arrived: forget the request.
-    pub(crate) fn answer(&mut self, tid: &TransactionId) -> Option<Sent> {
+    /// The response arrived: forget the request; what it was, and when it was
+    /// queued whole.
+    pub(crate) fn answer_timed(&mut self, tid: &TransactionId) -> Option<(Sent, Option<Instant>)> {
         let sent = self.sent.remove(tid);
         // Answered timers are dropped lazily; compact when they dominate, so the heap
         // holds O(outstanding) entries, not every chunk of the last timeout period.
@@ -135,7 +152,7 @@ impl Transactions {
 
     /// Sets the end of a chunk's range once its end-line is written.
     pub(crate) fn set_chunk_end(&mut self, tid: &TransactionId, chunk_end: u64) {
-        if let Some(Sent::Chunk { end, .. }) = self.sent.get_mut(tid) {
+        if let Some((Sent::Chunk { end, .. }, _)) = self.sent.get_mut(tid) {
             *end = Some(chunk_end);
         }
     }
@@ -155,7 +172,8 @@ impl Transactions {
             self.timers.pop();
             match timer {
                 Timer::Transaction(tid) => {
-                    if let Some(sent) = self.sent.remove(&tid) {
+                    if let Some((sent, armed)) = self.sent.remove(&tid) {
+                        self.expired_armed = armed;
                         return Some((timer, Some(sent)));
                     }
                 }
@@ -172,7 +190,7 @@ impl Transactions {
 
     /// Forgets every request sent to `to` (it was removed).
     pub(crate) fn forget_participant(&mut self, to: ParticipantId) {
-        self.sent.retain(|_, sent| match sent {
+        self.sent.retain(|_, (sent, _)| match sent {
             Sent::Chunk { to: t, .. } | Sent::Bind { to: t, .. } | Sent::Large { to: t, .. } => {
                 *t != to
             }
@@ -185,7 +203,7 @@ impl Transactions {
     /// order whatever the map's.
     pub(crate) fn take_chunks(&mut self, pick: impl Fn(&Sent) -> bool) -> Vec<Sent> {
         let mut picked: Vec<Sent> = Vec::new();
-        self.sent.retain(|_, sent| {
+        self.sent.retain(|_, (sent, _)| {
             if pick(sent) {
                 picked.push(sent.clone());
                 false

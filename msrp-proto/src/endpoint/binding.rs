@@ -229,7 +229,7 @@ impl Endpoint {
         let end = self.encoder.end_line(&tid, ContinuationFlag::End, false);
         self.transactions.insert(tid, Sent::Bind { to: id, conn });
         self.transactions
-            .arm(tid, now + self.config.transaction_timeout);
+            .arm(tid, now, self.config.transaction_timeout);
         Some(Bytes::from([head, end].concat()))
     }
 

@@ -33,7 +33,7 @@ use smallvec::SmallVec;
 use crate::conn::{Inbound, Writing};
 use crate::ids::{ConnId, ParticipantId};
 use crate::stats::Stats;
-use crate::transaction::{Sent, Timer};
+use crate::transaction::Sent;
 
 use super::Endpoint;
 
@@ -63,8 +63,7 @@ impl Endpoint {
         }
         match self.overdue(to, now) {
             Overdue::HoldUntil(at) => {
-                self.transactions.insert(tid, sent);
-                self.transactions.schedule(at, Timer::Transaction(tid));
+                self.transactions.hold(tid, sent, at);
             }
             Overdue::Stalled(conn) => {
                 Stats::add(&self.metrics.stalled_receivers, 1);

@@ -341,7 +341,13 @@ impl Endpoint {
             return;
         };
         self.metrics.response_received(code);
-        match self.transactions.answer(head.transaction_id()) {
+        let answered = self.transactions.answer_timed(head.transaction_id());
+        if let Some((_, Some(armed))) = &answered {
+            self.metrics
+                .response_latency
+                .observe(self.now.saturating_duration_since(*armed));
+        }
+        match answered.map(|(sent, _)| sent) {
             None => {
                 trace!(conn = conn.0, tid = %head.transaction_id(), "response to nothing outstanding")
             }

@@ -32,8 +32,22 @@ use crate::leg::{Budget, Transmits};
 use super::Endpoint;
 
 impl Endpoint {
+    /// [`Endpoint::take_output`] for a write at `now` (the forwarding latency
+    /// histogram times chunks up to their write).
+    pub fn take_output_at(
+        &mut self,
+        conn: ConnId,
+        into: &mut impl Transmits,
+        max_bytes: usize,
+        now: std::time::Instant,
+    ) -> usize {
+        self.now = self.now.max(now);
+        self.take_output(conn, into, max_bytes)
+    }
+
     /// Moves up to `max_bytes` of output for `conn` into `into` (for one vectored
     /// write, or, with frame ends, one message per frame); returns the bytes moved.
+    /// Chunks are timed up to the time of the last call that gave one.
     pub fn take_output(
         &mut self,
         conn: ConnId,
@@ -92,7 +106,7 @@ impl Endpoint {
                     };
                     let limit = self.config.queue_bytes;
                     let was_full = p.leg.queued_bytes() >= limit;
-                    let step = p.leg.take_frames(into, budget);
+                    let step = p.leg.take_frames(into, budget, self.now);
                     let full = p.leg.queued_bytes() >= limit;
                     if !full && let Some(g) = p.group_mut() {
                         g.over_since = None;

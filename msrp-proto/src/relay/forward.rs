@@ -412,7 +412,7 @@ impl Endpoint {
                 },
             );
             self.transactions
-                .arm(tid, self.now + self.config.transaction_timeout);
+                .arm(tid, self.now, self.config.transaction_timeout);
             debug!(?method, %tid, "relayed end to end");
         }
         if f.method == Some(Method::Send) {
@@ -431,7 +431,7 @@ impl Endpoint {
                 },
             );
             self.transactions
-                .arm(tid, self.now + self.config.transaction_timeout);
+                .arm(tid, self.now, self.config.transaction_timeout);
         }
         f.start += held;
         f.held = 0;

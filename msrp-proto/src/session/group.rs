@@ -554,6 +554,7 @@ impl Endpoint {
                 .encoder
                 .copy_request(head, &rewrite, FailureReport::Partial);
             let end = self.encoder.end_line(&tid, flag, true);
+            leg.leg.time_head(now);
             leg.leg.push_frame_part(head, false);
             for piece in &f.pieces {
                 leg.leg.push_frame_part(piece.clone(), false);
@@ -580,7 +581,7 @@ impl Endpoint {
                     },
                 );
                 self.transactions
-                    .arm(tid, now + self.config.transaction_timeout);
+                    .arm(tid, now, self.config.transaction_timeout);
             }
             self.wake(conn);
             self.check_slow_consumer(q, now);

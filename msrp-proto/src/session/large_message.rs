@@ -732,6 +732,7 @@ impl Endpoint {
             .encoder
             .copy_request(head, &rewrite, FailureReport::Yes);
         let end_line = self.encoder.end_line(&tid, flag, true);
+        p.leg.time_head(now);
         p.leg.push_frame_part(head, false);
         for piece in pieces {
             p.leg.push_frame_part(piece.clone(), false);
@@ -748,7 +749,7 @@ impl Endpoint {
         self.transactions
             .insert(tid, Sent::Large { to: q, session });
         self.transactions
-            .arm(tid, now + self.config.transaction_timeout);
+            .arm(tid, now, self.config.transaction_timeout);
         self.wake(conn);
     }
 
@@ -783,8 +784,7 @@ impl Endpoint {
         };
         match self.overdue_for(to, now) {
             Some(at) => {
-                self.transactions.insert(tid, sent);
-                self.transactions.schedule(at, Timer::Transaction(tid));
+                self.transactions.hold(tid, sent, at);
             }
             None => {
                 Stats::add(&self.metrics.transaction_timeouts, 1);

@@ -173,7 +173,7 @@ impl Endpoint {
             self.transactions
                 .set_chunk_end(&tid, f.position.saturating_sub(1));
             self.transactions
-                .arm(tid, now + self.config.transaction_timeout);
+                .arm(tid, now, self.config.transaction_timeout);
         }
     }
 
@@ -293,6 +293,7 @@ impl Endpoint {
             }),
         };
         let head = self.encoder.forward(head, &rewrite);
+        q.leg.time_head(self.now);
         q.leg.push_chunk_part(head);
         q.leg.open = true;
         q.leg.feeder = Some(conn);

@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, debug, debug_span};
 
-use super::CONTENT_TYPE;
+use super::{CONTENT_TYPE, TEXT_CONTENT_TYPE};
 use crate::transport::Engine;
 
 /// How long a client has to send a whole request head. hyper starts the timer
@@ -222,11 +222,22 @@ struct Port {
     ready: watch::Receiver<bool>,
 }
 
-async fn scrape(State(port): State<Port>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, CONTENT_TYPE)],
-        port.engine.render_metrics(),
-    )
+/// OpenMetrics, unless the client asks for the Prometheus text format and not
+/// for OpenMetrics (`Accept: text/plain`, as `promtool` and older scrapers do).
+async fn scrape(State(port): State<Port>, headers: axum::http::HeaderMap) -> impl IntoResponse {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let text = port.engine.render_metrics();
+    if accept.contains("text/plain") && !accept.contains("application/openmetrics-text") {
+        (
+            [(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)],
+            super::to_text_format(&text),
+        )
+    } else {
+        ([(header::CONTENT_TYPE, CONTENT_TYPE)], text)
+    }
 }
 
 async fn healthz() -> &'static str {

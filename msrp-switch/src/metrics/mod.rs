@@ -9,6 +9,7 @@
 //! ids or addresses.
 
 pub mod http;
+pub mod process;
 
 use std::fmt;
 use std::sync::Arc;
@@ -63,12 +64,54 @@ const RELAY_AUTH_LABELS: [&str; 4] = [
 
 pub use http::{HttpLimits, MAX_REQUEST_BODY_BYTES, serve_http, serve_metrics, serve_metrics_with};
 pub use msrp_proto::stats::{
-    FRAME_KINDS, STATUS_SLOTS, STATUSES, Stats as ShardMetrics, frame_kind,
+    FRAME_KINDS, Histogram, LATENCY_BUCKETS, STATUS_SLOTS, STATUSES, Stats as ShardMetrics,
+    frame_kind,
 };
 
 /// The `Content-Type` of [`render`]'s output: OpenMetrics 1.0 text, which
 /// Prometheus asks for first and which prometheus-client writes.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The `Content-Type` of [`to_text_format`]'s output: the Prometheus text
+/// format.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// [`render`]'s OpenMetrics text in the Prometheus text format 0.0.4, for
+/// clients that ask for it: counter families are named with their `_total`
+/// (OpenMetrics names the family without it), and `# EOF` goes.
+pub fn to_text_format(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len() + 64 * counters.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let described = line
+            .strip_prefix("# HELP ")
+            .map(|rest| ("# HELP ", rest))
+            .or_else(|| line.strip_prefix("# TYPE ").map(|rest| ("# TYPE ", rest)));
+        match described {
+            Some((prefix, rest)) => {
+                let name = rest.split(' ').next().unwrap_or_default();
+                if counters.contains(name) {
+                    out.push_str(prefix);
+                    out.push_str(name);
+                    out.push_str("_total");
+                    out.push_str(&rest[name.len()..]);
+                } else {
+                    out.push_str(line);
+                }
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
 
 /// The `method` label values of frame counters, slot by slot as the core counts
 /// them (`frame_kind`): request methods, then `response`.
@@ -93,6 +136,7 @@ const SESSION_KINDS: [&str; 3] = ["one_to_one", "group", "large_message"];
 pub fn render(shards: &[Arc<ShardMetrics>]) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(ShardCollector::new(shards.to_vec())));
+    registry.register_collector(Box::new(process::ProcessCollector));
     let mut out = String::with_capacity(8 * 1024);
     if let Err(err) = prometheus_client::encoding::text::encode(&mut out, &registry) {
         // Writing to a String cannot fail, so this is an encoder bug. The text
@@ -140,7 +184,10 @@ impl Collector for ShardCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         for family in FAMILIES {
             let metric_type = match family.values {
-                Values::Gauge(_) | Values::GaugeByKind(_) => MetricType::Gauge,
+                Values::Gauge(_) | Values::GaugeByKind(_) | Values::GaugePerShard(_) => {
+                    MetricType::Gauge
+                }
+                Values::Histogram(_) => MetricType::Histogram,
                 Values::Counter(_)
                 | Values::CounterByMethod(_)
                 | Values::CounterByStatus(_)
@@ -183,6 +230,30 @@ impl Collector for ShardCollector {
                         counter.encode(metric.encode_family(&[("status", *status)])?)?;
                     }
                 }
+                Values::GaugePerShard(read) => {
+                    for (index, shard) in self.shards.iter().enumerate() {
+                        let gauge = ConstGauge::new(read(shard).load(Ordering::Relaxed));
+                        let label = index.to_string();
+                        gauge.encode(metric.encode_family(&[("shard", label.as_str())])?)?;
+                    }
+                }
+                Values::Histogram(read) => {
+                    let mut counts = [0u64; LATENCY_BUCKETS.len() + 1];
+                    let mut sum = 0.0;
+                    for shard in &self.shards {
+                        read(shard).add_to(&mut counts, &mut sum);
+                    }
+                    let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS
+                        .iter()
+                        .copied()
+                        .chain(std::iter::once(f64::INFINITY))
+                        .zip(counts)
+                        .collect();
+                    let count = counts.iter().sum();
+                    metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                        sum, count, &buckets, None,
+                    )?;
+                }
             }
         }
         Ok(())
@@ -209,6 +280,10 @@ enum Values {
     CounterByMethod(fn(&ShardMetrics) -> &[AtomicU64; 6]),
     /// One counter per [`STATUS_LABELS`] slot, label `status`.
     CounterByStatus(fn(&ShardMetrics) -> &[AtomicU64; STATUS_SLOTS]),
+    /// One gauge per shard, label `shard` (its index): bounded by the cores.
+    GaugePerShard(fn(&ShardMetrics) -> &AtomicI64),
+    /// A latency histogram summed over the shards ([`LATENCY_BUCKETS`]).
+    Histogram(fn(&ShardMetrics) -> &Histogram),
     /// One counter per value of the list, under the label named first.
     CounterBy(
         &'static str,
@@ -239,6 +314,31 @@ const FAMILIES: &[Family] = &[
                 &m.participants_large_message,
             ]
         }),
+    },
+    Family {
+        name: "msrp_switch_forward_latency_seconds",
+        help: "From the read that queued a chunk's head for a participant to the write that took it (sampled: one chunk per participant at a time).",
+        values: Values::Histogram(|m| &m.forward_latency),
+    },
+    Family {
+        name: "msrp_switch_response_latency_seconds",
+        help: "From a request the switch wrote being queued whole (its end-line) to its response: a receiver's answer time.",
+        values: Values::Histogram(|m| &m.response_latency),
+    },
+    Family {
+        name: "msrp_switch_tls_handshake_duration_seconds",
+        help: "TLS handshakes completed, accepted and opened, from their first byte to done.",
+        values: Values::Histogram(|m| &m.tls_handshake_latency),
+    },
+    Family {
+        name: "msrp_switch_shard_connections",
+        help: "Open MSRP connections, by shard.",
+        values: Values::GaugePerShard(|m| &m.connections),
+    },
+    Family {
+        name: "msrp_switch_shard_queue_bytes",
+        help: "Bytes queued for writing, by shard.",
+        values: Values::GaugePerShard(|m| &m.queue_bytes),
     },
     Family {
         name: "msrp_switch_large_messages_received",

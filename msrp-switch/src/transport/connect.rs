@@ -135,10 +135,15 @@ async fn open(
         .ok_or_else(|| retry("the peer's address is unknown".into()))?;
     let connector = tokio_rustls::TlsConnector::from(config);
     let timeout = shard_tls.identity.handshake_timeout();
+    let started = std::time::Instant::now();
     let handshake = tokio::time::timeout(timeout, connector.connect(name, tcp)).await;
     let failure = match handshake {
         Ok(Ok(stream)) => {
             local.metrics.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+            local
+                .metrics
+                .tls_handshake_latency
+                .observe(started.elapsed());
             let (tcp, client) = stream.into_inner();
             return TlsConn::new(tcp, rustls::Connection::Client(client))
                 .map(|conn| Stream::Tls(Rc::new(conn)))

@@ -473,12 +473,22 @@ async fn write_loop(
                     if !control.is_empty() {
                         batch.push(Bytes::from(control));
                     }
-                    switch.take_output(conn, framer, WRITE_BATCH_BYTES);
+                    switch.take_output_at(
+                        conn,
+                        framer,
+                        WRITE_BATCH_BYTES,
+                        std::time::Instant::now(),
+                    );
                     framer.finish();
                     batch.append(&mut framer.out);
                 }
                 None => {
-                    switch.take_output(conn, &mut batch, WRITE_BATCH_BYTES);
+                    switch.take_output_at(
+                        conn,
+                        &mut batch,
+                        WRITE_BATCH_BYTES,
+                        std::time::Instant::now(),
+                    );
                 }
             }
             switch.is_closing(conn)

@@ -109,6 +109,7 @@ async fn handshake(local: &Local, tcp: tokio::net::TcpStream) -> Option<Stream> 
     // The socket outlives the failure until it is counted (the fallible accept
     // hands it back; on a timeout the pinned future still holds it): a peer that
     // sees the close finds the metric already moved.
+    let started = std::time::Instant::now();
     let mut accepting = std::pin::pin!(tls.acceptor.accept(tcp).into_fallible());
     let accepted = tokio::time::timeout(timeout, &mut accepting).await;
     let mut failed_socket = None;
@@ -118,6 +119,10 @@ async fn handshake(local: &Local, tcp: tokio::net::TcpStream) -> Option<Stream> 
             match TlsConn::new(tcp, rustls::Connection::Server(server)) {
                 Ok(conn) => {
                     local.metrics.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+                    local
+                        .metrics
+                        .tls_handshake_latency
+                        .observe(started.elapsed());
                     return Some(Stream::Tls(Rc::new(conn)));
                 }
                 Err(err) => {
