@@ -174,6 +174,8 @@ struct Inner {
     draining: AtomicBool,
     /// See [`Engine::max_connections`].
     max_connections: usize,
+    /// The control API's families.
+    control: Arc<metrics::control::ControlMetrics>,
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -312,6 +314,7 @@ impl Engine {
                 next_shard: AtomicUsize::new(0),
                 draining: AtomicBool::new(false),
                 max_connections: admission.max_connections(),
+                control: Arc::default(),
                 threads: std::sync::Mutex::new(threads),
             }),
         })
@@ -351,6 +354,16 @@ impl Engine {
     /// Number of shards.
     pub fn shards(&self) -> usize {
         self.inner.inboxes.len()
+    }
+
+    /// Completes once every shard has run a no-op from its inbox: each shard's
+    /// thread is alive and turning its loop (what the systemd watchdog checks).
+    pub async fn ping_shards(&self) -> Result<(), EngineError> {
+        for shard in 0..self.shards() {
+            let shard = u8::try_from(shard).map_err(|_| EngineError::UnknownShard)?;
+            self.on_shard(shard, |_, _| ()).await?;
+        }
+        Ok(())
     }
 
     /// Who may AUTH to the RFC 4976 relay: replaces the relay shard's credentials
@@ -694,7 +707,12 @@ impl Engine {
 
     /// The Prometheus text exposition of every metric, summed over shards.
     pub fn render_metrics(&self) -> String {
-        metrics::render(&self.inner.metrics)
+        metrics::render_with(&self.inner.metrics, &self.inner.control)
+    }
+
+    /// The control API's call counters and durations (both fronts record there).
+    pub fn control_metrics(&self) -> &metrics::control::ControlMetrics {
+        &self.inner.control
     }
 
     /// Refuses new sessions and participants once the engine drains.

@@ -153,3 +153,60 @@ async fn latency_histograms_process_metrics_and_the_text_format_pass_promtool() 
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_calls_are_counted_by_method_and_code_from_both_fronts() {
+    use control_api::pb;
+    use msrp_test_support::ControlServer;
+    use msrp_test_support::http::HttpFront;
+
+    let engine = start_engine(1, |_| {});
+    let grpc = ControlServer::start(&engine, None).await;
+    let mut client = grpc.client().await;
+    client
+        .create_session(pb::CreateSessionRequest {
+            kind: pb::SessionKind::OneToOne as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let refused = client
+        .create_session(pb::CreateSessionRequest {
+            kind: pb::SessionKind::Group as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    let http = HttpFront::start(&engine, control_api::auth::Auth::none(), "127.0.0.1:0").await;
+    let answer = http
+        .call(
+            "CreateSession",
+            r#"{"kind":"SESSION_KIND_ONE_TO_ONE"}"#,
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+
+    let text = engine.render_metrics();
+    let series = |method: &str, code: &str| {
+        sample(
+            &text,
+            &format!("msrp_switch_control_calls_total{{method=\"{method}\",code=\"{code}\"}}"),
+        )
+    };
+    assert_eq!(
+        series("CreateSession", "OK"),
+        2.0,
+        "one over gRPC, one over HTTP"
+    );
+    assert_eq!(series("CreateSession", "INVALID_ARGUMENT"), 1.0);
+    assert_eq!(series("AddParticipant", "OK"), 0.0);
+    assert_eq!(
+        sample(
+            &text,
+            "msrp_switch_control_call_duration_seconds_count{method=\"CreateSession\"}"
+        ),
+        3.0
+    );
+}

@@ -121,6 +121,24 @@ impl ControlService {
         }
     }
 
+    /// Runs `call`, timing it and counting its outcome under `method`.
+    async fn measured<T>(
+        &self,
+        method: &'static str,
+        call: impl Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
+        let started = std::time::Instant::now();
+        let outcome = call.await;
+        let code = match &outcome {
+            Ok(_) => tonic::Code::Ok,
+            Err(status) => status.code(),
+        };
+        self.engine
+            .control_metrics()
+            .record(method, code as usize, started.elapsed());
+        outcome
+    }
+
     /// The lock Anchor calls take.
     pub(super) fn anchor_lock(&self) -> &tokio::sync::Mutex<()> {
         &self.anchor
@@ -129,9 +147,9 @@ impl ControlService {
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
 
-#[tonic::async_trait]
-impl SwitchControl for ControlService {
-    async fn create_session(
+/// The calls themselves; [`SwitchControl`] below times and counts each.
+impl ControlService {
+    async fn create_session_call(
         &self,
         request: Request<pb::CreateSessionRequest>,
     ) -> Result<Response<pb::CreateSessionResponse>, Status> {
@@ -195,7 +213,7 @@ impl SwitchControl for ControlService {
         }))
     }
 
-    async fn add_participant(
+    async fn add_participant_call(
         &self,
         request: Request<pb::AddParticipantRequest>,
     ) -> Result<Response<pb::AddParticipantResponse>, Status> {
@@ -283,7 +301,7 @@ impl SwitchControl for ControlService {
         }))
     }
 
-    async fn set_remote_answer(
+    async fn set_remote_answer_call(
         &self,
         request: Request<pb::SetRemoteAnswerRequest>,
     ) -> Result<Response<pb::SetRemoteAnswerResponse>, Status> {
@@ -311,7 +329,7 @@ impl SwitchControl for ControlService {
         }))
     }
 
-    async fn answer_from_both(
+    async fn answer_from_both_call(
         &self,
         request: Request<pb::AnswerFromBothRequest>,
     ) -> Result<Response<pb::AnswerFromBothResponse>, Status> {
@@ -339,7 +357,7 @@ impl SwitchControl for ControlService {
         }))
     }
 
-    async fn modify_participant(
+    async fn modify_participant_call(
         &self,
         request: Request<pb::ModifyParticipantRequest>,
     ) -> Result<Response<pb::ModifyParticipantResponse>, Status> {
@@ -393,7 +411,7 @@ impl SwitchControl for ControlService {
         }))
     }
 
-    async fn commit_modification(
+    async fn commit_modification_call(
         &self,
         request: Request<pb::CommitModificationRequest>,
     ) -> Result<Response<pb::ModifyParticipantResponse>, Status> {
@@ -425,7 +443,7 @@ impl SwitchControl for ControlService {
         }))
     }
 
-    async fn abort_modification(
+    async fn abort_modification_call(
         &self,
         request: Request<pb::AbortModificationRequest>,
     ) -> Result<Response<pb::AbortModificationResponse>, Status> {
@@ -436,7 +454,7 @@ impl SwitchControl for ControlService {
         Ok(Response::new(pb::AbortModificationResponse {}))
     }
 
-    async fn remove_participant(
+    async fn remove_participant_call(
         &self,
         request: Request<pb::RemoveParticipantRequest>,
     ) -> Result<Response<pb::RemoveParticipantResponse>, Status> {
@@ -449,7 +467,7 @@ impl SwitchControl for ControlService {
         }))
     }
 
-    async fn release_session(
+    async fn release_session_call(
         &self,
         request: Request<pb::ReleaseSessionRequest>,
     ) -> Result<Response<pb::ReleaseSessionResponse>, Status> {
@@ -468,7 +486,7 @@ impl SwitchControl for ControlService {
         Ok(Response::new(pb::ReleaseSessionResponse { participants }))
     }
 
-    async fn get_session(
+    async fn get_session_call(
         &self,
         request: Request<pb::GetSessionRequest>,
     ) -> Result<Response<pb::Session>, Status> {
@@ -480,7 +498,7 @@ impl SwitchControl for ControlService {
         )))
     }
 
-    async fn get_participant(
+    async fn get_participant_call(
         &self,
         request: Request<pb::GetParticipantRequest>,
     ) -> Result<Response<pb::Participant>, Status> {
@@ -515,7 +533,7 @@ impl SwitchControl for ControlService {
         )))
     }
 
-    async fn list_sessions(
+    async fn list_sessions_call(
         &self,
         request: Request<pb::ListSessionsRequest>,
     ) -> Result<Response<pb::ListSessionsResponse>, Status> {
@@ -575,7 +593,7 @@ impl SwitchControl for ControlService {
         }))
     }
 
-    async fn stats(
+    async fn stats_call(
         &self,
         _request: Request<pb::StatsRequest>,
     ) -> Result<Response<pb::StatsResponse>, Status> {
@@ -592,9 +610,7 @@ impl SwitchControl for ControlService {
         }))
     }
 
-    type WatchEventsStream = EventStream;
-
-    async fn watch_events(
+    async fn watch_events_call(
         &self,
         request: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<EventStream>, Status> {
@@ -633,7 +649,7 @@ impl SwitchControl for ControlService {
         )))
     }
 
-    async fn anchor(
+    async fn anchor_rpc(
         &self,
         request: Request<pb::AnchorRequest>,
     ) -> Result<Response<pb::AnchorResponse>, Status> {
@@ -642,7 +658,7 @@ impl SwitchControl for ControlService {
         Ok(Response::new(response))
     }
 
-    async fn drain(
+    async fn drain_call(
         &self,
         request: Request<pb::DrainRequest>,
     ) -> Result<Response<pb::DrainResponse>, Status> {
@@ -660,6 +676,139 @@ impl SwitchControl for ControlService {
         Ok(Response::new(pb::DrainResponse {
             deadline_seconds: u32::try_from(deadline.as_secs()).unwrap_or(u32::MAX),
         }))
+    }
+}
+
+/// Every call timed and counted by method and outcome
+/// (`msrp_switch_control_calls_total`, `msrp_switch_control_call_duration_seconds`),
+/// whichever front (gRPC, HTTP/JSON) made it.
+#[tonic::async_trait]
+impl SwitchControl for ControlService {
+    type WatchEventsStream = EventStream;
+
+    async fn stats(
+        &self,
+        request: Request<pb::StatsRequest>,
+    ) -> Result<Response<pb::StatsResponse>, Status> {
+        self.measured("Stats", self.stats_call(request)).await
+    }
+
+    async fn create_session(
+        &self,
+        request: Request<pb::CreateSessionRequest>,
+    ) -> Result<Response<pb::CreateSessionResponse>, Status> {
+        self.measured("CreateSession", self.create_session_call(request))
+            .await
+    }
+
+    async fn add_participant(
+        &self,
+        request: Request<pb::AddParticipantRequest>,
+    ) -> Result<Response<pb::AddParticipantResponse>, Status> {
+        self.measured("AddParticipant", self.add_participant_call(request))
+            .await
+    }
+
+    async fn set_remote_answer(
+        &self,
+        request: Request<pb::SetRemoteAnswerRequest>,
+    ) -> Result<Response<pb::SetRemoteAnswerResponse>, Status> {
+        self.measured("SetRemoteAnswer", self.set_remote_answer_call(request))
+            .await
+    }
+
+    async fn answer_from_both(
+        &self,
+        request: Request<pb::AnswerFromBothRequest>,
+    ) -> Result<Response<pb::AnswerFromBothResponse>, Status> {
+        self.measured("AnswerFromBoth", self.answer_from_both_call(request))
+            .await
+    }
+
+    async fn modify_participant(
+        &self,
+        request: Request<pb::ModifyParticipantRequest>,
+    ) -> Result<Response<pb::ModifyParticipantResponse>, Status> {
+        self.measured("ModifyParticipant", self.modify_participant_call(request))
+            .await
+    }
+
+    async fn commit_modification(
+        &self,
+        request: Request<pb::CommitModificationRequest>,
+    ) -> Result<Response<pb::ModifyParticipantResponse>, Status> {
+        self.measured("CommitModification", self.commit_modification_call(request))
+            .await
+    }
+
+    async fn abort_modification(
+        &self,
+        request: Request<pb::AbortModificationRequest>,
+    ) -> Result<Response<pb::AbortModificationResponse>, Status> {
+        self.measured("AbortModification", self.abort_modification_call(request))
+            .await
+    }
+
+    async fn remove_participant(
+        &self,
+        request: Request<pb::RemoveParticipantRequest>,
+    ) -> Result<Response<pb::RemoveParticipantResponse>, Status> {
+        self.measured("RemoveParticipant", self.remove_participant_call(request))
+            .await
+    }
+
+    async fn release_session(
+        &self,
+        request: Request<pb::ReleaseSessionRequest>,
+    ) -> Result<Response<pb::ReleaseSessionResponse>, Status> {
+        self.measured("ReleaseSession", self.release_session_call(request))
+            .await
+    }
+
+    async fn get_session(
+        &self,
+        request: Request<pb::GetSessionRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        self.measured("GetSession", self.get_session_call(request))
+            .await
+    }
+
+    async fn get_participant(
+        &self,
+        request: Request<pb::GetParticipantRequest>,
+    ) -> Result<Response<pb::Participant>, Status> {
+        self.measured("GetParticipant", self.get_participant_call(request))
+            .await
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<pb::ListSessionsRequest>,
+    ) -> Result<Response<pb::ListSessionsResponse>, Status> {
+        self.measured("ListSessions", self.list_sessions_call(request))
+            .await
+    }
+
+    async fn watch_events(
+        &self,
+        request: Request<pb::WatchEventsRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        self.measured("WatchEvents", self.watch_events_call(request))
+            .await
+    }
+
+    async fn anchor(
+        &self,
+        request: Request<pb::AnchorRequest>,
+    ) -> Result<Response<pb::AnchorResponse>, Status> {
+        self.measured("Anchor", self.anchor_rpc(request)).await
+    }
+
+    async fn drain(
+        &self,
+        request: Request<pb::DrainRequest>,
+    ) -> Result<Response<pb::DrainResponse>, Status> {
+        self.measured("Drain", self.drain_call(request)).await
     }
 }
 

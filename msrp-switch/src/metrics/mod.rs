@@ -8,6 +8,7 @@
 //! label map. Labels are fixed, bounded sets (`method`, `status`, `kind`), never
 //! ids or addresses.
 
+pub mod control;
 pub mod http;
 pub mod process;
 
@@ -134,8 +135,14 @@ const SESSION_KINDS: [&str; 3] = ["one_to_one", "group", "large_message"];
 /// handles are a few `Arc` clones, so a scrape costs one small allocation and the
 /// engine stays the one owner of the shard list.
 pub fn render(shards: &[Arc<ShardMetrics>]) -> String {
+    render_with(shards, &Arc::default())
+}
+
+/// [`render`] with the control API's families.
+pub fn render_with(shards: &[Arc<ShardMetrics>], control: &Arc<control::ControlMetrics>) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(ShardCollector::new(shards.to_vec())));
+    registry.register_collector(Box::new(ControlCollector(Arc::clone(control))));
     registry.register_collector(Box::new(process::ProcessCollector));
     let mut out = String::with_capacity(8 * 1024);
     if let Err(err) = prometheus_client::encoding::text::encode(&mut out, &registry) {
@@ -144,6 +151,16 @@ pub fn render(shards: &[Arc<ShardMetrics>]) -> String {
         error!(%err, "encoding metrics failed");
     }
     out
+}
+
+/// The control API's families, as a [`Collector`].
+#[derive(Debug)]
+struct ControlCollector(Arc<control::ControlMetrics>);
+
+impl Collector for ControlCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        self.0.encode(&mut encoder)
+    }
 }
 
 /// A prometheus-client [`Collector`] over the shards' counters: each scrape reads
