@@ -16,6 +16,10 @@
 //! msrp-flood session
 //! msrp-flood recv --switch-uri URI_B --from PATH_B
 //! msrp-flood send --switch-uri URI_A --from PATH_A --message hello
+//! # Large Message Mode: 1 GiB to 10 receivers (MB/s, the switch's peak RSS),
+//! # then whole large-message sessions per second (the switch's CPU per session).
+//! msrp-flood large --receivers 10 --size 1073741824 --pid $(pidof msrp-switch)
+//! msrp-flood large --mode sessions --duration-seconds 10 --pid $(pidof msrp-switch)
 //! ```
 
 #![forbid(unsafe_code)]
@@ -28,6 +32,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use msrp_benches::flood::large::LargeMode;
 use msrp_benches::flood::oneshot::{self, Endpoint};
 use msrp_benches::flood::{self, Bound, FloodConfig, GroupShape, TargetSpec, Transport};
 
@@ -58,6 +63,72 @@ enum Command {
     /// fingerprint, presenting a client certificate), close, from --concurrency
     /// workers.
     Handshakes(HandshakeArgs),
+    /// Large Message Mode (OMA SIMPLE IM): one message to --receivers receivers
+    /// (--mode throughput: MB/s delivered, the switch's peak RSS), or whole
+    /// sessions, set up, delivered and released, from --concurrency loops
+    /// (--mode sessions: sessions/s, the switch's CPU per 1,000 sessions).
+    Large(LargeArgs),
+}
+
+#[derive(Args, Debug)]
+struct LargeArgs {
+    /// throughput: one session, every receiver bound first, one message; sessions:
+    /// whole sessions (CreateSession, sender and 1 receiver, the message, its
+    /// large_message_complete, ReleaseSession) back to back.
+    #[arg(long, value_enum, default_value_t = LargeMode::Throughput)]
+    mode: LargeMode,
+    /// The switch's control API (gRPC front).
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    control: String,
+    /// The control API's bearer token, when the switch requires one.
+    #[arg(long, env = "MSRP_FLOOD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// MSRP address; overrides the host:port of the URIs the switch hands out.
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// Receivers (--mode throughput; a sessions run has one per session).
+    #[arg(long, default_value_t = 10)]
+    receivers: u32,
+    /// Message size in bytes, at least 24 [default: 1073741824 (1 GiB) for
+    /// throughput, 65536 for sessions].
+    #[arg(long)]
+    size: Option<u64>,
+    /// The sender's chunk size in bytes [default: 1048576 for throughput; for
+    /// sessions, the whole message in one chunk].
+    #[arg(long)]
+    chunk_size: Option<u64>,
+    /// The sender's chunks sent and not yet answered, at most (the switch
+    /// answers a chunk once it is stored).
+    #[arg(long, default_value_t = 4)]
+    window: usize,
+    /// Loops, each one session at a time on its own control connection
+    /// (--mode sessions).
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Seconds to measure, after the warm-up (--mode sessions).
+    #[arg(long, default_value_t = 10.0)]
+    duration_seconds: f64,
+    /// Seconds of sessions before the measurement, not counted (--mode sessions).
+    #[arg(long, default_value_t = 1.0)]
+    warmup_seconds: f64,
+    /// The switch's pid. Throughput: its VmRSS before and VmHWM after (VmHWM is
+    /// the process's lifetime peak: run against a freshly started switch).
+    /// Sessions: its CPU time (utime+stime) over the measurement.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Do not check the bytes received against the generated body (the
+    /// Byte-Ranges and counts are still checked).
+    #[arg(long)]
+    no_verify: bool,
+    /// The whole run fails after this many seconds.
+    #[arg(long, default_value_t = 600.0)]
+    timeout_seconds: f64,
+    /// Worker threads of the flooder.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -295,6 +366,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Recv(args) => runtime(1)?.block_on(recv(args)),
         Command::Control(args) => runtime(1)?.block_on(control(args)),
         Command::Handshakes(args) => runtime(args.threads)?.block_on(handshakes(args)),
+        Command::Large(args) => runtime(args.threads)?.block_on(large(args)),
     }
 }
 
@@ -529,6 +601,54 @@ async fn handshakes(args: HandshakeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(if report.failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn large(args: LargeArgs) -> anyhow::Result<ExitCode> {
+    use msrp_benches::flood::large::{self, LargeTarget, SessionsConfig, ThroughputConfig};
+    let target = LargeTarget {
+        control: args.control,
+        token: args.token,
+        msrp_addr: args.addr,
+    };
+    let run_timeout = seconds(args.timeout_seconds, "--timeout-seconds")?;
+    let (passed, json, table) = match args.mode {
+        LargeMode::Throughput => {
+            let mut config = ThroughputConfig::new(target);
+            config.receivers = args.receivers;
+            config.size = args.size.unwrap_or(config.size);
+            config.chunk_size = args.chunk_size.unwrap_or(config.chunk_size);
+            config.window = args.window;
+            config.verify = !args.no_verify;
+            config.pid = args.pid;
+            config.timeout = run_timeout;
+            let report = large::run_throughput(&config).await?;
+            (report.passed(), report.to_json(), report.to_table())
+        }
+        LargeMode::Sessions => {
+            let mut config = SessionsConfig::new(target);
+            config.size = args.size.unwrap_or(config.size);
+            config.chunk_size = args.chunk_size.unwrap_or(config.size);
+            config.window = args.window;
+            config.concurrency = args.concurrency;
+            config.duration = run_length(args.duration_seconds)?;
+            config.warmup = seconds(args.warmup_seconds, "--warmup-seconds")?;
+            config.verify = !args.no_verify;
+            config.pid = args.pid;
+            config.timeout = run_timeout;
+            let report = large::run_sessions(&config).await?;
+            (report.passed(), report.to_json(), report.to_table())
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    match args.json {
+        true => writeln!(stdout, "{json}")?,
+        false => write!(stdout, "{table}")?,
+    }
+    Ok(if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

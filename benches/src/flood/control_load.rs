@@ -237,11 +237,5 @@ pub async fn run(load: &ControlLoad) -> anyhow::Result<ControlReport> {
 
 /// A process's resident set size in KiB, from `/proc/<pid>/status`.
 pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS line")
+    super::procfs::status_kib(pid, "VmRSS")
 }

@@ -25,6 +25,10 @@
 //! - [`oneshot`]: `send`, `recv` and `session`, to carry one message by hand.
 //! - [`control_load`]: the control plane under load (`msrp-flood control`).
 //! - [`handshakes`]: TLS handshakes per second (`msrp-flood handshakes`).
+//! - [`large`]: Large Message Mode (`msrp-flood large`): one message to many
+//!   receivers (MB/s, the switch's peak RSS), or whole sessions per second (the
+//!   switch's CPU per session).
+//! - [`procfs`]: the switch's RSS, peak RSS and CPU time from `/proc/<pid>`.
 //! - [`clock`]: the process-wide time base both ends of a message share.
 
 pub mod body;
@@ -35,7 +39,9 @@ pub mod cpim;
 pub mod forward;
 mod gate;
 pub mod handshakes;
+pub mod large;
 pub mod oneshot;
+pub mod procfs;
 mod receiver;
 pub mod report;
 mod run;

@@ -170,7 +170,7 @@ pub async fn create_group(
 /// Adds a participant that connects in; one with an identity is a group member
 /// (CPIM messages, any type inside), one without a 1:1 participant (any type).
 /// With `tls` (the flooder's fingerprint) its media are `TCP/TLS/MSRP`.
-async fn add_participant(
+pub(crate) async fn add_participant(
     client: &mut Control,
     session_id: &str,
     path: &str,
