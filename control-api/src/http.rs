@@ -75,7 +75,7 @@ type Peer = Extension<PeerAddr>;
 /// The RPCs served, by method name, each at [`SERVICE_PATH`] + name. A test
 /// checks this against the service in the proto's descriptor, so a new RPC
 /// without a route fails the build's tests.
-pub const METHODS: [&str; 16] = [
+pub const METHODS: [&str; 19] = [
     "CreateSession",
     "AddParticipant",
     "SetRemoteAnswer",
@@ -92,6 +92,9 @@ pub const METHODS: [&str; 16] = [
     "WatchEvents",
     "Drain",
     "Anchor",
+    "StartCapture",
+    "StopCapture",
+    "WatchCapture",
 ];
 
 /// The routes of every RPC over `service`, for the daemon's HTTP port. Each
@@ -136,6 +139,8 @@ where
         "ListSessions" => list_sessions,
         "Stats" => stats,
         "Drain" => drain,
+        "StartCapture" => start_capture,
+        "StopCapture" => stop_capture,
     );
     router
         .route(
@@ -156,7 +161,28 @@ where
                 |State(front): State<Arc<Front<S>>>,
                  peer: Peer,
                  headers: HeaderMap,
-                 body: Bytes| async move { front.watch(peer, &headers, &body).await },
+                 body: Bytes| async move {
+                    front
+                        .streaming(peer, &headers, &body, |service, request| async move {
+                            service.watch_events(request).await
+                        })
+                        .await
+                },
+            ),
+        )
+        .route(
+            &format!("{SERVICE_PATH}WatchCapture"),
+            post(
+                |State(front): State<Arc<Front<S>>>,
+                 peer: Peer,
+                 headers: HeaderMap,
+                 body: Bytes| async move {
+                    front
+                        .streaming(peer, &headers, &body, |service, request| async move {
+                            service.watch_capture(request).await
+                        })
+                        .await
+                },
             ),
         )
         .with_state(front)
@@ -264,13 +290,25 @@ impl<S: SwitchControl + Clone> Front<S> {
     }
 
     /// `WatchEvents` as NDJSON.
-    async fn watch(&self, peer: Peer, headers: &HeaderMap, body: &[u8]) -> Response {
-        let request: tonic::Request<pb::WatchEventsRequest> =
-            match self.request(peer, headers, body) {
-                Ok(request) => request,
-                Err(status) => return error_response(&status),
-            };
-        let stream = match self.service.watch_events(request).await {
+    async fn streaming<Req, Item, St, F, Fut>(
+        &self,
+        peer: Peer,
+        headers: &HeaderMap,
+        body: &[u8],
+        call: F,
+    ) -> Response
+    where
+        Req: DeserializeOwned,
+        Item: Serialize,
+        St: tokio_stream::Stream<Item = Result<Item, Status>> + Send + 'static,
+        F: FnOnce(S, tonic::Request<Req>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<St>, Status>>,
+    {
+        let request: tonic::Request<Req> = match self.request(peer, headers, body) {
+            Ok(request) => request,
+            Err(status) => return error_response(&status),
+        };
+        let stream = match call(self.service.clone(), request).await {
             Ok(stream) => stream.into_inner(),
             Err(status) => return error_response(&status),
         };

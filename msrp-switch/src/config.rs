@@ -11,6 +11,7 @@ use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
+use crate::capture::{CaptureSettings, Collector};
 use crate::codec::{Limits, LimitsError};
 use crate::metrics::HttpLimits;
 use crate::transport::admission::ConnectionLimits;
@@ -261,6 +262,57 @@ pub struct Args {
     #[arg(long)]
     #[serde(default)]
     pub fanout_chunk_bytes: Option<usize>,
+
+    /// Frame capture: the Homer / heplify collector HEPv3 packets go to,
+    /// `udp:ADDRESS:PORT` or `tcp:ADDRESS:PORT` (none: frames go only to
+    /// `WatchCapture` streams).
+    ///
+    /// Environment: `MSRP_SWITCH_HEP_COLLECTOR`.
+    #[arg(long)]
+    #[serde(default)]
+    pub hep_collector: Option<String>,
+
+    /// Frame capture: capture every session's frames, not only those
+    /// `StartCapture` names.
+    ///
+    /// Environment: `MSRP_SWITCH_HEP_CAPTURE_ALL`.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub hep_capture_all: bool,
+
+    /// Frame capture: body bytes kept of each captured frame (the head always
+    /// goes whole).
+    ///
+    /// Environment: `MSRP_SWITCH_HEP_MAX_BODY_BYTES`.
+    #[arg(long, default_value_t = CaptureSettings::default().max_body_bytes)]
+    pub hep_max_body_bytes: usize,
+
+    /// Frame capture: the HEP capture agent id.
+    ///
+    /// Environment: `MSRP_SWITCH_HEP_AGENT_ID`.
+    #[arg(long, default_value_t = CaptureSettings::default().agent_id)]
+    pub hep_agent_id: u32,
+
+    /// Frame capture: the collector's password (HEP authentication key).
+    ///
+    /// Environment: `MSRP_SWITCH_HEP_PASSWORD`.
+    #[arg(long)]
+    #[serde(default)]
+    pub hep_password: Option<String>,
+
+    /// Frame capture: the HEP protocol type of the packets (100: Homer's log
+    /// type, stored as text and linked to the call by its correlation id).
+    ///
+    /// Environment: `MSRP_SWITCH_HEP_PROTOCOL_TYPE`.
+    #[arg(long, default_value_t = CaptureSettings::default().protocol_type)]
+    pub hep_protocol_type: u8,
+
+    /// Frame capture: frames that may wait for the collector; past it frames
+    /// are dropped and counted (`msrp_switch_capture_dropped_total`), never
+    /// slowing forwarding.
+    ///
+    /// Environment: `MSRP_SWITCH_HEP_QUEUE`.
+    #[arg(long, default_value_t = CaptureSettings::default().queue)]
+    pub hep_queue: usize,
 
     /// Large Message Mode: the directory each message's spill file is made in
     /// (one file per message, removed when its session ends) [default: the
@@ -799,6 +851,29 @@ impl Args {
 const MIN_FANOUT_CHUNK_BYTES: usize = 1024;
 
 impl Args {
+    /// Frame capture: the collector must parse, the queue hold a frame.
+    fn capture(&self) -> Result<CaptureSettings, ConfigError> {
+        let collector = match self.hep_collector.as_deref() {
+            None => None,
+            Some(text) => Some(
+                text.parse::<Collector>()
+                    .map_err(|_| ConfigError::Invalid {
+                        flag: "hep-collector",
+                        reason: "must be udp:ADDRESS:PORT or tcp:ADDRESS:PORT (an IP address)",
+                    })?,
+            ),
+        };
+        Ok(CaptureSettings {
+            collector,
+            all: self.hep_capture_all,
+            max_body_bytes: self.hep_max_body_bytes,
+            agent_id: self.hep_agent_id,
+            auth_key: self.hep_password.clone(),
+            protocol_type: self.hep_protocol_type,
+            queue: positive("hep-queue", self.hep_queue)?,
+        })
+    }
+
     /// Where and how large messages are stored: the directory must be one.
     fn large_message(&self) -> Result<LargeMessageSettings, ConfigError> {
         let dir = self
@@ -1144,6 +1219,7 @@ impl Args {
             ..EndpointConfig::default()
         };
         let large_message = self.large_message()?;
+        let capture = self.capture()?;
         Ok(Config {
             relay_credentials: self.relay_credentials.clone(),
             engine: EngineConfig {
@@ -1156,6 +1232,7 @@ impl Args {
                 ws,
                 wss,
                 large_message,
+                capture,
                 connections: ConnectionLimits {
                     max_connections: self.max_connections,
                     max_unbound: positive("max-unbound-connections", self.max_unbound_connections)?,

@@ -56,6 +56,8 @@ pub struct EngineConfig {
     pub wss: Option<WsListen>,
     /// Where and how large messages are stored (Large Message Mode).
     pub large_message: crate::transport::large::LargeMessageSettings,
+    /// Frame capture: the HEP collector, what is captured.
+    pub capture: crate::capture::CaptureSettings,
 }
 
 /// Where and how MSRP over WebSocket is accepted.
@@ -89,6 +91,7 @@ impl Default for EngineConfig {
             ws: None,
             wss: None,
             large_message: crate::transport::large::LargeMessageSettings::default(),
+            capture: crate::capture::CaptureSettings::default(),
         }
     }
 }
@@ -176,6 +179,8 @@ struct Inner {
     max_connections: usize,
     /// The control API's families.
     control: Arc<metrics::control::ControlMetrics>,
+    /// Where captured frames go.
+    capture: Arc<crate::capture::Capture>,
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -238,6 +243,7 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| local_addr.ip().to_string());
         let (events, _) = broadcast::channel(4096);
+        let capture = crate::capture::Capture::start(config.capture.clone());
         let max_uris_per_path = config.switch.limits.max_uris_per_path;
         let id_base = match config.switch.id_base {
             0 | 1 => id_base_now(),
@@ -286,6 +292,7 @@ impl Engine {
                     Some((std::net::TcpListener::from(listener), wss.settings.clone()))
                 }),
                 large_message: config.large_message.clone(),
+                capture: Arc::clone(&capture),
                 inbox,
                 peers: senders.clone(),
                 metrics: shard_metrics,
@@ -315,6 +322,7 @@ impl Engine {
                 draining: AtomicBool::new(false),
                 max_connections: admission.max_connections(),
                 control: Arc::default(),
+                capture,
                 threads: std::sync::Mutex::new(threads),
             }),
         })
@@ -707,7 +715,32 @@ impl Engine {
 
     /// The Prometheus text exposition of every metric, summed over shards.
     pub fn render_metrics(&self) -> String {
-        metrics::render_with(&self.inner.metrics, &self.inner.control)
+        metrics::render_with(
+            &self.inner.metrics,
+            &self.inner.control,
+            Some(&self.inner.capture),
+        )
+    }
+
+    /// Starts (`on`) or stops capturing `session`'s frames.
+    pub async fn capture_session(&self, session: SessionKey, on: bool) -> Result<(), EngineError> {
+        self.on_shard(session.shard(), move |switch, _| {
+            switch.capture_session(session, on)
+        })
+        .await?
+        .map_err(Into::into)
+    }
+
+    /// Every captured frame from now on (`WatchCapture`, `msrpctl trace`).
+    pub fn watch_capture(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<Arc<crate::capture::CapturedFrame>> {
+        self.inner.capture.watch()
+    }
+
+    /// The capture sink (its counters).
+    pub fn capture(&self) -> &crate::capture::Capture {
+        &self.inner.capture
     }
 
     /// The control API's call counters and durations (both fronts record there).
@@ -776,11 +809,13 @@ impl Engine {
     }
 }
 
-/// A non-blocking TCP listener with `SO_REUSEPORT`, so every shard accepts on the
-/// same port and the kernel spreads connections over them.
-/// A plain socket bound (not listening) to `addr`: fails if anything listens there.
+/// A socket bound (not listening) to `addr` without `SO_REUSEPORT`: fails if
+/// anything listens there (a second daemon must not share the port), while
+/// `SO_REUSEADDR` lets a restart bind over the last run's connections still in
+/// TIME_WAIT.
 fn exclusive_probe(addr: SocketAddr) -> std::io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
     socket.bind(&addr.into())?;
     Ok(socket)
 }
@@ -823,6 +858,8 @@ fn port_listeners(listen: SocketAddr, count: usize) -> std::io::Result<(SocketAd
     Ok((probed, listeners))
 }
 
+/// A non-blocking TCP listener with `SO_REUSEPORT`, so every shard accepts on the
+/// same port and the kernel spreads connections over them.
 fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;

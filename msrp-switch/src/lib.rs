@@ -11,6 +11,8 @@
 //! - [`control`]: the gRPC control API (`msrpswitch.v1`) implemented on the engine.
 //! - [`metrics`]: every metric, its OpenMetrics exposition, and the HTTP port
 //!   serving it with `/healthz` and `/readyz`.
+//! - [`capture`]: captured sessions' frames to a HEP collector and to
+//!   `WatchCapture` streams.
 //! - [`config`]: the daemon's settings, defaults and validation.
 //! - [`relay_credentials`]: the RFC 4976 relay's credentials file.
 //! - [`store`]: one large message's body, in memory up to a bound and spilled
@@ -23,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub use msrp_proto::codec;
+pub mod capture;
 pub mod config;
 pub mod control;
 pub mod engine;

@@ -144,6 +144,11 @@ async fn receive(peer: &mut Peer, total: usize, pause: Duration) -> Vec<u8> {
         );
         assert_eq!(range.total, Some(total as u64), "the total on every chunk");
         assert_eq!(frame.head.content_type(), Some("application/octet-stream"));
+        assert!(
+            !frame.body.is_empty(),
+            "no empty chunk (the last bytes go out with the `$`): {:?}",
+            frame.head.byte_range()
+        );
         got.extend_from_slice(&frame.body);
         if !pause.is_zero() {
             tokio::time::sleep(pause).await;

@@ -716,6 +716,7 @@ impl Endpoint {
         if let Some(session) = self.sessions.remove(&key) {
             Stats::shift(sessions_gauge(&self.metrics, session.kind), -1);
         }
+        self.captured.remove(&key);
         self.session_order.remove(&key);
         self.forget_timers_of_released(1 + counters.len());
         Ok(counters)

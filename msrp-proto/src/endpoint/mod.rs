@@ -30,6 +30,7 @@ use crate::stats::Stats;
 use crate::transaction::{Sent, Timer, Transactions};
 
 mod binding;
+pub mod capture;
 mod control;
 mod delivery;
 pub(crate) mod frames;
@@ -227,6 +228,8 @@ pub struct Endpoint {
     pub(crate) spare_targets: Vec<Vec<ParticipantId>>,
     /// RFC 4976 relay mode: its grants and per-connection state.
     pub(crate) relay: Relay,
+    /// Sessions whose frames are captured (`capture.rs`).
+    pub(crate) captured: std::collections::HashSet<SessionKey>,
 }
 
 impl Endpoint {
@@ -242,6 +245,7 @@ impl Endpoint {
         Self {
             next_seq: config.id_base.max(1),
             relay: Relay::new(config.relay.clone()),
+            captured: std::collections::HashSet::new(),
             config,
             shard,
             ids,

@@ -660,6 +660,11 @@ impl Endpoint {
                 return;
             }
             let len = available.min(chunk_bytes);
+            // The message's last bytes wait for the sender's end-line, so they
+            // go out flagged `$` rather than `+` and an empty `$` chunk.
+            if !last && t.total == Some(next + len) {
+                return;
+            }
             if next < t.window_start {
                 // Behind the window: from the store (which has it: its writes and
                 // reads are done in order).

@@ -147,6 +147,28 @@ impl ControlService {
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
 
+type CaptureStream = Pin<Box<dyn Stream<Item = Result<pb::CapturedFrame, Status>> + Send>>;
+
+/// A captured frame as the API gives it.
+fn captured_to(frame: &crate::capture::CapturedFrame, frames_missed: u64) -> pb::CapturedFrame {
+    use pb::captured_frame::Direction;
+    let since = frame.time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    pb::CapturedFrame {
+        timestamp_us: u64::try_from(since.as_micros()).unwrap_or(u64::MAX),
+        direction: match frame.direction {
+            crate::capture::Direction::Received => Direction::Received,
+            crate::capture::Direction::Sent => Direction::Sent,
+        } as i32,
+        source: frame.source.to_string(),
+        destination: frame.destination.to_string(),
+        session_id: frame.session.to_string(),
+        correlation_tag: frame.correlation.to_string(),
+        frame: frame.frame.to_vec(),
+        omitted_bytes: frame.omitted,
+        frames_missed,
+    }
+}
+
 /// The calls themselves; [`SwitchControl`] below times and counts each.
 impl ControlService {
     async fn create_session_call(
@@ -649,6 +671,81 @@ impl ControlService {
         )))
     }
 
+    async fn start_capture_call(
+        &self,
+        request: Request<pb::StartCaptureRequest>,
+    ) -> Result<Response<pb::StartCaptureResponse>, Status> {
+        let peer = request.remote_addr();
+        let key = session_key(&request.into_inner().session_id)?;
+        self.engine
+            .capture_session(key, true)
+            .await
+            .map_err(status)?;
+        audit("StartCapture", peer, &key.to_string(), "");
+        Ok(Response::new(pb::StartCaptureResponse {}))
+    }
+
+    async fn stop_capture_call(
+        &self,
+        request: Request<pb::StopCaptureRequest>,
+    ) -> Result<Response<pb::StopCaptureResponse>, Status> {
+        let peer = request.remote_addr();
+        let key = session_key(&request.into_inner().session_id)?;
+        self.engine
+            .capture_session(key, false)
+            .await
+            .map_err(status)?;
+        audit("StopCapture", peer, &key.to_string(), "");
+        Ok(Response::new(pb::StopCaptureResponse {}))
+    }
+
+    async fn watch_capture_call(
+        &self,
+        request: Request<pb::WatchCaptureRequest>,
+    ) -> Result<Response<CaptureStream>, Status> {
+        let filter = match request.into_inner().session_id.as_str() {
+            "" => None,
+            text => Some(session_key(text)?),
+        };
+        let receiver = self.engine.watch_capture();
+        if let Some(key) = filter {
+            self.engine.session(key).await.map_err(status)?;
+        }
+        let mut missed = 0;
+        let frames = BroadcastStream::new(receiver).filter_map(move |frame| match frame {
+            Ok(frame) if filter.is_none_or(|key| key == frame.session) => {
+                let frames_missed = std::mem::take(&mut missed);
+                Some(Ok(captured_to(&frame, frames_missed)))
+            }
+            Ok(_) => None,
+            Err(BroadcastStreamRecvError::Lagged(count)) => {
+                missed += count;
+                None
+            }
+        });
+        // Ends at a drain, as event streams do (without a draining frame).
+        let (sender, stream) = tokio::sync::mpsc::channel(WATCH_BUFFER);
+        let draining = self.lifecycle.draining();
+        tokio::spawn(async move {
+            let mut frames = Box::pin(frames);
+            tokio::pin!(draining);
+            loop {
+                tokio::select! {
+                    _ = &mut draining => return,
+                    frame = frames.next() => {
+                        let Some(frame) = frame else { return };
+                        if sender.send(frame).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(stream),
+        )))
+    }
+
     async fn anchor_rpc(
         &self,
         request: Request<pb::AnchorRequest>,
@@ -685,6 +782,31 @@ impl ControlService {
 #[tonic::async_trait]
 impl SwitchControl for ControlService {
     type WatchEventsStream = EventStream;
+    type WatchCaptureStream = CaptureStream;
+
+    async fn start_capture(
+        &self,
+        request: Request<pb::StartCaptureRequest>,
+    ) -> Result<Response<pb::StartCaptureResponse>, Status> {
+        self.measured("StartCapture", self.start_capture_call(request))
+            .await
+    }
+
+    async fn stop_capture(
+        &self,
+        request: Request<pb::StopCaptureRequest>,
+    ) -> Result<Response<pb::StopCaptureResponse>, Status> {
+        self.measured("StopCapture", self.stop_capture_call(request))
+            .await
+    }
+
+    async fn watch_capture(
+        &self,
+        request: Request<pb::WatchCaptureRequest>,
+    ) -> Result<Response<CaptureStream>, Status> {
+        self.measured("WatchCapture", self.watch_capture_call(request))
+            .await
+    }
 
     async fn stats(
         &self,

@@ -14,7 +14,7 @@ use super::{Histogram, LATENCY_BUCKETS};
 
 /// The `method` label: every RPC of the service, in the order the HTTP
 /// front's routes list them (a test there checks them against the proto).
-pub const METHODS: [&str; 16] = control_api::http::METHODS;
+pub const METHODS: [&str; control_api::http::METHODS.len()] = control_api::http::METHODS;
 
 /// The `code` label: gRPC's status codes by number.
 pub const CODES: [&str; 17] = [

@@ -135,14 +135,21 @@ const SESSION_KINDS: [&str; 3] = ["one_to_one", "group", "large_message"];
 /// handles are a few `Arc` clones, so a scrape costs one small allocation and the
 /// engine stays the one owner of the shard list.
 pub fn render(shards: &[Arc<ShardMetrics>]) -> String {
-    render_with(shards, &Arc::default())
+    render_with(shards, &Arc::default(), None)
 }
 
-/// [`render`] with the control API's families.
-pub fn render_with(shards: &[Arc<ShardMetrics>], control: &Arc<control::ControlMetrics>) -> String {
+/// [`render`] with the control API's families and the capture's.
+pub fn render_with(
+    shards: &[Arc<ShardMetrics>],
+    control: &Arc<control::ControlMetrics>,
+    capture: Option<&Arc<crate::capture::Capture>>,
+) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(ShardCollector::new(shards.to_vec())));
     registry.register_collector(Box::new(ControlCollector(Arc::clone(control))));
+    if let Some(capture) = capture {
+        registry.register_collector(Box::new(CaptureCollector(Arc::clone(capture))));
+    }
     registry.register_collector(Box::new(process::ProcessCollector));
     let mut out = String::with_capacity(8 * 1024);
     if let Err(err) = prometheus_client::encoding::text::encode(&mut out, &registry) {
@@ -151,6 +158,42 @@ pub fn render_with(shards: &[Arc<ShardMetrics>], control: &Arc<control::ControlM
         error!(%err, "encoding metrics failed");
     }
     out
+}
+
+/// The capture's counters, as a [`Collector`].
+#[derive(Debug)]
+struct CaptureCollector(Arc<crate::capture::Capture>);
+
+impl Collector for CaptureCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let c = &self.0;
+        for (name, help, counter) in [
+            (
+                "msrp_switch_capture_frames",
+                "Captured frames handed to the HEP collector's queue.",
+                &c.queued,
+            ),
+            (
+                "msrp_switch_capture_dropped",
+                "Captured frames dropped because the HEP collector's queue was full (a slow collector never slows forwarding).",
+                &c.dropped,
+            ),
+            (
+                "msrp_switch_hep_packets_sent",
+                "HEP packets sent to the collector.",
+                &c.sent,
+            ),
+            (
+                "msrp_switch_hep_send_errors",
+                "HEP packets the collector's socket did not take (unreachable, refused).",
+                &c.send_errors,
+            ),
+        ] {
+            ConstCounter::new(counter.load(Ordering::Relaxed))
+                .encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+        }
+        Ok(())
+    }
 }
 
 /// The control API's families, as a [`Collector`].

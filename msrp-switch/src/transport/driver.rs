@@ -21,7 +21,9 @@ use super::admission::Ticket;
 use super::handover::{self, FrameLen, MAX_HANDOVERS, NextHead, Unowned};
 use super::shard::Local;
 use super::stream::{CloseWatch, READ_BYTES, ReadHalf, ReadSide, Stream, WriteHalf, give_back};
+use super::tapping::{Tapping, Teed};
 use super::ws::Framer;
+use crate::capture::Direction;
 
 /// Most unprocessed input held while only responses may be read: enough to reach
 /// the answers queued behind a request the switch is holding back, bounded so that
@@ -222,6 +224,9 @@ async fn read_loop(
     let mut reads_in_a_row = 0;
     // Set while the connection is not read, to see the peer go all the same.
     let mut close_watch: Option<CloseWatch> = None;
+    // Frame capture of what the peer sends, while its session is captured.
+    let mut tapping = Tapping::default();
+    let ours = reader.local_addr();
     // The peer shut its side: what it sent is still handled, then the switch is
     // told (once) and the connection closes after what it is owed.
     let mut peer_done = false;
@@ -281,6 +286,7 @@ async fn read_loop(
         if wants_read {
             close_watch = None;
             buf.reserve(READ_BYTES);
+            let before = buf.len();
             match reader.try_read_buf(buf) {
                 Ok(0) => {
                     // The peer is done sending; what it sent is still handled
@@ -293,6 +299,16 @@ async fn read_loop(
                 }
                 Ok(n) => {
                     ShardMetrics::add(&local.metrics.received_bytes, n as u64);
+                    if tapping.wanted(local, conn) {
+                        tapping.feed(
+                            local,
+                            conn,
+                            &buf[before..],
+                            Direction::Received,
+                            ours,
+                            placement.peer,
+                        );
+                    }
                     unprocessed = true;
                     // Let the writers run every few reads: a socket that always has
                     // more must not starve the shard, and output drained between
@@ -461,38 +477,53 @@ async fn write_loop(
     // WebSocket (RFC 7977): each MSRP frame into one message, control frames
     // owed to the peer between them.
     let mut framer = writer.is_websocket().then(Framer::default);
+    // Frame capture of what the switch writes, while the session is captured.
+    let mut tapping = Tapping::default();
+    let mut copy: Vec<u8> = Vec::new();
+    let (ours, peer) = writer.addrs();
     loop {
         let closing = {
-            let mut switch = local.switch.borrow_mut();
-            if switch.is_aborted(conn) {
+            if local.switch.borrow().is_aborted(conn) {
                 return None;
             }
+            let tapped = tapping.wanted(&local, conn);
+            let mut switch = local.switch.borrow_mut();
+            let now = std::time::Instant::now();
             match framer.as_mut() {
                 Some(framer) => {
                     let control = writer.take_control();
                     if !control.is_empty() {
                         batch.push(Bytes::from(control));
                     }
-                    switch.take_output_at(
-                        conn,
-                        framer,
-                        WRITE_BATCH_BYTES,
-                        std::time::Instant::now(),
-                    );
+                    if tapped {
+                        let mut teed = Teed {
+                            inner: framer,
+                            copy: &mut copy,
+                        };
+                        switch.take_output_at(conn, &mut teed, WRITE_BATCH_BYTES, now);
+                    } else {
+                        switch.take_output_at(conn, framer, WRITE_BATCH_BYTES, now);
+                    }
                     framer.finish();
                     batch.append(&mut framer.out);
                 }
+                None if tapped => {
+                    let mut teed = Teed {
+                        inner: &mut batch,
+                        copy: &mut copy,
+                    };
+                    switch.take_output_at(conn, &mut teed, WRITE_BATCH_BYTES, now);
+                }
                 None => {
-                    switch.take_output_at(
-                        conn,
-                        &mut batch,
-                        WRITE_BATCH_BYTES,
-                        std::time::Instant::now(),
-                    );
+                    switch.take_output_at(conn, &mut batch, WRITE_BATCH_BYTES, now);
                 }
             }
             switch.is_closing(conn)
         };
+        if !copy.is_empty() {
+            tapping.feed(&local, conn, &copy, Direction::Sent, ours, peer);
+            copy.clear();
+        }
         // Taking output frees queue room: senders held back may read again.
         local.pump();
         if batch.is_empty() {

@@ -23,6 +23,7 @@ pub mod large;
 mod listener;
 pub(crate) mod shard;
 mod stream;
+mod tapping;
 pub mod tls;
 mod tls_stream;
 pub mod ws;

@@ -104,6 +104,8 @@ pub(crate) struct Local {
     pub(crate) large_message: LargeMessageSettings,
     /// The store task of each large message session with bytes stored.
     pub(crate) stores: RefCell<large::Stores>,
+    /// Where captured frames go (shared by every shard).
+    pub(crate) capture: Arc<crate::capture::Capture>,
 }
 
 /// One shard's TLS: the certificate (shared by every shard) and the
@@ -178,6 +180,8 @@ pub(crate) struct ShardSetup {
     pub(crate) admission: Arc<Admission>,
     /// Where large messages are stored.
     pub(crate) large_message: LargeMessageSettings,
+    /// Where captured frames go.
+    pub(crate) capture: Arc<crate::capture::Capture>,
 }
 
 /// The body of a shard thread.
@@ -216,6 +220,7 @@ async fn serve(setup: ShardSetup) {
         events,
         admission,
         large_message,
+        capture,
         ..
     } = setup;
     let (tls_listener, tls) = match tls {
@@ -262,6 +267,7 @@ async fn serve(setup: ShardSetup) {
         ws,
         large_message,
         stores: RefCell::default(),
+        capture,
     });
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,

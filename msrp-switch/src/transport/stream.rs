@@ -240,6 +240,11 @@ impl ReadHalf {
         }
     }
 
+    /// The switch's own address on the connection.
+    pub(crate) fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.socket().local_addr().ok()?.as_socket()
+    }
+
     /// The socket under the stream.
     fn socket(&self) -> socket2::SockRef<'_> {
         match self {
@@ -289,6 +294,15 @@ impl CloseWatch {
 }
 
 impl WriteHalf {
+    /// The switch's address and the peer's, if the socket knows them.
+    pub(crate) fn addrs(&self) -> (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>) {
+        match self {
+            Self::Tcp(write) => (write.local_addr().ok(), write.peer_addr().ok()),
+            Self::Tls(conn) => (conn.tcp().local_addr().ok(), conn.tcp().peer_addr().ok()),
+            Self::Ws(conn) => (conn.tcp().local_addr().ok(), conn.tcp().peer_addr().ok()),
+        }
+    }
+
     /// True for a WebSocket connection: its output is framed per MSRP frame.
     pub(crate) fn is_websocket(&self) -> bool {
         matches!(self, Self::Ws(_))
