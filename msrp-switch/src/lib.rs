@@ -15,6 +15,7 @@
 //!   `WatchCapture` streams.
 //! - [`config`]: the daemon's settings, defaults and validation.
 //! - [`relay_credentials`]: the RFC 4976 relay's credentials file.
+//! - [`sd_notify`]: systemd's readiness, reload, watchdog and stop notifications.
 //! - [`store`]: one large message's body, in memory up to a bound and spilled
 //!   to a file beyond it (Large Message Mode's late receivers).
 //!
@@ -32,6 +33,7 @@ pub mod engine;
 pub mod lifecycle;
 pub mod metrics;
 pub mod relay_credentials;
+pub mod sd_notify;
 pub mod store;
 pub use msrp_proto;
 pub mod transport;

@@ -22,6 +22,7 @@ use msrp_switch::lifecycle::Lifecycle;
 use msrp_switch::metrics::serve_http;
 use msrp_switch::msrp_proto::relay::RelayAuth;
 use msrp_switch::relay_credentials;
+use msrp_switch::sd_notify;
 
 fn main() -> anyhow::Result<()> {
     let loaded = match load(std::env::args_os()) {
@@ -193,6 +194,12 @@ fn main() -> anyhow::Result<()> {
                 .flatten(),
             until_stopped(stopped),
         ));
+        // Every listener is bound: systemd's Type=notify may consider us started.
+        sd_notify::ready(&format!(
+            "serving: MSRP on {}, control API on {control_addr}, metrics on {metrics_addr}",
+            engine.local_addr()
+        ));
+        tokio::spawn(sd_notify::watchdog(engine.clone()));
         // SIGTERM or SIGINT asks for a drain; so does the control API's Drain.
         let signals = tokio::spawn({
             let lifecycle = lifecycle.clone();
@@ -212,6 +219,7 @@ fn main() -> anyhow::Result<()> {
             }
         };
         let _ = ready.send(false);
+        sd_notify::stopping(deadline);
         info!(
             deadline_seconds = deadline.as_secs_f64(),
             "draining: no new sessions, participants or MSRP connections; health NOT_SERVING"
@@ -276,6 +284,8 @@ async fn reload_on_hangup(
         }
     };
     while hangups.recv().await.is_some() {
+        // RELOADING=1 now, READY=1 when this iteration ends, however it ends.
+        let _reloading = sd_notify::reloading();
         if let Some(tls) = &control_tls {
             match tls.reload() {
                 Ok(()) => info!("SIGHUP: control API certificate and client CA reloaded"),

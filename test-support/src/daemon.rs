@@ -45,11 +45,27 @@ impl Daemon {
     /// Starts `binary` with one shard on ephemeral loopback ports, text logs at
     /// `info` on stdout, and `extra` flags; waits for its first log line.
     pub async fn spawn(binary: &str, extra: &[&str]) -> Daemon {
-        let mut child = tokio::process::Command::new(binary)
+        Self::spawn_with_env(binary, extra, &[]).await
+    }
+
+    /// [`Daemon::spawn`] with `env` added to the process's environment (say,
+    /// systemd's `NOTIFY_SOCKET`).
+    pub async fn spawn_with_env(binary: &str, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut command = tokio::process::Command::new(binary);
+        command
             .args(EPHEMERAL_PORTS)
             .args(["--control-listen", "127.0.0.1:0", "--shards", "1"])
             .args(extra)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied());
+        Self::start(command).await
+    }
+
+    /// Starts `command`, a daemon whose first log line (text, on stdout) names
+    /// its addresses, as [`Daemon::spawn`]'s does (say, the daemon in an
+    /// image's root file system, under `chroot`); waits for that line.
+    pub async fn start(mut command: tokio::process::Command) -> Daemon {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
