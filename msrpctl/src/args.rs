@@ -149,6 +149,10 @@ pub enum Command {
     /// Print participant and session events as they happen (WatchEvents), until
     /// --count events or Ctrl-C.
     Watch(WatchArgs),
+    /// Print a session's MSRP frames as they pass the switch (StartCapture,
+    /// WatchCapture; StopCapture at the end unless --keep), until --count
+    /// frames or Ctrl-C: for an operator without Homer.
+    Trace(TraceArgs),
     /// Check the control service's health (grpc.health.v1 Check).
     Health,
     /// Drain the switch and stop it, as SIGTERM does (Drain): prints the
@@ -552,6 +556,20 @@ pub struct WatchArgs {
     /// Stop after this many events.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+}
+
+/// `trace`'s options.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The session whose frames to print.
+    #[arg(long, value_name = "SESSION_ID")]
+    pub session: String,
+    /// Stop after this many frames.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Leave the capture on when done (for the HEP collector).
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// Splits space-separated lists given once or several times.

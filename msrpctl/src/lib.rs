@@ -83,6 +83,7 @@ pub fn describe(command: &Command) -> String {
         Command::ListSessions(_) => "list sessions".to_owned(),
         Command::Stats => "get stats".to_owned(),
         Command::Watch(_) => "watch events".to_owned(),
+        Command::Trace(a) => format!("trace session {}", a.session),
         Command::Health => "check health".to_owned(),
         Command::Drain(_) => "drain the switch".to_owned(),
         Command::Webchat(_) => "set up the web chat".to_owned(),
@@ -608,6 +609,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             )
         }
         Command::Watch(a) => watch(&conn, out, json, a).await,
+        Command::Trace(a) => trace(&conn, out, json, a).await,
         Command::Webchat(a) => webchat::run(&conn, out, json, a).await,
         Command::Health => health(&conn, out, json).await,
         Command::Drain(a) => {
@@ -764,6 +766,86 @@ async fn watch(
                     &conn.what,
                     Cause::Status(Status::unavailable(
                         "the switch ended the event stream (stopping?)",
+                    )),
+                ));
+            }
+            Err(status) => return Err(Failure::new(&conn.what, Cause::call(&conn.server, status))),
+        }
+    }
+}
+
+/// `trace`: starts the session's capture, prints its frames, stops it.
+async fn trace(
+    conn: &Connection,
+    out: &mut dyn Write,
+    json: bool,
+    args: &args::TraceArgs,
+) -> Result<(), Failure> {
+    let mut client = conn.client();
+    // Subscribed first, so no frame between the two is missed.
+    let mut stream = conn
+        .call(client.watch_capture(conn.request(pb::WatchCaptureRequest {
+            session_id: args.session.clone(),
+        })))
+        .await?;
+    conn.call(client.start_capture(conn.request(pb::StartCaptureRequest {
+        session_id: args.session.clone(),
+    })))
+    .await?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "msrpctl: tracing session {} (Ctrl-C to stop)",
+        args.session
+    );
+    let printed = trace_frames(conn, out, json, args, &mut stream).await;
+    if !args.keep {
+        let mut client = conn.client();
+        let _ = conn
+            .call(client.stop_capture(conn.request(pb::StopCaptureRequest {
+                session_id: args.session.clone(),
+            })))
+            .await;
+    }
+    printed
+}
+
+/// Prints frames from `stream` until `--count` or Ctrl-C.
+async fn trace_frames(
+    conn: &Connection,
+    out: &mut dyn Write,
+    json: bool,
+    args: &args::TraceArgs,
+    stream: &mut tonic::Streaming<pb::CapturedFrame>,
+) -> Result<(), Failure> {
+    if args.count == Some(0) {
+        return Ok(());
+    }
+    let interrupted = ctrl_c();
+    tokio::pin!(interrupted);
+    let mut seen: u64 = 0;
+    loop {
+        let next = tokio::select! {
+            () = &mut interrupted => return Ok(()),
+            next = stream.message() => next,
+        };
+        match next {
+            Ok(Some(frame)) => {
+                let text = if json {
+                    format!("{}\n", proto_json(&frame))
+                } else {
+                    render::captured_frame(&frame)
+                };
+                emit(out, &text)?;
+                seen += 1;
+                if args.count.is_some_and(|count| seen >= count) {
+                    return Ok(());
+                }
+            }
+            Ok(None) => {
+                return Err(Failure::new(
+                    &conn.what,
+                    Cause::Status(Status::unavailable(
+                        "the switch ended the capture stream (stopping?)",
                     )),
                 ));
             }

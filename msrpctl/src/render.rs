@@ -117,6 +117,40 @@ pub fn event_line(event: &pb::Event) -> String {
     line
 }
 
+/// A captured frame for people: a line saying when, which way and between
+/// whom, then the frame as it passed (body cut as the switch cut it).
+pub fn captured_frame(frame: &pb::CapturedFrame) -> String {
+    use pb::captured_frame::Direction;
+    let way = match Direction::try_from(frame.direction) {
+        Ok(Direction::Received) => "received",
+        Ok(Direction::Sent) => "sent",
+        _ => "passed",
+    };
+    // `YYYY-MM-DDTHH:MM:SS` of the millisecond stamp, then the microseconds.
+    let stamp = utc_timestamp(frame.timestamp_us / 1000);
+    let second = stamp.split('.').next().unwrap_or_default();
+    let mut text = format!(
+        "{second}.{:06}Z {way} {} -> {}",
+        frame.timestamp_us % 1_000_000,
+        frame.source,
+        frame.destination,
+    );
+    if frame.frames_missed > 0 {
+        let _ = write!(
+            text,
+            " ({} frames missed before this one)",
+            frame.frames_missed
+        );
+    }
+    text.push('\n');
+    text.push_str(&String::from_utf8_lossy(&frame.frame));
+    if frame.omitted_bytes > 0 {
+        let _ = writeln!(text, "[{} body bytes not shown]", frame.omitted_bytes);
+    }
+    text.push('\n');
+    text
+}
+
 /// A session kind for people: `one-to-one`.
 pub fn kind_text(kind: i32) -> String {
     match pb::SessionKind::try_from(kind) {

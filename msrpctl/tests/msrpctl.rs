@@ -121,7 +121,7 @@ async fn closed_port() -> SocketAddr {
 struct Switch {
     // Dropped in this order: the control service stops, then the engine.
     _control: ControlServer,
-    _engine: TestEngine,
+    engine: TestEngine,
     /// The `--server` URL.
     server: String,
 }
@@ -133,7 +133,7 @@ impl Switch {
         Self {
             server: control.url(),
             _control: control,
-            _engine: engine,
+            engine,
         }
     }
 
@@ -187,6 +187,7 @@ async fn help_lists_every_subcommand_and_the_exit_codes() {
         "list-sessions",
         "stats",
         "watch",
+        "trace",
         "health",
     ] {
         assert!(
@@ -1241,5 +1242,58 @@ async fn the_readme_b2bua_block_runs_as_written() {
     assert!(
         stdout.contains("one-to-one"),
         "the listing by tag: {stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_prints_a_session_s_frames_as_they_pass_and_stops_the_capture() {
+    use msrp_test_support::bound_one_to_one;
+    let switch = Switch::start(None).await;
+    let (pa, _, mut a, mut b) = bound_one_to_one(
+        &switch.engine,
+        "msrp://127.0.0.1:43301/trace001;tcp",
+        "msrp://127.0.0.1:43302/trace002;tcp",
+    )
+    .await;
+    let session = pa.session.to_string();
+    let mut tracer = command(&[
+        "--server",
+        &switch.server,
+        "trace",
+        "--session",
+        &session,
+        "--count",
+        "4",
+    ])
+    .spawn()
+    .unwrap();
+    let mut trace_stderr = BufReader::new(tracer.stderr.take().unwrap()).lines();
+    let cue = timeout(LIMIT, trace_stderr.next_line())
+        .await
+        .expect("trace starts in time")
+        .unwrap()
+        .unwrap_or_default();
+    assert!(cue.contains("tracing session"), "{cue}");
+    a.send_message("traced01", b"seen by the operator").await;
+    let frame = b.read_frame().await;
+    b.answer(&frame, "200 OK").await;
+    let traced = finish(tracer).await;
+    traced.expect_code(0);
+    let out = &traced.stdout;
+    assert_eq!(out.matches(" SEND\r\n").count(), 2, "{out}");
+    assert_eq!(out.matches(" 200 OK\r\n").count(), 2, "{out}");
+    assert!(out.contains("seen by the operator"), "{out}");
+    assert_eq!(out.matches(" received 127.0.0.1:").count(), 2, "{out}");
+    assert_eq!(out.matches(" sent 127.0.0.1:").count(), 2, "{out}");
+    // The capture was stopped: a frame now reaches no watcher.
+    let mut watcher = switch.engine.watch_capture();
+    a.send_message("traced02", b"after").await;
+    let frame = b.read_frame().await;
+    b.answer(&frame, "200 OK").await;
+    assert!(
+        timeout(std::time::Duration::from_millis(300), watcher.recv())
+            .await
+            .is_err(),
+        "nothing captured after trace ended"
     );
 }
