@@ -213,6 +213,33 @@ async fn a_tls_participant_and_a_tcp_participant_exchange_messages_including_5_m
     let mut a = tls_peer(rig.tls_addr(), &pinned, &alice, A, &uri_a).await;
     a.bind().await;
 
+    // Captured (issue 19): the frames read from and written to the TLS
+    // connection are copied in the clear.
+    let mut captured = rig.engine.watch_capture();
+    let key = rig.session.parse().unwrap();
+    rig.engine.capture_session(key, true).await.unwrap();
+    relay(&mut a, &mut b, "tlscap01", b"plain to the operator").await;
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let frame = timeout(LIMIT, captured.recv()).await.unwrap().unwrap();
+        seen.push((
+            frame.source.port(),
+            String::from_utf8_lossy(&frame.frame).into_owned(),
+        ));
+    }
+    assert!(
+        seen.iter().any(|(port, text)| *port != tls_port
+            && text.contains("Message-ID: tlscap01")
+            && text.contains("plain to the operator")),
+        "the SEND read from the TLS connection, in the clear: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|(port, text)| *port == tls_port && text.contains(" 200 OK\r\n")),
+        "the 200 written to it: {seen:?}"
+    );
+    rig.engine.capture_session(key, false).await.unwrap();
+
     relay(&mut a, &mut b, "tls00001", &body(1024, 7)).await;
     relay(&mut b, &mut a, "tls00002", &body(1024, 11)).await;
 
