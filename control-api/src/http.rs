@@ -123,6 +123,20 @@ where
             ))*
         };
     }
+    macro_rules! streaming {
+        ($router:expr, $($name:literal => $method:ident),* $(,)?) => {
+            $router$(.route(
+                &format!("{SERVICE_PATH}{}", $name),
+                post(|State(front): State<Arc<Front<S>>>, peer: Peer, headers: HeaderMap, body: Bytes| async move {
+                    front
+                        .streaming(peer, &headers, &body, |service, request| async move {
+                            service.$method(request).await
+                        })
+                        .await
+                }),
+            ))*
+        };
+    }
     let router = unary!(
         Router::new(),
         "CreateSession" => create_session,
@@ -142,6 +156,11 @@ where
         "StartCapture" => start_capture,
         "StopCapture" => stop_capture,
     );
+    let router = streaming!(
+        router,
+        "WatchEvents" => watch_events,
+        "WatchCapture" => watch_capture,
+    );
     router
         .route(
             &format!("{SERVICE_PATH}Anchor"),
@@ -152,36 +171,6 @@ where
                  headers: HeaderMap,
                  body: Bytes| async move {
                     front.anchor(peer, &uri, &headers, &body).await
-                },
-            ),
-        )
-        .route(
-            &format!("{SERVICE_PATH}WatchEvents"),
-            post(
-                |State(front): State<Arc<Front<S>>>,
-                 peer: Peer,
-                 headers: HeaderMap,
-                 body: Bytes| async move {
-                    front
-                        .streaming(peer, &headers, &body, |service, request| async move {
-                            service.watch_events(request).await
-                        })
-                        .await
-                },
-            ),
-        )
-        .route(
-            &format!("{SERVICE_PATH}WatchCapture"),
-            post(
-                |State(front): State<Arc<Front<S>>>,
-                 peer: Peer,
-                 headers: HeaderMap,
-                 body: Bytes| async move {
-                    front
-                        .streaming(peer, &headers, &body, |service, request| async move {
-                            service.watch_capture(request).await
-                        })
-                        .await
                 },
             ),
         )
@@ -289,7 +278,8 @@ impl<S: SwitchControl + Clone> Front<S> {
             .into_response()
     }
 
-    /// `WatchEvents` as NDJSON.
+    /// A server-streaming call (`WatchEvents`, `WatchCapture`) as NDJSON: one
+    /// JSON message per line as the stream yields them.
     async fn streaming<Req, Item, St, F, Fut>(
         &self,
         peer: Peer,
