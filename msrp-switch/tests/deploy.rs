@@ -12,6 +12,7 @@
 //! - `deploy/observability.rs`: `promtool check` and `promtool test rules`
 //!   on the alert rules, and every metric the rules and the Grafana dashboard
 //!   name found in a real scrape of the daemon.
+//! - `deploy/release.rs`: release notes cut from CHANGELOG.md.
 //!
 //! `.ci/run` installs the tools (podman, systemd, prometheus, and
 //! kubernetes-validate from PyPI); a test whose tool is missing, or cannot
@@ -24,6 +25,8 @@ mod container;
 mod kubernetes;
 #[path = "deploy/observability.rs"]
 mod observability;
+#[path = "deploy/release.rs"]
+mod release;
 #[path = "deploy/systemd.rs"]
 mod systemd;
 
