@@ -713,3 +713,36 @@ async fn a_drain_fails_waiting_receivers_and_reports_to_the_sender() {
     .await;
     assert_eq!((who, status), (receivers[0].id, 408));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_past_the_declared_total_are_refused_with_400() {
+    let dir = TempDir::new("lm-over");
+    let engine = engine(dir.path(), 1 << 20, 1 << 30, |_| {});
+    let (_, sender, _) = session(&engine, 1).await;
+    let mut a = bound(&engine, SENDER, &sender).await;
+    let message = body(1500);
+    let tid = a.next_tid();
+    let first = SendChunk {
+        start: 1,
+        total: 1000,
+        content_type: "application/octet-stream",
+        flag: '+',
+        ..a.chunk_head(&tid, "lmover01")
+    }
+    .encode(&message[..800]);
+    a.write(&first).await;
+    assert_eq!(a.read_frame().await.status(), Some(200));
+    // An open-ended chunk (`801-*/1000`) that runs 500 bytes past the total.
+    let tid = a.next_tid();
+    let mut second = format!(
+        "MSRP {tid} SEND\r\nTo-Path: {}\r\nFrom-Path: {SENDER}\r\nMessage-ID: lmover01\r\n\
+         Byte-Range: 801-*/1000\r\nContent-Type: application/octet-stream\r\n\r\n",
+        sender.local_uri
+    )
+    .into_bytes();
+    second.extend_from_slice(&message[800..]);
+    second.extend_from_slice(format!("\r\n-------{tid}$\r\n").as_bytes());
+    a.write(&second).await;
+    let answer = a.read_frame().await;
+    assert_eq!((answer.tid(), answer.status()), (tid, Some(400)));
+}

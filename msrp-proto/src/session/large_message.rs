@@ -388,6 +388,14 @@ impl Endpoint {
         let session = c.session;
         let mut store = None;
         if let Some(t) = self.transfer_mut(session) {
+            // Bytes past the total the sender declared: its chunk is refused
+            // (400) and nothing more of it is taken.
+            if c.refused.is_none()
+                && t.total
+                    .is_some_and(|total| t.received + piece.len() as u64 > total)
+            {
+                c.refused = Some(StatusCode::UNINTELLIGIBLE);
+            }
             if c.refused.is_none() && t.state == State::Receiving && !piece.is_empty() {
                 let offset = t.received;
                 t.received += piece.len() as u64;
