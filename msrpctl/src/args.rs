@@ -153,6 +153,12 @@ pub enum Command {
     /// WatchCapture; StopCapture at the end unless --keep), until --count
     /// frames or Ctrl-C: for an operator without Homer.
     Trace(TraceArgs),
+    /// A live view of the switch, redrawn every --interval-seconds until `q` or
+    /// Ctrl-C: sessions, traffic, queues, latency, the daemon's CPU and memory
+    /// (from the HTTP port's /metrics, --metrics) and the worst legs (from
+    /// ListSessions). Without a terminal, or with --once, plain text frames.
+    #[command(long_about = TOP_ABOUT)]
+    Top(TopArgs),
     /// Check the control service's health (grpc.health.v1 Check).
     Health,
     /// Drain the switch and stop it, as SIGTERM does (Drain): prints the
@@ -186,6 +192,83 @@ pub struct WebchatArgs {
     /// --wss-listen): their URIs are msrps.
     #[arg(long)]
     pub secure: bool,
+}
+
+/// The long help of `top`: where each figure comes from, and what "worst" means.
+const TOP_ABOUT: &str = "\
+A live view of the switch, redrawn every --interval-seconds until `q` or Ctrl-C
+(which restore the terminal).
+
+The header comes from the daemon's HTTP port (--metrics, GET /metrics in the
+Prometheus text format): sessions and participants by kind, connections, msgs/s
+in and out (SEND requests, i.e. chunks: a message sent whole counts once; the
+rate of every frame kind follows), MB/s read and written, bytes queued for
+writing, forwarding and response latency p50/p99 (estimated from the histogram
+buckets filled during the interval, so only chunks of the last interval count),
+errors of the interval, and the daemon's CPU % and resident memory; then each
+shard's connections and queued bytes. Rates are counter differences over the
+interval, so the first figures appear one interval after the start.
+
+The worst legs come from the control API (--server): the participants with the
+most requests per second (SEND, REPORT, ... received from it plus written to it:
+the frames_in and frames_out of its counters) over the interval, then the most
+message body bytes per second, then the most requests since they joined. Only the
+first --max-sessions sessions of ListSessions (key order, shard by shard) are
+looked at on each refresh, which keeps a refresh cheap on a busy switch; the
+heading says how many were. The control API has no per-leg queue figure: queued
+bytes are shown per shard.
+
+Output: in a terminal, a full-screen view (alternate screen); otherwise, or with
+--once, plain text frames without escape codes, one after another; with --json,
+one JSON document per refresh, one per line. Failures exit as every subcommand
+does (7 when the switch or its HTTP port cannot be reached).";
+
+/// `top`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct TopArgs {
+    /// The daemon's HTTP port (its --metrics-listen), where GET /metrics is
+    /// scraped; a path other than / replaces /metrics.
+    #[arg(
+        long,
+        env = "MSRPCTL_METRICS",
+        default_value = DEFAULT_METRICS,
+        value_name = "URL"
+    )]
+    pub metrics: String,
+    /// Seconds between refreshes (0.05 to 3600; fractions allowed).
+    #[arg(long, default_value_t = 1.0, value_parser = interval_seconds, value_name = "SECONDS")]
+    pub interval_seconds: f64,
+    /// Print one frame, as plain text, and exit (its rates are over one
+    /// interval: it takes --interval-seconds).
+    #[arg(long, conflicts_with = "iterations")]
+    pub once: bool,
+    /// Stop after this many refreshes.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub iterations: Option<u64>,
+    /// The most sessions looked at per refresh for the worst legs (0: no
+    /// ListSessions, no legs).
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub max_sessions: u32,
+    /// How many worst legs to show (fewer if the terminal is too short).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub legs: usize,
+}
+
+/// Where `top` scrapes /metrics unless told otherwise: the daemon's default
+/// --metrics-listen.
+pub const DEFAULT_METRICS: &str = "http://127.0.0.1:9464";
+
+/// Parses `--interval-seconds`: a finite number of seconds from 0.05 (a redraw
+/// every frame of a fast terminal is no use) to an hour.
+fn interval_seconds(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if (0.05..=3600.0).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(format!("{text} is not from 0.05 to 3600"))
+    }
 }
 
 /// `drain`'s options.

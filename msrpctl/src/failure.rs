@@ -60,6 +60,14 @@ pub enum Cause {
         /// The status name reported (`NOT_SERVING`, `UNKNOWN`, ...).
         status: String,
     },
+    /// The daemon's HTTP port answered, but not with its metrics (`top`): an
+    /// HTTP error, or a page that is not Prometheus text.
+    Metrics {
+        /// The URL scraped.
+        url: String,
+        /// What was wrong.
+        detail: String,
+    },
     /// The invocation is wrong in a way clap cannot see (unreadable file, bad URL).
     Usage(String),
     /// Writing the output failed.
@@ -122,7 +130,7 @@ impl Failure {
                 CertificateRefusal::ByServer => exit::AUTH,
                 CertificateRefusal::ByClient => exit::UNAVAILABLE,
             },
-            Cause::Timeout { .. } | Cause::Output(_) => exit::OTHER,
+            Cause::Timeout { .. } | Cause::Metrics { .. } | Cause::Output(_) => exit::OTHER,
             Cause::Usage(_) => exit::USAGE,
         }
     }
@@ -205,6 +213,9 @@ impl Failure {
             Cause::NotServing { status } => {
                 let _ = write!(line, "the control service is {status}");
             }
+            Cause::Metrics { url, detail } => {
+                let _ = write!(line, "cannot read the metrics at {url}: {detail}");
+            }
             Cause::Usage(text) => line.push_str(text),
             Cause::Output(err) => {
                 let _ = write!(line, "cannot write the output: {err}");
@@ -232,6 +243,7 @@ impl Failure {
                 ..
             } => ("UNAUTHENTICATED".to_owned(), None, None),
             Cause::Timeout { .. } => ("DEADLINE_EXCEEDED".to_owned(), None, None),
+            Cause::Metrics { .. } => ("METRICS".to_owned(), None, None),
             Cause::Usage(_) => ("USAGE".to_owned(), None, None),
             Cause::Output(_) => ("OUTPUT".to_owned(), None, None),
         };

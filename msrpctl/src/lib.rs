@@ -1,6 +1,7 @@
 //! msrpctl, the operators' command line over the control API: argument parsing
 //! ([`args`]), the RPC each subcommand makes ([`run`]), how replies are shown
-//! ([`render`]) and how failures become messages and exit codes ([`failure`]).
+//! ([`render`]), the live view of `top` ([`top`]) and how failures become
+//! messages and exit codes ([`failure`]).
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls
 //! [`main_exit_code`]. msrpctl is a crate of its own so that the daemon, which
@@ -11,6 +12,7 @@
 pub mod args;
 pub mod failure;
 pub mod render;
+pub mod top;
 mod webchat;
 
 use std::future::Future;
@@ -26,7 +28,7 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Response, Status};
 use tonic_health::pb::health_client::HealthClient;
 
-pub use args::{Cli, Command, DEFAULT_SERVER};
+pub use args::{Cli, Command, DEFAULT_METRICS, DEFAULT_SERVER};
 pub use failure::{Cause, Failure, exit};
 
 /// Runs the parsed command line on a fresh single-threaded runtime, prints the
@@ -84,6 +86,7 @@ pub fn describe(command: &Command) -> String {
         Command::Stats => "get stats".to_owned(),
         Command::Watch(_) => "watch events".to_owned(),
         Command::Trace(a) => format!("trace session {}", a.session),
+        Command::Top(_) => "top".to_owned(),
         Command::Health => "check health".to_owned(),
         Command::Drain(_) => "drain the switch".to_owned(),
         Command::Webchat(_) => "set up the web chat".to_owned(),
@@ -363,6 +366,9 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
     if let Command::CreateSession(a) = &cli.command {
         create_request(&what, a)?;
     }
+    if let Command::Top(a) = &cli.command {
+        top::Scraper::new(&a.metrics, cli).map_err(|why| Failure::new(&what, Cause::Usage(why)))?;
+    }
     let conn = Connection::open(cli, &what).await?;
     let json = cli.json;
     match &cli.command {
@@ -610,6 +616,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         }
         Command::Watch(a) => watch(&conn, out, json, a).await,
         Command::Trace(a) => trace(&conn, out, json, a).await,
+        Command::Top(a) => top::run(&conn, cli, out, a).await,
         Command::Webchat(a) => webchat::run(&conn, out, json, a).await,
         Command::Health => health(&conn, out, json).await,
         Command::Drain(a) => {

@@ -9,6 +9,7 @@
 //! msrpctl get-session --session S
 //! msrpctl --json list-sessions
 //! msrpctl watch --session S
+//! msrpctl top --metrics http://127.0.0.1:9464
 //! MSRPCTL_SERVER=http://10.0.0.5:50051 MSRPCTL_TOKEN=... msrpctl stats
 //! msrpctl --server https://switch.example:50051 --tls-ca ca.pem \
 //!     --tls-cert im-server.pem --tls-key im-server-key.pem stats

@@ -188,6 +188,7 @@ async fn help_lists_every_subcommand_and_the_exit_codes() {
         "stats",
         "watch",
         "trace",
+        "top",
         "health",
     ] {
         assert!(
