@@ -749,36 +749,14 @@ async fn watch(
             .map(|session| format!(" of session {session}"))
             .unwrap_or_default()
     );
-    let mut seen: u64 = 0;
-    loop {
-        let next = tokio::select! {
-            () = &mut interrupted => return Ok(()),
-            next = stream.message() => next,
-        };
-        match next {
-            Ok(Some(event)) => {
-                let line = if json {
-                    proto_json(&event).to_string()
-                } else {
-                    render::event_line(&event)
-                };
-                emit(out, &format!("{line}\n"))?;
-                seen += 1;
-                if args.count.is_some_and(|count| seen >= count) {
-                    return Ok(());
-                }
-            }
-            Ok(None) => {
-                return Err(Failure::new(
-                    &conn.what,
-                    Cause::Status(Status::unavailable(
-                        "the switch ended the event stream (stopping?)",
-                    )),
-                ));
-            }
-            Err(status) => return Err(Failure::new(&conn.what, Cause::call(&conn.server, status))),
+    print_stream(conn, out, args.count, &mut stream, "event", |event| {
+        if json {
+            format!("{}\n", proto_json(event))
+        } else {
+            format!("{}\n", render::event_line(event))
         }
-    }
+    })
+    .await
 }
 
 /// `trace`: starts the session's capture, prints its frames, stops it.
@@ -804,7 +782,14 @@ async fn trace(
         "msrpctl: tracing session {} (Ctrl-C to stop)",
         args.session
     );
-    let printed = trace_frames(conn, out, json, args, &mut stream).await;
+    let printed = print_stream(conn, out, args.count, &mut stream, "capture", |frame| {
+        if json {
+            format!("{}\n", proto_json(frame))
+        } else {
+            render::captured_frame(frame)
+        }
+    })
+    .await;
     if !args.keep {
         let mut client = conn.client();
         let _ = conn
@@ -816,15 +801,17 @@ async fn trace(
     printed
 }
 
-/// Prints frames from `stream` until `--count` or Ctrl-C.
-async fn trace_frames(
+/// Prints each message of a server stream with `line` until `count` of them
+/// or Ctrl-C; the stream ending is the switch stopping (UNAVAILABLE).
+async fn print_stream<T>(
     conn: &Connection,
     out: &mut dyn Write,
-    json: bool,
-    args: &args::TraceArgs,
-    stream: &mut tonic::Streaming<pb::CapturedFrame>,
+    count: Option<u64>,
+    stream: &mut tonic::Streaming<T>,
+    what: &str,
+    line: impl Fn(&T) -> String,
 ) -> Result<(), Failure> {
-    if args.count == Some(0) {
+    if count == Some(0) {
         return Ok(());
     }
     let interrupted = ctrl_c();
@@ -836,24 +823,19 @@ async fn trace_frames(
             next = stream.message() => next,
         };
         match next {
-            Ok(Some(frame)) => {
-                let text = if json {
-                    format!("{}\n", proto_json(&frame))
-                } else {
-                    render::captured_frame(&frame)
-                };
-                emit(out, &text)?;
+            Ok(Some(item)) => {
+                emit(out, &line(&item))?;
                 seen += 1;
-                if args.count.is_some_and(|count| seen >= count) {
+                if count.is_some_and(|count| seen >= count) {
                     return Ok(());
                 }
             }
             Ok(None) => {
                 return Err(Failure::new(
                     &conn.what,
-                    Cause::Status(Status::unavailable(
-                        "the switch ended the capture stream (stopping?)",
-                    )),
+                    Cause::Status(Status::unavailable(format!(
+                        "the switch ended the {what} stream (stopping?)"
+                    ))),
                 ));
             }
             Err(status) => return Err(Failure::new(&conn.what, Cause::call(&conn.server, status))),
