@@ -16,6 +16,10 @@
 //! - [`server`]: serves an implementation of the trait with health and reflection.
 //! - [`http`]: the same implementation as HTTP/JSON routes (proto3 JSON, errors
 //!   as `google.rpc.Status`), for the daemon's HTTP port.
+//! - [`placement`]: the client side of many nodes: which switch takes a new
+//!   session (rendezvous hashing of its correlation tag), the nodes from a
+//!   list, DNS SRV or a Kubernetes headless service, their load and drain
+//!   state, and a group chained across two nodes.
 //!
 //! This crate knows nothing of MSRP internals: it defines the contract, and the
 //! daemon implements [`pb::switch_control_server::SwitchControl`] on its engine.
@@ -26,6 +30,7 @@ pub mod auth;
 pub mod error;
 pub mod http;
 pub mod limits;
+pub mod placement;
 pub mod port;
 pub mod sdp;
 pub mod server;

@@ -9,6 +9,7 @@
 //!   an SDP offer to add participants with ([`sdp_offer`], [`add_with_sdp`]) and
 //!   the switch's URI read back from an answer ([`switch_uri`]).
 //! - [`daemon`]: the daemon binary on loopback, its addresses and log lines.
+//! - [`cluster`]: several daemons at once, as the nodes of a placement cluster.
 //! - [`http`]: the control API over HTTP/JSON on the HTTP port, and a script's
 //!   HTTP client.
 //! - [`frame`]: [`Frame`], one decoded frame, and [`FrameReader`], which reads
@@ -29,6 +30,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod control;
 pub mod daemon;
 pub mod engine;
