@@ -98,7 +98,7 @@ pub const METHODS: [&str; 19] = [
 ];
 
 /// The routes of every RPC over `service`, for the daemon's HTTP port. Each
-/// request needs a [`Peer`] in its extensions (axum's `ConnectInfo`): the
+/// request needs a `Peer` in its extensions (axum's `ConnectInfo`): the
 /// server that drives the connection puts it there.
 pub fn router<S>(service: S, auth: Auth, call_timeout: Duration) -> Router
 where

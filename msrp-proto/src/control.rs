@@ -200,7 +200,7 @@ pub enum Event {
         nickname: String,
     },
     /// A group participant stayed over its queue bound past the grace period and
-    /// its connection was closed (policy [`SlowConsumer::Drop`]).
+    /// its connection was closed (policy [`crate::media::SlowConsumer::Drop`]).
     SlowConsumerDropped {
         /// The session.
         session: SessionKey,

@@ -388,7 +388,7 @@ impl RemoteMedia {
 }
 
 impl Default for RemoteMedia {
-    /// No media: see [`RemoteMedia::not_answered`].
+    /// No media: see `RemoteMedia::not_answered`.
     fn default() -> Self {
         Self::not_answered()
     }

@@ -73,7 +73,7 @@ impl Drop for Reloading {
 }
 
 /// STOPPING=1: the drain began and the process exits within `deadline` (and
-/// [`EXIT_GRACE`]), which EXTEND_TIMEOUT_USEC tells systemd, so a
+/// `EXIT_GRACE`), which EXTEND_TIMEOUT_USEC tells systemd, so a
 /// `--drain-seconds` above the unit's `TimeoutStopSec=` is not cut short.
 pub fn stopping(deadline: Duration) {
     let status = format!("draining: exit within {} s", deadline.as_secs_f64());

@@ -9,7 +9,7 @@
 //! once (the kernel's accept queue is never left to fill), counted by reason and
 //! logged (the first, then every 1,000th).
 //!
-//! Each accepted connection holds a [`Ticket`] for as long as its socket is open;
+//! Each accepted connection holds a `Ticket` for as long as its socket is open;
 //! dropping the ticket gives its slots back. The counters are shared by every
 //! shard and touched only at accept, bind and close, never per frame.
 

@@ -4,7 +4,7 @@
 //!
 //! rustls runs with the ring provider only, TLS 1.2 and 1.3. The certificate is
 //! read from PEM files, or generated (self-signed, rcgen) when none is
-//! configured; [`Identity::reload`] swaps it for new handshakes on SIGHUP while
+//! configured; [`SwitchCertificate::reload`] swaps it for new handshakes on SIGHUP while
 //! established connections keep theirs.
 
 use std::fmt;

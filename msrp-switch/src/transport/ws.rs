@@ -1,7 +1,7 @@
 //! MSRP over WebSocket (RFC 7977), the parts around a connection: the HTTP
 //! upgrade an accepted connection must make first (RFC 6455 §4.2, subprotocol
 //! `msrp` required by RFC 7977 §4.1, Origin checked, the request bounded in size
-//! and time), and [`Framer`], which puts each MSRP frame the switch writes into
+//! and time), and `Framer`, which puts each MSRP frame the switch writes into
 //! one WebSocket message (RFC 7977 §5.1: one chunk per message, never two).
 //!
 //! tungstenite's frame header and accept-key code is used; the request is read

@@ -52,7 +52,7 @@ impl Scraper {
     ///
     /// # Errors
     ///
-    /// The text of a usage failure: a URL that is not http(s)://host[:port][/path],
+    /// The text of a usage failure: a URL that is not `http(s)://host[:port][/path]`,
     /// or https without a usable `--tls-ca`.
     pub fn new(metrics: &str, cli: &Cli) -> Result<Self, String> {
         let with_scheme = if metrics.contains("://") {
