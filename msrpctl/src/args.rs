@@ -159,6 +159,11 @@ pub enum Command {
     /// ListSessions). Without a terminal, or with --once, plain text frames.
     #[command(long_about = TOP_ABOUT)]
     Top(TopArgs),
+    /// Which of several switches a session with this correlation tag goes to
+    /// (control_api::placement): each --node is asked for its health and load,
+    /// draining and silent nodes are skipped, the tag is hashed over the rest.
+    /// Talks to the --node URLs, not --server.
+    Place(PlaceArgs),
     /// Check the control service's health (grpc.health.v1 Check).
     Health,
     /// Drain the switch and stop it, as SIGTERM does (Drain): prints the
@@ -639,6 +644,21 @@ pub struct WatchArgs {
     /// Stop after this many events.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+}
+
+/// `place`'s options.
+#[derive(Debug, Args)]
+pub struct PlaceArgs {
+    /// The session's correlation tag (the SIP Call-ID).
+    #[arg(long, value_name = "TAG")]
+    pub tag: String,
+    /// A switch's control API URL; repeat for each node of the cluster.
+    #[arg(long = "node", required = true, value_name = "URL")]
+    pub nodes: Vec<String>,
+    /// Hash over the nodes as given, without asking them (all serving, equal
+    /// weights).
+    #[arg(long)]
+    pub no_refresh: bool,
 }
 
 /// `trace`'s options.

@@ -11,6 +11,7 @@
 
 pub mod args;
 pub mod failure;
+mod place;
 pub mod render;
 pub mod top;
 mod webchat;
@@ -87,6 +88,7 @@ pub fn describe(command: &Command) -> String {
         Command::Watch(_) => "watch events".to_owned(),
         Command::Trace(a) => format!("trace session {}", a.session),
         Command::Top(_) => "top".to_owned(),
+        Command::Place(a) => format!("place {}", a.tag),
         Command::Health => "check health".to_owned(),
         Command::Drain(_) => "drain the switch".to_owned(),
         Command::Webchat(_) => "set up the web chat".to_owned(),
@@ -276,7 +278,7 @@ impl Connection {
 /// (msrpctl trusts no system roots: a control API's certificate comes from the
 /// operator's own CA). The files are read and checked here, before any
 /// connection, so that an error names the option and the file.
-fn client_tls(cli: &Cli) -> Result<Option<ClientTlsConfig>, String> {
+pub(crate) fn client_tls(cli: &Cli) -> Result<Option<ClientTlsConfig>, String> {
     let identity = match (&cli.tls_cert, &cli.tls_key) {
         (Some(cert), Some(key)) => Some((
             PemFile::new("--tls-cert", cert),
@@ -326,7 +328,7 @@ fn server_url(server: &str, tls: bool) -> String {
 }
 
 /// Writes `text` to the output.
-fn emit(out: &mut dyn Write, text: &str) -> Result<(), Failure> {
+pub(crate) fn emit(out: &mut dyn Write, text: &str) -> Result<(), Failure> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|err| Failure::new("write the output", Cause::Output(err)))
@@ -365,6 +367,10 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
     };
     if let Command::CreateSession(a) = &cli.command {
         create_request(&what, a)?;
+    }
+    // Several nodes, not one --server.
+    if let Command::Place(a) = &cli.command {
+        return place::run(cli, out, a).await;
     }
     if let Command::Top(a) = &cli.command {
         top::Scraper::new(&a.metrics, cli).map_err(|why| Failure::new(&what, Cause::Usage(why)))?;
@@ -617,6 +623,8 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::Watch(a) => watch(&conn, out, json, a).await,
         Command::Trace(a) => trace(&conn, out, json, a).await,
         Command::Top(a) => top::run(&conn, cli, out, a).await,
+        // Handled before connecting (it talks to several nodes).
+        Command::Place(a) => place::run(cli, out, a).await,
         Command::Webchat(a) => webchat::run(&conn, out, json, a).await,
         Command::Health => health(&conn, out, json).await,
         Command::Drain(a) => {

@@ -1298,3 +1298,77 @@ async fn trace_prints_a_session_s_frames_as_they_pass_and_stops_the_capture() {
         "nothing captured after trace ended"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn place_picks_the_same_node_for_a_tag_and_skips_draining_and_silent_ones() {
+    let one = Switch::start(None).await;
+    let two = Switch::start(None).await;
+    let silent = format!("http://{}", closed_port().await);
+    let place = |tag: &str, nodes: &[&str]| {
+        let mut args = vec!["--json", "--timeout-seconds", "2", "place", "--tag"];
+        args.push(tag);
+        for node in nodes {
+            args.push("--node");
+            args.push(node);
+        }
+        args.iter()
+            .map(|a| (*a).to_owned())
+            .collect::<Vec<String>>()
+    };
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        msrpctl(&args).await
+    };
+    let nodes = [one.server.as_str(), two.server.as_str(), silent.as_str()];
+    // Tags until each live node has been chosen: the silent one never is.
+    let mut chosen = std::collections::BTreeMap::new();
+    for i in 0..40 {
+        let tag = format!("call-{i}@example.net");
+        let placed = run(place(&tag, &nodes)).await;
+        placed.expect_code(0);
+        let json = placed.json();
+        let node = json["node"].as_str().unwrap().to_owned();
+        assert_ne!(node, silent, "{json:#}");
+        let states: Vec<&str> = json["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["serving", "serving", "down"], "{json:#}");
+        // The same tag, the same node.
+        let again = run(place(&tag, &nodes)).await.json();
+        assert_eq!(again["node"], json["node"]);
+        chosen.entry(node).or_insert(tag);
+    }
+    assert_eq!(chosen.len(), 2, "both live nodes take tags: {chosen:?}");
+    // Node one drains: its tag goes to node two now.
+    let tag_on_one = chosen[&one.server].clone();
+    one.ctl(&["drain", "--deadline-seconds", "30"])
+        .await
+        .expect_code(0);
+    let placed = run(place(&tag_on_one, &nodes)).await;
+    placed.expect_code(0);
+    let json = placed.json();
+    assert_eq!(json["node"], two.server.as_str(), "{json:#}");
+    assert_eq!(json["nodes"][0]["state"], "draining", "{json:#}");
+    // Human output names the node and ranks the others.
+    let text = msrpctl(&[
+        "place",
+        "--tag",
+        &tag_on_one,
+        "--node",
+        &one.server,
+        "--node",
+        &two.server,
+    ])
+    .await;
+    text.expect_code(0);
+    assert!(
+        text.stdout.starts_with(&format!("node: {}\n", two.server)),
+        "{text:#?}"
+    );
+    // No node at all takes sessions: UNAVAILABLE, exit 7.
+    let none = msrpctl(&["place", "--tag", "x", "--node", &silent]).await;
+    none.expect_code(7);
+}
