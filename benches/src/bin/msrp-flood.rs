@@ -20,6 +20,12 @@
 //! # then whole large-message sessions per second (the switch's CPU per session).
 //! msrp-flood large --receivers 10 --size 1073741824 --pid $(pidof msrp-switch)
 //! msrp-flood large --mode sessions --duration-seconds 10 --pid $(pidof msrp-switch)
+//! # Session churn as production has it: set-ups ramped from 20/s to 400/s over
+//! # 20 s, 10 messages each, a line per second in a CSV and an HdrHistogram log,
+//! # then latency over time as a PNG.
+//! msrp-flood churn --ramp-from 20 --setups-per-second 400 --ramp-seconds 20 \
+//!     --duration-seconds 25 --csv churn.csv --hdr-log churn.hlog
+//! msrp-flood plot --csv churn.csv --out latency.png
 //! ```
 
 #![forbid(unsafe_code)]
@@ -34,6 +40,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use msrp_benches::flood::large::LargeMode;
 use msrp_benches::flood::oneshot::{self, Endpoint};
+use msrp_benches::flood::timeline::TimelineOutput;
 use msrp_benches::flood::{self, Bound, FloodConfig, GroupShape, TargetSpec, Transport};
 
 /// Load generator and test tools for msrp-switch.
@@ -68,6 +75,109 @@ enum Command {
     /// sessions, set up, delivered and released, from --concurrency loops
     /// (--mode sessions: sessions/s, the switch's CPU per 1,000 sessions).
     Large(LargeArgs),
+    /// Session churn: sessions set up through the control API (CreateSession, two
+    /// AddParticipant with SDP offers, both legs connected and bound), used for
+    /// --messages-per-session messages and released, started at
+    /// --setups-per-second (ramped with --ramp-from and --ramp-seconds), at most
+    /// --concurrency at once; reports set-ups/s, messages/s and latencies.
+    Churn(ChurnArgs),
+    /// Draw latency over time (p50, p99, max) and the achieved rate from a
+    /// --csv log of `run` or `churn`, as a PNG.
+    Plot(PlotArgs),
+}
+
+#[derive(Args, Debug)]
+struct TimelineArgs {
+    /// Write one CSV line per second (warm-up included): t_s, target_per_s,
+    /// setups_per_s, msgs_per_s, p50_us, p90_us, p99_us, max_us, errors,
+    /// in_flight.
+    #[arg(long, value_name = "PATH")]
+    csv: Option<PathBuf>,
+    /// Write an HdrHistogram interval log: each second's message latencies in
+    /// microseconds (and, for churn, set-up latencies tagged `setup`).
+    #[arg(long, value_name = "PATH")]
+    hdr_log: Option<PathBuf>,
+}
+
+impl TimelineArgs {
+    fn output(self) -> TimelineOutput {
+        TimelineOutput {
+            csv: self.csv,
+            hdr_log: self.hdr_log,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct ChurnArgs {
+    /// The switch's control API (gRPC front).
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    control: String,
+    /// The control API's bearer token, when the switch requires one.
+    #[arg(long, env = "MSRP_FLOOD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// MSRP address; overrides the host:port of the URIs the switch hands out.
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// Sessions started per second (where a ramp ends).
+    #[arg(long, visible_alias = "ramp-to", default_value_t = 50.0)]
+    setups_per_second: f64,
+    /// Start the ramp at this many set-ups per second (with --ramp-seconds).
+    #[arg(long, requires = "ramp_seconds")]
+    ramp_from: Option<f64>,
+    /// Raise the rate linearly from --ramp-from (default 0) to
+    /// --setups-per-second over this many seconds from the start, then hold it.
+    #[arg(long)]
+    ramp_seconds: Option<f64>,
+    /// Sessions open at once, at most; a session due when all are taken waits.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Messages from A to B in each session, one at a time.
+    #[arg(long, default_value_t = 10)]
+    messages_per_session: u32,
+    /// Message size in bytes (at least 24).
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
+    /// Pause between a message's 200 and the next message, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    message_interval_ms: u64,
+    /// Seconds over which sessions are started; the run ends when the last one
+    /// is released.
+    #[arg(long, default_value_t = 10.0)]
+    duration_seconds: f64,
+    /// Limit on each step of a session (a control call, a bind, a message).
+    #[arg(long, default_value_t = 10.0)]
+    step_timeout_seconds: f64,
+    #[command(flatten)]
+    timeline: TimelineArgs,
+    /// Worker threads of the flooder.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// No progress line on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct PlotArgs {
+    /// The per-second CSV (`run` or `churn` --csv).
+    #[arg(long, value_name = "PATH")]
+    csv: PathBuf,
+    /// The PNG to write.
+    #[arg(long, value_name = "PATH", default_value = "latency.png")]
+    out: PathBuf,
+    /// The chart's title.
+    #[arg(long)]
+    title: Option<String>,
+    /// Width in pixels.
+    #[arg(long, default_value_t = 1200)]
+    width: u32,
+    /// Height in pixels.
+    #[arg(long, default_value_t = 600)]
+    height: u32,
 }
 
 #[derive(Args, Debug)]
@@ -244,9 +354,19 @@ struct RunArgs {
     #[arg(long, default_value_t = 1.0)]
     warmup_seconds: f64,
     /// Pace the senders at this many messages per second in total (latency at a
-    /// given load); without it, send as fast as the window allows.
-    #[arg(long)]
+    /// given load; where a ramp ends); without it, send as fast as the window
+    /// allows.
+    #[arg(long, visible_alias = "ramp-to")]
     rate: Option<f64>,
+    /// Start the ramp at this many messages per second (with --ramp-seconds).
+    #[arg(long, requires = "ramp_seconds")]
+    ramp_from: Option<f64>,
+    /// Raise the pace linearly from --ramp-from (default 0) to --rate over this
+    /// many seconds from the start (warm-up included), then hold it.
+    #[arg(long, requires = "rate")]
+    ramp_seconds: Option<f64>,
+    #[command(flatten)]
+    timeline: TimelineArgs,
     /// Worker threads of the flooder (1 leaves the other cores to the target).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -367,6 +487,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Control(args) => runtime(1)?.block_on(control(args)),
         Command::Handshakes(args) => runtime(args.threads)?.block_on(handshakes(args)),
         Command::Large(args) => runtime(args.threads)?.block_on(large(args)),
+        Command::Churn(args) => runtime(args.threads)?.block_on(churn(args)),
+        Command::Plot(args) => plot(args),
     }
 }
 
@@ -438,6 +560,8 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     config.warmup = seconds(args.warmup_seconds, "--warmup-seconds")?;
     config.rate = args.rate;
+    config.ramp = ramp(args.ramp_from, args.ramp_seconds)?;
+    config.timeline = args.timeline.output();
     config.progress = !args.quiet;
     config.stall_timeout = seconds(args.stall_seconds, "--stall-seconds")?;
     let report = flood::run(&config).await?;
@@ -452,6 +576,61 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `--ramp-from` and `--ramp-seconds`: the rate a ramp starts from (0 unless
+/// given) and its length.
+fn ramp(from: Option<f64>, over: Option<f64>) -> anyhow::Result<Option<(f64, Duration)>> {
+    over.map(|over| Ok((from.unwrap_or(0.0), seconds(over, "--ramp-seconds")?)))
+        .transpose()
+}
+
+async fn churn(args: ChurnArgs) -> anyhow::Result<ExitCode> {
+    use msrp_benches::flood::churn::{self, ChurnConfig};
+    let mut config = ChurnConfig::new(args.control);
+    config.token = args.token;
+    config.msrp_addr = args.addr;
+    config.setups_per_s = args.setups_per_second;
+    config.ramp = ramp(args.ramp_from, args.ramp_seconds)?;
+    config.concurrency = args.concurrency;
+    config.messages_per_session = args.messages_per_session;
+    config.size = args.size;
+    config.message_interval = Duration::from_millis(args.message_interval_ms);
+    config.duration = run_length(args.duration_seconds)?;
+    config.step_timeout = seconds(args.step_timeout_seconds, "--step-timeout-seconds")?;
+    config.timeline = args.timeline.output();
+    config.progress = !args.quiet;
+    let report = churn::run(&config).await?;
+    let mut stdout = std::io::stdout().lock();
+    match args.json {
+        true => writeln!(stdout, "{}", report.to_json())?,
+        false => write!(stdout, "{}", report.to_table())?,
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn plot(args: PlotArgs) -> anyhow::Result<ExitCode> {
+    use msrp_benches::flood::plot::{self, PlotStyle};
+    let rows = msrp_benches::flood::timeline::read_csv(&args.csv)?;
+    let mut style = PlotStyle {
+        width: args.width,
+        height: args.height,
+        ..PlotStyle::default()
+    };
+    if let Some(title) = args.title {
+        style.title = title;
+    }
+    plot::plot(&rows, &args.out, &style)?;
+    eprintln!(
+        "msrp-flood: {} seconds plotted to {}",
+        rows.len(),
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn forward(args: ForwardArgs) -> anyhow::Result<ExitCode> {

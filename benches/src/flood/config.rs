@@ -3,9 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 use super::body::HEADER_LEN;
+use super::ramp::Ramp;
+use super::timeline::TimelineOutput;
 
 /// The system under test, and how to reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,6 +132,11 @@ pub struct FloodConfig {
     /// Total messages per second over all sessions; `None` sends as fast as the window
     /// allows.
     pub rate: Option<f64>,
+    /// A linear ramp up (or down) to `rate`, from the run's start: the rate it
+    /// starts from and how long it takes (`--ramp-from`, `--ramp-seconds`).
+    pub ramp: Option<(f64, Duration)>,
+    /// The per-second log (`--csv`, `--hdr-log`).
+    pub timeline: TimelineOutput,
     /// Print a progress line every second on stderr.
     pub progress: bool,
     /// With nothing acknowledged or delivered for this long, the run stops and counts
@@ -153,6 +160,8 @@ impl FloodConfig {
             bound: Bound::Duration(Duration::from_secs(10)),
             warmup: Duration::from_secs(1),
             rate: None,
+            ramp: None,
+            timeline: TimelineOutput::default(),
             progress: false,
             stall_timeout: Duration::from_secs(10),
             setup_timeout: Duration::from_secs(10),
@@ -180,11 +189,16 @@ impl FloodConfig {
             Bound::Count(0) => bail!("--count must be at least 1"),
             _ => {}
         }
-        if let Some(rate) = self.rate
-            && !(rate.is_finite() && rate > 0.0)
+        if self
+            .rate
+            .is_some_and(|rate| !(rate.is_finite() && rate > 0.0))
         {
             bail!("--rate must be a positive number of messages per second");
         }
+        if self.ramp.is_some() && self.rate.is_none() {
+            bail!("--ramp-seconds needs --rate (the rate the ramp ends at)");
+        }
+        self.schedule()?;
         if self.stall_timeout.is_zero() {
             bail!("--stall-seconds must be above 0");
         }
@@ -197,6 +211,19 @@ impl FloodConfig {
             }
         }
         Ok(())
+    }
+
+    /// The senders' schedule: `rate`, ramped up to when `ramp` says so; `None`
+    /// when unpaced.
+    pub fn schedule(&self) -> anyhow::Result<Option<Ramp>> {
+        let Some(rate) = self.rate else {
+            return Ok(None);
+        };
+        let ramp = match self.ramp {
+            Some((from, over)) => Ramp::new(from, rate, over),
+            None => Ramp::constant(rate),
+        };
+        ramp.map(Some).context("--rate")
     }
 
     /// SENDs per message.
@@ -280,6 +307,18 @@ mod tests {
                 .to_string()
                 .contains("--group-size")
         );
+    }
+
+    #[test]
+    fn a_ramp_needs_a_rate_to_end_at() {
+        let mut c = config();
+        c.ramp = Some((10.0, Duration::from_secs(5)));
+        assert!(c.validate().unwrap_err().to_string().contains("--rate"));
+        c.rate = Some(100.0);
+        let ramp = c.schedule().unwrap().unwrap();
+        assert_eq!((ramp.from_per_s(), ramp.to_per_s()), (10.0, 100.0));
+        c.ramp = Some((-1.0, Duration::from_secs(5)));
+        assert!(format!("{:#}", c.validate().unwrap_err()).contains("--ramp-from"));
     }
 
     #[test]

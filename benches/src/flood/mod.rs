@@ -28,10 +28,18 @@
 //! - [`large`]: Large Message Mode (`msrp-flood large`): one message to many
 //!   receivers (MB/s, the switch's peak RSS), or whole sessions per second (the
 //!   switch's CPU per session).
+//! - [`churn`]: session churn (`msrp-flood churn`): sessions set up through the
+//!   control API, used for a few messages and released, at a scheduled rate.
+//! - [`ramp`]: the open-loop schedule of `run --rate` and `churn`, constant or
+//!   ramped linearly.
+//! - [`timeline`]: the per-second log (`--csv`, `--hdr-log`) of `run` and
+//!   `churn`; [`plot`]: latency over time from that CSV as a PNG
+//!   (`msrp-flood plot`).
 //! - [`procfs`]: the switch's RSS, peak RSS and CPU time from `/proc/<pid>`.
 //! - [`clock`]: the process-wide time base both ends of a message share.
 
 pub mod body;
+pub mod churn;
 pub mod clock;
 pub mod config;
 pub mod control_load;
@@ -41,7 +49,9 @@ mod gate;
 pub mod handshakes;
 pub mod large;
 pub mod oneshot;
+pub mod plot;
 pub mod procfs;
+pub mod ramp;
 mod receiver;
 pub mod report;
 mod run;
@@ -49,6 +59,7 @@ mod sender;
 mod stalled;
 pub mod stream;
 pub mod target;
+pub mod timeline;
 pub mod wire;
 pub mod ws;
 

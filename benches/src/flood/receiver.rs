@@ -20,6 +20,7 @@ use super::clock;
 use super::cpim::CpimSkip;
 use super::gate::DeliveryGate;
 use super::run::SessionCounters;
+use super::timeline::IntervalRecorder;
 use super::wire::{FrameReader, put_ok, wants_ok};
 
 /// Highest latency the histogram holds, in microseconds (one hour); above it a value
@@ -62,6 +63,9 @@ pub(crate) struct ReceiverPlan {
     pub cpim: bool,
     /// The sender waits on this receiver's progress (a group).
     pub gate: Option<Arc<DeliveryGate>>,
+    /// The per-second log's recorder, when one was asked for: every delivered
+    /// message's latency, warm-up included.
+    pub interval: Option<Arc<IntervalRecorder>>,
 }
 
 /// A message whose chunks are arriving.
@@ -137,6 +141,7 @@ pub(crate) async fn run_receiver(
         size,
         cpim,
         gate,
+        interval,
     } = plan;
     let mut stats = ReceiverStats {
         latency_us: latency_histogram()?,
@@ -243,6 +248,9 @@ pub(crate) async fn run_receiver(
                     }
                     next_seq = header.seq + 1;
                     delivered += 1;
+                    if let Some(interval) = interval.as_deref() {
+                        interval.record_latency_us(now.saturating_sub(header.sent_ns) / 1000);
+                    }
                     if header.is_measured() {
                         stats.measured += 1;
                         stats

@@ -23,6 +23,13 @@ pub struct Report {
     /// sending as fast as the window allows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate: Option<f64>,
+    /// The rate a ramp up to `rate` started from; absent without a ramp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ramp_from: Option<f64>,
+    /// The ramp's length in seconds, from the start of the run (warm-up
+    /// included); absent without a ramp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ramp_seconds: Option<f64>,
     /// Seconds from the end of the warm-up to the last measured delivery.
     pub duration_s: f64,
     /// Measured messages sent whole.
@@ -139,10 +146,13 @@ impl Report {
         } else {
             String::new()
         };
-        let rate = self
-            .rate
-            .map(|r| format!(", paced at {r:.0} msgs/s"))
-            .unwrap_or_default();
+        let rate = match (self.rate, self.ramp_from, self.ramp_seconds) {
+            (Some(r), Some(from), Some(over)) => {
+                format!(", paced from {from:.0} to {r:.0} msgs/s over {over:.0} s")
+            }
+            (Some(r), _, _) => format!(", paced at {r:.0} msgs/s"),
+            (None, _, _) => String::new(),
+        };
         let _ = writeln!(
             out,
             "target {}: {} session(s), {} B messages{chunking}, window {}{rate}, {:.2} s measured",
@@ -211,6 +221,8 @@ mod tests {
             chunk_size: 1024,
             window: 32,
             rate: None,
+            ramp_from: None,
+            ramp_seconds: None,
             duration_s: 1.5,
             messages: 3000,
             deliveries: 3000,
@@ -254,6 +266,7 @@ mod tests {
             assert_eq!(value["errors"][e], 0, "{e}");
         }
         assert!(value.get("rate").is_none());
+        assert!(value.get("ramp_from").is_none());
         assert!(value.get("group").is_none());
     }
 

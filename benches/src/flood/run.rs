@@ -1,7 +1,7 @@
 //! One flood run: set the sessions up on the target, start a sender, an
 //! acknowledgement reader and a receiver per session (a group: a receiver per
-//! member and a task holding each stalled member), watch them (progress, stall,
-//! failure), then stop them and add up what they saw.
+//! member and a task holding each stalled member), watch them (progress, the
+//! per-second log, stall, failure), then stop them and add up what they saw.
 //!
 //! ```text
 //!   t0 ── warm-up ──▶ measure_start ── duration or count ──▶ senders stop
@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use tokio::sync::{Semaphore, watch};
@@ -32,6 +32,7 @@ use super::target::raw::RawTarget;
 use super::target::relay::RelayTarget;
 use super::target::switch::SwitchTarget;
 use super::target::{SessionLegs, Target};
+use super::timeline::{Counts, Timeline};
 use super::wire::FLOOD_CONTENT_TYPE;
 
 /// How often the watcher looks at the counters.
@@ -138,11 +139,24 @@ async fn flood(
 ) -> anyhow::Result<Report> {
     let count = sessions.len();
     let (stop_tx, stop_rx) = watch::channel(false);
+    let schedule = config.schedule()?;
+    // The schedule stops where the senders do, when that is a time.
+    let stop_s = match config.bound {
+        Bound::Duration(d) => (config.warmup + d).as_secs_f64(),
+        Bound::Count(_) => f64::INFINITY,
+    };
+    let mut timeline = Timeline::create(
+        &config.timeline,
+        SystemTime::now(),
+        schedule.map(|ramp| (ramp, stop_s)),
+        false,
+    )?;
     let start_ns = clock::now_ns();
     let measure_start_ns = start_ns + nanos(config.warmup);
     let chunk_size = config.chunk_size.min(config.size);
-    // Paced: each session gets rate / sessions, their schedules offset evenly.
-    let interval_ns = config.rate.map(|rate| 1e9 * count as f64 / rate);
+    // Receivers feed the per-second log only when one was asked for: it costs
+    // a lock per delivered message.
+    let recorder = timeline.writes().then(|| timeline.recorder());
 
     let receivers_per_session = sessions.first().map_or(0, |legs| legs.receivers.len());
     let stalled_per_session = sessions.first().map_or(0, |legs| legs.stalled.len());
@@ -185,9 +199,12 @@ async fn flood(
                 (Bound::Duration(d), None) => End::At(measure_start_ns + nanos(d)),
                 (Bound::Count(_), None) => End::Quota(0),
             },
-            pace: interval_ns.map(|interval_ns| Pace {
-                first_due_ns: start_ns as f64 + interval_ns * f64::from(index) / count as f64,
-                interval_ns,
+            // Paced: the sessions take turns on one schedule, each at rate / sessions.
+            pace: schedule.map(|ramp| Pace {
+                start_ns,
+                ramp,
+                sessions: count as u64,
+                index: u64::from(index),
             }),
         };
         let (read, reader, write) = legs.sender.conn.into_split()?;
@@ -217,6 +234,7 @@ async fn flood(
                 size: config.size,
                 cpim: legs.envelope.is_some(),
                 gate: gate.clone(),
+                interval: recorder.clone(),
             };
             receivers.push(tokio::spawn(run_receiver(
                 read,
@@ -241,7 +259,7 @@ async fn flood(
         });
     }
 
-    watch_run(&tasks, config).await;
+    let watched = watch_run(&tasks, config, &mut timeline, start_ns).await;
     stop_tx.send_replace(true);
 
     let mut messages = 0;
@@ -254,6 +272,10 @@ async fn flood(
     let mut delivered = 0;
     let mut first_failure: Option<anyhow::Error> = None;
     let mut stalled_dropped = 0;
+    let tasks_counters: Vec<Arc<SessionCounters>> = tasks
+        .iter()
+        .map(|task| Arc::clone(&task.counters))
+        .collect();
     for task in tasks {
         let index = task.counters.session;
         let sender = joined(task.sender.await, index, "sender");
@@ -293,6 +315,12 @@ async fn flood(
     if let Some(err) = first_failure {
         return Err(err);
     }
+    watched?;
+    let totals = totals(&tasks_counters);
+    timeline.finish(
+        Duration::from_nanos(clock::now_ns().saturating_sub(start_ns)),
+        timeline_counts(&totals),
+    )?;
     // Per receiver: every message sent whole should have reached it.
     errors.lost = due.saturating_sub(delivered);
 
@@ -316,6 +344,8 @@ async fn flood(
         chunk_size,
         window: config.window,
         rate: config.rate,
+        ramp_from: config.ramp.map(|(from, _)| from),
+        ramp_seconds: config.ramp.map(|(_, over)| over.as_secs_f64()),
         duration_s,
         messages,
         deliveries,
@@ -355,28 +385,44 @@ struct Totals {
     /// Deliveries due: each message sent, once per receiver of its session.
     due: u64,
     delivered: u64,
+    non_200: u64,
     senders_done: usize,
 }
 
-fn totals(tasks: &[SessionTasks]) -> Totals {
+fn totals<'a>(counters: impl IntoIterator<Item = &'a Arc<SessionCounters>>) -> Totals {
     let mut t = Totals::default();
-    for task in tasks {
-        let c = &task.counters;
+    for c in counters {
         let sent = c.sent.load(Ordering::Acquire);
         t.sent += sent;
         t.due += sent * c.receivers;
         t.chunks_sent += c.chunks_sent.load(Ordering::Acquire);
         t.acked += c.acked.load(Ordering::Acquire);
         t.delivered += c.delivered.load(Ordering::Acquire);
+        t.non_200 += c.non_200.load(Ordering::Relaxed);
         t.senders_done += usize::from(c.sender_done.load(Ordering::Acquire));
     }
     t
 }
 
+/// What the per-second log takes from the totals.
+fn timeline_counts(t: &Totals) -> Counts {
+    Counts {
+        setups: 0,
+        errors: t.non_200,
+        in_flight: t.chunks_sent.saturating_sub(t.acked),
+    }
+}
+
 /// Returns when the run is over: every sender has finished and everything it sent
 /// was delivered and answered; or a task failed; or nothing moved for the stall
-/// timeout. Prints the progress line meanwhile.
-async fn watch_run(tasks: &[SessionTasks], config: &FloodConfig) {
+/// timeout; or the per-second log could not be written (its error). Prints the
+/// progress line and writes the per-second log meanwhile.
+async fn watch_run(
+    tasks: &[SessionTasks],
+    config: &FloodConfig,
+    timeline: &mut Timeline,
+    start_ns: u64,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut tick = tokio::time::interval(TICK);
     let mut last = Totals::default();
@@ -384,16 +430,20 @@ async fn watch_run(tasks: &[SessionTasks], config: &FloodConfig) {
     let mut progress = Progress::new(config);
     loop {
         tick.tick().await;
-        let now = totals(tasks);
+        let now = totals(tasks.iter().map(|task| &task.counters));
+        timeline.poll(
+            Duration::from_nanos(clock::now_ns().saturating_sub(start_ns)),
+            timeline_counts(&now),
+        )?;
         // Every task runs until stop: one that ended has failed.
         if tasks.iter().any(SessionTasks::any_finished) {
-            return;
+            return Ok(());
         }
         if now.senders_done == tasks.len()
             && now.delivered >= now.due
             && now.acked >= now.chunks_sent
         {
-            return;
+            return Ok(());
         }
         if now != last {
             last = now;
@@ -405,7 +455,7 @@ async fn watch_run(tasks: &[SessionTasks], config: &FloodConfig) {
                     config.stall_timeout, now.sent, now.delivered, now.due
                 );
             }
-            return;
+            return Ok(());
         }
         progress.maybe_print(started.elapsed(), &now);
     }

@@ -19,6 +19,7 @@ use tokio::sync::{Semaphore, watch};
 use super::body::{self, BodyHeader, FLAG_MEASURED};
 use super::clock;
 use super::gate::DeliveryGate;
+use super::ramp::Ramp;
 use super::run::SessionCounters;
 use super::wire::{
     ChunkRange, FrameReader, Paths, Tid, put_end_line, put_message_id, put_send_head,
@@ -57,16 +58,25 @@ pub(crate) enum End {
     Quota(u64),
 }
 
-/// A fixed schedule of due times.
+/// A fixed schedule of due times, shared by every session of the run: message
+/// `seq` of session `index` is arrival `seq * sessions + index` of the ramp, so
+/// the sessions take turns and together keep the ramp's rate.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pace {
-    pub first_due_ns: f64,
-    pub interval_ns: f64,
+    /// When arrival 0 is due ([`clock::now_ns`] time).
+    pub start_ns: u64,
+    /// The run's rate over time.
+    pub ramp: Ramp,
+    /// Sessions sharing the ramp.
+    pub sessions: u64,
+    /// This session's place among them.
+    pub index: u64,
 }
 
 impl Pace {
     fn due(&self, seq: u64) -> u64 {
-        (self.first_due_ns + self.interval_ns * seq as f64) as u64
+        let arrival = seq.saturating_mul(self.sessions).saturating_add(self.index);
+        self.start_ns + (self.ramp.time_of(arrival as f64) * 1e9) as u64
     }
 }
 
