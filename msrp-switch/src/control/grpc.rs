@@ -662,9 +662,10 @@ impl ControlService {
         // would hold the server's graceful stop for ever.
         let (sender, stream) = tokio::sync::mpsc::channel(WATCH_BUFFER);
         tokio::spawn(forward_until_drain(
-            Box::pin(events),
+            events,
             sender,
             self.lifecycle.draining(),
+            draining_event,
         ));
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(stream),
@@ -723,24 +724,14 @@ impl ControlService {
                 None
             }
         });
-        // Ends at a drain, as event streams do (without a draining frame).
+        // Ends at a drain, as event streams do (without a farewell frame).
         let (sender, stream) = tokio::sync::mpsc::channel(WATCH_BUFFER);
-        let draining = self.lifecycle.draining();
-        tokio::spawn(async move {
-            let mut frames = Box::pin(frames);
-            tokio::pin!(draining);
-            loop {
-                tokio::select! {
-                    _ = &mut draining => return,
-                    frame = frames.next() => {
-                        let Some(frame) = frame else { return };
-                        if sender.send(frame).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
+        tokio::spawn(forward_until_drain(
+            frames,
+            sender,
+            self.lifecycle.draining(),
+            |_| None,
+        ));
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(stream),
         )))
@@ -934,35 +925,44 @@ impl SwitchControl for ControlService {
     }
 }
 
-/// Copies `events` to a watcher until the stream or the watcher ends, or a drain
-/// begins: then the watcher gets a `Draining` event and its stream ends.
-async fn forward_until_drain(
-    mut events: EventStream,
-    sender: tokio::sync::mpsc::Sender<Result<pb::Event, Status>>,
+/// Copies `items` to a watcher until the stream or the watcher ends, or a drain
+/// begins: then the watcher gets `farewell(deadline)` (if it makes one) and its
+/// stream ends.
+async fn forward_until_drain<T: Send + 'static>(
+    items: impl Stream<Item = Result<T, Status>> + Send + 'static,
+    sender: tokio::sync::mpsc::Sender<Result<T, Status>>,
     draining: impl Future<Output = Duration>,
+    farewell: impl FnOnce(Duration) -> Option<T>,
 ) {
+    let mut items = Box::pin(items);
     tokio::pin!(draining);
     let deadline = loop {
         tokio::select! {
             deadline = &mut draining => break deadline,
-            event = events.next() => {
-                let Some(event) = event else { return };
+            item = items.next() => {
+                let Some(item) = item else { return };
                 tokio::select! {
-                    sent = sender.send(event) => if sent.is_err() { return },
+                    sent = sender.send(item) => if sent.is_err() { return },
                     deadline = &mut draining => break deadline,
                 }
             }
         }
     };
-    let event = pb::Event {
+    // A watcher too far behind to take even this is ended without it.
+    if let Some(last) = farewell(deadline) {
+        let _ = sender.try_send(Ok(last));
+    }
+}
+
+/// The `Draining` event an event stream ends with.
+fn draining_event(deadline: Duration) -> Option<pb::Event> {
+    Some(pb::Event {
         timestamp_ms: now_ms(),
         kind: Some(pb::event::Kind::Draining(pb::Draining {
             deadline_seconds: u32::try_from(deadline.as_secs()).unwrap_or(u32::MAX),
         })),
         ..pb::Event::default()
-    };
-    // A watcher too far behind to take even this is ended without it.
-    let _ = sender.try_send(Ok(event));
+    })
 }
 
 /// The audit line of a control call that changed state: which call, from where,
