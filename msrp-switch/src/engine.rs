@@ -732,9 +732,7 @@ impl Engine {
     }
 
     /// Every captured frame from now on (`WatchCapture`, `msrpctl trace`).
-    pub fn watch_capture(
-        &self,
-    ) -> tokio::sync::broadcast::Receiver<Arc<crate::capture::CapturedFrame>> {
+    pub fn watch_capture(&self) -> crate::capture::Watch {
         self.inner.capture.watch()
     }
 

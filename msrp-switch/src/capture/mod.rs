@@ -17,7 +17,7 @@ mod tap;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, SystemTime};
 
@@ -129,6 +129,9 @@ pub struct Capture {
     settings: CaptureSettings,
     to_collector: Option<SyncSender<CapturedFrame>>,
     watchers: broadcast::Sender<Arc<CapturedFrame>>,
+    /// Open watches: read on every captured read and write without the
+    /// broadcast channel's lock (its `receiver_count` takes one).
+    watching: Arc<AtomicUsize>,
     /// Frames given to the collector's queue.
     pub queued: AtomicU64,
     /// Frames dropped because the collector's queue was full.
@@ -154,6 +157,7 @@ impl Capture {
             settings,
             to_collector,
             watchers,
+            watching: Arc::default(),
             queued: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             sent: AtomicU64::new(0),
@@ -178,30 +182,72 @@ impl Capture {
 
     /// True if frames have anywhere to go (a collector, or a watcher).
     pub fn is_wanted(&self) -> bool {
-        self.to_collector.is_some() || self.watchers.receiver_count() > 0
+        self.to_collector.is_some() || self.watching.load(Ordering::Relaxed) > 0
     }
 
     /// Hands a frame on without waiting: to the collector's queue (dropped and
     /// counted if full) and to the watchers.
     pub fn offer(&self, frame: CapturedFrame) {
-        if self.watchers.receiver_count() > 0 {
+        if self.watching.load(Ordering::Relaxed) > 0 {
             drop(self.watchers.send(Arc::new(frame.clone())));
         }
         if let Some(tx) = &self.to_collector {
-            match tx.try_send(frame) {
-                Ok(()) => {
-                    self.queued.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                }
+            // Counted first: the HEP thread may send the frame before this
+            // thread runs again, and the counter must not lag the packet.
+            self.queued.fetch_add(1, Ordering::Relaxed);
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(frame) {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
     /// A stream of every captured frame from now on.
-    pub fn watch(&self) -> broadcast::Receiver<Arc<CapturedFrame>> {
-        self.watchers.subscribe()
+    pub fn watch(&self) -> Watch {
+        self.watching.fetch_add(1, Ordering::Relaxed);
+        Watch {
+            receiver: self.watchers.subscribe(),
+            guard: WatchGuard(Arc::clone(&self.watching)),
+        }
+    }
+}
+
+/// A watch of the captured frames: a broadcast receiver (it derefs to one),
+/// counted as open until dropped.
+#[derive(Debug)]
+pub struct Watch {
+    receiver: broadcast::Receiver<Arc<CapturedFrame>>,
+    guard: WatchGuard,
+}
+
+impl Watch {
+    /// The receiver, and the guard that keeps the watch counted: hold it as
+    /// long as the receiver (a stream built on it, say).
+    pub fn into_parts(self) -> (broadcast::Receiver<Arc<CapturedFrame>>, WatchGuard) {
+        (self.receiver, self.guard)
+    }
+}
+
+impl std::ops::Deref for Watch {
+    type Target = broadcast::Receiver<Arc<CapturedFrame>>;
+    fn deref(&self) -> &Self::Target {
+        &self.receiver
+    }
+}
+
+impl std::ops::DerefMut for Watch {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.receiver
+    }
+}
+
+/// Keeps one watch counted; dropping it uncounts it.
+#[derive(Debug)]
+pub struct WatchGuard(Arc<AtomicUsize>);
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -708,20 +708,24 @@ impl ControlService {
             "" => None,
             text => Some(session_key(text)?),
         };
-        let receiver = self.engine.watch_capture();
+        let (receiver, watching) = self.engine.watch_capture().into_parts();
         if let Some(key) = filter {
             self.engine.session(key).await.map_err(status)?;
         }
         let mut missed = 0;
-        let frames = BroadcastStream::new(receiver).filter_map(move |frame| match frame {
-            Ok(frame) if filter.is_none_or(|key| key == frame.session) => {
-                let frames_missed = std::mem::take(&mut missed);
-                Some(Ok(captured_to(&frame, frames_missed)))
-            }
-            Ok(_) => None,
-            Err(BroadcastStreamRecvError::Lagged(count)) => {
-                missed += count;
-                None
+        let frames = BroadcastStream::new(receiver).filter_map(move |frame| {
+            // The watch stays counted for as long as its stream lives.
+            let _watching = &watching;
+            match frame {
+                Ok(frame) if filter.is_none_or(|key| key == frame.session) => {
+                    let frames_missed = std::mem::take(&mut missed);
+                    Some(Ok(captured_to(&frame, frames_missed)))
+                }
+                Ok(_) => None,
+                Err(BroadcastStreamRecvError::Lagged(count)) => {
+                    missed += count;
+                    None
+                }
             }
         });
         // Ends at a drain, as event streams do (without a farewell frame).
