@@ -6,6 +6,7 @@
 # WebSocket (RFC 7977, --ws-listen), as ratios of the same switch over TCP.
 #
 #   benches/compare.sh                 # as root on Debian 12: installs kamailio if missing
+#                                      # (and runs nats-server beside it, if installed)
 #
 # Environment (all optional):
 #   DURATION=8          seconds per load run (at most 10)
@@ -474,6 +475,23 @@ if grep -q -- '--group-size' <<<"$RUN_HELP"; then
 	flood switch_group switch --size 1024 --group-size 100
 fi
 
+# 2d. the same fan-out on a NATS server (Debian's nats-server, issue 20): one
+#     publisher, 99 subscribers, 1 KiB, its deliveries/s and per server CPU-second
+if command -v nats-server >/dev/null 2>&1 && grep -q -- ' nats ' <<<"$("$FLOOD_BIN" --help 2>&1)"; then
+	NATS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$WORK/nats.log" 2>&1 &
+	NATS_PID=$!
+	PIDS+=("$NATS_PID")
+	for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && break; sleep 0.1; done
+	log "nats: fan-out to 99 subscribers on nats-server $NATS_PORT"
+	timeout $((DURATION + WARMUP + 30)) "$FLOOD_BIN" nats --addr "127.0.0.1:$NATS_PORT" \
+		--subscribers 99 --size 1024 --duration-seconds "$DURATION" --warmup-seconds "$WARMUP" \
+		--pid "$NATS_PID" --threads "$FLOOD_THREADS" --json >"$WORK/nats_group.json" 2>"$WORK/nats_group.err" ||
+		log "the NATS run failed: $(tail -n 3 "$WORK/nats_group.err")"
+else
+	log "nats-server is not installed (apt-get install -y nats-server): skipping the NATS row"
+fi
+
 # 3. latency at half the peak: switch and raw at half the switch's peak; Kamailio (and
 #    raw again, as its baseline) at half Kamailio's own peak, which is far lower
 half_rate() {
@@ -569,6 +587,20 @@ rows.append(("group of 100, p99 send-to-delivery, ms", fmt(j("switch_group", "p9
 gc = cpu_per_million("switch_group")
 rows.append(("server CPU s per million group deliveries", fmt(gc), "-", "-", "-", "-",
              "lower is better"))
+def nats(field):
+    try:
+        import json
+        return json.load(open(os.path.join(work, "nats_group.json")))[field]
+    except (OSError, ValueError, KeyError):
+        return None
+
+nd = nats("deliveries_per_s")
+rows.append(("group of 100 vs NATS (99 subscribers), deliveries/s", fmt(gd), "-", "-",
+             "NATS " + fmt(nd) + ": " + ratio(gd, nd), "-", "switch >= NATS (issue 20)"))
+ncpu = nats("deliveries_per_cpu_second")
+sw_cpu = (1e6 / gc) if gc else None
+rows.append(("group deliveries per server CPU-second", fmt(sw_cpu), "-", "-",
+             "NATS " + fmt(ncpu) + ": " + ratio(sw_cpu, ncpu), "-", "switch >= NATS (issue 20)"))
 tls, tcp = j("switch_tls_1k", "msgs_per_sec"), j("switch_1k", "msgs_per_sec")
 rows.append(("1:1 over TLS, 1 KiB, msgs/s", fmt(tls), "-", "-", ratio(tls, tcp) + " of TCP", "-",
              ">= 0.70x the switch over TCP"))

@@ -81,6 +81,10 @@ enum Command {
     /// --setups-per-second (ramped with --ramp-from and --ramp-seconds), at most
     /// --concurrency at once; reports set-ups/s, messages/s and latencies.
     Churn(ChurnArgs),
+    /// The group fan-out shape on a NATS server (Debian's nats-server): one
+    /// publisher, --subscribers subscribers, --size-byte messages; reports
+    /// deliveries/s and, with --pid, deliveries per server CPU-second.
+    Nats(NatsArgs),
     /// Draw latency over time (p50, p99, max) and the achieved rate from a
     /// --csv log of `run` or `churn`, as a PNG.
     Plot(PlotArgs),
@@ -237,6 +241,38 @@ struct LargeArgs {
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `nats`' options.
+#[derive(Args, Debug)]
+struct NatsArgs {
+    /// The NATS server's client port.
+    #[arg(long, default_value = "127.0.0.1:4222")]
+    addr: SocketAddr,
+    /// Subscribers: the group's other members.
+    #[arg(long, default_value_t = 99)]
+    subscribers: usize,
+    /// Payload bytes per message.
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
+    /// Messages published before waiting for a PONG.
+    #[arg(long, default_value_t = 32)]
+    window: usize,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 5.0)]
+    duration_seconds: f64,
+    /// Seconds run before measuring.
+    #[arg(long, default_value_t = 1.0)]
+    warmup_seconds: f64,
+    /// The server's process id: its CPU time in the measured period.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Worker threads of the flooder.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// One JSON object instead of the table.
     #[arg(long)]
     json: bool,
 }
@@ -488,6 +524,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Handshakes(args) => runtime(args.threads)?.block_on(handshakes(args)),
         Command::Large(args) => runtime(args.threads)?.block_on(large(args)),
         Command::Churn(args) => runtime(args.threads)?.block_on(churn(args)),
+        Command::Nats(args) => runtime(args.threads)?.block_on(nats(args)),
         Command::Plot(args) => plot(args),
     }
 }
@@ -583,6 +620,42 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 fn ramp(from: Option<f64>, over: Option<f64>) -> anyhow::Result<Option<(f64, Duration)>> {
     over.map(|over| Ok((from.unwrap_or(0.0), seconds(over, "--ramp-seconds")?)))
         .transpose()
+}
+
+async fn nats(args: NatsArgs) -> anyhow::Result<ExitCode> {
+    use msrp_benches::flood::nats::{self, NatsConfig};
+    let report = nats::run(NatsConfig {
+        addr: args.addr,
+        subscribers: args.subscribers,
+        size: args.size,
+        window: args.window,
+        duration: run_length(args.duration_seconds)?,
+        warmup: seconds(args.warmup_seconds, "--warmup-seconds")?,
+        pid: args.pid,
+    })
+    .await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "nats fan-out to {} subscribers, {} B: {:.0} deliveries/s over {:.1} s ({} published, {} bad){}",
+            report.subscribers,
+            report.size,
+            report.deliveries_per_s,
+            report.seconds,
+            report.published,
+            report.bad_payloads,
+            report
+                .deliveries_per_cpu_second
+                .map(|d| format!(", {d:.0} per server CPU-second"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(if report.bad_payloads == 0 && report.deliveries > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn churn(args: ChurnArgs) -> anyhow::Result<ExitCode> {

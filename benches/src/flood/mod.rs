@@ -35,6 +35,8 @@
 //! - [`timeline`]: the per-second log (`--csv`, `--hdr-log`) of `run` and
 //!   `churn`; [`plot`]: latency over time from that CSV as a PNG
 //!   (`msrp-flood plot`).
+//! - [`nats`]: the group fan-out shape on a NATS server (`msrp-flood nats`),
+//!   for `compare.sh`.
 //! - [`procfs`]: the switch's RSS, peak RSS and CPU time from `/proc/<pid>`.
 //! - [`clock`]: the process-wide time base both ends of a message share.
 
@@ -48,6 +50,7 @@ pub mod forward;
 mod gate;
 pub mod handshakes;
 pub mod large;
+pub mod nats;
 pub mod oneshot;
 pub mod plot;
 pub mod procfs;
