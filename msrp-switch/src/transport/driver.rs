@@ -46,8 +46,12 @@ const READS_BEFORE_YIELD: u32 = 4;
 /// Most bytes taken from the switch for one round of writes.
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
 
-/// Most pieces in one `write_vectored` call (Linux IOV_MAX is 1024).
-const MAX_IOVECS: usize = 64;
+/// Most pieces in one `write_vectored` call (Linux IOV_MAX is 1024). A batch of
+/// 8 KiB chunks is three pieces each (head, body, end-line): 512 rather than 64
+/// writes a whole batch at once, measured 4-8 % more MB/s on 64 KiB messages in
+/// 8 KiB chunks and no change on 1 KiB messages (README, issue 20). The slices
+/// live on the stack of one poll only (see `write_all`).
+const MAX_IOVECS: usize = 512;
 
 /// Runs the connection until the peer goes away, the switch closes it, or it moves
 /// to the shard that owns the session its next request names. `accepted` is
