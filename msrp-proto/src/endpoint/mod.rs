@@ -573,8 +573,7 @@ impl Endpoint {
                 _ => true,
             };
         }
-        c.participant()
-            .is_none_or(|id| !self.feeds_full_leg(id, limit) && !self.large_store_behind(id))
+        c.participant().is_none_or(|id| !self.holds_back(id, limit))
     }
 
     /// True if a leg `id`'s requests feed (its peers') holds `limit` bytes or
@@ -584,16 +583,29 @@ impl Endpoint {
     /// again until it reads or its grace period ends and it is dropped. A member
     /// still reading, however slowly, paces its senders.
     pub(crate) fn feeds_full_leg(&self, id: ParticipantId, limit: usize) -> bool {
+        self.participants
+            .get(&id)
+            .is_some_and(|p| self.feeds_full_leg_of(id, p, limit))
+    }
+
+    /// True if `id`'s requests must wait (`wants_read`, on every read: one
+    /// lookup of the participant): a leg they feed is full, or, for a large
+    /// message's sender, its store is behind.
+    fn holds_back(&self, id: ParticipantId, limit: usize) -> bool {
         let Some(p) = self.participants.get(&id) else {
             return false;
         };
+        match p.member {
+            crate::session::Member::LargeMessage(_) => self.large_store_behind(p),
+            _ => self.feeds_full_leg_of(id, p, limit),
+        }
+    }
+
+    /// [`Endpoint::feeds_full_leg`] for participant `p` (`id`).
+    fn feeds_full_leg_of(&self, id: ParticipantId, p: &Participant, limit: usize) -> bool {
         // A large message's receivers are fed from its store as they drain:
         // they never hold its sender back.
-        if self
-            .sessions
-            .get(&p.session)
-            .is_some_and(|s| s.kind == SessionKind::LargeMessage)
-        {
+        if matches!(p.member, crate::session::Member::LargeMessage(_)) {
             return false;
         }
         let drops = self.drops_slow_consumers(p.session);

@@ -54,7 +54,7 @@ use crate::endpoint::{Action, Endpoint};
 use crate::ids::{ConnId, ParticipantId, SessionKey};
 use crate::media::accepts;
 use crate::report::{Reply, owed_reply};
-use crate::session::{Link, Member, Session, SessionKind};
+use crate::session::{Link, Member, Participant, Session, SessionKind};
 use crate::stats::Stats;
 use crate::transaction::{Sent, Timer};
 
@@ -589,10 +589,7 @@ impl Endpoint {
 
     /// True if the sender's reads wait for the store (more than the queue bound
     /// unconfirmed): the disk sets the sender's pace, never a receiver.
-    pub(crate) fn large_store_behind(&self, id: ParticipantId) -> bool {
-        let Some(p) = self.participants.get(&id) else {
-            return false;
-        };
+    pub(crate) fn large_store_behind(&self, p: &Participant) -> bool {
         if !matches!(p.member, Member::LargeMessage(LargeMember::Sender)) {
             return false;
         }
