@@ -774,159 +774,47 @@ impl ControlService {
 /// Every call timed and counted by method and outcome
 /// (`msrp_switch_control_calls_total`, `msrp_switch_control_call_duration_seconds`),
 /// whichever front (gRPC, HTTP/JSON) made it.
-#[tonic::async_trait]
-impl SwitchControl for ControlService {
-    type WatchEventsStream = EventStream;
-    type WatchCaptureStream = CaptureStream;
+/// The service: each RPC's trait method runs its handler through
+/// [`ControlService::measured`] (the impl is generated whole, so that
+/// `async_trait` sees the methods).
+macro_rules! measured_service {
+    ($($method:ident($request:ty) -> $response:ty = $name:literal $handler:ident,)*) => {
+        #[tonic::async_trait]
+        impl SwitchControl for ControlService {
+            type WatchEventsStream = EventStream;
+            type WatchCaptureStream = CaptureStream;
+            $(
+                async fn $method(
+                    &self,
+                    request: Request<$request>,
+                ) -> Result<Response<$response>, Status> {
+                    self.measured($name, self.$handler(request)).await
+                }
+            )*
+        }
+    };
+}
 
-    async fn start_capture(
-        &self,
-        request: Request<pb::StartCaptureRequest>,
-    ) -> Result<Response<pb::StartCaptureResponse>, Status> {
-        self.measured("StartCapture", self.start_capture_call(request))
-            .await
-    }
-
-    async fn stop_capture(
-        &self,
-        request: Request<pb::StopCaptureRequest>,
-    ) -> Result<Response<pb::StopCaptureResponse>, Status> {
-        self.measured("StopCapture", self.stop_capture_call(request))
-            .await
-    }
-
-    async fn watch_capture(
-        &self,
-        request: Request<pb::WatchCaptureRequest>,
-    ) -> Result<Response<CaptureStream>, Status> {
-        self.measured("WatchCapture", self.watch_capture_call(request))
-            .await
-    }
-
-    async fn stats(
-        &self,
-        request: Request<pb::StatsRequest>,
-    ) -> Result<Response<pb::StatsResponse>, Status> {
-        self.measured("Stats", self.stats_call(request)).await
-    }
-
-    async fn create_session(
-        &self,
-        request: Request<pb::CreateSessionRequest>,
-    ) -> Result<Response<pb::CreateSessionResponse>, Status> {
-        self.measured("CreateSession", self.create_session_call(request))
-            .await
-    }
-
-    async fn add_participant(
-        &self,
-        request: Request<pb::AddParticipantRequest>,
-    ) -> Result<Response<pb::AddParticipantResponse>, Status> {
-        self.measured("AddParticipant", self.add_participant_call(request))
-            .await
-    }
-
-    async fn set_remote_answer(
-        &self,
-        request: Request<pb::SetRemoteAnswerRequest>,
-    ) -> Result<Response<pb::SetRemoteAnswerResponse>, Status> {
-        self.measured("SetRemoteAnswer", self.set_remote_answer_call(request))
-            .await
-    }
-
-    async fn answer_from_both(
-        &self,
-        request: Request<pb::AnswerFromBothRequest>,
-    ) -> Result<Response<pb::AnswerFromBothResponse>, Status> {
-        self.measured("AnswerFromBoth", self.answer_from_both_call(request))
-            .await
-    }
-
-    async fn modify_participant(
-        &self,
-        request: Request<pb::ModifyParticipantRequest>,
-    ) -> Result<Response<pb::ModifyParticipantResponse>, Status> {
-        self.measured("ModifyParticipant", self.modify_participant_call(request))
-            .await
-    }
-
-    async fn commit_modification(
-        &self,
-        request: Request<pb::CommitModificationRequest>,
-    ) -> Result<Response<pb::ModifyParticipantResponse>, Status> {
-        self.measured("CommitModification", self.commit_modification_call(request))
-            .await
-    }
-
-    async fn abort_modification(
-        &self,
-        request: Request<pb::AbortModificationRequest>,
-    ) -> Result<Response<pb::AbortModificationResponse>, Status> {
-        self.measured("AbortModification", self.abort_modification_call(request))
-            .await
-    }
-
-    async fn remove_participant(
-        &self,
-        request: Request<pb::RemoveParticipantRequest>,
-    ) -> Result<Response<pb::RemoveParticipantResponse>, Status> {
-        self.measured("RemoveParticipant", self.remove_participant_call(request))
-            .await
-    }
-
-    async fn release_session(
-        &self,
-        request: Request<pb::ReleaseSessionRequest>,
-    ) -> Result<Response<pb::ReleaseSessionResponse>, Status> {
-        self.measured("ReleaseSession", self.release_session_call(request))
-            .await
-    }
-
-    async fn get_session(
-        &self,
-        request: Request<pb::GetSessionRequest>,
-    ) -> Result<Response<pb::Session>, Status> {
-        self.measured("GetSession", self.get_session_call(request))
-            .await
-    }
-
-    async fn get_participant(
-        &self,
-        request: Request<pb::GetParticipantRequest>,
-    ) -> Result<Response<pb::Participant>, Status> {
-        self.measured("GetParticipant", self.get_participant_call(request))
-            .await
-    }
-
-    async fn list_sessions(
-        &self,
-        request: Request<pb::ListSessionsRequest>,
-    ) -> Result<Response<pb::ListSessionsResponse>, Status> {
-        self.measured("ListSessions", self.list_sessions_call(request))
-            .await
-    }
-
-    async fn watch_events(
-        &self,
-        request: Request<pb::WatchEventsRequest>,
-    ) -> Result<Response<EventStream>, Status> {
-        self.measured("WatchEvents", self.watch_events_call(request))
-            .await
-    }
-
-    async fn anchor(
-        &self,
-        request: Request<pb::AnchorRequest>,
-    ) -> Result<Response<pb::AnchorResponse>, Status> {
-        self.measured("Anchor", self.anchor_rpc(request)).await
-    }
-
-    async fn drain(
-        &self,
-        request: Request<pb::DrainRequest>,
-    ) -> Result<Response<pb::DrainResponse>, Status> {
-        self.measured("Drain", self.drain_call(request)).await
-    }
+measured_service! {
+    start_capture(pb::StartCaptureRequest) -> pb::StartCaptureResponse = "StartCapture" start_capture_call,
+    stop_capture(pb::StopCaptureRequest) -> pb::StopCaptureResponse = "StopCapture" stop_capture_call,
+    watch_capture(pb::WatchCaptureRequest) -> CaptureStream = "WatchCapture" watch_capture_call,
+    stats(pb::StatsRequest) -> pb::StatsResponse = "Stats" stats_call,
+    create_session(pb::CreateSessionRequest) -> pb::CreateSessionResponse = "CreateSession" create_session_call,
+    add_participant(pb::AddParticipantRequest) -> pb::AddParticipantResponse = "AddParticipant" add_participant_call,
+    set_remote_answer(pb::SetRemoteAnswerRequest) -> pb::SetRemoteAnswerResponse = "SetRemoteAnswer" set_remote_answer_call,
+    answer_from_both(pb::AnswerFromBothRequest) -> pb::AnswerFromBothResponse = "AnswerFromBoth" answer_from_both_call,
+    modify_participant(pb::ModifyParticipantRequest) -> pb::ModifyParticipantResponse = "ModifyParticipant" modify_participant_call,
+    commit_modification(pb::CommitModificationRequest) -> pb::ModifyParticipantResponse = "CommitModification" commit_modification_call,
+    abort_modification(pb::AbortModificationRequest) -> pb::AbortModificationResponse = "AbortModification" abort_modification_call,
+    remove_participant(pb::RemoveParticipantRequest) -> pb::RemoveParticipantResponse = "RemoveParticipant" remove_participant_call,
+    release_session(pb::ReleaseSessionRequest) -> pb::ReleaseSessionResponse = "ReleaseSession" release_session_call,
+    get_session(pb::GetSessionRequest) -> pb::Session = "GetSession" get_session_call,
+    get_participant(pb::GetParticipantRequest) -> pb::Participant = "GetParticipant" get_participant_call,
+    list_sessions(pb::ListSessionsRequest) -> pb::ListSessionsResponse = "ListSessions" list_sessions_call,
+    watch_events(pb::WatchEventsRequest) -> EventStream = "WatchEvents" watch_events_call,
+    anchor(pb::AnchorRequest) -> pb::AnchorResponse = "Anchor" anchor_rpc,
+    drain(pb::DrainRequest) -> pb::DrainResponse = "Drain" drain_call,
 }
 
 /// Copies `items` to a watcher until the stream or the watcher ends, or a drain
