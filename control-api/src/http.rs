@@ -75,7 +75,7 @@ type Peer = Extension<PeerAddr>;
 /// The RPCs served, by method name, each at [`SERVICE_PATH`] + name. A test
 /// checks this against the service in the proto's descriptor, so a new RPC
 /// without a route fails the build's tests.
-pub const METHODS: [&str; 19] = [
+pub const METHODS: [&str; 20] = [
     "CreateSession",
     "AddParticipant",
     "SetRemoteAnswer",
@@ -95,6 +95,7 @@ pub const METHODS: [&str; 19] = [
     "StartCapture",
     "StopCapture",
     "WatchCapture",
+    "PlaceSession",
 ];
 
 /// The routes of every RPC over `service`, for the daemon's HTTP port. Each
@@ -155,6 +156,7 @@ where
         "Drain" => drain,
         "StartCapture" => start_capture,
         "StopCapture" => stop_capture,
+        "PlaceSession" => place_session,
     );
     let router = streaming!(
         router,

@@ -19,7 +19,8 @@
 //! - [`placement`]: the client side of many nodes: which switch takes a new
 //!   session (rendezvous hashing of its correlation tag), the nodes from a
 //!   list, DNS SRV or a Kubernetes headless service, their load and drain
-//!   state, and a group chained across two nodes.
+//!   state, a group chained across two nodes, and the background refresh
+//!   from which a node answers `PlaceSession`.
 //!
 //! This crate knows nothing of MSRP internals: it defines the contract, and the
 //! daemon implements [`pb::switch_control_server::SwitchControl`] on its engine.

@@ -32,12 +32,16 @@
 //! - [`clients`]: a control API client per node, and the refresh that asks each
 //!   node for its health and Stats;
 //! - [`chain`]: a group that outgrows its node, continued on another node by a
-//!   chained member (as two chained switches carry a member today).
+//!   chained member (as two chained switches carry a member today);
+//! - [`refresh`]: a node's own view of its cluster, refreshed in the
+//!   background, from which it answers the `PlaceSession` RPC (so a SIP
+//!   server's script can ask any node over HTTP/JSON).
 
 pub mod chain;
 pub mod clients;
 pub mod discovery;
 pub mod load;
+pub mod refresh;
 
 use std::cmp::Ordering;
 

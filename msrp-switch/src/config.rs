@@ -19,6 +19,7 @@ use crate::transport::large::LargeMessageSettings;
 use crate::transport::tls::TlsSettings;
 use crate::transport::ws::WsSettings;
 use crate::transport::{EngineConfig, TlsListen, WsListen};
+use control_api::placement::discovery::{ControlPort, Discovery};
 use control_api::port::PortLimits;
 use control_api::tls::{PemFile, ServerTlsFiles};
 use msrp_proto::endpoint::EndpointConfig;
@@ -428,6 +429,53 @@ pub struct Args {
     #[arg(long, default_value_t = 30.0)]
     pub drain_seconds: f64,
 
+    /// Many nodes: a node of the cluster, by its gRPC control API URL
+    /// (`http://10.0.0.7:50051`); repeat it (or separate URLs with commas)
+    /// for each node, this one included. With it the node answers
+    /// PlaceSession: which node a new session goes to. One of
+    /// --cluster-node, --cluster-srv and --cluster-kubernetes.
+    ///
+    /// Environment: `MSRP_SWITCH_CLUSTER_NODE` (comma-separated).
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    #[serde(default, deserialize_with = "text_list")]
+    pub cluster_node: Vec<String>,
+
+    /// Many nodes: the cluster's nodes are the targets of the DNS SRV records
+    /// `_msrp._tcp.<DOMAIN>` (their priority and weight kept), their control
+    /// API on --cluster-control-port.
+    ///
+    /// Environment: `MSRP_SWITCH_CLUSTER_SRV`.
+    #[arg(long, value_name = "DOMAIN")]
+    #[serde(default)]
+    pub cluster_srv: Option<String>,
+
+    /// Many nodes: the cluster's nodes are the addresses of a Kubernetes
+    /// headless service, `SERVICE.NAMESPACE` (resolved as
+    /// `<service>.<namespace>.svc`), their control API on
+    /// --cluster-control-port.
+    ///
+    /// Environment: `MSRP_SWITCH_CLUSTER_KUBERNETES`.
+    #[arg(long, value_name = "SERVICE.NAMESPACE")]
+    #[serde(default)]
+    pub cluster_kubernetes: Option<String>,
+
+    /// Many nodes: the control API's port on the nodes --cluster-srv or
+    /// --cluster-kubernetes finds [default: this node's --control-listen
+    /// port].
+    ///
+    /// Environment: `MSRP_SWITCH_CLUSTER_CONTROL_PORT`.
+    #[arg(long, value_name = "PORT")]
+    #[serde(default)]
+    pub cluster_control_port: Option<u16>,
+
+    /// Many nodes: seconds between two refreshes of the cluster (the nodes
+    /// re-read, each asked for its health and Stats); PlaceSession answers
+    /// from the last one.
+    ///
+    /// Environment: `MSRP_SWITCH_CLUSTER_REFRESH_SECONDS`.
+    #[arg(long, default_value_t = 5.0)]
+    pub cluster_refresh_seconds: f64,
+
     /// Log line format.
     ///
     /// Environment: `MSRP_SWITCH_LOG_FORMAT`.
@@ -596,6 +644,18 @@ pub struct Config {
     pub metrics_limits: HttpLimits,
     /// The RFC 4976 relay's credentials file (read at start and on SIGHUP).
     pub relay_credentials: Option<String>,
+    /// The cluster this node places sessions over (PlaceSession), if any.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// Many nodes: where the cluster's nodes come from and how often they are
+/// asked for their state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    /// The static list, the SRV domain or the headless service.
+    pub discovery: Discovery,
+    /// The pause between two refreshes.
+    pub refresh: Duration,
 }
 
 impl Default for Config {
@@ -613,6 +673,7 @@ impl Default for Config {
             control_limits: PortLimits::default(),
             metrics_limits: HttpLimits::default(),
             relay_credentials: None,
+            cluster: None,
         }
     }
 }
@@ -835,6 +896,27 @@ fn scalar_text<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<String>
     )
 }
 
+/// A list setting: a TOML array, or text with commas between the items (as
+/// the environment gives it, and as the flag takes it too).
+fn text_list<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Items(Vec<String>),
+        Text(String),
+    }
+    let items = match List::deserialize(de)? {
+        List::Items(items) => items,
+        List::Text(text) => text.split(',').map(str::to_owned).collect(),
+    };
+    Ok(items
+        .iter()
+        .map(|item| item.trim())
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
 impl Args {
     /// The settings as TOML, the control token masked.
     fn effective_toml(&self) -> String {
@@ -892,6 +974,50 @@ impl Args {
             disk: crate::store::DiskQuota::new(self.large_message_disk_bytes),
         })
     }
+}
+
+/// A `--cluster-node` URL: `http://HOST:PORT`, the node's gRPC control API.
+/// TLS between nodes is not supported yet: an `https://` node is refused
+/// rather than left down at every refresh.
+fn node_url(url: &str) -> Result<(), ConfigError> {
+    let invalid = ConfigError::Invalid {
+        flag: "cluster-node",
+        reason: "must be a node's control API URL, http://HOST:PORT (http://10.0.0.7:50051); \
+                 https:// nodes are not supported yet",
+    };
+    let Ok(uri) = url.parse::<axum::http::Uri>() else {
+        return Err(invalid);
+    };
+    let plain = uri.scheme_str() == Some("http");
+    let host = uri.host().is_some_and(|host| !host.is_empty());
+    let path = matches!(uri.path(), "" | "/") && uri.query().is_none();
+    // No user information: the authority is the host and the port alone.
+    let bare = uri
+        .authority()
+        .is_some_and(|authority| !authority.as_str().contains('@'));
+    if plain && host && uri.port_u16().is_some() && path && bare {
+        Ok(())
+    } else {
+        Err(invalid)
+    }
+}
+
+/// One DNS label: letters, digits and `-`, not at either end; at most 63
+/// bytes (RFC 1035 §2.3.1; Kubernetes names are such labels).
+fn is_dns_label(label: &str) -> bool {
+    (1..=63).contains(&label.len())
+        && label
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+}
+
+/// A domain name: DNS labels separated by dots, the final dot optional, at
+/// most 253 bytes.
+fn is_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    name.len() <= 253 && name.split('.').all(is_dns_label)
 }
 
 fn positive(flag: &'static str, value: usize) -> Result<usize, ConfigError> {
@@ -1139,6 +1265,78 @@ impl Args {
         }
     }
 
+    /// Many nodes: the cluster, if one of --cluster-node, --cluster-srv and
+    /// --cluster-kubernetes is given (two are an error naming both).
+    fn cluster(&self) -> Result<Option<ClusterConfig>, ConfigError> {
+        let listed = !self.cluster_node.is_empty();
+        let control = ControlPort {
+            port: self
+                .cluster_control_port
+                .unwrap_or_else(|| self.control_listen.port()),
+            tls: false,
+        };
+        let discovery = match (listed, &self.cluster_srv, &self.cluster_kubernetes) {
+            (false, None, None) => return Ok(None),
+            (true, Some(_), _) => {
+                return Err(ConfigError::Invalid {
+                    flag: "cluster-srv",
+                    reason: "cannot go with --cluster-node: the nodes come from one of \
+                             --cluster-node, --cluster-srv and --cluster-kubernetes",
+                });
+            }
+            (true, _, Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    flag: "cluster-kubernetes",
+                    reason: "cannot go with --cluster-node: the nodes come from one of \
+                             --cluster-node, --cluster-srv and --cluster-kubernetes",
+                });
+            }
+            (_, Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    flag: "cluster-kubernetes",
+                    reason: "cannot go with --cluster-srv: the nodes come from one of \
+                             --cluster-node, --cluster-srv and --cluster-kubernetes",
+                });
+            }
+            (true, None, None) => {
+                for url in &self.cluster_node {
+                    node_url(url)?;
+                }
+                Discovery::Static(self.cluster_node.clone())
+            }
+            (false, Some(domain), None) => {
+                if !is_dns_name(domain) {
+                    return Err(ConfigError::Invalid {
+                        flag: "cluster-srv",
+                        reason: "must be a DNS domain (example.net): the SRV records \
+                                 _msrp._tcp.<domain> name the nodes",
+                    });
+                }
+                Discovery::Srv {
+                    domain: domain.clone(),
+                    control,
+                }
+            }
+            (false, None, Some(service)) => {
+                let Some((name, namespace)) = service
+                    .split_once('.')
+                    .filter(|(name, namespace)| is_dns_label(name) && is_dns_label(namespace))
+                else {
+                    return Err(ConfigError::Invalid {
+                        flag: "cluster-kubernetes",
+                        reason: "must be SERVICE.NAMESPACE (msrp-switch.voice): a headless \
+                                 service's name and its namespace",
+                    });
+                };
+                Discovery::kubernetes(name, namespace, control)
+            }
+        };
+        Ok(Some(ClusterConfig {
+            discovery,
+            refresh: seconds("cluster-refresh-seconds", self.cluster_refresh_seconds)?,
+        }))
+    }
+
     /// Validates the flags into a [`Config`].
     pub fn into_config(self) -> Result<Config, ConfigError> {
         let limits = Limits {
@@ -1220,7 +1418,9 @@ impl Args {
         };
         let large_message = self.large_message()?;
         let capture = self.capture()?;
+        let cluster = self.cluster()?;
         Ok(Config {
+            cluster,
             relay_credentials: self.relay_credentials.clone(),
             engine: EngineConfig {
                 listen: self.listen,
@@ -1599,5 +1799,190 @@ mod tests {
         );
         assert_eq!(switch.session_limits.idle_release, None);
         assert_eq!(switch.offer_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn the_cluster_comes_from_one_discovery_with_its_refresh_interval() {
+        assert_eq!(parse(&[]).unwrap().cluster, None);
+        let listed = parse(&[
+            "--cluster-node",
+            "http://127.0.0.1:50051",
+            "--cluster-node",
+            "http://10.0.0.2:50051,http://[fd00::3]:50051",
+        ])
+        .unwrap()
+        .cluster
+        .unwrap();
+        assert_eq!(
+            listed,
+            ClusterConfig {
+                discovery: Discovery::Static(vec![
+                    "http://127.0.0.1:50051".into(),
+                    "http://10.0.0.2:50051".into(),
+                    "http://[fd00::3]:50051".into(),
+                ]),
+                refresh: Duration::from_secs(5),
+            }
+        );
+        // The control port defaults to this node's own.
+        let srv = parse(&[
+            "--cluster-srv",
+            "example.net.",
+            "--control-listen",
+            "127.0.0.1:6000",
+        ])
+        .unwrap()
+        .cluster
+        .unwrap();
+        assert_eq!(
+            srv.discovery,
+            Discovery::Srv {
+                domain: "example.net.".into(),
+                control: ControlPort {
+                    port: 6000,
+                    tls: false
+                },
+            }
+        );
+        let headless = parse(&[
+            "--cluster-kubernetes",
+            "msrp-switch.voice",
+            "--cluster-control-port",
+            "50443",
+            "--cluster-refresh-seconds",
+            "0.5",
+        ])
+        .unwrap()
+        .cluster
+        .unwrap();
+        assert_eq!(
+            headless,
+            ClusterConfig {
+                discovery: Discovery::kubernetes(
+                    "msrp-switch",
+                    "voice",
+                    ControlPort {
+                        port: 50443,
+                        tls: false
+                    }
+                ),
+                refresh: Duration::from_millis(500),
+            }
+        );
+    }
+
+    #[test]
+    fn a_file_lists_the_nodes_as_an_array_or_with_commas_and_prints_them_back() {
+        let nodes = vec![
+            "http://10.0.0.1:50051".to_owned(),
+            "http://10.0.0.2:50051".to_owned(),
+        ];
+        for text in [
+            "cluster_node = [\"http://10.0.0.1:50051\", \"http://10.0.0.2:50051\"]\n",
+            "cluster_node = \"http://10.0.0.1:50051, http://10.0.0.2:50051\"\n",
+        ] {
+            let path = file("cluster.toml", text);
+            let loaded = load(["msrp-switch", "--config", path.as_str()]).unwrap();
+            let cluster = loaded.config.cluster.unwrap();
+            assert_eq!(
+                cluster.discovery,
+                Discovery::Static(nodes.clone()),
+                "{text}"
+            );
+            let again = file("cluster-printed.toml", &loaded.effective);
+            assert_eq!(
+                parse(&["--config", &again])
+                    .unwrap()
+                    .cluster
+                    .unwrap()
+                    .discovery,
+                Discovery::Static(nodes.clone())
+            );
+        }
+    }
+
+    #[test]
+    fn bad_cluster_settings_name_their_flag_and_two_discoveries_name_both() {
+        for url in [
+            "10.0.0.1:50051",
+            "ftp://10.0.0.1:50051",
+            "https://10.0.0.1:50051",
+            "http://10.0.0.1",
+            "http://10.0.0.1:50051/control",
+            "http://user@10.0.0.1:50051",
+            "not a url",
+        ] {
+            let err = parse(&["--cluster-node", url]).unwrap_err();
+            assert!(
+                err.starts_with("invalid --cluster-node: must be a node's control API URL"),
+                "{url}: {err}"
+            );
+        }
+        for (args, first, second) in [
+            (
+                &[
+                    "--cluster-node",
+                    "http://a:1",
+                    "--cluster-srv",
+                    "example.net",
+                ][..],
+                "--cluster-srv",
+                "--cluster-node",
+            ),
+            (
+                &[
+                    "--cluster-node",
+                    "http://a:1",
+                    "--cluster-kubernetes",
+                    "s.ns",
+                ][..],
+                "--cluster-kubernetes",
+                "--cluster-node",
+            ),
+            (
+                &[
+                    "--cluster-srv",
+                    "example.net",
+                    "--cluster-kubernetes",
+                    "s.ns",
+                ][..],
+                "--cluster-kubernetes",
+                "--cluster-srv",
+            ),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(
+                err.starts_with(&format!("invalid {first}: cannot go with {second}")),
+                "{args:?}: {err}"
+            );
+        }
+        for (args, flag) in [
+            (
+                &["--cluster-kubernetes", "msrp-switch"][..],
+                "--cluster-kubernetes",
+            ),
+            (
+                &["--cluster-kubernetes", "a.b.c"][..],
+                "--cluster-kubernetes",
+            ),
+            (&["--cluster-kubernetes=-a.b"][..], "--cluster-kubernetes"),
+            (&["--cluster-srv", "exa mple.net"][..], "--cluster-srv"),
+            (&["--cluster-srv", ""][..], "--cluster-srv"),
+            (
+                &[
+                    "--cluster-srv",
+                    "example.net",
+                    "--cluster-refresh-seconds",
+                    "0",
+                ][..],
+                "--cluster-refresh-seconds",
+            ),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(
+                err.starts_with(&format!("invalid {flag}:")),
+                "{args:?}: {err}"
+            );
+        }
     }
 }

@@ -13,10 +13,12 @@ use tokio::net::TcpListener;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
-use control_api::auth::Auth;
+use control_api::auth::{Auth, BearerToken};
+use control_api::placement::clients::ClientOptions;
+use control_api::placement::refresh::{Placement, Refresher};
 use control_api::tls::PemError;
-use msrp_switch::config::{Config, LoadError, LogFormat, load};
-use msrp_switch::control::{ControlService, serve_control_with};
+use msrp_switch::config::{ClusterConfig, Config, LoadError, LogFormat, load};
+use msrp_switch::control::{ControlService, serve_service};
 use msrp_switch::engine::Engine;
 use msrp_switch::lifecycle::Lifecycle;
 use msrp_switch::metrics::serve_http;
@@ -164,11 +166,15 @@ fn main() -> anyhow::Result<()> {
         let lifecycle = Lifecycle::new(config.drain_deadline);
         let http_auth = control_auth.clone();
         let http_auth_tls = control_auth.tls().cloned();
-        let mut control_task = tokio::spawn(serve_control_with(
-            engine.clone(),
+        // One service for both fronts: the same lifecycle, the same cluster.
+        let mut service = ControlService::with_lifecycle(engine.clone(), lifecycle.clone());
+        if let Some(cluster) = &config.cluster {
+            service = service.with_placement(start_placement(cluster, config.control_token.as_deref())?);
+        }
+        let mut control_task = tokio::spawn(serve_service(
+            service.clone(),
             control,
             control_auth,
-            lifecycle.clone(),
             config.control_limits,
             until_stopped(stopped.clone()),
         ));
@@ -178,7 +184,7 @@ fn main() -> anyhow::Result<()> {
         // The control API over HTTP/JSON on the same port as the metrics: the
         // same service and lifecycle, the same token.
         let control_http = control_api::http::router(
-            ControlService::with_lifecycle(engine.clone(), lifecycle.clone()),
+            service,
             http_auth,
             config.control_limits.call_timeout,
         );
@@ -249,6 +255,28 @@ fn main() -> anyhow::Result<()> {
     engine.shutdown();
     info!("msrp-switch stopped");
     result
+}
+
+/// Many nodes: starts the task that refreshes the cluster (the nodes re-read,
+/// each asked for its health and Stats with this node's control token) every
+/// interval, at once for the first time; PlaceSession answers from what it
+/// last found. Call it once the control API is bound: this node is one of
+/// the nodes it asks.
+fn start_placement(cluster: &ClusterConfig, token: Option<&str>) -> anyhow::Result<Placement> {
+    let token = BearerToken::new(token).map_err(|why| anyhow::anyhow!("--control-token: {why}"))?;
+    let options = ClientOptions {
+        token,
+        ..ClientOptions::default()
+    };
+    let (refresher, placement) =
+        Refresher::new(cluster.discovery.clone(), options, cluster.refresh);
+    info!(
+        discovery = ?cluster.discovery,
+        refresh_seconds = cluster.refresh.as_secs_f64(),
+        "many nodes: PlaceSession places sessions over the cluster"
+    );
+    tokio::spawn(refresher.run());
+    Ok(placement)
 }
 
 /// Who may call the control API: the token, and the TLS certificate and

@@ -4,13 +4,16 @@
 //! tags is checked, a sample is created for real on the node chosen, a
 //! drained node takes no new session while the session it carries keeps
 //! forwarding, and a group past its cap continues on a second node through a
-//! chained member. Placing is computation only: its time is printed
+//! chained member. Any node started with the cluster's URLs answers
+//! PlaceSession over HTTP/JSON, the same as its peers and the library, and
+//! says what is wrong when it cannot. Placing is computation only: its time is printed
 //! (`cargo test -p msrp-switch --test cluster -- --nocapture`), never asserted.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use clap::Parser;
 use control_api::pb;
 use control_api::placement::chain::{Joined, Member, join_group};
 use control_api::placement::clients::{ClientOptions, Clients, NodeClient};
@@ -18,7 +21,10 @@ use control_api::placement::load::Weighting;
 use control_api::placement::{Cluster, Node, NodeState};
 use msrp_switch::codec::FailureReport;
 use msrp_test_support::cluster::TestCluster;
+use msrp_test_support::daemon::Daemon;
+use msrp_test_support::http::{post, post_each};
 use msrp_test_support::{LIMIT, Peer, sdp_media, sdp_offer, switch_uri};
+use serde_json::json;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_stream::StreamExt;
@@ -500,4 +506,286 @@ async fn a_group_past_its_cap_continues_on_another_node_through_a_chained_member
     assert_eq!(bob.send_as("bob00001", "message/cpim", &reply).await, 200);
     receives(alice, &reply).await;
     receives(carol, &reply).await;
+}
+
+/// Tags placed over HTTP/JSON per round.
+const HTTP_TAGS: usize = 3_000;
+/// The cluster refresh of the daemons that place: short, so a drain shows
+/// in their answers within a fraction of a second.
+const REFRESH_SECONDS: &str = "0.3";
+
+/// The URL of `PlaceSession` on a daemon's HTTP port.
+fn place_url(daemon: &Daemon) -> String {
+    format!(
+        "http://{}{}PlaceSession",
+        daemon.metrics,
+        control_api::http::SERVICE_PATH
+    )
+}
+
+/// Asks `daemon` over HTTP/JSON where each tag goes: the chosen node's
+/// control URL per tag, each answer checked for its shape.
+async fn place_over_http(daemon: &Daemon, tags: &[String]) -> Vec<String> {
+    let bodies = tags
+        .iter()
+        .map(|tag| json!({ "correlationTag": tag }).to_string())
+        .collect();
+    post_each(place_url(daemon), bodies)
+        .await
+        .into_iter()
+        .map(|answer| {
+            assert_eq!(answer.status, 200, "{answer:?}");
+            let chosen = &answer.json["chosen"];
+            assert_eq!(answer.json["ranking"][0], *chosen, "{answer:?}");
+            assert_eq!(chosen["state"], "NODE_STATE_SERVING", "{answer:?}");
+            assert_eq!(chosen["host"], "127.0.0.1", "{answer:?}");
+            chosen["controlUrl"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// The control URL -> state of every node in `daemon`'s answer for a tag
+/// (empty while it answers an error: before its first refresh).
+async fn states(daemon: &Daemon) -> BTreeMap<String, String> {
+    let answer = post(
+        place_url(daemon),
+        json!({ "correlationTag": "probe" }).to_string(),
+        None,
+    )
+    .await;
+    answer.json["ranking"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|node| {
+            (
+                node["controlUrl"].as_str().unwrap_or_default().to_owned(),
+                node["state"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until `daemon`'s refresh has found every node in the state
+/// `expected` gives it.
+async fn until_states(daemon: &Daemon, expected: &BTreeMap<String, String>) {
+    timeout(LIMIT, async {
+        loop {
+            if states(daemon).await == *expected {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{} never saw {expected:?}", daemon.control));
+}
+
+/// How many of `placed` went to each node.
+fn count(placed: &[String]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for node in placed {
+        *counts.entry(node.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// PlaceSession over HTTP/JSON, as a SIP server's script asks it: three
+/// daemons, each started with all three nodes' URLs. Node A places 3,000
+/// tags about a third on each node, B and C give the same answer for every
+/// tag (as does the library and `msrpctl place --ask`), and the calls are
+/// counted in the control-call metrics. Node C then drains (held open by a
+/// message in flight): within a refresh its state is draining in every
+/// node's answer and no new tag goes to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_node_places_sessions_over_http_and_a_drained_node_gets_none() {
+    let nodes = TestCluster::spawn_meshed(
+        BIN,
+        3,
+        &[
+            "--cluster-refresh-seconds",
+            REFRESH_SECONDS,
+            "--drain-seconds",
+            DRAIN_SECONDS,
+        ],
+    )
+    .await;
+    let [a, b, c] = [&nodes.daemons[0], &nodes.daemons[1], &nodes.daemons[2]];
+    let serving: BTreeMap<String, String> = nodes
+        .daemons
+        .iter()
+        .map(|d| (d.control.clone(), "NODE_STATE_SERVING".to_owned()))
+        .collect();
+    for daemon in [a, b, c] {
+        until_states(daemon, &serving).await;
+    }
+
+    // A third each, within 15 %.
+    let first = tags("http", HTTP_TAGS);
+    let placed = place_over_http(a, &first).await;
+    let counts = count(&placed);
+    for daemon in [a, b, c] {
+        assert_share(
+            &daemon.control,
+            counts[&daemon.control],
+            HTTP_TAGS,
+            1.0 / 3.0,
+        );
+    }
+    println!("PlaceSession over HTTP on node A, {HTTP_TAGS} tags: {counts:?}");
+    // Every front, the same answer: B's, C's, and the library's over the
+    // same list.
+    assert_eq!(place_over_http(b, &first).await, placed, "node B differs");
+    assert_eq!(place_over_http(c, &first).await, placed, "node C differs");
+    let library = Cluster::new(nodes.daemons.iter().map(|d| Node::new(d.control.clone())));
+    for (tag, node) in first.iter().zip(&placed) {
+        assert_eq!(library.place(tag).unwrap().control, *node, "{tag}");
+    }
+    // msrpctl asks a node over gRPC: the same again.
+    let cli = msrpctl::Cli::try_parse_from([
+        "msrpctl", "--server", &b.control, "--json", "place", "--tag", &first[0], "--ask",
+    ])
+    .unwrap();
+    let mut out = Vec::new();
+    timeout(LIMIT, msrpctl::run(&cli, &mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let asked: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(asked["chosen"]["controlUrl"], placed[0].as_str(), "{asked}");
+    assert_eq!(asked["ranking"].as_array().unwrap().len(), 3, "{asked}");
+    // Counted as every control call is.
+    let ok = a
+        .metric(r#"msrp_switch_control_calls_total{method="PlaceSession",code="OK"}"#)
+        .await;
+    assert!(ok >= HTTP_TAGS as i64, "{ok}");
+
+    // A live 1:1 session on C whose second message bob holds unanswered: C
+    // has something in flight, so its drain goes on.
+    let mut control_c = Clients::new(ClientOptions::default())
+        .client(&Node::new(c.control.clone()))
+        .unwrap();
+    let live = create_one_to_one(&mut control_c, "held@ims.example.net").await;
+    let (path_a, path_b) = (
+        "msrp://127.0.0.1:40011/alice0011;tcp",
+        "msrp://127.0.0.1:40012/bob00011;tcp",
+    );
+    let to_a = add(&mut control_c, &live, path_a).await;
+    let to_b = add(&mut control_c, &live, path_b).await;
+    let mut alice = bound_peer(c.msrp, path_a, &to_a).await;
+    let mut bob = bound_peer(c.msrp, path_b, &to_b).await;
+    alice.send_message("msg00011", b"in flight").await;
+    let held = bob.read_frame().await;
+    assert_eq!(held.body, b"in flight");
+    control_c
+        .drain(pb::DrainRequest {
+            deadline_seconds: 0,
+        })
+        .await
+        .unwrap();
+
+    // Within a refresh every node sees C draining; no new tag goes to it.
+    let mut draining = serving.clone();
+    draining.insert(c.control.clone(), "NODE_STATE_DRAINING".to_owned());
+    for daemon in [a, b] {
+        until_states(daemon, &draining).await;
+    }
+    let second = tags("http-after-drain", HTTP_TAGS);
+    let placed = place_over_http(a, &second).await;
+    let counts = count(&placed);
+    assert_eq!(
+        counts.get(&c.control),
+        None,
+        "a tag placed on the draining node"
+    );
+    assert_share(&a.control, counts[&a.control], HTTP_TAGS, 0.5);
+    assert_share(&b.control, counts[&b.control], HTTP_TAGS, 0.5);
+    assert_eq!(place_over_http(b, &second).await, placed, "node B differs");
+    bob.answer(&held, "200 OK").await;
+}
+
+/// PlaceSession's errors over HTTP/JSON: a switch started without a cluster
+/// answers FAILED_PRECONDITION naming the flags; a missing or oversized tag
+/// is INVALID_ARGUMENT naming `correlation_tag`; with no node taking
+/// sessions (the only one listed does not answer) UNAVAILABLE saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn place_session_says_what_is_wrong() {
+    let alone = Daemon::spawn(BIN, &[]).await;
+    let refused = post(
+        place_url(&alone),
+        json!({ "correlationTag": "call-1@example.net" }).to_string(),
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert_eq!(refused.json["code"], 9, "FAILED_PRECONDITION: {refused:?}");
+    assert_eq!(
+        refused.json["details"][0]["reason"], "no_cluster",
+        "{refused:?}"
+    );
+    let message = refused.json["message"].as_str().unwrap();
+    for flag in ["--cluster-node", "--cluster-srv", "--cluster-kubernetes"] {
+        assert!(message.contains(flag), "{message}");
+    }
+
+    // A cluster of one node that is not there.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let lonely = Daemon::spawn(
+        BIN,
+        &[
+            "--cluster-node",
+            &format!("http://{silent}"),
+            "--cluster-refresh-seconds",
+            REFRESH_SECONDS,
+        ],
+    )
+    .await;
+    for body in [
+        json!({}),
+        json!({ "correlationTag": "" }),
+        json!({ "correlationTag": "x".repeat(257) }),
+    ] {
+        let bad = post(place_url(&lonely), body.to_string(), None).await;
+        assert_eq!(bad.status, 400, "{body}: {bad:?}");
+        assert_eq!(bad.json["code"], 3, "INVALID_ARGUMENT: {bad:?}");
+        assert_eq!(
+            bad.json["details"][0]["@type"],
+            "type.googleapis.com/google.rpc.BadRequest"
+        );
+        assert_eq!(
+            bad.json["details"][0]["fieldViolations"][0]["field"], "correlation_tag",
+            "{bad:?}"
+        );
+    }
+    let unavailable = timeout(LIMIT, async {
+        loop {
+            let answer = post(
+                place_url(&lonely),
+                json!({ "correlationTag": "call-1@example.net" }).to_string(),
+                None,
+            )
+            .await;
+            assert_eq!(answer.status, 503, "{answer:?}");
+            assert_eq!(answer.json["code"], 14, "UNAVAILABLE: {answer:?}");
+            // Before the first refresh ends, it says so; then why.
+            if !answer.json["message"]
+                .as_str()
+                .unwrap()
+                .contains("not been refreshed yet")
+            {
+                return answer;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the first refresh never ended");
+    assert_eq!(
+        unavailable.json["message"],
+        format!("no node takes sessions: http://{silent} down"),
+        "{unavailable:?}"
+    );
 }

@@ -53,9 +53,14 @@ impl Daemon {
     }
 
     /// One try: `None` if the daemon's first line is not its listening line.
+    /// `{control}` in `extra` becomes the control API's address.
     fn try_start(extra: &[&str]) -> Option<Daemon> {
         let control = format!("127.0.0.1:{}", free_port());
         let metrics = format!("127.0.0.1:{}", free_port());
+        let extra: Vec<String> = extra
+            .iter()
+            .map(|arg| arg.replace("{control}", &control))
+            .collect();
         let mut child = Command::new(env!("CARGO_BIN_EXE_msrp-switch"))
             .args([
                 "--listen",
@@ -69,7 +74,7 @@ impl Daemon {
                 "--shards",
                 "1",
             ])
-            .args(extra)
+            .args(&extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -171,6 +176,41 @@ fn the_http_json_block_runs_as_written() {
         "\"shards\":1",
     ] {
         assert!(stdout.contains(expected), "{expected} not in\n{stdout}");
+    }
+}
+
+/// The PlaceSession block of "Many nodes", against a switch that is its own
+/// cluster: the tag goes to it, and a request without a tag is refused
+/// naming `correlation_tag`. The block runs once the switch's first refresh
+/// has ended (before it, PlaceSession is UNAVAILABLE).
+#[test]
+fn the_place_session_block_runs_as_written() {
+    let daemon = Daemon::start(&["--cluster-node", "http://{control}"]);
+    let url = format!(
+        "http://{}/msrpswitch.v1.SwitchControl/PlaceSession",
+        daemon.metrics
+    );
+    let wait = format!(
+        "for i in $(seq 100); do \
+           curl -sf -X POST {url} -d '{{\"correlationTag\": \"x\"}}' >/dev/null && exit 0; \
+           sleep 0.1; \
+         done; exit 1"
+    );
+    let (ok, _, _) = run(&wait, &std::env::temp_dir());
+    assert!(ok, "the switch's first refresh never ended");
+    let script = block_after("test runs this block as written, the addresses replaced")
+        .replace("127.0.0.1:9464", &daemon.metrics)
+        .replace("127.0.0.1:50051", &daemon.control);
+    let (ok, stdout, stderr) = run(&script, &std::env::temp_dir());
+    assert!(ok, "the block failed:\n{stdout}\n{stderr}");
+    for expected in [
+        format!("\"chosen\":{{\"name\":\"http://{}\"", daemon.control),
+        format!("\"controlUrl\":\"http://{}\"", daemon.control),
+        "\"host\":\"127.0.0.1\",\"state\":\"NODE_STATE_SERVING\"".to_owned(),
+        "\"code\":3".to_owned(),
+        "\"field\":\"correlation_tag\"".to_owned(),
+    ] {
+        assert!(stdout.contains(&expected), "{expected} not in\n{stdout}");
     }
 }
 

@@ -162,7 +162,8 @@ pub enum Command {
     /// Which of several switches a session with this correlation tag goes to
     /// (control_api::placement): each --node is asked for its health and load,
     /// draining and silent nodes are skipped, the tag is hashed over the rest.
-    /// Talks to the --node URLs, not --server.
+    /// Talks to the --node URLs, not --server; with --ask, asks the --server
+    /// switch, which knows its cluster (PlaceSession).
     Place(PlaceArgs),
     /// Check the control service's health (grpc.health.v1 Check).
     Health,
@@ -653,12 +654,22 @@ pub struct PlaceArgs {
     #[arg(long, value_name = "TAG")]
     pub tag: String,
     /// A switch's control API URL; repeat for each node of the cluster.
-    #[arg(long = "node", required = true, value_name = "URL")]
+    #[arg(
+        long = "node",
+        required_unless_present = "ask",
+        conflicts_with = "ask",
+        value_name = "URL"
+    )]
     pub nodes: Vec<String>,
     /// Hash over the nodes as given, without asking them (all serving, equal
     /// weights).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ask")]
     pub no_refresh: bool,
+    /// Ask the --server switch instead (PlaceSession): it answers from its
+    /// own view of its cluster (its --cluster-* flags), the same answer any
+    /// node of the cluster gives; --json prints the RPC's reply.
+    #[arg(long)]
+    pub ask: bool,
 }
 
 /// `trace`'s options.

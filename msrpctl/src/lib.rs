@@ -368,9 +368,11 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
     if let Command::CreateSession(a) = &cli.command {
         create_request(&what, a)?;
     }
-    // Several nodes, not one --server.
+    // Several nodes, not one --server (unless --server is asked).
     if let Command::Place(a) = &cli.command {
-        return place::run(cli, out, a).await;
+        if !a.ask {
+            return place::run(cli, out, a).await;
+        }
     }
     if let Command::Top(a) = &cli.command {
         top::Scraper::new(&a.metrics, cli).map_err(|why| Failure::new(&what, Cause::Usage(why)))?;
@@ -623,6 +625,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::Watch(a) => watch(&conn, out, json, a).await,
         Command::Trace(a) => trace(&conn, out, json, a).await,
         Command::Top(a) => top::run(&conn, cli, out, a).await,
+        Command::Place(a) if a.ask => place::ask(&conn, out, json, a).await,
         // Handled before connecting (it talks to several nodes).
         Command::Place(a) => place::run(cli, out, a).await,
         Command::Webchat(a) => webchat::run(&conn, out, json, a).await,

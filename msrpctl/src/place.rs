@@ -2,17 +2,68 @@
 //! tag goes to (`control_api::placement`): each `--node` is asked for its
 //! health and load, draining and silent nodes are skipped, and the tag is
 //! hashed over the rest (weighted rendezvous hashing). What a signalling
-//! script runs before CreateSession when it drives a cluster.
+//! script runs before CreateSession when it drives a cluster. With `--ask`
+//! the `--server` switch is asked instead (PlaceSession): it answers from its
+//! own refresh of the cluster it was started with.
 
 use std::fmt::Write as _;
 use std::io::Write;
 
 use control_api::auth::BearerToken;
+use control_api::pb;
 use control_api::placement::clients::{ClientOptions, Clients};
 use control_api::placement::{Cluster, Node, NodeState};
 
 use crate::args::{Cli, PlaceArgs};
 use crate::failure::{Cause, Failure};
+use crate::{Connection, emit_either, proto_json};
+
+/// Asks the switch connected to where the tag goes (PlaceSession) and prints
+/// the chosen node and the ranking, as [`run`] does (`--json`: the reply).
+///
+/// # Errors
+///
+/// The call's failure: FAILED_PRECONDITION (exit 5) from a switch started
+/// without a cluster, UNAVAILABLE (exit 7) when no node takes sessions.
+pub(crate) async fn ask(
+    conn: &Connection,
+    out: &mut dyn Write,
+    json: bool,
+    args: &PlaceArgs,
+) -> Result<(), Failure> {
+    let request = pb::PlaceSessionRequest {
+        correlation_tag: args.tag.clone(),
+    };
+    let reply = conn
+        .call(conn.client().place_session(conn.request(request)))
+        .await?;
+    emit_either(
+        out,
+        json,
+        || proto_json(&reply),
+        || {
+            let chosen = reply
+                .chosen
+                .as_ref()
+                .map_or("-", |n| n.control_url.as_str());
+            let mut text = format!("node: {chosen}\n");
+            for (at, n) in reply.ranking.iter().enumerate() {
+                let state = pb::NodeState::try_from(n.state).unwrap_or(pb::NodeState::Unspecified);
+                let (rank, state, skipped) = match state {
+                    pb::NodeState::Serving => ((at + 1).to_string(), "serving", ""),
+                    pb::NodeState::Draining => ("-".to_owned(), "draining", " (takes no sessions)"),
+                    _ => ("-".to_owned(), "down", " (takes no sessions)"),
+                };
+                let _ = writeln!(
+                    text,
+                    "  {rank:>2}  {}  {state}  weight {:.3}  sessions {}{skipped}",
+                    n.control_url, n.weight, n.sessions
+                );
+            }
+            text
+        },
+    )
+}
 
 /// Refreshes the nodes (unless `--no-refresh`) and prints the chosen one and
 /// the ranking.

@@ -64,38 +64,52 @@ impl Daemon {
     /// Starts `command`, a daemon whose first log line (text, on stdout) names
     /// its addresses, as [`Daemon::spawn`]'s does (say, the daemon in an
     /// image's root file system, under `chroot`); waits for that line.
-    pub async fn start(mut command: tokio::process::Command) -> Daemon {
+    pub async fn start(command: tokio::process::Command) -> Daemon {
+        Self::try_start(command)
+            .await
+            .unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// [`Daemon::start`], or why the daemon did not start: its output ended
+    /// before its first line (it stopped: a port given to it was taken, a
+    /// bad flag), or that line named no addresses.
+    pub async fn try_start(mut command: tokio::process::Command) -> Result<Daemon, String> {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .unwrap();
-        let mut log = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = timeout(LIMIT, log.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let after = |marker: &str| {
+            .map_err(|err| format!("cannot start {command:?}: {err}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut log = BufReader::new(stdout).lines();
+        let line = match timeout(LIMIT, log.next_line()).await {
+            Ok(Ok(Some(line))) => line,
+            Ok(Ok(None)) => return Err("the daemon stopped before its first log line".into()),
+            Ok(Err(err)) => return Err(format!("reading the daemon's log: {err}")),
+            Err(_) => return Err("no log line from the daemon in time".into()),
+        };
+        let after = |marker: &str| -> Result<String, String> {
             let at = line
                 .find(marker)
-                .unwrap_or_else(|| panic!("no {marker:?} in {line:?}"));
+                .ok_or_else(|| format!("no {marker:?} in {line:?}"))?;
             let rest = &line[at + marker.len()..];
-            rest[..rest.find([' ', ',']).unwrap_or(rest.len())].to_owned()
+            Ok(rest[..rest.find([' ', ',']).unwrap_or(rest.len())].to_owned())
         };
-        Daemon {
-            msrp: after("listening for MSRP on ").parse().unwrap(),
-            control: format!("http://{}", after("control API on ")),
-            tls: after("tls=").parse().ok(),
-            ws: after(" ws=").parse().ok(),
-            metrics: after("metrics on http://")
-                .trim_end_matches("/metrics")
-                .parse()
-                .unwrap(),
+        let address = |marker: &str| -> Result<SocketAddr, String> {
+            let text = after(marker)?;
+            let text = text.trim_end_matches("/metrics");
+            text.parse()
+                .map_err(|err| format!("{marker}{text} in {line:?}: {err}"))
+        };
+        Ok(Daemon {
+            msrp: address("listening for MSRP on ")?,
+            control: format!("http://{}", after("control API on ")?),
+            tls: after("tls=")?.parse().ok(),
+            ws: after(" ws=")?.parse().ok(),
+            metrics: address("metrics on http://")?,
             child,
             log,
-        }
+        })
     }
 
     /// The value of one series of its `/metrics` (name and labels as rendered).

@@ -153,6 +153,33 @@ pub async fn post(url: String, body: String, token: Option<String>) -> Answer {
     .unwrap()
 }
 
+/// POSTs each of `bodies` to `url` in turn over one client, whose
+/// connection is kept alive between them, on a blocking thread: thousands of
+/// calls in the time a new connection each would take for a few hundred.
+pub async fn post_each(url: String, bodies: Vec<String>) -> Vec<Answer> {
+    tokio::task::spawn_blocking(move || {
+        let agent = agent();
+        bodies
+            .into_iter()
+            .map(|body| {
+                let mut response = agent
+                    .post(&url)
+                    .header("Content-Type", "application/json")
+                    .send(body)
+                    .unwrap();
+                let status = response.status().as_u16();
+                let text = response.body_mut().read_to_string().unwrap();
+                Answer {
+                    status,
+                    json: serde_json::from_str(&text).unwrap_or(Value::Null),
+                }
+            })
+            .collect()
+    })
+    .await
+    .unwrap()
+}
+
 /// An answer read as text, with its headers (lower-case names).
 #[derive(Debug)]
 pub struct RawAnswer {

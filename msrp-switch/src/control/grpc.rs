@@ -15,6 +15,7 @@ use control_api::error as api;
 use control_api::limits;
 use control_api::pb;
 use control_api::pb::switch_control_server::SwitchControl;
+use control_api::placement::refresh::Placement;
 use control_api::port::PortLimits;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::BroadcastStream;
@@ -69,10 +70,22 @@ pub async fn serve_control_with(
     limits: PortLimits,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let service = ControlService::with_lifecycle(engine, lifecycle);
+    serve_service(service, listener, auth, limits, shutdown).await
+}
+
+/// [`serve_control_with`] for a service already made (say, with its cluster's
+/// [`Placement`]), within the service's lifecycle.
+pub async fn serve_service(
+    service: ControlService,
+    listener: TcpListener,
+    auth: Auth,
+    limits: PortLimits,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     auth.check_exposure(listener.local_addr()?)
         .map_err(anyhow::Error::msg)?;
-    let draining = lifecycle.draining();
-    let service = ControlService::with_lifecycle(engine, lifecycle);
+    let draining = service.lifecycle.draining();
     control_api::server::serve_with(
         listener,
         service,
@@ -90,6 +103,10 @@ pub async fn serve_control_with(
 /// The drain deadline of a service made without a lifecycle.
 const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
 
+/// The `ErrorInfo.reason` of PlaceSession on a switch started without a
+/// cluster.
+const NO_CLUSTER: &str = "no_cluster";
+
 /// The longest drain the Drain call accepts.
 const MAX_DRAIN_SECONDS: u32 = 3600;
 
@@ -104,6 +121,9 @@ pub struct ControlService {
     lifecycle: Lifecycle,
     /// Anchor calls run one at a time (see `anchor.rs`).
     anchor: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The cluster's last refresh, from which PlaceSession answers; `None`
+    /// without a cluster (no `--cluster-*` flag).
+    placement: Option<Placement>,
 }
 
 impl ControlService {
@@ -118,7 +138,16 @@ impl ControlService {
             engine,
             lifecycle,
             anchor: std::sync::Arc::default(),
+            placement: None,
         }
+    }
+
+    /// This service answering PlaceSession from `placement` (the daemon's
+    /// cluster refresher keeps it current).
+    #[must_use]
+    pub fn with_placement(mut self, placement: Placement) -> Self {
+        self.placement = Some(placement);
+        self
     }
 
     /// Runs `call`, timing it and counting its outcome under `method`.
@@ -750,6 +779,36 @@ impl ControlService {
         Ok(Response::new(response))
     }
 
+    /// Answers from the last refresh's snapshot: hashing the tag over a few
+    /// nodes, no network call, so the call is cheap and bounded whatever the
+    /// other nodes do.
+    async fn place_session_call(
+        &self,
+        request: Request<pb::PlaceSessionRequest>,
+    ) -> Result<Response<pb::PlaceSessionResponse>, Status> {
+        let tag = request.into_inner().correlation_tag;
+        if tag.is_empty() {
+            return Err(api::invalid_argument(
+                "correlation_tag",
+                "required: the new session's correlation tag (the SIP Call-ID, a group's \
+                 identity), which its node is chosen by",
+            ));
+        }
+        limits::check_text("correlation_tag", &tag, limits::MAX_TAG_BYTES)?;
+        let Some(placement) = &self.placement else {
+            return Err(api::failed_precondition(
+                NO_CLUSTER,
+                "this switch knows no cluster: start it with --cluster-node (repeated), \
+                 --cluster-srv or --cluster-kubernetes to place sessions across nodes",
+            ));
+        };
+        let snapshot = placement.snapshot();
+        match snapshot.place(&tag) {
+            Some(placed) => Ok(Response::new(placed)),
+            None => Err(api::unavailable(snapshot.why_none())),
+        }
+    }
+
     async fn drain_call(
         &self,
         request: Request<pb::DrainRequest>,
@@ -815,6 +874,7 @@ measured_service! {
     watch_events(pb::WatchEventsRequest) -> EventStream = "WatchEvents" watch_events_call,
     anchor(pb::AnchorRequest) -> pb::AnchorResponse = "Anchor" anchor_rpc,
     drain(pb::DrainRequest) -> pb::DrainResponse = "Drain" drain_call,
+    place_session(pb::PlaceSessionRequest) -> pb::PlaceSessionResponse = "PlaceSession" place_session_call,
 }
 
 /// Copies `items` to a watcher until the stream or the watcher ends, or a drain

@@ -6,4 +6,4 @@
 mod anchor;
 mod grpc;
 
-pub use grpc::{ControlService, serve_control, serve_control_with};
+pub use grpc::{ControlService, serve_control, serve_control_with, serve_service};
