@@ -20,8 +20,14 @@ use super::{Action, Endpoint, TlsTarget};
 
 impl Endpoint {
     /// A connection's state, new, in `state`.
-    pub(crate) fn new_conn(&self, state: State) -> Conn {
-        Conn::new(&self.config.limits, &self.metrics, state, self.now)
+    /// A connection in `state`, boxed as [`Endpoint::conns`] keeps it.
+    pub(crate) fn new_conn(&self, state: State) -> Box<Conn> {
+        Box::new(Conn::new(
+            &self.config.limits,
+            &self.metrics,
+            state,
+            self.now,
+        ))
     }
 
     pub(crate) fn set_inbound(&mut self, conn: ConnId, inbound: Inbound) {
@@ -246,7 +252,7 @@ impl Endpoint {
             Stats::add(&self.metrics.connect_failures, 1);
             tracing::debug!(conn = conn.0, %reason, "relay next hop unreachable");
         }
-        if let Some(id) = self.conns.get(&conn).and_then(Conn::participant)
+        if let Some(id) = self.conns.get(&conn).and_then(|c| c.participant())
             && let Some(session) = self.participants.get(&id).map(|p| p.session)
         {
             Stats::add(&self.metrics.connect_failures, 1);

@@ -230,7 +230,7 @@ impl Endpoint {
         };
         self.participants.insert(
             id,
-            Participant {
+            Box::new(Participant {
                 session,
                 correlation_tag: correlation_tag.into(),
                 local_path: vec![local_uri.clone()],
@@ -245,7 +245,7 @@ impl Endpoint {
                 stopped: None,
                 member,
                 withheld: Withheld::new(&self.metrics),
-            },
+            }),
         );
         self.by_session_id.insert(session_id, id);
         if let Some(entry) = self.sessions.get_mut(&session) {
@@ -478,7 +478,7 @@ impl Endpoint {
             .participants
             .get_mut(&id)
             .ok_or(ControlError::NoSuchParticipant(id))?;
-        participant.staged = Some(Staged::Answer { remote, local });
+        participant.staged = Some(Box::new(Staged::Answer { remote, local }));
         self.participant_info(id)
     }
 
@@ -499,7 +499,7 @@ impl Endpoint {
             ..p.local.clone()
         };
         if let Some(p) = self.participants.get_mut(&id) {
-            p.staged = Some(Staged::Offer { local });
+            p.staged = Some(Box::new(Staged::Offer { local }));
         }
         self.participant_info(id)
     }
@@ -527,7 +527,7 @@ impl Endpoint {
             .participants
             .get(&id)
             .ok_or(ControlError::NoSuchParticipant(id))?;
-        match (&participant.staged, answer) {
+        match (participant.staged.as_deref(), answer) {
             (None, _) => Err(ControlError::NothingStaged(id)),
             (Some(Staged::Answer { remote, .. }), None) => {
                 let remote = remote.clone();
@@ -650,7 +650,7 @@ impl Endpoint {
         self.end_chunks_to(id, ContinuationFlag::Abort, true);
         // A chunk being forwarded *from* it: end it with '#' (on a shared
         // connection the frame being read may be another session's).
-        if let Some(conn) = self.participants.get(&id).and_then(Participant::conn) {
+        if let Some(conn) = self.participants.get(&id).and_then(|p| p.conn()) {
             self.abort_inbound_from(conn, id);
         }
         // Whoever its queue held back reads again, and learns it is gone.
@@ -666,7 +666,7 @@ impl Endpoint {
         // Flush what is queued for it (ending with the '#' above); the
         // connection is no longer the participant's, and closes unless other
         // sessions share it.
-        if let Some(conn) = self.participants.get(&id).and_then(Participant::conn) {
+        if let Some(conn) = self.participants.get(&id).and_then(|p| p.conn()) {
             self.leave(conn, id, true);
         }
         let Some(participant) = self.participants.remove(&id) else {

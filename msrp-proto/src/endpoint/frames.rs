@@ -11,7 +11,7 @@ use crate::codec::{
     ByteRange, ContinuationFlag, DecodeError, FailureReport, Head, HeaderName, Method, MsrpUri,
     Scheme, StatusCode,
 };
-use crate::conn::{Bind, Conn, Inbound, State};
+use crate::conn::{Bind, Inbound, State};
 use crate::control::Event;
 use crate::ids::{ConnId, ParticipantId};
 use crate::report::{Reply, is_owed, owed_reply, reply_to};
@@ -107,7 +107,7 @@ impl Endpoint {
         let Some(p) = self.participants.get(&route.id) else {
             return Err(StatusCode::SESSION_DOES_NOT_EXIST);
         };
-        let on_conn = self.conns.get(&conn).and_then(Conn::participant);
+        let on_conn = self.conns.get(&conn).and_then(|c| c.participant());
         match (p.conn(), on_conn) {
             (Some(bound), _) if bound == conn => Ok(route),
             (Some(_), _) => Err(StatusCode::SESSION_ALREADY_IN_USE),

@@ -211,9 +211,13 @@ pub struct Endpoint {
     pub(crate) stale_timers: usize,
     /// Every session key in order, for listing a page at a time.
     pub(crate) session_order: std::collections::BTreeSet<SessionKey>,
-    pub(crate) participants: HashMap<ParticipantId, Participant>,
+    /// Boxed: a table of inline participants (over a kilobyte each) keeps up to
+    /// twice their room in empty buckets; boxed, an empty bucket costs 8 bytes
+    /// (issue 20: memory per idle leg).
+    pub(crate) participants: HashMap<ParticipantId, Box<Participant>>,
     pub(crate) by_session_id: HashMap<String, ParticipantId>,
-    pub(crate) conns: HashMap<ConnId, Conn>,
+    /// Boxed, as `participants` is.
+    pub(crate) conns: HashMap<ConnId, Box<Conn>>,
     pub(crate) transactions: Transactions,
     pub(crate) events: VecDeque<TaggedEvent>,
     pub(crate) actions: VecDeque<Action>,
@@ -508,7 +512,7 @@ impl Endpoint {
 
     /// True once the connection should close (after its output is written).
     pub fn is_closing(&self, conn: ConnId) -> bool {
-        self.conns.get(&conn).is_none_or(Conn::is_closing)
+        self.conns.get(&conn).is_none_or(|c| c.is_closing())
     }
 
     /// The transport's last write to `conn` could not go (`true`: the socket buffer
@@ -691,7 +695,7 @@ impl Endpoint {
     pub(crate) fn wake_session(&mut self, session: SessionKey, except: ParticipantId) {
         let conns: SmallVec<[ConnId; 2]> = self
             .peers(session, Some(except))
-            .filter_map(|p| self.participants.get(&p).and_then(Participant::conn))
+            .filter_map(|p| self.participants.get(&p).and_then(|p| p.conn()))
             .collect();
         for conn in conns {
             self.actions.push_back(Action::Wake(conn));

@@ -45,7 +45,7 @@ use crate::ids::{ConnId, ParticipantId, SessionKey};
 use crate::media::{Identity, RemoteMedia, SlowConsumer, accepts};
 use crate::report::{Reply, is_owed, owed_reply};
 use crate::session::cpim::{self, Cpim, CpimHeaders};
-use crate::session::{Link, Member, Participant, SessionKind};
+use crate::session::{Link, Member, SessionKind};
 use crate::stats::Stats;
 use crate::transaction::{Sent, Timer};
 
@@ -183,11 +183,7 @@ impl Endpoint {
             // A new message, or the first chunk sent again: decided afresh.
             self.finish_message(from, incoming);
             let outgoing = self.ids.message_id();
-            if let Some(g) = self
-                .participants
-                .get_mut(&from)
-                .and_then(Participant::group_mut)
-            {
+            if let Some(g) = self.participants.get_mut(&from).and_then(|p| p.group_mut()) {
                 g.sending.push(GroupMessage {
                     incoming,
                     outgoing,
@@ -327,10 +323,7 @@ impl Endpoint {
     /// The sender's message `incoming` is over (ended, aborted or begun again):
     /// its state goes, its recipient list is kept for the next message.
     pub(crate) fn finish_message(&mut self, from: ParticipantId, incoming: MessageId) {
-        if let Some(g) = self
-            .participants
-            .get_mut(&from)
-            .and_then(Participant::group_mut)
+        if let Some(g) = self.participants.get_mut(&from).and_then(|p| p.group_mut())
             && let Some(i) = g.sending.iter().position(|m| m.incoming == incoming)
         {
             let done = g.sending.swap_remove(i);
@@ -395,7 +388,7 @@ impl Endpoint {
         if let Some(m) = self
             .participants
             .get_mut(&f.from)
-            .and_then(Participant::group_mut)
+            .and_then(|p| p.group_mut())
             .and_then(|g| g.sending.iter_mut().find(|m| m.incoming == f.incoming))
         {
             std::mem::swap(&mut m.targets, &mut targets);
@@ -413,7 +406,7 @@ impl Endpoint {
         if let Some(m) = self
             .participants
             .get_mut(&f.from)
-            .and_then(Participant::group_mut)
+            .and_then(|p| p.group_mut())
             .and_then(|g| g.sending.iter_mut().find(|m| m.incoming == f.incoming))
         {
             m.refused = Some(status);
@@ -498,7 +491,7 @@ impl Endpoint {
         let Some(target) = target else {
             return Err(StatusCode::FAILURE_TO_RESOLVE_RECIPIENT);
         };
-        if !self.participants.get(&target).is_some_and(takes) {
+        if !self.participants.get(&target).is_some_and(|p| takes(p)) {
             return Err(StatusCode::MIME_NOT_UNDERSTOOD);
         }
         chosen.push(target);
@@ -514,7 +507,7 @@ impl Endpoint {
         let Some(message) = self
             .participants
             .get(&f.from)
-            .and_then(Participant::group)
+            .and_then(|p| p.group())
             .and_then(|g| g.sending.iter().find(|m| m.incoming == f.incoming))
         else {
             return;
@@ -767,18 +760,14 @@ impl Endpoint {
                     && self
                         .participants
                         .get(&q)
-                        .and_then(Participant::group)
+                        .and_then(|p| p.group())
                         .and_then(|g| g.nickname.as_deref())
                         .is_some_and(|n| n.to_lowercase() == nickname.to_lowercase())
             });
         if taken {
             return StatusCode::NICKNAME_IN_USE;
         }
-        if let Some(g) = self
-            .participants
-            .get_mut(&id)
-            .and_then(Participant::group_mut)
-        {
+        if let Some(g) = self.participants.get_mut(&id).and_then(|p| p.group_mut()) {
             g.nickname = (!nickname.is_empty()).then(|| nickname.clone());
         }
         self.emit(Event::NicknameSet {

@@ -122,8 +122,9 @@ pub(crate) struct Participant {
     pub(crate) identity: Identity,
     /// The switch's side of the media, in force: what the participant may send.
     pub(crate) local: LocalMedia,
-    /// A modification offered by the IM Server, awaiting its commit.
-    pub(crate) staged: Option<Staged>,
+    /// A modification offered by the IM Server, awaiting its commit (boxed: a
+    /// re-INVITE is rare, and inline it would cost every idle leg 300 bytes).
+    pub(crate) staged: Option<Box<Staged>>,
     /// Its connection, as far as the switch knows.
     pub(crate) link: Link,
     pub(crate) leg: Leg,

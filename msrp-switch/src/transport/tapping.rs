@@ -16,7 +16,10 @@ use crate::capture::{CapturedFrame, Direction, Tap};
 /// One direction of a connection, as captured.
 #[derive(Default)]
 pub(crate) struct Tapping {
-    tap: Option<Tap>,
+    /// Boxed: a tap (a frame decoder) is some 350 bytes, and every connection's
+    /// reader and writer hold a `Tapping`, captured or not (issue 20: memory
+    /// per idle leg).
+    tap: Option<Box<Tap>>,
 }
 
 impl Tapping {
@@ -59,7 +62,7 @@ impl Tapping {
         let max_body = local.capture.settings().max_body_bytes;
         let tap = self
             .tap
-            .get_or_insert_with(|| Tap::new(local.limits.clone(), max_body));
+            .get_or_insert_with(|| Box::new(Tap::new(local.limits.clone(), max_body)));
         tap.feed(bytes, |frame, omitted| {
             local.capture.offer(CapturedFrame {
                 time: SystemTime::now(),
