@@ -1,16 +1,21 @@
-//! The only place where a connection meets its socket: a reader task that feeds the
-//! switch and a writer task that drains it with vectored writes.
+//! The only place where a connection meets its socket: one task per connection
+//! that feeds the switch what the peer sends and drains what the switch queues
+//! with vectored writes.
+//!
+//! One task, not a reader and a writer: an idle leg then costs one task (issue 20:
+//! memory per idle participant), and output the switch queues while the task
+//! handles input (the sender's 200s) is written in the same wake-up, without
+//! waking a second task.
 
-use std::cell::Cell;
 use std::io::IoSlice;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use smallvec::SmallVec;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 use tracing::debug;
 
 use crate::metrics::ShardMetrics;
@@ -39,8 +44,8 @@ const MOVABLE_FRAME_BYTES: usize = 64 * 1024;
 /// switch owed it (the refusal of its last request) before it moves.
 const FLUSH_BEFORE_MOVE: Duration = Duration::from_secs(5);
 
-/// Reads in a row before the reader lets the writers run (their batches hold up to
-/// [`WRITE_BATCH_BYTES`]: four full reads).
+/// Reads in a row before the task lets the shard's other connections run (their
+/// write batches hold up to [`WRITE_BATCH_BYTES`]: four full reads).
 const READS_BEFORE_YIELD: u32 = 4;
 
 /// Most bytes taken from the switch for one round of writes.
@@ -67,14 +72,6 @@ pub(crate) async fn drive(
 ) {
     let (moves, mut ticket) = accepted.unzip();
     let (reader, writer) = stream.into_split();
-    let stop = Rc::new(Cell::new(false));
-    let mut writer_task = tokio::task::spawn_local(write_loop(
-        Rc::clone(&local),
-        conn,
-        writer,
-        Rc::clone(&notify),
-        Rc::clone(&stop),
-    ));
     let movable = moves.filter(|&moves| moves < MAX_HANDOVERS);
     let mut placement = Placement {
         movable,
@@ -83,21 +80,24 @@ pub(crate) async fn drive(
         // Asked now: once the peer has gone the socket may no longer know it.
         peer: reader.peer_addr(),
     };
-    let end = read_loop(
+    let mut out = Outgoing::new(writer);
+    // Boxed, and awaited from a binding of its own: an async fn's future that is
+    // awaited in place is stored twice in its caller's (issue 20: a connection's
+    // task was 2 KiB before this).
+    let running = Box::pin(run(
         &local,
         conn,
         &reader,
         &mut buf,
         &notify,
-        &mut writer_task,
+        &mut out,
         &mut placement,
-    )
-    .await;
+    ));
+    let end = running.await;
     let (ticket, bound, peer) = (placement.ticket, placement.bound, placement.peer);
     let owner = match end {
         End::MoveTo(owner) => owner,
         End::Closed(why) => {
-            writer_task.abort();
             log_drop(conn, peer, bound, why);
             close(&local, conn);
             return;
@@ -113,25 +113,26 @@ pub(crate) async fn drive(
             // A drain waits for lingering connections too: exiting with their
             // input unread would reset them.
             local.lingering.set(local.lingering.get() + 1);
-            linger(&reader).await;
+            let lingering = Box::pin(linger(&reader));
+            lingering.await;
             local.lingering.set(local.lingering.get() - 1);
             return;
         }
     };
-    // Write what the switch owes the peer (the refusal of its last request) and
-    // take the socket back from the writer.
-    stop.set(true);
-    notify.notify_one();
-    let writer = match tokio::time::timeout(FLUSH_BEFORE_MOVE, &mut writer_task).await {
-        Ok(Ok(writer)) => writer,
-        _ => None,
-    };
-    writer_task.abort();
+    // Write what the switch owes the peer (the refusal of its last request)
+    // before the socket moves.
+    let flushing = Box::pin(tokio::time::timeout(
+        FLUSH_BEFORE_MOVE,
+        flush_owed(&local, conn, &mut out),
+    ));
+    let flushed = matches!(flushing.await, Ok(Ok(())));
     // Counted until the owner's switch opens it; the switch here forgets it.
     let counted = Unowned::count(&local.metrics);
     close(&local, conn);
     match (
-        writer.and_then(|writer| Stream::reunite(reader, writer)),
+        flushed
+            .then(|| Stream::reunite(reader, out.writer))
+            .flatten(),
         ticket,
     ) {
         (Some(stream), Some(ticket)) => {
@@ -154,7 +155,7 @@ struct Placement {
     peer: Option<std::net::SocketAddr>,
 }
 
-/// Why [`read_loop`] returned.
+/// Why [`run`] returned.
 enum End {
     /// The connection is over, for this reason.
     Closed(&'static str),
@@ -213,14 +214,15 @@ fn close(local: &Rc<Local>, conn: ConnId) {
     local.pump();
 }
 
-/// Feeds the switch what the peer sends, as backpressure allows.
-async fn read_loop(
+/// Feeds the switch what the peer sends, as backpressure allows, and writes what
+/// it queues for the peer.
+async fn run(
     local: &Rc<Local>,
     conn: ConnId,
     reader: &ReadHalf,
     buf: &mut BytesMut,
     notify: &Notify,
-    writer_task: &mut JoinHandle<Option<WriteHalf>>,
+    out: &mut Outgoing,
     placement: &mut Placement,
 ) -> End {
     // Bytes read before this task started (a handover) are input too.
@@ -278,7 +280,10 @@ async fn read_loop(
             local.pump();
             continue;
         }
-        if local.switch.borrow().is_closing(conn) && writer_task.is_finished() {
+        // Closing, and every byte it was owed is written: end the sending side
+        // (a FIN after the last byte, TLS's close_notify first).
+        if local.switch.borrow().is_closing(conn) && !out.has_pending() && !out.take(local, conn) {
+            let _ = out.writer.shutdown().await;
             return End::Written;
         }
         let wants_read = match readiness {
@@ -314,14 +319,19 @@ async fn read_loop(
                         );
                     }
                     unprocessed = true;
-                    // Let the writers run every few reads: a socket that always has
-                    // more must not starve the shard, and output drained between
-                    // reads keeps queues short; every read would cut the writers'
-                    // batches (and large chunks' throughput) short.
+                    // Let the other connections run every few reads: a socket
+                    // that always has more must not starve the shard, and output
+                    // drained between reads keeps queues short; every read would
+                    // cut their batches (and large chunks' throughput) short.
                     reads_in_a_row += 1;
                     if reads_in_a_row >= READS_BEFORE_YIELD {
                         reads_in_a_row = 0;
                         tokio::task::yield_now().await;
+                        // Then this connection's own output (its sender's 200s),
+                        // after what the reads forwarded to the others.
+                        if let Err(err) = write_owed(local, conn, out).await {
+                            return write_failed(local, conn, &err);
+                        }
                     }
                     continue;
                 }
@@ -343,13 +353,23 @@ async fn read_loop(
                 Err(err) => debug!(conn = conn.0, %err, "cannot watch for the peer's close"),
             }
         }
+        // About to wait: what the switch queued meanwhile (the answers to the
+        // input just handled among it) goes out first, in one write for
+        // several reads' worth, as far as the socket takes it.
+        match write_owed(local, conn, out).await {
+            Err(err) => return write_failed(local, conn, &err),
+            // A whole batch went: there may be more.
+            Ok(true) => continue,
+            Ok(false) => {}
+        }
         enum Wake {
             Readable(std::io::Result<()>),
             PeerGone(std::io::Result<()>),
             Notified,
-            WriterDone,
+            Written(std::io::Result<()>),
         }
         let watching = !wants_read && close_watch.is_some();
+        let writing = out.has_pending();
         let wake = tokio::select! {
             ready = reader.readable(), if wants_read => Wake::Readable(ready),
             gone = async {
@@ -359,7 +379,10 @@ async fn read_loop(
                 }
             }, if watching => Wake::PeerGone(gone),
             () = notify.notified() => Wake::Notified,
-            _ = &mut *writer_task => Wake::WriterDone,
+            // Cancel-safe: every poll's progress is kept in `out`.
+            written = std::future::poll_fn(|cx| out.poll_write(cx, local, conn)), if writing => {
+                Wake::Written(written)
+            }
         };
         match wake {
             Wake::Readable(Err(err)) | Wake::PeerGone(Err(err)) => {
@@ -372,14 +395,49 @@ async fn read_loop(
             }
             // The read is tried at the top of the loop.
             Wake::Readable(Ok(())) => {}
-            // Backpressure may have eased, or the switch wants this connection
-            // closed: look again.
+            // Backpressure may have eased, output may wait, or the switch wants
+            // this connection closed: look again.
             Wake::Notified => unprocessed = !buf.is_empty(),
-            // The writer ends after the last byte of a closing connection (or on
-            // a write error, when the switch has not closed it).
-            Wake::WriterDone if local.switch.borrow().is_closing(conn) => return End::Written,
-            Wake::WriterDone => return End::Closed("write error (the peer is gone)"),
+            // The batch is out: the next one is taken at the top of the loop.
+            Wake::Written(Ok(())) => {}
+            Wake::Written(Err(err)) => return write_failed(local, conn, &err),
         }
+    }
+}
+
+/// A write failed: the peer is gone (or, for a connection the switch was
+/// closing anyway, it is over as if written).
+fn write_failed(local: &Local, conn: ConnId, err: &std::io::Error) -> End {
+    debug!(conn = conn.0, %err, "write failed");
+    if local.switch.borrow().is_closing(conn) {
+        End::Written
+    } else {
+        End::Closed("write error (the peer is gone)")
+    }
+}
+
+/// Takes the switch's output for `conn` if no batch is pending, and writes as
+/// much as the socket takes now without waiting: true if a whole batch went.
+async fn write_owed(local: &Rc<Local>, conn: ConnId, out: &mut Outgoing) -> std::io::Result<bool> {
+    if !out.has_pending() && !out.take(local, conn) {
+        return Ok(false);
+    }
+    // One poll: a full socket registers the wake-up the select waits for.
+    match std::future::poll_fn(|cx| Poll::Ready(out.poll_write(cx, local, conn))).await {
+        Poll::Ready(Ok(())) => Ok(true),
+        Poll::Ready(Err(err)) => Err(err),
+        Poll::Pending => Ok(false),
+    }
+}
+
+/// Writes what the switch owes a connection about to move (the refusal of its
+/// last request), all of it.
+async fn flush_owed(local: &Rc<Local>, conn: ConnId, out: &mut Outgoing) -> std::io::Result<()> {
+    loop {
+        if !out.has_pending() && !out.take(local, conn) {
+            return Ok(());
+        }
+        std::future::poll_fn(|cx| out.poll_write(cx, local, conn)).await?;
     }
 }
 
@@ -466,38 +524,59 @@ fn feed_unbound(local: &Rc<Local>, conn: ConnId, buf: &mut BytesMut) -> Unbound 
     }
 }
 
-/// Writes whatever the switch queues for `conn`; ends after the last byte once the
-/// switch marks the connection closing, or on a write error. Once `stop` is set it
-/// ends when nothing is left to write, and gives the socket back (a move).
-async fn write_loop(
-    local: Rc<Local>,
-    conn: ConnId,
-    mut writer: WriteHalf,
-    notify: Rc<Notify>,
-    stop: Rc<Cell<bool>>,
-) -> Option<WriteHalf> {
-    // Grows on first use: an idle connection's writer holds no batch.
-    let mut batch: Vec<Bytes> = Vec::new();
-    // WebSocket (RFC 7977): each MSRP frame into one message, control frames
-    // owed to the peer between them.
-    let mut framer = writer.is_websocket().then(Framer::default);
-    // Frame capture of what the switch writes, while the session is captured.
-    let mut tapping = Tapping::default();
-    let mut copy: Vec<u8> = Vec::new();
-    let (ours, peer) = writer.addrs();
-    loop {
-        let closing = {
-            if local.switch.borrow().is_aborted(conn) {
-                return None;
-            }
-            let tapped = tapping.wanted(&local, conn);
+/// The sending side of a connection: the batch taken from the switch and how far
+/// it is written. Progress is kept here, not in a future, so a write interrupted
+/// by input (a select) goes on where it stopped.
+pub(crate) struct Outgoing {
+    writer: WriteHalf,
+    /// Pieces taken from the switch, written from `first` on. Grows on first
+    /// use: an idle connection holds no batch.
+    batch: Vec<Bytes>,
+    first: usize,
+    /// Pieces are written and not yet flushed (TLS holds the last records).
+    unflushed: bool,
+    /// The socket (or TLS) took nothing at the last try: the switch knows.
+    blocked: bool,
+    /// WebSocket (RFC 7977): each MSRP frame into one message, control frames
+    /// owed to the peer between them.
+    framer: Option<Framer>,
+    /// Frame capture of what the switch writes, while the session is captured.
+    tapping: Tapping,
+}
+
+impl Outgoing {
+    fn new(writer: WriteHalf) -> Self {
+        Self {
+            framer: writer.is_websocket().then(Framer::default),
+            writer,
+            batch: Vec::new(),
+            first: 0,
+            unflushed: false,
+            blocked: false,
+            tapping: Tapping::default(),
+        }
+    }
+
+    /// True while pieces wait to be written or flushed.
+    fn has_pending(&self) -> bool {
+        self.first < self.batch.len() || self.unflushed
+    }
+
+    /// Takes up to [`WRITE_BATCH_BYTES`] of what the switch queued for `conn`
+    /// (and a WebSocket's control frames); true if anything was taken.
+    fn take(&mut self, local: &Rc<Local>, conn: ConnId) -> bool {
+        self.batch.clear();
+        self.first = 0;
+        let tapped = self.tapping.wanted(local, conn);
+        let mut copy: Vec<u8> = Vec::new();
+        {
             let mut switch = local.switch.borrow_mut();
             let now = std::time::Instant::now();
-            match framer.as_mut() {
+            match self.framer.as_mut() {
                 Some(framer) => {
-                    let control = writer.take_control();
+                    let control = self.writer.take_control();
                     if !control.is_empty() {
-                        batch.push(Bytes::from(control));
+                        self.batch.push(Bytes::from(control));
                     }
                     if tapped {
                         let mut teed = Teed {
@@ -509,57 +588,89 @@ async fn write_loop(
                         switch.take_output_at(conn, framer, WRITE_BATCH_BYTES, now);
                     }
                     framer.finish();
-                    batch.append(&mut framer.out);
+                    self.batch.append(&mut framer.out);
                 }
                 None if tapped => {
                     let mut teed = Teed {
-                        inner: &mut batch,
+                        inner: &mut self.batch,
                         copy: &mut copy,
                     };
                     switch.take_output_at(conn, &mut teed, WRITE_BATCH_BYTES, now);
                 }
                 None => {
-                    switch.take_output_at(conn, &mut batch, WRITE_BATCH_BYTES, now);
+                    switch.take_output_at(conn, &mut self.batch, WRITE_BATCH_BYTES, now);
                 }
             }
-            switch.is_closing(conn)
-        };
+        }
         if !copy.is_empty() {
-            tapping.feed(&local, conn, &copy, Direction::Sent, ours, peer);
-            copy.clear();
+            let (ours, peer) = self.writer.addrs();
+            self.tapping
+                .feed(local, conn, &copy, Direction::Sent, ours, peer);
+        }
+        if self.batch.is_empty() {
+            return false;
         }
         // Taking output frees queue room: senders held back may read again.
         local.pump();
-        if batch.is_empty() {
-            if closing {
-                break;
-            }
-            if stop.get() {
-                return Some(writer);
-            }
-            // A WebSocket peer's ping or close is answered from here: its own
-            // signal, not the connection's (which the reader waits on too).
-            match writer.control_owed() {
-                Some(owed) => {
-                    tokio::select! {
-                        () = notify.notified() => {}
-                        () = owed.notified() => {}
-                    }
-                }
-                None => notify.notified().await,
-            }
-            continue;
-        }
-        match write_all(&local, conn, &mut writer, &mut batch).await {
-            Ok(written) => ShardMetrics::add(&local.metrics.sent_bytes, written as u64),
-            Err(err) => {
-                debug!(conn = conn.0, %err, "write failed");
-                return None;
-            }
-        }
+        true
     }
-    let _ = writer.shutdown().await;
-    None
+
+    /// Writes the batch, up to [`MAX_IOVECS`] pieces per vectored write, then
+    /// flushes. While the socket takes nothing (its buffer is full: the peer
+    /// does not read) the switch is told: a group that drops slow consumers does
+    /// not hold its senders back for this leg.
+    fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        local: &Rc<Local>,
+        conn: ConnId,
+    ) -> Poll<std::io::Result<()>> {
+        while self.first < self.batch.len() {
+            // The slices live inside one poll only: kept, they would put 8 KiB
+            // into every connection's state, idle or not.
+            let slices: SmallVec<[IoSlice<'_>; MAX_IOVECS]> = self.batch[self.first..]
+                .iter()
+                .take(MAX_IOVECS)
+                .map(|piece| IoSlice::new(piece))
+                .collect();
+            let poll = std::pin::Pin::new(&mut self.writer).poll_write_vectored(cx, &slices);
+            drop(slices);
+            report_blocked(local, conn, &mut self.blocked, poll.is_pending());
+            let mut written = match poll {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(written)) => written,
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                Poll::Pending => return Poll::Pending,
+            };
+            ShardMetrics::add(&local.metrics.sent_bytes, written as u64);
+            self.unflushed = true;
+            while written > 0 {
+                let piece = &mut self.batch[self.first];
+                if written >= piece.len() {
+                    written -= piece.len();
+                    self.first += 1;
+                } else {
+                    piece.advance(written);
+                    written = 0;
+                }
+            }
+        }
+        if self.unflushed {
+            // TLS holds the last records until flushed (TCP has nothing to flush).
+            let poll = std::pin::Pin::new(&mut self.writer).poll_flush(cx);
+            report_blocked(local, conn, &mut self.blocked, poll.is_pending());
+            match poll {
+                Poll::Ready(Ok(())) => self.unflushed = false,
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.batch.clear();
+        self.first = 0;
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// Tells the switch when a writer turns blocked (the socket or the TLS records take
@@ -570,58 +681,4 @@ fn report_blocked(local: &Rc<Local>, conn: ConnId, blocked: &mut bool, pending: 
         local.switch.borrow_mut().set_write_blocked(conn, pending);
         local.pump();
     }
-}
-
-/// Writes every piece, up to [`MAX_IOVECS`] per vectored write.
-/// While the socket takes nothing (its buffer is full: the peer does not read), the
-/// switch is told: a group that drops slow consumers does not hold its senders back
-/// for this leg.
-async fn write_all(
-    local: &Rc<Local>,
-    conn: ConnId,
-    writer: &mut WriteHalf,
-    batch: &mut Vec<Bytes>,
-) -> std::io::Result<usize> {
-    let mut blocked = false;
-    let mut total = 0;
-    let mut first = 0;
-    while first < batch.len() {
-        // The slices live inside one poll only: held across the await they would
-        // put 1 KiB into every connection's writer task, idle or not.
-        let pieces = &batch[first..];
-        let mut written = std::future::poll_fn(|cx| {
-            let slices: SmallVec<[IoSlice<'_>; MAX_IOVECS]> = pieces
-                .iter()
-                .take(MAX_IOVECS)
-                .map(|piece| IoSlice::new(piece))
-                .collect();
-            let poll = std::pin::Pin::new(&mut *writer).poll_write_vectored(cx, &slices);
-            report_blocked(local, conn, &mut blocked, poll.is_pending());
-            poll
-        })
-        .await?;
-        if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        total += written;
-        while written > 0 {
-            let piece = &mut batch[first];
-            if written >= piece.len() {
-                written -= piece.len();
-                first += 1;
-            } else {
-                piece.advance(written);
-                written = 0;
-            }
-        }
-    }
-    // TLS holds the last records until flushed (TCP has nothing to flush).
-    std::future::poll_fn(|cx| {
-        let poll = std::pin::Pin::new(&mut *writer).poll_flush(cx);
-        report_blocked(local, conn, &mut blocked, poll.is_pending());
-        poll
-    })
-    .await?;
-    batch.clear();
-    Ok(total)
 }

@@ -6,7 +6,7 @@
 //! - `listener`: accepts, and peeks at the first request to pick the shard.
 //! - `handover`: moves a connection with its unread bytes to another shard.
 //! - `shard`: one shard's thread, its switch, its inbox and its timers.
-//! - `driver`: the connection's reader and writer tasks.
+//! - `driver`: the connection's task, reading and writing.
 //! - `stream`: the byte stream they run over (TCP, TLS or WebSocket).
 //! - `tls`: the switch's certificate, rustls configurations, fingerprint checks.
 //! - `tls_stream`: a TLS connection's rustls state over the shard's socket.

@@ -79,7 +79,7 @@ pub(crate) struct Local {
     /// This shard's index (the shard session-ids and control ids name).
     pub(crate) index: u8,
     pub(crate) switch: RefCell<Endpoint>,
-    /// Per connection: the notifier its reader and writer tasks wait on.
+    /// Per connection: the notifier its task waits on.
     pub(crate) conns: RefCell<HashMap<ConnId, Rc<Notify>>>,
     /// Wakes the timer task when a deadline may have moved earlier.
     timer: Notify,
@@ -125,7 +125,8 @@ impl Local {
                 None => break,
                 Some(Action::Wake(conn)) => {
                     if let Some(notify) = self.conns.borrow().get(&conn) {
-                        notify.notify_waiters();
+                        // One task waits: a permit if it is busy, so a wake
+                        // that comes while it runs is not lost.
                         notify.notify_one();
                     }
                 }
@@ -387,7 +388,7 @@ pub(crate) fn start_accepted(
     spawn_conn(local, conn, stream, buf, Some((moves, ticket)));
 }
 
-/// Runs a connection's reader and writer tasks.
+/// Runs a connection's task.
 /// `accepted` is `Some` for an accepted connection, with the moves so far (it may
 /// still move to another shard until it binds) and its admission ticket, and
 /// `None` for one the switch opened.

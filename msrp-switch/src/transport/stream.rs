@@ -1,7 +1,7 @@
 //! The byte stream a connection runs over, as the driver sees it: TCP, TLS or
 //! WebSocket, so the driver and the listener never name a socket type.
 //!
-//! The driver reads and writes from two tasks, so a [`Stream`] splits into a
+//! The driver reads and writes through two handles, so a [`Stream`] splits into a
 //! [`ReadHalf`] and a [`WriteHalf`], and the two reunite when a connection moves to
 //! another shard ([`Stream::detach`], then [`Detached::attach`] on that shard).
 
@@ -306,15 +306,6 @@ impl WriteHalf {
     /// True for a WebSocket connection: its output is framed per MSRP frame.
     pub(crate) fn is_websocket(&self) -> bool {
         matches!(self, Self::Ws(_))
-    }
-
-    /// What signals that a WebSocket connection owes its peer a control frame
-    /// (its reader answered a ping or a close); `None` for other streams.
-    pub(crate) fn control_owed(&self) -> Option<Rc<WsConn>> {
-        match self {
-            Self::Ws(conn) => Some(Rc::clone(conn)),
-            Self::Tcp(_) | Self::Tls(_) => None,
-        }
     }
 
     /// A WebSocket connection's control frames owed (pong, close), to write

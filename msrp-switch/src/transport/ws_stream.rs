@@ -2,9 +2,9 @@
 //! use it: the client's frames (masked, RFC 6455 §5.3) are decoded into the
 //! MSRP byte stream the switch reads, pings are answered, a close ends the
 //! stream; what the switch writes comes already framed ([`super::ws::Framer`])
-//! and goes to the socket as it is. Control frames the reader owes (pong,
-//! close) wait in [`WsConn::take_control`] until the writer, signalled on
-//! its own [`WsConn::notified`], is between frames.
+//! and goes to the socket as it is. Control frames owed (pong, close) wait in
+//! [`WsConn::take_control`] until the driver, which reads and writes from one
+//! task, takes its next batch of output.
 //!
 //! RFC 7977 §5.1 puts each chunk in one message; the switch does not rely on
 //! it when reading (the MSRP decoder finds frames in the byte stream), so a
@@ -16,7 +16,6 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 
@@ -114,8 +113,6 @@ pub(crate) struct WsConn {
     ended: Cell<bool>,
     /// The largest frame payload taken from the client.
     max_payload: u64,
-    /// Signalled when a control frame is queued: the writer sends it.
-    control_owed: Notify,
 }
 
 /// A WebSocket connection taken off its shard (a move to another shard).
@@ -140,7 +137,6 @@ impl DetachedWs {
             control: RefCell::new(self.control),
             ended: Cell::new(false),
             max_payload: self.max_payload,
-            control_owed: Notify::new(),
         })
     }
 }
@@ -155,7 +151,6 @@ impl WsConn {
             control: RefCell::new(Vec::new()),
             ended: Cell::new(false),
             max_payload,
-            control_owed: Notify::new(),
         }
     }
 
@@ -180,12 +175,6 @@ impl WsConn {
             control: self.control.into_inner(),
             max_payload: self.max_payload,
         })
-    }
-
-    /// Completes once a control frame has been queued since the last take
-    /// (a permit is kept if nobody waits).
-    pub(crate) async fn notified(&self) {
-        self.control_owed.notified().await;
     }
 
     /// The control frames owed, for the writer to send between messages.
@@ -316,7 +305,6 @@ impl WsConn {
         // Into a Vec: cannot fail.
         let _ = header.format(payload.len() as u64, &mut *control);
         control.extend_from_slice(payload);
-        self.control_owed.notify_one();
     }
 
     /// Writes already framed bytes.
