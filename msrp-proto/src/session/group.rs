@@ -532,7 +532,7 @@ impl Endpoint {
             let Some(leg) = self.participants.get_mut(&q) else {
                 continue;
             };
-            if leg.conn().is_none() || leg.stopped == Some(outgoing) {
+            if leg.conn().is_none() || leg.stopped.as_deref() == Some(&outgoing) {
                 continue;
             }
             let tid = self.ids.transaction_id();

@@ -130,7 +130,9 @@ pub(crate) struct Participant {
     pub(crate) leg: Leg,
     pub(crate) counters: Counters,
     /// The message a 413 from this participant stopped: the rest is not sent.
-    pub(crate) stopped: Option<MessageId>,
+    /// Boxed: a Message-ID is 66 bytes inline and almost every participant
+    /// never stops one (issue 20: memory per idle leg).
+    pub(crate) stopped: Option<Box<MessageId>>,
     /// What its session kind keeps for it.
     pub(crate) member: Member,
     /// 200s owed for its chunks, held while it sends on a shared connection and

@@ -181,7 +181,7 @@ impl Endpoint {
     /// (RFC 4975 §7.1.1), or the receiver's connection is gone (481).
     fn refusal(&self, f: &Forward) -> Option<StatusCode> {
         let q = self.participants.get(&f.to)?;
-        if q.stopped == Some(f.message_id) {
+        if q.stopped.as_deref() == Some(&f.message_id) {
             Some(StatusCode::STOP_SENDING_MESSAGE)
         } else if !q.link.takes_messages() {
             Some(StatusCode::SESSION_DOES_NOT_EXIST)
@@ -226,7 +226,7 @@ impl Endpoint {
             return Inbound::Answer(answer(&head, StatusCode::STOP_SENDING_MESSAGE));
         }
         if let Some(q) = self.participants.get(&to) {
-            if q.stopped == Some(message_id) {
+            if q.stopped.as_deref() == Some(&message_id) {
                 return Inbound::Answer(answer(&head, StatusCode::STOP_SENDING_MESSAGE));
             }
             let size = range.total.or(range.end);
@@ -320,7 +320,7 @@ impl Endpoint {
     /// a chunk of it still streaming is ended with `#`.
     pub(crate) fn stop_message(&mut self, to: ParticipantId, message_id: MessageId) {
         if let Some(q) = self.participants.get_mut(&to) {
-            q.stopped = Some(message_id);
+            q.stopped = Some(Box::new(message_id));
         }
         let streaming: Vec<ConnId> = self
             .conns

@@ -538,8 +538,9 @@ pub(crate) struct Outgoing {
     /// The socket (or TLS) took nothing at the last try: the switch knows.
     blocked: bool,
     /// WebSocket (RFC 7977): each MSRP frame into one message, control frames
-    /// owed to the peer between them.
-    framer: Option<Framer>,
+    /// owed to the peer between them. Boxed: most connections are not
+    /// WebSocket, and every connection holds this.
+    framer: Option<Box<Framer>>,
     /// Frame capture of what the switch writes, while the session is captured.
     tapping: Tapping,
 }
@@ -547,7 +548,7 @@ pub(crate) struct Outgoing {
 impl Outgoing {
     fn new(writer: WriteHalf) -> Self {
         Self {
-            framer: writer.is_websocket().then(Framer::default),
+            framer: writer.is_websocket().then(Box::default),
             writer,
             batch: Vec::new(),
             first: 0,
@@ -572,7 +573,7 @@ impl Outgoing {
         {
             let mut switch = local.switch.borrow_mut();
             let now = std::time::Instant::now();
-            match self.framer.as_mut() {
+            match self.framer.as_deref_mut() {
                 Some(framer) => {
                     let control = self.writer.take_control();
                     if !control.is_empty() {
