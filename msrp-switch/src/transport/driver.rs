@@ -7,6 +7,7 @@
 //! handles input (the sender's 200s) is written in the same wake-up, without
 //! waking a second task.
 
+use std::future::Future;
 use std::io::IoSlice;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -15,7 +16,6 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use smallvec::SmallVec;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::Notify;
 use tracing::debug;
 
 use crate::metrics::ShardMetrics;
@@ -27,6 +27,7 @@ use super::handover::{self, FrameLen, MAX_HANDOVERS, NextHead, Unowned};
 use super::shard::Local;
 use super::stream::{CloseWatch, READ_BYTES, ReadHalf, ReadSide, Stream, WriteHalf, give_back};
 use super::tapping::{Tapping, Teed};
+use super::wake::ConnWake;
 use super::ws::Framer;
 use crate::capture::Direction;
 
@@ -62,84 +63,89 @@ const MAX_IOVECS: usize = 512;
 /// to the shard that owns the session its next request names. `accepted` is
 /// `Some` for an accepted connection: the moves so far (it may move until it
 /// binds) and its admission ticket, held until the socket closes.
-pub(crate) async fn drive(
+pub(crate) fn drive(
     local: Rc<Local>,
     conn: ConnId,
     stream: Stream,
     mut buf: BytesMut,
-    notify: Rc<Notify>,
+    wake: Rc<ConnWake>,
     accepted: Option<(u8, Ticket)>,
-) {
-    let (moves, mut ticket) = accepted.unzip();
+) -> impl Future<Output = ()> {
+    let (moves, ticket) = accepted.unzip();
     let (reader, writer) = stream.into_split();
     let movable = moves.filter(|&moves| moves < MAX_HANDOVERS);
     let mut placement = Placement {
         movable,
-        ticket: ticket.take(),
+        ticket,
         bound: None,
         // Asked now: once the peer has gone the socket may no longer know it.
         peer: reader.peer_addr(),
     };
     let mut out = Outgoing::new(writer);
-    // Boxed, and awaited from a binding of its own: an async fn's future that is
-    // awaited in place is stored twice in its caller's (issue 20: a connection's
-    // task was 2 KiB before this).
-    let running = Box::pin(run(
-        &local,
-        conn,
-        &reader,
-        &mut buf,
-        &notify,
-        &mut out,
-        &mut placement,
-    ));
-    let end = running.await;
-    let (ticket, bound, peer) = (placement.ticket, placement.bound, placement.peer);
-    let owner = match end {
-        End::MoveTo(owner) => owner,
-        End::Closed(why) => {
-            log_drop(conn, peer, bound, why);
-            close(&local, conn);
-            return;
+    // An async block, not an async fn: an async fn keeps its arguments in its
+    // future beside the locals made from them; the block holds each part of the
+    // connection once (issue 20: memory per idle leg).
+    async move {
+        // Boxed, and awaited from a binding of its own: an async fn's future that is
+        // awaited in place is stored twice in its caller's (issue 20: a connection's
+        // task was 2 KiB before this).
+        let running = Box::pin(run(
+            &local,
+            conn,
+            &reader,
+            &mut buf,
+            &wake,
+            &mut out,
+            &mut placement,
+        ));
+        let end = running.await;
+        let (ticket, bound, peer) = (placement.ticket, placement.bound, placement.peer);
+        let owner = match end {
+            End::MoveTo(owner) => owner,
+            End::Closed(why) => {
+                log_drop(conn, peer, bound, why);
+                close(&local, conn);
+                return;
+            }
+            End::Written => {
+                log_drop(
+                    conn,
+                    peer,
+                    bound,
+                    "closed by the switch after its last bytes",
+                );
+                close(&local, conn);
+                // A drain waits for lingering connections too: exiting with their
+                // input unread would reset them.
+                local.lingering.set(local.lingering.get() + 1);
+                let lingering = Box::pin(linger(&reader));
+                lingering.await;
+                local.lingering.set(local.lingering.get() - 1);
+                return;
+            }
+        };
+        // Write what the switch owes the peer (the refusal of its last request)
+        // before the socket moves.
+        let flushing = Box::pin(tokio::time::timeout(
+            FLUSH_BEFORE_MOVE,
+            flush_owed(&local, conn, &mut out),
+        ));
+        let flushed = matches!(flushing.await, Ok(Ok(())));
+        // Counted until the owner's switch opens it; the switch here forgets it.
+        let counted = Unowned::count(&local.metrics);
+        close(&local, conn);
+        match (
+            flushed
+                .then(|| Stream::reunite(reader, out.writer))
+                .flatten(),
+            ticket,
+        ) {
+            (Some(stream), Some(ticket)) => {
+                let moves = movable.unwrap_or(0).saturating_add(1);
+                handover::send(&local, owner, stream, buf, moves, counted, ticket);
+            }
+            _ => debug!(conn = conn.0, "connection broke before it could move"),
         }
-        End::Written => {
-            log_drop(
-                conn,
-                peer,
-                bound,
-                "closed by the switch after its last bytes",
-            );
-            close(&local, conn);
-            // A drain waits for lingering connections too: exiting with their
-            // input unread would reset them.
-            local.lingering.set(local.lingering.get() + 1);
-            let lingering = Box::pin(linger(&reader));
-            lingering.await;
-            local.lingering.set(local.lingering.get() - 1);
-            return;
-        }
-    };
-    // Write what the switch owes the peer (the refusal of its last request)
-    // before the socket moves.
-    let flushing = Box::pin(tokio::time::timeout(
-        FLUSH_BEFORE_MOVE,
-        flush_owed(&local, conn, &mut out),
-    ));
-    let flushed = matches!(flushing.await, Ok(Ok(())));
-    // Counted until the owner's switch opens it; the switch here forgets it.
-    let counted = Unowned::count(&local.metrics);
-    close(&local, conn);
-    match (
-        flushed
-            .then(|| Stream::reunite(reader, out.writer))
-            .flatten(),
-        ticket,
-    ) {
-        (Some(stream), Some(ticket)) => {
-            let moves = movable.unwrap_or(0).saturating_add(1);
-            handover::send(&local, owner, stream, buf, moves, counted, ticket);
-        }
-        _ => debug!(conn = conn.0, "connection broke before it could move"),
     }
 }
 
@@ -221,7 +227,7 @@ async fn run(
     conn: ConnId,
     reader: &ReadHalf,
     buf: &mut BytesMut,
-    notify: &Notify,
+    wake: &ConnWake,
     out: &mut Outgoing,
     placement: &mut Placement,
 ) -> End {
@@ -229,10 +235,10 @@ async fn run(
     let mut unprocessed = !buf.is_empty();
     let mut reads_in_a_row = 0;
     // Set while the connection is not read, to see the peer go all the same.
-    let mut close_watch: Option<CloseWatch> = None;
+    // Boxed: only a held-back connection has one.
+    let mut close_watch: Option<Box<CloseWatch>> = None;
     // Frame capture of what the peer sends, while its session is captured.
     let mut tapping = Tapping::default();
-    let ours = reader.local_addr();
     // The peer shut its side: what it sent is still handled, then the switch is
     // told (once) and the connection closes after what it is owed.
     let mut peer_done = false;
@@ -314,7 +320,9 @@ async fn run(
                             conn,
                             &buf[before..],
                             Direction::Received,
-                            ours,
+                            // Asked per read while captured only: kept, the
+                            // address would cost every idle leg 32 bytes.
+                            reader.local_addr(),
                             placement.peer,
                         );
                     }
@@ -349,7 +357,7 @@ async fn run(
             // Not read, so an end of stream or a reset would never be seen: a dead
             // client would stay bound for ever (its peer may never read again).
             match reader.watch_close() {
-                Ok(watch) => close_watch = Some(watch),
+                Ok(watch) => close_watch = Some(Box::new(watch)),
                 Err(err) => debug!(conn = conn.0, %err, "cannot watch for the peer's close"),
             }
         }
@@ -370,15 +378,20 @@ async fn run(
         }
         let watching = !wants_read && close_watch.is_some();
         let writing = out.has_pending();
+        // Every branch's future is stored in the task while it waits, so the
+        // readiness is polled and the close watch (rare: a held-back
+        // connection) boxed (issue 20: memory per idle leg).
         let wake = tokio::select! {
-            ready = reader.readable(), if wants_read => Wake::Readable(ready),
+            ready = std::future::poll_fn(|cx| reader.poll_readable(cx)), if wants_read => {
+                Wake::Readable(ready)
+            }
             gone = async {
                 match close_watch.as_mut() {
-                    Some(watch) => watch.closed().await,
+                    Some(watch) => Box::pin(watch.closed()).await,
                     None => std::future::pending().await,
                 }
             }, if watching => Wake::PeerGone(gone),
-            () = notify.notified() => Wake::Notified,
+            () = std::future::poll_fn(|cx| wake.poll_woken(cx)) => Wake::Notified,
             // Cancel-safe: every poll's progress is kept in `out`.
             written = std::future::poll_fn(|cx| out.poll_write(cx, local, conn)), if writing => {
                 Wake::Written(written)

@@ -7,6 +7,7 @@
 //! - `handover`: moves a connection with its unread bytes to another shard.
 //! - `shard`: one shard's thread, its switch, its inbox and its timers.
 //! - `driver`: the connection's task, reading and writing.
+//! - `wake`: how the shard wakes a connection's task.
 //! - `stream`: the byte stream they run over (TCP, TLS or WebSocket).
 //! - `tls`: the switch's certificate, rustls configurations, fingerprint checks.
 //! - `tls_stream`: a TLS connection's rustls state over the shard's socket.
@@ -26,6 +27,7 @@ mod stream;
 mod tapping;
 pub mod tls;
 mod tls_stream;
+mod wake;
 pub mod ws;
 mod ws_stream;
 

@@ -33,6 +33,7 @@ use super::large::{self, LargeMessageSettings};
 use super::listener;
 use super::stream::Stream;
 use super::tls::SwitchCertificate;
+use super::wake::ConnWake;
 use super::ws::WsSettings;
 
 /// A control call: runs on the shard's thread against its switch.
@@ -79,8 +80,8 @@ pub(crate) struct Local {
     /// This shard's index (the shard session-ids and control ids name).
     pub(crate) index: u8,
     pub(crate) switch: RefCell<Endpoint>,
-    /// Per connection: the notifier its task waits on.
-    pub(crate) conns: RefCell<HashMap<ConnId, Rc<Notify>>>,
+    /// Per connection: the wake-up its task waits on.
+    pub(crate) conns: RefCell<HashMap<ConnId, Rc<ConnWake>>>,
     /// Wakes the timer task when a deadline may have moved earlier.
     timer: Notify,
     pub(crate) metrics: Arc<ShardMetrics>,
@@ -124,10 +125,10 @@ impl Local {
             match action {
                 None => break,
                 Some(Action::Wake(conn)) => {
-                    if let Some(notify) = self.conns.borrow().get(&conn) {
-                        // One task waits: a permit if it is busy, so a wake
-                        // that comes while it runs is not lost.
-                        notify.notify_one();
+                    if let Some(wake) = self.conns.borrow().get(&conn) {
+                        // One task waits: kept if it is busy, so a wake that
+                        // comes while it runs is not lost.
+                        wake.wake();
                     }
                 }
                 Some(
@@ -399,14 +400,14 @@ pub(crate) fn spawn_conn(
     buf: BytesMut,
     accepted: Option<(u8, Ticket)>,
 ) {
-    let notify = Rc::new(Notify::new());
-    local.conns.borrow_mut().insert(conn, Rc::clone(&notify));
+    let wake = Rc::new(ConnWake::default());
+    local.conns.borrow_mut().insert(conn, Rc::clone(&wake));
     let task: JoinHandle<()> = tokio::task::spawn_local(driver::drive(
         Rc::clone(local),
         conn,
         stream,
         buf,
-        notify,
+        wake,
         accepted,
     ));
     drop(task);

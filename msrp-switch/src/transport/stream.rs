@@ -162,18 +162,25 @@ impl Detached {
 /// What both a whole [`Stream`] (while the listener peeks) and a [`ReadHalf`] (in
 /// the driver) read with.
 pub(crate) trait ReadSide {
+    /// Ready once a read may return something (data, end of stream or error);
+    /// otherwise the task is woken when it may. Polled, not a future: a future
+    /// for it is stored in every waiting connection's task (issue 20: memory per
+    /// idle leg; tokio's `readable()` future is some 200 bytes).
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Waits until a read may return something (data, end of stream or error).
-    async fn readable(&self) -> io::Result<()>;
+    async fn readable(&self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_readable(cx)).await
+    }
     /// Reads what is there without waiting; `WouldBlock` if nothing is.
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
 }
 
 impl ReadSide for Stream {
-    async fn readable(&self) -> io::Result<()> {
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
-            Self::Tcp(stream) => stream.readable().await,
-            Self::Tls(conn) => conn.readable().await,
-            Self::Ws(conn) => conn.readable().await,
+            Self::Tcp(stream) => stream.poll_read_ready(cx),
+            Self::Tls(conn) => conn.poll_readable(cx),
+            Self::Ws(conn) => conn.poll_readable(cx),
         }
     }
 
@@ -187,11 +194,11 @@ impl ReadSide for Stream {
 }
 
 impl ReadSide for ReadHalf {
-    async fn readable(&self) -> io::Result<()> {
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
-            Self::Tcp(read) => read.readable().await,
-            Self::Tls(conn) => conn.readable().await,
-            Self::Ws(conn) => conn.readable().await,
+            Self::Tcp(read) => read.as_ref().poll_read_ready(cx),
+            Self::Tls(conn) => conn.poll_readable(cx),
+            Self::Ws(conn) => conn.poll_readable(cx),
         }
     }
 

@@ -132,12 +132,13 @@ impl TlsConn {
         self.plaintext.get() > 0 || self.ended.get()
     }
 
-    /// Waits until a read may return something.
-    pub(crate) async fn readable(&self) -> io::Result<()> {
+    /// Ready once a read may return something; otherwise the task is woken
+    /// when the socket is readable.
+    pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.has_plaintext() {
-            return Ok(());
+            return Poll::Ready(Ok(()));
         }
-        self.tcp.readable().await
+        self.tcp.poll_read_ready(cx)
     }
 
     /// Reads what is there, decrypted, without waiting; `WouldBlock` if nothing

@@ -47,12 +47,18 @@ impl Carrier {
         }
     }
 
+    /// Ready once a read may return something; otherwise the task is woken
+    /// when it may.
+    pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Self::Tcp(tcp) => tcp.poll_read_ready(cx),
+            Self::Tls(tls) => tls.poll_readable(cx),
+        }
+    }
+
     /// Waits until a read may return something.
     pub(crate) async fn readable(&self) -> io::Result<()> {
-        match self {
-            Self::Tcp(tcp) => tcp.readable().await,
-            Self::Tls(tls) => tls.readable().await,
-        }
+        std::future::poll_fn(|cx| self.poll_readable(cx)).await
     }
 
     /// Reads what is there (decrypted over TLS) without waiting.
@@ -182,12 +188,13 @@ impl WsConn {
         std::mem::take(&mut *self.control.borrow_mut())
     }
 
-    /// Waits until a read may return something.
-    pub(crate) async fn readable(&self) -> io::Result<()> {
+    /// Ready once a read may return something; otherwise the task is woken
+    /// when the socket is readable.
+    pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.ended.get() || self.has_frame() {
-            return Ok(());
+            return Poll::Ready(Ok(()));
         }
-        self.tcp.readable().await
+        self.tcp.poll_readable(cx)
     }
 
     /// True if a whole frame waits undecoded.
