@@ -99,7 +99,9 @@ pub(crate) fn drive(
             &mut placement,
         ));
         let end = running.await;
-        let (ticket, bound, peer) = (placement.ticket, placement.bound, placement.peer);
+        // Read in place, not moved into locals: a local that lives across the
+        // awaits below would take room of its own in every connection's task.
+        let (bound, peer) = (placement.bound, placement.peer);
         let owner = match end {
             End::MoveTo(owner) => owner,
             End::Closed(why) => {
@@ -138,7 +140,7 @@ pub(crate) fn drive(
             flushed
                 .then(|| Stream::reunite(reader, out.writer))
                 .flatten(),
-            ticket,
+            placement.ticket,
         ) {
             (Some(stream), Some(ticket)) => {
                 let moves = movable.unwrap_or(0).saturating_add(1);
@@ -542,8 +544,12 @@ fn feed_unbound(local: &Rc<Local>, conn: ConnId, buf: &mut BytesMut) -> Unbound 
 /// by input (a select) goes on where it stopped.
 pub(crate) struct Outgoing {
     writer: WriteHalf,
-    /// Pieces taken from the switch, written from `first` on. Grows on first
-    /// use: an idle connection holds no batch.
+    /// Pieces taken from the switch, written from `first` on. Borrowed from the
+    /// shard's spare for a round of writes and given back once it is all
+    /// written: an idle connection holds no batch, nor its capacity (issue 20:
+    /// memory per idle leg), and steady forwarding allocates none; only a
+    /// connection whose socket is full keeps one (a new one is then grown for
+    /// the next writer).
     batch: Vec<Bytes>,
     first: usize,
     /// Pieces are written and not yet flushed (TLS holds the last records).
@@ -581,6 +587,9 @@ impl Outgoing {
     fn take(&mut self, local: &Rc<Local>, conn: ConnId) -> bool {
         self.batch.clear();
         self.first = 0;
+        if self.batch.capacity() == 0 {
+            self.batch = local.spare_batch.take();
+        }
         let tapped = self.tapping.wanted(local, conn);
         let mut copy: Vec<u8> = Vec::new();
         {
@@ -622,6 +631,7 @@ impl Outgoing {
                 .feed(local, conn, &copy, Direction::Sent, ours, peer);
         }
         if self.batch.is_empty() {
+            self.give_back(local);
             return false;
         }
         // Taking output frees queue room: senders held back may read again.
@@ -681,9 +691,22 @@ impl Outgoing {
                 Poll::Pending => return Poll::Pending,
             }
         }
+        self.give_back(local);
+        Poll::Ready(Ok(()))
+    }
+
+    /// The batch is written: it goes back to the shard's spare (the larger of
+    /// the two is kept).
+    fn give_back(&mut self, local: &Local) {
         self.batch.clear();
         self.first = 0;
-        Poll::Ready(Ok(()))
+        let spare = local.spare_batch.take();
+        if spare.capacity() >= self.batch.capacity() {
+            local.spare_batch.set(spare);
+            self.batch = Vec::new();
+        } else {
+            local.spare_batch.set(std::mem::take(&mut self.batch));
+        }
     }
 }
 

@@ -107,6 +107,9 @@ pub(crate) struct Local {
     pub(crate) stores: RefCell<large::Stores>,
     /// Where captured frames go (shared by every shard).
     pub(crate) capture: Arc<crate::capture::Capture>,
+    /// The write batch connections borrow while they write (see
+    /// `driver::Outgoing`): one for the shard, not one per idle connection.
+    pub(crate) spare_batch: std::cell::Cell<Vec<bytes::Bytes>>,
 }
 
 /// One shard's TLS: the certificate (shared by every shard) and the
@@ -270,6 +273,7 @@ async fn serve(setup: ShardSetup) {
         large_message,
         stores: RefCell::default(),
         capture,
+        spare_batch: std::cell::Cell::default(),
     });
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
