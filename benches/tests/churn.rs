@@ -159,29 +159,41 @@ async fn churn_sets_up_uses_and_releases_sessions_and_logs_each_second() {
     assert_png(&png, 800, 400);
 }
 
-/// `run --rate --ramp-from --ramp-seconds --csv`: the paced run follows its
-/// ramp, and its CSV says what was asked and what was delivered each second.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ramped_run_writes_its_target_and_deliveries_each_second() {
-    let switch = switch("flood-run-ramp").await;
-    let csv = switch.dir.path().join("run.csv");
+/// A `run` against the switch at `rate` messages/s for `seconds`, no warm-up.
+fn paced(switch: &Switch, rate: f64, seconds: u64) -> FloodConfig {
     let mut config = FloodConfig::new(TargetSpec::Switch {
         control: switch.control.clone(),
         token: None,
         msrp_addr: None,
         transport: Transport::Tcp,
     });
-    config.sessions = 2;
     config.warmup = Duration::ZERO;
-    config.bound = Bound::Duration(Duration::from_secs(2));
-    config.rate = Some(600.0);
-    config.ramp = Some((200.0, Duration::from_secs(2)));
-    config.timeline.csv = Some(csv.clone());
-    let report = timeout(LIMIT, flood::run(&config))
+    config.bound = Bound::Duration(Duration::from_secs(seconds));
+    config.rate = Some(rate);
+    config
+}
+
+/// Runs `config`, which must pass (every message delivered and verified).
+async fn passed_run(config: &FloodConfig) -> flood::Report {
+    let report = timeout(LIMIT, flood::run(config))
         .await
         .expect("the run took too long")
         .expect("the run failed");
     assert!(report.passed(), "{}", report.to_table());
+    report
+}
+
+/// `run --rate --ramp-from --ramp-seconds --csv`: the paced run follows its
+/// ramp, and its CSV says what was asked and what was delivered each second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ramped_run_writes_its_target_and_deliveries_each_second() {
+    let switch = switch("flood-run-ramp").await;
+    let csv = switch.dir.path().join("run.csv");
+    let mut config = paced(&switch, 600.0, 2);
+    config.sessions = 2;
+    config.ramp = Some((200.0, Duration::from_secs(2)));
+    config.timeline.csv = Some(csv.clone());
+    let report = passed_run(&config).await;
     // 200 → 600 over 2 s: 800 messages are due; a sender still behind its
     // schedule at the end stops all the same.
     assert!(
@@ -216,6 +228,25 @@ async fn a_ramped_run_writes_its_target_and_deliveries_each_second() {
         "{} deliveries: {text}",
         report.deliveries
     );
+}
+
+/// `run --rate --spin-pacing`: the senders spin through the timer's last
+/// millisecond instead of sleeping, and the run still keeps its schedule with
+/// every body verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spin_paced_run_keeps_its_schedule() {
+    let switch = switch("flood-run-spin").await;
+    let mut config = paced(&switch, 2000.0, 1);
+    config.spin_pacing = true;
+    let report = passed_run(&config).await;
+    // 2,000 are due in the second; a sender behind its schedule at the end
+    // stops all the same, and none is sent ahead of it.
+    assert!(
+        (1000..=2000).contains(&report.messages),
+        "{}",
+        report.to_table()
+    );
+    assert_eq!(report.deliveries, report.messages, "{}", report.to_table());
 }
 
 /// `plot` draws a run's CSV (no set-ups: the right axis is messages/s) with a

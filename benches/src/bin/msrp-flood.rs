@@ -401,6 +401,12 @@ struct RunArgs {
     /// many seconds from the start (warm-up included), then hold it.
     #[arg(long, requires = "rate")]
     ramp_seconds: Option<f64>,
+    /// With --rate: spin (yield) through the last millisecond before each
+    /// message is due instead of sleeping on tokio's 1 ms timer, which sends a
+    /// millisecond's messages in one burst; arrivals are spread evenly, at the
+    /// price of the flooder's core (latency at a load, without the bursts).
+    #[arg(long, requires = "rate")]
+    spin_pacing: bool,
     #[command(flatten)]
     timeline: TimelineArgs,
     /// Worker threads of the flooder (1 leaves the other cores to the target).
@@ -598,6 +604,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     config.warmup = seconds(args.warmup_seconds, "--warmup-seconds")?;
     config.rate = args.rate;
     config.ramp = ramp(args.ramp_from, args.ramp_seconds)?;
+    config.spin_pacing = args.spin_pacing;
     config.timeline = args.timeline.output();
     config.progress = !args.quiet;
     config.stall_timeout = seconds(args.stall_seconds, "--stall-seconds")?;

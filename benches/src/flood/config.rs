@@ -135,6 +135,11 @@ pub struct FloodConfig {
     /// A linear ramp up (or down) to `rate`, from the run's start: the rate it
     /// starts from and how long it takes (`--ramp-from`, `--ramp-seconds`).
     pub ramp: Option<(f64, Duration)>,
+    /// Paced runs: spin (yield) through the last millisecond before each message
+    /// is due instead of sleeping on tokio's timer, whose 1 ms resolution sends
+    /// a millisecond's messages in one burst (`--spin-pacing`). Arrivals are then
+    /// spread evenly, at the price of the flooder's core.
+    pub spin_pacing: bool,
     /// The per-second log (`--csv`, `--hdr-log`).
     pub timeline: TimelineOutput,
     /// Print a progress line every second on stderr.
@@ -161,6 +166,7 @@ impl FloodConfig {
             warmup: Duration::from_secs(1),
             rate: None,
             ramp: None,
+            spin_pacing: false,
             timeline: TimelineOutput::default(),
             progress: false,
             stall_timeout: Duration::from_secs(10),

@@ -205,6 +205,7 @@ async fn flood(
                 ramp,
                 sessions: count as u64,
                 index: u64::from(index),
+                spin: config.spin_pacing,
             }),
         };
         let (read, reader, write) = legs.sender.conn.into_split()?;

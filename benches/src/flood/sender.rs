@@ -71,12 +71,36 @@ pub(crate) struct Pace {
     pub sessions: u64,
     /// This session's place among them.
     pub index: u64,
+    /// Spin through the timer's last millisecond (see `FloodConfig::spin_pacing`).
+    pub spin: bool,
+}
+
+/// How close to its due time a spin-paced message stops sleeping and spins:
+/// the resolution of tokio's timer.
+const SPIN_WITHIN_NS: u64 = 1_000_000;
+
+/// How a paced sender waits for a message that is not yet due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// On the timer (wakes up to 1 ms late, with every message due meanwhile).
+    Sleep,
+    /// By yielding to the flooder's other tasks and looking again.
+    Spin,
 }
 
 impl Pace {
     fn due(&self, seq: u64) -> u64 {
         let arrival = seq.saturating_mul(self.sessions).saturating_add(self.index);
         self.start_ns + (self.ramp.time_of(arrival as f64) * 1e9) as u64
+    }
+
+    /// How to wait from `now` until `due_ns` (later than `now`).
+    fn wait(&self, due_ns: u64, now: u64) -> Wait {
+        if self.spin && due_ns.saturating_sub(now) < SPIN_WITHIN_NS {
+            Wait::Spin
+        } else {
+            Wait::Sleep
+        }
     }
 }
 
@@ -157,9 +181,12 @@ pub(crate) async fn run_sender(
                     &mut batch_chunks,
                 )
                 .await?;
-                tokio::select! {
-                    _ = tokio::time::sleep_until(clock::instant_of(due_ns).into()) => {}
-                    _ = stop.changed() => break,
+                match plan.pace.map_or(Wait::Sleep, |pace| pace.wait(due_ns, now)) {
+                    Wait::Spin => tokio::task::yield_now().await,
+                    Wait::Sleep => tokio::select! {
+                        _ = tokio::time::sleep_until(clock::instant_of(due_ns).into()) => {}
+                        _ = stop.changed() => break,
+                    },
                 }
                 woke_ns = clock::now_ns();
                 continue;
@@ -375,6 +402,25 @@ pub(crate) async fn run_acks(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spin_paced_sender_spins_only_within_the_timers_last_millisecond() {
+        let pace = |spin| Pace {
+            start_ns: 0,
+            ramp: Ramp::constant(1000.0).unwrap(),
+            sessions: 1,
+            index: 0,
+            spin,
+        };
+        // 1,000/s: message 5 is due at 5 ms.
+        assert_eq!(pace(true).due(5), 5_000_000);
+        assert_eq!(pace(true).wait(5_000_000, 4_000_001), Wait::Spin);
+        assert_eq!(pace(true).wait(5_000_000, 4_999_999), Wait::Spin);
+        assert_eq!(pace(true).wait(5_000_000, 4_000_000), Wait::Sleep);
+        assert_eq!(pace(true).wait(5_000_000, 0), Wait::Sleep);
+        // Without it, the timer always.
+        assert_eq!(pace(false).wait(5_000_000, 4_999_999), Wait::Sleep);
+    }
 
     #[test]
     fn a_body_in_chunks_is_the_prefix_then_the_payload() {
