@@ -158,8 +158,10 @@ impl Encoder {
                     self.path_line("From-Path", rewrite.from_path);
                     // Overrides for headers the head lacks go right after the paths,
                     // ahead of the content headers (RFC 4975 §9 order).
+                    // Presence only: parsing the value again for every copy of a
+                    // group's chunk cost 3 % of a fan-out (issue 20, perf).
                     if let Some(id) = &rewrite.message_id
-                        && head.message_id().is_none()
+                        && head.value_bytes(HeaderName::MessageId).is_none()
                     {
                         self.line("Message-ID", id.as_bytes());
                     }
