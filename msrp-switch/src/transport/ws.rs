@@ -15,6 +15,7 @@ use msrp_proto::Transmits;
 use tracing::debug;
 use tungstenite::protocol::frame::FrameHeader;
 
+use super::stream::ReadSide;
 use super::ws_stream::Carrier;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 

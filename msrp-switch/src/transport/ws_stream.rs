@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 
-use super::stream::READ_BYTES;
+use super::stream::{READ_BYTES, ReadSide};
 use super::tls_stream::{DetachedTls, TlsConn};
 
 /// What a WebSocket connection runs over: the socket itself (`ws`), or TLS on
@@ -39,33 +39,29 @@ enum DetachedCarrier {
     Tls(DetachedTls),
 }
 
-impl Carrier {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Self::Tcp(tcp) => tcp,
-            Self::Tls(tls) => tls.tcp(),
-        }
-    }
-
-    /// Ready once a read may return something; otherwise the task is woken
-    /// when it may.
-    pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+/// The upgrade reads the request with it, a WebSocket connection its frames.
+impl ReadSide for Carrier {
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
             Self::Tcp(tcp) => tcp.poll_read_ready(cx),
             Self::Tls(tls) => tls.poll_readable(cx),
         }
     }
 
-    /// Waits until a read may return something.
-    pub(crate) async fn readable(&self) -> io::Result<()> {
-        std::future::poll_fn(|cx| self.poll_readable(cx)).await
-    }
-
     /// Reads what is there (decrypted over TLS) without waiting.
-    pub(crate) fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
             Self::Tcp(tcp) => tcp.try_read_buf(buf),
             Self::Tls(tls) => tls.try_read_buf(buf),
+        }
+    }
+}
+
+impl Carrier {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Self::Tcp(tcp) => tcp,
+            Self::Tls(tls) => tls.tcp(),
         }
     }
 
