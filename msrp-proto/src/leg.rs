@@ -108,6 +108,13 @@ impl Queue {
         }
         self.bytes += piece.len();
         Stats::shift(&self.stats.queue_bytes, piece.len() as i64);
+        if self.pieces.capacity() == 0 {
+            // Room for one piece first, not the four a first push makes: most
+            // legs are idle after their binding's 200, and kept capacity is
+            // 120 bytes of every idle leg (issue 20). A busy queue grows as
+            // usual, once.
+            self.pieces.reserve_exact(1);
+        }
         self.pieces.push_back((piece, ends_frame));
     }
 
