@@ -13,15 +13,16 @@ use crate::session::SessionKind;
 /// `type/subtype` must match, ignoring case and parameters. An empty list is treated
 /// as `*`: the participant stated no restriction.
 pub fn accepts(accept_types: &[String], content_type: &str) -> bool {
-    if accept_types.is_empty() {
+    // `*` is what most peers offer: answered before the content type is split,
+    // because this runs twice for every SEND.
+    if accept_types.is_empty() || accept_types.iter().any(|a| a.trim() == "*") {
         return true;
     }
     let media = content_type.split(';').next().unwrap_or_default().trim();
     let (kind, _) = media.split_once('/').unwrap_or((media, ""));
     accept_types.iter().any(|accepted| {
         let accepted = accepted.trim();
-        accepted == "*"
-            || accepted.eq_ignore_ascii_case(media)
+        accepted.eq_ignore_ascii_case(media)
             || accepted
                 .strip_suffix("/*")
                 .is_some_and(|prefix| prefix.eq_ignore_ascii_case(kind))

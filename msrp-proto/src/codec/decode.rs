@@ -153,7 +153,7 @@ impl Decoder {
         // RFC 4975 §9 allows 32 characters in a transaction-id; the decoder takes
         // up to 64 (`TransactionId`), and so does this look.
         let scan = &rest[..rest.len().min(65)];
-        let Some(space) = scan.iter().position(|&b| b == b' ' || b == b'\r') else {
+        let Some(space) = memchr::memchr2(b' ', b'\r', scan) else {
             return if scan.len() < 65 { None } else { Some(false) };
         };
         let after = &rest[space..];
@@ -222,6 +222,11 @@ impl Decoder {
         if buf[probed..probe] != b"MSRP "[probed..probe] {
             return Err(DecodeError::lost(ErrorKind::BadStartLine));
         }
+        // The LF of every line this call finds, for the header parse to reuse
+        // instead of searching the head again; only when the call sees the head
+        // from its first line (the usual single read), and only up to its size.
+        let mut lines = LineEnds::default();
+        let whole = line_start == 0;
         loop {
             let Some(offset) = memchr::memchr(b'\n', &buf[searched..]) else {
                 self.scanned_total += (buf.len() - searched) as u64;
@@ -246,6 +251,9 @@ impl Decoder {
             if newline == line_start || buf[newline - 1] != b'\r' {
                 return Err(DecodeError::lost(ErrorKind::BareLineFeed));
             }
+            if whole {
+                lines.push(newline);
+            }
             let this_line = line_start;
             searched = newline + 1;
             line_start = searched;
@@ -257,25 +265,28 @@ impl Decoder {
             };
             if line.is_empty() {
                 // The blank line: a body follows.
-                return self.finish_head(buf, first, searched, None);
+                return self.finish_head(buf, first, searched, None, lines.get(whole));
             }
             if line.starts_with(DASHES) {
                 let flag =
                     parse_end_line(line, &first.transaction_id).ok_or(ErrorKind::EndLineMismatch);
                 let flag = flag.map_err(DecodeError::lost)?;
                 let end_len = searched - this_line;
-                return self.finish_head(buf, first, this_line, Some((flag, end_len)));
+                let lines = lines.get(whole);
+                return self.finish_head(buf, first, this_line, Some((flag, end_len)), lines);
             }
         }
     }
 
-    /// The head is `buf[..head_len]`; `end` is the end-line right after it (no body).
+    /// The head is `buf[..head_len]`; `end` is the end-line right after it (no body);
+    /// `lines`, when known, the LF of each of its lines (see [`LineEnds`]).
     fn finish_head(
         &mut self,
         buf: &mut BytesMut,
         start: StartLine,
         head_len: usize,
         end: Option<(ContinuationFlag, usize)>,
+        lines: Option<&[u16]>,
     ) -> Result<Option<Item>, DecodeError> {
         let raw = buf.split_to(head_len).freeze();
         // The header parse reads the head once more.
@@ -284,7 +295,8 @@ impl Decoder {
             buf.advance(end_len);
         }
         let tid = start.transaction_id;
-        let result = parse_head(raw, start, end.is_none(), &self.limits, &mut self.known);
+        let has_body = end.is_none();
+        let result = parse_head(raw, start, has_body, &self.limits, &mut self.known, lines);
         self.state = match (&result, end) {
             (_, Some(_)) => IDLE,
             (Ok(_), None) => State::Body {
@@ -386,6 +398,40 @@ impl Decoder {
                 Ok(false)
             }
         }
+    }
+}
+
+/// Where each line of a head ends (its LF), as the decoder finds them: a head of
+/// up to this many lines is searched once, not again by the header parse.
+const RECORDED_LINES: usize = 32;
+
+/// The LFs of a head's lines (the start line's first; the end-line's, if any,
+/// last), kept on the stack while one call to [`Decoder::decode`] finds them.
+#[derive(Default)]
+struct LineEnds {
+    len: usize,
+    at: [u16; RECORDED_LINES],
+}
+
+impl LineEnds {
+    /// Records a line's LF; a head with more lines than fit is not recorded.
+    fn push(&mut self, newline: usize) {
+        match (self.at.get_mut(self.len), u16::try_from(newline)) {
+            (Some(slot), Ok(newline)) => {
+                *slot = newline;
+                self.len += 1;
+            }
+            // Past the end `get` finds nothing: the record is incomplete.
+            _ => self.len = RECORDED_LINES + 1,
+        }
+    }
+
+    /// Every line's LF, if all were recorded from the head's first line on.
+    fn get(&self, whole: bool) -> Option<&[u16]> {
+        if !whole {
+            return None;
+        }
+        self.at.get(..self.len)
     }
 }
 

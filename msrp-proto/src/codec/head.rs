@@ -405,6 +405,7 @@ pub(crate) fn parse_head(
     has_body: bool,
     limits: &Limits,
     known: &mut KnownPaths,
+    lines: Option<&[u16]>,
 ) -> Result<Head, DecodeError> {
     let mut head = Head {
         raw,
@@ -419,7 +420,7 @@ pub(crate) fn parse_head(
         status: None,
         expires: [None; 3],
     };
-    match fill(&mut head, limits, known) {
+    match fill(&mut head, limits, known, lines) {
         Ok(()) => Ok(head),
         Err(kind) => {
             let answer = answer_for(&head);
@@ -428,14 +429,26 @@ pub(crate) fn parse_head(
     }
 }
 
-/// Reads every header line into `head`, checking each value's grammar.
-fn fill(head: &mut Head, limits: &Limits, known: &mut KnownPaths) -> Result<(), ErrorKind> {
+/// Reads every header line into `head`, checking each value's grammar. `lines`,
+/// when the decoder recorded them, are the LFs of the head's lines (the start
+/// line's first): the head is then not searched for them again.
+fn fill(
+    head: &mut Head,
+    limits: &Limits,
+    known: &mut KnownPaths,
+    lines: Option<&[u16]>,
+) -> Result<(), ErrorKind> {
     let raw = head.raw.clone();
     // Heads are almost always ASCII, which is checked a word at a time.
     let utf8 = raw.is_ascii() || std::str::from_utf8(&raw).is_ok();
-    let mut at = memchr::memchr(b'\n', &raw).map_or(raw.len(), |nl| nl + 1);
+    let mut recorded = lines.map(|lines| lines.iter().map(|&nl| usize::from(nl)));
+    let mut next_lf = |at: usize| match recorded.as_mut() {
+        Some(lfs) => lfs.next().map_or(raw.len(), |nl| nl.min(raw.len())),
+        None => memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i),
+    };
+    let mut at = next_lf(0).saturating_add(1).min(raw.len());
     while at < raw.len() {
-        let nl = memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i);
+        let nl = next_lf(at);
         let line_end = nl.saturating_sub(1); // drop the CR, checked by the decoder
         if line_end == at {
             break; // the blank line before the body

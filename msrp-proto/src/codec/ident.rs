@@ -43,6 +43,20 @@ impl Ident {
         })
     }
 
+    /// An ident from bytes the caller made of ALPHANUM only (the switch's own
+    /// random ids), without checking each one again: this runs for every chunk
+    /// the switch forwards.
+    fn from_alphanumeric(text: &[u8]) -> Self {
+        debug_assert!(text.len() >= 4 && text.iter().all(u8::is_ascii_alphanumeric));
+        let len = text.len().min(CAPACITY);
+        let mut bytes = [0; CAPACITY];
+        bytes[..len].copy_from_slice(&text[..len]);
+        Self {
+            len: len as u8,
+            bytes,
+        }
+    }
+
     fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
@@ -91,6 +105,12 @@ macro_rules! ident_type {
             /// Parses an `ident` of at most `max_len` bytes (capped at 64).
             pub fn parse(text: &[u8], max_len: usize) -> Result<Self, IdentError> {
                 Ident::parse(text, max_len).map(Self)
+            }
+
+            /// An id the switch made itself from 4 to 64 ALPHANUM characters
+            /// (anything longer is cut at 64), built without checking them again.
+            pub(crate) fn from_alphanumeric(text: &[u8]) -> Self {
+                Self(Ident::from_alphanumeric(text))
             }
 
             /// The id as text.

@@ -163,12 +163,10 @@ impl Endpoint {
         let [remote] = p.remote.path.as_slice() else {
             return None;
         };
-        (to == p.local_uri.as_str().as_bytes() && from == remote.as_str().as_bytes()).then(|| {
-            Route {
-                id,
-                responder: p.local_uri.clone(),
-                previous_hop: remote.clone(),
-            }
+        (to == p.local_uri.as_bytes() && from == remote.as_bytes()).then(|| Route {
+            id,
+            responder: p.local_uri.clone(),
+            previous_hop: remote.clone(),
         })
     }
 

@@ -358,8 +358,20 @@ impl Endpoint {
     pub fn handle_input(&mut self, conn: ConnId, buf: &mut BytesMut, now: Instant) {
         self.now = now;
         loop {
-            if !self.wants_read(conn) && !self.may_read_held(conn, buf) {
-                break;
+            let Some(c) = self.conns.get(&conn) else {
+                return;
+            };
+            // An end-line whose body is all in is taken whatever the queues hold
+            // (`may_read_held`), and an empty buffer has nothing to give: neither
+            // needs the queue check, which looks up every leg the connection feeds.
+            // Answers, read even while requests are held back, skip it too.
+            if !c.decoder.is_at_end_line() {
+                if buf.is_empty() {
+                    break;
+                }
+                if !self.may_read_held(conn, buf) && !self.wants_read(conn) {
+                    break;
+                }
             }
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;

@@ -235,10 +235,7 @@ impl Endpoint {
             {
                 return Inbound::Answer(answer(&head, StatusCode::STOP_SENDING_MESSAGE));
             }
-            if !accepts(
-                &q.remote.accept_types,
-                head.content_type().unwrap_or_default(),
-            ) {
+            if !accepts(&q.remote.accept_types, content_type) {
                 return Inbound::Answer(answer(&head, StatusCode::MIME_NOT_UNDERSTOOD));
             }
         }
