@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use smallvec::{SmallVec, smallvec};
 
-use crate::codec::{Decoder, Head, Limits};
+use crate::codec::{Decoder, HeadBox, Limits};
 use crate::ids::ParticipantId;
 use crate::leg::Queue;
 use crate::relay::RelayForward;
@@ -169,7 +169,7 @@ pub(crate) enum Inbound {
         /// The participant it goes to.
         to: ParticipantId,
         /// The REPORT as received.
-        head: Head,
+        head: HeadBox,
     },
     /// A group chunk being gathered for fan-out.
     Fanout(Box<Fanout>),

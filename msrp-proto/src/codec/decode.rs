@@ -52,6 +52,18 @@ pub enum Item {
     End(ContinuationFlag),
 }
 
+/// What [`Decoder::decode_into`] found: [`Item`] with the head left in the slot
+/// it was parsed into.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// The start line and headers, now in the caller's slot.
+    Head,
+    /// A piece of the body, as [`Item::Body`].
+    Body(Bytes),
+    /// The end-line, as [`Item::End`].
+    End(ContinuationFlag),
+}
+
 /// Decodes one byte stream (one connection). Feed it the read buffer after every
 /// read; call [`Decoder::decode`] until it returns `Ok(None)`.
 #[derive(Debug)]
@@ -172,12 +184,29 @@ impl Decoder {
     /// [`Framing::Kept`](super::Framing::Kept) decoding goes on with the next frame;
     /// after a lost one every call fails.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Item>, DecodeError> {
+        let mut head = Head::empty();
+        Ok(match self.decode_into(buf, &mut head)? {
+            None => None,
+            Some(Step::Head) => Some(Item::Head(head)),
+            Some(Step::Body(piece)) => Some(Item::Body(piece)),
+            Some(Step::End(flag)) => Some(Item::End(flag)),
+        })
+    }
+
+    /// [`Decoder::decode`], parsing a head into `slot` (whatever it held is
+    /// replaced) instead of returning it: the switch's endpoint keeps its heads in
+    /// boxes it passes on, and a head is never copied on its way out.
+    pub(crate) fn decode_into(
+        &mut self,
+        buf: &mut BytesMut,
+        slot: &mut Head,
+    ) -> Result<Option<Step>, DecodeError> {
         loop {
             if let Some(flag) = self.pending_end.take() {
-                return Ok(Some(Item::End(flag)));
+                return Ok(Some(Step::End(flag)));
             }
             let result = match self.state {
-                State::Head { .. } => self.decode_head(buf),
+                State::Head { .. } => self.decode_head(buf, slot),
                 State::Body { .. } => self.decode_body(buf),
                 State::Skip {
                     tid,
@@ -199,7 +228,11 @@ impl Decoder {
         }
     }
 
-    fn decode_head(&mut self, buf: &mut BytesMut) -> Result<Option<Item>, DecodeError> {
+    fn decode_head(
+        &mut self,
+        buf: &mut BytesMut,
+        slot: &mut Head,
+    ) -> Result<Option<Step>, DecodeError> {
         let State::Head {
             mut line_start,
             mut searched,
@@ -265,7 +298,7 @@ impl Decoder {
             };
             if line.is_empty() {
                 // The blank line: a body follows.
-                return self.finish_head(buf, first, searched, None, lines.get(whole));
+                return self.finish_head(buf, slot, first, searched, None, lines.get(whole));
             }
             if line.starts_with(DASHES) {
                 let flag =
@@ -273,7 +306,8 @@ impl Decoder {
                 let flag = flag.map_err(DecodeError::lost)?;
                 let end_len = searched - this_line;
                 let lines = lines.get(whole);
-                return self.finish_head(buf, first, this_line, Some((flag, end_len)), lines);
+                let end = Some((flag, end_len));
+                return self.finish_head(buf, slot, first, this_line, end, lines);
             }
         }
     }
@@ -283,11 +317,12 @@ impl Decoder {
     fn finish_head(
         &mut self,
         buf: &mut BytesMut,
+        slot: &mut Head,
         start: StartLine,
         head_len: usize,
         end: Option<(ContinuationFlag, usize)>,
         lines: Option<&[u16]>,
-    ) -> Result<Option<Item>, DecodeError> {
+    ) -> Result<Option<Step>, DecodeError> {
         let raw = buf.split_to(head_len).freeze();
         // The header parse reads the head once more.
         self.scanned_total += raw.len() as u64;
@@ -296,7 +331,8 @@ impl Decoder {
         }
         let tid = start.transaction_id;
         let has_body = end.is_none();
-        let result = parse_head(raw, start, has_body, &self.limits, &mut self.known, lines);
+        let known = &mut self.known;
+        let result = parse_head(slot, raw, start, has_body, &self.limits, known, lines);
         self.state = match (&result, end) {
             (_, Some(_)) => IDLE,
             (Ok(_), None) => State::Body {
@@ -310,14 +346,14 @@ impl Decoder {
                 held: 0,
             },
         };
-        let head = result?;
+        result?;
         if let Some((flag, _)) = end {
             self.pending_end = Some(flag);
         }
-        Ok(Some(Item::Head(head)))
+        Ok(Some(Step::Head))
     }
 
-    fn decode_body(&mut self, buf: &mut BytesMut) -> Result<Option<Item>, DecodeError> {
+    fn decode_body(&mut self, buf: &mut BytesMut) -> Result<Option<Step>, DecodeError> {
         let State::Body {
             tid,
             received,
@@ -351,10 +387,10 @@ impl Decoder {
                 buf.advance(end_len);
                 self.state = IDLE;
                 if piece.is_empty() {
-                    return Ok(Some(Item::End(flag)));
+                    return Ok(Some(Step::End(flag)));
                 }
                 self.pending_end = Some(flag);
-                Ok(Some(Item::Body(piece)))
+                Ok(Some(Step::Body(piece)))
             }
             Scan::Partial { body_len } => {
                 // Whatever stays in `buf` was searched: the next call resumes after it.
@@ -366,7 +402,7 @@ impl Decoder {
                 if body_len == 0 {
                     return Ok(None);
                 }
-                Ok(Some(Item::Body(buf.split_to(body_len).freeze())))
+                Ok(Some(Step::Body(buf.split_to(body_len).freeze())))
             }
         }
     }

@@ -152,6 +152,31 @@ pub struct Head {
 }
 
 impl Head {
+    /// A head with nothing in it: the slot a head is parsed into.
+    pub(crate) fn empty() -> Self {
+        Self {
+            raw: Bytes::new(),
+            // Never read: every parse writes the head's own.
+            transaction_id: TransactionId::from_alphanumeric(b"none"),
+            kind: Kind::Response(StatusCode::OK),
+            word: None,
+            fields: SmallVec::new(),
+            has_body: false,
+            byte_range: None,
+            success_report: None,
+            failure_report: None,
+            status: None,
+            expires: [None; 3],
+        }
+    }
+
+    /// Lets go of the head's bytes (a slice of a read buffer) before the head is
+    /// kept for reuse.
+    pub(crate) fn release(&mut self) {
+        self.raw = Bytes::new();
+        self.fields.clear();
+    }
+
     /// The transaction id of the start line.
     pub fn transaction_id(&self) -> &TransactionId {
         &self.transaction_id
@@ -400,33 +425,28 @@ pub(crate) fn parse_start_line(line: &[u8], limits: &Limits) -> Result<StartLine
 /// last header, plus the blank line when `has_body`. The decoder has checked every
 /// line ends in CRLF and the start line.
 pub(crate) fn parse_head(
+    head: &mut Head,
     raw: Bytes,
     start: StartLine,
     has_body: bool,
     limits: &Limits,
     known: &mut KnownPaths,
     lines: Option<&[u16]>,
-) -> Result<Head, DecodeError> {
-    let mut head = Head {
-        raw,
-        transaction_id: start.transaction_id,
-        kind: start.kind,
-        word: start.word,
-        fields: SmallVec::new(),
-        has_body,
-        byte_range: None,
-        success_report: None,
-        failure_report: None,
-        status: None,
-        expires: [None; 3],
-    };
-    match fill(&mut head, limits, known, lines) {
-        Ok(()) => Ok(head),
-        Err(kind) => {
-            let answer = answer_for(&head);
-            Err(DecodeError::new(kind, answer))
-        }
-    }
+) -> Result<(), DecodeError> {
+    // Written in place, field by field: a head is parsed into the slot it is
+    // handed on in, not built here and copied out.
+    head.raw = raw;
+    head.transaction_id = start.transaction_id;
+    head.kind = start.kind;
+    head.word = start.word;
+    head.fields.clear();
+    head.has_body = has_body;
+    head.byte_range = None;
+    head.success_report = None;
+    head.failure_report = None;
+    head.status = None;
+    head.expires = [None; 3];
+    fill(head, limits, known, lines).map_err(|kind| DecodeError::new(kind, answer_for(head)))
 }
 
 /// Reads every header line into `head`, checking each value's grammar. `lines`,

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use tracing::{debug, trace};
 
 use crate::codec::{
-    ByteRange, ContinuationFlag, DecodeError, FailureReport, Head, HeaderName, Method, MsrpUri,
-    Scheme, StatusCode,
+    ByteRange, ContinuationFlag, DecodeError, FailureReport, Head, HeadBox, HeaderName, Method,
+    MsrpUri, Scheme, StatusCode,
 };
 use crate::conn::{Bind, Inbound, State};
 use crate::control::Event;
@@ -23,7 +23,7 @@ use crate::transaction::Sent;
 use super::Endpoint;
 
 impl Endpoint {
-    pub(crate) fn on_head(&mut self, conn: ConnId, head: Head, now: Instant) {
+    pub(crate) fn on_head(&mut self, conn: ConnId, head: HeadBox, now: Instant) {
         Stats::add(&self.metrics.frames_received[frame_kind(head.method())], 1);
         let Some(method) = head.method() else {
             self.on_response(conn, &head);

@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap as HashMap;
 use smallvec::SmallVec;
 use tracing::debug;
 
-use crate::codec::{Decoder, Encoder, Framing, Item, Limits};
+use crate::codec::{Decoder, Encoder, Framing, HeadBox, Limits, Step};
 use crate::conn::{Bind, Conn, Inbound, State};
 use crate::control::{Event, TaggedEvent};
 use crate::ids::{ConnId, ParticipantId, SessionKey, WireIds};
@@ -357,6 +357,8 @@ impl Endpoint {
     /// left stays in `buf` until [`Endpoint::wants_read`] is true again.
     pub fn handle_input(&mut self, conn: ConnId, buf: &mut BytesMut, now: Instant) {
         self.now = now;
+        // Heads are parsed into a pooled box and handed on in it (`head_box.rs`).
+        let mut slot = HeadBox::new();
         loop {
             let Some(c) = self.conns.get(&conn) else {
                 return;
@@ -376,10 +378,10 @@ impl Endpoint {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            match c.decoder.decode(buf) {
-                Ok(Some(Item::Head(head))) => self.on_head(conn, head, now),
-                Ok(Some(Item::Body(piece))) => self.on_body(conn, piece, now),
-                Ok(Some(Item::End(flag))) => self.on_end(conn, flag, now),
+            match c.decoder.decode_into(buf, &mut slot) {
+                Ok(Some(Step::Head)) => self.on_head(conn, std::mem::take(&mut slot), now),
+                Ok(Some(Step::Body(piece))) => self.on_body(conn, piece, now),
+                Ok(Some(Step::End(flag))) => self.on_end(conn, flag, now),
                 Ok(None) => break,
                 Err(err) => {
                     debug!(conn = conn.0, error = %err, "refused frame");

@@ -35,8 +35,8 @@ use smallvec::SmallVec;
 use tracing::debug;
 
 use crate::codec::{
-    ByteRange, ContinuationFlag, FailureReport, Head, HeaderName, MessageId, Method, MsrpUri,
-    Rewrite, Scheme, StatusCode,
+    ByteRange, ContinuationFlag, FailureReport, Head, HeadBox, HeaderName, MessageId, Method,
+    MsrpUri, Rewrite, Scheme, StatusCode,
 };
 use crate::conn::{Inbound, State};
 use crate::endpoint::{Action, Endpoint, TlsTarget};
@@ -54,7 +54,7 @@ use super::Hop;
 pub(crate) struct RelayForward {
     /// The connection it goes out on.
     pub(crate) to: ConnId,
-    pub(crate) head: Option<Head>,
+    pub(crate) head: Option<HeadBox>,
     pub(crate) method: Option<Method>,
     /// How many URIs of this relay led its To-Path (two when both ends use it).
     pub(crate) ours: u8,
@@ -169,7 +169,7 @@ impl Endpoint {
             held: 0,
             split: false,
             reply: owed,
-            head: Some(head.clone()),
+            head: Some(HeadBox::copy_of(head)),
         };
         let f = match spare {
             Some(mut f) => {

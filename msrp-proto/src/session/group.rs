@@ -34,8 +34,8 @@ use bytes::Bytes;
 use tracing::debug;
 
 use crate::codec::{
-    ByteRange, ContinuationFlag, FailureReport, Head, MessageId, Method, Rewrite, StatusCode,
-    SuccessReport,
+    ByteRange, ContinuationFlag, FailureReport, Head, HeadBox, MessageId, Method, Rewrite,
+    StatusCode, SuccessReport,
 };
 use crate::conn::Inbound;
 use crate::control::{ControlError, Event};
@@ -108,7 +108,7 @@ pub(crate) struct GroupMessage {
 /// A group chunk being read: its body is gathered for the copies.
 pub(crate) struct Fanout {
     pub(crate) from: ParticipantId,
-    pub(crate) head: Option<Head>,
+    pub(crate) head: Option<HeadBox>,
     pub(crate) incoming: MessageId,
     /// Message position of the next body byte.
     pub(crate) position: u64,
@@ -133,7 +133,7 @@ impl Endpoint {
         conn: ConnId,
         route: Route,
         method: Method,
-        head: Head,
+        head: HeadBox,
     ) -> Inbound {
         match method {
             Method::Send => self.start_fanout(conn, route, head),
@@ -151,7 +151,7 @@ impl Endpoint {
     }
 
     /// A SEND from a group participant: checked, then gathered chunk by chunk.
-    pub(crate) fn start_fanout(&mut self, conn: ConnId, route: Route, head: Head) -> Inbound {
+    pub(crate) fn start_fanout(&mut self, conn: ConnId, route: Route, head: HeadBox) -> Inbound {
         let from = route.id;
         // A bodiless SEND binds or keeps alive; it is answered, not copied.
         if !head.has_body() {
@@ -384,7 +384,7 @@ impl Endpoint {
         };
         let mut targets = self.spare_targets.pop().unwrap_or_default();
         targets.clear();
-        let decision = self.recipients(f.from, f.head.as_ref(), &headers, &mut targets);
+        let decision = self.recipients(f.from, f.head.as_deref(), &headers, &mut targets);
         if let Some(m) = self
             .participants
             .get_mut(&f.from)

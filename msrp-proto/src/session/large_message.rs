@@ -44,8 +44,8 @@ use smallvec::SmallVec;
 use tracing::debug;
 
 use crate::codec::{
-    ByteRange, ContinuationFlag, FailureReport, Head, MessageId, Method, Rewrite, StatusCode,
-    SuccessReport,
+    ByteRange, ContinuationFlag, FailureReport, Head, HeadBox, MessageId, Method, Rewrite,
+    StatusCode, SuccessReport,
 };
 use crate::conn::Inbound;
 use crate::control::Event;
@@ -142,7 +142,7 @@ pub(crate) struct Transfer {
     pub(crate) sender: Option<ParticipantId>,
     pub(crate) state: State,
     /// The sender's first chunk: its headers are copied to every receiver's.
-    head: Option<Head>,
+    head: Option<HeadBox>,
     /// The sender's Message-ID.
     incoming: Option<MessageId>,
     /// The Message-ID on every receiver's session.
@@ -284,7 +284,7 @@ impl Endpoint {
         &mut self,
         route: Route,
         method: Method,
-        head: Head,
+        head: HeadBox,
     ) -> Inbound {
         let is_sender = self
             .participants
@@ -315,7 +315,7 @@ impl Endpoint {
     }
 
     /// A SEND from the sender: checked, then its body stored and streamed.
-    fn start_large_chunk(&mut self, route: Route, head: Head) -> Inbound {
+    fn start_large_chunk(&mut self, route: Route, head: HeadBox) -> Inbound {
         if !head.has_body() {
             return Inbound::Answer(owed_reply(&head, StatusCode::OK, &route));
         }
@@ -360,7 +360,7 @@ impl Endpoint {
             return refuse(&head, StatusCode::UNINTELLIGIBLE);
         };
         if t.head.is_none() {
-            t.head = Some(head.clone());
+            t.head = Some(HeadBox::copy_of(&head));
         }
         t.inside_chunk = true;
         let reply = owed_reply(&head, StatusCode::OK, &route);

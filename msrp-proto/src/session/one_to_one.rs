@@ -22,8 +22,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::codec::{
-    ByteRange, ContinuationFlag, FailureReport, Head, MessageId, Method, Rewrite, StatusCode,
-    TransactionId,
+    ByteRange, ContinuationFlag, FailureReport, Head, HeadBox, MessageId, Method, Rewrite,
+    StatusCode, TransactionId,
 };
 use crate::conn::Inbound;
 use crate::control::ControlError;
@@ -50,7 +50,7 @@ pub(crate) struct Forward {
     pub(crate) to: ParticipantId,
     /// The incoming head, rewritten for each outgoing chunk; dropped when the
     /// chunk ends so the reused box does not pin the read buffer it slices.
-    pub(crate) head: Option<Head>,
+    pub(crate) head: Option<HeadBox>,
     pub(crate) message_id: MessageId,
     /// Position in the message of the next body byte.
     pub(crate) position: u64,
@@ -70,7 +70,7 @@ impl Endpoint {
         conn: ConnId,
         route: Route,
         method: Method,
-        head: Head,
+        head: HeadBox,
     ) -> Inbound {
         match method {
             Method::Send => self.start_send(conn, route, head),
@@ -190,7 +190,7 @@ impl Endpoint {
         }
     }
 
-    pub(crate) fn start_send(&mut self, conn: ConnId, route: Route, head: Head) -> Inbound {
+    pub(crate) fn start_send(&mut self, conn: ConnId, route: Route, head: HeadBox) -> Inbound {
         let from = route.id;
         let answer = |head: &Head, status| owed_reply(head, status, &route);
         let reply = answer(&head, StatusCode::OK);
