@@ -104,24 +104,22 @@ impl WireIds {
         }
     }
 
-    /// Uniform base-62 characters, ten from each 64-bit draw: a draw below
-    /// `LIMIT` is uniform modulo 62^10 (the rest, about 4 %, are drawn again), so no
-    /// character is likelier than another. One draw per ten characters, not one
-    /// range sample per character: ids are made for every forwarded chunk.
+    /// Uniform base-62 characters: each 64-bit draw gives ten 6-bit values, and a
+    /// value under 62 is a character while 62 and 63 (1 in 32) are skipped, so no
+    /// character is likelier than another. Shifts and a compare instead of a
+    /// division per character: ids are made for every forwarded chunk.
     fn fill(&mut self, out: &mut [u8]) {
-        const PER_DRAW: usize = 10;
-        const SPAN: u64 = 62u64.pow(PER_DRAW as u32);
-        const LIMIT: u64 = SPAN * (u64::MAX / SPAN);
-        for chunk in out.chunks_mut(PER_DRAW) {
-            let mut x = loop {
-                let x = self.rng.next_u64();
-                if x < LIMIT {
-                    break x % SPAN;
+        const PER_DRAW: u32 = 10;
+        let mut filled = 0;
+        while filled < out.len() {
+            let mut x = self.rng.next_u64();
+            for _ in 0..PER_DRAW {
+                let value = (x & 63) as usize;
+                x >>= 6;
+                if let (Some(&c), Some(b)) = (ALPHABET.get(value), out.get_mut(filled)) {
+                    *b = c;
+                    filled += 1;
                 }
-            };
-            for b in chunk {
-                *b = ALPHABET[(x % 62) as usize];
-                x /= 62;
             }
         }
     }

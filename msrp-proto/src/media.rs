@@ -13,9 +13,7 @@ use crate::session::SessionKind;
 /// `type/subtype` must match, ignoring case and parameters. An empty list is treated
 /// as `*`: the participant stated no restriction.
 pub fn accepts(accept_types: &[String], content_type: &str) -> bool {
-    // `*` is what most peers offer: answered before the content type is split,
-    // because this runs twice for every SEND.
-    if accept_types.is_empty() || accept_types.iter().any(|a| a.trim() == "*") {
+    if accepts_anything(accept_types) {
         return true;
     }
     let media = content_type.split(';').next().unwrap_or_default().trim();
@@ -27,6 +25,13 @@ pub fn accepts(accept_types: &[String], content_type: &str) -> bool {
                 .strip_suffix("/*")
                 .is_some_and(|prefix| prefix.eq_ignore_ascii_case(kind))
     })
+}
+
+/// True if `accept_types` allows every content type (`*`, or no list at all):
+/// what most peers offer, so a caller can skip reading the Content-Type, as the
+/// 1:1 path does for every SEND.
+pub fn accepts_anything(accept_types: &[String]) -> bool {
+    accept_types.is_empty() || accept_types.iter().any(|a| a.trim() == "*")
 }
 
 /// The accept-types the switch answers with: the offer intersected with the

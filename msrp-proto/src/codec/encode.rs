@@ -284,13 +284,13 @@ impl Encoder {
         self.buf.put_u8(b' ');
         if let Some(code) = head.response_status() {
             self.buf.put_slice(&code.digits());
-            if let Some(comment) = head.comment() {
+            // A comment may be empty (`200 `): written back as it came.
+            if let Some(comment) = head.word_bytes() {
                 self.buf.put_u8(b' ');
-                self.buf.put_slice(comment.as_bytes());
+                self.buf.put_slice(comment);
             }
         } else {
-            self.buf
-                .put_slice(head.method_name().unwrap_or_default().as_bytes());
+            self.buf.put_slice(head.word_bytes().unwrap_or_default());
         }
         self.buf.put_slice(b"\r\n");
     }

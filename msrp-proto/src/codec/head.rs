@@ -213,6 +213,12 @@ impl Head {
         (!self.is_request()).then(|| self.word_text()).flatten()
     }
 
+    /// The method name or the comment as bytes: what the encoder writes back,
+    /// without a UTF-8 check.
+    pub(crate) fn word_bytes(&self) -> Option<&[u8]> {
+        self.word.map(|span| span.of(&self.raw))
+    }
+
     fn word_text(&self) -> Option<&str> {
         self.word.map(|span| self.text(span))
     }

@@ -626,12 +626,14 @@ impl Endpoint {
         if matches!(p.member, crate::session::Member::LargeMessage(_)) {
             return false;
         }
-        let drops = self.drops_slow_consumers(p.session);
         let most = self.config.slow_consumer_max_bytes.max(limit);
+        // The session's policy is looked up only for a leg over the bound: on
+        // every read of a 1:1 sender, none is.
         !self.peers(p.session, Some(id)).all(|q| {
             self.participants.get(&q).is_none_or(|qp| {
                 let queued = qp.leg.queued_bytes();
-                queued < limit || (drops && queued < most && self.is_stalled(q))
+                queued < limit
+                    || (queued < most && self.drops_slow_consumers(p.session) && self.is_stalled(q))
             })
         })
     }

@@ -30,7 +30,7 @@ use crate::control::ControlError;
 use crate::endpoint::Endpoint;
 use crate::endpoint::frames::Route;
 use crate::ids::{ConnId, ParticipantId, SessionKey};
-use crate::media::accepts;
+use crate::media::{accepts, accepts_anything};
 use crate::report::{Reply, owed_reply};
 use crate::session::{Member, Session};
 use crate::stats::Stats;
@@ -209,11 +209,14 @@ impl Endpoint {
             end: None,
             total: None,
         });
-        let content_type = head.content_type().unwrap_or_default();
+        // Read only for a list that is not `*`.
+        let allows = |types: &[String]| {
+            accepts_anything(types) || accepts(types, head.content_type().unwrap_or_default())
+        };
         let sender_may = self
             .participants
             .get(&from)
-            .is_none_or(|p| accepts(&p.local.accept_types, content_type));
+            .is_none_or(|p| allows(&p.local.accept_types));
         if !sender_may {
             return Inbound::Answer(answer(&head, StatusCode::MIME_NOT_UNDERSTOOD));
         }
@@ -235,7 +238,7 @@ impl Endpoint {
             {
                 return Inbound::Answer(answer(&head, StatusCode::STOP_SENDING_MESSAGE));
             }
-            if !accepts(&q.remote.accept_types, content_type) {
+            if !allows(&q.remote.accept_types) {
                 return Inbound::Answer(answer(&head, StatusCode::MIME_NOT_UNDERSTOOD));
             }
         }
