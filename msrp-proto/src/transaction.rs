@@ -85,6 +85,38 @@ pub(crate) enum Timer {
     Offer(ParticipantId),
 }
 
+/// A timer in the heap, ordered by its deadline and then by when it was
+/// scheduled, never by what it is: a batch of chunks armed at one `now` shares a
+/// deadline, and comparing their transaction ids (64 bytes each) would both cost
+/// a memcmp per push and shuffle the heap for nothing. Equal deadlines fire in the
+/// order they were set.
+#[derive(Debug, Clone, Copy)]
+struct Due {
+    at: Instant,
+    seq: u64,
+    timer: Timer,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Due {}
+
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
 /// Heap size below which answered timers are left to expire on their own.
 const COMPACT_ABOVE: usize = 1024;
 
@@ -96,7 +128,9 @@ pub(crate) struct Transactions {
     /// Each request, and when it was queued whole (armed; `None` while a
     /// chunk still streams).
     sent: HashMap<TransactionId, (Sent, Option<Instant>)>,
-    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    timers: BinaryHeap<Reverse<Due>>,
+    /// The next timer's [`Due::seq`].
+    scheduled: u64,
     /// When the request [`Transactions::expire`] last gave out was armed, for
     /// [`Transactions::hold`].
     expired_armed: Option<Instant>,
@@ -114,20 +148,25 @@ impl Transactions {
         if let Some((_, armed)) = self.sent.get_mut(&tid) {
             *armed = Some(now);
         }
-        self.timers
-            .push(Reverse((now + timeout, Timer::Transaction(tid))));
+        self.schedule(now + timeout, Timer::Transaction(tid));
     }
 
     /// Puts back the request [`Transactions::expire`] just gave out (its
     /// receiver is slow, not gone), due again at `until`.
     pub(crate) fn hold(&mut self, tid: TransactionId, sent: Sent, until: Instant) {
         self.sent.insert(tid, (sent, self.expired_armed));
-        self.timers.push(Reverse((until, Timer::Transaction(tid))));
+        self.schedule(until, Timer::Transaction(tid));
     }
 
     /// Schedules any other timer.
     pub(crate) fn schedule(&mut self, deadline: Instant, timer: Timer) {
-        self.timers.push(Reverse((deadline, timer)));
+        let seq = self.scheduled;
+        self.scheduled += 1;
+        self.timers.push(Reverse(Due {
+            at: deadline,
+            seq,
+            timer,
+        }));
     }
 
     /// The response arrived: forget the request; what it was, and when it was
@@ -138,7 +177,7 @@ impl Transactions {
         // holds O(outstanding) entries, not every chunk of the last timeout period.
         if self.timers.len() > COMPACT_ABOVE && self.timers.len() > 4 * self.sent.len() {
             let live = &self.sent;
-            self.timers.retain(|Reverse((_, timer))| match timer {
+            self.timers.retain(|Reverse(due)| match &due.timer {
                 Timer::Transaction(tid) => live.contains_key(tid),
                 Timer::Bind(_)
                 | Timer::Idle(_)
@@ -159,13 +198,13 @@ impl Transactions {
 
     /// The earliest deadline, for the driver's sleep.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _))| *at)
+        self.timers.peek().map(|Reverse(due)| due.at)
     }
 
     /// Pops the next timer due at `now`; transactions come with what was sent.
     pub(crate) fn expire(&mut self, now: Instant) -> Option<(Timer, Option<Sent>)> {
         loop {
-            let Reverse((at, timer)) = *self.timers.peek()?;
+            let Reverse(Due { at, timer, .. }) = *self.timers.peek()?;
             if at > now {
                 return None;
             }
@@ -237,7 +276,7 @@ impl Transactions {
     /// gone) and every answered transaction's.
     pub(crate) fn compact(&mut self, keep: impl Fn(&Timer) -> bool) {
         let live = &self.sent;
-        self.timers.retain(|Reverse((_, timer))| match timer {
+        self.timers.retain(|Reverse(due)| match &due.timer {
             Timer::Transaction(tid) => live.contains_key(tid),
             other => keep(other),
         });
