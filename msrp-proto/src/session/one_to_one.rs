@@ -31,7 +31,7 @@ use crate::endpoint::Endpoint;
 use crate::endpoint::frames::Route;
 use crate::ids::{ConnId, ParticipantId, SessionKey};
 use crate::media::{accepts, accepts_anything};
-use crate::report::{Reply, owed_reply};
+use crate::report::{Reply, is_owed, owed_reply};
 use crate::session::{Member, Session};
 use crate::stats::Stats;
 use crate::transaction::Sent;
@@ -192,11 +192,24 @@ impl Endpoint {
 
     pub(crate) fn start_send(&mut self, conn: ConnId, route: Route, head: HeadBox) -> Inbound {
         let from = route.id;
-        let answer = |head: &Head, status| owed_reply(head, status, &route);
-        let reply = answer(&head, StatusCode::OK);
+        // The answer's addresses, moved out of the route: the chunk's reply takes
+        // them as they are (a refusal, rare, takes a copy), so forwarding a chunk
+        // clones no URI.
+        let addressed = Reply {
+            tid: *head.transaction_id(),
+            status: StatusCode::OK,
+            to: route.previous_hop,
+            from: route.responder,
+        };
+        let answer = |head: &Head, status| {
+            is_owed(head, status).then(|| Reply {
+                status,
+                ..addressed.clone()
+            })
+        };
         // A bodiless SEND binds or keeps alive; it is answered, not forwarded.
         if !head.has_body() {
-            return Inbound::Answer(reply);
+            return Inbound::Answer(is_owed(&head, StatusCode::OK).then_some(addressed));
         }
         let Some(to) = self.peer(from) else {
             return Inbound::Answer(answer(&head, StatusCode::SESSION_DOES_NOT_EXIST));
@@ -246,12 +259,9 @@ impl Endpoint {
         // Addressed now for whatever the end brings: with `partial` no 200 is
         // owed, but an error is (RFC 4975 §7.1.2), so the reply is kept unless
         // the sender wants none; `end_forward` sends a 200 only for `yes`.
-        let reply = reply.or_else(|| {
-            answer(&head, StatusCode::SESSION_DOES_NOT_EXIST).map(|r| Reply {
-                status: StatusCode::OK,
-                ..r
-            })
-        });
+        let owed =
+            is_owed(&head, StatusCode::OK) || is_owed(&head, StatusCode::SESSION_DOES_NOT_EXIST);
+        let reply = owed.then_some(addressed);
         let forward = Forward {
             from,
             to,
