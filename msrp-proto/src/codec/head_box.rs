@@ -34,12 +34,15 @@ pub(crate) struct HeadBox(Option<Box<Head>>);
 impl HeadBox {
     /// A box from the pool, or a new one; its head is empty.
     pub(crate) fn new() -> Self {
-        let pooled = POOL.with(|pool| pool.borrow_mut().pop());
+        // `try_with`: a box made while the thread exits (its pool already gone)
+        // is simply a new one.
+        let pooled = POOL
+            .try_with(|pool| pool.try_borrow_mut().ok().and_then(|mut pool| pool.pop()))
+            .ok()
+            .flatten();
         Self(Some(pooled.unwrap_or_else(|| Box::new(Head::empty()))))
     }
-}
 
-impl HeadBox {
     /// A box holding a copy of `head`, for state that outlives the frame (a large
     /// message's first head, a relayed request).
     pub(crate) fn copy_of(head: &Head) -> Self {
@@ -62,8 +65,9 @@ impl Drop for HeadBox {
         };
         // A pooled head must not keep the read buffer its bytes came from.
         head.release();
-        POOL.with(|pool| {
-            // A thread that is exiting has no pool left; the box is simply freed.
+        // A thread that is exiting has no pool left (`try_with` fails rather
+        // than panicking in a destructor): the box is simply freed.
+        let _ = POOL.try_with(|pool| {
             if let Ok(mut pool) = pool.try_borrow_mut()
                 && pool.len() < POOLED
             {
