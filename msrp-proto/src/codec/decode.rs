@@ -442,7 +442,7 @@ impl Decoder {
 const RECORDED_LINES: usize = 32;
 
 /// The LFs of a head's lines (the start line's first; the end-line's, if any,
-/// last), kept on the stack while one call to [`Decoder::decode`] finds them.
+/// last), kept on the stack while one call to [`Decoder::decode_into`] finds them.
 #[derive(Default)]
 struct LineEnds {
     len: usize,
