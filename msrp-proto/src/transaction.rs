@@ -189,11 +189,23 @@ impl Transactions {
         sent
     }
 
-    /// Sets the end of a chunk's range once its end-line is written.
-    pub(crate) fn set_chunk_end(&mut self, tid: &TransactionId, chunk_end: u64) {
-        if let Some((Sent::Chunk { end, .. }, _)) = self.sent.get_mut(tid) {
-            *end = Some(chunk_end);
+    /// A forwarded chunk's end-line was queued at `now`: its range ends at
+    /// `chunk_end` and its response is due `timeout` later. One lookup for both,
+    /// as every 1:1 chunk ends this way.
+    pub(crate) fn arm_chunk(
+        &mut self,
+        tid: TransactionId,
+        chunk_end: u64,
+        now: Instant,
+        timeout: std::time::Duration,
+    ) {
+        if let Some((sent, armed)) = self.sent.get_mut(&tid) {
+            if let Sent::Chunk { end, .. } = sent {
+                *end = Some(chunk_end);
+            }
+            *armed = Some(now);
         }
+        self.schedule(now + timeout, Timer::Transaction(tid));
     }
 
     /// The earliest deadline, for the driver's sleep.

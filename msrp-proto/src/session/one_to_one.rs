@@ -170,10 +170,9 @@ impl Endpoint {
             self.wake(conn);
         }
         if let Some(now) = now {
-            self.transactions
-                .set_chunk_end(&tid, f.position.saturating_sub(1));
-            self.transactions
-                .arm(tid, now, self.config.transaction_timeout);
+            let chunk_end = f.position.saturating_sub(1);
+            let timeout = self.config.transaction_timeout;
+            self.transactions.arm_chunk(tid, chunk_end, now, timeout);
         }
     }
 
