@@ -145,10 +145,7 @@ impl Transactions {
     /// The request was queued whole at `now`: its response is due `timeout`
     /// later.
     pub(crate) fn arm(&mut self, tid: TransactionId, now: Instant, timeout: std::time::Duration) {
-        if let Some((_, armed)) = self.sent.get_mut(&tid) {
-            *armed = Some(now);
-        }
-        self.schedule(now + timeout, Timer::Transaction(tid));
+        self.arm_ending(tid, None, now, timeout);
     }
 
     /// Puts back the request [`Transactions::expire`] just gave out (its
@@ -199,8 +196,19 @@ impl Transactions {
         now: Instant,
         timeout: std::time::Duration,
     ) {
+        self.arm_ending(tid, Some(chunk_end), now, timeout);
+    }
+
+    /// [`Transactions::arm`], setting a chunk's range end in the same lookup.
+    fn arm_ending(
+        &mut self,
+        tid: TransactionId,
+        chunk_end: Option<u64>,
+        now: Instant,
+        timeout: std::time::Duration,
+    ) {
         if let Some((sent, armed)) = self.sent.get_mut(&tid) {
-            if let Sent::Chunk { end, .. } = sent {
+            if let (Some(chunk_end), Sent::Chunk { end, .. }) = (chunk_end, sent) {
                 *end = Some(chunk_end);
             }
             *armed = Some(now);
