@@ -1807,3 +1807,78 @@ fn request_writer_builds_the_rfc_report() {
     let wire: Bytes = [&head[..], &end[..]].concat().into();
     assert_eq!(&wire[..], RFC4975_REPORT);
 }
+
+/// A group copy is written as each member's own lines and lines shared by every
+/// member (issue 20): the two together are byte for byte the copy written whole,
+/// with the switch's Message-ID, Byte-Range and `Failure-Report: partial` in the
+/// places `copy_request` puts them (replacing the sender's, or after From-Path).
+#[test]
+fn a_group_copy_in_two_parts_is_the_copy_written_whole() {
+    let to = [parse_uri("msrp://m7.example.org:4107/m0007;tcp")];
+    let from = [parse_uri("msrp://sw.example.net:2855/legM7;tcp")];
+    let message_id = MessageId::parse(b"grp-out-41", 32).expect("id");
+    let range = ByteRange {
+        start: 1,
+        end: Some(11),
+        total: Some(11),
+    };
+    for input in [MIME_HEADERS, TWO_CHUNKS] {
+        let frames = decode_frames(input, input.len());
+        let head = &frames[0].head;
+        let mut encoder = Encoder::new();
+        let rewrite = Rewrite {
+            transaction_id: tid("cp7a9z2q"),
+            to_path: &to,
+            from_path: &from,
+            message_id: Some(message_id),
+            byte_range: Some(range),
+        };
+        let whole = encoder.copy_request(head, &rewrite, FailureReport::Partial);
+        let shared = encoder
+            .copy_shared(head, message_id, range, FailureReport::Partial)
+            .expect("To-Path and From-Path lead the head");
+        let front = encoder.copy_front(head, &tid("cp7a9z2q"), &to, &from);
+        let parts = [&front[..], &shared[..]].concat();
+        assert_eq!(
+            String::from_utf8_lossy(&parts),
+            String::from_utf8_lossy(&whole)
+        );
+        let text = String::from_utf8_lossy(&shared);
+        assert!(text.contains("Message-ID: grp-out-41\r\n"), "{text}");
+        assert!(text.contains("Byte-Range: 1-11/11\r\n"), "{text}");
+        assert!(text.contains("Failure-Report: partial\r\n"), "{text}");
+        assert!(
+            !text.contains("To-Path") && !text.contains("From-Path"),
+            "{text}"
+        );
+    }
+}
+
+/// A head whose first two headers are not To-Path and From-Path has no shared
+/// part: each member's copy is then written whole.
+#[test]
+fn a_head_not_led_by_its_paths_has_no_shared_copy_part() {
+    let input: &[u8] = b"MSRP odd1 SEND\r\n\
+From-Path: msrp://a.example.com:7654/jshA7we;tcp\r\n\
+To-Path: msrp://b.example.com:8888/9di4ea;tcp\r\n\
+Message-ID: odd-1\r\n\
+Byte-Range: 1-2/2\r\n\
+Content-Type: text/plain\r\n\
+\r\n\
+hi\r\n\
+-------odd1$\r\n";
+    let frames = decode_frames(input, input.len());
+    assert_eq!(frames.len(), 1);
+    let range = ByteRange {
+        start: 1,
+        end: Some(2),
+        total: Some(2),
+    };
+    let id = MessageId::parse(b"grp-out-42", 32).expect("id");
+    let mut encoder = Encoder::new();
+    assert!(
+        encoder
+            .copy_shared(&frames[0].head, id, range, FailureReport::Partial)
+            .is_none()
+    );
+}

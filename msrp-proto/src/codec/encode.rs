@@ -7,7 +7,7 @@ use std::io::IoSlice;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::byte_range::ByteRange;
-use super::head::{ContinuationFlag, Head};
+use super::head::{ContinuationFlag, Field, Head};
 use super::header::{FailureReport, HeaderName};
 use super::ident::{MessageId, TransactionId};
 use super::limits::Limits;
@@ -87,6 +87,14 @@ pub struct Rewrite<'a> {
     pub byte_range: Option<ByteRange>,
 }
 
+/// The headers a forwarded head gets from the switch in place of (or beside)
+/// its own.
+struct Overrides {
+    message_id: Option<MessageId>,
+    byte_range: Option<ByteRange>,
+    failure_report: Option<FailureReport>,
+}
+
 /// Writes heads, responses and end-lines.
 #[derive(Debug, Default)]
 pub struct Encoder {
@@ -151,53 +159,126 @@ impl Encoder {
                 + END_LINE_ROOM,
         );
         self.start_line(head, &rewrite.transaction_id);
+        let overrides = Overrides {
+            message_id: rewrite.message_id,
+            byte_range: rewrite.byte_range,
+            failure_report,
+        };
         for field in head.fields() {
             match field.name {
                 HeaderName::ToPath => self.path_line("To-Path", rewrite.to_path),
                 HeaderName::FromPath => {
                     self.path_line("From-Path", rewrite.from_path);
-                    // Overrides for headers the head lacks go right after the paths,
-                    // ahead of the content headers (RFC 4975 §9 order).
-                    // Presence only: parsing the value again for every copy of a
-                    // group's chunk cost 3 % of a fan-out (issue 20, perf).
-                    if let Some(id) = &rewrite.message_id
-                        && head.value_bytes(HeaderName::MessageId).is_none()
-                    {
-                        self.line("Message-ID", id.as_bytes());
-                    }
-                    if let Some(range) = &rewrite.byte_range
-                        && head.byte_range().is_none()
-                    {
-                        self.byte_range_line(range);
-                    }
-                    if let Some(report) = failure_report
-                        && head.failure_report().is_none()
-                    {
-                        self.line("Failure-Report", report.as_str().as_bytes());
-                    }
+                    self.added_after_paths(head, &overrides);
                 }
-                HeaderName::FailureReport if failure_report.is_some() => {
-                    if let Some(report) = failure_report {
-                        self.line("Failure-Report", report.as_str().as_bytes());
-                    }
-                }
-                HeaderName::MessageId if rewrite.message_id.is_some() => {
-                    if let Some(id) = &rewrite.message_id {
-                        self.line("Message-ID", id.as_bytes());
-                    }
-                }
-                HeaderName::ByteRange if rewrite.byte_range.is_some() => {
-                    if let Some(range) = &rewrite.byte_range {
-                        self.byte_range_line(range);
-                    }
-                }
-                _ => {
-                    self.buf.put_slice(head.span_bytes(field.line));
-                    self.buf.put_slice(b"\r\n");
-                }
+                _ => self.kept_field(head, field, &overrides),
             }
         }
         self.finish(head.has_body())
+    }
+
+    /// A group copy's head is one member's own lines ([`Encoder::copy_front`]) and
+    /// lines every member's copy shares, written here once per chunk: what
+    /// [`Encoder::copy_request`] writes after From-Path. `None` unless the head
+    /// starts with To-Path and From-Path (RFC 4975 §9 asks for that order; a head
+    /// that differs is copied whole for each member).
+    ///
+    /// Issue 20: one Byte-Range, Message-ID and Content-Type written per chunk
+    /// rather than per member, and sent as one shared piece.
+    pub fn copy_shared(
+        &mut self,
+        head: &Head,
+        message_id: MessageId,
+        byte_range: ByteRange,
+        failure_report: FailureReport,
+    ) -> Option<Bytes> {
+        let [to, from, rest @ ..] = head.fields() else {
+            return None;
+        };
+        if to.name != HeaderName::ToPath || from.name != HeaderName::FromPath {
+            return None;
+        }
+        self.reserve(head.as_bytes().len() + 3 * HEADER_LINE_ROOM);
+        let overrides = Overrides {
+            message_id: Some(message_id),
+            byte_range: Some(byte_range),
+            failure_report: Some(failure_report),
+        };
+        self.added_after_paths(head, &overrides);
+        for field in rest {
+            self.kept_field(head, field, &overrides);
+        }
+        Some(self.finish(head.has_body()))
+    }
+
+    /// One member's part of a group copy's head: the start line with its own
+    /// transaction id, and its To-Path and From-Path; [`Encoder::copy_shared`]
+    /// follows it.
+    pub fn copy_front(
+        &mut self,
+        head: &Head,
+        transaction_id: &TransactionId,
+        to_path: &[MsrpUri],
+        from_path: &[MsrpUri],
+    ) -> Bytes {
+        let paths: usize = to_path
+            .iter()
+            .chain(from_path)
+            .map(|uri| uri.as_bytes().len() + 1)
+            .sum();
+        self.reserve(paths + Limits::TRANSACTION_ID_CAPACITY + HEADER_LINE_ROOM);
+        self.start_line(head, transaction_id);
+        self.path_line("To-Path", to_path);
+        self.path_line("From-Path", from_path);
+        self.buf.split().freeze()
+    }
+
+    /// The headers a forwarded head gains right after its paths when it lacks
+    /// them, ahead of the content headers (RFC 4975 §9 order). Presence only:
+    /// parsing the value again for every copy of a group's chunk cost 3 % of a
+    /// fan-out (issue 20, perf).
+    fn added_after_paths(&mut self, head: &Head, overrides: &Overrides) {
+        if let Some(id) = &overrides.message_id
+            && head.value_bytes(HeaderName::MessageId).is_none()
+        {
+            self.line("Message-ID", id.as_bytes());
+        }
+        if let Some(range) = &overrides.byte_range
+            && head.byte_range().is_none()
+        {
+            self.byte_range_line(range);
+        }
+        if let Some(report) = overrides.failure_report
+            && head.failure_report().is_none()
+        {
+            self.line("Failure-Report", report.as_str().as_bytes());
+        }
+    }
+
+    /// A header other than the paths: replaced by its override, else written as
+    /// received.
+    fn kept_field(&mut self, head: &Head, field: &Field, overrides: &Overrides) {
+        match field.name {
+            HeaderName::FailureReport if overrides.failure_report.is_some() => {
+                if let Some(report) = overrides.failure_report {
+                    self.line("Failure-Report", report.as_str().as_bytes());
+                }
+            }
+            HeaderName::MessageId if overrides.message_id.is_some() => {
+                if let Some(id) = &overrides.message_id {
+                    self.line("Message-ID", id.as_bytes());
+                }
+            }
+            HeaderName::ByteRange if overrides.byte_range.is_some() => {
+                if let Some(range) = &overrides.byte_range {
+                    self.byte_range_line(range);
+                }
+            }
+            _ => {
+                self.buf.put_slice(head.span_bytes(field.line));
+                self.buf.put_slice(b"\r\n");
+            }
+        }
     }
 
     /// The end-line of a frame; `after_body` adds the CRLF that ends the body data
