@@ -78,6 +78,10 @@ pub struct ConnId(pub u64);
 /// transaction id and a Message-ID alike.
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+/// [`ALPHABET`] and two bytes for the 6-bit values it has no character for
+/// (never left in an id: see `WireIds::fill`).
+const TABLE: &[u8; 64] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz__";
+
 /// Random characters per wire id: 22 base-62 characters hold 130 bits. RFC 4975 §14.1
 /// asks 80 bits for a session-id; transaction ids get as many, because a peer that
 /// could guess the id of a chunk we forward could close that chunk early from inside
@@ -107,24 +111,21 @@ impl WireIds {
     /// Uniform base-62 characters: each 64-bit draw gives ten 6-bit values, and a
     /// value under 62 is a character while 62 and 63 (1 in 32) are skipped, so no
     /// character is likelier than another. Shifts and a compare instead of a
-    /// division per character: ids are made for every forwarded chunk.
-    fn fill(&mut self, out: &mut [u8]) {
+    /// division per character: ids are made for every forwarded chunk and every
+    /// group copy (issue 20). The table has 64 entries so that every value reads
+    /// it unchecked; a skipped value's byte is written and then overwritten by the
+    /// next character, so the loop has no branch on the value.
+    fn fill<const N: usize>(&mut self, out: &mut [u8; N]) {
         const PER_DRAW: u32 = 10;
-        let mut rest = out;
-        while !rest.is_empty() {
+        let mut filled = 0;
+        while filled < N {
             let mut x = self.rng.next_u64();
             for _ in 0..PER_DRAW {
                 let value = (x & 63) as usize;
                 x >>= 6;
-                // The compare makes the table read unchecked, and the rest of
-                // `out` shrinks by one: no index to check (issue 20: one id per
-                // group copy, 364 instructions each before).
-                if value < ALPHABET.len() {
-                    let Some((first, tail)) = rest.split_first_mut() else {
-                        return;
-                    };
-                    *first = ALPHABET[value];
-                    rest = tail;
+                if filled < N {
+                    out[filled] = TABLE[value];
+                    filled += usize::from(value < ALPHABET.len());
                 }
             }
         }
@@ -134,10 +135,12 @@ impl WireIds {
     /// character (so a connection can be handed to it from its first frame) and
     /// 130 random bits.
     pub fn session_id(&mut self, shard: u8) -> String {
-        let mut id = [0u8; 1 + RANDOM_CHARS];
-        id[0] = ALPHABET[usize::from(shard) % ALPHABET.len()];
-        self.fill(&mut id[1..]);
-        String::from_utf8_lossy(&id).into_owned()
+        let mut random = [0u8; RANDOM_CHARS];
+        self.fill(&mut random);
+        let mut id = String::with_capacity(1 + RANDOM_CHARS);
+        id.push(char::from(ALPHABET[usize::from(shard) % ALPHABET.len()]));
+        id.push_str(&String::from_utf8_lossy(&random));
+        id
     }
 
     /// A fresh transaction id for a request the switch writes.
