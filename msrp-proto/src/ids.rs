@@ -135,12 +135,11 @@ impl WireIds {
     /// character (so a connection can be handed to it from its first frame) and
     /// 130 random bits.
     pub fn session_id(&mut self, shard: u8) -> String {
-        let mut random = [0u8; RANDOM_CHARS];
-        self.fill(&mut random);
-        let mut id = String::with_capacity(1 + RANDOM_CHARS);
-        id.push(char::from(ALPHABET[usize::from(shard) % ALPHABET.len()]));
-        id.push_str(&String::from_utf8_lossy(&random));
-        id
+        let mut id = [0u8; 1 + RANDOM_CHARS];
+        self.fill(&mut id);
+        // The first character names the shard; the other 22 stay random.
+        id[0] = ALPHABET[usize::from(shard) % ALPHABET.len()];
+        String::from_utf8_lossy(&id).into_owned()
     }
 
     /// A fresh transaction id for a request the switch writes.
