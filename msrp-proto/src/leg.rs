@@ -14,6 +14,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -187,6 +188,40 @@ impl Drop for Queue {
     }
 }
 
+/// How many of one session's legs hold `threshold` bytes (the queue bound) or
+/// more: every leg of the session shares it and keeps it current as bytes enter
+/// and leave ([`Leg::recount`]). A sender's queue check ([`crate::endpoint::
+/// Endpoint::wants_read`]) runs on every read and looked up every peer's leg, 99
+/// lookups in a group of 100; while no leg is full it now reads one number.
+///
+/// An atomic only so an endpoint stays `Send`: one shard thread owns the session
+/// and touches it, and only when a leg crosses the bound.
+#[derive(Debug)]
+pub(crate) struct FullLegs {
+    threshold: usize,
+    count: AtomicUsize,
+}
+
+impl FullLegs {
+    /// A session's count, for legs full at `threshold` bytes.
+    pub(crate) fn new(threshold: usize) -> Arc<Self> {
+        Arc::new(Self {
+            threshold,
+            count: AtomicUsize::new(0),
+        })
+    }
+
+    /// Legs holding the threshold or more.
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// The bytes at which a leg counts as full.
+    pub(crate) fn threshold(&self) -> usize {
+        self.threshold
+    }
+}
+
 /// What is queued for one participant.
 ///
 /// A chunk is forwarded cut-through: its head goes out before its body has arrived,
@@ -205,17 +240,43 @@ pub(crate) struct Leg {
     /// queued ahead of its head, and when the head was queued. One at a time,
     /// so timing costs a comparison per push and per take.
     probe: Option<(usize, Instant)>,
+    /// Its session's count of full legs, and whether this leg is in it.
+    full: Arc<FullLegs>,
+    counted: bool,
 }
 
 impl Leg {
-    /// An empty leg counting into `stats`.
-    pub(crate) fn new(stats: &Arc<Stats>) -> Self {
+    /// An empty leg counting its bytes into `stats` and, while it is full, itself
+    /// into its session's `full`.
+    pub(crate) fn new(stats: &Arc<Stats>, full: &Arc<FullLegs>) -> Self {
         Self {
             out: Queue::new(Arc::clone(stats)),
             held: Queue::new(Arc::clone(stats)),
             open: false,
             feeder: None,
             probe: None,
+            full: Arc::clone(full),
+            counted: false,
+        }
+    }
+
+    /// Its session's count of full legs.
+    pub(crate) fn session_full_legs(&self) -> &FullLegs {
+        &self.full
+    }
+
+    /// Puts the leg in or takes it out of its session's count of full legs, after
+    /// every change to what it holds. A comparison, and an atomic add only when
+    /// the leg crosses the bound.
+    fn recount(&mut self) {
+        let full = self.queued_bytes() >= self.full.threshold;
+        if full != self.counted {
+            self.counted = full;
+            if full {
+                self.full.count.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.full.count.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -245,11 +306,13 @@ impl Leg {
     /// Appends part of the open chunk: its head or a body piece.
     pub(crate) fn push_chunk_part(&mut self, part: Bytes) {
         self.out.push(part, false);
+        self.recount();
     }
 
     /// Appends the open chunk's end-line.
     pub(crate) fn push_chunk_end(&mut self, end: Bytes) {
         self.out.push(end, true);
+        self.recount();
     }
 
     /// Appends a whole frame: now if no chunk is open, else after it; true if held.
@@ -260,12 +323,14 @@ impl Leg {
     /// Appends a piece of a frame written whole (`ends_frame` on its last piece):
     /// now if no chunk is open, else after it; true if held.
     pub(crate) fn push_frame_part(&mut self, part: Bytes, ends_frame: bool) -> bool {
-        if self.open {
+        let held = self.open;
+        if held {
             self.held.push(part, ends_frame);
-            return true;
+        } else {
+            self.out.push(part, ends_frame);
         }
-        self.out.push(part, ends_frame);
-        false
+        self.recount();
+        held
     }
 
     /// The open chunk ended (or was interrupted): held frames may go.
@@ -295,6 +360,7 @@ impl Leg {
                 *ahead -= taken.bytes;
             }
         }
+        self.recount();
         taken
     }
 
@@ -316,6 +382,7 @@ impl Leg {
         if all {
             queue.append(&mut self.out);
         }
+        self.recount();
     }
 
     /// Drops everything: the connection it was written to is gone, and a half
@@ -325,7 +392,17 @@ impl Leg {
         self.probe = None;
         self.open = false;
         self.feeder = None;
+        self.recount();
         dropped
+    }
+}
+
+impl Drop for Leg {
+    /// A leg that goes away while full leaves its session's count.
+    fn drop(&mut self) {
+        if self.counted {
+            self.full.count.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -336,7 +413,7 @@ mod probe_tests {
     #[test]
     fn a_timed_head_is_observed_when_its_first_byte_is_taken() {
         let stats = Arc::new(Stats::default());
-        let mut leg = Leg::new(&stats);
+        let mut leg = Leg::new(&stats, &FullLegs::new(usize::MAX));
         let t0 = Instant::now();
         leg.push_frame(Bytes::from_static(b"ahead-of-it"));
         leg.time_head(t0);
@@ -373,7 +450,7 @@ mod tests {
     #[test]
     fn frames_wait_behind_an_open_chunk() {
         let stats = Arc::new(Stats::default());
-        let mut leg = Leg::new(&stats);
+        let mut leg = Leg::new(&stats, &FullLegs::new(usize::MAX));
         leg.open = true;
         leg.push_chunk_part(Bytes::from_static(b"head"));
         leg.push_frame(Bytes::from_static(b"report"));
@@ -402,7 +479,7 @@ mod tests {
     #[test]
     fn frame_ends_survive_holding_and_taking() {
         let stats = Arc::new(Stats::default());
-        let mut leg = Leg::new(&stats);
+        let mut leg = Leg::new(&stats, &FullLegs::new(usize::MAX));
         leg.open = true;
         leg.push_chunk_part(Bytes::from_static(b"head"));
         leg.push_frame(Bytes::from_static(b"200"));
@@ -432,7 +509,7 @@ mod tests {
         let stats = Arc::new(Stats::default());
         let gauge = || stats.queue_bytes.load(Ordering::Relaxed);
         let mut conn = Queue::new(Arc::clone(&stats));
-        let mut leg = Leg::new(&stats);
+        let mut leg = Leg::new(&stats, &FullLegs::new(usize::MAX));
         leg.push_frame(Bytes::from_static(b"12345"));
         conn.push(Bytes::from_static(b"abc"), true);
         assert_eq!(gauge(), 8);
@@ -460,7 +537,7 @@ mod tests {
     #[test]
     fn one_frame_at_a_time_and_the_rest_of_a_half_written_frame_goes_first() {
         let stats = Arc::new(Stats::default());
-        let mut leg = Leg::new(&stats);
+        let mut leg = Leg::new(&stats, &FullLegs::new(usize::MAX));
         leg.push_frame_part(Bytes::from_static(b"h1"), false);
         leg.push_frame_part(Bytes::from_static(b"e1"), true);
         leg.push_frame(Bytes::from_static(b"f2"));
@@ -496,6 +573,46 @@ mod tests {
             pieces(&out),
             [(&b"e3"[..], true), (b"own", true), (b"f4", true)]
         );
+        assert_eq!(stats.queue_bytes.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn the_count_of_full_legs_follows_every_way_bytes_enter_and_leave() {
+        let stats = Arc::new(Stats::default());
+        let full = FullLegs::new(10);
+        let mut a = Leg::new(&stats, &full);
+        let mut b = Leg::new(&stats, &full);
+        a.push_chunk_part(Bytes::from_static(b"123456789"));
+        assert_eq!(full.count(), 0, "9 bytes are under the bound");
+        a.push_chunk_end(Bytes::from_static(b"0"));
+        assert_eq!(full.count(), 1, "10 bytes are at the bound: full");
+        b.push_frame(Bytes::from_static(b"0123456789ab"));
+        assert_eq!(full.count(), 2);
+        // Taken by the writer: under the bound again.
+        let mut out = Vec::new();
+        b.take_frames(&mut out, Budget::bytes(100), Instant::now());
+        assert_eq!(full.count(), 1);
+        // Held behind an open chunk still counts.
+        b.open = true;
+        b.push_chunk_part(Bytes::from_static(b"head!"));
+        b.push_frame_part(Bytes::from_static(b"held!"), true);
+        assert_eq!(full.count(), 2);
+        b.close_chunk();
+        assert_eq!(full.count(), 2, "closing a chunk moves no byte out");
+        // Handed to its connection as the participant leaves it.
+        let mut conn = Queue::new(Arc::clone(&stats));
+        b.hand_over(&mut conn, false, true);
+        assert_eq!(full.count(), 1);
+        b.push_frame(Bytes::from_static(b"0123456789"));
+        assert_eq!(full.count(), 2);
+        assert_eq!(b.clear(), 10);
+        assert_eq!(full.count(), 1, "cleared");
+        b.push_frame(Bytes::from_static(b"0123456789"));
+        drop(b);
+        assert_eq!(full.count(), 1, "a dropped full leg is no longer counted");
+        drop(a);
+        assert_eq!(full.count(), 0);
+        drop(conn);
         assert_eq!(stats.queue_bytes.load(Ordering::Relaxed), 0);
     }
 }

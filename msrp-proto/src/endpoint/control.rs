@@ -14,7 +14,7 @@ use crate::control::{
     SessionOptions,
 };
 use crate::ids::{ParticipantId, SessionKey};
-use crate::leg::Leg;
+use crate::leg::{FullLegs, Leg};
 use crate::media::{
     Identity, LocalMedia, Negotiated, Policy, RemoteMedia, SetupRole, Transport, answer_connection,
     answer_from_both, answer_media, chatroom, check_answer, check_remote, offer_media,
@@ -102,6 +102,7 @@ impl Endpoint {
                 participants: SmallVec::new(),
                 transfer: (kind == SessionKind::LargeMessage)
                     .then(|| Box::new(Transfer::new(self.ids.message_id()))),
+                full_legs: FullLegs::new(self.config.queue_bytes),
             },
         );
         self.session_order.insert(key);
@@ -228,6 +229,12 @@ impl Endpoint {
                 Link::Offered
             }
         };
+        // A participant's leg counts into its session's full legs; without a
+        // session it has no peers to hold back, and counts into its own.
+        let full_legs = self.sessions.get(&session).map_or_else(
+            || FullLegs::new(self.config.queue_bytes),
+            |s| Arc::clone(&s.full_legs),
+        );
         self.participants.insert(
             id,
             Box::new(Participant {
@@ -240,7 +247,7 @@ impl Endpoint {
                 local,
                 staged: None,
                 link,
-                leg: Leg::new(&self.metrics),
+                leg: Leg::new(&self.metrics, &full_legs),
                 counters: Counters::default(),
                 stopped: None,
                 member,

@@ -626,6 +626,21 @@ impl Endpoint {
         if matches!(p.member, crate::session::Member::LargeMessage(_)) {
             return false;
         }
+        // No leg of the session at the queue bound: none at `limit` either. One
+        // load, where the scan below looks up every peer (twice a message).
+        let full = p.leg.session_full_legs();
+        if full.count() == 0 && limit >= full.threshold() {
+            debug_assert!(
+                !self.scan_for_full_leg(id, p, limit),
+                "a full leg of {id}'s session is not counted"
+            );
+            return false;
+        }
+        self.scan_for_full_leg(id, p, limit)
+    }
+
+    /// [`Endpoint::feeds_full_leg_of`] by looking at every peer's leg.
+    fn scan_for_full_leg(&self, id: ParticipantId, p: &Participant, limit: usize) -> bool {
         let most = self.config.slow_consumer_max_bytes.max(limit);
         // The session's policy is looked up only for a leg over the bound: on
         // every read of a 1:1 sender, none is.

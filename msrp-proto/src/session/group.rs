@@ -604,17 +604,23 @@ impl Endpoint {
     pub(crate) fn check_slow_consumer(&mut self, id: ParticipantId, now: Instant) {
         let limit = self.config.queue_bytes;
         let grace = self.config.slow_consumer_grace;
-        let Some(session) = self.participants.get(&id).map(|p| p.session) else {
+        // The leg first: after almost every copy it is under the bound, and one
+        // lookup answers where three did (1,883 -> 1,822 instructions per group
+        // delivery, issue 20).
+        let Some(session) = self
+            .participants
+            .get(&id)
+            .filter(|p| p.leg.queued_bytes() >= limit)
+            .map(|p| p.session)
+        else {
             return;
         };
-        let drops = self.drops_slow_consumers(session);
+        if !self.drops_slow_consumers(session) {
+            return;
+        }
         let Some(p) = self.participants.get_mut(&id) else {
             return;
         };
-        let queued = p.leg.queued_bytes();
-        if queued < limit || !drops {
-            return;
-        }
         let taken = p
             .conn()
             .and_then(|conn| self.conns.get(&conn))

@@ -86,6 +86,9 @@ pub(crate) struct Session {
     pub(crate) participants: SmallVec<[ParticipantId; 2]>,
     /// Large Message Mode only: the one message and where each receiver is in it.
     pub(crate) transfer: Option<Box<Transfer>>,
+    /// How many of its participants' legs are at the queue bound (each leg keeps
+    /// it current): while none is, no sender waits, and the check is one load.
+    pub(crate) full_legs: std::sync::Arc<crate::leg::FullLegs>,
 }
 
 /// When a session ends by itself (each `None`: never).
