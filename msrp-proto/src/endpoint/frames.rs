@@ -48,13 +48,13 @@ impl Endpoint {
             Err(status) => Inbound::Answer(reply_to(&head, status)),
             Ok(route) => {
                 let id = route.id;
-                if let Some(p) = self.participants.get_mut(&id) {
+                let session = self.participants.get_mut(&id).map(|p| {
                     p.counters.frames_in += 1;
-                    let session = p.session;
-                    self.session_active(session, now);
-                }
+                    p.session
+                });
+                let kind = session.and_then(|session| self.session_active(session, now));
                 // Each session kind handles its own requests: one arm per kind.
-                match self.kind_of(id) {
+                match kind {
                     Some(SessionKind::OneToOne) => {
                         self.one_to_one_request(conn, route, method, head)
                     }

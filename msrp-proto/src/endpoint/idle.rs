@@ -9,25 +9,26 @@ use tracing::debug;
 
 use crate::control::{Event, ReleaseReason};
 use crate::ids::SessionKey;
+use crate::session::SessionKind;
 use crate::transaction::Timer;
 
 use super::Endpoint;
 
 impl Endpoint {
-    /// A participant of `key` sent a request.
-    pub(crate) fn session_active(&mut self, key: SessionKey, now: Instant) {
-        let Some(session) = self.sessions.get_mut(&key) else {
-            return;
-        };
+    /// A participant of `key` sent a request; the session's kind, if it is there
+    /// (the request's handler is chosen by it, and it is found once, here).
+    pub(crate) fn session_active(&mut self, key: SessionKey, now: Instant) -> Option<SessionKind> {
+        let session = self.sessions.get_mut(&key)?;
         session.last_request = Some(now);
-        let Some(idle) = self.config.session_idle else {
-            return;
-        };
-        if session.idle_reported {
+        let kind = session.kind;
+        if let Some(idle) = self.config.session_idle
+            && session.idle_reported
+        {
             // Reported (or never armed): watch again from now.
             session.idle_reported = false;
             self.transactions.schedule(now + idle, Timer::Idle(key));
         }
+        Some(kind)
     }
 
     /// The idle timer of `key` fired: report it, or re-arm for the last request.

@@ -25,7 +25,7 @@ use crate::ids::{ConnId, ParticipantId, SessionKey, WireIds};
 use crate::media::Fingerprint;
 use crate::relay::{Credentials, Relay, RelayConfig};
 use crate::security::Security;
-use crate::session::{Link, Participant, Session, SessionKind, SessionLimits};
+use crate::session::{Link, Participant, Session, SessionLimits};
 use crate::stats::Stats;
 use crate::transaction::{Sent, Timer, Transactions};
 
@@ -696,12 +696,6 @@ impl Endpoint {
             .into_iter()
             .flat_map(|s| s.participants.iter().copied())
             .filter(move |p| Some(*p) != except)
-    }
-
-    /// The kind of `id`'s session.
-    pub(crate) fn kind_of(&self, id: ParticipantId) -> Option<SessionKind> {
-        let p = self.participants.get(&id)?;
-        self.sessions.get(&p.session).map(|s| s.kind)
     }
 
     /// The other participant of a 1:1 session, unless its connection is lost or it

@@ -225,16 +225,14 @@ impl Endpoint {
         let allows = |types: &[String]| {
             accepts_anything(types) || accepts(types, head.content_type().unwrap_or_default())
         };
-        let sender_may = self
-            .participants
-            .get(&from)
-            .is_none_or(|p| allows(&p.local.accept_types));
-        if !sender_may {
+        // What the switch's answer stated for the sender: its accept-types and
+        // the session's max-size. One lookup for both.
+        let sender = self.participants.get(&from);
+        if !sender.is_none_or(|p| allows(&p.local.accept_types)) {
             return Inbound::Answer(answer(&head, StatusCode::MIME_NOT_UNDERSTOOD));
         }
-        // The session's max-size, as the switch stated it in its answer.
         let size = range.total.or(range.end);
-        let sender_max = self.participants.get(&from).and_then(|p| p.local.max_size);
+        let sender_max = sender.and_then(|p| p.local.max_size);
         if let (Some(max), Some(size)) = (sender_max, size)
             && size > max
         {
