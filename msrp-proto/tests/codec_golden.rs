@@ -1837,7 +1837,13 @@ fn a_group_copy_in_two_parts_is_the_copy_written_whole() {
         let shared = encoder
             .copy_shared(head, message_id, range, FailureReport::Partial)
             .expect("To-Path and From-Path lead the head");
-        let front = encoder.copy_front(head, &tid("cp7a9z2q"), &to, &from);
+        let lines = Encoder::path_lines(&to, &from);
+        assert_eq!(
+            &lines[..],
+            b"To-Path: msrp://m7.example.org:4107/m0007;tcp\r\n\
+From-Path: msrp://sw.example.net:2855/legM7;tcp\r\n"
+        );
+        let front = encoder.copy_front(head, &tid("cp7a9z2q"), &lines);
         let parts = [&front[..], &shared[..]].concat();
         assert_eq!(
             String::from_utf8_lossy(&parts),

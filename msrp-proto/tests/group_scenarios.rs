@@ -184,6 +184,61 @@ fn a_public_message_reaches_every_other_member_with_one_body_and_its_own_paths()
     let _ = Bytes::new();
 }
 
+/// A member's To-Path and From-Path lines are written once and reused for every
+/// copy it gets: a modification that moves it to a new path must reach its next
+/// copy, not the lines of the old one.
+#[test]
+fn a_member_moved_to_a_new_path_gets_its_next_copies_there() {
+    let (mut switch, mut m, t0) = group(
+        Policy::default(),
+        EndpointConfig::default(),
+        &["alice", "bob"],
+    );
+    let to_path = |f: &Frame| -> Vec<String> { f.head.to_path().map(|u| u.to_string()).collect() };
+    let send = |m: &Member, tid: &str| {
+        let body = cpim(&m.address(), ROOM, "text/plain", tid);
+        let headers = format!("Message-ID: {tid}\r\nByte-Range: 1-*/*\r\n");
+        m.request(tid, "SEND", &headers, Some(&body))
+    };
+    feed(&mut switch, &m[0], &send(&m[0], "tx0001"), t0);
+    assert_eq!(m[0].read(&mut switch)[0].status(), Some(200));
+    let frames = m[1].read(&mut switch);
+    assert_eq!(to_path(&frames[0]), [m[1].path.clone()]);
+
+    // Bob's re-INVITE moves him; he dials in from the new path and binds again.
+    let session_id = m[1].switch_uri.session_id().unwrap().to_owned();
+    let bob = switch.participant_by_session_id(&session_id).unwrap();
+    let moved = "msrp://127.0.0.1:42999/bobmoved;tcp";
+    let remote = RemoteMedia {
+        path: vec![MsrpUri::parse_str(moved).unwrap()],
+        accept_types: vec!["message/cpim".into()],
+        accept_wrapped_types: vec!["*".into()],
+        setup: SetupRole::Passive,
+        ..Default::default()
+    };
+    switch.stage_modification(bob, remote).unwrap();
+    switch.commit_modification(bob, t0).unwrap();
+    m[1].path = moved.into();
+    m[1].conn = switch.open_connection(t0);
+    m[1].reader = FrameReader::new();
+    let bind = m[1].request(
+        "bind0002",
+        "SEND",
+        "Message-ID: bind0002\r\nByte-Range: 1-0/0\r\n",
+        None,
+    );
+    feed(&mut switch, &m[1], &bind, t0);
+    assert_eq!(m[1].read(&mut switch)[0].status(), Some(200));
+
+    feed(&mut switch, &m[0], &send(&m[0], "tx0002"), t0);
+    assert_eq!(m[0].read(&mut switch)[0].status(), Some(200));
+    let frames = m[1].read(&mut switch);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(to_path(&frames[0]), [moved.to_owned()]);
+    let from: Vec<String> = frames[0].head.from_path().map(|u| u.to_string()).collect();
+    assert_eq!(from, [m[1].switch_uri.to_string()]);
+}
+
 #[test]
 fn a_forged_cpim_from_gets_403_and_reaches_nobody() {
     let (mut switch, mut m, t0) = group(

@@ -212,25 +212,34 @@ impl Encoder {
     }
 
     /// One member's part of a group copy's head: the start line with its own
-    /// transaction id, and its To-Path and From-Path; [`Encoder::copy_shared`]
-    /// follows it.
+    /// transaction id, then its To-Path and From-Path lines as
+    /// [`Encoder::path_lines`] wrote them; [`Encoder::copy_shared`] follows it.
     pub fn copy_front(
         &mut self,
         head: &Head,
         transaction_id: &TransactionId,
-        to_path: &[MsrpUri],
-        from_path: &[MsrpUri],
+        path_lines: &[u8],
     ) -> Bytes {
-        let paths: usize = to_path
+        self.reserve(path_lines.len() + Limits::TRANSACTION_ID_CAPACITY + HEADER_LINE_ROOM);
+        self.start_line(head, transaction_id);
+        self.buf.put_slice(path_lines);
+        self.buf.split().freeze()
+    }
+
+    /// `To-Path` and `From-Path` lines, in a buffer of their own: a group member's
+    /// paths are the same on every copy it gets, so they are written once and
+    /// copied in whole ([`Encoder::copy_front`]) rather than formatted URI by URI
+    /// for every copy. Not cut from the encoder's blocks, which it would pin.
+    pub fn path_lines(to_path: &[MsrpUri], from_path: &[MsrpUri]) -> Bytes {
+        let len: usize = to_path
             .iter()
             .chain(from_path)
             .map(|uri| uri.as_bytes().len() + 1)
             .sum();
-        self.reserve(paths + Limits::TRANSACTION_ID_CAPACITY + HEADER_LINE_ROOM);
-        self.start_line(head, transaction_id);
-        self.path_line("To-Path", to_path);
-        self.path_line("From-Path", from_path);
-        self.buf.split().freeze()
+        let mut lines = Vec::with_capacity(len + "To-Path: \r\nFrom-Path: \r\n".len());
+        put_path_line(&mut lines, "To-Path", to_path);
+        put_path_line(&mut lines, "From-Path", from_path);
+        Bytes::from(lines)
     }
 
     /// The headers a forwarded head gains right after its paths when it lacks
@@ -377,15 +386,7 @@ impl Encoder {
     }
 
     fn path_line(&mut self, name: &str, path: &[MsrpUri]) {
-        self.buf.put_slice(name.as_bytes());
-        self.buf.put_slice(b": ");
-        for (i, uri) in path.iter().enumerate() {
-            if i > 0 {
-                self.buf.put_u8(b' ');
-            }
-            self.buf.put_slice(uri.as_bytes());
-        }
-        self.buf.put_slice(b"\r\n");
+        put_path_line(&mut self.buf, name, path);
     }
 
     fn line(&mut self, name: &str, value: &[u8]) {
@@ -494,4 +495,17 @@ impl HeadWriter<'_> {
     pub fn finish(self, has_body: bool) -> Bytes {
         self.encoder.finish(has_body)
     }
+}
+
+/// `name: uri uri ...` CRLF: a path header line.
+fn put_path_line(buf: &mut impl BufMut, name: &str, path: &[MsrpUri]) {
+    buf.put_slice(name.as_bytes());
+    buf.put_slice(b": ");
+    for (i, uri) in path.iter().enumerate() {
+        if i > 0 {
+            buf.put_u8(b' ');
+        }
+        buf.put_slice(uri.as_bytes());
+    }
+    buf.put_slice(b"\r\n");
 }

@@ -20,7 +20,6 @@ use crate::media::{
     answer_from_both, answer_media, chatroom, check_answer, check_remote, offer_media,
 };
 use crate::report::Withheld;
-use crate::session::group::takes_any_cpim;
 use crate::session::large_message::Transfer;
 use crate::session::{Link, Participant, Session, SessionKind, SessionLimits, Staged};
 use crate::stats::Stats;
@@ -358,7 +357,7 @@ impl Endpoint {
         };
         let setup = answer.setup;
         if let Some(g) = p.group_mut() {
-            g.takes_any_cpim = takes_any_cpim(&answer);
+            g.media_changed(&answer);
         }
         p.remote = answer;
         p.local.setup = Some(setup);
@@ -446,7 +445,7 @@ impl Endpoint {
                 .any(|(a, b)| !a.matches(b));
         let setup = remote.setup;
         if let Some(g) = participant.group_mut() {
-            g.takes_any_cpim = takes_any_cpim(&remote);
+            g.media_changed(&remote);
         }
         participant.remote = remote;
         let conn = participant.conn();

@@ -34,8 +34,8 @@ use bytes::Bytes;
 use tracing::debug;
 
 use crate::codec::{
-    ByteRange, ContinuationFlag, FailureReport, Head, HeadBox, MessageId, Method, Rewrite,
-    StatusCode, SuccessReport,
+    ByteRange, ContinuationFlag, Encoder, FailureReport, Head, HeadBox, MessageId, Method, MsrpUri,
+    Rewrite, StatusCode, SuccessReport,
 };
 use crate::conn::Inbound;
 use crate::control::{ControlError, Event};
@@ -76,7 +76,10 @@ pub(crate) struct GroupMember {
     pub(crate) over_taken: u64,
     /// Its media take every CPIM message, whatever it wraps (worked out once per
     /// media, not per member per message).
-    pub(crate) takes_any_cpim: bool,
+    takes_any_cpim: bool,
+    /// The To-Path and From-Path lines of every copy it gets
+    /// ([`Encoder::path_lines`]), written at its first copy.
+    path_lines: Option<Bytes>,
 }
 
 impl GroupMember {
@@ -88,7 +91,21 @@ impl GroupMember {
             over_since: None,
             over_taken: 0,
             takes_any_cpim: takes_any_cpim(remote),
+            path_lines: None,
         }
+    }
+
+    /// Its media are replaced by `remote` (an answer, a modification): what was
+    /// worked out from the old ones goes with them.
+    pub(crate) fn media_changed(&mut self, remote: &RemoteMedia) {
+        self.takes_any_cpim = takes_any_cpim(remote);
+        self.path_lines = None;
+    }
+
+    /// Its paths' lines, written the first time they are asked for.
+    fn path_lines(&mut self, to_path: &[MsrpUri], from_path: &[MsrpUri]) -> &[u8] {
+        self.path_lines
+            .get_or_insert_with(|| Encoder::path_lines(to_path, from_path))
     }
 }
 
@@ -545,9 +562,17 @@ impl Endpoint {
             let tid = self.ids.transaction_id();
             leg.leg.time_head(now);
             if let Some(shared) = &shared {
-                let front = self
-                    .encoder
-                    .copy_front(head, &tid, &leg.remote.path, &leg.local_path);
+                let front = match &mut leg.member {
+                    Member::Group(g) => {
+                        let lines = g.path_lines(&leg.remote.path, &leg.local_path);
+                        self.encoder.copy_front(head, &tid, lines)
+                    }
+                    // Not a group member (never in a group session): written out.
+                    _ => {
+                        let lines = Encoder::path_lines(&leg.remote.path, &leg.local_path);
+                        self.encoder.copy_front(head, &tid, &lines)
+                    }
+                };
                 leg.leg.push_frame_part(front, false);
                 leg.leg.push_frame_part(shared.clone(), false);
             } else {
