@@ -1843,7 +1843,13 @@ fn a_group_copy_in_two_parts_is_the_copy_written_whole() {
             b"To-Path: msrp://m7.example.org:4107/m0007;tcp\r\n\
 From-Path: msrp://sw.example.net:2855/legM7;tcp\r\n"
         );
-        let front = encoder.copy_front(head, &tid("cp7a9z2q"), &lines);
+        let (front, end) =
+            encoder.copy_front_and_end(head, &tid("cp7a9z2q"), &lines, ContinuationFlag::More);
+        assert_eq!(
+            end,
+            encoder.end_line(&tid("cp7a9z2q"), ContinuationFlag::More, true)
+        );
+        assert_eq!(&end[..], b"\r\n-------cp7a9z2q+\r\n");
         let parts = [&front[..], &shared[..]].concat();
         assert_eq!(
             String::from_utf8_lossy(&parts),

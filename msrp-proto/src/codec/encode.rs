@@ -211,19 +211,29 @@ impl Encoder {
         Some(self.finish(head.has_body()))
     }
 
-    /// One member's part of a group copy's head: the start line with its own
-    /// transaction id, then its To-Path and From-Path lines as
-    /// [`Encoder::path_lines`] wrote them; [`Encoder::copy_shared`] follows it.
-    pub fn copy_front(
+    /// One member's own parts of a group copy: the front of its head (the start
+    /// line with its own transaction id, then its To-Path and From-Path lines as
+    /// [`Encoder::path_lines`] wrote them; [`Encoder::copy_shared`] follows it),
+    /// and its end-line with `flag`, as [`Encoder::end_line`] writes it after a
+    /// body. Both are written together and cut once from the encoder's buffer:
+    /// one cut is a reference count and some arithmetic, done for every copy.
+    pub fn copy_front_and_end(
         &mut self,
         head: &Head,
         transaction_id: &TransactionId,
         path_lines: &[u8],
-    ) -> Bytes {
-        self.reserve(path_lines.len() + Limits::TRANSACTION_ID_CAPACITY + HEADER_LINE_ROOM);
+        flag: ContinuationFlag,
+    ) -> (Bytes, Bytes) {
+        self.reserve(
+            path_lines.len() + 2 * Limits::TRANSACTION_ID_CAPACITY + HEADER_LINE_ROOM + 12,
+        );
         self.start_line(head, transaction_id);
         self.buf.put_slice(path_lines);
-        self.buf.split().freeze()
+        let front_len = self.buf.len();
+        self.put_end_line(transaction_id, flag, true);
+        let mut both = self.buf.split().freeze();
+        let front = both.split_to(front_len);
+        (front, both)
     }
 
     /// `To-Path` and `From-Path` lines, in a buffer of their own: a group member's
@@ -299,6 +309,17 @@ impl Encoder {
         after_body: bool,
     ) -> Bytes {
         self.reserve(transaction_id.as_bytes().len() + 12);
+        self.put_end_line(transaction_id, flag, after_body);
+        self.buf.split().freeze()
+    }
+
+    /// Writes an end-line (see [`Encoder::end_line`]) where room is reserved.
+    fn put_end_line(
+        &mut self,
+        transaction_id: &TransactionId,
+        flag: ContinuationFlag,
+        after_body: bool,
+    ) {
         if after_body {
             self.buf.put_slice(b"\r\n");
         }
@@ -306,7 +327,6 @@ impl Encoder {
         self.buf.put_slice(transaction_id.as_bytes());
         self.buf.put_u8(flag.as_byte());
         self.buf.put_slice(b"\r\n");
-        self.buf.split().freeze()
     }
 
     /// A whole response frame (RFC 4975 §7.2): To-Path is the previous hop (the

@@ -561,20 +561,21 @@ impl Endpoint {
             }
             let tid = self.ids.transaction_id();
             leg.leg.time_head(now);
-            if let Some(shared) = &shared {
-                let front = match &mut leg.member {
+            let end = if let Some(shared) = &shared {
+                let (front, end) = match &mut leg.member {
                     Member::Group(g) => {
                         let lines = g.path_lines(&leg.remote.path, &leg.local_path);
-                        self.encoder.copy_front(head, &tid, lines)
+                        self.encoder.copy_front_and_end(head, &tid, lines, flag)
                     }
                     // Not a group member (never in a group session): written out.
                     _ => {
                         let lines = Encoder::path_lines(&leg.remote.path, &leg.local_path);
-                        self.encoder.copy_front(head, &tid, &lines)
+                        self.encoder.copy_front_and_end(head, &tid, &lines, flag)
                     }
                 };
                 leg.leg.push_frame_part(front, false);
                 leg.leg.push_frame_part(shared.clone(), false);
+                end
             } else {
                 let rewrite = Rewrite {
                     transaction_id: tid,
@@ -587,8 +588,8 @@ impl Endpoint {
                     .encoder
                     .copy_request(head, &rewrite, FailureReport::Partial);
                 leg.leg.push_frame_part(whole, false);
-            }
-            let end = self.encoder.end_line(&tid, flag, true);
+                self.encoder.end_line(&tid, flag, true)
+            };
             for piece in &f.pieces {
                 leg.leg.push_frame_part(piece.clone(), false);
             }
