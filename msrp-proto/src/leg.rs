@@ -8,7 +8,7 @@
 //! vectored write; see [`Transmits`].
 //!
 //! One rule for the queue gauge lives here: every byte enters a [`Queue`] through
-//! [`Queue::push`] and leaves through [`Queue::take`], [`Queue::clear`] or drop, and
+//! [`Queue::push`] and leaves through [`Queue::take_frames`], [`Queue::clear`] or drop, and
 //! each of those moves `msrp_switch_queue_bytes` by exactly its length. No caller
 //! counts queued bytes, so the gauge cannot drift.
 
@@ -191,8 +191,8 @@ impl Drop for Queue {
 /// How many of one session's legs hold `threshold` bytes (the queue bound) or
 /// more: every leg of the session shares it and keeps it current as bytes enter
 /// and leave ([`Leg::recount`]). A sender's queue check ([`crate::endpoint::
-/// Endpoint::wants_read`]) runs on every read and looked up every peer's leg, 99
-/// lookups in a group of 100; while no leg is full it now reads one number.
+/// Endpoint::wants_read`]) runs on every read; it looked up every peer's leg (99
+/// lookups in a group of 100), and while no leg is full it now reads one number.
 ///
 /// An atomic only so an endpoint stays `Send`: one shard thread owns the session
 /// and touches it, and only when a leg crosses the bound.

@@ -181,7 +181,7 @@ impl Decoder {
 
     /// Takes the next item from the front of `buf`. `Ok(None)` means "need more
     /// bytes", never an error. After an error whose framing is
-    /// [`Framing::Kept`](super::Framing::Kept) decoding goes on with the next frame;
+    /// [`Framing::Kept`] decoding goes on with the next frame;
     /// after a lost one every call fails.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Item>, DecodeError> {
         let mut head = Head::empty();

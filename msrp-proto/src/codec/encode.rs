@@ -177,7 +177,7 @@ impl Encoder {
         self.finish(head.has_body())
     }
 
-    /// A group copy's head is one member's own lines ([`Encoder::copy_front`]) and
+    /// A group copy's head is one member's own lines ([`Encoder::copy_front_and_end`]) and
     /// lines every member's copy shares, written here once per chunk: what
     /// [`Encoder::copy_request`] writes after From-Path. `None` unless the head
     /// starts with To-Path and From-Path (RFC 4975 §9 asks for that order; a head
@@ -238,7 +238,7 @@ impl Encoder {
 
     /// `To-Path` and `From-Path` lines, in a buffer of their own: a group member's
     /// paths are the same on every copy it gets, so they are written once and
-    /// copied in whole ([`Encoder::copy_front`]) rather than formatted URI by URI
+    /// copied in whole ([`Encoder::copy_front_and_end`]) rather than formatted URI by URI
     /// for every copy. Not cut from the encoder's blocks, which it would pin.
     pub fn path_lines(to_path: &[MsrpUri], from_path: &[MsrpUri]) -> Bytes {
         let len: usize = to_path
