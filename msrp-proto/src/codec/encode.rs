@@ -143,12 +143,7 @@ impl Encoder {
         rewrite: &Rewrite<'_>,
         failure_report: Option<FailureReport>,
     ) -> Bytes {
-        let paths: usize = rewrite
-            .to_path
-            .iter()
-            .chain(rewrite.from_path)
-            .map(|uri| uri.as_bytes().len() + 1)
-            .sum();
+        let paths = paths_len(rewrite.to_path, rewrite.from_path);
         // A new transaction id may be longer than the old one, and a Message-ID and a
         // Byte-Range line may be added.
         self.reserve(
@@ -241,12 +236,8 @@ impl Encoder {
     /// copied in whole ([`Encoder::copy_front_and_end`]) rather than formatted URI by URI
     /// for every copy. Not cut from the encoder's blocks, which it would pin.
     pub fn path_lines(to_path: &[MsrpUri], from_path: &[MsrpUri]) -> Bytes {
-        let len: usize = to_path
-            .iter()
-            .chain(from_path)
-            .map(|uri| uri.as_bytes().len() + 1)
-            .sum();
-        let mut lines = Vec::with_capacity(len + "To-Path: \r\nFrom-Path: \r\n".len());
+        let len = paths_len(to_path, from_path) + "To-Path: \r\nFrom-Path: \r\n".len();
+        let mut lines = Vec::with_capacity(len);
         put_path_line(&mut lines, "To-Path", to_path);
         put_path_line(&mut lines, "From-Path", from_path);
         Bytes::from(lines)
@@ -515,6 +506,15 @@ impl HeadWriter<'_> {
     pub fn finish(self, has_body: bool) -> Bytes {
         self.encoder.finish(has_body)
     }
+}
+
+/// The bytes the URIs of two paths take, with a separator each.
+fn paths_len(to_path: &[MsrpUri], from_path: &[MsrpUri]) -> usize {
+    to_path
+        .iter()
+        .chain(from_path)
+        .map(|uri| uri.as_bytes().len() + 1)
+        .sum()
 }
 
 /// `name: uri uri ...` CRLF: a path header line.
