@@ -45,18 +45,17 @@ impl ByteRange {
         }
     }
 
-    /// Parses the header value.
+    /// Parses the header value in one pass over its bytes: it is read for every
+    /// chunk.
     pub fn parse(value: &[u8]) -> Result<Self, ByteRangeError> {
-        // A value is a few bytes: a plain loop beats memchr's set-up.
-        let find = |c: u8| value.iter().position(|&b| b == c);
-        let dash = find(b'-').ok_or(ByteRangeError::Syntax)?;
-        let slash = find(b'/').ok_or(ByteRangeError::Syntax)?;
-        if slash < dash {
+        let (start, at) = digits_at(value, 0).ok_or(ByteRangeError::Syntax)?;
+        let at = expect(value, at, b'-')?;
+        let (end, at) = digits_or_star_at(value, at)?;
+        let at = expect(value, at, b'/')?;
+        let (total, at) = digits_or_star_at(value, at)?;
+        if at != value.len() {
             return Err(ByteRangeError::Syntax);
         }
-        let start = parse_digits(&value[..dash]).ok_or(ByteRangeError::Syntax)?;
-        let end = parse_or_star(&value[dash + 1..slash])?;
-        let total = parse_or_star(&value[slash + 1..])?;
         let range = Self { start, end, total };
         range.check()?;
         Ok(range)
@@ -96,11 +95,39 @@ impl ByteRange {
     }
 }
 
-fn parse_or_star(text: &[u8]) -> Result<Option<u64>, ByteRangeError> {
-    if text == b"*" {
-        return Ok(None);
+/// The offset after `byte`, if `byte` is at `at`.
+fn expect(value: &[u8], at: usize, byte: u8) -> Result<usize, ByteRangeError> {
+    match value.get(at) {
+        Some(&b) if b == byte => Ok(at + 1),
+        _ => Err(ByteRangeError::Syntax),
     }
-    parse_digits(text).map(Some).ok_or(ByteRangeError::Syntax)
+}
+
+/// `1*19DIGIT` starting at `at`, and the offset after it; `None` without a digit
+/// or with more than 19 (the most that always fit a u64, as in [`parse_digits`]).
+fn digits_at(value: &[u8], at: usize) -> Option<(u64, usize)> {
+    let mut n = 0u64;
+    let mut end = at;
+    while let Some(&b) = value.get(end) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        if end - at == 19 {
+            return None;
+        }
+        n = n * 10 + u64::from(b - b'0');
+        end += 1;
+    }
+    (end > at).then_some((n, end))
+}
+
+/// `1*19DIGIT / "*"` starting at `at` (`None` for the star), and the offset after it.
+fn digits_or_star_at(value: &[u8], at: usize) -> Result<(Option<u64>, usize), ByteRangeError> {
+    if value.get(at) == Some(&b'*') {
+        return Ok((None, at + 1));
+    }
+    let (n, end) = digits_at(value, at).ok_or(ByteRangeError::Syntax)?;
+    Ok((Some(n), end))
 }
 
 /// `1*DIGIT` into a u64; `None` if empty, not all digits, or too large.
@@ -158,6 +185,60 @@ mod tests {
             ("1-6/5", ByteRangeError::EndPastTotal),
         ] {
             assert_eq!(ByteRange::parse(text.as_bytes()), Err(err), "{text:?}");
+        }
+    }
+
+    /// The two-scan parser this one replaced: find the first `-` and the first
+    /// `/`, then parse the three parts.
+    fn reference(value: &[u8]) -> Result<ByteRange, ByteRangeError> {
+        let find = |c: u8| value.iter().position(|&b| b == c);
+        let or_star = |text: &[u8]| {
+            if text == b"*" {
+                return Ok(None);
+            }
+            parse_digits(text).map(Some).ok_or(ByteRangeError::Syntax)
+        };
+        let dash = find(b'-').ok_or(ByteRangeError::Syntax)?;
+        let slash = find(b'/').ok_or(ByteRangeError::Syntax)?;
+        if slash < dash {
+            return Err(ByteRangeError::Syntax);
+        }
+        let start = parse_digits(&value[..dash]).ok_or(ByteRangeError::Syntax)?;
+        let end = or_star(&value[dash + 1..slash])?;
+        let total = or_star(&value[slash + 1..])?;
+        let range = ByteRange { start, end, total };
+        range.check()?;
+        Ok(range)
+    }
+
+    #[test]
+    fn the_one_pass_parser_agrees_with_the_two_scan_one_on_every_short_value() {
+        const ALPHABET: &[u8] = b"019-/*x";
+        let mut checked = 0;
+        for len in 0..=7u32 {
+            for mut n in 0..ALPHABET.len().pow(len) {
+                let mut value = Vec::with_capacity(len as usize);
+                for _ in 0..len {
+                    value.push(ALPHABET[n % ALPHABET.len()]);
+                    n /= ALPHABET.len();
+                }
+                assert_eq!(ByteRange::parse(&value), reference(&value), "{value:?}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, (0..=7).map(|l| 7usize.pow(l)).sum::<usize>());
+        let nineteen = "9".repeat(19);
+        for text in [
+            format!("1-{nineteen}/{nineteen}"),
+            format!("1-{nineteen}9/{nineteen}9"),
+            format!("{nineteen}-*/*"),
+            format!("{nineteen}9-*/*"),
+        ] {
+            assert_eq!(
+                ByteRange::parse(text.as_bytes()),
+                reference(text.as_bytes()),
+                "{text}"
+            );
         }
     }
 }

@@ -25,7 +25,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem::Finder;
 
 use super::error::{DecodeError, ErrorKind, Framing};
-use super::head::{ContinuationFlag, Head, KnownPaths, StartLine, parse_head, parse_start_line};
+use super::head::{ContinuationFlag, Head, KnownLines, StartLine, parse_head, parse_start_line};
 use super::ident::TransactionId;
 use super::limits::Limits;
 
@@ -72,7 +72,7 @@ pub struct Decoder {
     state: State,
     pending_end: Option<ContinuationFlag>,
     /// Paths already found valid on this connection.
-    known: KnownPaths,
+    known: KnownLines,
     /// See [`Decoder::bytes_scanned`].
     scanned_total: u64,
 }
@@ -119,7 +119,7 @@ impl Decoder {
             limits,
             state: IDLE,
             pending_end: None,
-            known: KnownPaths::default(),
+            known: KnownLines::default(),
             scanned_total: 0,
         }
     }
@@ -642,7 +642,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::codec::{Encoder, Method, StatusCode};
+    use crate::codec::{Encoder, FailureReport, Method, StatusCode};
 
     const SEND: &[u8] = b"MSRP a786hjs2 SEND\r\n\
         To-Path: msrp://bob.example.com:8888/9di4eae923wzd;tcp\r\n\
@@ -678,6 +678,57 @@ mod tests {
         assert!(errors[0].contains("BadUri(FromPath"), "{items:?}");
         assert!(errors[1].contains("ToPath"), "{items:?}");
         assert_eq!(items.iter().filter(|i| i.starts_with("head")).count(), 3);
+    }
+
+    /// A remembered line is recalled only when every byte matches, still counts
+    /// towards duplicates, and does not stand in for another header that starts
+    /// with the same letter.
+    #[test]
+    fn remembered_lines_are_recalled_only_whole_and_still_count_as_headers() {
+        let send = String::from_utf8_lossy(SEND).into_owned();
+        let bad_type = send.replace("Content-Type: text/plain", "Content-Type: text");
+        let other_type = send.replace("Content-Type: text/plain", "Content-Type: text/html");
+        let to_line = "To-Path: msrp://bob.example.com:8888/9di4eae923wzd;tcp\r\n";
+        let twice = send.replace(to_line, &format!("{to_line}{to_line}"));
+        let failure_first = send.replace("To-Path:", "Failure-Report: no\r\nTo-Path:");
+        let input = [
+            SEND,
+            bad_type.as_bytes(),
+            other_type.as_bytes(),
+            twice.as_bytes(),
+            failure_first.as_bytes(),
+            SEND,
+        ]
+        .concat();
+        let items = decode_all(&input, input.len());
+        let errors: Vec<&String> = items.iter().filter(|i| i.starts_with("error")).collect();
+        assert_eq!(errors.len(), 2, "{items:?}");
+        assert!(
+            errors[0].contains("BadHeaderValue(ContentType)"),
+            "{items:?}"
+        );
+        assert!(errors[1].contains("DuplicateHeader(ToPath)"), "{items:?}");
+        assert_eq!(items.iter().filter(|i| i.starts_with("head")).count(), 4);
+
+        // The Content-Type a recalled line stands for is the line's own.
+        let mut decoder = Decoder::new(Limits::default());
+        let mut buf = BytesMut::from(&[SEND, other_type.as_bytes(), SEND][..].concat()[..]);
+        let mut types = Vec::new();
+        while let Ok(Some(item)) = decoder.decode(&mut buf) {
+            if let Item::Head(head) = item {
+                types.push(head.content_type().map(str::to_owned));
+            }
+        }
+        let plain = Some("text/plain".to_owned());
+        assert_eq!(types, [plain.clone(), Some("text/html".to_owned()), plain]);
+        let mut buf = BytesMut::from(&[SEND, failure_first.as_bytes()][..].concat()[..]);
+        let mut heads = Vec::new();
+        while let Ok(Some(item)) = decoder.decode(&mut buf) {
+            if let Item::Head(head) = item {
+                heads.push((head.failure_report(), head.from_path().count()));
+            }
+        }
+        assert_eq!(heads, [(None, 1), (Some(FailureReport::No), 1)]);
     }
 
     /// Decodes everything, merging adjacent body pieces so any split compares equal.

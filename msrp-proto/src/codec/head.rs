@@ -436,7 +436,7 @@ pub(crate) fn parse_head(
     start: StartLine,
     has_body: bool,
     limits: &Limits,
-    known: &mut KnownPaths,
+    known: &mut KnownLines,
     lines: Option<&[u16]>,
 ) -> Result<(), DecodeError> {
     // Written in place, field by field: a head is parsed into the slot it is
@@ -461,7 +461,7 @@ pub(crate) fn parse_head(
 fn fill(
     head: &mut Head,
     limits: &Limits,
-    known: &mut KnownPaths,
+    known: &mut KnownLines,
     lines: Option<&[u16]>,
 ) -> Result<(), ErrorKind> {
     let raw = head.raw.clone();
@@ -473,13 +473,26 @@ fn fill(
         None => memchr::memchr(b'\n', &raw[at..]).map_or(raw.len(), |i| at + i),
     };
     let mut at = next_lf(0).saturating_add(1).min(raw.len());
+    // Fields (by index, the first 32) whose line was found valid before: not
+    // parsed or checked again.
+    let mut recalled = 0u32;
     while at < raw.len() {
         let nl = next_lf(at);
         let line_end = nl.saturating_sub(1); // drop the CR, checked by the decoder
         if line_end == at {
             break; // the blank line before the body
         }
-        let field = parse_field(&raw, at, line_end)?;
+        let field = match known.recall(&raw[at..line_end]) {
+            Some((name, value_at)) => {
+                recalled |= 1u32.checked_shl(head.fields.len() as u32).unwrap_or(0);
+                Field {
+                    name,
+                    line: Span::new(at, line_end),
+                    value: Span::new(at + value_at, line_end),
+                }
+            }
+            None => parse_field(&raw, at, line_end)?,
+        };
         // Record first so an answer can still be addressed if a later check fails.
         if head.fields.len() == limits.max_headers {
             return Err(ErrorKind::TooManyHeaders);
@@ -495,7 +508,11 @@ fn fill(
     }
     for i in 0..head.fields.len() {
         let field = head.fields[i];
-        check_value(head, field, limits, known)?;
+        if recalled & 1u32.checked_shl(i as u32).unwrap_or(0) != 0 {
+            continue;
+        }
+        check_value(head, field, limits)?;
+        known.remember(&head.raw, field);
     }
     if head.field(HeaderName::ToPath).is_none() {
         return Err(ErrorKind::MissingToPath);
@@ -538,25 +555,12 @@ fn parse_field(raw: &[u8], start: usize, end: usize) -> Result<Field, ErrorKind>
 }
 
 /// Checks one value against its header's grammar and keeps the typed ones.
-fn check_value(
-    head: &mut Head,
-    field: Field,
-    limits: &Limits,
-    known: &mut KnownPaths,
-) -> Result<(), ErrorKind> {
+fn check_value(head: &mut Head, field: Field, limits: &Limits) -> Result<(), ErrorKind> {
     let value = field.value.of(&head.raw);
     let name = field.name;
     let bad = ErrorKind::BadHeaderValue(name);
     match name {
-        HeaderName::ToPath | HeaderName::FromPath => {
-            let slot = usize::from(name == HeaderName::FromPath);
-            if value.is_empty() || known.0[slot] != value {
-                check_path(value, limits.max_uris_per_path).map_err(|err| path_error(name, err))?;
-                known.0[slot].clear();
-                known.0[slot].extend_from_slice(value);
-            }
-        }
-        HeaderName::UsePath => {
+        HeaderName::ToPath | HeaderName::FromPath | HeaderName::UsePath => {
             check_path(value, limits.max_uris_per_path).map_err(|err| path_error(name, err))?
         }
         HeaderName::MessageId => {
@@ -611,11 +615,62 @@ fn path_error(name: HeaderName, err: PathError) -> ErrorKind {
     }
 }
 
-/// The To-Path and From-Path values a connection's decoder last found valid. A
-/// peer writes the same paths on every frame, so checking them again (a URI parse
-/// each, about 6 % of a forwarded message) is skipped when the bytes are the same.
+/// The To-Path, From-Path and Content-Type values a connection's decoder last found
+/// valid on a line in the RFC's spelling (`To-Path: ` and so on: the name as
+/// written in RFC 4975, one space). A peer writes the same paths on every frame,
+/// and mostly the same Content-Type, so a line equal to the one remembered is
+/// neither parsed nor checked again: a URI parse per path, the name's grammar and
+/// lookup, the value's control characters. Every one of those checks is a function
+/// of the line's bytes and the decoder's limits alone, which do not change, so the
+/// answer cannot differ. A line that differs in any byte is parsed and checked as
+/// usual, and remembered in its header's place once found valid. Only the values
+/// are kept (the names are the constants below): an idle connection holds its two
+/// paths and nothing more.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct KnownPaths([Vec<u8>; 2]);
+pub(crate) struct KnownLines([Vec<u8>; 3]);
+
+/// The header of each place in [`KnownLines`], and the line's start before its value.
+const KNOWN_LINES: [(HeaderName, &[u8]); 3] = [
+    (HeaderName::ToPath, b"To-Path: "),
+    (HeaderName::FromPath, b"From-Path: "),
+    (HeaderName::ContentType, b"Content-Type: "),
+];
+
+impl KnownLines {
+    /// The name and value offset of `line` (without its CRLF), if it is the line
+    /// remembered for its header. The first byte picks the one place to compare
+    /// with, so any other line costs a comparison of a byte or two.
+    fn recall(&self, line: &[u8]) -> Option<(HeaderName, usize)> {
+        let slot = match line.first()? {
+            b'T' => 0,
+            b'F' => 1,
+            b'C' => 2,
+            _ => return None,
+        };
+        let (name, prefix) = KNOWN_LINES[slot];
+        let value = line.strip_prefix(prefix)?;
+        let known = &self.0[slot];
+        (!known.is_empty() && known.as_slice() == value).then_some((name, prefix.len()))
+    }
+
+    /// Remembers `field`'s value (of the head `raw`), found valid, in its header's
+    /// place, if it has one and its line is in the RFC's spelling.
+    fn remember(&mut self, raw: &[u8], field: Field) {
+        let Some(slot) = KNOWN_LINES.iter().position(|(name, _)| *name == field.name) else {
+            return;
+        };
+        let Some(value) = field.line.of(raw).strip_prefix(KNOWN_LINES[slot].1) else {
+            return;
+        };
+        // A second space is part of the value as written, not of the prefix.
+        if value != field.value.of(raw) {
+            return;
+        }
+        let known = &mut self.0[slot];
+        known.clear();
+        known.extend_from_slice(value);
+    }
+}
 
 /// The answer to a request whose head failed a check, if its transaction id and the
 /// first URIs of both paths can be read.

@@ -6,8 +6,8 @@
 //! through its inbox: control calls (closures run against the switch) and connections
 //! handed over by another shard.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -259,7 +259,7 @@ async fn serve(setup: ShardSetup) {
     let local = Rc::new(Local {
         index,
         switch: RefCell::new(switch),
-        conns: RefCell::new(HashMap::new()),
+        conns: RefCell::new(HashMap::default()),
         timer: Notify::new(),
         metrics,
         peers,
