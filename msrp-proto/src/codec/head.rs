@@ -145,6 +145,9 @@ pub struct Head {
     fields: SmallVec<[Field; INLINE_FIELDS]>,
     has_body: bool,
     byte_range: Option<ByteRange>,
+    /// Kept from the check at decode: read for every forwarded chunk, and parsing
+    /// it again cost more than the copy.
+    message_id: Option<MessageId>,
     success_report: Option<SuccessReport>,
     failure_report: Option<FailureReport>,
     status: Option<(u16, StatusCode, Option<Span>)>,
@@ -163,6 +166,7 @@ impl Head {
             fields: SmallVec::new(),
             has_body: false,
             byte_range: None,
+            message_id: None,
             success_report: None,
             failure_report: None,
             status: None,
@@ -249,9 +253,7 @@ impl Head {
 
     /// The Message-ID.
     pub fn message_id(&self) -> Option<MessageId> {
-        let value = self.value_bytes(HeaderName::MessageId)?;
-        // Validated at decode with the same limit; cannot fail.
-        MessageId::parse(value, Limits::TRANSACTION_ID_CAPACITY).ok()
+        self.message_id
     }
 
     /// The Byte-Range, if present.
@@ -448,6 +450,7 @@ pub(crate) fn parse_head(
     head.fields.clear();
     head.has_body = has_body;
     head.byte_range = None;
+    head.message_id = None;
     head.success_report = None;
     head.failure_report = None;
     head.status = None;
@@ -564,7 +567,8 @@ fn check_value(head: &mut Head, field: Field, limits: &Limits) -> Result<(), Err
             check_path(value, limits.max_uris_per_path).map_err(|err| path_error(name, err))?
         }
         HeaderName::MessageId => {
-            MessageId::parse(value, limits.max_transaction_id_bytes).map_err(|_| bad)?;
+            let id = MessageId::parse(value, limits.max_transaction_id_bytes).map_err(|_| bad)?;
+            head.message_id = Some(id);
         }
         HeaderName::ByteRange => {
             head.byte_range = Some(ByteRange::parse(value).map_err(ErrorKind::BadByteRange)?);
