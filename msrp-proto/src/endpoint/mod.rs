@@ -371,7 +371,9 @@ impl Endpoint {
                 if buf.is_empty() {
                     break;
                 }
-                if !self.may_read_held(conn, buf) && !self.wants_read(conn) {
+                // The queue check first: it almost always allows the read, and
+                // then the look at the next start line is not needed.
+                if !self.wants_read(conn) && !self.may_read_held(conn, buf) {
                     break;
                 }
             }
@@ -668,8 +670,8 @@ impl Endpoint {
     /// True if the next thing to decode from `buf` may be taken from a held-back
     /// connection: part of a response, or the end of a request whose body is all
     /// in (a few bytes, and the requests behind it may be answers).
-    pub(crate) fn may_read_held(&mut self, conn: ConnId, buf: &[u8]) -> bool {
-        let Some(c) = self.conns.get_mut(&conn) else {
+    pub(crate) fn may_read_held(&self, conn: ConnId, buf: &[u8]) -> bool {
+        let Some(c) = self.conns.get(&conn) else {
             return false;
         };
         if c.is_closing() {
