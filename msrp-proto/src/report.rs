@@ -134,7 +134,7 @@ impl Endpoint {
             None if c.is_shared() => reply
                 .from
                 .session_id()
-                .and_then(|sid| self.by_session_id.get(sid))
+                .and_then(|sid| self.by_session_id.get(sid.as_bytes()))
                 .copied()
                 .filter(|id| c.is_writable(*id)),
             None => None,

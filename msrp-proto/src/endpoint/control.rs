@@ -253,7 +253,8 @@ impl Endpoint {
                 withheld: Withheld::new(&self.metrics),
             }),
         );
-        self.by_session_id.insert(session_id, id);
+        self.by_session_id
+            .insert(session_id.into_bytes().into_boxed_slice(), id);
         if let Some(entry) = self.sessions.get_mut(&session) {
             entry.participants.push(id);
         }
@@ -681,7 +682,7 @@ impl Endpoint {
         // What could not be written goes (and off the queue gauge) with the leg.
         drop(participant.leg);
         if let Some(sid) = participant.local_uri.session_id() {
-            self.by_session_id.remove(sid);
+            self.by_session_id.remove(sid.as_bytes());
         }
         if let Some(session) = self.sessions.get_mut(&participant.session) {
             session.participants.retain(|p| *p != id);
@@ -853,12 +854,13 @@ impl Endpoint {
 
     /// The participant whose local URI has session-id `session_id`.
     pub fn participant_by_session_id(&self, session_id: &str) -> Option<ParticipantId> {
-        self.by_session_id.get(session_id).copied()
+        self.by_session_id.get(session_id.as_bytes()).copied()
     }
 
     /// True if `session_id` names a participant of this shard.
     pub fn owns_session_id(&self, session_id: &str) -> bool {
-        self.by_session_id.contains_key(session_id) || self.is_relay_session_id(session_id)
+        self.by_session_id.contains_key(session_id.as_bytes())
+            || self.is_relay_session_id(session_id)
     }
 }
 

@@ -157,8 +157,7 @@ impl Endpoint {
         // msrp://host:port/SESSION-ID;tcp: the session-id sits after the last '/'.
         let slash = memchr::memrchr(b'/', to)?;
         let sid_end = memchr::memchr(b';', &to[slash..])? + slash;
-        let sid = std::str::from_utf8(&to[slash + 1..sid_end]).ok()?;
-        let id = *self.by_session_id.get(sid)?;
+        let id = *self.by_session_id.get(&to[slash + 1..sid_end])?;
         let p = self.participants.get(&id)?;
         let [remote] = p.remote.path.as_slice() else {
             return None;
@@ -182,7 +181,7 @@ impl Endpoint {
         }
         let id = to
             .session_id()
-            .and_then(|sid| self.by_session_id.get(sid))
+            .and_then(|sid| self.by_session_id.get(sid.as_bytes()))
             .copied()
             .ok_or(StatusCode::SESSION_DOES_NOT_EXIST)?;
         let p = self

@@ -215,7 +215,9 @@ pub struct Endpoint {
     /// twice their room in empty buckets; boxed, an empty bucket costs 8 bytes
     /// (issue 20: memory per idle leg).
     pub(crate) participants: HashMap<ParticipantId, Box<Participant>>,
-    pub(crate) by_session_id: HashMap<String, ParticipantId>,
+    /// Participants by the session-id of their URI at the switch, as bytes: the
+    /// forwarding path looks one up from a To-Path without a UTF-8 check.
+    pub(crate) by_session_id: HashMap<Box<[u8]>, ParticipantId>,
     /// Boxed, as `participants` is.
     pub(crate) conns: HashMap<ConnId, Box<Conn>>,
     pub(crate) transactions: Transactions,
