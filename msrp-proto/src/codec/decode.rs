@@ -291,13 +291,16 @@ impl Decoder {
             searched = newline + 1;
             line_start = searched;
             let line = &buf[this_line..newline - 1];
-            let Some(first) = start else {
+            // By reference: a start line (with its inline transaction id) is
+            // copied once, when the head is finished, not on every line.
+            let Some(first) = start.as_ref() else {
                 self.scanned_total += line.len() as u64;
                 start = Some(parse_start_line(line, &self.limits).map_err(DecodeError::lost)?);
                 continue;
             };
             if line.is_empty() {
                 // The blank line: a body follows.
+                let first = *first;
                 return self.finish_head(buf, slot, first, searched, None, lines.get(whole));
             }
             if line.starts_with(DASHES) {
@@ -307,6 +310,7 @@ impl Decoder {
                 let end_len = searched - this_line;
                 let lines = lines.get(whole);
                 let end = Some((flag, end_len));
+                let first = *first;
                 return self.finish_head(buf, slot, first, this_line, end, lines);
             }
         }
