@@ -4,7 +4,8 @@
 //! `CRLF "-------" transact-id flag CRLF`, so the end-line is the only boundary. The
 //! decoder searches for the constant prefix `\r\n-------` (memchr's SIMD search for
 //! its CR, then memchr's `memmem` for a body with many CRs that start none) and then
-//! compares the transaction id, so body bytes are never scanned one by one in Rust. Body bytes that cannot be the start of the end-line are handed out at once as
+//! compares the transaction id, so body bytes are never scanned one by one in Rust.
+//! Body bytes that cannot be the start of the end-line are handed out at once as
 //! `Bytes` slices of the read buffer: a chunk of any size streams through in pieces.
 //!
 //! ```text
@@ -71,7 +72,8 @@ pub struct Decoder {
     limits: Limits,
     state: State,
     pending_end: Option<ContinuationFlag>,
-    /// Paths already found valid on this connection.
+    /// Header lines (the paths, Content-Type) already found valid on this
+    /// connection.
     known: KnownLines,
     /// See [`Decoder::bytes_scanned`].
     scanned_total: u64,
@@ -580,7 +582,7 @@ fn scan_body(
 const CR_MISSES: u32 = 16;
 
 /// Where the first [`END_PREFIX`] in `buf[from..]` starts. Most bodies hold few
-/// CRs, so `memchr` for the prefix's CR (AVX2, 128 bytes a loop) finds it faster
+/// CRs, so `memchr` for the prefix's CR (one byte, a SIMD loop) finds it faster
 /// than memmem's two-byte prefilter over the same bytes. After [`CR_MISSES`]
 /// CRs that start no prefix (counted in `misses`, over a whole
 /// [`scan_body`] call), the memmem [`END_FINDER`] takes over, so no body costs
@@ -724,7 +726,7 @@ mod tests {
         for round in 0..20_000 {
             let len = (next() % 48) as usize;
             // Mostly the prefix's own bytes, so near-misses are common.
-            let body: Vec<u8> = (0..len)
+            let mut body: Vec<u8> = (0..len)
                 .map(|_| match next() % 8 {
                     0..=2 => b'-',
                     3 | 4 => b'\r',
@@ -732,7 +734,6 @@ mod tests {
                     _ => b'x',
                 })
                 .collect();
-            let mut body = body;
             if round % 3 == 0 {
                 let at = (next() as usize) % (body.len() + 1);
                 body.splice(at..at, END_PREFIX.iter().copied());

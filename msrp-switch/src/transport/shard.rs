@@ -6,13 +6,15 @@
 //! through its inbox: control calls (closures run against the switch) and connections
 //! handed over by another shard.
 
-use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+// FxHash: the wake-up table is read for every wake-up, SipHash's cost buys nothing
+// here (the keys are the shard's own connection ids).
+use rustc_hash::FxHashMap as HashMap;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
