@@ -63,6 +63,11 @@ struct Cli {
     /// Seconds to wait before each RSS reading, for the switch to settle.
     #[arg(long, default_value_t = 2)]
     settle_seconds: u64,
+    /// Seconds to keep every participant bound after the result is printed, so
+    /// that a script can read the machine's memory while they are all up
+    /// (`benches/idle-many.sh`).
+    #[arg(long, default_value_t = 0)]
+    hold_seconds: u64,
     /// How participants connect: tcp (to --addr); tls (`msrps`, to the TLS
     /// listener of their URI); ws (`;ws` paths, to the WebSocket listener of
     /// their URI).
@@ -158,5 +163,10 @@ async fn main() -> anyhow::Result<()> {
     eprintln!(
         "{bound} bound idle participants: RSS {before} KiB -> {after} KiB, {per:.0} bytes per participant; set up in {setup:.1} s ({rate:.0} bound legs/s, one session at a time)"
     );
+    // The result is out before the hold: flushed, it tells a waiting script the
+    // participants are all bound.
+    std::io::Write::flush(&mut std::io::stdout())?;
+    tokio::time::sleep(Duration::from_secs(cli.hold_seconds)).await;
+    drop(sockets);
     Ok(())
 }
