@@ -8,9 +8,10 @@
 #   PROCS=4 PER_PROC=5000 benches/idle-many.sh
 #
 # Prints one msrp-idle JSON line per switch, then the totals: participants bound,
-# the switches' RSS growth per participant, the machine's used memory growth per
-# participant (kernel socket memory included, both ends of every loopback
-# connection, and the msrp-idle clients), and the set-up time of the whole set.
+# the set-up time of the whole set (its slowest switch) and the rate over it, the
+# switches' RSS growth per participant, the kernel's unreclaimable slab growth per
+# participant (the sockets of both ends of every loopback connection), and the
+# msrp-idle clients' RSS per participant.
 # Needs release builds of msrp-switch and msrp-idle:
 #   cargo build --release -p msrp-switch -p msrp-benches
 # Every switch it starts is stopped by its PID at the end, and the whole run is
