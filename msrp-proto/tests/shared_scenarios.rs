@@ -470,6 +470,42 @@ fn removing_one_participant_keeps_the_shared_connection_for_the_other() {
     assert!(r.switch.is_closing(r.x.conn));
 }
 
+/// A1 is half through a chunk on the shared connection when the IM Server
+/// gives it a new path (a re-INVITE: a new MSRP session, RFC 4975 §8.4). The
+/// chunk cannot go on from the old connection: B1's copy ends with '#' there
+/// and then, as when A1's connection of its own closes, and the rest A sends
+/// on the old connection goes nowhere. A2 keeps the connection.
+#[test]
+fn a_new_path_ends_the_chunk_its_participant_was_sending_on_the_shared_connection() {
+    let mut r = rig(EndpointConfig::default());
+    let t0 = r.t0;
+    let data = body(20_000, 7);
+    let chunk = r.a1.send("txaone20", "moving", &data);
+    let cut = chunk.len() - 10_020;
+    r.x.feed(&mut r.switch, &chunk[..cut], t0);
+    let written = r.xb1.raw(&mut r.switch);
+    assert!(r.xb1.decode(&written).is_empty(), "the chunk is open");
+    r.switch
+        .modify_participant(
+            r.a1.id,
+            media(
+                "msrp://127.0.0.1:40009/aonenew1;tcp",
+                ConnectionReuse::Existing,
+            ),
+            t0,
+        )
+        .unwrap();
+    let to_b1 = r.xb1.read(&mut r.switch);
+    assert_eq!(to_b1.len(), 1, "{to_b1:?}");
+    assert_eq!(to_b1[0].message_id(), "moving");
+    assert_eq!(to_b1[0].flag, ContinuationFlag::Abort, "ended with '#'");
+    assert_eq!(to_b1[0].body, data[..to_b1[0].body.len()]);
+    r.x.feed(&mut r.switch, &chunk[cut..], t0);
+    assert!(r.xb1.read(&mut r.switch).is_empty(), "nothing more for B1");
+    assert!(!r.switch.is_closing(r.x.conn), "A2 is still on it");
+    r.a_sends(2, "txatwo21", b"still here");
+}
+
 /// The shared connection breaks: both participants on it are lost, each with
 /// its event, and B1's and B2's later messages are refused 481 rather than
 /// queued for nobody.
@@ -561,6 +597,27 @@ fn the_writer_interleaves_the_legs_at_frame_ends() {
     assert_eq!(big, data);
 }
 
+/// B1 sends the first third of a chunk of `data` to A1 and stalls; then B2's
+/// message for A2 arrives, and the switch interrupts B1's chunk for it. The
+/// chunk as B1 writes it, where B1 stopped, and what A has been sent.
+fn stall_b1_behind_b2(
+    r: &mut Rig,
+    tid: &str,
+    message_id: &str,
+    data: &[u8],
+) -> (Vec<u8>, usize, Vec<Frame>) {
+    let t0 = r.t0;
+    let frame = r.b1.send(tid, message_id, data);
+    let cut = frame.len() - 20_020;
+    r.xb1.feed(&mut r.switch, &frame[..cut], t0);
+    let written = r.x.raw(&mut r.switch);
+    assert!(r.x.decode(&written).is_empty(), "the chunk is open");
+    let waiting = r.b2.send(&format!("{tid}w"), "waiting", b"let me in");
+    r.xb2.feed(&mut r.switch, &waiting, t0);
+    let to_a = r.x.read(&mut r.switch);
+    (frame, cut, to_a)
+}
+
 /// B1's chunk to A1 stalls half way (B1 has sent nothing more for now) while a
 /// message for A2 waits: the chunk is ended with `+` so A2's message can go,
 /// and the rest of it follows as a new chunk from the byte reached (RFC 4975
@@ -570,17 +627,7 @@ fn a_stalled_chunk_on_a_shared_connection_is_interrupted_for_the_other_session()
     let mut r = rig(EndpointConfig::default());
     let t0 = r.t0;
     let data = body(30_000, 5);
-    let frame = r.b1.send("txstall1", "stalled", &data);
-    let cut = frame.len() - 20_020;
-    r.xb1.feed(&mut r.switch, &frame[..cut], t0);
-    let written = r.x.raw(&mut r.switch);
-    assert!(r.x.decode(&written).is_empty(), "the chunk is open");
-    r.xb2.feed(
-        &mut r.switch,
-        &r.b2.send("txwait01", "waiting", b"let me in"),
-        t0,
-    );
-    let to_a = r.x.read(&mut r.switch);
+    let (frame, cut, to_a) = stall_b1_behind_b2(&mut r, "txstall1", "stalled", &data);
     assert_eq!(to_a.len(), 2, "{to_a:?}");
     assert_eq!(to_a[0].message_id(), "stalled");
     assert_eq!(to_a[0].flag, ContinuationFlag::More, "interrupted with '+'");
@@ -598,6 +645,35 @@ fn a_stalled_chunk_on_a_shared_connection_is_interrupted_for_the_other_session()
     );
     assert_eq!(to_a[0].flag, ContinuationFlag::End);
     assert_eq!([&data[..first], &to_a[0].body[..]].concat(), data);
+}
+
+/// B1's chunk to A1 was interrupted (no chunk open on A1's leg) when A1 is
+/// removed: the rest B1 sends is discarded and its end-line answered 481, as
+/// for a chunk still open, and the part forwarded is REPORTed 481. The switch
+/// finds B1's connection as A1's peer's: A1's leg no longer names a feeder.
+#[test]
+fn removing_a_participant_refuses_the_rest_of_an_interrupted_chunk_to_it() {
+    let mut r = rig(EndpointConfig::default());
+    let t0 = r.t0;
+    let data = body(30_000, 9);
+    let (frame, cut, to_a) = stall_b1_behind_b2(&mut r, "txstall2", "cutoff", &data);
+    assert_eq!(to_a[0].flag, ContinuationFlag::More, "interrupted with '+'");
+    r.switch.remove_participant(r.a1.id).unwrap();
+    r.xb1.feed(&mut r.switch, &frame[cut..], t0);
+    // The part forwarded and never acknowledged is REPORTed 481, and the
+    // chunk's end-line is answered 481.
+    let to_b1 = r.xb1.read(&mut r.switch);
+    assert_eq!(to_b1.len(), 2, "{to_b1:?}");
+    assert_eq!(to_b1[0].message_id(), "cutoff");
+    assert_eq!(to_b1[0].byte_range(), "1-10000/30000");
+    assert_eq!(to_b1[1].tid(), "txstall2");
+    assert_eq!(to_b1[1].status(), Some(481));
+    assert!(
+        r.x.read(&mut r.switch)
+            .iter()
+            .all(|f| f.message_id() != "cutoff"),
+        "nothing more of it for A"
+    );
 }
 
 /// The chunks A1 sends in the hold-back test.

@@ -89,6 +89,8 @@ impl Endpoint {
         // A large message's receiver fails, its sender fails it mid-message.
         let now = self.now;
         self.large_left(id, StatusCode::TRANSACTION_DID_NOT_COMPLETE, now);
+        // Before the leg is cleared: it names the connection feeding its open chunk.
+        let feeding = self.feeding(id);
         let Some(p) = self.participants.get_mut(&id) else {
             return;
         };
@@ -107,8 +109,9 @@ impl Endpoint {
             participant: id,
         });
         // A chunk being forwarded to it restarts with a new head if it binds again.
-        for c in self.conns.values_mut() {
-            if let Inbound::Forward(f) = &mut c.inbound
+        for conn in feeding {
+            if let Some(c) = self.conns.get_mut(&conn)
+                && let Inbound::Forward(f) = &mut c.inbound
                 && f.to == id
             {
                 f.out = None;

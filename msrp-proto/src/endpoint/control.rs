@@ -454,8 +454,11 @@ impl Endpoint {
             match conn {
                 // The participant leaves the old connection before it is unbound
                 // (which closes unless other sessions share it), so its close
-                // later changes nothing.
+                // later changes nothing. A chunk it is sending there ends with '#'
+                // now, as the close would end it: a connection others share stays
+                // open, and what it sends of that chunk no longer goes anywhere.
                 Some(conn) => {
+                    self.abort_inbound_from(conn, id);
                     self.leave(conn, id, false);
                     self.unbind(id, Link::Waiting);
                 }

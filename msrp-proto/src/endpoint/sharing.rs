@@ -239,13 +239,7 @@ impl Endpoint {
         flag: ContinuationFlag,
         refuse: bool,
     ) {
-        let feeding: smallvec::SmallVec<[ConnId; 1]> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| matches!(&c.inbound, Inbound::Forward(f) if f.to == id))
-            .map(|(conn, _)| *conn)
-            .collect();
-        for conn in feeding {
+        for conn in self.feeding(id) {
             if let Some(c) = self.conns.get_mut(&conn)
                 && let Inbound::Forward(mut f) = std::mem::replace(&mut c.inbound, Inbound::Idle)
             {

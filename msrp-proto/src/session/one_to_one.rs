@@ -20,6 +20,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use crate::codec::{
     ByteRange, ContinuationFlag, FailureReport, Head, HeadBox, MessageId, Method, Rewrite,
@@ -32,7 +33,7 @@ use crate::endpoint::frames::Route;
 use crate::ids::{ConnId, ParticipantId, SessionKey};
 use crate::media::{accepts, accepts_anything};
 use crate::report::{Reply, is_owed, owed_reply};
-use crate::session::{Member, Session};
+use crate::session::{Member, Session, SessionKind};
 use crate::stats::Stats;
 use crate::transaction::Sent;
 
@@ -323,19 +324,62 @@ impl Endpoint {
         self.wake(conn);
     }
 
+    /// The connections whose frame being read is a chunk forwarded to `to`.
+    ///
+    /// Only two can be: the connection feeding the chunk open on `to`'s leg
+    /// (`open_chunk` sets it with the chunk's transaction), and the one of `to`'s
+    /// 1:1 peer, the only sender of such chunks, read on its own connection: a
+    /// participant's chunk stops being read for it when it leaves a connection
+    /// (closed: `abort_inbound`; removed or given a new path:
+    /// `abort_inbound_from`). Looking at those two, not at every connection of
+    /// the shard, keeps a disconnect or a removal constant in the shard's
+    /// connections: the scan made a mass disconnect quadratic (18,000 legs
+    /// going at once cost 2 s of CPU, 250,000 would have cost minutes).
+    pub(crate) fn feeding(&self, to: ParticipantId) -> SmallVec<[ConnId; 2]> {
+        let mut feeding: SmallVec<[ConnId; 2]> = SmallVec::new();
+        if let Some(p) = self.participants.get(&to) {
+            let peer = self
+                .sessions
+                .get(&p.session)
+                .filter(|s| s.kind == SessionKind::OneToOne)
+                .into_iter()
+                .flat_map(|s| s.participants.iter())
+                .filter(|&&q| q != to)
+                .filter_map(|q| self.participants.get(q).and_then(|q| q.conn()));
+            for conn in p.leg.feeder.into_iter().chain(peer) {
+                let forwards_to = self
+                    .conns
+                    .get(&conn)
+                    .is_some_and(|c| matches!(&c.inbound, Inbound::Forward(f) if f.to == to));
+                if forwards_to && !feeding.contains(&conn) {
+                    feeding.push(conn);
+                }
+            }
+        }
+        debug_assert!(
+            self.conns
+                .iter()
+                .filter(|(_, c)| matches!(&c.inbound, Inbound::Forward(f) if f.to == to))
+                .all(|(conn, _)| feeding.contains(conn)),
+            "a chunk forwarded to {to:?} from a connection that is neither its leg's feeder nor its peer's"
+        );
+        feeding
+    }
+
     /// RFC 4975 §7.1.1 / §10.5: after a 413 nothing more of the message goes to `to`;
     /// a chunk of it still streaming is ended with `#`.
     pub(crate) fn stop_message(&mut self, to: ParticipantId, message_id: MessageId) {
         if let Some(q) = self.participants.get_mut(&to) {
             q.stopped = Some(Box::new(message_id));
         }
-        let streaming: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| {
-                matches!(&c.inbound, Inbound::Forward(f) if f.to == to && f.message_id == message_id)
+        let streaming: SmallVec<[ConnId; 2]> = self
+            .feeding(to)
+            .into_iter()
+            .filter(|conn| {
+                self.conns.get(conn).is_some_and(
+                    |c| matches!(&c.inbound, Inbound::Forward(f) if f.message_id == message_id),
+                )
             })
-            .map(|(id, _)| *id)
             .collect();
         for conn in streaming {
             let Some(c) = self.conns.get_mut(&conn) else {
