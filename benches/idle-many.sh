@@ -6,6 +6,7 @@
 #
 #   benches/idle-many.sh                     # 14 switches x 18,000 participants
 #   PROCS=4 PER_PROC=5000 benches/idle-many.sh
+#   SOURCES=1 benches/idle-many.sh           # msrp-idle i connects from 127.0.0.(i+2)
 #
 # Prints one msrp-idle JSON line per switch, then the totals: participants bound,
 # the set-up time of the whole set (its slowest switch) and the rate over it, the
@@ -23,6 +24,10 @@ PER_PROC=${PER_PROC:-18000}
 TIMEOUT=${TIMEOUT:-600}
 # Ports below 32768, so the clients' ephemeral ports never take them.
 BASE_PORT=${BASE_PORT:-20000}
+# 1: each msrp-idle connects from its own loopback address and picks its ports
+# itself (`--source`), so no connect searches the ephemeral range for a port:
+# that search is quadratic in the connections to one switch.
+SOURCES=${SOURCES:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SWITCH=${SWITCH:-$ROOT/target/release/msrp-switch}
 IDLE=${IDLE:-$ROOT/target/release/msrp-idle}
@@ -70,9 +75,11 @@ done
 
 for i in $(seq 0 $((PROCS - 1))); do
 	port=$((BASE_PORT + 10 * i))
+	source=()
+	if [ "$SOURCES" = 1 ]; then source=(--source "127.0.0.$((i + 2))"); fi
 	timeout "$TIMEOUT" "$IDLE" --pid "${pids[$i]}" --control "http://127.0.0.1:$((port + 1))" \
 		--addr "127.0.0.1:$port" --participants "$PER_PROC" --settle-seconds 5 \
-		--hold-seconds "$TIMEOUT" \
+		--hold-seconds "$TIMEOUT" "${source[@]}" \
 		>"$WORK/idle-$i.json" 2>"$WORK/idle-$i.err" &
 	idles+=($!)
 done

@@ -7,11 +7,13 @@
 //! participants, connections, their tasks and buffers all included). It also
 //! prints how long the set-up took and the bound legs per second that makes,
 //! sessions set up one at a time (a single IM Server client, not the switch's
-//! ceiling).
+//! ceiling). With `--teardown` it then closes every connection at once and
+//! times the switch taking the legs down (a network outage's shape).
 //!
 //! ```sh
 //! msrp-switch --shards 1 & PID=$!
 //! msrp-idle --pid $PID --participants 10000
+//! msrp-idle --pid $PID --participants 18000 --source 127.0.0.2 --teardown
 //! msrp-idle --pid $PID --participants 10000 --transport tls   # msrps participants
 //! msrp-idle --pid $PID --participants 10000 --transport ws    # needs --ws-listen
 //! ```
@@ -23,23 +25,33 @@
 //! connects to the host and port of the switch's URI (the WebSocket listener) and
 //! upgrades with subprotocol `msrp` before it binds.
 //! Each participant is a socket on both sides: `ulimit -n` must allow it.
+//!
+//! With `--source IP` (tcp and tls) every participant connects from that local
+//! address and from a port msrp-idle picks itself, in turn from `--source-port`
+//! up (a port taken is skipped). Left to the kernel, each `connect` searches the
+//! ephemeral range for a port free towards its destination, past every port
+//! already used towards it: quadratic in the connections to one switch, and at
+//! 252,000 legs nearly all of the set-up's CPU (`benches/idle-many.sh`,
+//! `SOURCES=1`, where each msrp-idle has its own loopback address).
 
 #![forbid(unsafe_code)]
 
-use std::net::SocketAddr;
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use msrp_benches::flood::Transport;
 use msrp_benches::flood::control_load::rss_kib;
+use msrp_benches::flood::procfs::cpu_seconds;
 use msrp_benches::flood::stream::{FloodStream, FloodTls, handshake};
 use msrp_benches::flood::target::address_of;
-use msrp_benches::flood::target::switch::{control_client, create_one_to_one_over};
+use msrp_benches::flood::target::switch::{Control, control_client, create_one_to_one_over};
 use msrp_benches::flood::wire::{Paths, Tid, put_bind};
 use msrp_benches::flood::ws::{WsStream, idle_config};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// Measures the switch's memory per bound idle participant.
 #[derive(Parser, Debug)]
@@ -68,6 +80,12 @@ struct Cli {
     /// (`benches/idle-many.sh`).
     #[arg(long, default_value_t = 0)]
     hold_seconds: u64,
+    /// Then close every participant's connection at once and time the switch
+    /// taking the legs down: until its Stats count no more connections than
+    /// before the set-up. A second JSON line gives the seconds, the switch's
+    /// CPU over them, and the legs closed per second and CPU per leg.
+    #[arg(long)]
+    teardown: bool,
     /// How participants connect: tcp (to --addr); tls (`msrps`, to the TLS
     /// listener of their URI); ws (`;ws` paths, to the WebSocket listener of
     /// their URI).
@@ -76,6 +94,61 @@ struct Cli {
     /// Same as --transport tls.
     #[arg(long, conflicts_with = "transport")]
     tls: bool,
+    /// The local address every participant connects from (tcp and tls), from
+    /// ports picked in turn (see --source-port); by default the kernel picks
+    /// both.
+    #[arg(long)]
+    source: Option<IpAddr>,
+    /// With --source: the first local port tried.
+    #[arg(long, default_value_t = 1024, requires = "source")]
+    source_port: u16,
+}
+
+/// Where participants connect from (`--source`): one address, ports in turn.
+struct Source {
+    ip: IpAddr,
+    /// The next port to try.
+    port: u16,
+    /// Where the ports start again after 65535.
+    first: u16,
+}
+
+/// Ports tried for one connection before giving up: a port is skipped when it
+/// is bound already (a listener, another client) or its 4-tuple is taken.
+const PORT_TRIES: usize = 1024;
+
+/// Connects to `addr`, from `source` when given: bound to its address and
+/// next port, so that the kernel has no port to search for.
+async fn connect_from(addr: SocketAddr, source: Option<&mut Source>) -> anyhow::Result<TcpStream> {
+    let Some(source) = source else {
+        return Ok(TcpStream::connect(addr).await?);
+    };
+    for _ in 0..PORT_TRIES {
+        let local = SocketAddr::new(source.ip, source.port);
+        source.port = source.port.checked_add(1).unwrap_or(source.first);
+        let socket = match source.ip {
+            IpAddr::V4(_) => TcpSocket::new_v4()?,
+            IpAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        // A port the last run's connections left in TIME_WAIT may be bound again.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(local) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(e).with_context(|| format!("binding to --source {local}")),
+        }
+        match socket.connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) if matches!(e.kind(), ErrorKind::AddrInUse | ErrorKind::AddrNotAvailable) => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("connecting from {local} to {addr}"));
+            }
+        }
+    }
+    bail!(
+        "no free port on --source {} towards {addr} in {PORT_TRIES} tries",
+        source.ip
+    )
 }
 
 /// Sends the bind SEND and waits for its 200; the connection stays open.
@@ -107,14 +180,18 @@ async fn bind<S: AsyncRead + AsyncWrite + Unpin>(
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let sessions = cli.participants / 2;
-    let mut client = control_client(&cli.control, cli.token.as_deref()).await?;
-    let settle = Duration::from_secs(cli.settle_seconds);
-    tokio::time::sleep(settle).await;
-    let before = rss_kib(cli.pid)?;
     let transport = match cli.tls {
         true => Transport::Tls,
         false => cli.transport.unwrap_or_default(),
     };
+    if cli.source.is_some() && transport == Transport::Ws {
+        bail!("--source works with the tcp and tls transports, not ws");
+    }
+    let mut client = control_client(&cli.control, cli.token.as_deref()).await?;
+    let settle = Duration::from_secs(cli.settle_seconds);
+    tokio::time::sleep(settle).await;
+    let before = rss_kib(cli.pid)?;
+    let connections_before = connections(&mut client).await?;
     let tls = (transport == Transport::Tls)
         .then(FloodTls::generate)
         .transpose()?;
@@ -124,6 +201,11 @@ async fn main() -> anyhow::Result<()> {
     } else {
         "tcp"
     };
+    let mut source = cli.source.map(|ip| Source {
+        ip,
+        port: cli.source_port,
+        first: cli.source_port,
+    });
     let mut sockets = Vec::with_capacity(sessions * 2);
     // One session at a time, as one IM Server thread would set them up: the rate
     // is a set-up's latency (create, two adds, two connects and binds) inverted.
@@ -142,11 +224,11 @@ async fn main() -> anyhow::Result<()> {
                 }
                 (Some(tls), Some(pinned)) => {
                     let addr = address_of(&p.switch_uri).await?;
-                    let tcp = TcpStream::connect(addr).await?;
+                    let tcp = connect_from(addr, source.as_mut()).await?;
                     let host = addr.ip().to_string();
                     handshake(&tls.connector(pinned)?, tcp, &host).await?
                 }
-                _ => FloodStream::Tcp(TcpStream::connect(cli.addr).await?),
+                _ => FloodStream::Tcp(connect_from(cli.addr, source.as_mut()).await?),
             };
             sockets.push(bind(stream, &p.switch_uri, &p.path, n).await?);
         }
@@ -167,6 +249,40 @@ async fn main() -> anyhow::Result<()> {
     // participants are all bound.
     std::io::Write::flush(&mut std::io::stdout())?;
     tokio::time::sleep(Duration::from_secs(cli.hold_seconds)).await;
+    if !cli.teardown {
+        drop(sockets);
+        return Ok(());
+    }
+    let cpu_before = cpu_seconds(cli.pid)?;
+    let started = std::time::Instant::now();
     drop(sockets);
+    while connections(&mut client).await? > connections_before {
+        if started.elapsed() > TEARDOWN_LIMIT {
+            bail!("the switch still had connections {TEARDOWN_LIMIT:?} after they closed");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(cli.pid)? - cpu_before;
+    let rate = bound as f64 / seconds.max(f64::EPSILON);
+    let per_leg_us = cpu * 1e6 / bound as f64;
+    println!(
+        "{{\"closed\":{bound},\"teardown_seconds\":{seconds:.3},\"switch_cpu_seconds\":{cpu:.2},\"closed_legs_per_s\":{rate:.0},\"switch_cpu_us_per_leg\":{per_leg_us:.1}}}"
+    );
+    eprintln!(
+        "{bound} connections closed at once: the switch took them down in {seconds:.2} s ({rate:.0} legs/s), {cpu:.2} s of its CPU ({per_leg_us:.1} µs per leg)"
+    );
     Ok(())
+}
+
+/// How long `--teardown` waits for the switch to take the legs down.
+const TEARDOWN_LIMIT: Duration = Duration::from_secs(600);
+
+/// The switch's open MSRP connections, from its Stats.
+async fn connections(client: &mut Control) -> anyhow::Result<u64> {
+    let stats = client
+        .stats(control_api::pb::StatsRequest {})
+        .await
+        .context("the control API's Stats")?;
+    Ok(stats.into_inner().connections)
 }
