@@ -82,18 +82,41 @@ async fn participants_connect_from_the_source_and_their_teardown_is_timed() {
 
 /// `--source` with WebSocket participants is refused with a reason, before
 /// anything is set up.
-#[tokio::test]
-async fn a_source_for_websocket_participants_is_refused() {
+/// Runs msrp-idle with `args` and no switch behind its control address: it
+/// must fail before connecting, and its stderr says why.
+async fn refused(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_msrp-idle"))
         .args(["--pid", &std::process::id().to_string()])
-        .args(["--control", "http://127.0.0.1:9", "--participants", "2"])
-        .args(["--source", "127.0.0.2", "--transport", "ws"])
+        .args(["--control", "http://127.0.0.1:9"])
+        .args(args)
         .output();
     let out = timeout(LIMIT, out).await.unwrap().unwrap();
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn a_source_for_websocket_participants_is_refused() {
+    let stderr = refused(&[
+        "--participants",
+        "2",
+        "--source",
+        "127.0.0.2",
+        "--transport",
+        "ws",
+    ])
+    .await;
     assert!(
         stderr.contains("--source works with the tcp and tls transports, not ws"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn fewer_than_two_participants_are_refused() {
+    let stderr = refused(&["--participants", "1"]).await;
+    assert!(
+        stderr.contains("--participants must be at least 2 (one 1:1 session)"),
         "{stderr}"
     );
 }

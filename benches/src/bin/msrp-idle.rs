@@ -180,6 +180,10 @@ async fn bind<S: AsyncRead + AsyncWrite + Unpin>(
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let sessions = cli.participants / 2;
+    // Each figure is per bound participant: none would make them all NaN.
+    if sessions == 0 {
+        bail!("--participants must be at least 2 (one 1:1 session)");
+    }
     let transport = match cli.tls {
         true => Transport::Tls,
         false => cli.transport.unwrap_or_default(),
