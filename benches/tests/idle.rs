@@ -80,8 +80,6 @@ async fn participants_connect_from_the_source_and_their_teardown_is_timed() {
     drop(taken);
 }
 
-/// `--source` with WebSocket participants is refused with a reason, before
-/// anything is set up.
 /// Runs msrp-idle with `args` and no switch behind its control address: it
 /// must fail before connecting, and its stderr says why.
 async fn refused(args: &[&str]) -> String {
@@ -95,6 +93,8 @@ async fn refused(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `--source` with WebSocket participants is refused with a reason, before
+/// anything is set up.
 #[tokio::test]
 async fn a_source_for_websocket_participants_is_refused() {
     let stderr = refused(&[
@@ -112,6 +112,8 @@ async fn a_source_for_websocket_participants_is_refused() {
     );
 }
 
+/// Every figure msrp-idle prints is per bound participant: with none it
+/// refuses rather than print NaN.
 #[tokio::test]
 async fn fewer_than_two_participants_are_refused() {
     let stderr = refused(&["--participants", "1"]).await;
